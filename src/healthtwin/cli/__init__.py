@@ -1,0 +1,46 @@
+"""The ``healthtwin`` command line: one sub-command group per scale.
+
+Errors are mapped to exit codes in one place (:func:`main`): a :class:`TwinError` prints
+one line saying what to fix and exits 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from healthtwin.cli.app import app
+from healthtwin.errors import TwinError
+
+__all__ = ["app", "main"]
+
+EXIT_USAGE = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    # --debug is accepted anywhere on the line, not only before the sub-command.
+    args = [a for a in args if a != "--debug"]
+    try:
+        app(args=args, prog_name="healthtwin", standalone_mode=False)
+    except TwinError as err:
+        if debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except (OSError, UnicodeError) as err:
+        if debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except SystemExit as err:
+        return int(err.code or 0) if isinstance(err.code, int | None) else EXIT_USAGE
+    except click.ClickException as err:
+        err.show()
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    return 0

@@ -1,0 +1,36 @@
+"""The Typer application and its global options."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from healthtwin import __version__
+from healthtwin.cli.patient import patient_app
+
+app = typer.Typer(
+    name="healthtwin",
+    help="Digital twins in healthcare, from one patient to the whole world.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(patient_app, name="patient")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"healthtwin {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    """healthtwin: model, forecast and decide, from patient to planet."""

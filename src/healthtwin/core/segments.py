@@ -1,0 +1,56 @@
+"""Split an interval into segments on which every input is constant.
+
+Models with discrete updates on a clock (a meal eaten minute by minute) also break at
+their ticks, so that the continuous solver only ever sees held inputs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from healthtwin.core.inputs import Inputs
+from healthtwin.core.types import BoolArray, FloatArray
+from healthtwin.errors import InvalidInputError
+
+__all__ = ["segment_bounds", "ticks_at"]
+
+
+def segment_bounds(t0: float, t1: float, inputs: Inputs, tick: float | None = None) -> FloatArray:
+    """Boundaries ``t0 = b_0 < ... < b_s = t1`` at every input change and clock tick.
+
+    Parameters
+    ----------
+    t0, t1
+        Interval ends, ``t0 <= t1``.
+    inputs
+        Their change times and event times become boundaries.
+    tick
+        Period of the model's discrete clock (multiples of ``tick`` from 0), or ``None``.
+
+    Examples
+    --------
+    >>> from healthtwin.core.inputs import Events
+    >>> segment_bounds(0.0, 3.0, Inputs(events={"meal_g": Events([1.5], [10.0])}), 1.0).tolist()
+    [0.0, 1.0, 1.5, 2.0, 3.0]
+    """
+    if not (math.isfinite(t0) and math.isfinite(t1)) or t1 < t0:
+        raise InvalidInputError(f"need finite t0 <= t1, got t0={t0}, t1={t1}")
+    pts = inputs.breakpoints(t0, t1)
+    if tick is not None:
+        k0, k1 = math.ceil(t0 / tick - 1e-9), math.floor(t1 / tick + 1e-9)
+        pts = np.concatenate([pts, np.arange(k0, k1 + 1) * tick])
+    pts = np.unique(np.clip(pts, t0, t1))
+    # Merge boundaries closer than rounding noise so no segment is vanishingly short.
+    keep = np.concatenate([[True], np.diff(pts) > 1e-9 * max(1.0, abs(t1))])
+    out: FloatArray = np.array(pts[keep], dtype=np.float64)
+    out[-1] = t1
+    return out
+
+
+def ticks_at(times: FloatArray, tick: float) -> BoolArray:
+    """Whether each time lies on the model's clock (a multiple of ``tick``)."""
+    k = np.round(times / tick)
+    on: BoolArray = np.abs(times - k * tick) <= 1e-9 * np.maximum(1.0, np.abs(times))
+    return on

@@ -1,0 +1,15 @@
+"""Array aliases shared across healthtwin.
+
+Shapes are written in docstrings as ``(n, d)``: ``n`` members on the leading axis.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["BoolArray", "FloatArray", "IntArray"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]

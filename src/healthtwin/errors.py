@@ -1,0 +1,75 @@
+"""The whole exception tree of healthtwin.
+
+Every error raised on purpose by healthtwin is a :class:`TwinError`. Each leaf also
+inherits the built-in exception a caller would naturally catch, so ``except ValueError``
+keeps working around our code::
+
+    TwinError
+    ├── InvalidParameterError (ValueError)     a parameter or setting is out of its domain
+    ├── InvalidInputError (ValueError)         user data (schedules, files, CLI text) is malformed
+    ├── ShapeError (ValueError)                arrays do not share the expected leading axis
+    ├── UnknownModelError (KeyError)           a name is not in a registry (valid names listed)
+    ├── MissingDependencyError (ImportError)   an optional extra is not installed (extra named)
+    ├── SolverError (ArithmeticError)          an integration failed or went non-finite
+    ├── ReplayError (LookupError)              the twin's history has no state at the time asked
+    └── ConsentError (PermissionError)         data use is not covered by consent or purpose
+
+Messages say what was wrong, the value received, and how to fix it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConsentError",
+    "InvalidInputError",
+    "InvalidParameterError",
+    "MissingDependencyError",
+    "ReplayError",
+    "ShapeError",
+    "SolverError",
+    "TwinError",
+    "UnknownModelError",
+]
+
+
+class TwinError(Exception):
+    """Root of every error raised on purpose by healthtwin."""
+
+
+class InvalidParameterError(TwinError, ValueError):
+    """A parameter or setting is outside its valid domain."""
+
+
+class InvalidInputError(TwinError, ValueError):
+    """User-supplied data (an input schedule, a file, CLI text) is malformed."""
+
+
+class ShapeError(TwinError, ValueError):
+    """Arrays do not share the leading member axis or the expected trailing shape."""
+
+
+class UnknownModelError(TwinError, KeyError):
+    """A name is not in the registry it was looked up in.
+
+    ``KeyError`` quotes its argument when printed; ``__str__`` is overridden so that the
+    message reads as a sentence.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class MissingDependencyError(TwinError, ImportError):
+    """An optional extra is needed; the message names the ``pip install`` command."""
+
+
+class SolverError(TwinError, ArithmeticError):
+    """An ODE integration failed (non-finite state, step size underflow)."""
+
+
+class ReplayError(TwinError, LookupError):
+    """A twin was asked for its state at a time its history does not cover."""
+
+
+class ConsentError(TwinError, PermissionError):
+    """The requested use of data is not covered by consent or declared purpose."""
