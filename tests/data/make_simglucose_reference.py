@@ -3,7 +3,7 @@
 All 30 virtual patients, 24 h from their initial states, meals announced at 07:00 (45 g),
 12:00 (70 g) and 18:00 (80 g), a fixed basal of 0.0139 U/min, driven minute by minute
 through ``T1DPatient.step`` (simglucose's own dopri5 integration). Columns: ``patient``,
-``t_min``, ``glucose_mg_dl`` (subcutaneous glucose ``x[12] / Vg``, 6 decimals).
+``t_min``, ``glucose_mg_dl`` (subcutaneous glucose ``x[12] / Vg``, 4 decimals).
 
 Run: python tests/data/make_simglucose_reference.py  (needs healthtwin[simglucose])
 """
@@ -43,7 +43,7 @@ def main() -> None:
         writer.writerow(["patient", "t_min", "glucose_mg_dl"])
         for name, glucose in zip(names, traces, strict=True):
             for k, g in enumerate(glucose):
-                writer.writerow([name, k, f"{g:.6f}"])
+                writer.writerow([name, k, f"{g:.4f}"])
 
 
 if __name__ == "__main__":

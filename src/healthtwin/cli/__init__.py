@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-import click
+import typer
 
 from healthtwin.cli.app import app
 from healthtwin.errors import TwinError
@@ -38,8 +38,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except SystemExit as err:
         return int(err.code or 0) if isinstance(err.code, int | None) else EXIT_USAGE
-    except click.ClickException as err:
-        err.show()
+    except typer.TyperException as err:
+        show = getattr(err, "show", None)
+        if callable(show):
+            show()
+        else:
+            print(f"error: {err.format_message()}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

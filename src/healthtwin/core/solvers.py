@@ -34,6 +34,7 @@ __all__ = [
     "raise_on_failure",
     "rk4",
     "rk4_columns",
+    "rk4_vector_inplace",
 ]
 
 Rhs = Callable[[FloatArray], FloatArray]
@@ -286,3 +287,39 @@ def rk4_columns(
         f(x + dt * k3, u, c, k4)
         x = x + (dt / 6.0) * (k1 + 2.0 * (k2 + k3) + k4)
     return x
+
+
+def rk4_vector_inplace(
+    f: Callable[[FloatArray, FloatArray, FloatArray, FloatArray], None],
+    x: FloatArray,
+    u: FloatArray,
+    c: FloatArray,
+    duration: float,
+    h: float,
+    work: FloatArray,
+) -> None:
+    """Classic RK4 on one member's state vector ``x`` (d,), updated in place.
+
+    The allocation-free form of :func:`rk4_columns` for compiled per-member loops:
+    ``work`` is scratch of shape ``(5, d)``; ``f(x, u, c, out)`` writes ``dx/dt``.
+    """
+    if duration <= 0.0:
+        return
+    n_steps = max(1, int(np.ceil(duration / h - 1e-9)))
+    dt = duration / n_steps
+    half = 0.5 * dt
+    d = x.shape[0]
+    k1, k2, k3, k4, tmp = work[0], work[1], work[2], work[3], work[4]
+    for _ in range(n_steps):
+        f(x, u, c, k1)
+        for i in range(d):
+            tmp[i] = x[i] + half * k1[i]
+        f(tmp, u, c, k2)
+        for i in range(d):
+            tmp[i] = x[i] + half * k2[i]
+        f(tmp, u, c, k3)
+        for i in range(d):
+            tmp[i] = x[i] + dt * k3[i]
+        f(tmp, u, c, k4)
+        for i in range(d):
+            x[i] += (dt / 6.0) * (k1[i] + 2.0 * (k2[i] + k3[i]) + k4[i])

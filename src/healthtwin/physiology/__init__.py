@@ -1,12 +1,24 @@
 """Patient physiology: mechanistic models of one patient, batched over members.
 
-- UVA/Padova S2008 type-1 diabetes model (Dalla Man et al., IEEE TBME 2007; Kovatchev
-  et al., JDST 2009), simglucose-compatible, with the papers' nominal subject and
-  simglucose's 30 virtual patients.
+Every model advances an ensemble of members (patients, or ensemble members of one patient's
+twin) over minutes, with parameters that travel with each member:
+
+- UVA/Padova S2008 type-1 diabetes model (Dalla Man, Rizza & Cobelli, IEEE TBME
+  54:1740, 2007; Kovatchev et al., JDST 3:44, 2009), simglucose-compatible, with the
+  papers' nominal subject and simglucose's 30 virtual patients.
+- Hovorka et al. 2004 (Physiol Meas 25:905) glucose-insulin model with its Table 1.
+- Bergman minimal model (Am J Physiol 236:E667, 1979) in Fisher's type-1 form (IEEE TBME
+  38:57, 1991).
+- CGM sensor error (Breton & Kovatchev, JDST 2:853, 2008), insulin pump quantization and
+  limits, and glycaemic metrics (TIR/TBR/TAR, GMI, LBGI/HBGI, GRI).
 """
 
 from __future__ import annotations
 
+from healthtwin.physiology.bergman import BergmanMinimal, BergmanParameters, BergmanState
+from healthtwin.physiology.cgm import CGM_PRESETS, CGMParams, CGMSensor, cgm_params
+from healthtwin.physiology.hovorka import Hovorka, HovorkaParameters, HovorkaState
+from healthtwin.physiology.metrics import GlycaemicMetrics, glycaemic_metrics
 from healthtwin.physiology.nominal import nominal_patients, subject_at_basal
 from healthtwin.physiology.patients import (
     cohort_names,
@@ -14,6 +26,8 @@ from healthtwin.physiology.patients import (
     load_patients,
     patient_names,
 )
+from healthtwin.physiology.pump import PUMP_PRESETS, InsulinPump, PumpParams, pump_params
+from healthtwin.physiology.registry import MODELS, make_model, model_names
 from healthtwin.physiology.simulate import CohortRun, Meal, meal_plan_inputs, simulate_patients
 from healthtwin.physiology.uva_padova import (
     STATE_NAMES,
@@ -26,19 +40,38 @@ from healthtwin.physiology.uva_padova import (
 )
 
 __all__ = [
+    "CGM_PRESETS",
+    "MODELS",
+    "PUMP_PRESETS",
     "STATE_NAMES",
+    "BergmanMinimal",
+    "BergmanParameters",
+    "BergmanState",
+    "CGMParams",
+    "CGMSensor",
     "CohortRun",
+    "GlycaemicMetrics",
+    "Hovorka",
+    "HovorkaParameters",
+    "HovorkaState",
+    "InsulinPump",
     "Meal",
+    "PumpParams",
     "UvaPadova",
     "UvaPadovaParameters",
     "UvaPadovaPatient",
     "UvaPadovaState",
+    "cgm_params",
     "cohort_names",
+    "glycaemic_metrics",
     "load_patient",
     "load_patients",
+    "make_model",
     "meal_plan_inputs",
+    "model_names",
     "nominal_patients",
     "patient_names",
+    "pump_params",
     "simulate_patients",
     "steady_state",
     "subject_at_basal",

@@ -19,32 +19,35 @@ depots (pmol/kg); subcutaneous glucose (mg/kg).
 
 from __future__ import annotations
 
-import importlib
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 from types import MappingProxyType
-from typing import Any, ClassVar, cast
 
 import numpy as np
 
 from healthtwin.core.inputs import Inputs, Rate
-from healthtwin.core.params import Parameters
 from healthtwin.core.protocols import Channel
 from healthtwin.core.segments import segment_bounds, ticks_at
-from healthtwin.core.solvers import RK4_STABILITY_RADIUS, dopri5, raise_on_failure, rk4_columns
+from healthtwin.core.solvers import RK4_STABILITY_RADIUS, dopri5, raise_on_failure
 from healthtwin.core.state import ArrayState
-from healthtwin.core.types import BoolArray, FloatArray, IntArray
-from healthtwin.errors import (
-    InvalidInputError,
-    InvalidParameterError,
-    MissingDependencyError,
-    ShapeError,
+from healthtwin.core.types import FloatArray
+from healthtwin.errors import InvalidInputError, InvalidParameterError, ShapeError
+from healthtwin.physiology.uva_padova_equations import (
+    EAT_RATE_G_PER_MIN,
+    PMOL_PER_U,
+    STATE_NAMES,
+    STATE_UNITS,
+    UvaPadovaParameters,
+    parameter_index,
+    steady_state,
+    uva_padova_rhs,
 )
+from healthtwin.physiology.uva_padova_kernels import Kernel, numba_kernel, numpy_kernel
 
 __all__ = [
     "EAT_RATE_G_PER_MIN",
+    "PMOL_PER_U",
     "STATE_NAMES",
     "UvaPadova",
     "UvaPadovaParameters",
@@ -54,258 +57,7 @@ __all__ = [
     "uva_padova_rhs",
 ]
 
-#: Carbohydrate intake rate while eating (simglucose's EAT_RATE).
-EAT_RATE_G_PER_MIN = 5.0
-#: Insulin unit conversion: 1 U = 6000 pmol.
-PMOL_PER_U = 6000.0
-
-STATE_NAMES: tuple[str, ...] = (
-    "stomach_solid_mg",
-    "stomach_liquid_mg",
-    "gut_mg",
-    "plasma_glucose_mg_per_kg",
-    "tissue_glucose_mg_per_kg",
-    "plasma_insulin_pmol_per_kg",
-    "insulin_action_pmol_per_l",
-    "delayed_insulin_1_pmol_per_l",
-    "delayed_insulin_pmol_per_l",
-    "liver_insulin_pmol_per_kg",
-    "sc_insulin_1_pmol_per_kg",
-    "sc_insulin_2_pmol_per_kg",
-    "sc_glucose_mg_per_kg",
-)
-_STATE_UNITS = (
-    "mg",
-    "mg",
-    "mg",
-    "mg/kg",
-    "mg/kg",
-    "pmol/kg",
-    "pmol/L",
-    "pmol/L",
-    "pmol/L",
-    "pmol/kg",
-    "pmol/kg",
-    "pmol/kg",
-    "mg/kg",
-)
-
-
-@dataclass(frozen=True, kw_only=True)
-class UvaPadovaParameters(Parameters):
-    """Parameters of the S2008 model (names and units as in Dalla Man 2007 / simglucose).
-
-    Derived basal quantities (``kp1``, ``Vm0``, ``m2``, ``m4``, ``m30``, ``u2ss``) must be
-    consistent with the basal state; :func:`steady_state` derives them for a new subject.
-    """
-
-    BW: float | FloatArray  # body weight, kg
-    Gb: float | FloatArray  # basal plasma glucose, mg/dL
-    Ib: float | FloatArray  # basal plasma insulin, pmol/L
-    Vg: float | FloatArray  # glucose distribution volume, dL/kg
-    Vi: float | FloatArray  # insulin distribution volume, L/kg
-    kabs: float | FloatArray  # intestinal absorption rate, 1/min
-    kmax: float | FloatArray  # max gastric emptying rate, 1/min
-    kmin: float | FloatArray  # min gastric emptying rate, 1/min
-    b: float | FloatArray  # fraction of dose where kempt falls to (kmax+kmin)/2, -
-    d: float | FloatArray  # fraction of dose where kempt recovers to (kmax+kmin)/2, -
-    f: float | FloatArray  # fraction of intestinal absorption appearing in plasma, -
-    k1: float | FloatArray  # plasma -> tissue glucose rate, 1/min
-    k2: float | FloatArray  # tissue -> plasma glucose rate, 1/min
-    kp1: float | FloatArray  # EGP extrapolated at zero glucose and insulin, mg/kg/min
-    kp2: float | FloatArray  # liver glucose effectiveness, 1/min
-    kp3: float | FloatArray  # insulin action on the liver, mg/kg/min per pmol/L
-    ki: float | FloatArray  # delay of insulin action on the liver, 1/min
-    Fsnc: float | FloatArray  # insulin-independent utilisation, mg/kg/min
-    Vm0: float | FloatArray  # basal max utilisation, mg/kg/min
-    Vmx: float | FloatArray  # insulin sensitivity of utilisation, mg/kg/min per pmol/L
-    Km0: float | FloatArray  # Michaelis-Menten constant of utilisation, mg/kg
-    p2u: float | FloatArray  # rate of insulin action on utilisation, 1/min
-    m1: float | FloatArray  # liver -> plasma insulin rate, 1/min
-    m2: float | FloatArray  # plasma -> liver insulin rate, 1/min
-    m4: float | FloatArray  # peripheral insulin degradation, 1/min
-    m30: float | FloatArray  # hepatic insulin extraction at basal, 1/min
-    ke1: float | FloatArray  # renal glomerular filtration rate, 1/min
-    ke2: float | FloatArray  # renal threshold, mg/kg
-    kd: float | FloatArray  # subcutaneous insulin transfer, 1/min
-    ka1: float | FloatArray  # absorption from depot 1, 1/min
-    ka2: float | FloatArray  # absorption from depot 2, 1/min
-    ksc: float | FloatArray  # subcutaneous glucose exchange, 1/min
-    u2ss: float | FloatArray  # steady-state insulin infusion, pmol/kg/min
-
-    positive: ClassVar[frozenset[str]] = frozenset(
-        {
-            "BW",
-            "Gb",
-            "Vg",
-            "Vi",
-            "kabs",
-            "kmax",
-            "kmin",
-            "k1",
-            "k2",
-            "ki",
-            "Km0",
-            "p2u",
-            "ka1",
-            "ka2",
-            "ksc",
-            "f",
-        }
-    )
-    nonnegative: ClassVar[frozenset[str]] = frozenset(
-        {
-            "Ib",
-            "kp1",
-            "kp2",
-            "kp3",
-            "Fsnc",
-            "Vm0",
-            "Vmx",
-            "m1",
-            "m2",
-            "m4",
-            "m30",
-            "ke1",
-            "ke2",
-            "kd",
-            "u2ss",
-        }
-    )
-    fractions: ClassVar[frozenset[str]] = frozenset({"b", "d", "f"})
-
-    def basal_insulin_u_per_min(self) -> FloatArray:
-        """Steady-state basal insulin rate ``u2ss * BW / 6000`` in U/min, shape ``(m,)``."""
-        return np.asarray(np.asarray(self.u2ss) * np.asarray(self.BW) / PMOL_PER_U)
-
-
-# Column indices into the parameter matrix, fixed by the field order above.
-_P = {name: i for i, name in enumerate(UvaPadovaParameters.names())}
-I_BW = _P["BW"]
-I_IB = _P["Ib"]
-I_VI = _P["Vi"]
-I_KABS = _P["kabs"]
-I_KMAX = _P["kmax"]
-I_KMIN = _P["kmin"]
-I_B = _P["b"]
-I_D = _P["d"]
-I_F = _P["f"]
-I_K1 = _P["k1"]
-I_K2 = _P["k2"]
-I_KP1 = _P["kp1"]
-I_KP2 = _P["kp2"]
-I_KP3 = _P["kp3"]
-I_KI = _P["ki"]
-I_FSNC = _P["Fsnc"]
-I_VM0 = _P["Vm0"]
-I_VMX = _P["Vmx"]
-I_KM0 = _P["Km0"]
-I_P2U = _P["p2u"]
-I_M1 = _P["m1"]
-I_M2 = _P["m2"]
-I_M4 = _P["m4"]
-I_M30 = _P["m30"]
-I_KE1 = _P["ke1"]
-I_KE2 = _P["ke2"]
-I_KD = _P["kd"]
-I_KA1 = _P["ka1"]
-I_KA2 = _P["ka2"]
-I_KSC = _P["ksc"]
-
-
-def uva_padova_rhs(x: FloatArray, u: FloatArray, p: FloatArray) -> FloatArray:
-    """Time derivative of the 13 states with inputs held.
-
-    Parameters
-    ----------
-    x
-        States, shape ``(n, 13)`` in ``STATE_NAMES`` order.
-    u
-        Held inputs, shape ``(n, 3)``: carbohydrate intake (mg/min), subcutaneous insulin
-        rate (pmol/kg/min), gastric-emptying reference ``Dbar`` (mg).
-    p
-        Parameter matrix, shape ``(n, n_parameters)`` (:meth:`Parameters.to_matrix`).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``dx/dt``, shape ``(n, 13)``.
-    """
-    xs = np.ascontiguousarray(x.T)
-    out = np.empty_like(xs)
-    rhs_columns(xs, np.ascontiguousarray(u.T), np.ascontiguousarray(p.T), out)
-    return np.ascontiguousarray(out.T)
-
-
-def rhs_columns(x: FloatArray, u: FloatArray, c: FloatArray, dx: FloatArray) -> None:
-    """:func:`uva_padova_rhs` on member-contiguous rows: ``x`` (13, n), ``u`` (3, n),
-    ``c`` (n_parameters, n); writes ``dx`` (13, n).
-
-    Rows are contiguous so that each operation streams over members; the same source
-    runs under numpy and, compiled, under numba.
-    """
-    kmax = c[I_KMAX]
-    kmin = c[I_KMIN]
-    b = c[I_B]
-    d = c[I_D]
-    qsto = x[0] + x[1]
-    has_ref = u[2] > 0
-    ref = np.where(has_ref, u[2], 1.0)
-    alpha = 5.0 / (2.0 * ref * (1.0 - b))
-    beta = 5.0 / (2.0 * ref * d)
-    kgut = np.where(
-        has_ref,
-        kmin
-        + 0.5
-        * (kmax - kmin)
-        * (np.tanh(alpha * (qsto - b * ref)) - np.tanh(beta * (qsto - d * ref)) + 2.0),
-        kmax,
-    )
-    gp = x[3]
-    gt = x[4]
-    ra = c[I_F] * c[I_KABS] * x[2] / c[I_BW]
-    egp = np.maximum(c[I_KP1] - c[I_KP2] * gp - c[I_KP3] * x[8], 0.0)
-    renal = np.where(gp > c[I_KE2], c[I_KE1] * (gp - c[I_KE2]), 0.0)
-    uid = (c[I_VM0] + c[I_VMX] * x[6]) * gt / (c[I_KM0] + gt)
-    plasma_insulin = x[5] / c[I_VI]
-    dx[0] = u[0] - kmax * x[0]
-    dx[1] = kmax * x[0] - kgut * x[1]
-    dx[2] = kgut * x[1] - c[I_KABS] * x[2]
-    dx[3] = (egp + ra - c[I_FSNC] - renal - c[I_K1] * gp + c[I_K2] * gt) * (gp >= 0)
-    dx[4] = (c[I_K1] * gp - c[I_K2] * gt - uid) * (gt >= 0)
-    dx[5] = (c[I_M1] * x[9] + c[I_KA1] * x[10] + c[I_KA2] * x[11] - (c[I_M2] + c[I_M4]) * x[5]) * (
-        x[5] >= 0
-    )
-    dx[6] = c[I_P2U] * (plasma_insulin - c[I_IB] - x[6])
-    dx[7] = c[I_KI] * (plasma_insulin - x[7])
-    dx[8] = c[I_KI] * (x[7] - x[8])
-    dx[9] = (c[I_M2] * x[5] - (c[I_M1] + c[I_M30]) * x[9]) * (x[9] >= 0)
-    dx[10] = (u[1] - (c[I_KA1] + c[I_KD]) * x[10]) * (x[10] >= 0)
-    dx[11] = (c[I_KD] * x[10] - c[I_KA2] * x[11]) * (x[11] >= 0)
-    dx[12] = c[I_KSC] * (gp - x[12]) * (x[12] >= 0)
-
-
-def steady_state(params: UvaPadovaParameters) -> FloatArray:
-    """The basal state (no meal, basal insulin ``u2ss``), shape ``(m, 13)``.
-
-    Uses Gp = Gb Vg, tissue glucose from the plasma balance, Ip = Ib Vi, liver insulin
-    from its balance and the subcutaneous depots at infusion ``u2ss``. Parameters whose
-    derived values (kp1, Vm0, u2ss) do not balance these equations give a state that
-    drifts; :meth:`UvaPadovaPatient.from_physiology` builds a consistent subject.
-    """
-    m = params.n_members
-    c = params.to_matrix(m).T
-    gp = c[_P["Gb"]] * c[_P["Vg"]]
-    egp = np.maximum(c[_P["kp1"]] - c[_P["kp2"]] * gp - c[_P["kp3"]] * c[_P["Ib"]], 0.0)
-    renal = np.where(gp > c[_P["ke2"]], c[_P["ke1"]] * (gp - c[_P["ke2"]]), 0.0)
-    gt = (c[_P["Fsnc"]] + renal - egp + c[_P["k1"]] * gp) / c[_P["k2"]]
-    ip = c[_P["Ib"]] * c[_P["Vi"]]
-    il = c[_P["m2"]] * ip / (c[_P["m1"]] + c[_P["m30"]])
-    isc1 = c[_P["u2ss"]] / (c[_P["kd"]] + c[_P["ka1"]])
-    isc2 = c[_P["kd"]] * isc1 / c[_P["ka2"]]
-    zeros = np.zeros(m)
-    ib = c[_P["Ib"]]
-    return np.stack([zeros, zeros, zeros, gp, gt, ip, zeros, ib, ib, il, isc1, isc2, gp], 1)
+_P = {name: parameter_index(name) for name in UvaPadovaParameters.names()}
 
 
 @dataclass(frozen=True)
@@ -440,7 +192,7 @@ class UvaPadova:
             ("plasma_insulin_pmol_l", "pmol/L", "plasma insulin"),
         ]
     )
-    states = _channels([(n, u, "") for n, u in zip(STATE_NAMES, _STATE_UNITS, strict=True)])
+    states = _channels([(n, u, "") for n, u in zip(STATE_NAMES, STATE_UNITS, strict=True)])
 
     def __init__(
         self,
@@ -557,12 +309,12 @@ class UvaPadova:
         new = UvaPadovaState(np.ascontiguousarray(x.T), theta, disc[0], disc[1], disc[2], disc[3])
         return new, ends[rec_at], np.transpose(out, (2, 0, 1))
 
-    def _kernel(self) -> _Kernel:
+    def _kernel(self) -> Kernel:
         if self.method == "dopri5":
-            return _make_kernel(self._dopri5_step)
+            return numpy_kernel(self._dopri5_step)
         if self.backend == "numba":
-            return _numba_kernel()
-        return _make_kernel(_rk4_step)
+            return numba_kernel()
+        return numpy_kernel()
 
     def _dopri5_step(
         self, x: FloatArray, u: FloatArray, c: FloatArray, dur: float, h: float
@@ -638,119 +390,3 @@ class UvaPadova:
             atol=self.atol if atol is None else atol,
             backend=self.backend if backend is None else backend,
         )
-
-
-_Kernel = Callable[..., FloatArray]
-_Step = Callable[[FloatArray, FloatArray, FloatArray, float, float], FloatArray]
-
-
-def _rk4_step(x: FloatArray, u: FloatArray, c: FloatArray, dur: float, h: float) -> FloatArray:
-    return rk4_columns(rhs_columns, x, u, c, dur, h)
-
-
-def _make_kernel(step: _Step) -> _Kernel:
-    """The segment loop: meal clock, boluses, held inputs, then ``step`` per segment.
-
-    ``disc`` rows are planned meal (g), intake rate (g/min), stomach content at meal
-    start (mg) and carbohydrate eaten since (g); it is updated in place.
-    """
-
-    def kernel(
-        x: FloatArray,
-        c: FloatArray,
-        disc: FloatArray,
-        seg_len: FloatArray,
-        on_tick: BoolArray,
-        meals: FloatArray,
-        insulin: FloatArray,
-        boluses: FloatArray,
-        h: float,
-        slot: IntArray,
-        out: FloatArray,
-    ) -> FloatArray:
-        pmol_per_kg_per_u = PMOL_PER_U / c[I_BW]
-        u = np.empty((3, x.shape[1]))
-        for j in range(seg_len.size):
-            disc[0] += meals[j]
-            if on_tick[j]:
-                to_eat = np.minimum(EAT_RATE_G_PER_MIN, disc[0])
-                disc[0] -= to_eat
-                starting = (to_eat > 0) & (disc[1] <= 0)
-                disc[2] = np.where(starting, x[0] + x[1], disc[2])
-                disc[3] = np.where(starting, 0.0, disc[3]) + to_eat
-                disc[1] = to_eat
-            x[10] += boluses[j] * pmol_per_kg_per_u
-            u[0] = disc[1] * 1000.0
-            u[1] = insulin[j] * pmol_per_kg_per_u
-            u[2] = disc[2] + 1000.0 * disc[3]
-            x = step(x, u, c, seg_len[j], h)
-            if slot[j] >= 0:
-                out[slot[j]] = x
-        return x
-
-    return kernel
-
-
-@cache
-def _numba_kernel() -> _Kernel:
-    """The RK4 kernel compiled by numba, run on blocks of members in parallel.
-
-    Blocks keep each array temporary in cache; ``prange`` spreads them over cores.
-    """
-    try:
-        numba: Any = importlib.import_module("numba")
-    except ImportError as err:
-        raise MissingDependencyError(
-            "backend='numba' needs numba: pip install 'healthtwin[fast]'"
-        ) from err
-    rhs = numba.njit(cache=True)(rhs_columns)
-    rk4 = numba.njit(cache=True)(rk4_columns)
-
-    def step(x: FloatArray, u: FloatArray, c: FloatArray, dur: float, h: float) -> FloatArray:
-        return cast(FloatArray, rk4(rhs, x, u, c, dur, h))
-
-    inner = numba.njit(_make_kernel(numba.njit(step)))
-
-    def blocked(
-        x: FloatArray,
-        c: FloatArray,
-        disc: FloatArray,
-        seg_len: FloatArray,
-        on_tick: BoolArray,
-        meals: FloatArray,
-        insulin: FloatArray,
-        boluses: FloatArray,
-        h: float,
-        slot: IntArray,
-        out: FloatArray,
-    ) -> FloatArray:
-        n = x.shape[1]
-        n_blocks = (n + _BLOCK - 1) // _BLOCK
-        for b in numba.prange(n_blocks):
-            lo = b * _BLOCK
-            hi = min(n, lo + _BLOCK)
-            d = disc[:, lo:hi].copy()
-            o = np.empty((out.shape[0], x.shape[0], hi - lo))
-            xb = inner(
-                x[:, lo:hi].copy(),
-                c[:, lo:hi].copy(),
-                d,
-                seg_len,
-                on_tick,
-                meals[:, lo:hi].copy(),
-                insulin[:, lo:hi].copy(),
-                boluses[:, lo:hi].copy(),
-                h,
-                slot,
-                o,
-            )
-            x[:, lo:hi] = xb
-            disc[:, lo:hi] = d
-            out[:, :, lo:hi] = o
-        return x
-
-    return cast(_Kernel, numba.njit(parallel=True)(blocked))
-
-
-#: Members per block in the compiled kernel (temporaries stay in L1/L2 cache).
-_BLOCK = 64

@@ -1,0 +1,176 @@
+"""The command line, run as a user runs it: a real subprocess for the entry point, and
+the in-process ``main`` for the many bad-input cases."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tests.conftest import require
+
+from healthtwin import __version__
+from healthtwin.cli import main
+from healthtwin.cli.patient import parse_meals
+from healthtwin.errors import InvalidInputError
+from healthtwin.physiology import STATE_NAMES
+
+CONTRACT = ["t_min", "glucose_mg_dl", "cho_g_per_min", "insulin_u_per_min"]
+
+
+def _read(path: Path) -> tuple[list[str], list[list[str]]]:
+    with path.open(newline="") as fh:
+        rows = list(csv.reader(fh))
+    return rows[0], rows[1:]
+
+
+def test_version_in_a_real_process() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "healthtwin", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"healthtwin {__version__}"
+
+
+def test_issue_command_line_writes_the_contract_columns(tmp_path: Path) -> None:
+    require("simglucose", "simglucose")
+    out = tmp_path / "trace.csv"
+    code = main(
+        [
+            "patient",
+            "simulate",
+            "--model",
+            "uva-padova",
+            "--patient",
+            "adolescent#001",
+            "--meals",
+            "07:00=45,12:00=70,18:00=80",
+            "--basal",
+            "0.0139",
+            "--hours",
+            "24",
+            "--step-min",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    header, rows = _read(out)
+    assert header[:4] == CONTRACT
+    assert header[4:17] == list(STATE_NAMES)
+    assert len(rows) == 1441
+    t = np.array([float(r[0]) for r in rows])
+    np.testing.assert_array_equal(t, np.arange(1441.0))
+    cho = np.array([float(r[2]) for r in rows])
+    assert cho.sum() == pytest.approx(195.0)
+    assert float(rows[0][1]) == pytest.approx(149.02, abs=1e-6)
+    assert {float(r[3]) for r in rows} == {0.0139}
+
+
+def test_cohort_with_steady_basal_boluses_and_plot(tmp_path: Path) -> None:
+    require("simglucose", "simglucose")
+    require("matplotlib", "plot")
+    out, png = tmp_path / "sub" / "cohort.csv", tmp_path / "cohort.png"
+    code = main(
+        [
+            "patient",
+            "simulate",
+            "--patient",
+            "all",
+            "--basal",
+            "steady",
+            "--bolus-cr",
+            "--hours",
+            "2",
+            "--meals",
+            "00:30=40",
+            "--out",
+            str(out),
+            "--plot",
+            str(png),
+        ]
+    )
+    assert code == 0
+    header, rows = _read(out)
+    assert header[-1] == "patient"
+    assert len({r[-1] for r in rows}) == 30
+    assert len(rows) == 30 * 121
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    first = [r for r in rows if r[-1] == "adolescent#001"]
+    # Bolus of 40 g / CR 12 U/g at minute 30 on top of the steady basal.
+    assert float(first[30][3]) == pytest.approx(1.21697571391 * 68.706 / 6000 + 40 / 12)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--patient", "adolescent#099"], "valid names"),
+        (["--meals", "7h=45"], "HH:MM=grams"),
+        (["--meals", "07:00=-5"], "negative"),
+        (["--meals", "25:00=5"], "clock time"),
+        (["--hours", "0"], "--hours must be > 0"),
+        (["--hours", "-2"], "--hours must be > 0"),
+        (["--basal", "lots"], "'steady'"),
+        (["--basal", "-0.1"], ">= 0"),
+        (["--step-min", "0"], "--step-min"),
+        (["--model", "pk"], "valid models"),
+        (["--method", "euler"], "rk4 or dopri5"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "patient",
+            "simulate",
+            "--patient",
+            "nominal-adult",
+            "--hours",
+            "1",
+            "--out",
+            str(tmp_path / "x.csv"),
+            *args,
+        ]
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert message in err
+    assert err.startswith("error: ")
+    assert len(err.splitlines()) == 1
+    assert "Traceback" not in err
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError):
+        main(
+            [
+                "patient",
+                "simulate",
+                "--patient",
+                "nominal-adult",
+                "--hours",
+                "0",
+                "--debug",
+                "--out",
+                str(tmp_path / "x.csv"),
+            ]
+        )
+
+
+def test_unknown_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["patient", "simulate", "--colour", "red"]) == 2
+    assert "--colour" in capsys.readouterr().err
+
+
+def test_meal_parsing() -> None:
+    meals = parse_meals("07:00=45, 12:30=70.5,90=10")
+    assert [(m.t_min, m.carbs_g) for m in meals] == [(420.0, 45.0), (750.0, 70.5), (90.0, 10.0)]
+    assert parse_meals("") == []
