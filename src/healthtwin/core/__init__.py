@@ -9,6 +9,7 @@ members at once. :class:`Twin` binds a model to data and history.
 
 from __future__ import annotations
 
+from healthtwin.core.ensemble import lognormal_spread
 from healthtwin.core.forecast import DEFAULT_QUANTILES, Forecast
 from healthtwin.core.inputs import Events, Inputs, Rate
 from healthtwin.core.params import Parameters
@@ -37,6 +38,7 @@ __all__ = [
     "Status",
     "Twin",
     "dopri5",
+    "lognormal_spread",
     "rk4",
     "segment_bounds",
 ]

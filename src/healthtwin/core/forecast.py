@@ -80,7 +80,7 @@ class Forecast:
     def quantiles(self, name: str, levels: Sequence[float] = DEFAULT_QUANTILES) -> FloatArray:
         """Quantiles over members of one channel, shape ``(len(levels), T)``."""
         lv = np.asarray(levels, dtype=np.float64)
-        if np.any((lv < 0) | (lv > 1)):
+        if not np.all((lv >= 0) & (lv <= 1)):
             raise InvalidInputError(f"quantile levels must be in [0, 1], got {lv.tolist()}")
         return np.asarray(np.quantile(self.channel(name), lv, axis=0))
 

@@ -24,7 +24,7 @@ __all__ = ["Events", "Inputs", "Rate"]
 
 
 def _as_times(times: Iterable[float] | FloatArray, what: str) -> FloatArray:
-    arr = np.atleast_1d(np.asarray(times, dtype=np.float64))
+    arr = np.atleast_1d(np.array(times, dtype=np.float64))
     if arr.ndim != 1:
         raise ShapeError(f"{what} times must be one-dimensional, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
@@ -43,7 +43,10 @@ def _as_values(values: Iterable[float] | FloatArray, k: int, what: str) -> Float
         )
     if not np.all(np.isfinite(arr)):
         raise InvalidInputError(f"{what} values must be finite")
-    return np.ascontiguousarray(arr)
+    # A copy, locked: a frozen schedule must not change when the caller's array does.
+    out = np.array(arr, dtype=np.float64, order="C")
+    out.setflags(write=False)
+    return out
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class Rate:
             raise InvalidInputError(
                 f"rate change times must be strictly increasing, got {times.tolist()}"
             )
+        times.setflags(write=False)
         object.__setattr__(self, "times", times)
         object.__setattr__(self, "values", _as_values(self.values, times.size, "rate"))
 
@@ -78,6 +82,9 @@ class Rate:
 
     def at(self, t: FloatArray) -> FloatArray:
         """Values at times ``t`` (shape ``(s,)``), shape ``(m, s)``; zero before the first."""
+        t = np.atleast_1d(np.asarray(t, dtype=np.float64))
+        if self.times.size == 0:
+            return np.zeros((self.values.shape[0], t.size))
         idx = np.searchsorted(self.times, t, side="right") - 1
         out = self.values[:, np.clip(idx, 0, None)]
         out[:, idx < 0] = 0.0
@@ -107,8 +114,12 @@ class Events:
         times = _as_times(self.times, "event")
         order = np.argsort(times, kind="stable")
         amounts = _as_values(self.amounts, times.size, "event")
-        object.__setattr__(self, "times", times[order])
-        object.__setattr__(self, "amounts", np.ascontiguousarray(amounts[:, order]))
+        sorted_times = times[order]
+        sorted_times.setflags(write=False)
+        sorted_amounts = np.array(amounts[:, order], order="C")
+        sorted_amounts.setflags(write=False)
+        object.__setattr__(self, "times", sorted_times)
+        object.__setattr__(self, "amounts", sorted_amounts)
 
     def within(self, a: float, b: float) -> FloatArray:
         """Summed amounts of events in ``[a, b)``, shape ``(m,)``."""

@@ -98,5 +98,8 @@ class Parameters:
         return dataclasses.replace(self, **changes)
 
     def member(self, i: int) -> Self:
-        """The parameters of member ``i`` alone."""
-        return type(self).from_matrix(self.to_matrix()[i : i + 1])
+        """The parameters of member ``i`` alone (negative ``i`` counts from the end)."""
+        n = self.n_members
+        if not -n <= i < n:
+            raise IndexError(f"member {i} is out of range for {n} member(s)")
+        return type(self).from_matrix(self.to_matrix()[[i]])

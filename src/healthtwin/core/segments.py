@@ -45,6 +45,9 @@ def segment_bounds(t0: float, t1: float, inputs: Inputs, tick: float | None = No
     # Merge boundaries closer than rounding noise so no segment is vanishingly short.
     keep = np.concatenate([[True], np.diff(pts) > 1e-9 * max(1.0, abs(t1))])
     out: FloatArray = np.array(pts[keep], dtype=np.float64)
+    if out.size == 1 and t1 > t0:
+        # An interval shorter than the tolerance is one segment; never lose its start.
+        return np.array([t0, t1])
     out[-1] = t1
     return out
 

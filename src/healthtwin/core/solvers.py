@@ -193,6 +193,9 @@ def dopri5(
     )
     h = np.minimum(np.minimum(h, h_max), duration)
     active = np.ones(n, dtype=bool)
+    bad_start = ~np.isfinite(h) | ~np.all(np.isfinite(k1), axis=1)
+    status[bad_start] = Status.NON_FINITE
+    active &= ~bad_start
     stages = np.empty((7, *x.shape))
     attempts = 0
     while active.any():

@@ -71,6 +71,9 @@ def numpy_kernel(step: _Step = _rk4_step) -> Kernel:
             u[1] = insulin[j] * pmol_per_kg_per_u
             u[2] = disc[2] + 1000.0 * disc[3]
             x = step(x, u, c, seg_len[j], h)
+            # Masses cannot be negative; simglucose's (x >= 0) guard alone would freeze a
+            # state that a step overshot below zero (an insulin overdose) for ever.
+            x[_MASSES] = np.maximum(x[_MASSES], 0.0)
             if slot[j] >= 0:
                 out[slot[j]] = x
         return x
@@ -113,12 +116,19 @@ def _member_loop(
             um[1] = insulin[j, m] * pmol_per_kg_per_u
             um[2] = start + 1000.0 * eaten
             _rk4(_rhs, xm, um, cm, seg_len[j], h, work)
+            for i in range(xm.shape[0]):
+                if i != _INSULIN_ACTION and xm[i] < 0.0:
+                    xm[i] = 0.0
             if slot[j] >= 0:
                 out[slot[j], :, m] = xm
         x[:, m] = xm
         disc[0, m], disc[1, m], disc[2, m], disc[3, m] = planned, cho, start, eaten
     return x
 
+
+#: Every state but the insulin action X (a deviation from basal, negative below it).
+_INSULIN_ACTION = 6
+_MASSES = np.array([i for i in range(13) if i != _INSULIN_ACTION])
 
 _prange: Any = range
 _rhs: Any = rhs_columns
