@@ -174,3 +174,58 @@ def test_meal_parsing() -> None:
     meals = parse_meals("07:00=45, 12:30=70.5,90=10")
     assert [(m.t_min, m.carbs_g) for m in meals] == [(420.0, 45.0), (750.0, 70.5), (90.0, 10.0)]
     assert parse_meals("") == []
+
+
+def test_cgm_and_pump_options(tmp_path: Path) -> None:
+    out = tmp_path / "cgm.csv"
+    args = [
+        "patient",
+        "simulate",
+        "--patient",
+        "nominal-adult",
+        "--hours",
+        "1",
+        "--basal",
+        "0.0139",
+        "--cgm",
+        "guardian-rt",
+        "--pump",
+        "insulet",
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    header, rows = _read(out)
+    assert header[-2:] == ["cgm_mg_dl", "patient"]
+    readings = [r[-2] for r in rows]
+    assert all(readings[k] != "" for k in range(0, 61, 5))  # every 5 min
+    assert all(readings[k] == "" for k in range(61) if k % 5)
+    # 0.0139 U/min = 0.834 U/h, delivered as 0.80 U/h in 0.05 U/h increments.
+    assert float(rows[0][3]) == pytest.approx(0.80 / 60)
+    again = tmp_path / "again.csv"
+    assert main([*args[:-1], str(again)]) == 0
+    assert again.read_text() == out.read_text()  # reproducible under the seed
+
+
+@pytest.mark.parametrize(("option", "value"), [("--cgm", "libre"), ("--pump", "omnipod")])
+def test_unknown_devices_list_the_valid_names(
+    option: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "patient",
+            "simulate",
+            "--patient",
+            "nominal-adult",
+            "--hours",
+            "1",
+            option,
+            value,
+            "--out",
+            str(tmp_path / "x.csv"),
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert value in err
+    assert ("dexcom" in err) if option == "--cgm" else ("insulet" in err)

@@ -6,11 +6,17 @@ import re
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 from rich.console import Console
+from rich.table import Table
 
+from healthtwin.core.types import FloatArray
 from healthtwin.errors import InvalidInputError
+from healthtwin.physiology.cgm import CGMSensor, cgm_params
+from healthtwin.physiology.metrics import glycaemic_metrics
 from healthtwin.physiology.patients import load_patients
+from healthtwin.physiology.pump import InsulinPump, pump_params
 from healthtwin.physiology.simulate import Meal, simulate_patients
 
 patient_app = typer.Typer(help="Patient physiology twins.", no_args_is_help=True)
@@ -85,6 +91,13 @@ def simulate(
     hours: Annotated[float, typer.Option(help="Length of the run in hours (> 0).")] = 24.0,
     step_min: Annotated[float, typer.Option(help="Solver step in minutes (> 0).")] = 1.0,
     method: Annotated[str, typer.Option(help="Solver: rk4 or dopri5.")] = "rk4",
+    cgm: Annotated[
+        str | None, typer.Option(help="Add CGM readings: dexcom, guardian-rt or navigator.")
+    ] = None,
+    pump: Annotated[
+        str | None, typer.Option(help="Deliver insulin through a pump: cozmo or insulet.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Root seed of the random streams (CGM noise).")] = 0,
     out: Annotated[Path, typer.Option(help="CSV file to write.")] = Path("trace.csv"),
     plot: Annotated[Path | None, typer.Option(help="Also draw the traces to this PNG.")] = None,
 ) -> None:
@@ -97,6 +110,10 @@ def simulate(
         raise InvalidInputError(f"--step-min must be > 0, got {step_min}")
     if method not in ("rk4", "dopri5"):
         raise InvalidInputError(f"--method must be rk4 or dopri5, got {method!r}")
+    if seed < 0:
+        raise InvalidInputError(f"--seed must be >= 0, got {seed}")
+    sensor = None if cgm is None else CGMSensor(cgm_params(cgm))
+    device = None if pump is None else InsulinPump(pump_params(pump))
     cohort = load_patients(patient)
     out.parent.mkdir(parents=True, exist_ok=True)
     run = simulate_patients(
@@ -107,6 +124,9 @@ def simulate(
         bolus_cr=bolus_cr,
         step_min=step_min,
         method=method,
+        pump=device,
+        cgm=sensor,
+        seed=seed,
     )
     run.write_csv(out)
     console = Console(stderr=True)
@@ -115,7 +135,30 @@ def simulate(
         f"wrote {out} ({len(run.names)} patient(s), {run.t_min.size} rows each); "
         f"glucose {g.min():.1f}-{g.max():.1f} mg/dL"
     )
+    console.print(_metrics_table(run.glucose_mg_dl))
     if plot is not None:
         plot.parent.mkdir(parents=True, exist_ok=True)
         run.plot(plot)
         console.print(f"wrote {plot}")
+
+
+def _metrics_table(glucose_mg_dl: FloatArray) -> Table:
+    """Cohort summary of the glycaemic metrics (median and range over patients)."""
+    metrics = glycaemic_metrics(glucose_mg_dl)
+    table = Table(title="Glycaemic metrics (subcutaneous glucose)", title_justify="left")
+    for column in ("metric", "median", "min", "max"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    rows = [
+        ("TIR 70-180 (%)", metrics.tir_70_180),
+        ("TBR <70 (%)", metrics.tbr_70),
+        ("TAR >180 (%)", metrics.tar_180),
+        ("mean (mg/dL)", metrics.mean),
+        ("CV (%)", metrics.cv),
+        ("GMI (%)", metrics.gmi),
+        ("LBGI", metrics.lbgi),
+        ("HBGI", metrics.hbgi),
+        ("GRI", metrics.gri),
+    ]
+    for label, values in rows:
+        table.add_row(label, *(f"{f(values):.2f}" for f in (np.nanmedian, np.nanmin, np.nanmax)))
+    return table

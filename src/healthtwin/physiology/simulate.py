@@ -14,8 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from healthtwin.core.inputs import Events, Inputs, Rate
+from healthtwin.core.random import RandomStreams
 from healthtwin.core.types import FloatArray
 from healthtwin.errors import InvalidInputError, MissingDependencyError
+from healthtwin.physiology.cgm import CGMSensor
+from healthtwin.physiology.pump import InsulinPump
 from healthtwin.physiology.uva_padova import (
     EAT_RATE_G_PER_MIN,
     STATE_NAMES,
@@ -60,6 +63,9 @@ class CohortRun:
         Insulin delivered over ``[t, t + 1)`` (basal + boluses), shape ``(n, T)``.
     states
         All 13 states, shape ``(n, T, 13)``.
+    cgm_mg_dl
+        CGM readings on the sensor's grid (NaN between readings), shape ``(n, T)``, or
+        ``None`` without a sensor.
     """
 
     names: tuple[str, ...]
@@ -68,33 +74,31 @@ class CohortRun:
     cho_g_per_min: FloatArray
     insulin_u_per_min: FloatArray
     states: FloatArray
+    cgm_mg_dl: FloatArray | None = None
 
     def write_csv(self, path: Path) -> None:
         """One row per patient and minute: ``t_min, glucose_mg_dl, cho_g_per_min,
-        insulin_u_per_min``, every state by name, then ``patient``."""
-        header = [
-            "t_min",
-            "glucose_mg_dl",
-            "cho_g_per_min",
-            "insulin_u_per_min",
-            *STATE_NAMES,
-            "patient",
-        ]
+        insulin_u_per_min``, every state by name, ``cgm_mg_dl`` (with a sensor; empty
+        between readings), then ``patient``."""
+        header = ["t_min", "glucose_mg_dl", "cho_g_per_min", "insulin_u_per_min", *STATE_NAMES]
+        if self.cgm_mg_dl is not None:
+            header.append("cgm_mg_dl")
+        header.append("patient")
         with path.open("w", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(header)
             for i, name in enumerate(self.names):
-                block = np.column_stack(
-                    [
-                        self.t_min,
-                        self.glucose_mg_dl[i],
-                        self.cho_g_per_min[i],
-                        self.insulin_u_per_min[i],
-                        self.states[i],
-                    ]
-                )
-                for row in block:
-                    writer.writerow([*(f"{v:.10g}" for v in row), name])
+                columns = [
+                    self.t_min,
+                    self.glucose_mg_dl[i],
+                    self.cho_g_per_min[i],
+                    self.insulin_u_per_min[i],
+                    self.states[i],
+                ]
+                if self.cgm_mg_dl is not None:
+                    columns.append(self.cgm_mg_dl[i])
+                for row in np.column_stack(columns):
+                    writer.writerow([*("" if np.isnan(v) else f"{v:.10g}" for v in row), name])
 
     def plot(self, path: Path) -> None:
         """Glucose traces (with the 70-180 mg/dL target band) and inputs, as a PNG."""
@@ -113,7 +117,9 @@ class CohortRun:
         hours = self.t_min / 60.0
         ax_g.axhspan(70, 180, color="tab:green", alpha=0.12, label="target 70-180 mg/dL")
         for i, name in enumerate(self.names):
-            ax_g.plot(hours, self.glucose_mg_dl[i], lw=1.0, label=name if i < 10 else None)
+            line = ax_g.plot(hours, self.glucose_mg_dl[i], lw=1.0, label=name if i < 10 else None)
+            if self.cgm_mg_dl is not None:
+                ax_g.plot(hours, self.cgm_mg_dl[i], ".", ms=2, color=line[0].get_color())
             ax_c.plot(hours, self.cho_g_per_min[i], lw=0.8)
             ax_i.plot(hours, self.insulin_u_per_min[i], lw=0.8)
         ax_g.set_ylabel("glucose (mg/dL)")
@@ -131,15 +137,19 @@ def meal_plan_inputs(
     meals: Sequence[Meal],
     basal_u_per_min: FloatArray,
     carb_ratio_g_per_u: FloatArray | None,
+    pump: InsulinPump | None = None,
 ) -> Inputs:
     """Inputs for a meal plan: announced meals, a basal rate and optional meal boluses.
 
     Boluses (``carbs / carb ratio``) are delivered as a rate over the minute the meal
-    starts, as simglucose's basal-bolus controller does.
+    starts, as simglucose's basal-bolus controller does. With a ``pump``, the basal rate
+    and each bolus are what the pump can deliver (its increments and limits).
     """
     basal = np.asarray(basal_u_per_min, dtype=np.float64).reshape(-1)
     if np.any(basal < 0) or not np.all(np.isfinite(basal)):
         raise InvalidInputError(f"basal rate must be >= 0 U/min, got {basal.tolist()}")
+    if pump is not None:
+        basal = pump.basal(basal)
     times = np.array([m.t_min for m in meals], dtype=np.float64)
     carbs = np.array([m.carbs_g for m in meals], dtype=np.float64)
     events = {"meal_g": Events(times, carbs)} if meals else {}
@@ -153,7 +163,8 @@ def meal_plan_inputs(
     rate = np.broadcast_to(basal.reshape(-1, 1), (max(basal.size, cr.shape[0]), change.size))
     rate = rate.copy()
     for t, g in zip(times, carbs, strict=True):
-        rate[:, np.searchsorted(change, t)] += (g / cr).reshape(-1)
+        bolus_u = (g / cr).reshape(-1)
+        rate[:, np.searchsorted(change, t)] += bolus_u if pump is None else pump.bolus(bolus_u)
     return Inputs(rates={"insulin_u_per_min": Rate(change, rate)}, events=events)
 
 
@@ -167,6 +178,8 @@ def simulate_patients(
     step_min: float = 1.0,
     method: str = "rk4",
     backend: str = "numpy",
+    pump: InsulinPump | None = None,
+    cgm: CGMSensor | None = None,
     seed: int = 0,
 ) -> CohortRun:
     """Simulate each patient once over ``hours``, recording every minute.
@@ -185,8 +198,12 @@ def simulate_patients(
         Add meal boluses at each patient's carb ratio.
     step_min, method, backend
         Solver settings (see :class:`UvaPadova`).
+    pump
+        Deliver basal and boluses through this pump (increments, limits).
+    cgm
+        Add CGM readings of subcutaneous glucose on the sensor's grid.
     seed
-        Seed of the (unused by this deterministic model) random stream.
+        Root seed of the random streams (the CGM noise is stream ``"cgm"``).
 
     Examples
     --------
@@ -200,7 +217,8 @@ def simulate_patients(
     if not np.isfinite(hours) or hours <= 0:
         raise InvalidInputError(f"hours must be > 0, got {hours}")
     model = UvaPadova(patients, step_min=step_min, method=method, backend=backend)
-    rng = np.random.default_rng(seed)
+    streams = RandomStreams(seed)
+    rng = streams.generator("patients")
     state = model.initial_state(len(patients), rng)
     basal = (
         np.array([p.basal_u_per_min for p in patients])
@@ -208,7 +226,7 @@ def simulate_patients(
         else np.full(len(patients), float(basal_u_per_min))
     )
     cr = np.array([p.carb_ratio_g_per_u for p in patients]) if bolus_cr else None
-    inputs = meal_plan_inputs(meals, basal, cr)
+    inputs = meal_plan_inputs(meals, basal, cr, pump)
     n_min = round(hours * 60.0)
     t = np.arange(n_min + 1, dtype=np.float64)
     end, _, recorded = model.run(state, 0.0, float(n_min), inputs, record=True)
@@ -218,8 +236,14 @@ def simulate_patients(
     cho = _eaten_per_minute(planned)
     insulin = inputs.rate("insulin_u_per_min", t, len(patients))
     vg = end.theta[:, [UvaPadova.parameter_index("Vg")]]
+    glucose = states[:, :, 12] / vg
+    readings = None
+    if cgm is not None:
+        on_grid = np.isclose(np.mod(t, cgm.params.sample_time_min), 0.0)
+        readings = np.full_like(glucose, np.nan)
+        readings[:, on_grid] = cgm.measure(glucose[:, on_grid], streams.generator("cgm"))
     return CohortRun(
-        tuple(p.name for p in patients), t, states[:, :, 12] / vg, cho, np.array(insulin), states
+        tuple(p.name for p in patients), t, glucose, cho, np.array(insulin), states, readings
     )
 
 

@@ -293,13 +293,13 @@ class UvaPadova:
         kernel = self._kernel()
         x = kernel(
             x,
-            np.ascontiguousarray(theta.T),
+            np.array(theta.T, order="C"),
             disc,
             ends - starts,
             ticks_at(starts, self.tick_min),
-            np.ascontiguousarray(meals.T),
-            np.ascontiguousarray(insulin.T),
-            np.ascontiguousarray(boluses.T),
+            np.array(meals.T, order="C"),
+            np.array(insulin.T, order="C"),
+            np.array(boluses.T, order="C"),
             h,
             slot,
             out,

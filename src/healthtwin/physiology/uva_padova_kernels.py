@@ -146,7 +146,7 @@ def numba_kernel() -> Kernel:
         ) from err
     from healthtwin.physiology import uva_padova_equations as eq
 
-    jit = numba.njit
+    jit = numba.njit(error_model="numpy")
     compiled = {
         "derivatives": jit(eq.derivatives),
         "meal_tick": jit(eq.meal_tick),
@@ -161,7 +161,9 @@ def numba_kernel() -> Kernel:
         _rk4=jit(rk4_vector_inplace),
         meal_tick=compiled["meal_tick"],
     )
-    kernel: Kernel = numba.njit(parallel=True)(_rebind(_member_loop, loop_globals))
+    kernel: Kernel = numba.njit(parallel=True, error_model="numpy")(
+        _rebind(_member_loop, loop_globals)
+    )
     return kernel
 
 
