@@ -7,8 +7,9 @@ record would show; an assimilator corrects the state with an observation.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Protocol, TypeVar, runtime_checkable
 
 import numpy as np
@@ -17,7 +18,7 @@ from healthtwin.core.inputs import Inputs
 from healthtwin.core.state import ArrayState
 from healthtwin.core.types import FloatArray
 
-__all__ = ["Assimilator", "Channel", "Model", "ObservationModel", "S"]
+__all__ = ["Assimilator", "Channel", "Model", "ObservationModel", "S", "channels"]
 
 S = TypeVar("S", bound=ArrayState)
 S_contra = TypeVar("S_contra", bound=ArrayState, contravariant=True)
@@ -30,6 +31,17 @@ class Channel:
     name: str
     unit: str
     description: str = ""
+
+
+def channels(items: Iterable[tuple[str, str, str]]) -> Mapping[str, Channel]:
+    """A read-only name -> :class:`Channel` table from ``(name, unit, description)``.
+
+    Examples
+    --------
+    >>> channels([("glucose_mg_dl", "mg/dL", "plasma glucose")])["glucose_mg_dl"].unit
+    'mg/dL'
+    """
+    return MappingProxyType({name: Channel(name, unit, text) for name, unit, text in items})
 
 
 @runtime_checkable

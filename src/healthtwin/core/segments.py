@@ -7,6 +7,9 @@ their ticks, so that the continuous solver only ever sees held inputs.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 
@@ -14,7 +17,7 @@ from healthtwin.core.inputs import Inputs
 from healthtwin.core.types import BoolArray, FloatArray
 from healthtwin.errors import InvalidInputError
 
-__all__ = ["segment_bounds", "ticks_at"]
+__all__ = ["HeldInputs", "hold_inputs", "segment_bounds", "ticks_at"]
 
 
 def segment_bounds(t0: float, t1: float, inputs: Inputs, tick: float | None = None) -> FloatArray:
@@ -57,3 +60,69 @@ def ticks_at(times: FloatArray, tick: float) -> BoolArray:
     k = np.round(times / tick)
     on: BoolArray = np.abs(times - k * tick) <= 1e-9 * np.maximum(1.0, np.abs(times))
     return on
+
+
+@dataclass(frozen=True)
+class HeldInputs:
+    """Inputs held over the segments of an interval.
+
+    Attributes
+    ----------
+    starts, ends
+        Segment ends, each ``(s,)``.
+    rates
+        Rate channel -> held value per member and segment, ``(n, s)``.
+    events
+        Event channel -> amount arriving at each segment's start, ``(n, s)``.
+    """
+
+    starts: FloatArray
+    ends: FloatArray
+    rates: Mapping[str, FloatArray]
+    events: Mapping[str, FloatArray]
+
+    @property
+    def durations(self) -> FloatArray:
+        return np.asarray(self.ends - self.starts)
+
+
+def hold_inputs(
+    inputs: Inputs,
+    t0: float,
+    t1: float,
+    n: int,
+    *,
+    rate_channels: Iterable[str],
+    event_channels: Iterable[str],
+    tick: float | None = None,
+    signed: Iterable[str] = (),
+) -> HeldInputs:
+    """Check ``inputs`` against a model's channels and hold them per segment of [t0, t1].
+
+    Every channel must be non-negative unless named in ``signed``; a negative value is an
+    :class:`InvalidInputError` naming the channel.
+
+    Examples
+    --------
+    >>> from healthtwin.core.inputs import Events, Rate
+    >>> plan = Inputs(rates={"insulin_u_per_min": Rate([0.0, 5.0], [0.01, 0.02])},
+    ...               events={"meal_g": Events([2.5], [40.0])})
+    >>> held = hold_inputs(plan, 0.0, 10.0, 1, rate_channels=["insulin_u_per_min"],
+    ...                    event_channels=["meal_g"])
+    >>> held.starts.tolist(), held.events["meal_g"].tolist()
+    ([0.0, 2.5, 5.0], [[0.0, 40.0, 0.0]])
+    """
+    rate_channels, event_channels = list(rate_channels), list(event_channels)
+    inputs.check(rate_channels, event_channels, n)
+    bounds = segment_bounds(t0, t1, inputs, tick)
+    starts, ends = bounds[:-1], bounds[1:]
+    rates = {name: inputs.rate(name, starts, n) for name in rate_channels}
+    events = {name: inputs.event_totals(name, starts, ends, n) for name in event_channels}
+    allowed = set(signed)
+    for name, values in (*rates.items(), *events.items()):
+        if name not in allowed and values.size and float(values.min()) < 0:
+            raise InvalidInputError(
+                f"{name} must be >= 0, got minimum {float(values.min())}; remove negative "
+                "entries from the plan"
+            )
+    return HeldInputs(starts, ends, MappingProxyType(rates), MappingProxyType(events))

@@ -29,8 +29,10 @@ from healthtwin.errors import InvalidParameterError, SolverError
 __all__ = [
     "RK4_STABILITY_RADIUS",
     "Dopri5Result",
+    "SolverOptions",
     "Status",
     "dopri5",
+    "integrate_held",
     "raise_on_failure",
     "rk4",
     "rk4_columns",
@@ -326,3 +328,68 @@ def rk4_vector_inplace(
         f(tmp, u, c, k4)
         for i in range(d):
             x[i] += (dt / 6.0) * (k1[i] + 2.0 * (k2[i] + k3[i]) + k4[i])
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """How an ODE model integrates: fixed-step RK4 or adaptive Dormand-Prince 5(4).
+
+    Parameters
+    ----------
+    step
+        RK4 step in the model's time unit (> 0); sub-stepped below the stability limit.
+    method
+        ``"rk4"`` or ``"dopri5"``.
+    rtol, atol
+        Tolerances of ``"dopri5"`` (> 0).
+    """
+
+    step: float = 1.0
+    method: str = "rk4"
+    rtol: float = 1e-8
+    atol: float = 1e-10
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.step) and self.step > 0):
+            raise InvalidParameterError(
+                f"step_min must be > 0, got {self.step}; 1.0 is the usual choice"
+            )
+        if self.method not in ("rk4", "dopri5"):
+            raise InvalidParameterError(f"method must be 'rk4' or 'dopri5', got {self.method!r}")
+        if not (self.rtol > 0 and self.atol > 0):
+            raise InvalidParameterError(f"rtol and atol must be > 0, got {self.rtol}, {self.atol}")
+
+
+def integrate_held(
+    f: Rhs,
+    x: FloatArray,
+    duration: float,
+    options: SolverOptions,
+    stability_limit: Callable[[FloatArray], float],
+    *,
+    refresh: float = math.inf,
+    where: str = "model",
+) -> FloatArray:
+    """Integrate one segment with held inputs as ``options`` say.
+
+    For RK4 the stability limit is evaluated at the current state, and again every
+    ``refresh`` time units (stiffness that moves with the state, such as insulin action);
+    members that go non-finite raise :class:`SolverError`.
+    """
+    if options.method == "dopri5":
+        res = dopri5(f, x, duration, rtol=options.rtol, atol=options.atol)
+        raise_on_failure(res.status, where)
+        return res.x
+    chunk = (
+        options.step * max(1.0, math.floor(refresh / options.step))
+        if math.isfinite(refresh)
+        else duration
+    )
+    n_chunks = max(1, math.ceil(duration / chunk - 1e-9)) if chunk > 0 else 1
+    edges = np.minimum(np.arange(n_chunks + 1) * chunk, duration)
+    for k in range(n_chunks):
+        x = rk4(f, x, float(edges[k + 1] - edges[k]), options.step, stability_limit(x))
+    finite = np.all(np.isfinite(x), axis=1)
+    if not finite.all():
+        raise_on_failure(np.where(finite, Status.OK, Status.NON_FINITE).astype(np.int64), where)
+    return x

@@ -27,7 +27,7 @@ Insulin boluses (``bolus_u``) are intravenous impulses: ``I`` rises by ``1000 D 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import ClassVar
@@ -36,12 +36,11 @@ import numpy as np
 
 from healthtwin.core.inputs import Inputs, Rate
 from healthtwin.core.params import Parameters
-from healthtwin.core.protocols import Channel
-from healthtwin.core.segments import segment_bounds
-from healthtwin.core.solvers import RK4_STABILITY_RADIUS, dopri5, raise_on_failure, rk4
+from healthtwin.core.protocols import channels
+from healthtwin.core.segments import hold_inputs
+from healthtwin.core.solvers import RK4_STABILITY_RADIUS, SolverOptions, integrate_held
 from healthtwin.core.state import ArrayState
 from healthtwin.core.types import FloatArray
-from healthtwin.errors import InvalidInputError, InvalidParameterError
 
 __all__ = [
     "FISHER_1991",
@@ -226,10 +225,6 @@ class BergmanState(ArrayState):
     theta: FloatArray
 
 
-def _channels(items: Sequence[tuple[str, str, str]]) -> Mapping[str, Channel]:
-    return MappingProxyType({n: Channel(n, u, d) for n, u, d in items})
-
-
 class BergmanMinimal:
     """The Bergman minimal model (Fisher's type-1 form) over an ensemble of members.
 
@@ -259,25 +254,25 @@ class BergmanMinimal:
 
     name = "bergman-minimal"
     time_unit = "min"
-    rate_inputs = _channels(
+    rate_inputs = channels(
         [
             ("insulin_u_per_min", "U/min", "intravenous insulin infusion"),
             ("glucose_appearance_mg_dl_per_min", "mg/dL/min", "direct glucose disturbance"),
         ]
     )
-    event_inputs = _channels(
+    event_inputs = channels(
         [
             ("meal_g", "g", "carbohydrate eaten at once (impulse into the gut)"),
             ("bolus_u", "U", "intravenous insulin bolus (impulse into plasma)"),
         ]
     )
-    outputs = _channels(
+    outputs = channels(
         [
             ("glucose_mg_dl", "mg/dL", "plasma glucose"),
             ("plasma_insulin_mu_l", "mU/L", "plasma insulin"),
         ]
     )
-    states = _channels([(n, u, "") for n, u in zip(STATE_NAMES, _STATE_UNITS, strict=True)])
+    states = channels([(n, u, "") for n, u in zip(STATE_NAMES, _STATE_UNITS, strict=True)])
 
     def __init__(
         self,
@@ -288,16 +283,9 @@ class BergmanMinimal:
         rtol: float = 1e-8,
         atol: float = 1e-10,
     ) -> None:
-        if not step_min > 0:
-            raise InvalidParameterError(
-                f"step_min must be > 0 minutes, got {step_min}; 1.0 is the usual choice"
-            )
-        if method not in ("rk4", "dopri5"):
-            raise InvalidParameterError(f"method must be 'rk4' or 'dopri5', got {method!r}")
-        if not (rtol > 0 and atol > 0):
-            raise InvalidParameterError(f"rtol and atol must be > 0, got {rtol}, {atol}")
+        self.options = SolverOptions(step=step_min, method=method, rtol=rtol, atol=atol)
         self.params = bergman_nominal_parameters() if params is None else params
-        self.step_min = float(step_min)
+        self.step_min = self.options.step
         self.method = method
         self.rtol, self.atol = rtol, atol
 
@@ -327,28 +315,19 @@ class BergmanMinimal:
         integrated; rates are held (zero-order hold) over the segment.
         """
         n = state.n_members
-        inputs.check(self.rate_inputs, self.event_inputs, n)
-        bounds = segment_bounds(t0, t1, inputs)
-        starts, ends = bounds[:-1], bounds[1:]
-        insulin = inputs.rate("insulin_u_per_min", starts, n)
-        direct = inputs.rate("glucose_appearance_mg_dl_per_min", starts, n)
-        meals = inputs.event_totals("meal_g", starts, ends, n)
-        boluses = inputs.event_totals("bolus_u", starts, ends, n)
-        for what, arr in (("insulin_u_per_min", insulin), ("meal_g", meals), ("bolus_u", boluses)):
-            if np.any(arr < 0):
-                raise InvalidInputError(
-                    f"{what} must be >= 0, got minimum {float(arr.min())}; remove negative "
-                    "entries from the plan"
-                )
+        held = hold_inputs(
+            inputs, t0, t1, n, rate_channels=self.rate_inputs, event_channels=self.event_inputs
+        )
+        starts, durations = held.starts, held.durations
         theta = np.asarray(state.theta)
         x = np.array(state.x)
         u = np.empty((n, 2))
         for j in range(starts.size):
-            x[:, 3] += theta[:, _P["f"]] * meals[:, j] * MG_PER_G
-            x[:, 2] += boluses[:, j] * MU_PER_U / theta[:, _P["V1"]]
-            u[:, 0] = insulin[:, j] * MU_PER_U
-            u[:, 1] = direct[:, j]
-            x = self._integrate(x, u, theta, float(ends[j] - starts[j]))
+            x[:, 3] += theta[:, _P["f"]] * held.events["meal_g"][:, j] * MG_PER_G
+            x[:, 2] += held.events["bolus_u"][:, j] * MU_PER_U / theta[:, _P["V1"]]
+            u[:, 0] = held.rates["insulin_u_per_min"][:, j] * MU_PER_U
+            u[:, 1] = held.rates["glucose_appearance_mg_dl_per_min"][:, j]
+            x = self._integrate(x, u, theta, float(durations[j]))
         return BergmanState(x, theta)
 
     def observe(self, state: BergmanState) -> FloatArray:
@@ -388,20 +367,16 @@ class BergmanMinimal:
         def f(xx: FloatArray) -> FloatArray:
             return bergman_rhs(xx, u, theta)
 
-        if self.method == "dopri5":
-            res = dopri5(f, x, duration, rtol=self.rtol, atol=self.atol)
-            raise_on_failure(res.status, self.name)
-            return res.x
-        # Insulin action X changes the stiffness, so the limit is refreshed along the way.
-        chunk = self.step_min * max(1.0, math.floor(LIMIT_REFRESH_MIN / self.step_min))
-        n_chunks = max(1, math.ceil(duration / chunk - 1e-9))
-        edges = np.minimum(np.arange(n_chunks + 1) * chunk, duration)
-        for k in range(n_chunks):
-            h_limit = self.stability_limit_min(theta, x)
-            x = rk4(f, x, float(edges[k + 1] - edges[k]), self.step_min, h_limit)
-        if not np.all(np.isfinite(x)):
-            raise_on_failure(np.where(np.all(np.isfinite(x), 1), 0, 1), self.name)
-        return x
+        # Insulin action changes the stiffness, so the limit is refreshed along the way.
+        return integrate_held(
+            f,
+            x,
+            duration,
+            self.options,
+            lambda xx: self.stability_limit_min(theta, xx),
+            refresh=LIMIT_REFRESH_MIN,
+            where=self.name,
+        )
 
     def with_options(
         self,

@@ -30,7 +30,7 @@ A gram of carbohydrate counts as ``1000 / 180.16`` mmol of glucose; mmol/L times
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import ClassVar
@@ -39,12 +39,12 @@ import numpy as np
 
 from healthtwin.core.inputs import Inputs, Rate
 from healthtwin.core.params import Parameters
-from healthtwin.core.protocols import Channel
-from healthtwin.core.segments import segment_bounds
-from healthtwin.core.solvers import RK4_STABILITY_RADIUS, dopri5, raise_on_failure, rk4
+from healthtwin.core.protocols import channels
+from healthtwin.core.segments import hold_inputs
+from healthtwin.core.solvers import RK4_STABILITY_RADIUS, SolverOptions, integrate_held
 from healthtwin.core.state import ArrayState
 from healthtwin.core.types import FloatArray
-from healthtwin.errors import InvalidInputError, InvalidParameterError
+from healthtwin.errors import InvalidParameterError
 
 __all__ = [
     "GLUCOSE_MG_PER_MMOL",
@@ -397,10 +397,6 @@ class HovorkaState(ArrayState):
     theta: FloatArray
 
 
-def _channels(items: Sequence[tuple[str, str, str]]) -> Mapping[str, Channel]:
-    return MappingProxyType({n: Channel(n, u, d) for n, u, d in items})
-
-
 class Hovorka:
     """The Hovorka 2004 model over an ensemble of members.
 
@@ -433,21 +429,21 @@ class Hovorka:
 
     name = "hovorka"
     time_unit = "min"
-    rate_inputs = _channels([("insulin_u_per_min", "U/min", "subcutaneous insulin infusion")])
-    event_inputs = _channels(
+    rate_inputs = channels([("insulin_u_per_min", "U/min", "subcutaneous insulin infusion")])
+    event_inputs = channels(
         [
             ("meal_g", "g", "carbohydrate eaten at once (impulse into the gut)"),
             ("bolus_u", "U", "subcutaneous insulin bolus (impulse into the depot S1)"),
         ]
     )
-    outputs = _channels(
+    outputs = channels(
         [
             ("glucose_mg_dl", "mg/dL", "plasma glucose (18.016 mg/dL per mmol/L)"),
             ("glucose_mmol_l", "mmol/L", "plasma glucose"),
             ("plasma_insulin_mu_l", "mU/L", "plasma insulin"),
         ]
     )
-    states = _channels([(n, u, "") for n, u in zip(STATE_NAMES, _STATE_UNITS, strict=True)])
+    states = channels([(n, u, "") for n, u in zip(STATE_NAMES, _STATE_UNITS, strict=True)])
 
     def __init__(
         self,
@@ -458,16 +454,9 @@ class Hovorka:
         rtol: float = 1e-8,
         atol: float = 1e-10,
     ) -> None:
-        if not step_min > 0:
-            raise InvalidParameterError(
-                f"step_min must be > 0 minutes, got {step_min}; 1.0 is the usual choice"
-            )
-        if method not in ("rk4", "dopri5"):
-            raise InvalidParameterError(f"method must be 'rk4' or 'dopri5', got {method!r}")
-        if not (rtol > 0 and atol > 0):
-            raise InvalidParameterError(f"rtol and atol must be > 0, got {rtol}, {atol}")
+        self.options = SolverOptions(step=step_min, method=method, rtol=rtol, atol=atol)
         self.params = hovorka_nominal_parameters() if params is None else params
-        self.step_min = float(step_min)
+        self.step_min = self.options.step
         self.method = method
         self.rtol, self.atol = rtol, atol
 
@@ -497,27 +486,19 @@ class Hovorka:
         integrated; the insulin rate is held (zero-order hold) over the segment.
         """
         n = state.n_members
-        inputs.check(self.rate_inputs, self.event_inputs, n)
-        bounds = segment_bounds(t0, t1, inputs)
-        starts, ends = bounds[:-1], bounds[1:]
-        insulin = inputs.rate("insulin_u_per_min", starts, n)
-        meals = inputs.event_totals("meal_g", starts, ends, n)
-        boluses = inputs.event_totals("bolus_u", starts, ends, n)
-        for what, arr in (("insulin_u_per_min", insulin), ("meal_g", meals), ("bolus_u", boluses)):
-            if np.any(arr < 0):
-                raise InvalidInputError(
-                    f"{what} must be >= 0, got minimum {float(arr.min())}; remove negative "
-                    "entries from the plan"
-                )
+        held = hold_inputs(
+            inputs, t0, t1, n, rate_channels=self.rate_inputs, event_channels=self.event_inputs
+        )
+        starts, durations = held.starts, held.durations
         theta = np.asarray(state.theta)
         x = np.array(state.x)
         meal_mmol_per_g = MU_PER_U / GLUCOSE_MG_PER_MMOL
         u = np.empty((n, 1))
         for j in range(starts.size):
-            x[:, 8] += theta[:, _P["AG"]] * meals[:, j] * meal_mmol_per_g
-            x[:, 2] += boluses[:, j] * MU_PER_U
-            u[:, 0] = insulin[:, j] * MU_PER_U
-            x = self._integrate(x, u, theta, float(ends[j] - starts[j]))
+            x[:, 8] += theta[:, _P["AG"]] * held.events["meal_g"][:, j] * meal_mmol_per_g
+            x[:, 2] += held.events["bolus_u"][:, j] * MU_PER_U
+            u[:, 0] = held.rates["insulin_u_per_min"][:, j] * MU_PER_U
+            x = self._integrate(x, u, theta, float(durations[j]))
         return HovorkaState(x, theta)
 
     def observe(self, state: HovorkaState) -> FloatArray:
@@ -562,20 +543,16 @@ class Hovorka:
         def f(xx: FloatArray) -> FloatArray:
             return hovorka_rhs(xx, u, theta)
 
-        if self.method == "dopri5":
-            res = dopri5(f, x, duration, rtol=self.rtol, atol=self.atol)
-            raise_on_failure(res.status, self.name)
-            return res.x
         # Insulin action changes the stiffness, so the limit is refreshed along the way.
-        chunk = self.step_min * max(1.0, math.floor(LIMIT_REFRESH_MIN / self.step_min))
-        n_chunks = max(1, math.ceil(duration / chunk - 1e-9))
-        edges = np.minimum(np.arange(n_chunks + 1) * chunk, duration)
-        for k in range(n_chunks):
-            h_limit = self.stability_limit_min(theta, x)
-            x = rk4(f, x, float(edges[k + 1] - edges[k]), self.step_min, h_limit)
-        if not np.all(np.isfinite(x)):
-            raise_on_failure(np.where(np.all(np.isfinite(x), 1), 0, 1), self.name)
-        return x
+        return integrate_held(
+            f,
+            x,
+            duration,
+            self.options,
+            lambda xx: self.stability_limit_min(theta, xx),
+            refresh=LIMIT_REFRESH_MIN,
+            where=self.name,
+        )
 
     def with_options(
         self,

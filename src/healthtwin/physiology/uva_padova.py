@@ -20,19 +20,18 @@ depots (pmol/kg); subcutaneous glucose (mg/kg).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from types import MappingProxyType
 
 import numpy as np
 
 from healthtwin.core.inputs import Inputs, Rate
-from healthtwin.core.protocols import Channel
-from healthtwin.core.segments import segment_bounds, ticks_at
+from healthtwin.core.protocols import channels
+from healthtwin.core.segments import hold_inputs, ticks_at
 from healthtwin.core.solvers import RK4_STABILITY_RADIUS, dopri5, raise_on_failure
 from healthtwin.core.state import ArrayState
 from healthtwin.core.types import FloatArray
-from healthtwin.errors import InvalidInputError, InvalidParameterError, ShapeError
+from healthtwin.errors import InvalidParameterError, ShapeError
 from healthtwin.physiology.uva_padova_equations import (
     EAT_RATE_G_PER_MIN,
     PMOL_PER_U,
@@ -144,10 +143,6 @@ class UvaPadovaState(ArrayState):
         return np.asarray(self.meal_start_stomach_mg + 1000.0 * self.meal_eaten_g)
 
 
-def _channels(items: Sequence[tuple[str, str, str]]) -> Mapping[str, Channel]:
-    return MappingProxyType({n: Channel(n, u, d) for n, u, d in items})
-
-
 class UvaPadova:
     """The UVA/Padova S2008 model over an ensemble of members.
 
@@ -178,21 +173,21 @@ class UvaPadova:
     name = "uva-padova"
     time_unit = "min"
     tick_min = 1.0
-    rate_inputs = _channels([("insulin_u_per_min", "U/min", "subcutaneous insulin infusion")])
-    event_inputs = _channels(
+    rate_inputs = channels([("insulin_u_per_min", "U/min", "subcutaneous insulin infusion")])
+    event_inputs = channels(
         [
             ("meal_g", "g", "announced carbohydrate, eaten at 5 g/min"),
             ("bolus_u", "U", "subcutaneous insulin bolus as an impulse into the depot"),
         ]
     )
-    outputs = _channels(
+    outputs = channels(
         [
             ("glucose_mg_dl", "mg/dL", "subcutaneous glucose (what a CGM senses)"),
             ("plasma_glucose_mg_dl", "mg/dL", "plasma glucose"),
             ("plasma_insulin_pmol_l", "pmol/L", "plasma insulin"),
         ]
     )
-    states = _channels([(n, u, "") for n, u in zip(STATE_NAMES, STATE_UNITS, strict=True)])
+    states = channels([(n, u, "") for n, u in zip(STATE_NAMES, STATE_UNITS, strict=True)])
 
     def __init__(
         self,
@@ -265,17 +260,18 @@ class UvaPadova:
             the states at those times, shape ``(n, T, 13)`` (empty unless ``record``).
         """
         n = state.n_members
-        inputs.check(self.rate_inputs, self.event_inputs, n)
-        bounds = segment_bounds(t0, t1, inputs, self.tick_min)
-        starts, ends = bounds[:-1], bounds[1:]
-        insulin = inputs.rate("insulin_u_per_min", starts, n)
-        meals = inputs.event_totals("meal_g", starts, ends, n)
-        boluses = inputs.event_totals("bolus_u", starts, ends, n)
-        if np.any(meals < 0) or np.any(boluses < 0) or np.any(insulin < 0):
-            raise InvalidInputError(
-                "meals (g), boluses (U) and insulin rates (U/min) must be >= 0; "
-                "check the input schedule"
-            )
+        held = hold_inputs(
+            inputs,
+            t0,
+            t1,
+            n,
+            rate_channels=self.rate_inputs,
+            event_channels=self.event_inputs,
+            tick=self.tick_min,
+        )
+        starts, ends = held.starts, held.ends
+        insulin = held.rates["insulin_u_per_min"]
+        meals, boluses = held.events["meal_g"], held.events["bolus_u"]
         theta = np.asarray(state.theta)
         h = min(self.step_min, self.stability_limit_min(theta))
         rec_at = ticks_at(ends, self.tick_min) if record else np.zeros(ends.size, dtype=bool)
@@ -347,8 +343,11 @@ class UvaPadova:
     def stability_limit_min(self, theta: FloatArray) -> float:
         """Largest stable RK4 step (min) over the members, from the Jacobian at basal.
 
-        The spectral radius of the Jacobian at each member's basal state, with a 10 %
-        margin, bounds the step; results are cached per parameter matrix.
+        The spectral radius of the Jacobian at each member's basal state bounds the step,
+        with a margin of 2: over a 80 g meal with a 15 U bolus the radius grew by up to
+        1.64x across simglucose's 30 patients (insulin action speeds tissue uptake). The
+        stiffest of them still allows 1.1 min, so 1-min steps are never sub-stepped.
+        Results are cached per parameter matrix.
         """
         key = theta.tobytes()
         cached = self._limit_cache.get(key)
@@ -366,7 +365,7 @@ class UvaPadova:
             xp[:, i] += eps[:, i]
             jac[:, :, i] = (uva_padova_rhs(xp, u, uniq) - f0) / eps[:, i : i + 1]
         radius = float(np.max(np.abs(np.linalg.eigvals(jac))))
-        limit = 0.9 * RK4_STABILITY_RADIUS / radius if radius > 0 else math.inf
+        limit = 0.5 * RK4_STABILITY_RADIUS / radius if radius > 0 else math.inf
         if len(self._limit_cache) > 32:
             self._limit_cache.clear()
         self._limit_cache[key] = limit
