@@ -120,7 +120,7 @@ def test_cohort_with_steady_basal_boluses_and_plot(tmp_path: Path) -> None:
         (["--basal", "lots"], "'steady'"),
         (["--basal", "-0.1"], ">= 0"),
         (["--step-min", "0"], "--step-min"),
-        (["--model", "pk"], "valid models"),
+        (["--model", "pk"], "valid models: uva-padova, hovorka, bergman-minimal"),
         (["--method", "euler"], "rk4 or dopri5"),
     ],
 )
@@ -229,3 +229,60 @@ def test_unknown_devices_list_the_valid_names(
     err = capsys.readouterr().err
     assert value in err
     assert ("dexcom" in err) if option == "--cgm" else ("insulet" in err)
+
+
+@pytest.mark.parametrize("model", ["hovorka", "bergman-minimal"])
+def test_other_models_run_their_nominal_subject(model: str, tmp_path: Path) -> None:
+    out = tmp_path / f"{model}.csv"
+    assert (
+        main(
+            [
+                "patient",
+                "simulate",
+                "--model",
+                model,
+                "--hours",
+                "3",
+                "--meals",
+                "00:30=50",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    header, rows = _read(out)
+    assert header[:4] == CONTRACT
+    assert header[-1] == "patient"
+    assert len(rows) == 181
+    glucose = np.array([float(r[1]) for r in rows])
+    assert glucose.max() > glucose[0] + 20  # the meal shows
+    assert float(rows[30][2]) == 50.0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--patient", "adult#001"], "only 'nominal'"),
+        (["--bolus-cr"], "--model uva-padova"),
+        (["--pump", "insulet"], "--model uva-padova"),
+    ],
+)
+def test_uva_only_options_are_refused_for_other_models(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "patient",
+            "simulate",
+            "--model",
+            "hovorka",
+            "--hours",
+            "1",
+            *args,
+            "--out",
+            str(tmp_path / "x.csv"),
+        ]
+    )
+    assert code == 2
+    assert message in capsys.readouterr().err

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -17,11 +17,12 @@ from healthtwin.physiology.cgm import CGMSensor, cgm_params
 from healthtwin.physiology.metrics import glycaemic_metrics
 from healthtwin.physiology.patients import load_patients
 from healthtwin.physiology.pump import InsulinPump, pump_params
-from healthtwin.physiology.simulate import Meal, simulate_patients
+from healthtwin.physiology.registry import make_model, model_names
+from healthtwin.physiology.simulate import CohortRun, Meal, simulate_nominal, simulate_patients
 
 patient_app = typer.Typer(help="Patient physiology twins.", no_args_is_help=True)
 
-MODELS = ("uva-padova",)
+MODELS = model_names()
 _MEAL = re.compile(r"^\s*(?:(\d{1,2}):(\d{2})|(\d+(?:\.\d+)?))\s*=\s*(-?\d+(?:\.\d+)?)\s*$")
 
 
@@ -79,8 +80,12 @@ def simulate(
         "uva-padova"
     ),
     patient: Annotated[
-        str, typer.Option(help="Patient name, or 'all' for the 30-patient cohort.")
-    ] = "adolescent#001",
+        str | None,
+        typer.Option(
+            help="Patient name, 'all' for the 30-patient cohort (uva-padova; default "
+            "adolescent#001), or 'nominal' (the other models)."
+        ),
+    ] = None,
     meals: Annotated[
         str, typer.Option(help="HH:MM=grams (or minutes=grams), comma-separated.")
     ] = "07:00=45,12:00=70,18:00=80",
@@ -102,32 +107,62 @@ def simulate(
     plot: Annotated[Path | None, typer.Option(help="Also draw the traces to this PNG.")] = None,
 ) -> None:
     """Simulate patients under meals, basal insulin and optional boluses; write a CSV."""
-    if model not in MODELS:
-        raise InvalidInputError(f"unknown model {model!r}; valid models: {', '.join(MODELS)}")
+    _check_numbers(hours, step_min, seed)
+    if method not in ("rk4", "dopri5"):
+        raise InvalidInputError(f"--method must be rk4 or dopri5, got {method!r}")
+    sensor = None if cgm is None else CGMSensor(cgm_params(cgm))
+    if model == "uva-padova":
+        run = simulate_patients(
+            load_patients(patient or "adolescent#001"),
+            parse_meals(meals),
+            hours=hours,
+            basal_u_per_min=_parse_basal(basal),
+            bolus_cr=bolus_cr,
+            step_min=step_min,
+            method=method,
+            pump=None if pump is None else InsulinPump(pump_params(pump)),
+            cgm=sensor,
+            seed=seed,
+        )
+    else:
+        twin_model = _other_model(model, patient, bolus_cr=bolus_cr, pump=pump)
+        run = simulate_nominal(
+            twin_model.with_options(step_min=step_min, method=method),
+            parse_meals(meals),
+            hours=hours,
+            basal_u_per_min=_parse_basal(basal),
+            cgm=sensor,
+            seed=seed,
+        )
+    _report(run, out, plot)
+
+
+def _check_numbers(hours: float, step_min: float, seed: int) -> None:
     if not hours > 0:
         raise InvalidInputError(f"--hours must be > 0, got {hours}")
     if not step_min > 0:
         raise InvalidInputError(f"--step-min must be > 0, got {step_min}")
-    if method not in ("rk4", "dopri5"):
-        raise InvalidInputError(f"--method must be rk4 or dopri5, got {method!r}")
     if seed < 0:
         raise InvalidInputError(f"--seed must be >= 0, got {seed}")
-    sensor = None if cgm is None else CGMSensor(cgm_params(cgm))
-    device = None if pump is None else InsulinPump(pump_params(pump))
-    cohort = load_patients(patient)
+
+
+def _other_model(name: str, patient: str | None, *, bolus_cr: bool, pump: str | None) -> Any:
+    """A model other than UVA/Padova with its nominal subject, once the options fit it."""
+    twin_model = make_model(name)
+    if patient not in (None, "nominal"):
+        raise InvalidInputError(
+            f"--patient {patient!r} is not available for {name}; it has only 'nominal'"
+        )
+    if bolus_cr or pump is not None:
+        raise InvalidInputError(
+            "--bolus-cr and --pump need a patient's carb ratio and pump settings; "
+            f"use them with --model uva-padova, not {name}"
+        )
+    return twin_model
+
+
+def _report(run: CohortRun, out: Path, plot: Path | None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    run = simulate_patients(
-        cohort,
-        parse_meals(meals),
-        hours=hours,
-        basal_u_per_min=_parse_basal(basal),
-        bolus_cr=bolus_cr,
-        step_min=step_min,
-        method=method,
-        pump=device,
-        cgm=sensor,
-        seed=seed,
-    )
     run.write_csv(out)
     console = Console(stderr=True)
     g = run.glucose_mg_dl

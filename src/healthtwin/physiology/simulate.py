@@ -10,10 +10,12 @@ import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from healthtwin.core.inputs import Events, Inputs, Rate
+from healthtwin.core.protocols import Model
 from healthtwin.core.random import RandomStreams
 from healthtwin.core.types import FloatArray
 from healthtwin.errors import InvalidInputError, MissingDependencyError
@@ -26,7 +28,7 @@ from healthtwin.physiology.uva_padova import (
     UvaPadovaPatient,
 )
 
-__all__ = ["CohortRun", "Meal", "meal_plan_inputs", "simulate_patients"]
+__all__ = ["CohortRun", "Meal", "meal_plan_inputs", "simulate_nominal", "simulate_patients"]
 
 
 @dataclass(frozen=True)
@@ -62,10 +64,14 @@ class CohortRun:
     insulin_u_per_min
         Insulin delivered over ``[t, t + 1)`` (basal + boluses), shape ``(n, T)``.
     states
-        All 13 states, shape ``(n, T, 13)``.
+        Every model state, shape ``(n, T, len(state_names))``.
     cgm_mg_dl
         CGM readings on the sensor's grid (NaN between readings), shape ``(n, T)``, or
         ``None`` without a sensor.
+    state_names
+        Names of the state columns.
+    model
+        Registry name of the model that produced the run.
     """
 
     names: tuple[str, ...]
@@ -75,12 +81,14 @@ class CohortRun:
     insulin_u_per_min: FloatArray
     states: FloatArray
     cgm_mg_dl: FloatArray | None = None
+    state_names: tuple[str, ...] = STATE_NAMES
+    model: str = "uva-padova"
 
     def write_csv(self, path: Path) -> None:
         """One row per patient and minute: ``t_min, glucose_mg_dl, cho_g_per_min,
         insulin_u_per_min``, every state by name, ``cgm_mg_dl`` (with a sensor; empty
         between readings), then ``patient``."""
-        header = ["t_min", "glucose_mg_dl", "cho_g_per_min", "insulin_u_per_min", *STATE_NAMES]
+        header = ["t_min", "glucose_mg_dl", "cho_g_per_min", "insulin_u_per_min", *self.state_names]
         if self.cgm_mg_dl is not None:
             header.append("cgm_mg_dl")
         header.append("patient")
@@ -127,7 +135,7 @@ class CohortRun:
         ax_i.set_ylabel("insulin (U/min)")
         ax_i.set_xlabel("time (h)")
         ax_g.legend(fontsize=7, ncol=3, loc="upper right")
-        ax_g.set_title(f"UVA/Padova S2008: {len(self.names)} patient(s)")
+        ax_g.set_title(f"{self.model}: {len(self.names)} patient(s)")
         fig.tight_layout()
         fig.savefig(path, dpi=110)
         plt.close(fig)
@@ -237,11 +245,7 @@ def simulate_patients(
     insulin = inputs.rate("insulin_u_per_min", t, len(patients))
     vg = end.theta[:, [UvaPadova.parameter_index("Vg")]]
     glucose = states[:, :, 12] / vg
-    readings = None
-    if cgm is not None:
-        on_grid = np.isclose(np.mod(t, cgm.params.sample_time_min), 0.0)
-        readings = np.full_like(glucose, np.nan)
-        readings[:, on_grid] = cgm.measure(glucose[:, on_grid], streams.generator("cgm"))
+    readings = None if cgm is None else cgm_readings(t, glucose, cgm, streams)
     return CohortRun(
         tuple(p.name for p in patients), t, glucose, cho, np.array(insulin), states, readings
     )
@@ -256,3 +260,80 @@ def _eaten_per_minute(announced_g: FloatArray) -> FloatArray:
         eaten[:, k] = np.minimum(EAT_RATE_G_PER_MIN, planned)
         planned -= eaten[:, k]
     return eaten
+
+
+def simulate_nominal(
+    model: Model[Any],
+    meals: Sequence[Meal],
+    *,
+    hours: float = 24.0,
+    basal_u_per_min: float | None = None,
+    cgm: CGMSensor | None = None,
+    seed: int = 0,
+) -> CohortRun:
+    """Simulate a registered model's nominal subject, recording every minute.
+
+    Any model with ``insulin_u_per_min`` and ``meal_g`` channels and a ``glucose_mg_dl``
+    output runs here (Hovorka, Bergman); meals are given to the model at their minute.
+
+    Examples
+    --------
+    >>> from healthtwin.physiology.registry import make_model
+    >>> run = simulate_nominal(make_model("hovorka"), [Meal(30, 50)], hours=2)
+    >>> run.glucose_mg_dl.shape, bool(run.glucose_mg_dl.max() > run.glucose_mg_dl[0, 0])
+    ((1, 121), True)
+    """
+    if not np.isfinite(hours) or hours <= 0:
+        raise InvalidInputError(f"hours must be > 0, got {hours}")
+    streams = RandomStreams(seed)
+    rng = streams.generator("patients")
+    state = model.initial_state(1, rng)
+    basal = (
+        basal_inputs_of(model, state)
+        if basal_u_per_min is None
+        else Inputs(rates={"insulin_u_per_min": Rate.constant(float(basal_u_per_min), 0.0)})
+    )
+    times = np.array([m.t_min for m in meals], dtype=np.float64)
+    carbs = np.array([m.carbs_g for m in meals], dtype=np.float64)
+    inputs = basal.merged(Inputs(events={"meal_g": Events(times, carbs)})) if meals else basal
+    n_min = round(hours * 60.0)
+    t = np.arange(n_min + 1, dtype=np.float64)
+    states = [model.state_matrix(state)[0]]
+    glucose = [model.observe(state)[0, 0]]
+    for k in range(n_min):
+        state = model.advance(state, t[k], t[k + 1], inputs, rng)
+        states.append(model.state_matrix(state)[0])
+        glucose.append(model.observe(state)[0, 0])
+    trace = np.array([glucose])
+    cho = inputs.event_totals("meal_g", t, t + 1.0, 1)
+    insulin = inputs.rate("insulin_u_per_min", t, 1)
+    return CohortRun(
+        ("nominal",),
+        t,
+        trace,
+        cho,
+        np.array(insulin),
+        np.array([states]),
+        cgm_mg_dl=None if cgm is None else cgm_readings(t, trace, cgm, streams),
+        state_names=tuple(model.states),
+        model=model.name,
+    )
+
+
+def cgm_readings(
+    t_min: FloatArray, glucose_mg_dl: FloatArray, cgm: CGMSensor, streams: RandomStreams
+) -> FloatArray:
+    """CGM readings on the sensor's grid (NaN between readings), shape ``(n, T)``."""
+    on_grid = np.isclose(np.mod(t_min, cgm.params.sample_time_min), 0.0)
+    readings = np.full_like(glucose_mg_dl, np.nan)
+    readings[:, on_grid] = cgm.measure(glucose_mg_dl[:, on_grid], streams.generator("cgm"))
+    return readings
+
+
+def basal_inputs_of(model: Model[Any], state: Any) -> Inputs:
+    """The model's own steady-state basal plan (``model.basal_inputs``)."""
+    basal = getattr(model, "basal_inputs", None)
+    if basal is None:
+        raise InvalidInputError(f"model {model.name!r} has no steady basal; give --basal")
+    plan: Inputs = basal(state)
+    return plan
