@@ -8,6 +8,7 @@ keeps working around our code::
     ├── InvalidParameterError (ValueError)     a parameter or setting is out of its domain
     ├── InvalidInputError (ValueError)         user data (schedules, files, CLI text) is malformed
     ├── ShapeError (ValueError)                arrays do not share the expected leading axis
+    ├── MemberIndexError (IndexError)          a member index is outside the ensemble
     ├── UnknownModelError (KeyError)           a name is not in a registry (valid names listed)
     ├── MissingDependencyError (ImportError)   an optional extra is not installed (extra named)
     ├── SolverError (ArithmeticError)          an integration failed or went non-finite
@@ -23,6 +24,7 @@ __all__ = [
     "ConsentError",
     "InvalidInputError",
     "InvalidParameterError",
+    "MemberIndexError",
     "MissingDependencyError",
     "ReplayError",
     "ShapeError",
@@ -46,6 +48,10 @@ class InvalidInputError(TwinError, ValueError):
 
 class ShapeError(TwinError, ValueError):
     """Arrays do not share the leading member axis or the expected trailing shape."""
+
+
+class MemberIndexError(TwinError, IndexError):
+    """A member index is outside the ensemble."""
 
 
 class UnknownModelError(TwinError, KeyError):

@@ -23,6 +23,7 @@ from healthtwin.physiology.simulate import CohortRun, Meal, simulate_nominal, si
 patient_app = typer.Typer(help="Patient physiology twins.", no_args_is_help=True)
 
 MODELS = model_names()
+DEFAULT_MEALS = "07:00=45,12:00=70,18:00=80"
 _MEAL = re.compile(r"^\s*(?:(\d{1,2}):(\d{2})|(\d+(?:\.\d+)?))\s*=\s*(-?\d+(?:\.\d+)?)\s*$")
 
 
@@ -87,8 +88,12 @@ def simulate(
         ),
     ] = None,
     meals: Annotated[
-        str, typer.Option(help="HH:MM=grams (or minutes=grams), comma-separated.")
-    ] = "07:00=45,12:00=70,18:00=80",
+        str | None,
+        typer.Option(
+            help=f"HH:MM=grams (or minutes=grams), comma-separated [default: {DEFAULT_MEALS}, "
+            "those inside the run]."
+        ),
+    ] = None,
     basal: Annotated[str, typer.Option(help="Basal insulin in U/min, or 'steady'.")] = "steady",
     bolus_cr: Annotated[
         bool, typer.Option("--bolus-cr", help="Meal boluses at the patient's carb ratio.")
@@ -114,7 +119,7 @@ def simulate(
     if model == "uva-padova":
         run = simulate_patients(
             load_patients(patient or "adolescent#001"),
-            parse_meals(meals),
+            _meals(meals, hours),
             hours=hours,
             basal_u_per_min=_parse_basal(basal),
             bolus_cr=bolus_cr,
@@ -128,13 +133,20 @@ def simulate(
         twin_model = _other_model(model, patient, bolus_cr=bolus_cr, pump=pump)
         run = simulate_nominal(
             twin_model.with_options(step_min=step_min, method=method),
-            parse_meals(meals),
+            _meals(meals, hours),
             hours=hours,
             basal_u_per_min=_parse_basal(basal),
             cgm=sensor,
             seed=seed,
         )
     _report(run, out, plot)
+
+
+def _meals(text: str | None, hours: float) -> list[Meal]:
+    """The meals asked for; the default day keeps only the meals inside the run."""
+    if text is not None:
+        return parse_meals(text)
+    return [m for m in parse_meals(DEFAULT_MEALS) if m.t_min < hours * 60.0]
 
 
 def _check_numbers(hours: float, step_min: float, seed: int) -> None:

@@ -46,12 +46,19 @@ class Forecast:
     plan: str = ""
 
     def __post_init__(self) -> None:
-        if self.values.ndim != 3 or self.values.shape[1] != self.t.size:
-            raise ShapeError(f"values must be (n, {self.t.size}, k), got {self.values.shape}")
-        if self.values.shape[2] != len(self.channels):
+        t = np.array(self.t, dtype=np.float64)
+        values = np.array(self.values, dtype=np.float64)
+        if t.ndim != 1 or t.size == 0 or not np.all(np.isfinite(t)):
+            raise ShapeError(f"t must be a non-empty finite 1-D grid, got shape {t.shape}")
+        if np.any(np.diff(t) <= 0):
+            raise InvalidInputError("t must be strictly increasing")
+        if values.ndim != 3 or values.shape[1] != t.size:
+            raise ShapeError(f"values must be (n, {t.size}, k), got {values.shape}")
+        if values.shape[2] != len(self.channels):
             raise ShapeError("values' last axis must match the channels")
-        for arr in (self.t, self.values):
-            arr.setflags(write=False)
+        for name, arr in (("t", t), ("values", values)):
+            arr.setflags(write=False)  # our copies; the caller's arrays stay as they were
+            object.__setattr__(self, name, arr)
 
     @property
     def n_members(self) -> int:
@@ -101,12 +108,20 @@ class Forecast:
         """Fraction of observations inside the central ``level`` interval.
 
         Observations are matched to the nearest grid time; a calibrated forecast covers
-        about ``level`` of them.
+        about ``level`` of them. Observations outside the forecast's window are refused:
+        scoring them against the window's edge would flatter the forecast.
         """
         t_obs = np.asarray(t_obs, dtype=np.float64)
         y_obs = np.asarray(y_obs, dtype=np.float64)
         if t_obs.shape != y_obs.shape or t_obs.ndim != 1 or t_obs.size == 0:
             raise ShapeError("t_obs and y_obs must be non-empty 1-D arrays of one length")
+        step = float(np.min(np.diff(self.t))) if self.t.size > 1 else 0.0
+        outside = (t_obs < self.t[0] - 0.5 * step) | (t_obs > self.t[-1] + 0.5 * step)
+        if np.any(outside):
+            raise InvalidInputError(
+                f"{int(outside.sum())} observation time(s) fall outside the forecast window "
+                f"[{self.t[0]}, {self.t[-1]}]; score only observations inside it"
+            )
         lo, hi = self.interval(name, level)
         idx = np.abs(self.t[None, :] - t_obs[:, None]).argmin(axis=1)
         return float(np.mean((y_obs >= lo[idx]) & (y_obs <= hi[idx])))

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from healthtwin.core.types import FloatArray
-from healthtwin.errors import InvalidParameterError, ShapeError
+from healthtwin.errors import InvalidParameterError, MemberIndexError, ShapeError
 
 __all__ = ["Parameters"]
 
@@ -101,5 +101,5 @@ class Parameters:
         """The parameters of member ``i`` alone (negative ``i`` counts from the end)."""
         n = self.n_members
         if not -n <= i < n:
-            raise IndexError(f"member {i} is out of range for {n} member(s)")
+            raise MemberIndexError(f"member {i} is out of range for {n} member(s)")
         return type(self).from_matrix(self.to_matrix()[[i]])

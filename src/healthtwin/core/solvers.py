@@ -350,9 +350,10 @@ class SolverOptions:
     atol: float = 1e-10
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.step) and self.step > 0):
+        if not (math.isfinite(self.step) and self.step >= 1e-3):
             raise InvalidParameterError(
-                f"step_min must be > 0, got {self.step}; 1.0 is the usual choice"
+                f"step_min must be a finite step of at least 0.001, got {self.step}; 1.0 is "
+                "the usual choice, and method='dopri5' gives tight accuracy"
             )
         if self.method not in ("rk4", "dopri5"):
             raise InvalidParameterError(f"method must be 'rk4' or 'dopri5', got {self.method!r}")

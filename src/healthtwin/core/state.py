@@ -13,9 +13,9 @@ from typing import Any, Self
 import numpy as np
 
 from healthtwin.core.types import FloatArray, IntArray
-from healthtwin.errors import ShapeError
+from healthtwin.errors import InvalidParameterError, ShapeError
 
-__all__ = ["ArrayState"]
+__all__ = ["ArrayState", "check_member_count"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,3 +94,10 @@ class ArrayState:
             first,
             **{k: np.concatenate([s.arrays()[k] for s in states]) for k in first.arrays()},
         )
+
+
+def check_member_count(n: object) -> int:
+    """``n`` as a member count (a positive integer), or :class:`InvalidParameterError`."""
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise InvalidParameterError(f"member count n must be a positive integer, got {n!r}")
+    return int(n)

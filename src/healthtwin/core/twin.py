@@ -9,6 +9,7 @@ can be rebuilt as it was at any past time.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal
@@ -113,6 +114,7 @@ class Twin(Generic[S]):
     # -- keeping in sync ------------------------------------------------------------
     def advance_to(self, t: float, inputs: Inputs | None = None) -> S:
         """Move the twin to ``t`` under the inputs actually delivered (plus standing ones)."""
+        t = _as_time(t)
         if t < self._t:
             raise InvalidInputError(
                 f"cannot advance backwards from t={self._t} to t={t}; use as_of() to look back"
@@ -125,7 +127,7 @@ class Twin(Generic[S]):
                 "advance", self._t, t, self._state, self._rng.bit_generator.state, delivered
             )
         )
-        self._t = float(t)
+        self._t = t
         return self._state
 
     def assimilate(
@@ -167,9 +169,11 @@ class Twin(Generic[S]):
             raise InvalidInputError(
                 f"horizon and dt_out must be > 0, got horizon={horizon}, dt_out={dt_out}"
             )
-        steps = int(np.ceil(horizon / dt_out - 1e-9))
+        steps = max(1, int(np.ceil(horizon / dt_out - 1e-9)))
         grid = self._t + np.minimum(np.arange(steps + 1) * dt_out, horizon)
-        rng = self.streams.generator(f"forecast@{self._t!r}")
+        grid[-1] = self._t + horizon
+        # Keyed on the exact time, so a replayed twin draws the same numbers.
+        rng = self.streams.generator(f"forecast@{self._t.hex()}")
         inputs = self.standing_inputs.merged(plan or Inputs())
         state = self._state
         out = [self.model.observe(state)]
@@ -192,6 +196,7 @@ class Twin(Generic[S]):
     # -- looking back ----------------------------------------------------------------
     def as_of(self, t: float) -> Twin[S]:
         """The twin as it was at time ``t`` (replayed from its history)."""
+        t = _as_time(t)
         start = self._history[0].t0
         if not start <= t <= self._t:
             raise ReplayError(f"history covers t in [{start}, {self._t}], asked for t={t}")
@@ -234,3 +239,14 @@ class Twin(Generic[S]):
         replica._t = entries[-1].t1
         replica._history = list(entries)
         return replica
+
+
+def _as_time(t: float) -> float:
+    """``t`` as a plain finite float (one canonical value for history and stream names)."""
+    try:
+        value = float(t)
+    except (TypeError, ValueError) as err:
+        raise InvalidInputError(f"time must be a number, got {t!r}") from err
+    if not math.isfinite(value):
+        raise InvalidInputError(f"time must be finite, got {t!r}")
+    return value

@@ -39,7 +39,7 @@ from healthtwin.core.params import Parameters
 from healthtwin.core.protocols import channels
 from healthtwin.core.segments import hold_inputs
 from healthtwin.core.solvers import RK4_STABILITY_RADIUS, SolverOptions, integrate_held
-from healthtwin.core.state import ArrayState
+from healthtwin.core.state import ArrayState, check_member_count
 from healthtwin.core.types import FloatArray
 
 __all__ = [
@@ -298,6 +298,7 @@ class BergmanMinimal:
     # -- protocol ---------------------------------------------------------------------
     def initial_state(self, n: int, rng: np.random.Generator) -> BergmanState:
         """Members at their basal state (``Gb``, ``Ib``, no insulin action, empty gut)."""
+        n = check_member_count(n)
         theta = self.params.to_matrix(n)
         return BergmanState(steady_state(BergmanParameters.from_matrix(theta)), theta)
 

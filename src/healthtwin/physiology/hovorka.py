@@ -42,7 +42,7 @@ from healthtwin.core.params import Parameters
 from healthtwin.core.protocols import channels
 from healthtwin.core.segments import hold_inputs
 from healthtwin.core.solvers import RK4_STABILITY_RADIUS, SolverOptions, integrate_held
-from healthtwin.core.state import ArrayState
+from healthtwin.core.state import ArrayState, check_member_count
 from healthtwin.core.types import FloatArray
 from healthtwin.errors import InvalidParameterError
 
@@ -469,6 +469,7 @@ class Hovorka:
     # -- protocol ---------------------------------------------------------------------
     def initial_state(self, n: int, rng: np.random.Generator) -> HovorkaState:
         """Members at the fasting steady state of their basal glucose ``Gb``."""
+        n = check_member_count(n)
         theta = self.params.to_matrix(n)
         return HovorkaState(steady_state(HovorkaParameters.from_matrix(theta)), theta)
 

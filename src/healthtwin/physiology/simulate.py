@@ -22,13 +22,20 @@ from healthtwin.errors import InvalidInputError, MissingDependencyError
 from healthtwin.physiology.cgm import CGMSensor
 from healthtwin.physiology.pump import InsulinPump
 from healthtwin.physiology.uva_padova import (
-    EAT_RATE_G_PER_MIN,
     STATE_NAMES,
     UvaPadova,
     UvaPadovaPatient,
 )
 
-__all__ = ["CohortRun", "Meal", "meal_plan_inputs", "simulate_nominal", "simulate_patients"]
+__all__ = [
+    "MAX_HOURS",
+    "CohortRun",
+    "Meal",
+    "meal_plan_inputs",
+    "run_minutes",
+    "simulate_nominal",
+    "simulate_patients",
+]
 
 
 @dataclass(frozen=True)
@@ -111,17 +118,16 @@ class CohortRun:
     def plot(self, path: Path) -> None:
         """Glucose traces (with the 70-180 mg/dL target band) and inputs, as a PNG."""
         try:
-            import matplotlib
-
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
+            from matplotlib.backends.backend_agg import FigureCanvasAgg
+            from matplotlib.figure import Figure
         except ImportError as err:
             raise MissingDependencyError(
                 "plots need matplotlib: pip install 'healthtwin[plot]'"
             ) from err
-        fig, (ax_g, ax_c, ax_i) = plt.subplots(
-            3, 1, figsize=(10, 7), sharex=True, height_ratios=[3, 1, 1]
-        )
+        # A figure of its own with the Agg canvas: no pyplot, no global backend switch.
+        fig = Figure(figsize=(10, 7))
+        FigureCanvasAgg(fig)
+        ax_g, ax_c, ax_i = fig.subplots(3, 1, sharex=True, height_ratios=[3, 1, 1])
         hours = self.t_min / 60.0
         ax_g.axhspan(70, 180, color="tab:green", alpha=0.12, label="target 70-180 mg/dL")
         for i, name in enumerate(self.names):
@@ -138,7 +144,6 @@ class CohortRun:
         ax_g.set_title(f"{self.model}: {len(self.names)} patient(s)")
         fig.tight_layout()
         fig.savefig(path, dpi=110)
-        plt.close(fig)
 
 
 def meal_plan_inputs(
@@ -172,7 +177,9 @@ def meal_plan_inputs(
     rate = rate.copy()
     for t, g in zip(times, carbs, strict=True):
         bolus_u = (g / cr).reshape(-1)
-        rate[:, np.searchsorted(change, t)] += bolus_u if pump is None else pump.bolus(bolus_u)
+        delivered = bolus_u if pump is None else pump.bolus(bolus_u)
+        # Every slot inside the bolus minute: another meal may split it.
+        rate[:, (change >= t) & (change < t + 1.0)] += delivered[:, None]
     return Inputs(rates={"insulin_u_per_min": Rate(change, rate)}, events=events)
 
 
@@ -222,8 +229,7 @@ def simulate_patients(
     >>> bool(run.glucose_mg_dl.max() > run.glucose_mg_dl[0, 0])
     True
     """
-    if not np.isfinite(hours) or hours <= 0:
-        raise InvalidInputError(f"hours must be > 0, got {hours}")
+    n_min = run_minutes(hours, meals)
     model = UvaPadova(patients, step_min=step_min, method=method, backend=backend)
     streams = RandomStreams(seed)
     rng = streams.generator("patients")
@@ -235,13 +241,12 @@ def simulate_patients(
     )
     cr = np.array([p.carb_ratio_g_per_u for p in patients]) if bolus_cr else None
     inputs = meal_plan_inputs(meals, basal, cr, pump)
-    n_min = round(hours * 60.0)
     t = np.arange(n_min + 1, dtype=np.float64)
     end, _, recorded = model.run(state, 0.0, float(n_min), inputs, record=True)
-    states = np.concatenate([state.x[:, None, :], recorded], axis=1)
+    states = np.concatenate([state.x[:, None, :], recorded[:, :, :13]], axis=1)
     # The intake over [t, t + 1) is decided on the clock tick at t.
-    planned = inputs.event_totals("meal_g", t, t + 1.0, len(patients))
-    cho = _eaten_per_minute(planned)
+    # Row k reports the intake over [k, k + 1), recorded at the end of that minute.
+    cho = np.concatenate([recorded[:, :, 13], np.zeros((len(patients), 1))], axis=1)
     insulin = inputs.rate("insulin_u_per_min", t, len(patients))
     vg = end.theta[:, [UvaPadova.parameter_index("Vg")]]
     glucose = states[:, :, 12] / vg
@@ -249,17 +254,6 @@ def simulate_patients(
     return CohortRun(
         tuple(p.name for p in patients), t, glucose, cho, np.array(insulin), states, readings
     )
-
-
-def _eaten_per_minute(announced_g: FloatArray) -> FloatArray:
-    """Intake per minute (n, T) when carbohydrate announced per minute is eaten at 5 g/min."""
-    eaten = np.zeros_like(announced_g)
-    planned = np.zeros(announced_g.shape[0])
-    for k in range(announced_g.shape[1]):
-        planned += announced_g[:, k]
-        eaten[:, k] = np.minimum(EAT_RATE_G_PER_MIN, planned)
-        planned -= eaten[:, k]
-    return eaten
 
 
 def simulate_nominal(
@@ -283,8 +277,7 @@ def simulate_nominal(
     >>> run.glucose_mg_dl.shape, bool(run.glucose_mg_dl.max() > run.glucose_mg_dl[0, 0])
     ((1, 121), True)
     """
-    if not np.isfinite(hours) or hours <= 0:
-        raise InvalidInputError(f"hours must be > 0, got {hours}")
+    n_min = run_minutes(hours, meals)
     streams = RandomStreams(seed)
     rng = streams.generator("patients")
     state = model.initial_state(1, rng)
@@ -296,7 +289,6 @@ def simulate_nominal(
     times = np.array([m.t_min for m in meals], dtype=np.float64)
     carbs = np.array([m.carbs_g for m in meals], dtype=np.float64)
     inputs = basal.merged(Inputs(events={"meal_g": Events(times, carbs)})) if meals else basal
-    n_min = round(hours * 60.0)
     t = np.arange(n_min + 1, dtype=np.float64)
     states = [model.state_matrix(state)[0]]
     glucose = [model.observe(state)[0, 0]]
@@ -337,3 +329,35 @@ def basal_inputs_of(model: Model[Any], state: Any) -> Inputs:
         raise InvalidInputError(f"model {model.name!r} has no steady basal; give --basal")
     plan: Inputs = basal(state)
     return plan
+
+
+#: Longest run recorded minute by minute (31 days); longer ones belong in a Twin loop.
+MAX_HOURS = 24.0 * 31
+
+
+def run_minutes(hours: float, meals: Sequence[Meal]) -> int:
+    """Whole minutes in a run of ``hours``, after checking the run and its meals fit.
+
+    Raises
+    ------
+    InvalidInputError
+        For a run that is not a positive whole number of minutes up to ``MAX_HOURS``, or
+        a meal at or after its end.
+    """
+    if not (np.isfinite(hours) and 0 < hours <= MAX_HOURS):
+        raise InvalidInputError(
+            f"hours must be > 0 and at most {MAX_HOURS:g} (31 days), got {hours}"
+        )
+    minutes = hours * 60.0
+    n_min = round(minutes)
+    if n_min < 1 or abs(minutes - n_min) > 1e-6:
+        raise InvalidInputError(
+            f"hours must be a whole number of minutes (at least 1/60), got {hours}"
+        )
+    late = [m for m in meals if m.t_min >= n_min]
+    if late:
+        raise InvalidInputError(
+            f"meal at {late[0].t_min:g} min falls at or after the end of the run "
+            f"({n_min} min); lengthen the run or drop the meal"
+        )
+    return n_min

@@ -19,6 +19,7 @@ depots (pmol/kg); subcutaneous glucose (mg/kg).
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from healthtwin.core.inputs import Inputs, Rate
 from healthtwin.core.protocols import channels
 from healthtwin.core.segments import hold_inputs, ticks_at
 from healthtwin.core.solvers import RK4_STABILITY_RADIUS, dopri5, raise_on_failure
-from healthtwin.core.state import ArrayState
+from healthtwin.core.state import ArrayState, check_member_count
 from healthtwin.core.types import FloatArray
 from healthtwin.errors import InvalidParameterError, ShapeError
 from healthtwin.physiology.uva_padova_equations import (
@@ -57,6 +58,8 @@ __all__ = [
 ]
 
 _P = {name: parameter_index(name) for name in UvaPadovaParameters.names()}
+#: Smallest RK4 step accepted (smaller ones take hours and gain nothing over dopri5).
+MIN_STEP_MIN = 1e-3
 
 
 @dataclass(frozen=True)
@@ -201,8 +204,11 @@ class UvaPadova:
     ) -> None:
         if not patients:
             raise InvalidParameterError("UvaPadova needs at least one patient")
-        if not step_min > 0:
-            raise InvalidParameterError(f"step_min must be > 0, got {step_min}")
+        if not MIN_STEP_MIN <= step_min < math.inf:
+            raise InvalidParameterError(
+                f"step_min must be a finite step of at least {MIN_STEP_MIN} min, got "
+                f"{step_min}; for tight accuracy use method='dopri5' instead"
+            )
         if method not in ("rk4", "dopri5"):
             raise InvalidParameterError(f"method must be 'rk4' or 'dopri5', got {method!r}")
         self.patients = tuple(patients)
@@ -225,6 +231,7 @@ class UvaPadova:
     # -- protocol ---------------------------------------------------------------------
     def initial_state(self, n: int, rng: np.random.Generator) -> UvaPadovaState:
         """Members at their patients' initial states (one patient repeated, or one each)."""
+        n = check_member_count(n)
         k = len(self.patients)
         if k == 1:
             idx = np.zeros(n, dtype=np.int64)
@@ -257,7 +264,9 @@ class UvaPadova:
         -------
         tuple
             The state at ``t1``; the recorded tick times ``(T,)`` (those in ``(t0, t1]``);
-            the states at those times, shape ``(n, T, 13)`` (empty unless ``record``).
+            what was recorded at those times, shape ``(n, T, 14)`` (empty unless
+            ``record``): the 13 states, then the carbohydrate intake rate (g/min) that held
+            over the minute before.
         """
         n = state.n_members
         held = hold_inputs(
@@ -276,7 +285,7 @@ class UvaPadova:
         h = min(self.step_min, self.stability_limit_min(theta))
         rec_at = ticks_at(ends, self.tick_min) if record else np.zeros(ends.size, dtype=bool)
         slot = np.where(rec_at, np.cumsum(rec_at) - 1, -1).astype(np.int64)
-        out = np.empty((int(rec_at.sum()), 13, n))
+        out = np.empty((int(rec_at.sum()), 14, n))
         x = np.array(state.x.T, order="C")
         disc = np.stack(
             [
@@ -349,7 +358,7 @@ class UvaPadova:
         stiffest of them still allows 1.1 min, so 1-min steps are never sub-stepped.
         Results are cached per parameter matrix.
         """
-        key = theta.tobytes()
+        key = hashlib.blake2b(np.ascontiguousarray(theta).data, digest_size=16).digest()
         cached = self._limit_cache.get(key)
         if cached is not None:
             return cached

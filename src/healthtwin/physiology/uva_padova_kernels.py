@@ -42,7 +42,8 @@ def numpy_kernel(step: _Step = _rk4_step) -> Kernel:
     Arrays are member-contiguous rows: ``x`` (13, n), ``c`` (n_parameters, n); ``disc``
     (4, n) holds planned meal (g), intake rate (g/min), stomach content at meal start (mg)
     and carbohydrate eaten since (g), updated in place; per-segment inputs are (s, n).
-    States at the end of segment ``j`` go to ``out[slot[j]]`` when ``slot[j] >= 0``.
+    At the end of segment ``j``, when ``slot[j] >= 0``, ``out[slot[j], :13]`` gets the
+    states and ``out[slot[j], 13]`` the intake rate (g/min) that held over the segment.
     """
 
     def kernel(
@@ -75,7 +76,8 @@ def numpy_kernel(step: _Step = _rk4_step) -> Kernel:
             # state that a step overshot below zero (an insulin overdose) for ever.
             x[_MASSES] = np.maximum(x[_MASSES], 0.0)
             if slot[j] >= 0:
-                out[slot[j]] = x
+                out[slot[j], :13] = x
+                out[slot[j], 13] = disc[1]
         return x
 
     return kernel
@@ -120,7 +122,8 @@ def _member_loop(
                 if i != _INSULIN_ACTION and xm[i] < 0.0:
                     xm[i] = 0.0
             if slot[j] >= 0:
-                out[slot[j], :, m] = xm
+                out[slot[j], :13, m] = xm
+                out[slot[j], 13, m] = cho
         x[:, m] = xm
         disc[0, m], disc[1, m], disc[2, m], disc[3, m] = planned, cho, start, eaten
     return x
