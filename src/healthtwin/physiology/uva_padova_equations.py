@@ -224,7 +224,7 @@ def derivatives(x: Any, u: Any, c: Any) -> tuple[Any, ...]:
     d = c[I_D]
     qsto = x[0] + x[1]
     has_ref = u[2] > 0
-    ref = u[2] + (1 - has_ref)  # Dbar, or 1 where no meal has begun (kgut = kmax there)
+    ref = u[2] + (u[2] <= 0)  # Dbar, or 1 where no meal has begun (kgut = kmax there)
     alpha = 5.0 / (2.0 * ref * (1.0 - b))
     beta = 5.0 / (2.0 * ref * d)
     shape = np.tanh(alpha * (qsto - b * ref)) - np.tanh(beta * (qsto - d * ref)) + 2.0
@@ -233,7 +233,7 @@ def derivatives(x: Any, u: Any, c: Any) -> tuple[Any, ...]:
     gt = x[4]
     ra = c[I_F] * c[I_KABS] * x[2] / c[I_BW]
     egp = np.maximum(c[I_KP1] - c[I_KP2] * gp - c[I_KP3] * x[8], 0.0)
-    renal = (gp > c[I_KE2]) * (c[I_KE1] * (gp - c[I_KE2]))
+    renal = c[I_KE1] * np.maximum(gp - c[I_KE2], 0.0)
     uid = (c[I_VM0] + c[I_VMX] * x[6]) * gt / (c[I_KM0] + gt)
     plasma_insulin = x[5] / c[I_VI]
     return (
