@@ -259,9 +259,21 @@ def rhs_columns(x: FloatArray, u: FloatArray, c: FloatArray, dx: FloatArray) -> 
     ``c`` (n_parameters, n); writes ``dx`` (13, n). Also takes one member's vectors
     (``x`` (13,), ``u`` (3,), ``c`` (n_parameters,)).
     """
-    d = derivatives(x, u, c)
-    for i in range(13):
-        dx[i] = d[i]
+    (
+        dx[0],
+        dx[1],
+        dx[2],
+        dx[3],
+        dx[4],
+        dx[5],
+        dx[6],
+        dx[7],
+        dx[8],
+        dx[9],
+        dx[10],
+        dx[11],
+        dx[12],
+    ) = derivatives(x, u, c)
 
 
 def meal_tick(
