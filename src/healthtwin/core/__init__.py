@@ -18,6 +18,7 @@ from healthtwin.core.random import RandomStreams
 from healthtwin.core.segments import segment_bounds
 from healthtwin.core.solvers import Dopri5Result, Status, dopri5, rk4
 from healthtwin.core.state import ArrayState
+from healthtwin.core.trajectory import Trajectory, simulate, time_grid
 from healthtwin.core.twin import HistoryEntry, Twin
 
 __all__ = [
@@ -36,9 +37,12 @@ __all__ = [
     "RandomStreams",
     "Rate",
     "Status",
+    "Trajectory",
     "Twin",
     "dopri5",
     "lognormal_spread",
     "rk4",
     "segment_bounds",
+    "simulate",
+    "time_grid",
 ]

@@ -8,7 +8,6 @@ can be rebuilt as it was at any past time.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from healthtwin.core.forecast import Forecast
 from healthtwin.core.inputs import Inputs
 from healthtwin.core.protocols import Assimilator, Model, ObservationModel, S
 from healthtwin.core.random import RandomStreams
+from healthtwin.core.trajectory import simulate
 from healthtwin.core.types import FloatArray
 from healthtwin.errors import InvalidInputError, InvalidParameterError, ReplayError
 
@@ -169,20 +169,18 @@ class Twin(Generic[S]):
             raise InvalidInputError(
                 f"horizon and dt_out must be > 0, got horizon={horizon}, dt_out={dt_out}"
             )
-        steps = max(1, int(np.ceil(horizon / dt_out - 1e-9)))
-        grid = self._t + np.minimum(np.arange(steps + 1) * dt_out, horizon)
-        grid[-1] = self._t + horizon
         # Keyed on the exact time, so a replayed twin draws the same numbers.
         rng = self.streams.generator(f"forecast@{self._t.hex()}")
         inputs = self.standing_inputs.merged(plan or Inputs())
-        state = self._state
-        out = [self.model.observe(state)]
-        for a, b in itertools.pairwise(grid):
-            state = self.model.advance(state, float(a), float(b), inputs, rng)
-            out.append(self.model.observe(state))
-        values = np.stack(out, axis=1)
+        _, trajectory = simulate(
+            self.model, self._state, self._t, self._t + horizon, dt_out, inputs, rng
+        )
         return Forecast(
-            grid, values, tuple(self.model.outputs.values()), self.model.time_unit, name
+            trajectory.t,
+            trajectory.outputs,
+            trajectory.output_channels,
+            self.model.time_unit,
+            name,
         )
 
     def what_if(
