@@ -286,3 +286,40 @@ def test_uva_only_options_are_refused_for_other_models(
     )
     assert code == 2
     assert message in capsys.readouterr().err
+
+
+VITALS = (
+    "patient,respiratory_rate_per_min,spo2_percent,on_oxygen,systolic_bp_mm_hg,"
+    "heart_rate_per_min,consciousness,temperature_c\n"
+    "A,16,97,air,125,72,A,36.8\n"
+    "B,24,93,oxygen,98,112,C,38.4\n"
+)
+
+
+def test_news2_scores_a_vitals_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    vitals = tmp_path / "vitals.csv"
+    vitals.write_text(VITALS)
+    out = tmp_path / "scored.csv"
+    assert main(["patient", "news2", str(vitals), "--out", str(out)]) == 0
+    header, rows = _read(out)
+    total = header.index("news2_total")
+    assert [r[total] for r in rows] == ["0", "14"]
+    assert [r[header.index("news2_band")] for r in rows] == ["low", "high"]
+    assert [r[header.index("qsofa")] for r in rows] == ["0", "3"]
+    assert "high" in capsys.readouterr().err
+    assert main(["patient", "news2", str(vitals)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("patient,")
+    assert len(printed) == 3
+
+
+def test_news2_refuses_impossible_vitals(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    vitals = tmp_path / "vitals.csv"
+    vitals.write_text(VITALS.replace("A,16,97", "A,16,107"))
+    assert main(["patient", "news2", str(vitals)]) == 2
+    err = capsys.readouterr().err
+    assert "spo2_percent" in err
+    assert "107" in err
+    assert main(["patient", "news2", str(tmp_path / "missing.csv")]) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +19,13 @@ from healthtwin.physiology.metrics import glycaemic_metrics
 from healthtwin.physiology.patients import load_patients
 from healthtwin.physiology.pump import InsulinPump, pump_params
 from healthtwin.physiology.registry import make_model, model_names
+from healthtwin.physiology.scores import (
+    News2Band,
+    VitalsScores,
+    read_vitals_csv,
+    score_vitals,
+    write_scores_csv,
+)
 from healthtwin.physiology.simulate import CohortRun, Meal, simulate_nominal, simulate_patients
 
 patient_app = typer.Typer(help="Patient physiology twins.", no_args_is_help=True)
@@ -208,4 +216,37 @@ def _metrics_table(glucose_mg_dl: FloatArray) -> Table:
     ]
     for label, values in rows:
         table.add_row(label, *(f"{f(values):.2f}" for f in (np.nanmedian, np.nanmin, np.nanmax)))
+    return table
+
+
+@patient_app.command("news2")
+def news2_command(
+    vitals: Annotated[Path, typer.Argument(help="CSV of vital signs, one observation a row.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Write the scored rows here (default: print them).")
+    ] = None,
+) -> None:
+    """Score NEWS2 (RCP 2017) and qSOFA for every row of a vitals CSV."""
+    if not vitals.is_file():
+        raise InvalidInputError(f"no vitals file at {vitals}; give the path of a CSV file")
+    scores = score_vitals(read_vitals_csv(vitals))
+    console = Console(stderr=True)
+    if out is None:
+        write_scores_csv(scores, sys.stdout)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_scores_csv(scores, out)
+        console.print(f"wrote {out} ({scores.news2.total.size} rows)")
+    console.print(_band_table(scores))
+
+
+def _band_table(scores: VitalsScores) -> Table:
+    """How many observations fall in each NEWS2 clinical risk band."""
+    table = Table(title="NEWS2 clinical risk", title_justify="left")
+    table.add_column("band")
+    table.add_column("observations", justify="right")
+    table.add_column("response")
+    bands = scores.news2.band
+    for band in News2Band:
+        table.add_row(band.label, str(int(np.sum(bands == band))), band.trigger)
     return table

@@ -11,6 +11,9 @@ twin) over minutes, with parameters that travel with each member:
   38:57, 1991).
 - CGM sensor error (Breton & Kovatchev, JDST 2:853, 2008), insulin pump quantization and
   limits, and glycaemic metrics (TIR/TBR/TAR, GMI, LBGI/HBGI, GRI).
+- The acute inflammatory response of Reynolds et al. (J Theor Biol 242:220, 2006).
+- Vital signs and early-warning scores: NEWS2 (Royal College of Physicians 2017), qSOFA
+  (Seymour et al., JAMA 2016; Singer et al., JAMA 2016) and MEWS (Subbe et al., QJM 2001).
 """
 
 from __future__ import annotations
@@ -18,6 +21,13 @@ from __future__ import annotations
 from healthtwin.physiology.bergman import BergmanMinimal, BergmanParameters, BergmanState
 from healthtwin.physiology.cgm import CGM_PRESETS, CGMParams, CGMSensor, cgm_params
 from healthtwin.physiology.hovorka import Hovorka, HovorkaParameters, HovorkaState
+from healthtwin.physiology.inflammation import (
+    Inflammation,
+    InflammationParameters,
+    InflammationState,
+    Outcome,
+    classify_outcome,
+)
 from healthtwin.physiology.metrics import GlycaemicMetrics, glycaemic_metrics
 from healthtwin.physiology.nominal import nominal_patients, subject_at_basal
 from healthtwin.physiology.patients import (
@@ -28,6 +38,16 @@ from healthtwin.physiology.patients import (
 )
 from healthtwin.physiology.pump import PUMP_PRESETS, InsulinPump, PumpParams, pump_params
 from healthtwin.physiology.registry import MODELS, make_model, model_names
+from healthtwin.physiology.scores import (
+    SUBBE_2001_MEWS,
+    MewsTable,
+    News2Band,
+    mews,
+    news2,
+    qsofa,
+    score_vitals,
+    write_scores_csv,
+)
 from healthtwin.physiology.simulate import CohortRun, Meal, meal_plan_inputs, simulate_patients
 from healthtwin.physiology.uva_padova import (
     STATE_NAMES,
@@ -38,42 +58,59 @@ from healthtwin.physiology.uva_padova import (
     steady_state,
     uva_padova_rhs,
 )
+from healthtwin.physiology.vitals import Consciousness, Vitals, read_vitals_csv
 
 __all__ = [
     "CGM_PRESETS",
     "MODELS",
     "PUMP_PRESETS",
     "STATE_NAMES",
+    "SUBBE_2001_MEWS",
     "BergmanMinimal",
     "BergmanParameters",
     "BergmanState",
     "CGMParams",
     "CGMSensor",
     "CohortRun",
+    "Consciousness",
     "GlycaemicMetrics",
     "Hovorka",
     "HovorkaParameters",
     "HovorkaState",
+    "Inflammation",
+    "InflammationParameters",
+    "InflammationState",
     "InsulinPump",
     "Meal",
+    "MewsTable",
+    "News2Band",
+    "Outcome",
     "PumpParams",
     "UvaPadova",
     "UvaPadovaParameters",
     "UvaPadovaPatient",
     "UvaPadovaState",
+    "Vitals",
     "cgm_params",
+    "classify_outcome",
     "cohort_names",
     "glycaemic_metrics",
     "load_patient",
     "load_patients",
     "make_model",
     "meal_plan_inputs",
+    "mews",
     "model_names",
+    "news2",
     "nominal_patients",
     "patient_names",
     "pump_params",
+    "qsofa",
+    "read_vitals_csv",
+    "score_vitals",
     "simulate_patients",
     "steady_state",
     "subject_at_basal",
     "uva_padova_rhs",
+    "write_scores_csv",
 ]

@@ -10,6 +10,7 @@ from healthtwin.core.protocols import Model
 from healthtwin.errors import UnknownModelError
 from healthtwin.physiology.bergman import BergmanMinimal
 from healthtwin.physiology.hovorka import Hovorka
+from healthtwin.physiology.inflammation import Inflammation
 from healthtwin.physiology.patients import load_patient
 from healthtwin.physiology.uva_padova import UvaPadova
 
@@ -26,6 +27,7 @@ MODELS: Mapping[str, Callable[[], Model[Any]]] = MappingProxyType(
         "uva-padova": _uva_padova,
         "hovorka": Hovorka,
         "bergman-minimal": BergmanMinimal,
+        "inflammation": Inflammation,
     }
 )
 
