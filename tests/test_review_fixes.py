@@ -151,8 +151,9 @@ def test_member_counts_are_checked(name: str, n: object) -> None:
 @pytest.mark.parametrize("name", model_names())
 def test_vanishing_steps_are_refused(name: str) -> None:
     model = make_model(name)
+    # The step is named in the model's time unit: step_min, step_h.
     with pytest.raises(InvalidParameterError, match="at least"):
-        model.with_options(step_min=1e-9)  # type: ignore[attr-defined]
+        model.with_options(**{f"step_{model.time_unit}": 1e-9})  # type: ignore[attr-defined]
 
 
 def test_plotting_leaves_the_matplotlib_backend_alone(tmp_path: Path) -> None:

@@ -342,18 +342,21 @@ class SolverOptions:
         ``"rk4"`` or ``"dopri5"``.
     rtol, atol
         Tolerances of ``"dopri5"`` (> 0).
+    step_name
+        What the model calls the step (``"step_min"``, ``"step_h"``), for error messages.
     """
 
     step: float = 1.0
     method: str = "rk4"
     rtol: float = 1e-8
     atol: float = 1e-10
+    step_name: str = "step"
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.step) and self.step >= 1e-3):
             raise InvalidParameterError(
-                f"step_min must be a finite step of at least 0.001, got {self.step}; 1.0 is "
-                "the usual choice, and method='dopri5' gives tight accuracy"
+                f"{self.step_name} must be finite and at least 0.001, got {self.step}; "
+                "method='dopri5' gives tight accuracy"
             )
         if self.method not in ("rk4", "dopri5"):
             raise InvalidParameterError(f"method must be 'rk4' or 'dopri5', got {self.method!r}")

@@ -283,7 +283,9 @@ class BergmanMinimal:
         rtol: float = 1e-8,
         atol: float = 1e-10,
     ) -> None:
-        self.options = SolverOptions(step=step_min, method=method, rtol=rtol, atol=atol)
+        self.options = SolverOptions(
+            step=step_min, method=method, rtol=rtol, atol=atol, step_name="step_min"
+        )
         self.params = bergman_nominal_parameters() if params is None else params
         self.step_min = self.options.step
         self.method = method

@@ -426,7 +426,9 @@ class Inflammation:
         rtol: float = 1e-8,
         atol: float = 1e-10,
     ) -> None:
-        self.options = SolverOptions(step=step_h, method=method, rtol=rtol, atol=atol)
+        self.options = SolverOptions(
+            step=step_h, method=method, rtol=rtol, atol=atol, step_name="step_h"
+        )
         self.params = reynolds_nominal_parameters() if params is None else params
         self.step_h = self.options.step
         self.method = method
