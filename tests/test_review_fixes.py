@@ -151,9 +151,11 @@ def test_member_counts_are_checked(name: str, n: object) -> None:
 @pytest.mark.parametrize("name", model_names())
 def test_vanishing_steps_are_refused(name: str) -> None:
     model = make_model(name)
-    # The step is named in the model's time unit: step_min, step_h.
-    with pytest.raises(InvalidParameterError, match="at least"):
-        model.with_options(**{f"step_{model.time_unit}": 1e-9})  # type: ignore[attr-defined]
+    # The step is named in its unit: step_min, step_h, or step_ms for the beat-resolved
+    # circulation. A vanishing step in the model's own unit, or a zero one, is refused.
+    step, value = ("step_ms", 0.0) if name == "cvs-smith" else (f"step_{model.time_unit}", 1e-9)
+    with pytest.raises(InvalidParameterError, match=step):
+        model.with_options(**{step: value})  # type: ignore[attr-defined]
 
 
 def test_plotting_leaves_the_matplotlib_backend_alone(tmp_path: Path) -> None:

@@ -121,7 +121,7 @@ def test_cohort_with_steady_basal_boluses_and_plot(tmp_path: Path) -> None:
         (["--basal", "-0.1"], ">= 0"),
         (["--step-min", "0"], "--step-min"),
         (["--model", "pk"], "valid models: uva-padova, hovorka, bergman-minimal"),
-        (["--method", "euler"], "rk4 or dopri5"),
+        (["--method", "euler"], "rk4, dopri5 or expm"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(
@@ -323,3 +323,143 @@ def test_news2_refuses_impossible_vitals(
     assert "spo2_percent" in err
     assert "107" in err
     assert main(["patient", "news2", str(tmp_path / "missing.csv")]) == 2
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_pk_schnider_with_covariates_and_dosing(tmp_path: Path) -> None:
+    dosing = tmp_path / "dosing.csv"
+    dosing.write_text("TIME,AMT,RATE,CMT,EVID,II,ADDL\n0,140,0,1,1,0,0\n1,1800,10,1,1,0,0\n")
+    out = tmp_path / "pk.csv"
+    assert (
+        main(
+            [
+                "patient",
+                "simulate",
+                "--model",
+                "pk-schnider",
+                "--covariates",
+                "age=53,weight_kg=77,height_cm=177,sex=male",
+                "--dosing",
+                str(dosing),
+                "--hours",
+                "4",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    rows = _rows(out)
+    assert len(rows) == 241
+    assert list(rows[0])[:4] == ["t_min", "plasma_mg_l", "effect_site_mg_l", "bis"]
+    plasma = np.array([float(r["plasma_mg_l"]) for r in rows])
+    bis = np.array([float(r["bis"]) for r in rows])
+    assert plasma[0] == 0.0
+    assert plasma.max() > 5.0  # the bolus
+    assert bis.min() < 60.0  # anaesthetic depth reached
+    # Total dose 1940 mg = drug in the body + eliminated; the body cannot hold more.
+    body = sum(float(rows[-1][c]) for c in ("central_mg", "peripheral1_mg", "peripheral2_mg"))
+    assert 0 < body < 1940
+
+
+def test_pk_dosing_errors_name_the_row(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dosing = tmp_path / "dosing.csv"
+    dosing.write_text("TIME,AMT,RATE,CMT,EVID,II,ADDL\n0,140,0,1,1,0,0\n5,10,0,7,1,0,0\n")
+    assert (
+        main(
+            [
+                "patient",
+                "simulate",
+                "--model",
+                "pk-marsh",
+                "--dosing",
+                str(dosing),
+                "--out",
+                str(tmp_path / "x.csv"),
+            ]
+        )
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "row 2" in err
+    assert "CMT" in err
+
+
+@pytest.mark.parametrize(
+    ("scenario", "damage_high"),
+    [("health", False), ("aseptic-death", True), ("septic-death", True)],
+)
+def test_inflammation_scenarios(scenario: str, damage_high: bool, tmp_path: Path) -> None:
+    out = tmp_path / "inf.csv"
+    assert (
+        main(
+            [
+                "patient",
+                "simulate",
+                "--model",
+                "inflammation",
+                "--scenario",
+                scenario,
+                "--hours",
+                "336",
+                "--dt-out",
+                "24",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    rows = _rows(out)
+    assert rows[0]["t_h"] == "0"
+    assert (float(rows[-1]["tissue_damage"]) > 5.0) is damage_high
+
+
+def test_circulation_nominal_and_septic(tmp_path: Path) -> None:
+    maps = {}
+    for scenario in ("nominal", "septic-shock"):
+        out = tmp_path / f"{scenario}.csv"
+        assert (
+            main(
+                [
+                    "patient",
+                    "simulate",
+                    "--model",
+                    "cvs-smith",
+                    "--scenario",
+                    scenario,
+                    "--hours",
+                    "0.5",
+                    "--dt-out",
+                    "10",
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
+        maps[scenario] = float(_rows(out)[-1]["map_mmhg"])
+    assert 90 < maps["nominal"] < 105
+    assert maps["septic-shock"] < 0.85 * maps["nominal"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "inflammation", "--meals", "07:00=10"], "--meals does not apply"),
+        (["--model", "inflammation", "--scenario", "flu"], "valid scenarios: health"),
+        (["--model", "hovorka", "--dosing", "x.csv"], "--dosing does not apply"),
+        (["--model", "pk-minto", "--scenario", "x"], "--scenario does not apply"),
+        (["--model", "pk-schnider", "--covariates", "age=53,weight=77"], "unknown covariate"),
+        (["--model", "pk-schnider", "--dosing", "missing.csv"], "no dosing file"),
+    ],
+)
+def test_model_specific_options_are_checked(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["patient", "simulate", *args, "--out", str(tmp_path / "x.csv")]) == 2
+    assert message in capsys.readouterr().err

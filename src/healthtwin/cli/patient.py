@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,13 +13,25 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from healthtwin.core.inputs import Inputs
+from healthtwin.core.random import RandomStreams
+from healthtwin.core.trajectory import concatenate_trajectories
+from healthtwin.core.trajectory import simulate as simulate_model
 from healthtwin.core.types import FloatArray
 from healthtwin.errors import InvalidInputError
 from healthtwin.physiology.cgm import CGMSensor, cgm_params
 from healthtwin.physiology.metrics import glycaemic_metrics
 from healthtwin.physiology.patients import load_patients
+from healthtwin.physiology.pkpd.covariates import parse_covariates
+from healthtwin.physiology.pkpd.dosing import read_dosing_csv, split_at_resets
+from healthtwin.physiology.pkpd.model import PKPD_MODELS, make_pkpd_model
 from healthtwin.physiology.pump import InsulinPump, pump_params
-from healthtwin.physiology.registry import make_model, model_names
+from healthtwin.physiology.registry import (
+    make_model,
+    make_scenario,
+    model_names,
+    scenario_names,
+)
 from healthtwin.physiology.scores import (
     News2Band,
     VitalsScores,
@@ -31,6 +44,8 @@ from healthtwin.physiology.simulate import CohortRun, Meal, simulate_nominal, si
 patient_app = typer.Typer(help="Patient physiology twins.", no_args_is_help=True)
 
 MODELS = model_names()
+GLUCOSE_MODELS = ("uva-padova", "hovorka", "bergman-minimal")
+TIME_UNITS_PER_HOUR = {"min": 60.0, "h": 1.0, "day": 1.0 / 24.0}
 DEFAULT_MEALS = "07:00=45,12:00=70,18:00=80"
 _MEAL = re.compile(r"^\s*(?:(\d{1,2}):(\d{2})|(\d+(?:\.\d+)?))\s*=\s*(-?\d+(?:\.\d+)?)\s*$")
 
@@ -102,13 +117,21 @@ def simulate(
             "those inside the run]."
         ),
     ] = None,
-    basal: Annotated[str, typer.Option(help="Basal insulin in U/min, or 'steady'.")] = "steady",
+    basal: Annotated[
+        str | None, typer.Option(help="Basal insulin in U/min, or 'steady' (the default).")
+    ] = None,
     bolus_cr: Annotated[
         bool, typer.Option("--bolus-cr", help="Meal boluses at the patient's carb ratio.")
     ] = False,
     hours: Annotated[float, typer.Option(help="Length of the run in hours (> 0).")] = 24.0,
-    step_min: Annotated[float, typer.Option(help="Solver step in minutes (> 0).")] = 1.0,
-    method: Annotated[str, typer.Option(help="Solver: rk4 or dopri5.")] = "rk4",
+    step_min: Annotated[
+        float | None,
+        typer.Option(help="Solver step in minutes (> 0; default 1, or the model's own)."),
+    ] = None,
+    method: Annotated[
+        str | None,
+        typer.Option(help="Solver: rk4 or dopri5 (drug models also expm, their exact default)."),
+    ] = None,
     cgm: Annotated[
         str | None, typer.Option(help="Add CGM readings: dexcom, guardian-rt or navigator.")
     ] = None,
@@ -116,23 +139,64 @@ def simulate(
         str | None, typer.Option(help="Deliver insulin through a pump: cozmo or insulet.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Root seed of the random streams (CGM noise).")] = 0,
+    covariates: Annotated[
+        str | None,
+        typer.Option(help="Drug models: age=53,weight_kg=77,height_cm=177,sex=male."),
+    ] = None,
+    dosing: Annotated[
+        Path | None,
+        typer.Option(help="Drug models: NONMEM-style dosing records (TIME in min, AMT in mg)."),
+    ] = None,
+    scenario: Annotated[
+        str | None,
+        typer.Option(
+            help="A published run of the model (inflammation: health, aseptic-death, "
+            "septic-death; cvs-smith: nominal, septic-shock; the first is the default)."
+        ),
+    ] = None,
+    dt_out: Annotated[
+        float | None,
+        typer.Option(help="Output step in the model's time unit (default 1 min or 0.1 h)."),
+    ] = None,
     out: Annotated[Path, typer.Option(help="CSV file to write.")] = Path("trace.csv"),
     plot: Annotated[Path | None, typer.Option(help="Also draw the traces to this PNG.")] = None,
 ) -> None:
     """Simulate patients under meals, basal insulin and optional boluses; write a CSV."""
     _check_numbers(hours, step_min, seed)
-    if method not in ("rk4", "dopri5"):
-        raise InvalidInputError(f"--method must be rk4 or dopri5, got {method!r}")
+    if method not in (None, "rk4", "dopri5", "expm"):
+        raise InvalidInputError(f"--method must be rk4, dopri5 or expm, got {method!r}")
     sensor = None if cgm is None else CGMSensor(cgm_params(cgm))
+    glucose_options = {
+        "--meals": meals is not None,
+        "--basal": basal is not None,
+        "--bolus-cr": bolus_cr,
+        "--pump": pump is not None,
+        "--cgm": cgm is not None,
+    }
+    if model not in GLUCOSE_MODELS:
+        _refuse(model, glucose_options)
+        twin_model, parts = _model_and_inputs(model, scenario, covariates, dosing)
+        _simulate_generic(twin_model, patient, parts, hours, dt_out, step_min, method, seed, out)
+        if plot is not None:
+            raise InvalidInputError(f"--plot is not available for --model {model} yet")
+        return
+    _refuse(
+        model,
+        {
+            "--covariates": covariates is not None,
+            "--dosing": dosing is not None,
+            "--dt-out": dt_out is not None,
+        },
+    )
     if model == "uva-padova":
         run = simulate_patients(
             load_patients(patient or "adolescent#001"),
             _meals(meals, hours),
             hours=hours,
-            basal_u_per_min=_parse_basal(basal),
+            basal_u_per_min=_parse_basal(basal or "steady"),
             bolus_cr=bolus_cr,
-            step_min=step_min,
-            method=method,
+            step_min=step_min or 1.0,
+            method=_glucose_method(method),
             pump=None if pump is None else InsulinPump(pump_params(pump)),
             cgm=sensor,
             seed=seed,
@@ -140,14 +204,93 @@ def simulate(
     else:
         twin_model = _other_model(model, patient, bolus_cr=bolus_cr, pump=pump)
         run = simulate_nominal(
-            twin_model.with_options(step_min=step_min, method=method),
+            twin_model.with_options(step_min=step_min or 1.0, method=_glucose_method(method)),
             _meals(meals, hours),
             hours=hours,
-            basal_u_per_min=_parse_basal(basal),
+            basal_u_per_min=_parse_basal(basal or "steady"),
             cgm=sensor,
             seed=seed,
         )
     _report(run, out, plot)
+
+
+def _refuse(model: str, given: dict[str, bool]) -> None:
+    """Options that mean nothing for ``model`` are an error, not silently ignored."""
+    wrong = [name for name, present in given.items() if present]
+    if wrong:
+        verb = "does" if len(wrong) == 1 else "do"
+        raise InvalidInputError(f"{', '.join(wrong)} {verb} not apply to --model {model}")
+
+
+def _simulate_generic(
+    twin_model: Any,
+    patient: str | None,
+    parts: Sequence[tuple[float, Inputs]],
+    hours: float,
+    dt_out: float | None,
+    step_min: float | None,
+    method: str | None,
+    seed: int,
+    out: Path,
+) -> None:
+    """Any registered model's nominal subject: every output and state on a grid.
+
+    ``parts`` are ``(start, inputs)`` pairs; each part starts from the model's initial state
+    (a NONMEM reset), the first at time 0.
+    """
+    if patient not in (None, "nominal"):
+        raise InvalidInputError(
+            f"--model {twin_model.name} has only the patient 'nominal', got {patient!r}"
+        )
+    per_hour = TIME_UNITS_PER_HOUR[twin_model.time_unit]
+    options: dict[str, Any] = {} if method is None else {"method": method}
+    if step_min is not None:  # --step-min is in minutes whatever the model's own unit
+        options[f"step_{twin_model.time_unit}"] = step_min * per_hour / 60.0
+    if options:
+        twin_model = twin_model.with_options(**options)
+    rng = RandomStreams(seed).generator("patients")
+    dt = (1.0 if twin_model.time_unit == "min" else 0.1) if dt_out is None else dt_out
+    t_end = hours * per_hour
+    pieces = []
+    starts = [max(0.0, start) for start, _ in parts]
+    for k, (_, inputs) in enumerate(parts):
+        start = starts[k]
+        stop = starts[k + 1] if k + 1 < len(parts) else t_end
+        if stop <= start or start >= t_end:
+            continue
+        _, piece = simulate_model(
+            twin_model, twin_model.initial_state(1, rng), start, min(stop, t_end), dt, inputs, rng
+        )
+        pieces.append(piece)
+    trajectory = concatenate_trajectories(pieces)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    trajectory.write_csv(out, ["nominal"])
+    Console(stderr=True).print(f"wrote {out} ({trajectory.t.size} rows, {twin_model.name})")
+
+
+def _model_and_inputs(
+    model: str, scenario: str | None, covariates: str | None, dosing: Path | None
+) -> tuple[Any, list[tuple[float, Inputs]]]:
+    """The model and its inputs: a published scenario, or drug covariates and dosing."""
+    if model in PKPD_MODELS:
+        if scenario is not None:
+            raise InvalidInputError(f"--scenario does not apply to --model {model}")
+        drug = make_pkpd_model(model, None if covariates is None else parse_covariates(covariates))
+        if dosing is None:
+            return drug, [(0.0, Inputs())]
+        if not dosing.is_file():
+            raise InvalidInputError(f"no dosing file at {dosing}; give the path of a CSV file")
+        parts = split_at_resets(read_dosing_csv(dosing))
+        return drug, [(start, drug.inputs_from_records(records)) for start, records in parts]
+    if covariates is not None or dosing is not None:
+        raise InvalidInputError(
+            f"--covariates and --dosing need a drug model ({', '.join(PKPD_MODELS)}), not {model}"
+        )
+    runs = scenario_names(model)
+    if scenario is not None or runs:
+        twin_model, inputs = make_scenario(model, scenario or runs[0])
+        return twin_model, [(0.0, inputs)]
+    return make_model(model), [(0.0, Inputs())]
 
 
 def _meals(text: str | None, hours: float) -> list[Meal]:
@@ -157,10 +300,16 @@ def _meals(text: str | None, hours: float) -> list[Meal]:
     return [m for m in parse_meals(DEFAULT_MEALS) if m.t_min < hours * 60.0]
 
 
-def _check_numbers(hours: float, step_min: float, seed: int) -> None:
+def _glucose_method(method: str | None) -> str:
+    if method == "expm":
+        raise InvalidInputError("--method expm is for the linear drug models; use rk4 or dopri5")
+    return method or "rk4"
+
+
+def _check_numbers(hours: float, step_min: float | None, seed: int) -> None:
     if not hours > 0:
         raise InvalidInputError(f"--hours must be > 0, got {hours}")
-    if not step_min > 0:
+    if step_min is not None and not step_min > 0:
         raise InvalidInputError(f"--step-min must be > 0, got {step_min}")
     if seed < 0:
         raise InvalidInputError(f"--seed must be >= 0, got {seed}")

@@ -22,7 +22,7 @@ from healthtwin.core.protocols import Channel, Model
 from healthtwin.core.types import FloatArray
 from healthtwin.errors import InvalidInputError, ShapeError
 
-__all__ = ["Trajectory", "simulate", "time_grid"]
+__all__ = ["Trajectory", "concatenate_trajectories", "simulate", "time_grid"]
 
 
 def time_grid(t0: float, t1: float, dt: float) -> FloatArray:
@@ -88,7 +88,7 @@ class Trajectory:
 
     def write_csv(self, path: Path, member_names: Sequence[str] | None = None) -> None:
         """One row per member and grid time: ``t_<unit>``, every output, every state by
-        name, then ``patient``."""
+        name (a state that is also an output is written once), then ``patient``."""
         names = (
             list(member_names)
             if member_names is not None
@@ -96,17 +96,19 @@ class Trajectory:
         )
         if len(names) != self.n_members:
             raise ShapeError(f"{len(names)} names for {self.n_members} members")
+        output_names = [c.name for c in self.output_channels]
+        extra = [i for i, c in enumerate(self.state_channels) if c.name not in output_names]
         header = [
             f"t_{self.time_unit}",
-            *(c.name for c in self.output_channels),
-            *(c.name for c in self.state_channels),
+            *output_names,
+            *(self.state_channels[i].name for i in extra),
             "patient",
         ]
         with path.open("w", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(header)
             for i, name in enumerate(names):
-                block = np.column_stack([self.t, self.outputs[i], self.states[i]])
+                block = np.column_stack([self.t, self.outputs[i], self.states[i][:, extra]])
                 for row in block:
                     writer.writerow([*(f"{v:.10g}" for v in row), name])
 
@@ -151,4 +153,33 @@ def simulate(
         tuple(model.outputs.values()),
         tuple(model.states.values()),
         model.time_unit,
+    )
+
+
+def concatenate_trajectories(pieces: Sequence[Trajectory]) -> Trajectory:
+    """Consecutive trajectories joined in time; where one ends as the next starts, the
+    later one's row is kept (a reset replaces the state at that instant)."""
+    if not pieces:
+        raise InvalidInputError("nothing to concatenate: the run has no time in it")
+    keep: list[Trajectory] = []
+    for k, piece in enumerate(pieces):
+        if k + 1 < len(pieces) and piece.t[-1] >= pieces[k + 1].t[0]:
+            mask = piece.t < pieces[k + 1].t[0]
+            piece = Trajectory(
+                piece.t[mask],
+                piece.outputs[:, mask],
+                piece.states[:, mask],
+                piece.output_channels,
+                piece.state_channels,
+                piece.time_unit,
+            )
+        keep.append(piece)
+    first = keep[0]
+    return Trajectory(
+        np.concatenate([p.t for p in keep]),
+        np.concatenate([p.outputs for p in keep], axis=1),
+        np.concatenate([p.states for p in keep], axis=1),
+        first.output_channels,
+        first.state_channels,
+        first.time_unit,
     )

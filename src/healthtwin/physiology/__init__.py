@@ -12,6 +12,11 @@ twin) over minutes, with parameters that travel with each member:
 - CGM sensor error (Breton & Kovatchev, JDST 2:853, 2008), insulin pump quantization and
   limits, and glycaemic metrics (TIR/TBR/TAR, GMI, LBGI/HBGI, GRI).
 - The acute inflammatory response of Reynolds et al. (J Theor Biol 242:220, 2006).
+- Pharmacokinetics and pharmacodynamics (:mod:`healthtwin.physiology.pkpd`): linear
+  mammillary models solved exactly, effect site, sigmoid Emax and indirect responses
+  (Dayneka, Garg & Jusko 1993), NONMEM-style dosing, Schnider, Marsh and Minto presets.
+- Circulation (:mod:`healthtwin.physiology.circulation`): Windkessel models (Westerhof et
+  al. 2009) and the closed-loop model of Smith et al. (Med Eng Phys 26:131, 2004).
 - Vital signs and early-warning scores: NEWS2 (Royal College of Physicians 2017), qSOFA
   (Seymour et al., JAMA 2016; Singer et al., JAMA 2016) and MEWS (Subbe et al., QJM 2001).
 """
