@@ -1,17 +1,26 @@
-"""``python -m benchmarks [--quick]``: run every benchmark and write its JSON."""
+"""``python -m benchmarks [--quick] [NAME ...]``: run benchmarks and write their JSON."""
 
 from __future__ import annotations
 
 import argparse
 
+from benchmarks.circulation import main as circulation
+from benchmarks.pkpd import main as pkpd
 from benchmarks.uva_padova import main as uva_padova
+
+ALL = {"uva_padova": uva_padova, "pkpd": pkpd, "circulation": circulation}
 
 
 def run() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    parser.add_argument("only", nargs="*", help=f"benchmarks to run (default: all of {list(ALL)})")
     args = parser.parse_args()
-    uva_padova(quick=args.quick)
+    unknown = set(args.only) - set(ALL)
+    if unknown:
+        parser.error(f"unknown benchmark(s) {sorted(unknown)}; choose from {list(ALL)}")
+    for name in args.only or ALL:
+        ALL[name](quick=args.quick)
 
 
 if __name__ == "__main__":
