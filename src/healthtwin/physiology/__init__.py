@@ -17,8 +17,10 @@ twin) over minutes, with parameters that travel with each member:
   (Dayneka, Garg & Jusko 1993), NONMEM-style dosing, Schnider, Marsh and Minto presets.
 - Circulation (:mod:`healthtwin.physiology.circulation`): Windkessel models (Westerhof et
   al. 2009) and the closed-loop model of Smith et al. (Med Eng Phys 26:131, 2004).
-- Vital signs and early-warning scores: NEWS2 (Royal College of Physicians 2017), qSOFA
-  (Seymour et al., JAMA 2016; Singer et al., JAMA 2016) and MEWS (Subbe et al., QJM 2001).
+- Vital signs as observations of a model (bedside sensors with the error their standards
+  allow: ISO 81060-2 blood pressure, AAMI EC13 heart rate) and early-warning scores:
+  NEWS2 (Royal College of Physicians 2017), qSOFA (Seymour et al., JAMA 2016; Singer et
+  al., JAMA 2016) and MEWS (Subbe et al., QJM 2001).
 """
 
 from __future__ import annotations
@@ -63,6 +65,12 @@ from healthtwin.physiology.uva_padova import (
     steady_state,
     uva_padova_rhs,
 )
+from healthtwin.physiology.vital_signs import (
+    VitalSensor,
+    VitalSignsObservation,
+    vital_signs_for,
+    vitals_for_news2,
+)
 from healthtwin.physiology.vitals import Consciousness, Vitals, read_vitals_csv
 
 __all__ = [
@@ -95,6 +103,8 @@ __all__ = [
     "UvaPadovaParameters",
     "UvaPadovaPatient",
     "UvaPadovaState",
+    "VitalSensor",
+    "VitalSignsObservation",
     "Vitals",
     "cgm_params",
     "classify_outcome",
@@ -117,5 +127,7 @@ __all__ = [
     "steady_state",
     "subject_at_basal",
     "uva_padova_rhs",
+    "vital_signs_for",
+    "vitals_for_news2",
     "write_scores_csv",
 ]
