@@ -463,3 +463,35 @@ def test_model_specific_options_are_checked(
 ) -> None:
     assert main(["patient", "simulate", *args, "--out", str(tmp_path / "x.csv")]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_generic_models_plot_their_outputs(tmp_path: Path) -> None:
+    require("matplotlib", "plot")
+    png = tmp_path / "inf.png"
+    assert (
+        main(
+            [
+                "patient",
+                "simulate",
+                "--model",
+                "inflammation",
+                "--hours",
+                "48",
+                "--out",
+                str(tmp_path / "inf.csv"),
+                "--plot",
+                str(png),
+            ]
+        )
+        == 0
+    )
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_scenarios_do_not_apply_to_glucose_models(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(["patient", "simulate", "--scenario", "health", "--out", str(tmp_path / "x.csv")]) == 2
+    )
+    assert "--scenario does not apply" in capsys.readouterr().err

@@ -13,9 +13,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from healthtwin.cli.plots import plot_trajectory
 from healthtwin.core.inputs import Inputs
 from healthtwin.core.random import RandomStreams
-from healthtwin.core.trajectory import concatenate_trajectories
+from healthtwin.core.trajectory import Trajectory, concatenate_trajectories
 from healthtwin.core.trajectory import simulate as simulate_model
 from healthtwin.core.types import FloatArray
 from healthtwin.errors import InvalidInputError
@@ -176,9 +177,13 @@ def simulate(
     if model not in GLUCOSE_MODELS:
         _refuse(model, glucose_options)
         twin_model, parts = _model_and_inputs(model, scenario, covariates, dosing)
-        _simulate_generic(twin_model, patient, parts, hours, dt_out, step_min, method, seed, out)
+        trajectory = _simulate_generic(
+            twin_model, patient, parts, hours, dt_out, step_min, method, seed, out
+        )
         if plot is not None:
-            raise InvalidInputError(f"--plot is not available for --model {model} yet")
+            plot.parent.mkdir(parents=True, exist_ok=True)
+            plot_trajectory(trajectory, plot, f"{model}: {scenario or 'nominal'}")
+            Console(stderr=True).print(f"wrote {plot}")
         return
     _refuse(
         model,
@@ -186,6 +191,7 @@ def simulate(
             "--covariates": covariates is not None,
             "--dosing": dosing is not None,
             "--dt-out": dt_out is not None,
+            "--scenario": scenario is not None,
         },
     )
     if model == "uva-padova":
@@ -232,7 +238,7 @@ def _simulate_generic(
     method: str | None,
     seed: int,
     out: Path,
-) -> None:
+) -> Trajectory:
     """Any registered model's nominal subject: every output and state on a grid.
 
     ``parts`` are ``(start, inputs)`` pairs; each part starts from the model's initial state
@@ -266,6 +272,7 @@ def _simulate_generic(
     out.parent.mkdir(parents=True, exist_ok=True)
     trajectory.write_csv(out, ["nominal"])
     Console(stderr=True).print(f"wrote {out} ({trajectory.t.size} rows, {twin_model.name})")
+    return trajectory
 
 
 def _model_and_inputs(
