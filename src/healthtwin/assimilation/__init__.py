@@ -8,24 +8,57 @@ batch axis: ``n_twins x n_members`` members are updated in one array operation.
   ensemble transform (Bishop, Etherton & Majumdar, MWR 2001; Hunt, Kostelich & Szunyogh,
   Physica D 2007) forms, with multiplicative inflation of states and relaxation to prior
   spread for parameters (Whitaker & Hamill, MWR 2012).
+- Bootstrap particle filter (Gordon, Salmond & Smith 1993) with systematic resampling
+  (Kitagawa 1996; Carpenter, Clifford & Fearnhead 1999), an effective-sample-size trigger
+  (Kong, Liu & Wong 1994) and Liu & West (2001) shrinkage jitter for parameters.
 - The exact Kalman filter for linear-Gaussian systems, the reference the others are tested
   against.
+- Consistency diagnostics: NIS/NEES (Bar-Shalom, Li & Kirubarajan 2001), rank histograms
+  (Anderson 1996; Hamill 2001), spread-skill (Fortin et al. 2014), CRPS (Gneiting &
+  Raftery 2007; fair form Ferro 2014).
+- :func:`synchronise` replays a stream of timestamped readings into a twin.
 """
 
 from __future__ import annotations
 
+from healthtwin.assimilation.diagnostics import (
+    chi2_interval,
+    crps_ensemble,
+    crps_gaussian,
+    interval_coverage,
+    nees,
+    nis,
+    rank_histogram,
+    spread_skill,
+)
 from healthtwin.assimilation.enkf import EnKFAnalysis, EnsembleKalmanFilter
 from healthtwin.assimilation.kalman import kalman_predict, kalman_update
 from healthtwin.assimilation.observation import GaussianObservation, OutputObservation
+from healthtwin.assimilation.particle import ParticleAnalysis, ParticleFilter, systematic_resample
+from healthtwin.assimilation.sync import ObservationSeries, SyncReport, synchronise
 from healthtwin.assimilation.view import StateView, view_for
 
 __all__ = [
     "EnKFAnalysis",
     "EnsembleKalmanFilter",
     "GaussianObservation",
+    "ObservationSeries",
     "OutputObservation",
+    "ParticleAnalysis",
+    "ParticleFilter",
     "StateView",
+    "SyncReport",
+    "chi2_interval",
+    "crps_ensemble",
+    "crps_gaussian",
+    "interval_coverage",
     "kalman_predict",
     "kalman_update",
+    "nees",
+    "nis",
+    "rank_histogram",
+    "spread_skill",
+    "synchronise",
+    "systematic_resample",
     "view_for",
 ]

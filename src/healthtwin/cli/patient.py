@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from healthtwin.cli.plots import plot_trajectory
+from healthtwin.cli.sync import sync
 from healthtwin.core.inputs import Inputs
 from healthtwin.core.random import RandomStreams
 from healthtwin.core.trajectory import Trajectory, concatenate_trajectories
@@ -406,3 +407,6 @@ def _band_table(scores: VitalsScores) -> Table:
     for band in News2Band:
         table.add_row(band.label, str(int(np.sum(bands == band))), band.trigger)
     return table
+
+
+patient_app.command("sync")(sync)

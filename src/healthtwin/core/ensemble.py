@@ -21,7 +21,8 @@ __all__ = ["HasTheta", "lognormal_spread"]
 class HasTheta(Protocol):
     """A state whose members carry their parameters as ``theta`` (n, n_parameters)."""
 
-    theta: FloatArray
+    @property
+    def theta(self) -> FloatArray: ...
 
 
 T = TypeVar("T", bound=HasTheta)

@@ -40,6 +40,7 @@ class HistoryEntry(Generic[S]):
     inputs: Inputs = field(default_factory=Inputs)
     y: FloatArray | None = None
     note: str = ""
+    report: Any = None
 
 
 class Twin(Generic[S]):
@@ -136,17 +137,36 @@ class Twin(Generic[S]):
         """Advance to ``t``, then correct the state with observation ``y``.
 
         Without an assimilator the observation is recorded and the state is unchanged.
+        NaN marks a missing component (the filter skips it); infinities are refused.
+        When the assimilator has an ``analyse`` method its report (innovations, outliers)
+        is kept in the history entry.
         """
         y = np.atleast_1d(np.asarray(y, dtype=np.float64))
-        if not np.all(np.isfinite(y)):
-            raise InvalidInputError(f"observation must be finite, got {y.tolist()}")
+        if np.any(np.isinf(y)):
+            raise InvalidInputError(
+                f"observation must be finite or NaN (missing), got {y.tolist()}"
+            )
         self.advance_to(t, inputs)
         kind: EntryKind = "observe"
+        report = None
         if self.assimilator is not None:
-            self._state = self.assimilator.update(self._state, y, obs, self._rng)
+            analyse = getattr(self.assimilator, "analyse", None)
+            if callable(analyse):  # keep the filter's report (innovations, outliers)
+                report = analyse(self._state, y, obs, self._rng)
+                self._state = report.state
+            else:
+                self._state = self.assimilator.update(self._state, y, obs, self._rng)
             kind = "assimilate"
         self._history.append(
-            HistoryEntry(kind, self._t, self._t, self._state, self._rng.bit_generator.state, y=y)
+            HistoryEntry(
+                kind,
+                self._t,
+                self._t,
+                self._state,
+                self._rng.bit_generator.state,
+                y=y,
+                report=report,
+            )
         )
         return self._state
 

@@ -159,6 +159,7 @@ class VitalSignsObservation:
         self.sensors = tuple(sensors)
         self._columns = np.array([outputs.index(s.output) for s in sensors])
         self._sd = np.array([s.noise_sd for s in sensors])
+        self.noise_sd = self._sd
         self._bias = np.array([s.bias for s in sensors])
 
     @property
