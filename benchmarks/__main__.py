@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import argparse
 
+from benchmarks.assimilation import main as assimilation
 from benchmarks.circulation import main as circulation
 from benchmarks.pkpd import main as pkpd
 from benchmarks.uva_padova import main as uva_padova
 
-ALL = {"uva_padova": uva_padova, "pkpd": pkpd, "circulation": circulation}
+ALL = {
+    "uva_padova": uva_padova,
+    "pkpd": pkpd,
+    "circulation": circulation,
+    "assimilation": assimilation,
+}
 
 
 def run() -> None:
