@@ -30,7 +30,13 @@ class LinearState(ArrayState):
 
 
 class LinearGaussian:
-    """The model: one step of F and noise Q per unit of time (integer times only)."""
+    """The model: one step of F and noise Q per unit of time (integer times only).
+
+    ``noise=False`` leaves the noise out, for filters that add Q themselves (the UKF).
+    """
+
+    def __init__(self, noise: bool = True) -> None:
+        self.noise = noise
 
     name = "linear-gaussian"
     time_unit = "step"
@@ -48,7 +54,9 @@ class LinearGaussian:
     ) -> LinearState:
         x = np.array(state.x)
         for _ in range(round(t1 - t0)):
-            x = x @ F.T + rng.multivariate_normal(np.zeros(2), Q, size=x.shape[0])
+            x = x @ F.T
+            if self.noise:
+                x = x + rng.multivariate_normal(np.zeros(2), Q, size=x.shape[0])
         return LinearState(x, state.theta)
 
     def observe(self, state: LinearState) -> FloatArray:

@@ -80,3 +80,37 @@ def test_same_accuracy_as_filterpy_and_the_kalman_filter() -> None:
     # each other (30 runs x 20 steps).
     assert abs(rmse["ours"] - rmse["filterpy"]) <= 0.1 * rmse["filterpy"]
     assert rmse["kalman"] <= rmse["ours"] <= 1.15 * rmse["kalman"]
+
+
+def test_square_root_ukf_matches_filterpy_ukf() -> None:
+    kalman = require("filterpy.kalman", "test")
+    from healthtwin.assimilation import UnscentedKalmanFilter
+
+    _, ys = simulate_truth(STEPS, np.random.default_rng(5))
+    points = kalman.MerweScaledSigmaPoints(2, alpha=1.0, beta=2.0, kappa=0.0)
+    theirs = kalman.UnscentedKalmanFilter(
+        dim_x=2, dim_z=1, dt=1.0, fx=lambda x, dt: F @ x, hx=lambda x: H @ x, points=points
+    )
+    theirs.x, theirs.P, theirs.Q, theirs.R = (
+        X0_MEAN.copy(),
+        X0_COV.copy(),
+        Q.copy(),
+        np.diag(R_SD**2),
+    )
+    model, obs = LinearGaussian(noise=False), LinearObservation()
+    ours = UnscentedKalmanFilter(
+        StateView(state_columns=(0, 1)), process_sd=np.sqrt(np.diag(Q)), outlier_sigma=None
+    )
+    template = model.initial_state(5, np.random.default_rng(0))
+    state = ours.initialise(template, X0_MEAN, X0_COV[None])
+    rng = np.random.default_rng(0)
+    # filterpy updates the sigma points its predict step made, so both start with a step.
+    for k, y in enumerate(ys[1:], start=1):
+        theirs.predict()
+        theirs.update(y)
+        state = model.advance(state, k - 1, k, Inputs(), rng)
+        analysis = ours.analyse(state, y, obs, rng)
+        state = analysis.state
+        np.testing.assert_allclose(analysis.mean[0], theirs.x, atol=1e-9)
+        cov = analysis.sqrt_cov[0] @ analysis.sqrt_cov[0].T
+        np.testing.assert_allclose(cov, theirs.P, atol=1e-9)

@@ -8,6 +8,8 @@ batch axis: ``n_twins x n_members`` members are updated in one array operation.
   ensemble transform (Bishop, Etherton & Majumdar, MWR 2001; Hunt, Kostelich & Szunyogh,
   Physica D 2007) forms, with multiplicative inflation of states and relaxation to prior
   spread for parameters (Whitaker & Hamill, MWR 2012).
+- Square-root unscented Kalman filter (van der Merwe & Wan 2001) over sigma-point
+  members, positive definite by construction.
 - Bootstrap particle filter (Gordon, Salmond & Smith 1993) with systematic resampling
   (Kitagawa 1996; Carpenter, Clifford & Fearnhead 1999), an effective-sample-size trigger
   (Kong, Liu & Wong 1994) and Liu & West (2001) shrinkage jitter for parameters.
@@ -36,6 +38,7 @@ from healthtwin.assimilation.kalman import kalman_predict, kalman_update
 from healthtwin.assimilation.observation import GaussianObservation, OutputObservation
 from healthtwin.assimilation.particle import ParticleAnalysis, ParticleFilter, systematic_resample
 from healthtwin.assimilation.sync import ObservationSeries, SyncReport, synchronise
+from healthtwin.assimilation.ukf import UKFAnalysis, UnscentedKalmanFilter
 from healthtwin.assimilation.view import StateView, view_for
 
 __all__ = [
@@ -48,6 +51,8 @@ __all__ = [
     "ParticleFilter",
     "StateView",
     "SyncReport",
+    "UKFAnalysis",
+    "UnscentedKalmanFilter",
     "chi2_interval",
     "crps_ensemble",
     "crps_gaussian",
