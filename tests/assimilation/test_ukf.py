@@ -72,7 +72,7 @@ def test_settings_and_shapes_are_checked() -> None:
     with pytest.raises(InvalidParameterError, match="weights must be >= 0"):
         UnscentedKalmanFilter(VIEW, alpha=1e-3, beta=0.0)
     ukf = UnscentedKalmanFilter(VIEW)
-    with pytest.raises(ShapeError, match="sigma points"):
+    with pytest.raises(ShapeError, match="whole number of twins of 5"):
         ukf.update(
             LinearState(np.zeros((7, 2)), np.ones((7, 1))),
             np.array([0.0]),

@@ -24,10 +24,10 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-from healthtwin.assimilation.observation import GaussianObservation
+from healthtwin.assimilation.readings import readings_per_twin, screen_readings
 from healthtwin.assimilation.view import StateView
 from healthtwin.core.types import BoolArray, FloatArray
-from healthtwin.errors import InvalidParameterError, ShapeError
+from healthtwin.errors import InvalidParameterError
 
 __all__ = ["EnKFAnalysis", "EnsembleKalmanFilter"]
 
@@ -114,21 +114,8 @@ class EnsembleKalmanFilter:
         self, state: S, y: FloatArray, obs: Any, rng: np.random.Generator
     ) -> EnKFAnalysis[S]:
         """Update ``state`` with observation ``y`` and report the innovations."""
-        if not isinstance(obs, GaussianObservation):
-            raise InvalidParameterError(
-                "the EnKF needs an observation model with Gaussian noise (a noise_sd)"
-            )
-        n = int(state.n_members)  # type: ignore[attr-defined]
-        m = n if self.members_per_twin is None else self.members_per_twin
-        if n % m:
-            raise ShapeError(f"{n} members are not a whole number of twins of {m} members")
-        twins = n // m
-        sd = np.asarray(obs.noise_sd, dtype=np.float64)
-        k = sd.size
-        y = np.asarray(y, dtype=np.float64)
-        if y.shape not in ((k,), (twins, k)):
-            raise ShapeError(f"y must have shape ({k},) or ({twins}, {k}), got {y.shape}")
-        y = np.broadcast_to(y, (twins, k))
+        twins, m, y, sd = readings_per_twin(state, y, obs, self.members_per_twin, "EnKF")
+        n, k = twins * m, sd.size
         z = self.view.pack(state).reshape(twins, m, -1)
         hx = np.asarray(obs.predict(state), dtype=np.float64).reshape(twins, m, k)
         z_mean, hx_mean = z.mean(axis=1, keepdims=True), hx.mean(axis=1, keepdims=True)
@@ -138,12 +125,7 @@ class EnsembleKalmanFilter:
         ya = ya * self.inflation
         innovation = y - hx_mean[:, 0, :]
         innovation_sd = np.sqrt(np.var(ya, axis=1, ddof=1) + sd**2)
-        observed = np.isfinite(y)
-        flagged: BoolArray = np.zeros_like(observed)
-        if self.outlier_sigma is not None:
-            with np.errstate(invalid="ignore"):
-                flagged = observed & (np.abs(innovation) > self.outlier_sigma * innovation_sd)
-        used: BoolArray = observed & ~flagged
+        used, flagged = screen_readings(y, innovation, innovation_sd, self.outlier_sigma)
         d = np.where(used, innovation, 0.0)
         ya = np.where(used[:, None, :], ya, 0.0)
         if self.form == "etkf":

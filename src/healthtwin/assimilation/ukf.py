@@ -19,10 +19,10 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-from healthtwin.assimilation.observation import GaussianObservation
+from healthtwin.assimilation.readings import readings_per_twin, screen_readings
 from healthtwin.assimilation.view import StateView
 from healthtwin.core.types import BoolArray, FloatArray
-from healthtwin.errors import InvalidParameterError, ShapeError
+from healthtwin.errors import InvalidParameterError
 
 __all__ = ["UKFAnalysis", "UnscentedKalmanFilter"]
 
@@ -128,15 +128,9 @@ class UnscentedKalmanFilter:
     def analyse(
         self, state: S, y: FloatArray, obs: Any, rng: np.random.Generator
     ) -> UKFAnalysis[S]:
-        if not isinstance(obs, GaussianObservation):
-            raise InvalidParameterError("the UKF needs an observation model with a noise_sd")
-        n, m, size = int(state.n_members), self.members_per_twin, self.view.size  # type: ignore[attr-defined]
-        if n % m:
-            raise ShapeError(f"{n} members are not whole twins of {m} sigma points (2L + 1)")
-        twins = n // m
-        sd = np.asarray(obs.noise_sd, dtype=np.float64)
-        k = sd.size
-        y = np.broadcast_to(np.asarray(y, dtype=np.float64), (twins, k))
+        size = self.view.size
+        twins, m, y, sd = readings_per_twin(state, y, obs, self.members_per_twin, "UKF")
+        n, k = twins * m, sd.size
         z = self.view.pack(state).reshape(twins, m, size)
         hx = np.asarray(obs.predict(state), dtype=np.float64).reshape(twins, m, k)
         x_mean = np.einsum("i,tiq->tq", self.wm, z)
@@ -157,12 +151,7 @@ class UnscentedKalmanFilter:
         innovation = y - y_mean
         p_yy = dy.transpose(0, 2, 1) @ dy + np.diag(sd**2)
         innovation_sd = np.sqrt(np.diagonal(p_yy, axis1=1, axis2=2))
-        observed = np.isfinite(y)
-        flagged: BoolArray = np.zeros_like(observed)
-        if self.outlier_sigma is not None:
-            with np.errstate(invalid="ignore"):
-                flagged = observed & (np.abs(innovation) > self.outlier_sigma * innovation_sd)
-        used: BoolArray = observed & ~flagged
+        used, flagged = screen_readings(y, innovation, innovation_sd, self.outlier_sigma)
         mask = used[:, None, :].astype(np.float64)
         p_xy = (dz.transpose(0, 2, 1) @ dy) * mask  # unused readings carry no information
         p_yy = p_yy * (mask.transpose(0, 2, 1) * mask) + np.diag(sd**2) * (1 - mask)
