@@ -484,3 +484,72 @@ def test_as_of_restores_the_random_stream() -> None:
     fresh.advance_to(10.0, drift)
     fresh.advance_to(17.0, drift)
     np.testing.assert_array_equal(mid.state.x, fresh.state.x)
+
+
+def test_a_late_observation_is_slotted_into_the_history() -> None:
+    from healthtwin.assimilation import EnsembleKalmanFilter, OutputObservation, view_for
+
+    def make() -> Twin[UvaPadovaState]:
+        model = UvaPadova([load_patient("nominal-adult")])
+        state = model.initial_state(16, np.random.default_rng(0))
+        theta = np.array(state.theta)
+        theta[:, UvaPadova.parameter_index("Vmx")] *= np.linspace(0.7, 1.3, 16)
+        state = UvaPadovaState(
+            state.x,
+            theta,
+            state.planned_meal_g,
+            state.cho_g_per_min,
+            state.meal_start_stomach_mg,
+            state.meal_eaten_g,
+        )
+        plan = model.basal_inputs(state).merged(Inputs(events={"meal_g": Events([10.0], [60.0])}))
+        view = view_for(model, states=["sc_glucose_mg_per_kg"], parameters={"Vmx": (1e-4, 1.0)})
+        return Twin(
+            model,
+            state,
+            0.0,
+            seed=2,
+            standing_inputs=plan,
+            assimilator=EnsembleKalmanFilter(view, outlier_sigma=None),
+        )
+
+    model = UvaPadova([load_patient("nominal-adult")])
+    cgm = OutputObservation(model, ["glucose_mg_dl"], [8.0])
+    on_time, late = make(), make()
+    on_time.assimilate(40.0, np.array([130.0]), cgm)
+    on_time.assimilate(90.0, np.array([150.0]), cgm)
+    late.assimilate(90.0, np.array([150.0]), cgm)
+    late.assimilate(40.0, np.array([130.0]), cgm)  # arrives after the 90-min reading
+    assert late.t == 90.0
+    np.testing.assert_allclose(late.state.x, on_time.state.x, rtol=1e-10)
+    np.testing.assert_allclose(late.state.theta, on_time.state.theta, rtol=1e-10)
+    assert [t for t, _ in late.observations()] == [40.0, 90.0]
+
+
+def test_a_late_observation_at_an_advance_boundary_replays_once() -> None:
+    from healthtwin.assimilation import EnsembleKalmanFilter, OutputObservation, view_for
+
+    model = UvaPadova([load_patient("nominal-adult")])
+    state = model.initial_state(8, np.random.default_rng(0))
+    view = view_for(model, states=["sc_glucose_mg_per_kg"])
+    cgm = OutputObservation(model, ["glucose_mg_dl"], [8.0])
+    twins = [
+        Twin(
+            model,
+            state,
+            0.0,
+            seed=1,
+            standing_inputs=model.basal_inputs(state),
+            assimilator=EnsembleKalmanFilter(view, outlier_sigma=None),
+        )
+        for _ in range(2)
+    ]
+    twins[0].advance_to(30.0)
+    twins[0].assimilate(30.0, np.array([100.0]), cgm)
+    twins[0].advance_to(60.0)
+    twins[1].advance_to(30.0)
+    twins[1].advance_to(60.0)
+    twins[1].assimilate(30.0, np.array([100.0]), cgm)  # late, at the end of an advance
+    np.testing.assert_allclose(twins[1].state.x, twins[0].state.x, rtol=1e-12)
+    kinds = [e.kind for e in twins[1].history]
+    assert kinds.count("assimilate") == 1

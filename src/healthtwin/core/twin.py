@@ -41,6 +41,7 @@ class HistoryEntry(Generic[S]):
     y: FloatArray | None = None
     note: str = ""
     report: Any = None
+    obs: Any = None
 
 
 class Twin(Generic[S]):
@@ -140,12 +141,18 @@ class Twin(Generic[S]):
         NaN marks a missing component (the filter skips it); infinities are refused.
         When the assimilator has an ``analyse`` method its report (innovations, outliers)
         is kept in the history entry.
+
+        A late observation (``t`` before the twin's time) is slotted into the history: the
+        twin is rebuilt as of ``t``, corrected, and every later input and observation is
+        replayed in order, as if the reading had arrived on time.
         """
         y = np.atleast_1d(np.asarray(y, dtype=np.float64))
         if np.any(np.isinf(y)):
             raise InvalidInputError(
                 f"observation must be finite or NaN (missing), got {y.tolist()}"
             )
+        if _as_time(t) < self._t:
+            return self._assimilate_late(_as_time(t), y, obs)
         self.advance_to(t, inputs)
         kind: EntryKind = "observe"
         report = None
@@ -166,8 +173,23 @@ class Twin(Generic[S]):
                 self._rng.bit_generator.state,
                 y=y,
                 report=report,
+                obs=obs,
             )
         )
+        return self._state
+
+    def _assimilate_late(self, t: float, y: FloatArray, obs: ObservationModel[S]) -> S:
+        # Entries ending at or before t stay as they are (as_of keeps them); the rest replay.
+        later = [e for e in self._history if e.t1 > t]
+        replica = self.as_of(t)
+        replica.assimilate(t, y, obs)
+        for entry in later:
+            if entry.kind == "advance":
+                replica.advance_to(entry.t1, entry.inputs)
+            elif entry.y is not None:
+                replica.assimilate(entry.t1, entry.y, entry.obs)
+        self._state, self._t = replica._state, replica._t
+        self._history, self._rng = replica._history, replica._rng
         return self._state
 
     # -- looking ahead ---------------------------------------------------------------
