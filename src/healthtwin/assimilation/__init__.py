@@ -19,10 +19,14 @@ batch axis: ``n_twins x n_members`` members are updated in one array operation.
   (Anderson 1996; Hamill 2001), spread-skill (Fortin et al. 2014), CRPS (Gneiting &
   Raftery 2007; fair form Ferro 2014).
 - :func:`synchronise` replays a stream of timestamped readings into a twin.
+- Offline calibration: batched multi-start MAP fits (Levenberg-Marquardt with
+  finite-difference Jacobians from one simulation), Laplace posteriors, an identifiability
+  report (posterior contraction) and the posterior as the online prior.
 """
 
 from __future__ import annotations
 
+from healthtwin.assimilation.calibration import MapFit, ensemble_from_fit, fit_map
 from healthtwin.assimilation.diagnostics import (
     chi2_interval,
     crps_ensemble,
@@ -45,6 +49,7 @@ __all__ = [
     "EnKFAnalysis",
     "EnsembleKalmanFilter",
     "GaussianObservation",
+    "MapFit",
     "ObservationSeries",
     "OutputObservation",
     "ParticleAnalysis",
@@ -56,6 +61,8 @@ __all__ = [
     "chi2_interval",
     "crps_ensemble",
     "crps_gaussian",
+    "ensemble_from_fit",
+    "fit_map",
     "interval_coverage",
     "kalman_predict",
     "kalman_update",
