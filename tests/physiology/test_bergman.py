@@ -137,7 +137,7 @@ def test_spectral_radius_matches_numerical_jacobian() -> None:
 
 def test_coarse_steps_are_sub_stepped_and_stay_finite() -> None:
     model = BergmanMinimal(step_min=60.0)
-    assert model.stability_limit_min(NOMINAL.to_matrix()) < 60.0
+    assert model.stability_limit(NOMINAL.to_matrix()) < 60.0
     plan = Inputs(events={"meal_g": Events([60.0], [50.0]), "bolus_u": Events([60.0], [1.0])})
     coarse = run(model, plan, 600.0)
     fine = run(BergmanMinimal(), plan, 600.0)

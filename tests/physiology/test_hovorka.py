@@ -173,8 +173,8 @@ def test_stability_limit_grows_stiffer_with_insulin_action() -> None:
     basal = steady_state(NOMINAL)
     loaded = basal.copy()
     loaded[:, 5] *= 8.0
-    assert model.stability_limit_min(theta, loaded) < model.stability_limit_min(theta)
-    assert model.stability_limit_min(theta) == pytest.approx(0.5 * 2.785 / 0.138)
+    assert model.stability_limit(theta, loaded) < model.stability_limit(theta)
+    assert model.stability_limit(theta) == pytest.approx(0.5 * 2.785 / 0.138)
 
 
 def test_coarse_steps_are_sub_stepped_and_stay_close() -> None:

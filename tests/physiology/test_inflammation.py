@@ -195,14 +195,14 @@ def test_spectral_radius_at_rest_is_the_pathogen_clearance_rate() -> None:
     p = reynolds_nominal_parameters()
     radius = jacobian_spectral_radius(rest_state(p), p.to_matrix())
     assert radius[0] == pytest.approx(1.2, rel=1e-6)
-    limit = Inflammation().stability_limit_h(p.to_matrix())
+    limit = Inflammation().stability_limit(p.to_matrix())
     assert limit == pytest.approx(0.5 * 2.785 / 1.2, rel=1e-6)
 
 
 def test_a_long_rk4_step_is_substepped_below_the_stability_limit() -> None:
     coarse = Inflammation(reynolds_nominal_parameters(k_pg=np.array([0.3, 0.3, 0.6])), step_h=5.0)
     assert coarse.with_options(step_h=0.1).step_h == 0.1
-    assert coarse.stability_limit_h(coarse.params.to_matrix()) < 5.0
+    assert coarse.stability_limit(coarse.params.to_matrix()) < 5.0
     plan = Inputs(events={"pathogen_inoculum": Events([0.0], [[1.0], [1.5], [1.0]])})
     later = coarse.advance(coarse.initial_state(3, RNG), 0.0, TWO_WEEKS_H, plan, RNG)
     fine = inoculated([0.3, 0.3, 0.6], [1.0, 1.5, 1.0])

@@ -224,7 +224,7 @@ def test_hovorka_steps_above_the_stability_limit_are_sub_stepped(
 ) -> None:
     model, inputs = hovorka_day()
     coarse = model.with_options(step_min=30.0)
-    assert coarse.stability_limit_min(model.params.to_matrix(1)) < 30.0
+    assert coarse.stability_limit(model.params.to_matrix(1)) < 30.0
     glucose = model_glucose(coarse, inputs, grid_of(60.0))
     every_hour = hovorka_reference[:: int(60.0 / GRID_MIN)]
     assert np.all(np.isfinite(glucose))
@@ -236,7 +236,7 @@ def test_bergman_steps_above_the_stability_limit_are_sub_stepped(
 ) -> None:
     model, inputs = bergman_day()
     coarse = model.with_options(step_min=30.0)
-    assert coarse.stability_limit_min(model.params.to_matrix(1)) < 30.0
+    assert coarse.stability_limit(model.params.to_matrix(1)) < 30.0
     glucose = model_glucose(coarse, inputs, grid_of(60.0))
     every_hour = bergman_reference[:: int(60.0 / GRID_MIN)]
     assert np.all(np.isfinite(glucose))

@@ -34,11 +34,12 @@ from typing import ClassVar
 
 import numpy as np
 
+from healthtwin.core.held_ode import HeldOdeModel
 from healthtwin.core.inputs import Inputs, Rate
 from healthtwin.core.params import Parameters
 from healthtwin.core.protocols import channels
 from healthtwin.core.segments import hold_inputs
-from healthtwin.core.solvers import RK4_STABILITY_RADIUS, SolverOptions, integrate_held
+from healthtwin.core.solvers import RK4_STABILITY_RADIUS
 from healthtwin.core.state import ArrayState, check_member_count
 from healthtwin.core.types import FloatArray
 
@@ -225,7 +226,7 @@ class BergmanState(ArrayState):
     theta: FloatArray
 
 
-class BergmanMinimal:
+class BergmanMinimal(HeldOdeModel):
     """The Bergman minimal model (Fisher's type-1 form) over an ensemble of members.
 
     Parameters
@@ -274,6 +275,9 @@ class BergmanMinimal:
     )
     states = channels([(n, u, "") for n, u in zip(STATE_NAMES, _STATE_UNITS, strict=True)])
 
+    limit_refresh = LIMIT_REFRESH_MIN
+    rhs = staticmethod(bergman_rhs)
+
     def __init__(
         self,
         params: BergmanParameters | None = None,
@@ -283,19 +287,14 @@ class BergmanMinimal:
         rtol: float = 1e-8,
         atol: float = 1e-10,
     ) -> None:
-        self.options = SolverOptions(
-            step=step_min, method=method, rtol=rtol, atol=atol, step_name="step_min"
+        self._configure(
+            bergman_nominal_parameters() if params is None else params, step_min, method, rtol, atol
         )
-        self.params = bergman_nominal_parameters() if params is None else params
-        self.step_min = self.options.step
-        self.method = method
-        self.rtol, self.atol = rtol, atol
 
-    def __repr__(self) -> str:
-        return (
-            f"BergmanMinimal({self.params.n_members} parameter set(s), "
-            f"step_min={self.step_min}, method={self.method!r})"
-        )
+    @property
+    def step_min(self) -> float:
+        """The RK4 step (min)."""
+        return self.options.step
 
     # -- protocol ---------------------------------------------------------------------
     def initial_state(self, n: int, rng: np.random.Generator) -> BergmanState:
@@ -352,7 +351,7 @@ class BergmanMinimal:
         basal = th[:, _P["n"]] * th[:, _P["Ib"]] * th[:, _P["V1"]] / MU_PER_U
         return Inputs(rates={"insulin_u_per_min": Rate.constant(basal, start=0.0)})
 
-    def stability_limit_min(self, theta: FloatArray, x: FloatArray | None = None) -> float:
+    def stability_limit(self, theta: FloatArray, x: FloatArray | None = None) -> float:
         """Largest stable RK4 step (min) over the members, from the Jacobian spectrum.
 
         The spectral radius (:func:`jacobian_spectral_radius`) is taken at ``x`` (the
@@ -363,37 +362,3 @@ class BergmanMinimal:
             x = steady_state(BergmanParameters.from_matrix(theta))
         radius = float(np.max(jacobian_spectral_radius(x, theta)))
         return LIMIT_SAFETY * RK4_STABILITY_RADIUS / radius if radius > 0 else math.inf
-
-    def _integrate(
-        self, x: FloatArray, u: FloatArray, theta: FloatArray, duration: float
-    ) -> FloatArray:
-        def f(xx: FloatArray) -> FloatArray:
-            return bergman_rhs(xx, u, theta)
-
-        # Insulin action changes the stiffness, so the limit is refreshed along the way.
-        return integrate_held(
-            f,
-            x,
-            duration,
-            self.options,
-            lambda xx: self.stability_limit_min(theta, xx),
-            refresh=LIMIT_REFRESH_MIN,
-            where=self.name,
-        )
-
-    def with_options(
-        self,
-        *,
-        step_min: float | None = None,
-        method: str | None = None,
-        rtol: float | None = None,
-        atol: float | None = None,
-    ) -> BergmanMinimal:
-        """A copy with other solver options."""
-        return BergmanMinimal(
-            self.params,
-            step_min=self.step_min if step_min is None else step_min,
-            method=self.method if method is None else method,
-            rtol=self.rtol if rtol is None else rtol,
-            atol=self.atol if atol is None else atol,
-        )

@@ -37,11 +37,12 @@ from typing import ClassVar
 
 import numpy as np
 
+from healthtwin.core.held_ode import HeldOdeModel
 from healthtwin.core.inputs import Inputs, Rate
 from healthtwin.core.params import Parameters
 from healthtwin.core.protocols import channels
 from healthtwin.core.segments import hold_inputs
-from healthtwin.core.solvers import RK4_STABILITY_RADIUS, SolverOptions, integrate_held
+from healthtwin.core.solvers import RK4_STABILITY_RADIUS
 from healthtwin.core.state import ArrayState, check_member_count
 from healthtwin.core.types import FloatArray
 from healthtwin.errors import InvalidParameterError
@@ -397,7 +398,7 @@ class HovorkaState(ArrayState):
     theta: FloatArray
 
 
-class Hovorka:
+class Hovorka(HeldOdeModel):
     """The Hovorka 2004 model over an ensemble of members.
 
     Parameters
@@ -445,6 +446,9 @@ class Hovorka:
     )
     states = channels([(n, u, "") for n, u in zip(STATE_NAMES, _STATE_UNITS, strict=True)])
 
+    limit_refresh = LIMIT_REFRESH_MIN
+    rhs = staticmethod(hovorka_rhs)
+
     def __init__(
         self,
         params: HovorkaParameters | None = None,
@@ -454,19 +458,14 @@ class Hovorka:
         rtol: float = 1e-8,
         atol: float = 1e-10,
     ) -> None:
-        self.options = SolverOptions(
-            step=step_min, method=method, rtol=rtol, atol=atol, step_name="step_min"
+        self._configure(
+            hovorka_nominal_parameters() if params is None else params, step_min, method, rtol, atol
         )
-        self.params = hovorka_nominal_parameters() if params is None else params
-        self.step_min = self.options.step
-        self.method = method
-        self.rtol, self.atol = rtol, atol
 
-    def __repr__(self) -> str:
-        return (
-            f"Hovorka({self.params.n_members} parameter set(s), step_min={self.step_min}, "
-            f"method={self.method!r})"
-        )
+    @property
+    def step_min(self) -> float:
+        """The RK4 step (min)."""
+        return self.options.step
 
     # -- protocol ---------------------------------------------------------------------
     def initial_state(self, n: int, rng: np.random.Generator) -> HovorkaState:
@@ -525,7 +524,7 @@ class Hovorka:
         basal = basal_insulin_for_glucose(params, np.asarray(params.Gb))
         return Inputs(rates={"insulin_u_per_min": Rate.constant(basal, start=0.0)})
 
-    def stability_limit_min(self, theta: FloatArray, x: FloatArray | None = None) -> float:
+    def stability_limit(self, theta: FloatArray, x: FloatArray | None = None) -> float:
         """Largest stable RK4 step (min) over the members, from the Jacobian spectrum.
 
         The Jacobian is block-triangular (gut and insulin do not depend on glucose), so
@@ -539,40 +538,6 @@ class Hovorka:
             x = steady_state(HovorkaParameters.from_matrix(theta))
         radius = float(np.max(jacobian_spectral_radius(x, theta)))
         return LIMIT_SAFETY * RK4_STABILITY_RADIUS / radius if radius > 0 else math.inf
-
-    def _integrate(
-        self, x: FloatArray, u: FloatArray, theta: FloatArray, duration: float
-    ) -> FloatArray:
-        def f(xx: FloatArray) -> FloatArray:
-            return hovorka_rhs(xx, u, theta)
-
-        # Insulin action changes the stiffness, so the limit is refreshed along the way.
-        return integrate_held(
-            f,
-            x,
-            duration,
-            self.options,
-            lambda xx: self.stability_limit_min(theta, xx),
-            refresh=LIMIT_REFRESH_MIN,
-            where=self.name,
-        )
-
-    def with_options(
-        self,
-        *,
-        step_min: float | None = None,
-        method: str | None = None,
-        rtol: float | None = None,
-        atol: float | None = None,
-    ) -> Hovorka:
-        """A copy with other solver options."""
-        return Hovorka(
-            self.params,
-            step_min=self.step_min if step_min is None else step_min,
-            method=self.method if method is None else method,
-            rtol=self.rtol if rtol is None else rtol,
-            atol=self.atol if atol is None else atol,
-        )
 
 
 def jacobian_spectral_radius(x: FloatArray, theta: FloatArray) -> FloatArray:

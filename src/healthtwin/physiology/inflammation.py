@@ -50,11 +50,12 @@ from typing import ClassVar
 
 import numpy as np
 
+from healthtwin.core.held_ode import HeldOdeModel
 from healthtwin.core.inputs import Inputs
 from healthtwin.core.params import Parameters
 from healthtwin.core.protocols import channels
 from healthtwin.core.segments import hold_inputs
-from healthtwin.core.solvers import RK4_STABILITY_RADIUS, SolverOptions, integrate_held
+from healthtwin.core.solvers import RK4_STABILITY_RADIUS
 from healthtwin.core.state import ArrayState, check_member_count
 from healthtwin.core.types import FloatArray, IntArray
 from healthtwin.errors import InvalidParameterError
@@ -359,7 +360,7 @@ class InflammationState(ArrayState):
     theta: FloatArray
 
 
-class Inflammation:
+class Inflammation(HeldOdeModel):
     """The Reynolds et al. (2006) acute inflammatory response over an ensemble of members.
 
     Parameters
@@ -417,6 +418,9 @@ class Inflammation:
     )
     states = channels([(n, u, "") for n, u in zip(STATE_NAMES, _STATE_UNITS, strict=True)])
 
+    limit_refresh = LIMIT_REFRESH_H
+    rhs = staticmethod(inflammation_rhs)
+
     def __init__(
         self,
         params: InflammationParameters | None = None,
@@ -426,19 +430,14 @@ class Inflammation:
         rtol: float = 1e-8,
         atol: float = 1e-10,
     ) -> None:
-        self.options = SolverOptions(
-            step=step_h, method=method, rtol=rtol, atol=atol, step_name="step_h"
+        self._configure(
+            reynolds_nominal_parameters() if params is None else params, step_h, method, rtol, atol
         )
-        self.params = reynolds_nominal_parameters() if params is None else params
-        self.step_h = self.options.step
-        self.method = method
-        self.rtol, self.atol = rtol, atol
 
-    def __repr__(self) -> str:
-        return (
-            f"Inflammation({self.params.n_members} parameter set(s), "
-            f"step_h={self.step_h}, method={self.method!r})"
-        )
+    @property
+    def step_h(self) -> float:
+        """The RK4 step (h)."""
+        return self.options.step
 
     # -- protocol ---------------------------------------------------------------------
     def initial_state(self, n: int, rng: np.random.Generator) -> InflammationState:
@@ -487,7 +486,7 @@ class Inflammation:
         """Column of parameter ``name`` in ``state.theta``."""
         return _K[name]
 
-    def stability_limit_h(self, theta: FloatArray, x: FloatArray | None = None) -> float:
+    def stability_limit(self, theta: FloatArray, x: FloatArray | None = None) -> float:
         """Largest stable RK4 step (h) over the members, from the Jacobian spectrum.
 
         The spectral radius (:func:`jacobian_spectral_radius`) is taken at ``x`` (the
@@ -498,37 +497,3 @@ class Inflammation:
             x = rest_state(InflammationParameters.from_matrix(theta))
         radius = float(np.max(jacobian_spectral_radius(x, theta)))
         return LIMIT_SAFETY * RK4_STABILITY_RADIUS / radius if radius > 0 else math.inf
-
-    def _integrate(
-        self, x: FloatArray, u: FloatArray, theta: FloatArray, duration: float
-    ) -> FloatArray:
-        def f(xx: FloatArray) -> FloatArray:
-            return inflammation_rhs(xx, u, theta)
-
-        # Phagocyte activation changes the stiffness, so the limit is refreshed on the way.
-        return integrate_held(
-            f,
-            x,
-            duration,
-            self.options,
-            lambda xx: self.stability_limit_h(theta, xx),
-            refresh=LIMIT_REFRESH_H,
-            where=self.name,
-        )
-
-    def with_options(
-        self,
-        *,
-        step_h: float | None = None,
-        method: str | None = None,
-        rtol: float | None = None,
-        atol: float | None = None,
-    ) -> Inflammation:
-        """A copy with other solver options."""
-        return Inflammation(
-            self.params,
-            step_h=self.step_h if step_h is None else step_h,
-            method=self.method if method is None else method,
-            rtol=self.rtol if rtol is None else rtol,
-            atol=self.atol if atol is None else atol,
-        )
