@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from benchmarks.assimilation import main as assimilation
+from benchmarks.calibration import main as calibration
 from benchmarks.circulation import main as circulation
 from benchmarks.pkpd import main as pkpd
 from benchmarks.uva_padova import main as uva_padova
@@ -14,6 +15,7 @@ ALL = {
     "pkpd": pkpd,
     "circulation": circulation,
     "assimilation": assimilation,
+    "calibration": calibration,
 }
 
 

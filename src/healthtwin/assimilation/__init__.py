@@ -19,14 +19,17 @@ batch axis: ``n_twins x n_members`` members are updated in one array operation.
   (Anderson 1996; Hamill 2001), spread-skill (Fortin et al. 2014), CRPS (Gneiting &
   Raftery 2007; fair form Ferro 2014).
 - :func:`synchronise` replays a stream of timestamped readings into a twin.
-- Offline calibration: batched multi-start MAP fits (Levenberg-Marquardt with
-  finite-difference Jacobians from one simulation), Laplace posteriors, an identifiability
-  report (posterior contraction) and the posterior as the online prior.
+- Offline calibration on a :class:`CalibrationProblem` (one batched log posterior over
+  patients): multi-start MAP fits (Levenberg-Marquardt with finite-difference Jacobians
+  from one simulation) with Laplace posteriors; full posteriors by the affine-invariant
+  ensemble sampler (Goodman & Weare 2010) batched over patients, with autocorrelation
+  times (Sokal); profile likelihoods (Raue et al. 2009); identifiability reports
+  (posterior contraction, open profile intervals); the posterior as the online prior.
 """
 
 from __future__ import annotations
 
-from healthtwin.assimilation.calibration import MapFit, ensemble_from_fit, fit_map
+from healthtwin.assimilation.calibration import MapFit, ensemble_from_fit, fit_map, fit_problem
 from healthtwin.assimilation.diagnostics import (
     chi2_interval,
     crps_ensemble,
@@ -39,13 +42,22 @@ from healthtwin.assimilation.diagnostics import (
 )
 from healthtwin.assimilation.enkf import EnKFAnalysis, EnsembleKalmanFilter
 from healthtwin.assimilation.kalman import kalman_predict, kalman_update
+from healthtwin.assimilation.likelihood import CalibrationProblem
+from healthtwin.assimilation.mcmc import (
+    PosteriorSamples,
+    ensemble_from_samples,
+    integrated_time,
+    sample_posterior,
+)
 from healthtwin.assimilation.observation import GaussianObservation, OutputObservation
 from healthtwin.assimilation.particle import ParticleAnalysis, ParticleFilter, systematic_resample
+from healthtwin.assimilation.profile import Profile, profile_likelihood
 from healthtwin.assimilation.sync import ObservationSeries, SyncReport, synchronise
 from healthtwin.assimilation.ukf import UKFAnalysis, UnscentedKalmanFilter
 from healthtwin.assimilation.view import StateView, view_for
 
 __all__ = [
+    "CalibrationProblem",
     "EnKFAnalysis",
     "EnsembleKalmanFilter",
     "GaussianObservation",
@@ -54,6 +66,8 @@ __all__ = [
     "OutputObservation",
     "ParticleAnalysis",
     "ParticleFilter",
+    "PosteriorSamples",
+    "Profile",
     "StateView",
     "SyncReport",
     "UKFAnalysis",
@@ -62,13 +76,18 @@ __all__ = [
     "crps_ensemble",
     "crps_gaussian",
     "ensemble_from_fit",
+    "ensemble_from_samples",
     "fit_map",
+    "fit_problem",
+    "integrated_time",
     "interval_coverage",
     "kalman_predict",
     "kalman_update",
     "nees",
     "nis",
+    "profile_likelihood",
     "rank_histogram",
+    "sample_posterior",
     "spread_skill",
     "synchronise",
     "systematic_resample",

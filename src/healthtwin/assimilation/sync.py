@@ -66,24 +66,29 @@ class SyncReport:
     times
         Observation times, ``(T,)``.
     observed
-        The readings, ``(T, k)``.
+        The readings, ``(T, k)``, one column per observed output.
+    outputs
+        Names of the observed outputs.
     filtered
-        Quantiles (5, 50, 95 %) and mean of the observed output after each update,
-        ``(T, 4)``: p5, p50, p95, mean.
+        Quantiles (5, 50, 95 %) and mean of each observed output after each update,
+        ``(T, k, 4)``: p5, p50, p95, mean.
     parameters
         Per estimated parameter, its quantiles and mean after each update, ``(T, p, 4)``.
     parameter_names
         Names of the estimated parameters.
     forecasts
-        Per horizon, quantiles and mean of the output that far ahead, ``(T, h, 4)``.
+        Per horizon and output, quantiles and mean that far ahead, ``(T, h, k, 4)``.
     horizons
         Forecast horizons in the model's time unit.
     used
-        Whether each reading was assimilated (False: missing or refused as an outlier).
+        Whether each reading was assimilated: every present component used (missing
+        components do not count; False when a component was refused as an outlier or
+        nothing was present).
     """
 
     times: FloatArray
     observed: FloatArray
+    outputs: tuple[str, ...]
     filtered: FloatArray
     parameters: FloatArray
     parameter_names: tuple[str, ...]
@@ -91,20 +96,25 @@ class SyncReport:
     horizons: tuple[float, ...]
     used: FloatArray
 
-    def write_csv(self, path: Path, output: str, time_unit: str) -> None:
-        """One row per observation: time, reading, filtered quantiles, parameters, forecasts."""
-        header = [f"t_{time_unit}", f"observed_{output}", "assimilated"]
-        header += [f"{output}_{q}" for q in ("p5", "p50", "p95", "mean")]
-        for name in self.parameter_names:
-            header += [f"{name}_{q}" for q in ("p5", "p50", "p95", "mean")]
-        for h in self.horizons:
-            header += [f"forecast_{h:g}_{output}_{q}" for q in ("p5", "p50", "p95", "mean")]
+    def header(self, time_unit: str) -> list[str]:
+        """CSV column names (see :meth:`write_csv`)."""
+        stats = ("p5", "p50", "p95", "mean")
+        header = [f"t_{time_unit}", *(f"observed_{o}" for o in self.outputs), "assimilated"]
+        header += [f"{o}_{q}" for o in self.outputs for q in stats]
+        header += [f"{n}_{q}" for n in self.parameter_names for q in stats]
+        header += [
+            f"forecast_{h:g}_{o}_{q}" for h in self.horizons for o in self.outputs for q in stats
+        ]
+        return header
+
+    def write_csv(self, path: Path, time_unit: str) -> None:
+        """One row per observation: time, readings, filtered quantiles, parameters, forecasts."""
         with path.open("w", newline="") as fh:
             writer = csv.writer(fh)
-            writer.writerow(header)
+            writer.writerow(self.header(time_unit))
             for i, t in enumerate(self.times):
-                row = [t, self.observed[i, 0], int(self.used[i])]
-                row += list(self.filtered[i])
+                row = [t, *self.observed[i], int(self.used[i])]
+                row += list(self.filtered[i].ravel())
                 row += list(self.parameters[i].ravel())
                 row += list(self.forecasts[i].ravel())
                 writer.writerow(
@@ -113,8 +123,9 @@ class SyncReport:
 
 
 def _summary(values: FloatArray) -> FloatArray:
-    q = np.quantile(values, QUANTILES)
-    return np.asarray([*q, values.mean()])
+    """p5, p50, p95 and mean over the members (axis 0), stacked last."""
+    q = np.quantile(values, QUANTILES, axis=0)
+    return np.moveaxis(np.concatenate([q, values.mean(axis=0)[None]], axis=0), 0, -1)
 
 
 def synchronise(
@@ -126,7 +137,6 @@ def synchronise(
     parameter_columns: Sequence[int] = (),
     parameter_names: Sequence[str] = (),
     horizons: Sequence[float] = (30.0, 60.0, 120.0),
-    output: str = "glucose_mg_dl",
     forecast_every: int = 1,
 ) -> SyncReport:
     """Assimilate every reading of ``series`` in time order and report after each.
@@ -136,17 +146,16 @@ def synchronise(
     twin
         The twin (with an assimilator); it moves to the last reading's time.
     series
-        The readings; the first must not precede the twin's time.
+        The readings, one column per output of ``obs``; the first must not precede the
+        twin's time.
     obs
-        Observation model of the readings.
+        Observation model of the readings (``outputs`` names what each column is).
     inputs
-        Inputs actually delivered (meals, insulin) over the whole stream.
+        Inputs actually delivered (meals, insulin, doses) over the whole stream.
     parameter_columns, parameter_names
         Columns of ``state.theta`` to report and their names.
     horizons
         Forecast horizons after each reading (model time unit).
-    output
-        The model output that is observed and forecast (an ``obs.outputs`` name).
     forecast_every
         Forecast after every n-th reading (forecasts cost one run per horizon set).
     """
@@ -154,32 +163,40 @@ def synchronise(
         raise InvalidInputError(
             f"the first reading (t={series.times[0]}) precedes the twin's time t={twin.t}"
         )
-    names = list(getattr(obs, "outputs", ()))
-    if output not in names:
-        raise InvalidInputError(f"the observation model reads {names}, not {output!r}")
-    column = names.index(output)
-    n_t, n_h = series.times.size, len(horizons)
-    filtered = np.empty((n_t, 4))
+    outputs = tuple(getattr(obs, "outputs", ()))
+    if series.values.shape[1] != len(outputs):
+        raise ShapeError(
+            f"the readings have {series.values.shape[1]} column(s); the observation model "
+            f"reads {len(outputs)} ({', '.join(outputs)})"
+        )
+    if forecast_every < 1:
+        raise InvalidInputError(f"forecast_every must be >= 1, got {forecast_every}")
+    n_t, n_h, k = series.times.size, len(horizons), len(outputs)
+    filtered = np.empty((n_t, k, 4))
     params = np.empty((n_t, len(parameter_columns), 4))
-    forecasts = np.full((n_t, n_h, 4), np.nan)
+    forecasts = np.full((n_t, n_h, k, 4), np.nan)
     used = np.zeros(n_t)
     horizon_max = max(horizons) if horizons else 0.0
     for i, (t, y) in enumerate(zip(series.times, series.values, strict=True)):
         twin.assimilate(float(t), y, obs, inputs)
         report = twin.history[-1].report
-        used[i] = float(np.all(report.used)) if report is not None else 0.0
-        filtered[i] = _summary(np.asarray(obs.predict(twin.state))[:, column])
+        present = np.isfinite(y)
+        if report is not None and np.any(present):
+            used[i] = float(np.all(np.asarray(report.used).reshape(-1)[present]))
+        filtered[i] = _summary(np.asarray(obs.predict(twin.state)))
         theta = np.asarray(twin.state.theta)
-        for j, col in enumerate(parameter_columns):
-            params[i, j] = _summary(theta[:, col])
+        if parameter_columns:
+            params[i] = _summary(theta[:, list(parameter_columns)])
         if n_h and i % forecast_every == 0:
             fc = twin.forecast(horizon_max, inputs, dt_out=min(horizons))
             for h, horizon in enumerate(horizons):
-                k = int(np.argmin(np.abs(fc.t - (twin.t + horizon))))
-                forecasts[i, h] = _summary(fc.channel(output)[:, k])
+                step = int(np.argmin(np.abs(fc.t - (twin.t + horizon))))
+                members = np.stack([fc.channel(o)[:, step] for o in outputs], axis=1)
+                forecasts[i, h] = _summary(members)
     return SyncReport(
         series.times,
         series.values,
+        outputs,
         filtered,
         params,
         tuple(parameter_names),

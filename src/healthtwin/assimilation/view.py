@@ -122,11 +122,13 @@ def view_for(
             f"unknown state(s) {unknown} of {model.name}; valid states: {all_states}"
         )
     parameters = dict(parameters or {})
+    if parameters and not hasattr(model, "parameter_index"):
+        raise UnknownModelError(f"{model.name} does not expose parameters to estimate")
     columns = []
     for name in parameters:
         try:
             columns.append(int(model.parameter_index(name)))
-        except KeyError as err:
+        except (KeyError, ValueError) as err:
             raise UnknownModelError(
                 f"unknown parameter {name!r} of {model.name}; see its Parameters class"
             ) from err

@@ -1,10 +1,16 @@
-"""``healthtwin patient sync``: replay a patient's CGM stream into a UVA/Padova twin."""
+"""``healthtwin patient sync``: replay a patient's readings (CGM, labs, monitors) into a twin.
+
+Two kinds of twin are supported: a UVA/Padova glucose twin (CGM, laboratory plasma glucose
+and insulin; meals and insulin as inputs) and a PK/PD drug twin (measured plasma
+concentrations and BIS; NONMEM-style dosing as input).
+"""
 
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -22,19 +28,40 @@ from healthtwin.core.types import FloatArray
 from healthtwin.errors import InvalidInputError
 from healthtwin.physiology.hovorka import MG_DL_PER_MMOL_L
 from healthtwin.physiology.patients import load_patient
+from healthtwin.physiology.pkpd import PKPD_MODELS, make_pkpd_model
+from healthtwin.physiology.pkpd.covariates import parse_covariates
+from healthtwin.physiology.pkpd.dosing import read_dosing_csv, split_at_resets
 from healthtwin.physiology.uva_padova import UvaPadova
 
-#: Names users estimate -> (UVA/Padova parameter, lower, upper bound).
-ESTIMABLE = {
+#: UVA/Padova names users estimate -> (parameter, lower, upper bound).
+GLUCOSE_ALIASES = {
     "si": ("Vmx", 1e-4, 1.0),  # peripheral insulin sensitivity
     "egp": ("kp1", 0.1, 30.0),  # endogenous glucose production at zero glucose/insulin
 }
-FILTERED_STATES = (
+GLUCOSE_STATES = (
     "plasma_glucose_mg_per_kg",
     "tissue_glucose_mg_per_kg",
     "sc_glucose_mg_per_kg",
     "insulin_action_pmol_per_l",
+    "plasma_insulin_pmol_per_kg",
 )
+#: Default reading noise SDs, stated assumptions: a laboratory glucose analyser (about
+#: 3 % CV at 130 mg/dL) and an insulin immunoassay (about 10 % CV at 150 pmol/L). CGM noise
+#: is --sensor-sd; drug assays and BIS vary too much between methods to assume: give
+#: --noise for them.
+DEFAULT_NOISE = {"plasma_glucose_mg_dl": 4.0, "plasma_insulin_pmol_l": 15.0}
+GLUCOSE_MG_DL_COLUMNS = ("glucose_mg_dl", "plasma_glucose_mg_dl")
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """What a sync run needs to know about the twin's model."""
+
+    model: Any
+    plan: Inputs
+    states: tuple[str, ...] | None
+    estimable: dict[str, tuple[str, float, float]]
+    reference: Any  # one-member state giving the prior's nominal parameter values
 
 
 def _read_columns(
@@ -62,27 +89,46 @@ def _read_columns(
     return {k: np.asarray(v) for k, v in columns.items()}
 
 
-def _observations(path: Path) -> ObservationSeries:
-    """CGM readings in mg/dL (``glucose_mg_dl``) or declared mmol/L (``glucose_mmol_l``)."""
-    cols = _read_columns(path, ("t_min",), ("glucose_mg_dl", "glucose_mmol_l"))
+def _observations(path: Path, outputs: tuple[str, ...]) -> tuple[ObservationSeries, list[str]]:
+    """Readings in columns named after model outputs (glucose_mmol_l is converted)."""
+    if not path.is_file():
+        raise InvalidInputError(f"no file at {path}; give the path of a CSV file")
+    with path.open(newline="") as fh:
+        header = next(csv.reader(fh), [])
+    accepted = set(outputs) | ({"glucose_mmol_l"} if "glucose_mg_dl" in outputs else set())
+    extra = [c for c in header if c != "t_min" and c not in accepted]
+    if extra:
+        raise InvalidInputError(
+            f"{path}: column(s) {extra} are not outputs of the model; reading columns are "
+            f"{', '.join(sorted(accepted))} (glucose in mg/dL as glucose_mg_dl, or declared "
+            "mmol/L as glucose_mmol_l)"
+        )
+    cols = _read_columns(path, ("t_min",), tuple(sorted(accepted)))
     if "glucose_mmol_l" in cols:
-        values = cols["glucose_mmol_l"] * MG_DL_PER_MMOL_L  # the unit is declared: convert
-    elif "glucose_mg_dl" in cols:
-        values = cols["glucose_mg_dl"]
-    else:
+        if "glucose_mg_dl" in cols:
+            raise InvalidInputError(f"{path}: give glucose_mg_dl or glucose_mmol_l, not both")
+        cols["glucose_mg_dl"] = cols.pop("glucose_mmol_l") * MG_DL_PER_MMOL_L  # declared unit
+    names = [o for o in outputs if o in cols]
+    if not names:
         raise InvalidInputError(
-            f"{path}: give the readings in a column glucose_mg_dl (or glucose_mmol_l)"
+            f"{path}: no reading column; give one or more of {', '.join(sorted(accepted))}"
         )
-    present = values[np.isfinite(values)]
-    if present.size and (present.min() < 10 or present.max() > 1000):
-        raise InvalidInputError(
-            f"{path}: glucose readings {present.min():g}-{present.max():g} are not mg/dL; "
-            "name the column glucose_mmol_l if they are in mmol/L"
-        )
-    return ObservationSeries(cols["t_min"], values)
+    for name in GLUCOSE_MG_DL_COLUMNS:
+        present = cols.get(name, np.array([]))
+        present = present[np.isfinite(present)]
+        if present.size and (present.min() < 10 or present.max() > 1000):
+            raise InvalidInputError(
+                f"{path}: {name} readings {present.min():g}-{present.max():g} are not mg/dL; "
+                "name the column glucose_mmol_l if they are in mmol/L"
+            )
+    for name in names:
+        if np.any(cols[name] < 0):
+            raise InvalidInputError(f"{path}: {name} has negative readings")
+    values = np.stack([cols[n] for n in names], axis=1)
+    return ObservationSeries(cols["t_min"], values), names
 
 
-def _inputs(meals: Path | None, insulin: Path | None, basal_u_per_min: float) -> Inputs:
+def _glucose_inputs(meals: Path | None, insulin: Path | None, basal_u_per_min: float) -> Inputs:
     events: dict[str, Events] = {}
     rates: dict[str, Rate] = {}
     if meals is not None:
@@ -103,77 +149,177 @@ def _inputs(meals: Path | None, insulin: Path | None, basal_u_per_min: float) ->
     return Inputs(rates=rates, events=events)
 
 
+def _setup(
+    model: str,
+    patient: str,
+    meals: Path | None,
+    insulin: Path | None,
+    covariates: str | None,
+    dosing: Path | None,
+) -> _Setup:
+    rng = np.random.default_rng(0)
+    if model == "uva-padova":
+        if covariates is not None or dosing is not None:
+            raise InvalidInputError("--covariates and --dosing apply to drug models only")
+        person = load_patient(patient)
+        twin_model = UvaPadova([person])
+        return _Setup(
+            twin_model,
+            _glucose_inputs(meals, insulin, person.basal_u_per_min),
+            GLUCOSE_STATES,
+            dict(GLUCOSE_ALIASES),
+            twin_model.initial_state(1, rng),
+        )
+    if model in PKPD_MODELS:
+        if meals is not None or insulin is not None:
+            raise InvalidInputError("--meals and --insulin apply to --model uva-padova only")
+        if dosing is None:
+            raise InvalidInputError(f"--model {model} needs --dosing (NONMEM-style CSV)")
+        drug = make_pkpd_model(model, None if covariates is None else parse_covariates(covariates))
+        parts = split_at_resets(read_dosing_csv(dosing))
+        if len(parts) > 1:
+            raise InvalidInputError(
+                f"{dosing}: EVID 3/4 resets start a new patient state; sync one part at a time"
+            )
+        reference = drug.initial_state(1, rng)
+        names = ("v1_l", "k10", "k12", "k21", "k13", "k31", "ka", "ke0", "ec50", "gamma")
+        estimable = {}
+        for name in names:
+            value = float(reference.theta[0, drug.parameter_index(name)])
+            if value > 0:
+                estimable[name] = (name, value / 1e3, value * 1e3)
+        return _Setup(drug, drug.inputs_from_records(parts[0][1]), None, estimable, reference)
+    raise InvalidInputError(
+        f"patient sync supports --model uva-padova and {', '.join(PKPD_MODELS)}, not {model}"
+    )
+
+
+def _noise(
+    text: str | None, names: list[str], sensor_sd: float, outputs: dict[str, Any]
+) -> list[float]:
+    given: dict[str, float] = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        try:
+            given[key.strip()] = float(value) if sep else float("nan")
+        except ValueError:
+            given[key.strip()] = float("nan")
+    bad = [k for k, v in given.items() if k not in outputs or not v > 0]
+    if bad:
+        raise InvalidInputError(
+            f"--noise takes output=SD pairs with SD > 0 (outputs: {', '.join(outputs)}); "
+            f"cannot use {bad}"
+        )
+    defaults = {"glucose_mg_dl": sensor_sd, **DEFAULT_NOISE}
+    sds = []
+    for name in names:
+        sd = given.get(name, defaults.get(name))
+        if sd is None:
+            raise InvalidInputError(
+                f"give the reading noise of {name} as --noise {name}=SD "
+                f"(in {outputs[name].unit}); it depends on the assay or monitor"
+            )
+        sds.append(sd)
+    return sds
+
+
 def sync(
-    observations: Annotated[Path, typer.Option(help="CSV: t_min, glucose_mg_dl (CGM).")],
+    observations: Annotated[
+        Path,
+        typer.Option(
+            help="CSV: t_min and one or more output columns (CGM glucose_mg_dl, labs, BIS...)."
+        ),
+    ],
     out: Annotated[Path, typer.Option(help="CSV to write, one row per reading.")] = Path(
         "posterior.csv"
     ),
-    model: Annotated[str, typer.Option(help="Patient model (uva-padova).")] = "uva-padova",
-    patient: Annotated[str, typer.Option(help="Prior patient.")] = "adolescent#001",
+    model: Annotated[
+        str, typer.Option(help=f"uva-padova or a drug model ({', '.join(PKPD_MODELS)}).")
+    ] = "uva-padova",
+    patient: Annotated[str, typer.Option(help="Prior patient (uva-padova).")] = "adolescent#001",
     meals: Annotated[Path | None, typer.Option(help="CSV: t_min, carbs_g.")] = None,
     insulin: Annotated[
         Path | None,
         typer.Option(help="CSV: t_min, insulin_u_per_min and/or bolus_u (default: steady basal)."),
     ] = None,
+    covariates: Annotated[
+        str | None, typer.Option(help="Drug models: e.g. age=53,weight_kg=77,...")
+    ] = None,
+    dosing: Annotated[
+        Path | None, typer.Option(help="Drug models: NONMEM-style dosing records.")
+    ] = None,
     estimate: Annotated[
-        str, typer.Option(help=f"Parameters to estimate: {', '.join(ESTIMABLE)}.")
+        str,
+        typer.Option(
+            help="Parameters to estimate: si, egp (uva-padova) or PK/PD names (v1_l, k10, ...)."
+        ),
     ] = "si",
+    noise: Annotated[
+        str | None, typer.Option(help="Reading noise SDs, e.g. plasma_mg_l=0.3,bis=5.")
+    ] = None,
+    horizons: Annotated[str, typer.Option(help="Forecast horizons, min.")] = "30,60,120",
     members: Annotated[int, typer.Option(help="Ensemble members (>= 8).")] = 64,
     sensor_sd: Annotated[float, typer.Option(help="CGM noise SD, mg/dL (> 0).")] = 8.0,
     prior_cv: Annotated[float, typer.Option(help="Prior CV of estimated parameters.")] = 0.3,
     seed: Annotated[int, typer.Option(help="Root seed.")] = 0,
 ) -> None:
-    """Replay a CGM stream into a twin: filtered glucose, parameters, 30/60/120-min forecasts."""
-    if model != "uva-padova":
-        raise InvalidInputError(f"patient sync supports --model uva-padova for now, not {model}")
+    """Replay readings into a twin: filtered outputs, parameters, forecasts per reading."""
     if members < 8:
         raise InvalidInputError(f"--members must be >= 8, got {members}")
     if not sensor_sd > 0 or not prior_cv > 0:
         raise InvalidInputError("--sensor-sd and --prior-cv must be > 0")
-    names = [n.strip() for n in estimate.split(",") if n.strip()]
-    unknown = [n for n in names if n not in ESTIMABLE]
+    try:
+        ahead = [float(h) for h in horizons.split(",") if h.strip()]
+    except ValueError as err:
+        raise InvalidInputError(
+            f"--horizons takes minutes like 30,60,120, got {horizons!r}"
+        ) from err
+    if not ahead or any(not h > 0 for h in ahead):
+        raise InvalidInputError(f"--horizons must be positive minutes, got {horizons!r}")
+    setup = _setup(model, patient, meals, insulin, covariates, dosing)
+    wanted = [n.strip() for n in estimate.split(",") if n.strip()]
+    unknown = [n for n in wanted if n not in setup.estimable]
     if unknown:
         raise InvalidInputError(
-            f"cannot estimate {unknown}; estimable parameters: {', '.join(ESTIMABLE)}"
+            f"cannot estimate {unknown}; estimable parameters: {', '.join(setup.estimable)}"
         )
-    person = load_patient(patient)
-    twin_model = UvaPadova([person])
-    series = _observations(observations)
-    plan = _inputs(meals, insulin, person.basal_u_per_min)
-    columns = [UvaPadova.parameter_index(ESTIMABLE[n][0]) for n in names]
+    series, observed = _observations(observations, tuple(setup.model.outputs))
+    sds = _noise(noise, observed, sensor_sd, dict(setup.model.outputs))
+    params = [setup.estimable[n][0] for n in wanted]
+    columns = [setup.model.parameter_index(p) for p in params]
     rng = np.random.default_rng(seed)
     prior = lognormal_spread(
-        twin_model.initial_state(members, rng), dict.fromkeys(columns, prior_cv), rng
+        setup.model.initial_state(members, rng), dict.fromkeys(columns, prior_cv), rng
     )
     view = view_for(
-        twin_model,
-        states=FILTERED_STATES,
-        parameters={ESTIMABLE[n][0]: ESTIMABLE[n][1:] for n in names},
+        setup.model,
+        states=setup.states,
+        parameters={setup.estimable[n][0]: setup.estimable[n][1:] for n in wanted},
     )
     twin = Twin(
-        twin_model,
+        setup.model,
         prior,
         min(0.0, float(series.times[0])),
         seed=seed,
-        standing_inputs=plan,
+        standing_inputs=setup.plan,
         assimilator=EnsembleKalmanFilter(view, inflation=1.01, rtps=0.5),
     )
-    cgm = OutputObservation(twin_model, ["glucose_mg_dl"], [sensor_sd])
+    obs = OutputObservation(setup.model, observed, sds)
     report = synchronise(
-        twin,
-        series,
-        cgm,
-        parameter_columns=columns,
-        parameter_names=[ESTIMABLE[n][0] for n in names],
+        twin, series, obs, parameter_columns=columns, parameter_names=params, horizons=ahead
     )
     out.parent.mkdir(parents=True, exist_ok=True)
-    report.write_csv(out, "glucose_mg_dl", "min")
+    report.write_csv(out, "min")
     console = Console(stderr=True)
-    console.print(f"wrote {out} ({series.times.size} readings, {members} members)")
-    for j, name in enumerate(names):
+    console.print(
+        f"wrote {out} ({series.times.size} readings of {', '.join(observed)}, {members} members)"
+    )
+    for j, name in enumerate(wanted):
         p5, p50, p95, _ = report.parameters[-1, j]
-        nominal = float(np.asarray(getattr(person.params, ESTIMABLE[name][0]))[0])
+        nominal = float(setup.reference.theta[0, columns[j]])
         console.print(
-            f"{name} ({ESTIMABLE[name][0]}): {p50 / nominal:.3f}x the prior patient "
+            f"{name} ({params[j]}): {p50 / nominal:.3f}x the prior "
             f"(90 % interval {p5 / nominal:.3f}-{p95 / nominal:.3f})"
         )

@@ -226,6 +226,11 @@ class SmithCVS:
             )  # fmt: skip
         return SmithState(x, acc, beat, theta)
 
+    @staticmethod
+    def parameter_index(name: str) -> int:
+        """Column of parameter ``name`` in ``state.theta``."""
+        return SmithParameters.names().index(name)
+
     def observe(self, state: SmithState) -> FloatArray:
         """Beat-averaged outputs per member, shape ``(n, 6)`` in ``OUTPUT_NAMES`` order."""
         return np.array(state.beat)

@@ -195,6 +195,11 @@ class PkPdModel:
     def state_matrix(self, state: PkPdState) -> FloatArray:
         return np.asarray(state.x)
 
+    @staticmethod
+    def parameter_index(name: str) -> int:
+        """Column of parameter ``name`` in ``state.theta``."""
+        return _P[name]
+
     # -- helpers ----------------------------------------------------------------------
     def inputs_from_records(self, records: list[DoseRecord] | tuple[DoseRecord, ...]) -> Inputs:
         """Inputs for this model from NONMEM-style dose records (CMT per :attr:`routes`)."""
