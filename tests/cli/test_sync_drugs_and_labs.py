@@ -162,3 +162,34 @@ def test_a_drug_model_needs_its_dosing(tmp_path: Path, capsys: pytest.CaptureFix
     args = ["patient", "sync", "--model", "pk-schnider", "--observations", str(readings)]
     assert main(args) == 2
     assert "needs --dosing" in capsys.readouterr().err
+
+
+def test_bedside_vitals_reveal_a_falling_systemic_resistance(tmp_path: Path) -> None:
+    # Septic shock (Revie et al. 2013): systemic resistance 42 % below nominal.
+    from healthtwin.core import Inputs
+    from healthtwin.physiology.circulation import SmithCVS, septic_shock_parameters
+
+    truth = SmithCVS(septic_shock_parameters())
+    rng = np.random.default_rng(5)
+    state = truth.initial_state(1, rng)
+    lines, t_prev = ["t_min,map_mmhg,heart_rate_bpm"], 0
+    for t in range(5, 61, 5):
+        state = truth.advance(state, t_prev, t, Inputs(), rng)
+        t_prev = t
+        vitals = dict(zip(truth.outputs, truth.observe(state)[0], strict=True))
+        lines.append(
+            f"{t},{vitals['map_mmhg'] + rng.normal(0, 8):.1f},{vitals['heart_rate_bpm']:.0f}"
+        )
+    readings = tmp_path / "vitals.csv"
+    readings.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "posterior.csv"
+    args = ["patient", "sync", "--model", "cvs-smith", "--observations", str(readings),
+            "--estimate", "R_sys", "--members", "32", "--horizons", "30",
+            "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    last = _rows(out)[-1]
+    nominal = float(SmithCVS().initial_state(1, rng).theta[0, SmithCVS.parameter_index("R_sys")])
+    lo, hi = float(last["R_sys_p5"]) / nominal, float(last["R_sys_p95"]) / nominal
+    assert hi < 0.8  # the twin has noticed the vasodilation
+    assert lo - (hi - lo) <= 0.58 <= hi + (hi - lo)
+    assert float(last["forecast_30_map_mmhg_p50"]) < 80.0

@@ -1,8 +1,10 @@
 """``healthtwin patient sync``: replay a patient's readings (CGM, labs, monitors) into a twin.
 
-Two kinds of twin are supported: a UVA/Padova glucose twin (CGM, laboratory plasma glucose
-and insulin; meals and insulin as inputs) and a PK/PD drug twin (measured plasma
-concentrations and BIS; NONMEM-style dosing as input).
+Three kinds of twin are supported: a UVA/Padova glucose twin (CGM, laboratory plasma
+glucose and insulin; meals and insulin as inputs), a PK/PD drug twin (measured plasma
+concentrations and BIS; NONMEM-style dosing as input) and the Smith 2004 circulation twin
+(bedside vitals: heart rate, systolic, diastolic and mean arterial pressure; fluids as
+input).
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ from healthtwin.assimilation import (
 from healthtwin.core import Events, Inputs, Rate, Twin, lognormal_spread
 from healthtwin.core.types import FloatArray
 from healthtwin.errors import InvalidInputError
+from healthtwin.physiology.circulation import SmithCVS
 from healthtwin.physiology.hovorka import MG_DL_PER_MMOL_L
 from healthtwin.physiology.patients import load_patient
 from healthtwin.physiology.pkpd import PKPD_MODELS, make_pkpd_model
 from healthtwin.physiology.pkpd.covariates import parse_covariates
 from healthtwin.physiology.pkpd.dosing import read_dosing_csv, split_at_resets
 from healthtwin.physiology.uva_padova import UvaPadova
+from healthtwin.physiology.vital_signs import ECG_HEART_RATE, NIBP_MEAN, NIBP_SYSTOLIC
 
 #: UVA/Padova names users estimate -> (parameter, lower, upper bound).
 GLUCOSE_ALIASES = {
@@ -49,7 +53,17 @@ GLUCOSE_STATES = (
 #: 3 % CV at 130 mg/dL) and an insulin immunoassay (about 10 % CV at 150 pmol/L). CGM noise
 #: is --sensor-sd; drug assays and BIS vary too much between methods to assume: give
 #: --noise for them.
-DEFAULT_NOISE = {"plasma_glucose_mg_dl": 4.0, "plasma_insulin_pmol_l": 15.0}
+DEFAULT_NOISE = {
+    "plasma_glucose_mg_dl": 4.0,
+    "plasma_insulin_pmol_l": 15.0,
+    # bedside monitors, from the standards they are certified against (vital_signs.py)
+    "map_mmhg": NIBP_MEAN.noise_sd,
+    "sbp_mmhg": NIBP_SYSTOLIC.noise_sd,
+    "dbp_mmhg": NIBP_SYSTOLIC.noise_sd,
+    "heart_rate_bpm": ECG_HEART_RATE.noise_sd,
+}
+#: Circulation parameters a vitals stream can inform.
+CIRCULATION_ESTIMABLE = ("R_sys", "E_es_lvf", "E_es_rvf", "stressed_volume_ml", "heart_rate_bpm")
 GLUCOSE_MG_DL_COLUMNS = ("glucose_mg_dl", "plasma_glucose_mg_dl")
 
 
@@ -149,6 +163,23 @@ def _glucose_inputs(meals: Path | None, insulin: Path | None, basal_u_per_min: f
     return Inputs(rates=rates, events=events)
 
 
+def _fluid_inputs(fluids: Path | None) -> Inputs:
+    if fluids is None:
+        return Inputs()
+    cols = _read_columns(fluids, ("t_min",), ("fluid_bolus_ml", "fluid_infusion_ml_per_min"))
+    events, rates = {}, {}
+    if "fluid_bolus_ml" in cols:
+        events["fluid_bolus_ml"] = Events(cols["t_min"], np.nan_to_num(cols["fluid_bolus_ml"]))
+    if "fluid_infusion_ml_per_min" in cols:
+        infusion = np.nan_to_num(cols["fluid_infusion_ml_per_min"])
+        rates["fluid_infusion_ml_per_min"] = Rate(cols["t_min"], infusion)
+    if not events and not rates:
+        raise InvalidInputError(
+            f"{fluids}: give fluid_bolus_ml and/or fluid_infusion_ml_per_min columns"
+        )
+    return Inputs(rates=rates, events=events)
+
+
 def _setup(
     model: str,
     patient: str,
@@ -156,8 +187,23 @@ def _setup(
     insulin: Path | None,
     covariates: str | None,
     dosing: Path | None,
+    fluids: Path | None,
 ) -> _Setup:
     rng = np.random.default_rng(0)
+    if fluids is not None and model != "cvs-smith":
+        raise InvalidInputError("--fluids applies to --model cvs-smith only")
+    if model == "cvs-smith":
+        if any(x is not None for x in (meals, insulin, covariates, dosing)):
+            raise InvalidInputError(
+                "--model cvs-smith takes --fluids; --meals, --insulin, --covariates and "
+                "--dosing belong to other models"
+            )
+        circulation = SmithCVS()
+        estimable = {n: (n, 1e-3, 1e4) for n in CIRCULATION_ESTIMABLE}
+        # Parameters only: the beat-resolved states re-equilibrate within beats.
+        return _Setup(
+            circulation, _fluid_inputs(fluids), (), estimable, circulation.initial_state(1, rng)
+        )
     if model == "uva-padova":
         if covariates is not None or dosing is not None:
             raise InvalidInputError("--covariates and --dosing apply to drug models only")
@@ -190,7 +236,8 @@ def _setup(
                 estimable[name] = (name, value / 1e3, value * 1e3)
         return _Setup(drug, drug.inputs_from_records(parts[0][1]), None, estimable, reference)
     raise InvalidInputError(
-        f"patient sync supports --model uva-padova and {', '.join(PKPD_MODELS)}, not {model}"
+        f"patient sync supports --model uva-padova, cvs-smith and {', '.join(PKPD_MODELS)}, "
+        f"not {model}"
     )
 
 
@@ -236,7 +283,8 @@ def sync(
         "posterior.csv"
     ),
     model: Annotated[
-        str, typer.Option(help=f"uva-padova or a drug model ({', '.join(PKPD_MODELS)}).")
+        str,
+        typer.Option(help=f"uva-padova, cvs-smith or a drug model ({', '.join(PKPD_MODELS)})."),
     ] = "uva-padova",
     patient: Annotated[str, typer.Option(help="Prior patient (uva-padova).")] = "adolescent#001",
     meals: Annotated[Path | None, typer.Option(help="CSV: t_min, carbs_g.")] = None,
@@ -250,10 +298,15 @@ def sync(
     dosing: Annotated[
         Path | None, typer.Option(help="Drug models: NONMEM-style dosing records.")
     ] = None,
+    fluids: Annotated[
+        Path | None,
+        typer.Option(help="cvs-smith: CSV t_min, fluid_bolus_ml, fluid_infusion_ml_per_min."),
+    ] = None,
     estimate: Annotated[
         str,
         typer.Option(
-            help="Parameters to estimate: si, egp (uva-padova) or PK/PD names (v1_l, k10, ...)."
+            help="Parameters to estimate: si, egp (uva-padova), PK/PD names (v1_l, k10, ...) "
+            "or circulation names (R_sys, ...)."
         ),
     ] = "si",
     noise: Annotated[
@@ -278,7 +331,7 @@ def sync(
         ) from err
     if not ahead or any(not h > 0 for h in ahead):
         raise InvalidInputError(f"--horizons must be positive minutes, got {horizons!r}")
-    setup = _setup(model, patient, meals, insulin, covariates, dosing)
+    setup = _setup(model, patient, meals, insulin, covariates, dosing, fluids)
     wanted = [n.strip() for n in estimate.split(",") if n.strip()]
     unknown = [n for n in wanted if n not in setup.estimable]
     if unknown:
