@@ -7,6 +7,7 @@ import argparse
 from benchmarks.assimilation import main as assimilation
 from benchmarks.calibration import main as calibration
 from benchmarks.circulation import main as circulation
+from benchmarks.closed_loop import main as closed_loop
 from benchmarks.pkpd import main as pkpd
 from benchmarks.uva_padova import main as uva_padova
 
@@ -16,6 +17,7 @@ ALL = {
     "circulation": circulation,
     "assimilation": assimilation,
     "calibration": calibration,
+    "closed_loop": closed_loop,
 }
 
 

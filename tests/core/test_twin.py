@@ -188,7 +188,7 @@ def test_forecast_rejects_non_positive_horizon_or_step(horizon: float, dt_out: f
 
 
 def test_what_if_needs_a_plan() -> None:
-    with pytest.raises(InvalidInputError, match="at least one named plan"):
+    with pytest.raises(InvalidInputError, match="at least one plan"):
         _twin().what_if({}, 60.0)
 
 

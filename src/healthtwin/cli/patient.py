@@ -13,7 +13,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from healthtwin.cli.evaluate import evaluate
 from healthtwin.cli.plots import plot_trajectory
+from healthtwin.cli.recommend import recommend_command
 from healthtwin.cli.sync import sync
 from healthtwin.core.inputs import Inputs
 from healthtwin.core.random import RandomStreams
@@ -410,3 +412,5 @@ def _band_table(scores: VitalsScores) -> Table:
 
 
 patient_app.command("sync")(sync)
+patient_app.command("evaluate")(evaluate)
+patient_app.command("recommend")(recommend_command)

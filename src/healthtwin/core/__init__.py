@@ -20,6 +20,7 @@ from healthtwin.core.solvers import Dopri5Result, Status, dopri5, rk4
 from healthtwin.core.state import ArrayState
 from healthtwin.core.trajectory import Trajectory, simulate, time_grid
 from healthtwin.core.twin import HistoryEntry, Twin
+from healthtwin.core.what_if import PlanDifference, PlanOutcome, WhatIf, time_in_band
 
 __all__ = [
     "DEFAULT_QUANTILES",
@@ -34,15 +35,19 @@ __all__ = [
     "Model",
     "ObservationModel",
     "Parameters",
+    "PlanDifference",
+    "PlanOutcome",
     "RandomStreams",
     "Rate",
     "Status",
     "Trajectory",
     "Twin",
+    "WhatIf",
     "dopri5",
     "lognormal_spread",
     "rk4",
     "segment_bounds",
     "simulate",
     "time_grid",
+    "time_in_band",
 ]

@@ -9,7 +9,7 @@ can be rebuilt as it was at any past time.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal
 
@@ -21,6 +21,7 @@ from healthtwin.core.protocols import Assimilator, Model, ObservationModel, S
 from healthtwin.core.random import RandomStreams
 from healthtwin.core.trajectory import simulate
 from healthtwin.core.types import FloatArray
+from healthtwin.core.what_if import WhatIf
 from healthtwin.errors import InvalidInputError, InvalidParameterError, ReplayError
 
 __all__ = ["HistoryEntry", "Twin"]
@@ -226,12 +227,26 @@ class Twin(Generic[S]):
         )
 
     def what_if(
-        self, plans: Mapping[str, Inputs], horizon: float, *, dt_out: float = 5.0
-    ) -> dict[str, Forecast]:
-        """Forecasts under each named plan, with common random numbers."""
+        self,
+        plans: Mapping[str, Inputs] | Sequence[Inputs],
+        horizon: float,
+        *,
+        dt_out: float = 5.0,
+    ) -> WhatIf:
+        """Forecasts under each plan with common random numbers, and their differences.
+
+        ``plans`` is a mapping of names to plans, or a sequence (named ``plan_0``, ...).
+        """
         if not plans:
-            raise InvalidInputError("what_if needs at least one named plan")
-        return {k: self.forecast(horizon, p, dt_out=dt_out, name=k) for k, p in plans.items()}
+            raise InvalidInputError("what_if needs at least one plan")
+        named = (
+            dict(plans)
+            if isinstance(plans, Mapping)
+            else {f"plan_{i}": p for i, p in enumerate(plans)}
+        )
+        return WhatIf(
+            {k: self.forecast(horizon, p, dt_out=dt_out, name=k) for k, p in named.items()}
+        )
 
     # -- looking back ----------------------------------------------------------------
     def as_of(self, t: float) -> Twin[S]:

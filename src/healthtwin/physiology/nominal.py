@@ -112,6 +112,7 @@ def nominal_patients() -> dict[str, UvaPadovaPatient]:
         x0=steady_state(params)[0],
         carb_ratio_g_per_u=500.0 / total_daily_u,
         correction_factor_mg_dl_per_u=1800.0 / total_daily_u,
+        total_daily_insulin_u=total_daily_u,
         source="Dalla Man et al. 2007 (TBME Table 1; JDST sc modules), T1D form",
     )
     return {adult.name: adult}

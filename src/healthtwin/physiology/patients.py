@@ -63,6 +63,7 @@ def _read_cohort() -> dict[str, UvaPadovaPatient]:
                 carb_ratio_g_per_u=float(quest[name]["CR"]),
                 correction_factor_mg_dl_per_u=float(quest[name]["CF"]),
                 source="simglucose 0.2.11 vpatient_params.csv and Quest.csv",
+                total_daily_insulin_u=float(quest[name]["TDI"]),
             )
     return patients
 

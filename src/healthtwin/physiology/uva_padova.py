@@ -78,6 +78,8 @@ class UvaPadovaPatient:
         Grams of carbohydrate covered by one unit of insulin.
     correction_factor_mg_dl_per_u
         Glucose drop per unit of correction insulin.
+    total_daily_insulin_u
+        Usual total daily insulin dose, U (what a clinician knows; NaN when unknown).
     """
 
     name: str
@@ -86,6 +88,7 @@ class UvaPadovaPatient:
     carb_ratio_g_per_u: float
     correction_factor_mg_dl_per_u: float
     source: str = ""
+    total_daily_insulin_u: float = float("nan")
 
     def __post_init__(self) -> None:
         x0 = np.asarray(self.x0, dtype=np.float64)

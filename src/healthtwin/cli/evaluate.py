@@ -1,0 +1,98 @@
+"""``healthtwin patient evaluate``: closed-loop controllers on a virtual cohort, side by side."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from healthtwin.cli.evaluation_report import write_report
+from healthtwin.coupling.closed_loop import CONTROLLERS
+from healthtwin.coupling.evaluation import METRICS, Evaluation, evaluate_controllers
+from healthtwin.coupling.glucose_scenarios import SCENARIOS, scenario
+from healthtwin.errors import InvalidInputError
+from healthtwin.physiology.patients import cohort_names, load_patients
+
+COHORTS = ("simglucose", "nominal")
+
+
+def _names(text: str, valid: tuple[str, ...] | list[str], what: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in valid]
+    if not names or unknown:
+        raise InvalidInputError(f"unknown {what} {unknown or text!r}; valid: {', '.join(valid)}")
+    return names
+
+
+def evaluate(
+    out: Annotated[Path, typer.Option(help="HTML report to write.")] = Path("report.html"),
+    controllers: Annotated[
+        str, typer.Option(help=f"Comma list, the first is the baseline: {', '.join(CONTROLLERS)}.")
+    ] = "basal-bolus,pid,mpc",
+    cohort: Annotated[
+        str, typer.Option(help=f"Virtual cohort: {', '.join(COHORTS)}.")
+    ] = "simglucose",
+    patients: Annotated[
+        str | None, typer.Option(help="A subset of the cohort, e.g. adult#001,child#003.")
+    ] = None,
+    scenarios: Annotated[str, typer.Option(help=f"Comma list: {', '.join(SCENARIOS)}.")] = "snacks",
+    days: Annotated[int, typer.Option(help="Days per run (>= 1).")] = 3,
+    seeds: Annotated[int, typer.Option(help="Seeds per patient (>= 1).")] = 5,
+    metrics_csv: Annotated[
+        Path | None, typer.Option("--csv", help="Also write per-run metrics to this CSV.")
+    ] = None,
+) -> None:
+    """Run controllers in closed loop (CGM + pump) and report metrics with paired intervals."""
+    if days < 1 or seeds < 1:
+        raise InvalidInputError(f"--days and --seeds must be >= 1, got {days} and {seeds}")
+    chosen = _names(controllers, CONTROLLERS, "controller(s)")
+    if cohort not in COHORTS:
+        raise InvalidInputError(f"unknown cohort {cohort!r}; valid: {', '.join(COHORTS)}")
+    pool = list(cohort_names()) if cohort == "simglucose" else ["nominal-adult"]
+    names = pool if patients is None else _names(patients, pool, "patient(s)")
+    kinds = [scenario(s) for s in _names(scenarios, list(SCENARIOS), "scenario(s)")]
+    console = Console(stderr=True)
+    console.print(
+        f"evaluating {', '.join(chosen)} on {len(names)} patients x {seeds} seeds x {days} days"
+    )
+    evaluation = evaluate_controllers(
+        chosen, load_patients(names), kinds, days=days, seeds=tuple(range(seeds))
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_report(evaluation, out)
+    if metrics_csv is not None:
+        _write_metrics(evaluation, metrics_csv)
+    for kind in evaluation.scenarios:
+        console.print(_summary(evaluation, kind))
+    console.print(f"wrote {out}")
+
+
+def _summary(evaluation: Evaluation, kind: str) -> Table:
+    table = Table(title=f"{kind}: mean over patient-runs", title_justify="left")
+    table.add_column("controller")
+    shown = ("tir_70_180", "tbr_70", "tbr_54", "tar_180", "gri")
+    for m in shown:
+        table.add_column(METRICS[m][0], justify="right")
+    means = evaluation.table(kind)
+    for name in evaluation.controllers:
+        table.add_row(name, *(f"{means[name][m][0]:.2f}" for m in shown))
+    return table
+
+
+def _write_metrics(evaluation: Evaluation, path: Path) -> None:
+    """One row per scenario x controller x patient x seed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["scenario", "controller", "patient", "seed", *METRICS])
+        for kind in evaluation.scenarios:
+            for name in evaluation.controllers:
+                values = {m: evaluation.metric(kind, name, m) for m in METRICS}
+                for p, patient in enumerate(evaluation.patients):
+                    for s, seed in enumerate(evaluation.seeds):
+                        row = [f"{values[m][p, s]:.6g}" for m in METRICS]
+                        writer.writerow([kind, name, patient, seed, *row])

@@ -1,0 +1,115 @@
+"""``healthtwin patient recommend``: a meal-bolus recommendation from a (synced) glucose twin."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.console import Console
+
+from healthtwin.assimilation import EnsembleKalmanFilter, OutputObservation, view_for
+from healthtwin.cli.sync import GLUCOSE_STATES, _glucose_inputs, _observations
+from healthtwin.control.recommend import Constraint, Objective, recommend
+from healthtwin.core import Events, Inputs, Twin, lognormal_spread, time_in_band
+from healthtwin.errors import InvalidInputError
+from healthtwin.physiology.patients import load_patient
+from healthtwin.physiology.uva_padova import UvaPadova
+
+
+def _doses(text: str) -> list[float]:
+    try:
+        doses = sorted({float(x) for x in text.split(",") if x.strip()})
+    except ValueError as err:
+        raise InvalidInputError(f"--boluses takes units like 0,2,4,6, got {text!r}") from err
+    if not doses or doses[0] < 0 or doses[-1] > 30:
+        raise InvalidInputError(f"--boluses must be between 0 and 30 U, got {text!r}")
+    return doses
+
+
+def recommend_command(
+    patient: Annotated[str, typer.Option(help="The patient (UVA/Padova).")] = "adolescent#001",
+    meal: Annotated[float, typer.Option(help="Carbohydrates about to be eaten, g.")] = 60.0,
+    boluses: Annotated[
+        str | None,
+        typer.Option(help="Candidate boluses, U (default: 0 and 0.5-1.5 x carbs / CR)."),
+    ] = None,
+    observations: Annotated[
+        Path | None, typer.Option(help="CGM so far (t_min, glucose_mg_dl): sync first.")
+    ] = None,
+    meals: Annotated[Path | None, typer.Option(help="Meals so far: t_min, carbs_g.")] = None,
+    insulin: Annotated[Path | None, typer.Option(help="Insulin so far.")] = None,
+    hours: Annotated[float, typer.Option(help="Forecast horizon, h.")] = 6.0,
+    max_tbr: Annotated[
+        float, typer.Option(help="Largest acceptable time below 70 mg/dL, % (chance 0.9).")
+    ] = 4.0,
+    members: Annotated[int, typer.Option(help="Ensemble members (>= 8).")] = 64,
+    out: Annotated[Path | None, typer.Option(help="Write the recommendation as JSON.")] = None,
+    seed: Annotated[int, typer.Option(help="Root seed.")] = 0,
+) -> None:
+    """Recommend a meal bolus: best time in range subject to a hypoglycaemia limit."""
+    if members < 8 or not 0 < hours <= 24 or meal < 0 or not 0 <= max_tbr <= 100:
+        raise InvalidInputError(
+            "need --members >= 8, 0 < --hours <= 24, --meal >= 0 and 0 <= --max-tbr <= 100"
+        )
+    person = load_patient(patient)
+    usual = meal / person.carb_ratio_g_per_u
+    doses = (
+        _doses(boluses)
+        if boluses is not None
+        else [0.0, *(round(f * usual, 1) for f in (0.5, 0.75, 1.0, 1.25, 1.5))]
+    )
+    model = UvaPadova([person])
+    rng = np.random.default_rng(seed)
+    prior = lognormal_spread(
+        model.initial_state(members, rng), {UvaPadova.parameter_index("Vmx"): 0.3}, rng
+    )
+    view = view_for(model, states=GLUCOSE_STATES, parameters={"Vmx": (1e-4, 1.0)})
+    given = _glucose_inputs(meals, insulin, person.basal_u_per_min)
+    twin = Twin(
+        model,
+        prior,
+        0.0,
+        seed=seed,
+        standing_inputs=given,
+        assimilator=EnsembleKalmanFilter(view, inflation=1.01, rtps=0.5),
+    )
+    if observations is not None:
+        series, names = _observations(observations, ("glucose_mg_dl",))
+        cgm = OutputObservation(model, names, [8.0])
+        if series.times[0] < 0:
+            raise InvalidInputError("reading times must be >= 0 min")
+        for t, y in zip(series.times, series.values, strict=True):
+            twin.assimilate(float(t), y, cgm)
+    now = twin.t
+    plans = {
+        f"bolus {u:g} U": Inputs(
+            events={
+                "meal_g": Events(np.array([now]), np.array([meal])),
+                "bolus_u": Events(np.array([now]), np.array([u])),
+            }
+        )
+        for u in doses
+    }
+    rec = recommend(
+        twin,
+        plans,
+        Objective("time in range 70-180 mg/dL (%)", time_in_band("glucose_mg_dl", 70.0, 180.0)),
+        [
+            Constraint(
+                f"time below 70 mg/dL <= {max_tbr:g} %",
+                time_in_band("glucose_mg_dl", -np.inf, 70.0),
+                max_tbr,
+                0.9,
+            )
+        ],
+        horizon=hours * 60.0,
+    )
+    console = Console()
+    console.print(rec.explain())
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(rec.to_dict(), indent=2, default=float) + "\n")
+        Console(stderr=True).print(f"wrote {out}")
