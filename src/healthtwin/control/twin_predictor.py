@@ -53,12 +53,6 @@ class GlucoseTwin:
         Process noise: ``(state, dt_min, rng) -> state`` applied to the members before
         each correction (e.g. random unannounced carbohydrate in the gut), so that the
         filter can attribute what the model does not know to the states it perturbs.
-    absorb_unexplained
-        Meal detection: ``(state, rate_per_member, rng) -> state``. When the CGM has risen
-        faster than the twin expected at every one of the last ``detection_steps``
-        readings by more than ``detection_threshold`` (mg/dL per min), the mean excess
-        rate is handed to this function, which puts the matching carbohydrate into the
-        model (e.g. its gut), so the twin's forecasts carry the rest of the absorption.
     rng
         Random stream of the twin's own simulations.
     """
@@ -74,9 +68,6 @@ class GlucoseTwin:
         sensor_sd_mg_dl: float = 10.0,
         channels: GlucoseChannels | None = None,
         disturbance: Callable[[Any, float, np.random.Generator], Any] | None = None,
-        absorb_unexplained: Callable[[Any, FloatArray, np.random.Generator], Any] | None = None,
-        detection_threshold: float = 0.4,
-        detection_steps: int = 3,
         rng: np.random.Generator,
     ) -> None:
         if members < 2 or state.n_members % members:
@@ -90,11 +81,6 @@ class GlucoseTwin:
         self._rate = np.zeros(self.n_patients)
         self._bolus = np.zeros(self.n_patients)
         self._meal = np.zeros(self.n_patients)
-        self.absorb_unexplained = absorb_unexplained
-        self.detection_threshold, self.detection_steps = detection_threshold, detection_steps
-        self._recent: list[FloatArray] = []  # innovation rates, mg/dL per min
-        self.detections = np.zeros(self.n_patients, dtype=np.int64)
-        self._step = 0.0
         self._analysed = False
 
     def _per_member(self, values: FloatArray, copies: int = 1) -> FloatArray:
@@ -130,34 +116,16 @@ class GlucoseTwin:
             self.state = self.model.advance(self.state, self.t, reading.t_min, plan, self.rng)
             if self.disturbance is not None:
                 self.state = self.disturbance(self.state, reading.t_min - self.t, self.rng)
-            self._step = reading.t_min - self.t
             self.t = reading.t_min
             self._bolus[:] = 0.0
             self._meal[:] = 0.0
             self._analysed = False
         if not self._analysed:
-            if self._step > 0:
-                self._detect(reading.cgm_mg_dl)
             self.state = self.filter.update(
                 self.state, reading.cgm_mg_dl[:, None], self.obs, self.rng
             )
             self._analysed = True
         self._meal = np.array(reading.announced_carbs_g)
-
-    def _detect(self, cgm: FloatArray) -> None:
-        """Meal detection from persistent positive innovations (see the class docstring)."""
-        predicted = np.asarray(self.obs.predict(self.state))[:, 0]
-        expected = predicted.reshape(self.n_patients, -1).mean(axis=1)
-        self._recent = [*self._recent, (cgm - expected) / self._step][-self.detection_steps :]
-        if self.absorb_unexplained is None or len(self._recent) < self.detection_steps:
-            return
-        recent = np.stack(self._recent)
-        detected = np.all(recent > self.detection_threshold, axis=0)
-        if np.any(detected):
-            excess = np.where(detected, recent.mean(axis=0), 0.0)
-            self.state = self.absorb_unexplained(self.state, self._per_member(excess), self.rng)
-            self.detections += detected
-            self._recent = [np.where(detected, 0.0, r) for r in self._recent]
 
     def record(self, t_min: float, delivered: InsulinDecision) -> None:
         """The pump's delivery at ``t_min``: the rate held until the next reading, a bolus."""

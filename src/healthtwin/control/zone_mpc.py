@@ -1,7 +1,7 @@
 """Zone model-predictive control of insulin, with the twin as the prediction model.
 
 After Grosman et al. (JDST 2010) and Gondhalekar et al. (Automatica 2016): glucose inside
-a zone (80-120 mg/dL by default, tuned on six cohort patients) costs nothing; leaving it
+a zone (90-120 mg/dL by default, tuned on ten cohort patients) costs nothing; leaving it
 costs quadratically, far more below than above (asymmetric zone penalties); insulin away
 from the basal rate costs, more above basal than below (asymmetric input cost). At each
 reading the controller scores candidate rates for the next block (then basal to the
@@ -64,10 +64,10 @@ class ZoneMPC:
         self,
         twin_factory: TwinFactory,
         *,
-        zone_mg_dl: tuple[float, float] = (80.0, 120.0),
+        zone_mg_dl: tuple[float, float] = (90.0, 120.0),
         low_weight: float = 50.0,
         high_weight: float = 1.0,
-        up_weight: float = 0.5,
+        up_weight: float = 2.0,
         down_weight: float = 0.2,
         multipliers: Sequence[float] = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 10.0),
         block_min: float = 30.0,

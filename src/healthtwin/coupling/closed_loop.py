@@ -68,27 +68,6 @@ _VMX = UvaPadova.parameter_index("Vmx")
 _GUT = 2  # column of gut_mg in the UVA/Padova state
 
 
-def detected_carbs(
-    state: UvaPadovaState,
-    excess_mg_dl_per_min: FloatArray,
-    rng: np.random.Generator,
-    *,
-    absorption_min: float = 60.0,
-) -> UvaPadovaState:
-    """Meal detection's answer: put into the gut the carbohydrate that explains the rise.
-
-    A plasma glucose rise of ``r`` mg/dL/min unexplained by the model needs a glucose
-    appearance of ``r Vg`` mg/kg/min; sustained for ``absorption_min`` it is
-    ``r Vg BW absorption / f`` mg of carbohydrate in the gut.
-    """
-    theta = np.asarray(state.theta)
-    p = {k: theta[:, UvaPadova.parameter_index(k)] for k in ("Vg", "BW", "f")}
-    x = np.array(state.x)
-    carbs_mg = excess_mg_dl_per_min * p["Vg"] * p["BW"] * absorption_min / p["f"]
-    x[:, _GUT] += np.maximum(carbs_mg, 0.0)
-    return dataclasses.replace(state, x=x)
-
-
 def unannounced_carbs(
     state: UvaPadovaState, dt_min: float, rng: np.random.Generator, *, mean_g_per_h: float = 6.0
 ) -> UvaPadovaState:
@@ -154,8 +133,6 @@ def uva_padova_twin_factory(
     seed: int = 0,
     estimate: Sequence[str] = (),
     snack_g_per_h: float = 0.0,
-    detect_meals: bool = False,
-    absorption_min: float = 60.0,
 ) -> Callable[[TherapySettings, float], GlucoseTwin]:
     """A factory of calibrated UVA/Padova twins for ``rows`` (see the module docstring)."""
 
@@ -180,11 +157,6 @@ def uva_padova_twin_factory(
                 None
                 if snack_g_per_h <= 0
                 else functools.partial(unannounced_carbs, mean_g_per_h=snack_g_per_h)
-            ),
-            absorb_unexplained=(
-                functools.partial(detected_carbs, absorption_min=absorption_min)
-                if detect_meals
-                else None
             ),
             rng=rng,
         )
