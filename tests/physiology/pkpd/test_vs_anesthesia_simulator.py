@@ -9,22 +9,18 @@ they must agree to round-off: the tolerance (1e-9 relative) only leaves room for
 different arithmetic (amounts in L and minutes here, concentrations and seconds there).
 
 The package pins control==0.9.4, which imports ``numpy.linalg.linalg``, a module
-NumPy 2 no longer ships; the alias below restores it for that import only.
+NumPy 2 no longer ships; ``tests/conftest.py`` aliases it before any test imports it.
 """
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
-import numpy.linalg
 import pytest
 from tests.conftest import require
 
 from healthtwin.core.inputs import Events, Inputs, Rate
 from healthtwin.physiology.pkpd import Covariates, make_pkpd_model
 
-sys.modules.setdefault("numpy.linalg.linalg", numpy.linalg)
 pas = require("python_anesthesia_simulator", "test")
 pk_models = require("python_anesthesia_simulator.pk_models", "test")
 pd_models = require("python_anesthesia_simulator.pd_models", "test")
