@@ -15,7 +15,9 @@ steady state. Gains follow Steil's scaling to the total daily dose, ``KP = TDD /
 per mg/dL (``TDD / 3240`` U/h per mg/dL); ``TI = 450`` min and ``TD = 66`` min are the
 daytime values reported for the Medtronic external PID. Announced meals get a carb-ratio
 bolus (a hybrid loop, as in commercial PID-IFB pumps); the feedback then sees that bolus
-as insulin on board. The integral is held when the output saturates (anti-windup).
+as insulin on board. The integral is held when the output saturates (anti-windup) and its
+term is bounded by one basal rate; the derivative uses the least-squares slope of the last
+four readings, not a two-point difference of noisy CGM values.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ class PidInsulinFeedback:
         Whether announced meals get a ``carbs / CR`` bolus.
     max_basal_multiple
         Upper limit of the rate as a multiple of the basal rate.
+    slope_points
+        Readings in the least-squares glucose slope of the derivative term.
 
     Examples
     --------
@@ -75,6 +79,7 @@ class PidInsulinFeedback:
         gain_scale: float = 1.0,
         meal_boluses: bool = True,
         max_basal_multiple: float = 10.0,
+        slope_points: int = 4,
     ) -> None:
         for label, value in (
             ("ti_min", ti_min),
@@ -92,6 +97,9 @@ class PidInsulinFeedback:
         self.gamma, self.tau = gamma, ifb_time_constant_min
         self.gain_scale, self.meal_boluses = gain_scale, meal_boluses
         self.max_basal_multiple = max_basal_multiple
+        if slope_points < 2:
+            raise InvalidParameterError(f"slope_points must be >= 2, got {slope_points}")
+        self.slope_points = slope_points
         self._settings: TherapySettings | None = None
 
     def start(self, settings: TherapySettings, t0_min: float) -> None:
@@ -101,6 +109,7 @@ class PidInsulinFeedback:
         self._integral = np.zeros(n)
         self._last_error: FloatArray | None = None
         self._last_t = t0_min
+        self._history: list[tuple[float, FloatArray]] = []  # (t, error) for the slope
         basal = settings.basal_u_per_min
         self._compartments = np.stack([basal, basal])  # insulin-feedback filter, U/min
         self._filter_t = t0_min
@@ -115,12 +124,13 @@ class PidInsulinFeedback:
         self._advance_filter(reading.t_min)
         error = reading.cgm_mg_dl - self.target_mg_dl
         dt = reading.t_min - self._last_t
-        slope = (
-            (error - self._last_error) / dt
-            if self._last_error is not None and dt > 0
-            else np.zeros_like(error)
-        )
+        self._history = [*self._history, (reading.t_min, error)][-self.slope_points :]
+        slope = self._slope()
         integral = self._integral + (error * dt if self._last_error is not None else 0.0)
+        # The integral may add or remove at most one basal rate: a long high would
+        # otherwise wind it up and keep insulin flowing into the low that follows.
+        bound = s.basal_u_per_min * self.ti_min / self._kp
+        integral = np.clip(integral, -bound, bound)
         pid = s.basal_u_per_min + self._kp * (error + integral / self.ti_min + self.td_min * slope)
         rate = (1.0 + self.gamma) * pid - self.gamma * self._compartments[1]
         high = self.max_basal_multiple * s.basal_u_per_min
@@ -134,6 +144,19 @@ class PidInsulinFeedback:
             else np.zeros_like(error)
         )
         return InsulinDecision(np.clip(rate, 0.0, high), bolus)
+
+    def _slope(self) -> FloatArray:
+        """Least-squares glucose slope over the last readings (mg/dL per min).
+
+        A two-point difference of CGM readings amplifies sensor noise through ``TD``; the
+        fitted slope over ``slope_points`` readings (15 min at 5-min sampling) does not.
+        """
+        if len(self._history) < 2:
+            return np.zeros_like(self._history[-1][1])
+        t = np.array([h[0] for h in self._history])
+        e = np.stack([h[1] for h in self._history])
+        tc = t - t.mean()
+        return np.asarray((tc @ (e - e.mean(axis=0))) / (tc @ tc))
 
     def record(self, t_min: float, delivered: InsulinDecision) -> None:
         """Advance the insulin-feedback filter to ``t_min``, then add what was delivered.

@@ -98,8 +98,18 @@ class ClosedLoopResult:
     eaten_g: FloatArray
 
     def metrics(self) -> GlycaemicMetrics:
-        """Glycaemic metrics of the true plasma glucose of every run."""
-        return glycaemic_metrics(self.bg_mg_dl)
+        """Glycaemic metrics of the true plasma glucose of every run.
+
+        A controller can drive a virtual patient's glucose towards zero, below the 1 mg/dL
+        that the metrics accept as a reading; such values are scored as 1 mg/dL (they
+        count below 54 mg/dL either way). :attr:`lowest_bg_mg_dl` keeps the true minimum.
+        """
+        return glycaemic_metrics(np.maximum(self.bg_mg_dl, 1.0))
+
+    @property
+    def lowest_bg_mg_dl(self) -> FloatArray:
+        """The lowest true glucose of each run."""
+        return np.asarray(self.bg_mg_dl.min(axis=1))
 
     @property
     def total_insulin_u(self) -> FloatArray:
