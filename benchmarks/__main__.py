@@ -9,6 +9,7 @@ from benchmarks.calibration import main as calibration
 from benchmarks.circulation import main as circulation
 from benchmarks.closed_loop import main as closed_loop
 from benchmarks.pkpd import main as pkpd
+from benchmarks.prognosis import main as prognosis
 from benchmarks.uva_padova import main as uva_padova
 
 ALL = {
@@ -18,6 +19,7 @@ ALL = {
     "assimilation": assimilation,
     "calibration": calibration,
     "closed_loop": closed_loop,
+    "prognosis": prognosis,
 }
 
 

@@ -8,6 +8,7 @@ import typer
 
 from healthtwin import __version__
 from healthtwin.cli.patient import patient_app
+from healthtwin.cli.prognosis import prognosis_app
 
 app = typer.Typer(
     name="healthtwin",
@@ -17,6 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(patient_app, name="patient")
+app.add_typer(prognosis_app, name="prognosis")
 
 
 def _version(value: bool) -> None:

@@ -53,9 +53,12 @@ class ZoneMPC:
         Candidate rates as multiples of basal for the next block.
     block_min, horizon_min, dt_out_min
         Candidate block, prediction horizon and forecast resolution.
-    max_iob_u
-        Correction insulin-on-board limit, as a fraction of the daily dose when given as
-        ``max_iob_fraction_of_tdi`` (default 0.1).
+    max_iob_fraction_of_tdi
+        Correction insulin-on-board limit as a fraction of the daily dose.
+    meal_boluses
+        Whether announced meals get a ``carbs / CR`` bolus.
+    safety, suspend_below_mg_dl, suspend_within_min
+        The suspend-on-predicted-low layer and its threshold and look-ahead.
     """
 
     name = "mpc"
@@ -76,6 +79,8 @@ class ZoneMPC:
         max_iob_fraction_of_tdi: float = 0.1,
         meal_boluses: bool = True,
         safety: bool = True,
+        suspend_below_mg_dl: float = 70.0,
+        suspend_within_min: float = 30.0,
     ) -> None:
         lo, hi = zone_mg_dl
         if not 0 < lo < hi:
@@ -92,6 +97,7 @@ class ZoneMPC:
         self.block_min, self.horizon_min, self.dt_out_min = block_min, horizon_min, dt_out_min
         self.max_iob_fraction = max_iob_fraction_of_tdi
         self.meal_boluses, self.safety = meal_boluses, safety
+        self.suspend_below_mg_dl, self.suspend_within_min = suspend_below_mg_dl, suspend_within_min
         self.twin: GlucoseTwin | None = None
 
     def start(self, settings: TherapySettings, t0_min: float) -> None:
@@ -144,7 +150,13 @@ class ZoneMPC:
         rate = rates[np.arange(s.n_patients), best]
         if self.safety:
             chosen = glucose[np.arange(s.n_patients), best]
-            rate = np.where(predicted_low(chosen, self.dt_out_min), 0.0, rate)
+            low = predicted_low(
+                chosen,
+                self.dt_out_min,
+                threshold_mg_dl=self.suspend_below_mg_dl,
+                within_min=self.suspend_within_min,
+            )
+            rate = np.where(low, 0.0, rate)
         return InsulinDecision(rate, bolus)
 
     def record(self, t_min: float, delivered: InsulinDecision) -> None:
