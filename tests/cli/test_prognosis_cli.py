@@ -83,3 +83,18 @@ def test_bad_inputs_and_tampered_models_are_refused(
     args[3] = str(copy)
     assert main(args) == 2
     assert "sha" in capsys.readouterr().err.lower()
+
+
+def test_training_reports_subgroup_fairness(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    require("sksurv", "ml")
+    args = ["prognosis", "train", "--dataset", "whas500", "--model", "cox", "--out",
+            str(tmp_path), "--replicates", "2", "--folds", "3"]  # fmt: skip
+    assert main(args) == 0
+    card = json.loads((tmp_path / "model.card.json").read_text())
+    assert 0.0 <= card["metrics"]["fairness_gender_auc_gap"] < 0.5
+    assert "fairness_age_band_brier_gap" in card["metrics"]
+    assert "risk by gender (out-of-fold)" in capsys.readouterr().err
+    assert main([*args, "--groups", "ethnicity"]) == 2
+    assert "no column(s) ['ethnicity']" in capsys.readouterr().err

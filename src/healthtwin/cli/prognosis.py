@@ -25,6 +25,13 @@ def train(
     model: Annotated[str, typer.Option(help="cox, rsf or gbs.")] = "cox",
     replicates: Annotated[int, typer.Option(help="Bootstrap refits for intervals.")] = 20,
     folds: Annotated[int, typer.Option(help="Cross-validation folds for the card.")] = 5,
+    groups: Annotated[
+        str | None,
+        typer.Option(help="Columns for the fairness report (default: age bands and sex)."),
+    ] = None,
+    horizon: Annotated[
+        float | None, typer.Option(help="Horizon of the fairness report (default: median time).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
 ) -> None:
     """Fit a survival model (plus bootstrap refits) and write it with its model card."""
@@ -45,6 +52,10 @@ def train(
         data.features, time, event
     )
     metrics = {f"cv_{k}": float(v["mean"]) for k, v in cv.summary().items()}
+    reports = _fairness(model, data, time, event, groups, horizon, folds, seed)
+    for report in reports:
+        for gap in report.gaps:
+            metrics[f"fairness_{report.column}_{gap.metric}_gap"] = float(gap.difference)
     card = ModelCard(
         name=f"{model} survival model ({data.name})",
         dataset=data.name,
@@ -73,6 +84,65 @@ def train(
     console.print(f"wrote {out / MODEL_FILE} (sha256 {saved.sha256[:12]}...) and its card")
     for k, v in metrics.items():
         console.print(f"{k}: {v:.3f}")
+    for report in reports:
+        console.print(_fairness_table(report))
+
+
+def _fairness(
+    model: str,
+    data: Any,
+    time: Any,
+    event: Any,
+    groups: str | None,
+    horizon: float | None,
+    folds: int,
+    seed: int,
+) -> list[Any]:
+    """Subgroup reports of out-of-fold risks by the horizon (age bands, sex, or chosen)."""
+    from healthtwin.prognosis.fairness import age_bands
+    from healthtwin.prognosis.out_of_fold import out_of_fold_survival, subgroup_fairness
+
+    frame = data.features
+    if groups is None:
+        chosen = [c for c in frame.columns if c.lower() in ("age", "sex", "gender")]
+    else:
+        chosen = [c.strip() for c in groups.split(",") if c.strip()]
+        unknown = [c for c in chosen if c not in frame.columns]
+        if unknown:
+            raise InvalidInputError(
+                f"--groups: no column(s) {unknown} in {data.name}; columns: {list(frame.columns)}"
+            )
+    if not chosen:
+        return []
+    at = float(np.median(time)) if horizon is None else horizon
+    if not at > 0:
+        raise InvalidInputError(f"--horizon must be > 0, got {horizon}")
+    survival = out_of_fold_survival(model, frame, time, event, at, folds=folds, seed=seed)
+    reports = []
+    for column in chosen:
+        values = frame[column]
+        labels = age_bands(values) if column.lower() == "age" else values.astype(str)
+        name = "age_band" if column.lower() == "age" else column
+        reports.append(subgroup_fairness(labels, survival, time, event, at, column=name))
+    return reports
+
+
+def _fairness_table(report: Any) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"risk by {report.column} (out-of-fold)", title_justify="left")
+    for head in ("group", "n", "event rate", "AUC", "Brier"):
+        table.add_column(head, justify="right")
+    for g in report.groups:
+        m = g.metrics
+        table.add_row(
+            str(g.group),
+            str(g.n) + (" (small)" if g.small else ""),
+            f"{m.get('event_rate', float('nan')):.2f}",
+            f"{m.get('auc', float('nan')):.3f}",
+            f"{m.get('brier', float('nan')):.3f}",
+        )
+    return table
 
 
 def _read_input(path: Path, features: dict[str, str]) -> Any:

@@ -75,6 +75,8 @@ _EXPORTS: dict[str, str] = {
     "load_model": "persistence",
     "save_model": "persistence",
     "ProgressionModel": "progression",
+    "out_of_fold_survival": "out_of_fold",
+    "subgroup_fairness": "out_of_fold",
     "BrierDecomposition": "risk_calibration",
     "CalibrationCurve": "risk_calibration",
     "brier_decomposition": "risk_calibration",
