@@ -95,6 +95,9 @@ def test_training_reports_subgroup_fairness(
     card = json.loads((tmp_path / "model.card.json").read_text())
     assert 0.0 <= card["metrics"]["fairness_gender_auc_gap"] < 0.5
     assert "fairness_age_band_brier_gap" in card["metrics"]
+    calibration = [v for k, v in card["metrics"].items() if k.startswith("calibration_mae_at_")]
+    assert len(calibration) == 1
+    assert 0.0 <= calibration[0] < 0.1  # out-of-fold Cox risks within 10 points of KM
     assert "risk by gender (out-of-fold)" in capsys.readouterr().err
     assert main([*args, "--groups", "ethnicity"]) == 2
     assert "no column(s) ['ethnicity']" in capsys.readouterr().err

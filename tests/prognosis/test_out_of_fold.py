@@ -34,5 +34,11 @@ def test_out_of_fold_predictions_never_see_their_patient() -> None:
     )  # fmt: skip
     assert {g.group for g in report.groups} == set(data.features["Celltype"].astype(str))
     assert sum(g.n for g in report.groups) == int(known.sum())
+    from healthtwin.prognosis.survival_calibration import calibration_from_risk, calibration_table
+
+    direct = calibration_table(fitted, data.features, data.time, data.event, horizon, 5)
+    via_risk = calibration_from_risk(1 - in_sample, data.time, data.event, horizon, 5)
+    np.testing.assert_allclose(via_risk.predicted, direct.predicted)
+    np.testing.assert_allclose(via_risk.observed, direct.observed)
     with pytest.raises(InvalidParameterError, match="folds"):
         out_of_fold_survival("cox", data.features, data.time, data.event, horizon, folds=1)

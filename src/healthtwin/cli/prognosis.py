@@ -52,7 +52,8 @@ def train(
         data.features, time, event
     )
     metrics = {f"cv_{k}": float(v["mean"]) for k, v in cv.summary().items()}
-    reports = _fairness(model, data, time, event, groups, horizon, folds, seed)
+    reports, calibration = _fairness(model, data, time, event, groups, horizon, folds, seed)
+    metrics[f"calibration_mae_at_{calibration.horizon:g}"] = float(calibration.mean_absolute_error)
     for report in reports:
         for gap in report.gaps:
             metrics[f"fairness_{report.column}_{gap.metric}_gap"] = float(gap.difference)
@@ -97,10 +98,11 @@ def _fairness(
     horizon: float | None,
     folds: int,
     seed: int,
-) -> list[Any]:
-    """Subgroup reports of out-of-fold risks by the horizon (age bands, sex, or chosen)."""
+) -> tuple[list[Any], Any]:
+    """Out-of-fold calibration at the horizon and subgroup reports (age bands, sex...)."""
     from healthtwin.prognosis.fairness import age_bands
     from healthtwin.prognosis.out_of_fold import out_of_fold_survival, subgroup_fairness
+    from healthtwin.prognosis.survival_calibration import calibration_from_risk
 
     frame = data.features
     if groups is None:
@@ -112,19 +114,18 @@ def _fairness(
             raise InvalidInputError(
                 f"--groups: no column(s) {unknown} in {data.name}; columns: {list(frame.columns)}"
             )
-    if not chosen:
-        return []
     at = float(np.median(time)) if horizon is None else horizon
     if not at > 0:
         raise InvalidInputError(f"--horizon must be > 0, got {horizon}")
     survival = out_of_fold_survival(model, frame, time, event, at, folds=folds, seed=seed)
+    calibration = calibration_from_risk(1.0 - survival, time, event, at)
     reports = []
     for column in chosen:
         values = frame[column]
         labels = age_bands(values) if column.lower() == "age" else values.astype(str)
         name = "age_band" if column.lower() == "age" else column
         reports.append(subgroup_fairness(labels, survival, time, event, at, column=name))
-    return reports
+    return reports, calibration
 
 
 def _fairness_table(report: Any) -> Any:

@@ -46,6 +46,7 @@ _EXPORTS: dict[str, str] = {
     "SurvivalModelSpec": "survival",
     "CalibrationTable": "survival_calibration",
     "calibration_table": "survival_calibration",
+    "calibration_from_risk": "survival_calibration",
     "load_dataset": "datasets",
     "CrossValidation": "evaluation",
     "cross_validate_survival": "evaluation",

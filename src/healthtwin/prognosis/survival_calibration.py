@@ -22,7 +22,7 @@ from healthtwin.errors import InvalidParameterError
 from healthtwin.prognosis._extras import require_ml
 from healthtwin.prognosis.survival import SurvivalModel, _survival_arrays
 
-__all__ = ["CalibrationTable", "calibration_table"]
+__all__ = ["CalibrationTable", "calibration_from_risk", "calibration_table"]
 
 _PURPOSE = "healthtwin.prognosis.survival_calibration"
 require_ml("sksurv.nonparametric", _PURPOSE)
@@ -110,10 +110,28 @@ def calibration_table(
     ([0.19, 0.84], [0.19, 0.83])
     """
     n = int(getattr(features, "shape", (len(features),))[0])
-    time_, event_ = _survival_arrays(time, event, n, require_event=False)
     if not 1 <= n_groups <= n:
         raise InvalidParameterError(f"n_groups must be between 1 and {n} patients, got {n_groups}")
     risk = 1.0 - model.predict_survival(features, [horizon])[:, 0]
+    return calibration_from_risk(risk, time, event, horizon, n_groups)
+
+
+def calibration_from_risk(
+    risk: npt.ArrayLike,
+    time: npt.ArrayLike,
+    event: npt.ArrayLike,
+    horizon: float,
+    n_groups: int = 10,
+) -> CalibrationTable:
+    """:func:`calibration_table` from risks already predicted (e.g. out of fold).
+
+    ``risk`` is ``1 - S(horizon | x)`` per patient, shape ``(n,)``.
+    """
+    risk = np.asarray(risk, dtype=np.float64)
+    n = risk.size
+    time_, event_ = _survival_arrays(time, event, n, require_event=False)
+    if not 1 <= n_groups <= n:
+        raise InvalidParameterError(f"n_groups must be between 1 and {n} patients, got {n_groups}")
     groups = np.array_split(np.argsort(risk, kind="stable"), n_groups)
     kaplan_meier = require_ml("sksurv.nonparametric", _PURPOSE).kaplan_meier_estimator
     observed = np.empty(n_groups)
