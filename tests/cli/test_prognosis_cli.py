@@ -101,3 +101,28 @@ def test_training_reports_subgroup_fairness(
     assert "risk by gender (out-of-fold)" in capsys.readouterr().err
     assert main([*args, "--groups", "ethnicity"]) == 2
     assert "no column(s) ['ethnicity']" in capsys.readouterr().err
+
+
+def test_progression_models_train_and_predict_with_conformal_intervals(tmp_path: Path) -> None:
+    require("sklearn", "ml")
+    from healthtwin.prognosis.datasets import load_dataset
+
+    folder = tmp_path / "model"
+    assert main(["prognosis", "train", "--dataset", "diabetes", "--model", "ridge",
+                 "--out", str(folder)]) == 0  # fmt: skip
+    card = json.loads((folder / "model.card.json").read_text())
+    assert 0.8 <= card["metrics"]["holdout_coverage_90"] <= 0.97  # 89 held-out patients
+    data = load_dataset("diabetes")
+    patients = tmp_path / "patients.csv"
+    data.features.iloc[:5].to_csv(patients, index=False)
+    out = tmp_path / "pred.csv"
+    assert main(["prognosis", "predict", "--model", str(folder), "--input", str(patients),
+                 "--out", str(out)]) == 0  # fmt: skip
+    with out.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 5
+    for row in rows:
+        assert float(row["lower_90"]) <= float(row["prediction"]) <= float(row["upper_90"])
+        assert "=" in row["explanation_1"]
+    assert main(["prognosis", "train", "--dataset", "diabetes", "--model", "rsf",
+                 "--out", str(folder)]) == 2  # fmt: skip
