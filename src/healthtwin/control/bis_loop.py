@@ -34,7 +34,7 @@ import numpy as np
 from healthtwin.control.anaesthesia_metrics import BisMetrics, bis_metrics
 from healthtwin.control.tci import TciSettings, next_rate, pulse_responses
 from healthtwin.core.inputs import Inputs, Rate
-from healthtwin.core.protocols import Model
+from healthtwin.core.protocols import Model, output_column
 from healthtwin.core.types import BoolArray, FloatArray
 from healthtwin.errors import InvalidInputError, InvalidParameterError
 
@@ -171,13 +171,6 @@ class BisLoopResult:
     metrics: BisMetrics
 
 
-def _column(model: Model[Any], name: str) -> int:
-    names = list(model.outputs)
-    if name not in names:
-        raise InvalidParameterError(f"model {model.name!r} has no output {name!r}; it has {names}")
-    return names.index(name)
-
-
 def run_bis_loop(
     model: Model[Any],
     patient: Any,
@@ -236,7 +229,7 @@ def run_bis_loop(
         raise InvalidParameterError(f"noise_sd must be >= 0, got {noise_sd}")
     if not (math.isfinite(duration) and duration > 0):
         raise InvalidInputError(f"duration must be a positive time, got {duration}")
-    bis_col, ce_col = _column(model, bis_output), _column(model, settings.output)
+    bis_col, ce_col = output_column(model, bis_output), output_column(model, settings.output)
     dt, m = settings.update_interval, settings.substeps
     n_updates = math.ceil(duration / dt - 1e-9)
     responses = pulse_responses(model, pump_state, t0, n_updates, settings, rng)

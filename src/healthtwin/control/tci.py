@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from healthtwin.core.inputs import Inputs, Rate
-from healthtwin.core.protocols import Model
+from healthtwin.core.protocols import Model, output_column
 from healthtwin.core.trajectory import Trajectory, simulate
 from healthtwin.core.types import FloatArray
 from healthtwin.errors import InvalidInputError, InvalidParameterError
@@ -153,13 +153,6 @@ class TciResult:
         return np.asarray(self.schedule.values[:, :-1])
 
 
-def _output_column(model: Model[Any], name: str) -> int:
-    names = list(model.outputs)
-    if name not in names:
-        raise InvalidParameterError(f"model {model.name!r} has no output {name!r}; it has {names}")
-    return names.index(name)
-
-
 def _record(
     model: Model[Any],
     state: Any,
@@ -194,7 +187,7 @@ def pulse_responses(
     InvalidParameterError
         If the output or channel is unknown, or the output does not rise with the infusion.
     """
-    column = _output_column(model, settings.output)
+    column = output_column(model, settings.output)
     if settings.infusion_channel not in model.rate_inputs:
         raise InvalidParameterError(
             f"model {model.name!r} has no rate input {settings.infusion_channel!r}; "

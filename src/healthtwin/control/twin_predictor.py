@@ -18,6 +18,7 @@ import numpy as np
 from healthtwin.assimilation import EnsembleKalmanFilter, OutputObservation
 from healthtwin.control.glucose import InsulinDecision, Reading
 from healthtwin.core.inputs import Events, Inputs, Rate
+from healthtwin.core.protocols import output_column
 from healthtwin.core.types import FloatArray
 from healthtwin.errors import InvalidInputError, InvalidParameterError, ShapeError
 
@@ -76,7 +77,7 @@ class GlucoseTwin:
         self.members, self.n_patients = members, state.n_members // members
         self.filter, self.rng, self.disturbance = filter, rng, disturbance
         self.channels = channels or GlucoseChannels()
-        self._glucose_column = list(model.outputs).index(self.channels.glucose)
+        self._glucose_column = output_column(model, self.channels.glucose)
         self.obs = OutputObservation(model, [self.channels.glucose], [sensor_sd_mg_dl])
         self._rate = np.zeros(self.n_patients)
         self._bolus = np.zeros(self.n_patients)

@@ -10,15 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
 from healthtwin.core.inputs import Inputs
 from healthtwin.core.state import ArrayState
 from healthtwin.core.types import FloatArray
+from healthtwin.errors import InvalidParameterError
 
-__all__ = ["Assimilator", "Channel", "Model", "ObservationModel", "S", "channels"]
+__all__ = ["Assimilator", "Channel", "Model", "ObservationModel", "S", "channels", "output_column"]
 
 S = TypeVar("S", bound=ArrayState)
 S_contra = TypeVar("S_contra", bound=ArrayState, contravariant=True)
@@ -114,3 +115,11 @@ class Assimilator(Protocol[S]):
     ) -> S:
         """The analysis state given observation ``y``."""
         ...
+
+
+def output_column(model: Model[Any], name: str) -> int:
+    """Column of output ``name`` in ``model.observe(state)``; unknown names list the valid ones."""
+    names = list(model.outputs)
+    if name not in names:
+        raise InvalidParameterError(f"model {model.name!r} has no output {name!r}; it has {names}")
+    return names.index(name)
