@@ -7,12 +7,16 @@ keeps working around our code::
     TwinError
     ├── InvalidParameterError (ValueError)     a parameter or setting is out of its domain
     ├── InvalidInputError (ValueError)         user data (schedules, files, CLI text) is malformed
+    │   └── ResourceValidationError            a resource or bundle breaks rules (issues listed)
     ├── ShapeError (ValueError)                arrays do not share the expected leading axis
     ├── MemberIndexError (IndexError)          a member index is outside the ensemble
     ├── UnknownModelError (KeyError)           a name is not in a registry (valid names listed)
     ├── MissingDependencyError (ImportError)   an optional extra is not installed (extra named)
     ├── SolverError (ArithmeticError)          an integration failed or went non-finite
     ├── ReplayError (LookupError)              the twin's history has no state at the time asked
+    ├── NotFoundError (LookupError)            a stored record or referenced resource is missing
+    ├── ConflictError (RuntimeError)           a write lost a race (version mismatch, duplicate id)
+    ├── StoreError (RuntimeError)              the database failed or is not at the expected schema
     └── ConsentError (PermissionError)         data use is not covered by consent or purpose
 
 Messages say what was wrong, the value received, and how to fix it.
@@ -20,17 +24,24 @@ Messages say what was wrong, the value received, and how to fix it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 __all__ = [
+    "ConflictError",
     "ConsentError",
     "InvalidInputError",
     "InvalidParameterError",
     "MemberIndexError",
     "MissingDependencyError",
+    "NotFoundError",
     "ReplayError",
+    "ResourceValidationError",
     "ShapeError",
     "SolverError",
+    "StoreError",
     "TwinError",
     "UnknownModelError",
+    "ValidationIssue",
 ]
 
 
@@ -79,3 +90,44 @@ class ReplayError(TwinError, LookupError):
 
 class ConsentError(TwinError, PermissionError):
     """The requested use of data is not covered by consent or declared purpose."""
+
+
+@dataclass(frozen=True)
+class ValidationIssue:
+    """One broken rule in a resource: where (a FHIRPath-like ``path``) and what.
+
+    ``code`` is a FHIR ``IssueType`` code (``required``, ``value``, ``code-invalid``,
+    ``invalid``, ``not-found``, ``structure``, ``too-costly``...), so an API can turn the
+    issue into an ``OperationOutcome.issue`` without translation.
+    """
+
+    path: str
+    message: str
+    code: str = "invalid"
+    severity: str = "error"
+
+
+class ResourceValidationError(InvalidInputError):
+    """A FHIR resource, bundle or mapped record breaks one or more rules.
+
+    ``issues`` lists every broken rule found (not just the first), each with its path.
+    """
+
+    def __init__(self, message: str, issues: tuple[ValidationIssue, ...] = ()) -> None:
+        super().__init__(message)
+        self.issues = issues
+
+
+class NotFoundError(TwinError, LookupError):
+    """A stored record, or a resource a reference points at, does not exist."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class ConflictError(TwinError, RuntimeError):
+    """A write conflicts with the stored state (version mismatch, duplicate identity)."""
+
+
+class StoreError(TwinError, RuntimeError):
+    """The database failed, or its schema is not the one this version of healthtwin expects."""
