@@ -18,15 +18,10 @@ import numpy as np
 import typer
 from rich.console import Console
 
-from healthtwin.assimilation import (
-    EnsembleKalmanFilter,
-    ObservationSeries,
-    OutputObservation,
-    synchronise,
-    view_for,
-)
-from healthtwin.core import Events, Inputs, Rate, Twin, lognormal_spread
+from healthtwin.assimilation import ObservationSeries
+from healthtwin.core import Events, Inputs, Rate
 from healthtwin.core.types import FloatArray
+from healthtwin.coupling.patient_sync import TwinRecipe, sync_twin
 from healthtwin.errors import InvalidInputError
 from healthtwin.physiology.circulation import SmithCVS
 from healthtwin.physiology.hovorka import MG_DL_PER_MMOL_L
@@ -333,36 +328,21 @@ def sync(
         raise InvalidInputError(f"--horizons must be positive minutes, got {horizons!r}")
     setup = _setup(model, patient, meals, insulin, covariates, dosing, fluids)
     wanted = [n.strip() for n in estimate.split(",") if n.strip()]
-    unknown = [n for n in wanted if n not in setup.estimable]
-    if unknown:
-        raise InvalidInputError(
-            f"cannot estimate {unknown}; estimable parameters: {', '.join(setup.estimable)}"
-        )
     series, observed = _observations(observations, tuple(setup.model.outputs))
     sds = _noise(noise, observed, sensor_sd, dict(setup.model.outputs))
-    params = [setup.estimable[n][0] for n in wanted]
-    columns = [setup.model.parameter_index(p) for p in params]
-    rng = np.random.default_rng(seed)
-    prior = lognormal_spread(
-        setup.model.initial_state(members, rng), dict.fromkeys(columns, prior_cv), rng
-    )
-    view = view_for(
-        setup.model,
-        states=setup.states,
-        parameters={setup.estimable[n][0]: setup.estimable[n][1:] for n in wanted},
-    )
-    twin = Twin(
-        setup.model,
-        prior,
-        min(0.0, float(series.times[0])),
+    recipe = TwinRecipe(setup.model, setup.plan, setup.states, setup.estimable)
+    synced = sync_twin(
+        recipe,
+        series,
+        observed,
+        sds,
+        estimate=wanted,
+        members=members,
+        prior_cv=prior_cv,
+        horizons=ahead,
         seed=seed,
-        standing_inputs=setup.plan,
-        assimilator=EnsembleKalmanFilter(view, inflation=1.01, rtps=0.5),
     )
-    obs = OutputObservation(setup.model, observed, sds)
-    report = synchronise(
-        twin, series, obs, parameter_columns=columns, parameter_names=params, horizons=ahead
-    )
+    report = synced.report
     out.parent.mkdir(parents=True, exist_ok=True)
     report.write_csv(out, "min")
     console = Console(stderr=True)
@@ -371,8 +351,8 @@ def sync(
     )
     for j, name in enumerate(wanted):
         p5, p50, p95, _ = report.parameters[-1, j]
-        nominal = float(setup.reference.theta[0, columns[j]])
+        nominal = synced.nominal[j]
         console.print(
-            f"{name} ({params[j]}): {p50 / nominal:.3f}x the prior "
+            f"{name} ({synced.parameters[j]}): {p50 / nominal:.3f}x the prior "
             f"(90 % interval {p5 / nominal:.3f}-{p95 / nominal:.3f})"
         )

@@ -18,6 +18,7 @@ glucose_plasma         2345-7     Glucose [Mass/volume] in Serum or Plasma    mg
 glucose_blood_molar    15074-8    Glucose [Moles/volume] in Blood             mmol/L
 cgm_glucose            105272-9   Glucose [Moles/volume] in Interstitial fl.  mmol/L
 cgm_glucose_mass       99504-3    Glucose [Mass/volume] in Interstitial fl.   mg/dL
+carbohydrate_intake    9059-7     Carbohydrate intake Estimated (or 9060-5)   g
 =====================  =========  ==========================================  ==========
 """
 
@@ -124,6 +125,15 @@ VITALS: dict[str, Vital] = {
             "mmol/L",
             "laboratory",
             (0.0, 170.0),
+        ),
+        Vital(
+            "carbohydrate_intake",
+            "9059-7",
+            "Carbohydrate intake Estimated",
+            "g",
+            "survey",
+            (0.0, 1000.0),
+            ("9060-5",),
         ),
         Vital(
             "cgm_glucose_mass",
