@@ -24,6 +24,7 @@ from sksurv.datasets import load_whas500
 from sksurv.linear_model import CoxPHSurvivalAnalysis
 
 from healthtwin.errors import InvalidInputError, InvalidParameterError, MissingDependencyError
+from healthtwin.prognosis.datasets import load_dataset
 from healthtwin.prognosis.persistence import (
     ModelCard,
     card_path,
@@ -32,6 +33,7 @@ from healthtwin.prognosis.persistence import (
     save_model,
 )
 from healthtwin.prognosis.progression import ProgressionModel
+from healthtwin.prognosis.survival import SurvivalModel
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +131,19 @@ def test_survival_models_round_trip(tmp_path: Path) -> None:
     np.testing.assert_array_equal(loaded.predict(X), cox.predict(X))
     (curve,) = loaded.predict_survival_function(X.iloc[:1])
     np.testing.assert_array_equal(curve.y, cox.predict_survival_function(X.iloc[:1])[0].y)
+
+
+def test_boosted_survival_model_round_trips(tmp_path: Path) -> None:
+    data = load_dataset("veterans")
+    model = SurvivalModel("gbs", n_estimators=20).fit(data.features, data.time, data.event)
+    path = tmp_path / "gbs.skops"
+    save_model(model, path, _card(feature_types(data.features)))
+    loaded, _ = load_model(path)  # every type inside is on the allow-list
+    assert type(loaded.estimator_).__name__ == "CoxGradientBoosting"
+    times = [30.0, 180.0, 365.0]
+    np.testing.assert_array_equal(
+        loaded.predict_survival(data.features, times), model.predict_survival(data.features, times)
+    )
 
 
 def test_cards_and_paths_are_checked(saved: Any, tmp_path: Path) -> None:

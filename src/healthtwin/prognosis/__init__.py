@@ -2,8 +2,10 @@
 
 - Real clinical data sets that ship inside packages, with source and licence
   (:mod:`~healthtwin.prognosis.datasets`).
-- Survival: Cox proportional hazards, random survival forests and gradient-boosted
-  survival (scikit-survival), per-patient survival curves, bootstrap intervals; repeated
+- Survival: Cox proportional hazards and random survival forests (scikit-survival), and
+  gradient-boosted Cox survival (:mod:`~healthtwin.prognosis.cox_boosting`: the trees of
+  scikit-survival's, with an O(n) gradient per tree instead of O(n^2)); per-patient
+  survival curves, bootstrap intervals; repeated
   cross-validation with Harrell's and Uno's C, time-dependent AUC and the integrated
   Brier score (:mod:`~healthtwin.prognosis.evaluation`).
 - Progression markers: gradient boosting and linear baselines with split-conformal and

@@ -33,6 +33,7 @@ __all__ = ["TRUSTED_TYPES", "ModelCard", "card_path", "feature_types", "load_mod
 TRUSTED_TYPES: tuple[str, ...] = (
     # healthtwin's own wrappers (plain data plus fitted estimators).
     "healthtwin.prognosis.bootstrap.BootstrapSurvival",
+    "healthtwin.prognosis.cox_boosting.CoxGradientBoosting",
     "healthtwin.prognosis.design_matrix.DesignMatrix",
     "healthtwin.prognosis.survival.SurvivalModel",
     "healthtwin.prognosis.survival.SurvivalModelSpec",
@@ -45,7 +46,8 @@ TRUSTED_TYPES: tuple[str, ...] = (
     # scikit-learn internals skops does not trust by default.
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.tree._tree.Tree",
-    # scikit-survival models.
+    # scikit-survival models (its boosting and loss stay for models saved before "gbs"
+    # moved to healthtwin.prognosis.cox_boosting).
     "sksurv.ensemble.boosting.GradientBoostingSurvivalAnalysis",
     "sksurv.ensemble.forest.RandomSurvivalForest",
     "sksurv.ensemble.survival_loss.CoxPH",

@@ -1,6 +1,6 @@
 """Survival models behind one small interface: fit, risk scores, per-patient survival curves.
 
-A :class:`SurvivalModel` wraps one scikit-survival estimator named in
+A :class:`SurvivalModel` wraps one scikit-survival-style estimator named in
 :data:`SURVIVAL_MODELS` together with the
 :class:`~healthtwin.prognosis.design_matrix.DesignMatrix` fitted on the same training
 table, so a model is always applied to new patients with the encoding it learned (and
@@ -17,7 +17,12 @@ rejects tables that do not match it):
   and 15 in a leaf, sqrt(d) features tried per split (the user guide's GBSG-2 set-up);
 - ``"gbs"``: gradient boosting of regression trees on the Cox partial likelihood
   (Ridgeway, Comput Sci Stat 31:172-181, 1999), 200 trees of depth 2, learning rate
-  0.05, each fitted on 80 % of the patients (Friedman's stochastic boosting).
+  0.05, each fitted on 80 % of the patients (Friedman's stochastic boosting). The
+  estimator is healthtwin's
+  :class:`~healthtwin.prognosis.cox_boosting.CoxGradientBoosting`, which fits the trees
+  of scikit-survival's ``GradientBoostingSurvivalAnalysis(loss="coxph")`` (its
+  :attr:`~SurvivalModelSpec.reference`) but computes the Cox-loss gradient in O(n) per
+  tree after one sort instead of O(n^2): tens of seconds for 100,000 patients, not hours.
 
 Cox models see standardized features; the trees see them unscaled. ``predict_survival``
 gives ``S(t | x)``, the probability of remaining event-free beyond ``t``, a right-continuous
@@ -58,7 +63,8 @@ class SurvivalModelSpec:
     Attributes
     ----------
     module, estimator : str
-        Where the scikit-survival class lives and its name.
+        Where the estimator class lives and its name (a scikit-survival class, or one
+        of healthtwin's with the same interface).
     defaults : Mapping[str, object]
         Hyper-parameters used unless the caller overrides them.
     standardize : bool
@@ -69,6 +75,9 @@ class SurvivalModelSpec:
         Whether ``S(t | x) = exp(-H0(t) exp(f(x)))`` with ``f`` what ``predict`` returns
         (Breslow's baseline); curves are then computed from ``H0`` at the asked times
         only, instead of over every training time.
+    reference : tuple of (str, str) or None
+        ``(module, class)`` of the scikit-survival estimator that ``estimator``
+        reimplements and is tested against, when it is not scikit-survival's own.
     """
 
     module: str
@@ -77,6 +86,7 @@ class SurvivalModelSpec:
     standardize: bool = False
     randomized: bool = False
     proportional_hazards: bool = False
+    reference: tuple[str, str] | None = None
 
 
 SURVIVAL_MODELS: dict[str, SurvivalModelSpec] = {
@@ -106,17 +116,12 @@ SURVIVAL_MODELS: dict[str, SurvivalModelSpec] = {
         randomized=True,
     ),
     "gbs": SurvivalModelSpec(
-        "sksurv.ensemble",
-        "GradientBoostingSurvivalAnalysis",
-        {
-            "loss": "coxph",
-            "n_estimators": 200,
-            "learning_rate": 0.05,
-            "max_depth": 2,
-            "subsample": 0.8,
-        },
+        "healthtwin.prognosis.cox_boosting",
+        "CoxGradientBoosting",
+        {"n_estimators": 200, "learning_rate": 0.05, "max_depth": 2, "subsample": 0.8},
         randomized=True,
         proportional_hazards=True,
+        reference=("sksurv.ensemble", "GradientBoostingSurvivalAnalysis"),
     ),
 }
 
