@@ -10,6 +10,7 @@ from benchmarks.circulation import main as circulation
 from benchmarks.closed_loop import main as closed_loop
 from benchmarks.pkpd import main as pkpd
 from benchmarks.prognosis import main as prognosis
+from benchmarks.store import main as store
 from benchmarks.uva_padova import main as uva_padova
 
 ALL = {
@@ -20,6 +21,7 @@ ALL = {
     "calibration": calibration,
     "closed_loop": closed_loop,
     "prognosis": prognosis,
+    "store": store,
 }
 
 

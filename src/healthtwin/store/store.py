@@ -1,0 +1,382 @@
+"""The :class:`Store`: one object for resources, observations, twin states and audit.
+
+Each method runs in its own transaction (writes take the write lock up front on SQLite,
+see :mod:`healthtwin.store.engine`); :meth:`Store.write_transaction` groups writes into one.
+Nothing in the signatures is a FHIR-library or SQLAlchemy object: resources are JSON
+dicts, observations are :class:`~healthtwin.interop.records.ObservationRecord`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+import numpy.typing as npt
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from healthtwin.errors import TwinError
+from healthtwin.interop.records import Coding, ObservationRecord
+from healthtwin.store import audit, observations, resources, twin_states
+from healthtwin.store.audit import AuditEntry
+from healthtwin.store.engine import create_store_engine, database_errors, default_url, writer
+from healthtwin.store.migrate import ensure_schema
+from healthtwin.store.operations import (
+    CreateResource,
+    Operation,
+    UpdateResource,
+    apply_operation,
+    at_entry,
+    describe,
+)
+from healthtwin.store.resources import ResourcePage, ResourceVersion
+from healthtwin.store.twin_states import TwinStateSnapshot
+
+__all__ = ["Store", "open_store"]
+
+JSONDict = dict[str, Any]
+
+
+def open_store(
+    url: str | None = None, *, upgrade: bool = True, busy_timeout_s: float = 30.0
+) -> Store:
+    """Open (and create or migrate) a store.
+
+    Parameters
+    ----------
+    url : str, optional
+        Database URL; default ``$HEALTHTWIN_DATABASE_URL``, else a SQLite file in the
+        user's data directory (:func:`~healthtwin.store.engine.default_url`).
+    upgrade : bool
+        Migrate an empty or older database to the current schema; with ``False`` such a
+        database raises ``StoreError`` instead.
+    busy_timeout_s : float
+        How long a SQLite writer waits for another writer before failing.
+
+    Raises
+    ------
+    StoreError
+        If the database cannot be reached or its schema is newer than this healthtwin's.
+
+    Examples
+    --------
+    >>> with open_store("sqlite://") as store:
+    ...     stored = store.create({"resourceType": "Patient", "id": "p1"})
+    ...     stored["meta"]["versionId"], store.read("Patient", "p1")["id"]
+    ('1', 'p1')
+    """
+    engine = create_store_engine(url or default_url(), busy_timeout_s=busy_timeout_s)
+    try:
+        ensure_schema(engine, upgrade=upgrade)
+    except BaseException:
+        engine.dispose()
+        raise
+    return Store(engine)
+
+
+class Store:
+    """Persistent resources, observations, twin states and audit events.
+
+    Create with :func:`open_store`; close with :meth:`close` or a ``with`` block.
+
+    Examples
+    --------
+    Versions and optimistic concurrency:
+
+    >>> from datetime import UTC, datetime
+    >>> import numpy as np
+    >>> store = open_store("sqlite://")
+    >>> _ = store.create({"resourceType": "Patient", "id": "p1", "gender": "female"})
+    >>> patient = {"resourceType": "Patient", "id": "p1"}
+    >>> store.update(patient, expected_version=1)["meta"]["versionId"]
+    '2'
+    >>> store.update(patient, expected_version=1)
+    Traceback (most recent call last):
+    ...
+    healthtwin.errors.ConflictError: Patient/p1 is at version 2, not the expected version 1: ...
+    >>> [v.version_id for v in store.history("Patient", "p1")]
+    [2, 1]
+
+    A failing transaction entry writes nothing:
+
+    >>> from healthtwin.store import CreateResource
+    >>> store.write_transaction([CreateResource({"resourceType": "Patient", "id": "p2"}),
+    ...                          CreateResource({"resourceType": "Patient", "id": "p1"})])
+    Traceback (most recent call last):
+    ...
+    healthtwin.errors.ConflictError: transaction entry 1 (create Patient/p1): Patient/p1 already ...
+    >>> [p["id"] for p in store.iter_resources("Patient")]
+    ['p1']
+
+    Twin states as of a time, and the audit log:
+
+    >>> t0 = datetime(2024, 5, 1, 8, tzinfo=UTC)
+    >>> _ = store.save_twin_state("twin-1", model="hovorka", model_version="1", valid_time=t0,
+    ...                           arrays={"x": np.zeros((3, 2))})
+    >>> store.twin_state_as_of("twin-1", t0.replace(hour=9)).arrays["x"].shape
+    (3, 2)
+    >>> _ = store.record_audit(actor="Practitioner/dr1", action="read", purpose="TREAT",
+    ...                        resource_refs=["Patient/p1"])
+    >>> [e.actor for e in store.audit_events(resource_ref="Patient/p1")]
+    ['Practitioner/dr1']
+    >>> store.close()
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._writer = writer(engine)
+
+    def __repr__(self) -> str:
+        return f"Store({self._engine.url.render_as_string(hide_password=True)!r})"
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @property
+    def backend(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self._engine.dialect.name
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (for migrations and diagnostics, not for writing)."""
+        return self._engine
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self._engine.dispose()
+
+    @contextmanager
+    def _session(self, what: str, *, write: bool = False) -> Iterator[Session]:
+        engine = self._writer if write else self._engine
+        with (
+            database_errors(what),
+            Session(engine, expire_on_commit=False) as session,
+            session.begin(),
+        ):
+            yield session
+
+    # -- resources ---------------------------------------------------------------------
+
+    def create(self, resource: Mapping[str, Any]) -> JSONDict:
+        """Store a new resource; see :func:`~healthtwin.store.resources.create_resource`."""
+        with self._session(describe(CreateResource(resource)), write=True) as s:
+            return resources.create_resource(s, resource)
+
+    def read(self, resource_type: str, resource_id: str) -> JSONDict:
+        """The current version; ``NotFoundError`` if missing or deleted."""
+        with self._session(f"reading {resource_type}/{resource_id}") as s:
+            return resources.read_resource(s, resource_type, resource_id)
+
+    def update(
+        self,
+        resource: Mapping[str, Any],
+        *,
+        expected_version: int | str | None = None,
+        upsert: bool = False,
+    ) -> JSONDict:
+        """A new version; see :func:`~healthtwin.store.resources.update_resource`."""
+        with self._session(describe(UpdateResource(resource)), write=True) as s:
+            return resources.update_resource(
+                s, resource, expected_version=expected_version, upsert=upsert
+            )
+
+    def delete(
+        self, resource_type: str, resource_id: str, *, expected_version: int | str | None = None
+    ) -> int:
+        """Delete; return the deletion's version id (see ``resources.delete_resource``)."""
+        with self._session(f"deleting {resource_type}/{resource_id}", write=True) as s:
+            return resources.delete_resource(
+                s, resource_type, resource_id, expected_version=expected_version
+            )
+
+    def history(self, resource_type: str, resource_id: str) -> list[ResourceVersion]:
+        """Every version, newest first; ``NotFoundError`` if it never existed."""
+        with self._session(f"reading the history of {resource_type}/{resource_id}") as s:
+            return resources.resource_history(s, resource_type, resource_id)
+
+    def vread(self, resource_type: str, resource_id: str, version_id: int | str) -> JSONDict:
+        """One version; ``NotFoundError`` if there is none or it is a deletion."""
+        with self._session(f"reading {resource_type}/{resource_id}/_history/{version_id}") as s:
+            return resources.read_version(s, resource_type, resource_id, version_id)
+
+    def resource_page(
+        self,
+        resource_type: str,
+        *,
+        after_id: str | None = None,
+        limit: int = 100,
+        updated_since: datetime | None = None,
+    ) -> ResourcePage:
+        """One keyset page of current resources of a type, in id order."""
+        with self._session(f"listing {resource_type} resources") as s:
+            return resources.resource_page(
+                s, resource_type, after_id=after_id, limit=limit, updated_since=updated_since
+            )
+
+    def iter_resources(
+        self,
+        resource_type: str,
+        *,
+        page_size: int = 500,
+        after_id: str | None = None,
+        updated_since: datetime | None = None,
+    ) -> Iterator[JSONDict]:
+        """Every current resource of a type, in id order, read one page per transaction."""
+        while True:
+            page = self.resource_page(
+                resource_type, after_id=after_id, limit=page_size, updated_since=updated_since
+            )
+            yield from page.resources
+            if page.next_after_id is None:
+                return
+            after_id = page.next_after_id
+
+    def write_transaction(self, operations: Sequence[Operation]) -> list[object]:
+        """Apply operations in order, all or nothing; return each one's result.
+
+        Raises
+        ------
+        TwinError
+            The failing entry's error, same class, its message led by
+            ``"transaction entry <index> (<operation>)"``; nothing was written.
+        """
+        results: list[object] = []
+        with self._session(f"a transaction of {len(operations)} entries", write=True) as s:
+            for index, operation in enumerate(operations):
+                try:
+                    with database_errors(describe(operation)):
+                        results.append(apply_operation(s, operation))
+                except TwinError as err:
+                    raise at_entry(err, index, operation) from err
+        return results
+
+    # -- observations ------------------------------------------------------------------
+
+    def add_observations(
+        self, records: Iterable[ObservationRecord], *, batch_size: int = 10_000
+    ) -> int:
+        """Bulk-insert observations in one transaction; return how many were added."""
+        with self._session("adding observations", write=True) as s:
+            return observations.add_observations(s, records, batch_size=batch_size)
+
+    def observations(
+        self,
+        patient_id: str,
+        code: str | Coding | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int | None = None,
+        *,
+        newest_first: bool = False,
+    ) -> list[ObservationRecord]:
+        """One patient's observations with ``start <= effective < end``, in time order."""
+        with self._session(f"reading observations of patient {patient_id}") as s:
+            return observations.query_observations(
+                s,
+                patient_id,
+                code=code,
+                start=start,
+                end=end,
+                limit=limit,
+                newest_first=newest_first,
+            )
+
+    def delete_observations(self, ids: Iterable[str]) -> int:
+        """Remove observations by id; return how many were removed."""
+        with self._session("deleting observations", write=True) as s:
+            return observations.delete_observations(s, ids)
+
+    # -- twin states -------------------------------------------------------------------
+
+    def save_twin_state(
+        self,
+        twin_id: str,
+        *,
+        model: str,
+        model_version: str,
+        valid_time: datetime,
+        arrays: Mapping[str, npt.ArrayLike],
+        metadata: Mapping[str, Any] | None = None,
+        recorded_time: datetime | None = None,
+    ) -> TwinStateSnapshot:
+        """Save a state snapshot; see :func:`~healthtwin.store.twin_states.save_twin_state`."""
+        with self._session(f"saving a state of twin {twin_id}", write=True) as s:
+            return twin_states.save_twin_state(
+                s,
+                twin_id,
+                model=model,
+                model_version=model_version,
+                valid_time=valid_time,
+                arrays=arrays,
+                metadata=metadata,
+                recorded_time=recorded_time,
+            )
+
+    def twin_state_as_of(
+        self, twin_id: str, t: datetime, *, recorded_at: datetime | None = None
+    ) -> TwinStateSnapshot:
+        """The state valid at ``t``; see :func:`~healthtwin.store.twin_states.twin_state_as_of`."""
+        with self._session(f"reading the state of twin {twin_id}") as s:
+            return twin_states.twin_state_as_of(s, twin_id, t, recorded_at=recorded_at)
+
+    def twin_state_history(self, twin_id: str) -> list[TwinStateSnapshot]:
+        """Every snapshot of a twin, by valid time then recorded time."""
+        with self._session(f"reading the state history of twin {twin_id}") as s:
+            return twin_states.twin_state_history(s, twin_id)
+
+    # -- audit -------------------------------------------------------------------------
+
+    def record_audit(
+        self,
+        *,
+        actor: str,
+        action: str,
+        outcome: str = "success",
+        purpose: str | None = None,
+        resource_refs: Sequence[str] = (),
+        details: Mapping[str, Any] | None = None,
+        time: datetime | None = None,
+    ) -> AuditEntry:
+        """Append an audit event; see :func:`~healthtwin.store.audit.record_audit`."""
+        with self._session(f"recording audit event {action}", write=True) as s:
+            return audit.record_audit(
+                s,
+                actor=actor,
+                action=action,
+                outcome=outcome,
+                purpose=purpose,
+                resource_refs=resource_refs,
+                details=details,
+                time=time,
+            )
+
+    def audit_events(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        resource_ref: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[AuditEntry]:
+        """Audit events matching every filter given, oldest first."""
+        with self._session("reading audit events") as s:
+            return audit.query_audit(
+                s,
+                actor=actor,
+                action=action,
+                resource_ref=resource_ref,
+                start=start,
+                end=end,
+                limit=limit,
+            )
