@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from healthtwin import __version__
+from healthtwin.cli.data import data_app
 from healthtwin.cli.patient import patient_app
 from healthtwin.cli.prognosis import prognosis_app
 
@@ -19,6 +20,7 @@ app = typer.Typer(
 )
 app.add_typer(patient_app, name="patient")
 app.add_typer(prognosis_app, name="prognosis")
+app.add_typer(data_app, name="data")
 
 
 def _version(value: bool) -> None:

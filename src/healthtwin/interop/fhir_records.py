@@ -1,0 +1,432 @@
+"""Patient, Observation, Condition and Encounter resources to records and back.
+
+Each ``*_to_record`` reads a ``fhir.resources.R4B`` resource into the frozen record of
+:mod:`healthtwin.interop.records` (times in UTC, see :mod:`healthtwin.interop.fhir_read`);
+each ``*_from_record`` writes the record back as a resource. Writing then reading gives
+the record back unchanged; reading keeps only what the records hold.
+
+What is read:
+
+- Patient: the official (else usual, else first) name, identifiers with a value, birth
+  date (a partial ``1970-05`` reads as its first day), gender, the country of the home
+  (else first) address as written, managing organization.
+- Observation: the LOINC coding (else the first coded one); ``valueQuantity`` (its UCUM
+  code, else its unit text) or ``valueInteger``; ``effectiveDateTime``, else the start of
+  ``effectivePeriod``, else ``effectiveInstant``; the observation-category code; the
+  components (a blood-pressure panel 85354-9 carries systolic 8480-6 and diastolic 8462-4
+  there, with no value of its own).
+- Condition: the first coding (SNOMED CT, then ICD-10, then any); clinical status from
+  the condition-clinical system (``"unknown"`` when absent; written back as absent);
+  onset and abatement from ``*DateTime`` or the start of ``*Period``.
+- Encounter: status, class code, period, locations, service provider.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from functools import partial
+from typing import Any, cast, get_args
+
+from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.encounter import Encounter
+from fhir.resources.R4B.observation import Observation
+from fhir.resources.R4B.patient import Patient
+
+from healthtwin.interop.codes import ACT_CODE, ICD10, LOINC, OBSERVATION_CATEGORY, SNOMED
+from healthtwin.interop.fhir_json import build_resource
+from healthtwin.interop.fhir_read import (
+    ReadContext,
+    fail,
+    issue_error,
+    read_coding,
+    reference_id,
+    to_utc,
+)
+from healthtwin.interop.fhir_write import concept, drop_none, reference, ucum_quantity
+from healthtwin.interop.records import (
+    ConditionRecord,
+    EncounterRecord,
+    Gender,
+    Identifier,
+    ObservationComponent,
+    ObservationRecord,
+    PatientRecord,
+)
+
+__all__ = [
+    "CONDITION_CLINICAL_SYSTEM",
+    "condition_from_record",
+    "condition_to_record",
+    "encounter_from_record",
+    "encounter_to_record",
+    "observation_from_record",
+    "observation_to_record",
+    "patient_from_record",
+    "patient_to_record",
+    "resource_id",
+]
+
+CONDITION_CLINICAL_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+_DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+_NAME_USES = ("official", "usual")
+
+
+def resource_id(resource: Any, context: ReadContext) -> str:
+    """The logical id of a resource being read (required by every record).
+
+    Examples
+    --------
+    >>> resource_id(build_resource(Patient, {"id": "p1"}), ReadContext())
+    'p1'
+    >>> resource_id(build_resource(Patient, {}), ReadContext())
+    Traceback (most recent call last):
+    ...
+    healthtwin.errors.ResourceValidationError: Patient.id: the resource has no id; ...
+    """
+    if not resource.id:
+        fail(
+            "the resource has no id; give it one (or a urn:uuid fullUrl inside a Bundle)",
+            context.where(resource.get_resource_type(), "id"),
+            "required",
+        )
+    return str(resource.id)
+
+
+def patient_to_record(resource: Patient, context: ReadContext | None = None) -> PatientRecord:
+    """Read a Patient.
+
+    Examples
+    --------
+    >>> patient = build_resource(Patient, {"id": "p1", "gender": "female",
+    ...     "birthDate": "1970-05", "name": [{"family": "Ng", "given": ["Ana"]}]})
+    >>> record = patient_to_record(patient)
+    >>> record.family, record.given, record.birth_date
+    ('Ng', ('Ana',), datetime.date(1970, 5, 1))
+    """
+    ctx = context or ReadContext()
+    names = resource.name or []
+    name = next(
+        (n for use in _NAME_USES for n in names if n.use == use), names[0] if names else None
+    )
+    addresses = [a for a in resource.address or () if a.country]
+    address = next((a for a in addresses if a.use == "home"), addresses[0] if addresses else None)
+    organization = resource.managingOrganization
+    return PatientRecord(
+        id=resource_id(resource, ctx),
+        identifiers=tuple(
+            Identifier(system=i.system, value=i.value) for i in resource.identifier or () if i.value
+        ),
+        family=name.family if name else None,
+        given=tuple(g for g in name.given or () if g) if name else (),
+        birth_date=_birth_date(resource.birthDate),
+        gender=_gender(resource.gender, ctx.where("Patient", "gender")),
+        country=address.country if address else None,
+        managing_organization_id=None
+        if organization is None
+        else reference_id(
+            organization, "Organization", ctx.where("Patient", "managingOrganization"), ctx
+        ),
+    )
+
+
+def _gender(value: str | None, path: str) -> Gender | None:
+    if value is None:
+        return None
+    for gender in get_args(Gender):
+        if value == gender:
+            return cast(Gender, gender)
+    raise issue_error(
+        f"gender {value!r} is not one of {', '.join(get_args(Gender))}", path, "code-invalid"
+    )
+
+
+def _birth_date(value: object) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    text = str(value)
+    return date(int(text[:4]), int(text[5:7] or 1), 1)
+
+
+def patient_from_record(record: PatientRecord) -> Patient:
+    """Write a Patient.
+
+    Examples
+    --------
+    >>> from healthtwin.interop.records import PatientRecord
+    >>> patient_from_record(PatientRecord(id="p1", family="Ng", country="NZ")).address[0].country
+    'NZ'
+    """
+    data: dict[str, Any] = {"id": record.id}
+    if record.identifiers:
+        data["identifier"] = [
+            drop_none({"system": i.system, "value": i.value}) for i in record.identifiers
+        ]
+    if record.family is not None or record.given:
+        data["name"] = [
+            drop_none(
+                {"use": "official", "family": record.family, "given": list(record.given) or None}
+            )
+        ]
+    if record.gender is not None:
+        data["gender"] = record.gender
+    if record.birth_date is not None:
+        data["birthDate"] = record.birth_date
+    if record.country is not None:
+        data["address"] = [{"use": "home", "country": record.country}]
+    if record.managing_organization_id is not None:
+        data["managingOrganization"] = reference("Organization", record.managing_organization_id)
+    return build_resource(Patient, data)
+
+
+def observation_to_record(
+    resource: Observation, context: ReadContext | None = None
+) -> ObservationRecord:
+    """Read an Observation (see the module notes for what is kept).
+
+    Examples
+    --------
+    >>> obs = build_resource(Observation, {"id": "o1", "status": "final",
+    ...     "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+    ...     "subject": {"reference": "Patient/p1"},
+    ...     "effectiveDateTime": "2024-05-01T10:00:00+02:00",
+    ...     "valueQuantity": {"value": 61, "system": "http://unitsofmeasure.org", "code": "/min"}})
+    >>> record = observation_to_record(obs)
+    >>> record.patient_id, record.value, record.unit, record.effective.isoformat()
+    ('p1', 61.0, '/min', '2024-05-01T08:00:00+00:00')
+    """
+    ctx = context or ReadContext()
+    where = partial(ctx.where, "Observation")
+    value, unit = _quantity(resource.valueQuantity)
+    if resource.valueInteger is not None:
+        value = float(resource.valueInteger)
+    categories = [
+        c
+        for concept in resource.category or ()
+        for c in concept.coding or ()
+        if c.system == OBSERVATION_CATEGORY and c.code
+    ]
+    return ObservationRecord(
+        id=resource_id(resource, ctx),
+        patient_id=reference_id(resource.subject, "Patient", where("subject"), ctx),
+        code=read_coding(resource.code, where("code"), prefer=(LOINC,)),
+        effective=to_utc(_effective(resource, where), where("effectiveDateTime"), ctx),
+        value=value,
+        unit=unit,
+        status=str(resource.status),
+        category=categories[0].code if categories else None,
+        encounter_id=None
+        if resource.encounter is None
+        else reference_id(resource.encounter, "Encounter", where("encounter"), ctx),
+        components=tuple(
+            ObservationComponent(
+                code=read_coding(comp.code, where(f"component[{i}].code"), prefer=(LOINC,)),
+                value=_quantity(comp.valueQuantity)[0]
+                if comp.valueInteger is None
+                else float(comp.valueInteger),
+                unit=_quantity(comp.valueQuantity)[1],
+            )
+            for i, comp in enumerate(resource.component or ())
+        ),
+    )
+
+
+def _effective(resource: Observation, where: Callable[[str], str]) -> object:
+    period = resource.effectivePeriod
+    for value in (
+        resource.effectiveDateTime,
+        period.start if period is not None else None,
+        resource.effectiveInstant,
+    ):
+        if value is not None:
+            return value
+    raise issue_error(
+        "the observation has no effectiveDateTime, effectivePeriod.start or effectiveInstant; "
+        "give the time it was made",
+        where("effective[x]"),
+        "required",
+    )
+
+
+def _quantity(quantity: Any) -> tuple[float | None, str | None]:
+    if quantity is None:
+        return None, None
+    value = None if quantity.value is None else float(quantity.value)
+    return value, quantity.code or quantity.unit
+
+
+def observation_from_record(record: ObservationRecord) -> Observation:
+    """Write an Observation (a record without value or components gets a dataAbsentReason).
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime
+    >>> from healthtwin.interop.records import Coding, ObservationRecord
+    >>> record = ObservationRecord(id="o1", patient_id="p1",
+    ...     code=Coding(system="http://loinc.org", code="8867-4"),
+    ...     effective=datetime(2024, 5, 1, 8, tzinfo=UTC), value=61.0, unit="/min")
+    >>> observation_to_record(observation_from_record(record)) == record
+    True
+    """
+    data: dict[str, Any] = {
+        "id": record.id,
+        "status": record.status,
+        "code": concept(record.code),
+        "subject": reference("Patient", record.patient_id),
+        "effectiveDateTime": record.effective,
+    }
+    if record.category is not None:
+        data["category"] = [{"coding": [{"system": OBSERVATION_CATEGORY, "code": record.category}]}]
+    if record.encounter_id is not None:
+        data["encounter"] = reference("Encounter", record.encounter_id)
+    if record.value is not None or record.unit is not None:
+        data["valueQuantity"] = ucum_quantity(record.value, record.unit)
+    elif not record.components:
+        data["dataAbsentReason"] = {"coding": [{"system": _DATA_ABSENT, "code": "unknown"}]}
+    if record.components:
+        data["component"] = [
+            drop_none(
+                {
+                    "code": concept(c.code),
+                    "valueQuantity": ucum_quantity(c.value, c.unit)
+                    if c.value is not None or c.unit is not None
+                    else None,
+                }
+            )
+            for c in record.components
+        ]
+    return build_resource(Observation, data)
+
+
+def condition_to_record(resource: Condition, context: ReadContext | None = None) -> ConditionRecord:
+    """Read a Condition.
+
+    Examples
+    --------
+    >>> status = {"coding": [{"system": CONDITION_CLINICAL_SYSTEM, "code": "active"}]}
+    >>> condition = build_resource(Condition, {"id": "c1", "subject": {"reference": "Patient/p1"},
+    ...     "code": {"coding": [{"system": "http://snomed.info/sct", "code": "44054006"}]},
+    ...     "clinicalStatus": status})
+    >>> condition_to_record(condition).clinical_status
+    'active'
+    """
+    ctx = context or ReadContext()
+    where = partial(ctx.where, "Condition")
+    statuses = [
+        c.code
+        for c in (resource.clinicalStatus.coding or () if resource.clinicalStatus else ())
+        if c.system == CONDITION_CLINICAL_SYSTEM
+    ]
+    onset = _start(resource.onsetDateTime, resource.onsetPeriod)
+    abatement = _start(resource.abatementDateTime, resource.abatementPeriod)
+    return ConditionRecord(
+        id=resource_id(resource, ctx),
+        patient_id=reference_id(resource.subject, "Patient", where("subject"), ctx),
+        code=read_coding(resource.code, where("code"), prefer=(SNOMED, ICD10)),
+        clinical_status=str(statuses[0]) if statuses else "unknown",
+        onset=None if onset is None else to_utc(onset, where("onset[x]"), ctx),
+        abatement=None if abatement is None else to_utc(abatement, where("abatement[x]"), ctx),
+        encounter_id=None
+        if resource.encounter is None
+        else reference_id(resource.encounter, "Encounter", where("encounter"), ctx),
+    )
+
+
+def _start(value: object, period: Any) -> object:
+    if value is not None:
+        return value
+    return None if period is None else period.start
+
+
+def condition_from_record(record: ConditionRecord) -> Condition:
+    """Write a Condition (clinical status ``"unknown"`` is written as absent).
+
+    Examples
+    --------
+    >>> from healthtwin.interop.records import Coding, ConditionRecord
+    >>> record = ConditionRecord(id="c1", patient_id="p1",
+    ...     code=Coding(system="http://snomed.info/sct", code="44054006"))
+    >>> condition_to_record(condition_from_record(record)) == record
+    True
+    """
+    data: dict[str, Any] = {
+        "id": record.id,
+        "subject": reference("Patient", record.patient_id),
+        "code": concept(record.code),
+    }
+    if record.clinical_status != "unknown":
+        data["clinicalStatus"] = {
+            "coding": [{"system": CONDITION_CLINICAL_SYSTEM, "code": record.clinical_status}]
+        }
+    if record.onset is not None:
+        data["onsetDateTime"] = record.onset
+    if record.abatement is not None:
+        data["abatementDateTime"] = record.abatement
+    if record.encounter_id is not None:
+        data["encounter"] = reference("Encounter", record.encounter_id)
+    return build_resource(Condition, data)
+
+
+def encounter_to_record(resource: Encounter, context: ReadContext | None = None) -> EncounterRecord:
+    """Read an Encounter.
+
+    Examples
+    --------
+    >>> encounter = build_resource(Encounter, {"id": "e1", "status": "finished",
+    ...     "class": {"system": ACT_CODE, "code": "IMP"}, "subject": {"reference": "Patient/p1"},
+    ...     "period": {"start": "2024-05-01T08:00:00Z"}})
+    >>> encounter_to_record(encounter).class_code
+    'IMP'
+    """
+    ctx = context or ReadContext()
+    where = partial(ctx.where, "Encounter")
+    period = resource.period
+    start = None if period is None else period.start
+    end = None if period is None else period.end
+    if not resource.class_fhir.code:
+        fail(
+            "needs a class code (v3 ActCode such as AMB, EMER, IMP)",
+            where("class.code"),
+            "required",
+        )
+    provider = resource.serviceProvider
+    return EncounterRecord(
+        id=resource_id(resource, ctx),
+        patient_id=reference_id(resource.subject, "Patient", where("subject"), ctx),
+        status=str(resource.status),
+        class_code=str(resource.class_fhir.code),
+        start=None if start is None else to_utc(start, where("period.start"), ctx),
+        end=None if end is None else to_utc(end, where("period.end"), ctx),
+        location_ids=tuple(
+            reference_id(loc.location, "Location", where(f"location[{i}].location"), ctx)
+            for i, loc in enumerate(resource.location or ())
+        ),
+        organization_id=None
+        if provider is None
+        else reference_id(provider, "Organization", where("serviceProvider"), ctx),
+    )
+
+
+def encounter_from_record(record: EncounterRecord) -> Encounter:
+    """Write an Encounter.
+
+    Examples
+    --------
+    >>> from healthtwin.interop.records import EncounterRecord
+    >>> record = EncounterRecord(id="e1", patient_id="p1", status="planned", class_code="AMB")
+    >>> encounter_to_record(encounter_from_record(record)) == record
+    True
+    """
+    data: dict[str, Any] = {
+        "id": record.id,
+        "status": record.status,
+        "class": {"system": ACT_CODE, "code": record.class_code},
+        "subject": reference("Patient", record.patient_id),
+    }
+    if record.start is not None or record.end is not None:
+        data["period"] = drop_none({"start": record.start, "end": record.end})
+    if record.location_ids:
+        data["location"] = [{"location": reference("Location", i)} for i in record.location_ids]
+    if record.organization_id is not None:
+        data["serviceProvider"] = reference("Organization", record.organization_id)
+    return build_resource(Encounter, data)
