@@ -2,17 +2,34 @@
 
 ``HEALTHTWIN_FULL_TESTS=1`` (set by ``.ci/run``) turns every skip for a missing optional
 dependency or service into a failure, so CI cannot pass by skipping.
+
+PostgreSQL for the store and API tests comes from ``HEALTHTWIN_POSTGRES_URL`` (``.ci/run``
+starts a server and sets it; the role needs CREATEDB), else from a throwaway server started
+here when the Debian server binaries are installed (see ``tests/store/postgres_cluster.py``),
+else the PostgreSQL half is skipped with the reason, except under ``HEALTHTWIN_FULL_TESTS=1``,
+where it fails instead. Each test gets a fresh database (SQLite: a new file; PostgreSQL:
+``CREATE DATABASE``).
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import pwd
 import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from types import ModuleType
+from typing import NoReturn
 
 import numpy.linalg
 import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from tests.store.postgres_cluster import server_binaries, start_cluster
 
 FULL = os.environ.get("HEALTHTWIN_FULL_TESTS") == "1"
 
@@ -31,3 +48,73 @@ def require(module: str, extra: str) -> ModuleType:
         if FULL:
             pytest.fail(f"{message} (HEALTHTWIN_FULL_TESTS=1 forbids skipping): {err}")
         pytest.skip(message)
+
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+def _unavailable(reason: str) -> NoReturn:
+    if FULL:
+        pytest.fail(f"{reason} (HEALTHTWIN_FULL_TESTS=1 forbids skipping the PostgreSQL tests)")
+    pytest.skip(reason)
+
+
+@contextmanager
+def _throwaway_server() -> Iterator[str]:
+    binaries = server_binaries()
+    if binaries is None:
+        _unavailable(
+            "PostgreSQL tests need HEALTHTWIN_POSTGRES_URL or the server binaries in "
+            "/usr/lib/postgresql/<version>/bin (apt-get install postgresql)"
+        )
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            _unavailable("running as root needs the 'postgres' OS user to start PostgreSQL")
+    try:
+        cluster = start_cluster(binaries)
+    except (RuntimeError, OSError) as err:
+        _unavailable(f"could not start a throwaway PostgreSQL server: {err}")
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> Iterator[Engine]:
+    """An autocommit engine on the PostgreSQL server, for creating test databases."""
+    configured = os.environ.get("HEALTHTWIN_POSTGRES_URL", "").strip()
+    with ExitStack() as cleanup:
+        url = make_url(configured or cleanup.enter_context(_throwaway_server()))
+        if url.drivername == "postgresql":
+            url = url.set(drivername="postgresql+psycopg")
+        engine = create_engine(url, isolation_level="AUTOCOMMIT")
+        cleanup.callback(engine.dispose)
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except SQLAlchemyError as err:
+            _unavailable(f"cannot connect to PostgreSQL at {url!r}: {err}")
+        yield engine
+
+
+def postgres_database(admin: Engine) -> Iterator[str]:
+    name = f"healthtwin_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty database on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.sqlite'}"
+        return
+    yield from postgres_database(request.getfixturevalue("postgres_admin"))

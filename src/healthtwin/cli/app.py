@@ -10,6 +10,7 @@ from healthtwin import __version__
 from healthtwin.cli.data import data_app
 from healthtwin.cli.patient import patient_app
 from healthtwin.cli.prognosis import prognosis_app
+from healthtwin.cli.serve import serve
 
 app = typer.Typer(
     name="healthtwin",
@@ -21,6 +22,7 @@ app = typer.Typer(
 app.add_typer(patient_app, name="patient")
 app.add_typer(prognosis_app, name="prognosis")
 app.add_typer(data_app, name="data")
+app.command("serve")(serve)
 
 
 def _version(value: bool) -> None:
