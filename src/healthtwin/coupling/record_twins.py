@@ -84,6 +84,8 @@ class RecordReadings:
     series: ObservationSeries
     observed: tuple[str, ...]
     ignored: Counter[str] = field(default_factory=Counter)
+    #: ``Observation/<id>`` of every record the readings came from (a forecast's basis).
+    basis: tuple[str, ...] = ()
 
 
 def _minutes(when: datetime, origin: datetime) -> float:
@@ -146,7 +148,8 @@ def readings_from_records(data: PatientData, kind: str) -> RecordReadings:
     for (when, output), (value, _) in found.items():
         values[row[when], observed.index(output)] = value
     minutes = np.array([_minutes(t, origin) for t in times])
-    return RecordReadings(origin, ObservationSeries(minutes, values), observed, ignored)
+    basis = tuple(dict.fromkeys(f"Observation/{oid}" for _, oid in found.values()))
+    return RecordReadings(origin, ObservationSeries(minutes, values), observed, ignored, basis)
 
 
 def _insulin_inputs(

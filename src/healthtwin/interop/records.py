@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal
+from typing import Literal, SupportsFloat
 
 from healthtwin.errors import InvalidInputError
 
@@ -54,6 +54,15 @@ def require_utc(value: datetime, what: str) -> datetime:
             "'+00:00') or declare the source's time zone in its mapping"
         )
     return value.astimezone(UTC)
+
+
+def _number(value: object, what: str) -> float | None:
+    """``value`` as a plain Python float (numpy scalars and ints included), or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | SupportsFloat):
+        raise InvalidInputError(f"{what}: {value!r} is not a number")
+    return float(value)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,6 +111,9 @@ class ObservationComponent:
     value: float | None
     unit: str | None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "value", _number(self.value, f"component {self.code.code}"))
+
 
 @dataclass(frozen=True, kw_only=True)
 class ObservationRecord:
@@ -124,6 +136,7 @@ class ObservationRecord:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "effective", require_utc(self.effective, f"observation {self.id}"))
+        object.__setattr__(self, "value", _number(self.value, f"observation {self.id}"))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -160,6 +173,10 @@ class MedicationRecord:
     route: Coding | None = None
     status: str = "completed"
     encounter_id: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dose", _number(self.dose, f"medication {self.id} dose"))
+        object.__setattr__(self, "rate", _number(self.rate, f"medication {self.id} rate"))
 
 
 @dataclass(frozen=True, kw_only=True)
