@@ -244,9 +244,9 @@ class RowBuilder:
     def _drug(self, record: MedicationRecord, person_id: int, visits: dict[str, int]) -> Row:
         concept_id = self._concept("drug_exposure", "drug_concept_id", record.medication)
         route = record.route
-        if route is not None:
-            # No route concept is verified in the shipped vocabulary (see its README).
-            self._unmapped[("drug_exposure", "route_concept_id", route.system, route.code)] += 1
+        route_id = (
+            None if route is None else self._concept("drug_exposure", "route_concept_id", route)
+        )
         end = record.end
         return {
             "drug_exposure_id": self._new_id("drug_exposure"),
@@ -262,7 +262,7 @@ class RowBuilder:
             ),
             "quantity": _decimal(record.dose),
             "sig": None if record.rate is None else rate_sig(record.rate, record.rate_unit),
-            "route_concept_id": None if route is None else NO_MATCHING_CONCEPT,
+            "route_concept_id": route_id,
             "visit_occurrence_id": visits.get(record.encounter_id or ""),
             "drug_source_value": record.medication.code[:_SOURCE_VALUE_LENGTH],
             "drug_source_concept_id": concept_id,

@@ -6,8 +6,8 @@ concepts its records use, each checked against a public reference listed, id by 
 ``healthtwin/interop/data/README.md``; codes outside the subset map to concept 0 ("No
 matching concept") with the source code kept, the OMOP convention for unmapped data.
 
-The Type Concepts (the provenance of a row) are constants here rather than rows of the file,
-because their ``concept_code`` could not be verified; their ids are.
+The Type Concepts (the provenance of a row) are rows of the file like any other concept, and
+also constants here, because every exported row needs one whatever its codes map to.
 """
 
 from __future__ import annotations
