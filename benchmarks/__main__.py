@@ -8,6 +8,8 @@ from benchmarks.assimilation import main as assimilation
 from benchmarks.calibration import main as calibration
 from benchmarks.circulation import main as circulation
 from benchmarks.closed_loop import main as closed_loop
+from benchmarks.hospital import main as hospital
+from benchmarks.interop import main as interop
 from benchmarks.pkpd import main as pkpd
 from benchmarks.prognosis import main as prognosis
 from benchmarks.store import main as store
@@ -22,6 +24,8 @@ ALL = {
     "closed_loop": closed_loop,
     "prognosis": prognosis,
     "store": store,
+    "interop": interop,
+    "hospital": hospital,
 }
 
 
