@@ -7,6 +7,7 @@ import pytest
 
 from healthtwin.control.basal_bolus import BasalBolus
 from healthtwin.control.glucose import InsulinDecision, Reading, TherapySettings
+from healthtwin.control.zone_mpc import ZoneMPC
 from healthtwin.coupling.closed_loop import (
     make_controller,
     run_closed_loop,
@@ -14,9 +15,9 @@ from healthtwin.coupling.closed_loop import (
     uva_padova_twin_factory,
 )
 from healthtwin.coupling.glucose_scenarios import scenario
-from healthtwin.errors import UnknownModelError
+from healthtwin.errors import InvalidParameterError, UnknownModelError
 from healthtwin.physiology import UvaPadova
-from healthtwin.physiology.patients import load_patients
+from healthtwin.physiology.patients import load_patient, load_patients
 
 PATIENTS = ("adolescent#003", "adult#004", "child#005")
 
@@ -101,3 +102,19 @@ def test_unknown_names_are_refused() -> None:
         scenario("holiday")
     with pytest.raises(TypeError):
         TherapySettings(np.array([0.02]))  # type: ignore[call-arg]
+
+
+def test_the_periodic_zone_moves_between_day_and_night_bounds() -> None:
+    mpc = ZoneMPC(
+        uva_padova_twin_factory([load_patient("adult#001")]),
+        zone_mg_dl=(80.0, 140.0),
+        night_zone_mg_dl=(110.0, 220.0),
+    )
+    hours = np.array([0.0, 3.0, 5.0, 6.0, 7.0, 12.0, 22.0, 23.0, 24.0, 27.0])
+    lo, hi = mpc.zone_at(hours * 60.0)
+    np.testing.assert_allclose(lo, [110, 110, 110, 95, 80, 80, 80, 95, 110, 110])
+    np.testing.assert_allclose(hi, [220, 220, 220, 180, 140, 140, 140, 180, 220, 220])
+    fixed = ZoneMPC(uva_padova_twin_factory([load_patient("adult#001")]))
+    assert fixed.zone_at(hours * 60.0)[0].tolist() == [90.0] * hours.size
+    with pytest.raises(InvalidParameterError, match="night zone"):
+        ZoneMPC(uva_padova_twin_factory([]), night_zone_mg_dl=(150.0, 100.0))

@@ -34,6 +34,9 @@ from healthtwin.errors import InvalidInputError, InvalidParameterError
 __all__ = ["ZoneMPC"]
 
 TwinFactory = Callable[[TherapySettings, float], GlucoseTwin]
+#: Hours of day and the night zone's weight (0: day zone, 1: night zone) between them.
+_NIGHT_HOURS = np.array([0.0, 5.0, 7.0, 22.0, 24.0])
+_NIGHT_WEIGHT = np.array([1.0, 1.0, 0.0, 0.0, 1.0])
 
 
 class ZoneMPC:
@@ -81,6 +84,7 @@ class ZoneMPC:
         safety: bool = True,
         suspend_below_mg_dl: float = 70.0,
         suspend_within_min: float = 30.0,
+        night_zone_mg_dl: tuple[float, float] | None = None,
     ) -> None:
         lo, hi = zone_mg_dl
         if not 0 < lo < hi:
@@ -90,8 +94,13 @@ class ZoneMPC:
             raise InvalidParameterError(
                 f"multipliers must be >= 0 and include 1 (basal), got {list(multipliers)}"
             )
+        if night_zone_mg_dl is not None and not 0 < night_zone_mg_dl[0] < night_zone_mg_dl[1]:
+            raise InvalidParameterError(
+                f"the night zone needs 0 < low < high, got {night_zone_mg_dl}"
+            )
         self.twin_factory = twin_factory
         self.zone = (float(lo), float(hi))
+        self.night_zone = None if night_zone_mg_dl is None else tuple(map(float, night_zone_mg_dl))
         self.weights = (low_weight, high_weight, up_weight, down_weight)
         self.multipliers = mult
         self.block_min, self.horizon_min, self.dt_out_min = block_min, horizon_min, dt_out_min
@@ -119,9 +128,35 @@ class ZoneMPC:
             iob += extra * insulin_on_board(t_min - t)
         return iob
 
-    def cost(self, glucose: FloatArray, rates: FloatArray) -> FloatArray:
-        """Expected cost of each candidate, ``(n, c)``, from forecasts ``(n, c, m, s)``."""
-        lo, hi = self.zone
+    def zone_at(self, t_min: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """The zone's (low, high) bounds at times ``t_min`` (minutes from midnight of day 0).
+
+        Fixed, or with ``night_zone_mg_dl`` the periodic zone of Gondhalekar, Dassau &
+        Doyle (Automatica 71:237, 2016): the day zone from 07:00 to 22:00, the night zone
+        from 00:00 to 05:00, and linear transitions between them (22:00-24:00, 05:00-07:00).
+        """
+        t = np.asarray(t_min, dtype=np.float64)
+        day_lo, day_hi = self.zone
+        if self.night_zone is None:
+            return np.full_like(t, day_lo), np.full_like(t, day_hi)
+        hour = np.mod(t / 60.0, 24.0)
+        night = np.interp(hour, _NIGHT_HOURS, _NIGHT_WEIGHT)
+        night_lo, night_hi = self.night_zone
+        return day_lo + night * (night_lo - day_lo), day_hi + night * (night_hi - day_hi)
+
+    def cost(
+        self, glucose: FloatArray, rates: FloatArray, t_min: float | None = None
+    ) -> FloatArray:
+        """Expected cost of each candidate, ``(n, c)``, from forecasts ``(n, c, m, s)``.
+
+        ``t_min`` is the time of the forecast's start (needed for a periodic zone); the
+        forecast steps are ``dt_out_min`` apart from ``t_min + dt_out_min``.
+        """
+        steps = glucose.shape[-1]
+        ahead = self.dt_out_min * np.arange(1, steps + 1)
+        lo, hi = self.zone_at(ahead + (0.0 if t_min is None else t_min))
+        if t_min is None and self.night_zone is not None:
+            raise InvalidParameterError("a periodic zone needs the forecast's start time t_min")
         w_lo, w_hi, w_up, w_down = self.weights
         zone = w_lo * np.maximum(lo - glucose, 0.0) ** 2 + w_hi * np.maximum(glucose - hi, 0.0) ** 2
         move = rates / self.settings.basal_u_per_min[:, None] - 1.0
@@ -142,7 +177,7 @@ class ZoneMPC:
         glucose = twin.forecast(
             rates, self.block_min, basal, self.horizon_min, self.dt_out_min, bolus_now=bolus
         )
-        cost = self.cost(glucose, rates)
+        cost = self.cost(glucose, rates, reading.t_min)
         # IOB constraint: no insulin above basal while correction IOB is at its limit
         over = self.correction_iob(reading.t_min) >= self.max_iob_fraction * s.total_daily_insulin_u
         cost = np.where(over[:, None] & (self.multipliers[None, :] > 1.0), np.inf, cost)
