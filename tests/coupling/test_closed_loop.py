@@ -114,7 +114,7 @@ def test_the_periodic_zone_moves_between_day_and_night_bounds() -> None:
     lo, hi = mpc.zone_at(hours * 60.0)
     np.testing.assert_allclose(lo, [110, 110, 110, 95, 80, 80, 80, 95, 110, 110])
     np.testing.assert_allclose(hi, [220, 220, 220, 180, 140, 140, 140, 180, 220, 220])
-    fixed = ZoneMPC(uva_padova_twin_factory([load_patient("adult#001")]))
+    fixed = ZoneMPC(uva_padova_twin_factory([load_patient("adult#001")]), night_zone_mg_dl=None)
     assert fixed.zone_at(hours * 60.0)[0].tolist() == [90.0] * hours.size
     with pytest.raises(InvalidParameterError, match="night zone"):
         ZoneMPC(uva_padova_twin_factory([]), night_zone_mg_dl=(150.0, 100.0))

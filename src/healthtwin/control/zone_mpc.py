@@ -14,6 +14,13 @@ horizon) on every member of the patient's twin, applies the best one for one sam
 - a hypoglycaemia safety layer (:func:`~healthtwin.control.safety.predicted_low`):
   suspend when the chosen plan's lower forecast band falls below 70 mg/dL within 30 min.
 
+The zone is periodic by default, after Gondhalekar, Dassau & Doyle (Automatica 2016): the
+day zone from 07:00 to 22:00, a night zone of 110-220 mg/dL from 00:00 to 05:00, with
+linear transitions. A fixed zone over-corrected late unannounced snacks into nocturnal
+hypoglycaemia (30 patients x 2 days of the snack scenario, seed 0: time below 70 mg/dL
+1.79 % overall, 5.52 % at night; with the night zone 0.60 % and 1.39 %, and time in range
+88.6 -> 89.6 %).
+
 Announced meals get a ``carbs / CR`` bolus (a hybrid closed loop); unannounced snacks are
 left to the feedback.
 """
@@ -62,6 +69,8 @@ class ZoneMPC:
         Whether announced meals get a ``carbs / CR`` bolus.
     safety, suspend_below_mg_dl, suspend_within_min
         The suspend-on-predicted-low layer and its threshold and look-ahead.
+    night_zone_mg_dl
+        The night zone of the periodic zone (:meth:`zone_at`); ``None`` for a fixed zone.
     """
 
     name = "mpc"
@@ -84,7 +93,7 @@ class ZoneMPC:
         safety: bool = True,
         suspend_below_mg_dl: float = 70.0,
         suspend_within_min: float = 30.0,
-        night_zone_mg_dl: tuple[float, float] | None = None,
+        night_zone_mg_dl: tuple[float, float] | None = (110.0, 220.0),
     ) -> None:
         lo, hi = zone_mg_dl
         if not 0 < lo < hi:
