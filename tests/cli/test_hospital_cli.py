@@ -77,3 +77,24 @@ def test_plan_prints_and_writes_the_cheapest_plan(tmp_path: Path) -> None:
     assert plan["found"] is True
     assert plan["metrics"]["ed_4h_breach"]["high"] < 0.05
     assert main(["hospital", "plan", "--config", str(path), "--target", "ed_4h_breach<<1"]) == 2
+
+
+def test_plan_on_the_example_hospital_widens_or_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    short = ["--days", "7", "--replications", "4", "--max-replications", "8", "--seed", "1"]
+    out = tmp_path / "plan"
+    args = ["hospital", "plan", "--config", str(EXAMPLE), "--target", "ed_4h_breach<0.25"]
+    assert main([*args, *short, "--out", str(out)]) == 0
+    plan = json.loads((out / "plan.json").read_text())
+    assert plan["found"] is True
+    assert plan["metrics"]["ed_4h_breach"]["high"] < 0.25
+    assert "plan: beds ed=" in capsys.readouterr().out
+    # About 22 % of the example's ED stays last over 4 h by themselves: beds cannot help.
+    args[-1] = "ed_4h_breach<0.05"
+    assert main([*args, *short, "--out", str(out)]) == 0
+    plan = json.loads((out / "plan.json").read_text())
+    assert plan["found"] is False
+    assert "will not meet" in plan["reason"]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from healthtwin.errors import InvalidInputError, InvalidParameterError
-from healthtwin.hospital.config import HospitalConfig
+from healthtwin.hospital.config import HospitalConfig, load_hospital_config
 from healthtwin.hospital.plan import first_answer, plan_capacity, unit_arrival_rates
 from healthtwin.hospital.queueing import min_servers, mmc_mean_wait
 
@@ -152,6 +153,7 @@ def test_plan_by_simulation_meets_the_ed_target_at_least_cost() -> None:
     assert result.config is not None
     assert result.metrics["ed_4h_breach"].high < 0.05
     assert result.cost_per_day == pytest.approx(result.config.cost_per_day())
+    # Beds and rostered shifts are paid whether used or not: the cost is a point value.
     assert result.cost_interval == (result.cost_per_day, result.cost_per_day)
     # Nurses follow the beds at the ward's patients-per-nurse ratio.
     assert result.nurses_per_shift["ward"] == int(np.ceil(result.beds["ward"] / 5.0))
@@ -186,3 +188,62 @@ def test_bad_targets_and_options_are_clear_errors() -> None:
             "ed_4h_breach<0.05",
             unit_options={"ed": list(range(10)), "ward": list(range(10))},
         )
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "hospital" / "example_hospital.yaml"
+
+
+@pytest.fixture(scope="module")
+def example() -> HospitalConfig:
+    return load_hospital_config(EXAMPLE)
+
+
+def test_the_search_widens_from_a_small_first_answer_until_a_plan_qualifies(
+    example: HospitalConfig,
+) -> None:
+    # P(wait) 0.9 gives a first answer far too small: round 1 fails, the bottlenecks grow.
+    kwargs = {"days": 7.0, "replications": 4, "max_replications": 8, "first_p_wait": 0.9,
+              "seed": 1}  # fmt: skip
+    result = plan_capacity(example, "ed_4h_breach<0.25", **kwargs)  # type: ignore[arg-type]
+    assert result.found
+    assert result.rounds >= 2
+    assert result.reason == ""
+    assert result.metrics["ed_4h_breach"].high < 0.25
+    assert all(b >= result.first_answer[u] for u, b in result.beds.items())
+    assert any(b > result.first_answer[u] for u, b in result.beds.items())
+    assert all(not r.feasible for r in result.table if r.cost < result.cost_per_day)
+    assert result.to_dict()["rounds"] == result.rounds
+    single = plan_capacity(example, "ed_4h_breach<0.25", max_rounds=1, **kwargs)  # type: ignore[arg-type]
+    assert not single.found
+    assert single.rounds == 1
+    first_round = [(r.name, r.status) for r in result.table[: len(single.table)]]
+    assert [(r.name, r.status) for r in single.table] == first_round
+    # Each of the rounds spends an equal share of 1 - confidence (Bonferroni).
+    assert single.table[0].metrics["ed_4h_breach"].level == 0.95
+    assert result.table[0].metrics["ed_4h_breach"].level == pytest.approx(1 - 0.05 / 6)
+    capped = plan_capacity(
+        example,
+        "ed_4h_breach<0.25",
+        max_cost_per_day=max(r.cost for r in single.table),
+        **kwargs,  # type: ignore[arg-type]
+    )
+    assert not capped.found
+    assert "max_cost_per_day" in capped.reason
+
+
+def test_a_target_that_beds_cannot_meet_says_why(example: HospitalConfig) -> None:
+    # The example's ED stay alone (lognormal, mean 3 h, cv 0.8) exceeds 4 h for about 22 %
+    # of attendances, so no number of beds brings the 4-hour breach under 5 %.
+    result = plan_capacity(
+        example, "ed_4h_breach<0.05", days=7, replications=4, max_replications=8, seed=1
+    )
+    assert not result.found
+    assert "more beds or nurses will not meet it" in result.reason
+    largest = max(result.table, key=lambda r: r.cost)
+    assert 0.18 < largest.metrics["ed_4h_breach"].mean < 0.27
+    assert result.to_dict()["reason"] == result.reason
+
+
+def test_max_rounds_must_be_positive() -> None:
+    with pytest.raises(InvalidParameterError, match="max_rounds"):
+        plan_capacity(NETWORK, "ed_4h_breach<0.05", max_rounds=0)

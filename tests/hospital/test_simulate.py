@@ -76,7 +76,11 @@ def test_discharge_window_and_triage_priority(example: HospitalConfig) -> None:
 
 
 class FlaggingCourse:
-    """Deteriorates every patient once after 2 h, alerting only for odd patient ids."""
+    """Deteriorates every patient once after 2 h, alerting only for odd patient ids.
+
+    Ids 1 mod 4 alert on the total (6), ids 3 mod 4 only on a single parameter scoring 3
+    (total 3); even ids stay at a total of 4 with no single 3, which is no alert.
+    """
 
     def next_event(
         self, patient: Patient, now: float, rng: np.random.Generator
@@ -86,8 +90,8 @@ class FlaggingCourse:
             return 2.0, "deteriorate"
         return 1.0, "fit_for_discharge"
 
-    def news2(self, patient: Patient, now: float) -> int | None:
-        return 6 if patient.id % 2 else 1
+    def news2(self, patient: Patient, now: float) -> tuple[int, bool] | None:
+        return {1: (6, False), 3: (3, True)}.get(patient.id % 4, (4, False))
 
 
 def test_a_course_drives_deteriorations_and_late_catches() -> None:
@@ -110,3 +114,35 @@ def test_unknown_engine_and_metric_are_named(example: HospitalConfig) -> None:
     r = simulate(example, days=1, replications=2)
     with pytest.raises(UnknownModelError, match="metrics are"):
         r.values("ed_wait")
+
+
+def test_engines_agree_on_every_metric_under_heavy_blocking() -> None:
+    """Cascades of freed beds, a roster, electives, diversion, census and warm-up at once."""
+    staff = {"shifts": [{"start_hour": 7, "length_hours": 12, "nurses": 2},
+                        {"start_hour": 19, "length_hours": 12, "nurses": 1}],
+             "patients_per_nurse": 3}  # fmt: skip
+    cfg = HospitalConfig.model_validate({
+        "units": {"ed": {"kind": "ed", "beds": 4,
+                         "los_hours": {"dist": "gamma", "mean": 2.0, "cv": 0.5}},
+                  "ward": {"kind": "ward", "beds": 6, "staff": staff,
+                           "los_hours": {"dist": "lognormal", "mean": 30.0, "cv": 0.6}},
+                  "icu": {"kind": "icu", "beds": 2,
+                          "los_hours": {"dist": "exponential", "mean": 40.0}}},
+        "arrivals": [{"unit": "ed", "rate_per_hour": [1.0] * 8 + [2.5] * 16,
+                      "triage_mix": [0.2, 0.5, 0.3]}],
+        "electives": [{"unit": "ward", "per_weekday": [2, 2, 2, 2, 2, 0, 0], "hour": 8.0}],
+        "pathways": {"ed": {"ward": 0.4, "icu": 0.05, "discharge": 0.55},
+                     "ward": {"icu": 0.1, "discharge": 0.85, "death": 0.05},
+                     "icu": {"ward": 0.7, "death": 0.3}},
+        "discharge_hours": [8, 12],
+        "diversion": {"unit": "ed", "max_queue": 6, "boarding_threshold": 3}})  # fmt: skip
+    census = Census.from_counts({"ward": [5.0, 50.0, 100.0], "icu": [3.0]})
+    kw = {"days": 60.0, "replications": 3, "seed": 9, "warmup_days": 4.0, "census": census}
+    fast = simulate(cfg, **kw)  # type: ignore[arg-type]
+    slow = simulate(cfg, engine="simpy", **kw)  # type: ignore[arg-type]
+    assert (fast.values("boarding_hours") > 10).all()
+    assert (fast.values("refusals") > 1).all()
+    for metric in fast.metrics:
+        np.testing.assert_allclose(
+            fast.values(metric), slow.values(metric), rtol=1e-9, err_msg=metric
+        )

@@ -1,7 +1,10 @@
 """The hospital engine against queueing theory, each within a 99 % interval over replications.
 
 Erlang C (M/M/c wait and P(wait)), Erlang B (M/M/c/c blocking), the M/G/inf census
-(Poisson with mean lambda E[S]), Little's law on a network, and exact conservation.
+(Poisson with mean lambda E[S]), Little's law on a network, and exact conservation. The
+Erlang formulas are the package's own (:mod:`healthtwin.hospital.queueing`), themselves
+checked against exact rational arithmetic and published tables in tests/hospital and
+tests/validation/test_erlang_reference.py.
 """
 
 from __future__ import annotations
@@ -12,28 +15,15 @@ import numpy as np
 from scipy import stats
 
 from healthtwin.hospital import HospitalConfig, mmc_config, simulate
+from healthtwin.hospital.queueing import erlang_b, erlang_c
 from healthtwin.hospital.results import t_interval
 
 LEVEL = 0.99
 
 
-def erlang_c(c: int, load: float) -> float:
-    """P(wait) of M/M/c, written here independently of hospital/queueing.py."""
-    terms = sum(load**k / math.factorial(k) for k in range(c))
-    top = load**c / math.factorial(c) * c / (c - load)
-    return top / (terms + top)
-
-
-def erlang_b(c: int, load: float) -> float:
-    b = 1.0
-    for k in range(1, c + 1):
-        b = load * b / (k + load * b)
-    return b
-
-
 def test_mmc_matches_erlang_c_mean_wait_and_probability_of_waiting() -> None:
     result = simulate(mmc_config(9.0, 1.0, 10), days=400, replications=10, warmup_days=2, seed=3)
-    p_wait = erlang_c(10, 9.0)
+    p_wait = float(erlang_c(10, 9.0))
     assert math.isclose(p_wait, 0.66873, abs_tol=5e-6)
     wait = t_interval(result.values("wait_hours.queue"), LEVEL)
     assert wait.low <= p_wait / (10 - 9.0) <= wait.high
@@ -47,7 +37,7 @@ def test_mmcc_blocking_matches_erlang_b() -> None:
     result = simulate(config, days=200, replications=10, warmup_days=1, seed=4)
     blocked = result.values("refusals") / result.values("arrivals")
     ci = t_interval(blocked, LEVEL)
-    assert ci.low <= erlang_b(10, 8.0) <= ci.high
+    assert ci.low <= float(erlang_b(10, 8.0)) <= ci.high
     assert ci.high - ci.low < 0.02
 
 

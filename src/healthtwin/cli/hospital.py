@@ -203,8 +203,11 @@ def plan(
             i = result.metrics[m]
             console.print(f"{m}: {i.mean:.4g} ({i.level:.0%} CI {i.low:.4g} to {i.high:.4g})")
     else:
-        console.print("no candidate plan was shown to meet the targets; widen the search "
-                      "(more beds) or relax the targets")  # fmt: skip
+        console.print(
+            f"no plan was shown to meet the targets: {result.reason}"
+            if result.reason
+            else "no candidate plan was shown to meet the targets; relax the targets"
+        )
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "plan.json").write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")

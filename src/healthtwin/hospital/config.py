@@ -150,7 +150,7 @@ class DiversionConfig(BaseModel):
 class SafetyConfig(BaseModel):
     """Early-warning assumptions used when no twin gives NEWS2 scores.
 
-    A deterioration is *caught late* when no alert (NEWS2 >= 5) came within
+    A deterioration is *caught late* when no alert (NEWS2 >= 5 or a single 3) came within
     ``late_window_hours`` before it; without scores an alert precedes it with probability
     ``alert_sensitivity``.
     """

@@ -2,12 +2,15 @@
 
 A course gives the next clinical event of a patient in a unit (deterioration, step-down,
 fit for discharge, death) and, when it knows them, NEWS2 scores (Royal College of
-Physicians 2017). ``coupling/`` supplies a course backed by patient twins; here lives the
-distribution-based default: a stay drawn from the unit's length-of-stay law and
-deteriorations as a Poisson process of rate ``deterioration_per_day`` during it.
+Physicians 2017) as ``(total, any single parameter scored 3)``. ``coupling/`` supplies a
+course backed by patient twins; here lives the distribution-based default: a stay drawn
+from the unit's length-of-stay law and deteriorations as a Poisson process of rate
+``deterioration_per_day`` during it.
 
-Escalation by NEWS2 band (RCP 2017, chart 2): observations every 12 h at 0, every 4 h at
-1-4, hourly at 5-6, continuous (counted here as every 15 minutes) at 7 or more.
+Alerts follow the RCP 2017 trigger: a total of 5 or more, or a score of 3 in any single
+parameter. Escalation by NEWS2 band (RCP 2017, chart 2): observations every 12 h at 0,
+every 4 h at 1-4, hourly at 5-6 or when a single parameter scores 3, continuous (counted
+here as every 15 minutes) at 7 or more.
 """
 
 from __future__ import annotations
@@ -24,13 +27,17 @@ __all__ = [
     "ClinicalCourse",
     "DistributionCourse",
     "EventKind",
+    "News2",
     "Patient",
     "VisitPlan",
+    "is_alert",
     "observation_interval_hours",
     "plan_visit",
 ]
 
 EventKind = Literal["deteriorate", "step_down", "fit_for_discharge", "death"]
+News2 = tuple[int, bool]
+"""A NEWS2 reading: the total score and whether any single parameter scored 3."""
 KINDS = ("deteriorate", "step_down", "fit_for_discharge", "death")
 ALERT_SCORE = 5
 MAX_EVENTS_PER_VISIT = 100
@@ -57,8 +64,11 @@ class ClinicalCourse(Protocol):
         """Hours until the patient's next clinical event, and its kind."""
         ...
 
-    def news2(self, patient: Patient, now: float) -> int | None:
-        """The patient's NEWS2 score at ``now``, or None when unknown."""
+    def news2(self, patient: Patient, now: float) -> tuple[int, bool] | None:
+        """The patient's NEWS2 at ``now`` as ``(total, any single parameter scored 3)``.
+
+        None when the course does not know the patient's vitals.
+        """
         ...
 
 
@@ -93,25 +103,45 @@ class DistributionCourse:
                 return wait, "deteriorate"
         return remaining, "fit_for_discharge"
 
-    def news2(self, patient: Patient, now: float) -> int | None:
+    def news2(self, patient: Patient, now: float) -> tuple[int, bool] | None:
         return None
 
 
-def observation_interval_hours(score: int | None, fixed_hours: float) -> float:
-    """Hours to the next observation for a NEWS2 score (``fixed_hours`` when unknown).
+def is_alert(news2: tuple[int, bool] | None) -> bool:
+    """Whether a NEWS2 reading triggers an alert: total >= 5 or a single parameter 3.
 
     Examples
     --------
-    >>> [observation_interval_hours(s, 4.0) for s in (None, 0, 3, 5, 8)]
-    [4.0, 12.0, 4.0, 1.0, 0.25]
+    >>> [is_alert(r) for r in (None, (4, False), (3, True), (5, False))]
+    [False, False, True, True]
     """
-    if score is None:
+    return news2 is not None and (news2[0] >= ALERT_SCORE or news2[1])
+
+
+def observation_interval_hours(news2: tuple[int, bool] | None, fixed_hours: float) -> float:
+    """Hours to the next observation for a NEWS2 reading (``fixed_hours`` when unknown).
+
+    Parameters
+    ----------
+    news2
+        ``(total, any single parameter scored 3)``, or None when unknown.
+    fixed_hours
+        The unit's fixed interval, used when the score is unknown.
+
+    Examples
+    --------
+    >>> readings = (None, (0, False), (3, False), (3, True), (5, False), (8, False))
+    >>> [observation_interval_hours(r, 4.0) for r in readings]
+    [4.0, 12.0, 4.0, 1.0, 1.0, 0.25]
+    """
+    if news2 is None:
         return fixed_hours
-    if score == 0:
-        return 12.0
-    if score < ALERT_SCORE:
-        return 4.0
-    return 1.0 if score < 7 else 0.25
+    total, single_three = news2
+    if total >= 7:
+        return 0.25
+    if total >= ALERT_SCORE or single_three:
+        return 1.0
+    return 12.0 if total == 0 else 4.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,9 +167,10 @@ def plan_visit(
 ) -> VisitPlan:
     """Ask ``course`` for events until the stay in ``patient.unit`` ends.
 
-    A deterioration is caught late unless some NEWS2 score sampled hourly in the prior
-    ``late_window_hours`` reached 5; when the course gives no scores an alert precedes it
-    with probability ``alert_sensitivity``.
+    A deterioration is caught late unless some NEWS2 reading sampled hourly in the prior
+    ``late_window_hours`` alerted (total >= 5 or a single parameter 3, see
+    :func:`is_alert`); when the course gives no scores an alert precedes it with
+    probability ``alert_sensitivity``.
     """
     t, det, late = now, 0, 0
     end: EventKind = "fit_for_discharge"
@@ -172,8 +203,8 @@ def _alerted(
     sensitivity: float,
     rng: np.random.Generator,
 ) -> bool:
-    scores = [course.news2(patient, t - h) for h in np.arange(0.0, window + 1e-9, 1.0)]
-    known = [s for s in scores if s is not None]
+    readings = [course.news2(patient, t - h) for h in np.arange(0.0, window + 1e-9, 1.0)]
+    known = [r for r in readings if r is not None]
     if not known:
         return bool(rng.random() < sensitivity)
-    return max(known) >= ALERT_SCORE
+    return any(is_alert(r) for r in known)

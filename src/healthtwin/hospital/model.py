@@ -175,12 +175,15 @@ def draw_patients(
         entry.append(np.full(t.size, index[e.unit]))
     n_census = len(entries)
     t_all = np.concatenate(times)
-    order = np.concatenate(
-        [np.arange(n_census), n_census + np.argsort(t_all[n_census:], kind="stable")]
-    )
-    t_all, origin_all = t_all[order], np.concatenate(origin)[order]
-    prio_all = np.concatenate(prio)[order].astype(np.int64)
-    entry_all = np.concatenate(entry)[order].astype(np.int64)
+    origin_all = np.concatenate(origin)
+    prio_all = np.concatenate(prio).astype(np.int64)
+    entry_all = np.concatenate(entry).astype(np.int64)
+    if sum(t.size > 0 for t in times[1:]) > 1:  # one stream alone is already in time order
+        order = np.concatenate(
+            [np.arange(n_census), n_census + np.argsort(t_all[n_census:], kind="stable")]
+        )
+        t_all, origin_all = t_all[order], origin_all[order]
+        prio_all, entry_all = prio_all[order], entry_all[order]
     _check_census(model, entry_all[:n_census])
     path, u_route = _routes(model, entry_all, prio_all, rng("routing"), full_paths)
     visits = path.shape[1] - 1
@@ -195,8 +198,12 @@ def draw_patients(
             los[first, 0] = spec.sample_residual(rng(f"census/{name}"), elapsed)
     hazard = np.append(np.asarray(model.hazard_per_hour), 0.0)
     on_path = np.where(path[:, :visits] >= 0, path[:, :visits], len(model.names))
-    det = rng("deterioration").poisson(hazard[on_path] * los)
-    late = rng("alerts").binomial(det, 1.0 - config.safety.alert_sensitivity)
+    if hazard.any():
+        det = rng("deterioration").poisson(hazard[on_path] * los)
+        late = rng("alerts").binomial(det, 1.0 - config.safety.alert_sensitivity)
+        det_list, late_list = det.ravel().tolist(), late.ravel().tolist()
+    else:  # Poisson(0) and Binomial(0, p) draw nothing: the streams are left as they are
+        det_list, late_list = [0] * los.size, [0] * los.size
     interval = np.append(np.asarray(model.obs_interval), 1.0)
     obs = np.where(path[:, :visits] >= 0, los / interval[on_path], 0.0)
     return PatientDraws(
@@ -207,8 +214,8 @@ def draw_patients(
         priority=prio_all.tolist(),
         path=path.ravel().tolist(),
         los_hours=los.ravel().tolist(),
-        deteriorations=det.ravel().tolist(),
-        caught_late=late.ravel().tolist(),
+        deteriorations=det_list,
+        caught_late=late_list,
         observations=obs.ravel().tolist(),
         route_uniform=u_route,
     )
@@ -237,31 +244,49 @@ def _routes(
     rng: np.random.Generator,
     full: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each patient's sequence of units, shape ``(n, visits + 1)``, and its uniforms."""
+    """Each patient's sequence of units, shape ``(n, visits + 1)``, and its uniforms.
+
+    Only patients still inside the hospital are routed at each step (their number falls
+    fast); a patient who died keeps ``DEATH`` in the later columns routed.
+    """
     n = entry.size
     uniforms = rng.random((n, MAX_VISITS))
     path = np.full((n, MAX_VISITS + 1), DISCHARGE, dtype=np.int64)
     path[:, 0] = entry
+    special = {u: [t for (v, t) in model.routes if v == u and t] for (u, _) in model.routes}
+    tables = sorted(model.routes.items())
+    active = np.flatnonzero(entry >= 0)
+    dead = np.flatnonzero(entry == DEATH)
     used = 1
     for k in range(MAX_VISITS):
-        cur = path[:, k]
-        if not (cur >= 0).any():
+        if not active.size:
             break
         used = k + 2
-        nxt = np.full(n, DISCHARGE, dtype=np.int64)
-        for (u, tri), (dest, cum) in sorted(model.routes.items()):
+        everyone = active.size == n
+        cur = path[:, k] if everyone else path[active, k]
+        tri = triage if everyone else triage[active]
+        u_k = None
+        nxt = np.full(active.size, DISCHARGE, dtype=np.int64)
+        for (u, t), (dest, cum) in tables:
             mask = cur == u
-            if tri:
-                mask &= triage == tri
-            elif (u, 0) in model.routes:
-                special = [t for (v, t) in model.routes if v == u and t]
-                mask &= ~np.isin(triage, special)
+            if t:
+                mask &= tri == t
+            elif special[u]:
+                mask &= ~np.isin(tri, special[u])
             if mask.any():
-                pick = np.minimum(np.searchsorted(cum, uniforms[mask, k], "right"), len(dest) - 1)
+                if u_k is None:
+                    u_k = uniforms[:, k] if everyone else uniforms[active, k]
+                pick = np.minimum(np.searchsorted(cum, u_k[mask], "right"), len(dest) - 1)
                 nxt[mask] = dest[pick]
-        path[:, k + 1] = np.where(cur >= 0, nxt, cur)
+        if everyone:
+            path[:, k + 1] = nxt
+        else:
+            path[active, k + 1] = nxt
+        dead = np.concatenate([dead, active[nxt == DEATH]]) if (nxt == DEATH).any() else dead
+        path[dead, k + 1] = DEATH
+        active = active[nxt >= 0]
     if full:
         used = MAX_VISITS + 1
     # A route still inside the hospital after MAX_VISITS visits is sent home.
-    path[:, used - 1] = np.where(path[:, used - 1] >= 0, DISCHARGE, path[:, used - 1])
+    path[active, used - 1] = DISCHARGE
     return path[:, :used], uniforms

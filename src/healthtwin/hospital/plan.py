@@ -11,6 +11,13 @@
 3. The final choice by simulation: :func:`~healthtwin.hospital.selection.select_plan`
    with common random numbers returns the cheapest plan whose target metrics meet their
    thresholds with the stated confidence.
+4. When no candidate qualifies, the search widens: the bottleneck units of the largest
+   plan tried (those where more than ``bottleneck_p_wait`` of patients wait for a bed,
+   which is what drives ED waits and boarding) grow by their square-root step, doubled
+   each round, and step 3 runs on the new candidates, until one qualifies, no unit is a
+   bottleneck any more (then beds cannot meet the target and ``PlanResult.reason`` says
+   so), or ``max_rounds``/``max_cost_per_day`` is reached. Each round gets an equal share
+   of ``1 - confidence`` (Bonferroni), so the guarantee holds over the whole search.
 """
 
 from __future__ import annotations
@@ -68,9 +75,11 @@ class PlanResult:
     """The chosen plan and how sure we are of it.
 
     ``config`` is ``None`` when no candidate was proven to meet the targets (then
-    ``beds``/``nurses_per_shift`` are empty and ``metrics`` is empty). ``cost_per_day``
-    is deterministic (beds and rostered shifts), so its interval is the point itself:
-    ``cost_interval = (cost, cost)``.
+    ``beds``/``nurses_per_shift`` are empty, ``metrics`` is empty and ``reason`` says why
+    the search stopped). ``cost_per_day`` is a point value, not an estimate: a plan pays
+    for its beds and for every rostered nurse shift whether or not patients fill them
+    (``HospitalConfig.cost_per_day``), so no replication changes it, and its interval is
+    the point itself: ``cost_interval = (cost, cost)``.
     """
 
     targets: tuple[Constraint, ...]
@@ -84,6 +93,8 @@ class PlanResult:
     first_answer: Mapping[str, int]
     table: tuple[CandidateResult, ...]
     confidence: float
+    reason: str = ""
+    rounds: int = 1
 
     @property
     def found(self) -> bool:
@@ -103,6 +114,8 @@ class PlanResult:
             "metrics": {m: vars(i) for m, i in self.metrics.items()},
             "replications": self.replications,
             "first_answer_beds": dict(self.first_answer),
+            "reason": self.reason,
+            "rounds": self.rounds,
             "candidates": [
                 {
                     "name": r.name,
@@ -220,11 +233,7 @@ def _candidate_beds(
         units = list(unit_options)
         grid = itertools.product(*(sorted(set(unit_options[u])) for u in units))
         return [{**start, **dict(zip(units, map(int, combo), strict=True))} for combo in grid]
-    rates = unit_arrival_rates(config)
-    step = {
-        u: max(1, round(0.5 * math.sqrt(rates[u] * config.units[u].los_hours.mean_hours())))
-        for u in start
-    }
+    step = _steps(config, start)
     plans = [{u: max(1, b + k * step[u]) for u, b in start.items()} for k in range(-2, 4)]
     for unit in start:
         for k in (-1, 1):
@@ -246,6 +255,9 @@ def plan_capacity(
     confidence: float = 0.95,
     first_p_wait: float = 0.2,
     max_candidates: int = 64,
+    max_rounds: int = 6,
+    max_cost_per_day: float | None = None,
+    bottleneck_p_wait: float = 0.01,
     simulator: Simulator | None = None,
 ) -> PlanResult:
     """The cheapest bed/staff plan meeting ``target``, with its uncertainty.
@@ -258,7 +270,8 @@ def plan_capacity(
         Text such as ``"ed_4h_breach<0.05"`` (comma-separated for several) or constraints.
     unit_options
         Bed counts to try per unit (their combinations are the candidates; other units keep
-        the queueing first answer). ``None``: candidates around the first answer.
+        the queueing first answer; the search does not widen). ``None``: candidates around
+        the first answer, widened round by round while none qualifies.
     days, warmup_days
         Simulated days per replication, and days discarded first.
     replications, max_replications
@@ -271,6 +284,13 @@ def plan_capacity(
         P(wait for a bed) used by the queueing first answer.
     max_candidates
         Refuse a larger candidate set (the simulation cost grows with it).
+    max_rounds
+        Rounds of candidates at most (the first set, then widenings); 1 never widens.
+    max_cost_per_day
+        Stop widening before candidates that cost more per day than this.
+    bottleneck_p_wait
+        A unit where more than this fraction of patients waits for a bed is a bottleneck
+        (``waited_fraction.<unit>``) and grows when the search widens.
     simulator
         The simulation to use (default :func:`healthtwin.hospital.simulate.simulate`).
 
@@ -278,7 +298,10 @@ def plan_capacity(
     -------
     PlanResult
         The plan (``config`` with the chosen beds and nurses), its cost per day, the
-        confidence interval of every target metric, and every candidate's row.
+        confidence interval of every target metric, every candidate's row, and when no
+        plan was found, the ``reason`` the search stopped. Intervals are at the level of
+        one round, ``1 - (1 - confidence) / max_rounds`` (``confidence`` with
+        ``unit_options``).
 
     Raises
     ------
@@ -286,9 +309,12 @@ def plan_capacity(
         If the target does not parse or names a metric the simulation does not report
         (checked on the first simulated candidate, before any further work).
     InvalidParameterError
-        If ``unit_options`` names an unknown unit or gives too many combinations.
+        If ``unit_options`` names an unknown unit or gives too many combinations, or
+        ``max_rounds < 1``.
     """
     targets = parse_targets(target) if isinstance(target, str) else tuple(target)
+    if max_rounds < 1:
+        raise InvalidParameterError(f"max_rounds must be >= 1, got {max_rounds!r}")
     start = first_answer(config, first_p_wait=first_p_wait)
     options = _candidate_beds(config, start, unit_options)
     if len(options) > max_candidates:
@@ -296,13 +322,9 @@ def plan_capacity(
             f"unit_options give {len(options)} candidate plans, more than max_candidates="
             f"{max_candidates}; give fewer bed counts per unit or raise max_candidates"
         )
-    candidates = []
-    for beds in options:
-        plan = _apply(config, beds)
-        name = ",".join(f"{u}={b}" for u, b in beds.items())
-        candidates.append(Candidate(name, plan, plan.cost_per_day()))
     run: Simulator = simulator if simulator is not None else simulate
     metrics = list(dict.fromkeys(t.metric for t in targets))
+    waited: dict[str, dict[str, float]] = {}
 
     def evaluate(
         candidate: Candidate[HospitalConfig], n: int, stage_seed: int
@@ -316,18 +338,75 @@ def plan_capacity(
                 f"target metric(s) {unknown} are not simulated; valid metrics are "
                 f"{list(result.metrics)}"
             )
+        waited[candidate.name] = {
+            u: float(np.nanmean(result.values(f"waited_fraction.{u}")))
+            for u in config.units
+            if f"waited_fraction.{u}" in result.metrics
+        }
         return {m: np.asarray(result.values(m), dtype=np.float64) for m in metrics}
 
-    selection = select_plan(
-        candidates,
-        evaluate,
-        targets,
-        confidence=confidence,
-        replications=replications,
-        max_replications=max_replications,
-        seed=seed,
-    )
-    return _result(targets, selection.best, selection.table, start, confidence)
+    rounds = 1 if unit_options else max_rounds
+    share = 1.0 - (1.0 - confidence) / rounds
+    step = _steps(config, start)
+    table: list[CandidateResult] = []
+    tried: dict[str, dict[str, int]] = {}
+    reason = ""
+    for round_ in range(rounds):
+        candidates = []
+        for beds in options:
+            name = ",".join(f"{u}={b}" for u, b in beds.items())
+            if name not in tried:
+                tried[name] = beds
+                plan = _apply(config, beds)
+                candidates.append(Candidate(name, plan, plan.cost_per_day()))
+        if max_cost_per_day is not None:
+            candidates = [c for c in candidates if c.cost <= max_cost_per_day]
+        if not candidates:
+            reason = (f"round {round_ + 1}: every wider plan costs more than "
+                      f"max_cost_per_day={max_cost_per_day:g}")  # fmt: skip
+            break
+        selection = select_plan(
+            candidates,
+            evaluate,
+            targets,
+            confidence=share,
+            replications=replications,
+            max_replications=max_replications,
+            seed=seed,
+        )
+        table.extend(selection.table)
+        if selection.best is not None:
+            return _result(targets, selection.best, tuple(table), start, confidence, round_ + 1)
+        if round_ == rounds - 1:
+            if rounds > 1:
+                reason = f"no plan qualified in max_rounds={max_rounds} rounds of candidates"
+            break
+        largest = max(selection.table, key=lambda r: (r.cost, r.name))
+        grow = [u for u, f in waited[largest.name].items() if f > bottleneck_p_wait]
+        if not grow:
+            shown = ", ".join(f"{m} {largest.metrics[m].mean:.3g}" for m in metrics)
+            reason = (
+                f"at the largest plan tried ({largest.name}) no unit makes more than "
+                f"{bottleneck_p_wait:.0%} of its patients wait for a bed, yet {shown} is not "
+                f"shown to meet {', '.join(map(str, targets))}: more beds or nurses will not "
+                "meet it; relax the target or change the process (e.g. shorter stays)"
+            )
+            break
+        base = tried[largest.name]
+        scale = 2**round_
+        options = [
+            {**base, **{u: base[u] + m * scale * step[u] for u in grow}} for m in (1, 2, 3)
+        ] + [{**base, u: base[u] + scale * step[u]} for u in grow if len(grow) > 1]
+    return _result(targets, None, tuple(table), start, confidence, round_ + 1, reason)
+
+
+def _steps(config: HospitalConfig, start: Mapping[str, int]) -> dict[str, int]:
+    """Half the square root of each unit's offered load (beds), at least one."""
+    rates = unit_arrival_rates(config)
+    return {
+        u: max(1, round(0.5 * math.sqrt(rates[u] * config.units[u].los_hours.mean_hours())))
+        for u in start
+    }
 
 
 def _result(
@@ -336,10 +415,12 @@ def _result(
     table: tuple[CandidateResult, ...],
     start: Mapping[str, int],
     confidence: float,
+    rounds: int,
+    reason: str = "",
 ) -> PlanResult:
     if best is None:
         return PlanResult(targets, None, {}, {}, math.nan, (math.nan, math.nan), {}, 0,
-                          dict(start), table, confidence)  # fmt: skip
+                          dict(start), table, confidence, reason, rounds)  # fmt: skip
     row = next(r for r in table if r.name == best.name)
     units = best.plan.units
     nurses = {
@@ -357,4 +438,5 @@ def _result(
         first_answer=dict(start),
         table=table,
         confidence=confidence,
+        rounds=rounds,
     )

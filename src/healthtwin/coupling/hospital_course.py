@@ -1,0 +1,478 @@
+"""Patients as twins in the hospital: a :class:`ClinicalCourse` backed by physiology.
+
+Each patient who reaches a bed gets an acute-inflammation twin (Reynolds et al., J Theor
+Biol 242:220-236, 2006; :mod:`healthtwin.physiology.inflammation`, Table 1 parameters),
+inoculated with a pathogen load at hospital arrival. Its state gives the clinical events
+and the vital signs; NEWS2 (:func:`healthtwin.physiology.scores.news2`) follows from them.
+
+Heterogeneity (chosen here, not from a paper; :class:`TwinCourseSettings`)
+    Initial pathogen load ``P(0) ~ lognormal(median 0.4, sigma 0.5)`` and growth rate
+    ``k_pg ~ lognormal(median 0.3, sigma 0.25)``; the other Table 1 values are shared.
+    The paper's health run is ``(k_pg 0.3, P(0) 1)`` and loads above 1.036 or growth
+    above 0.311 end in aseptic death, so medians below those put most patients in the
+    healthy basin and a tail (about 4-6 %) in the death basins: a ward mix where a
+    minority deteriorates, rather than the paper's three illustrative runs.
+
+Events (twin time = hours since hospital arrival)
+    *deterioration*: tissue damage ``D`` first reaches ``deterioration_damage`` (3 D-units;
+    healing runs peak below 4, so a few survivors deteriorate and recover);
+    *death*: ``D`` reaches ``death_damage`` (15, on the way to the death attractors near
+    17.4); *resolution*: from the last time ``P >= 0.05`` or ``D >= 1`` or ``N* >= 0.05``
+    on. A stay ends at the later of resolution and the unit's usual stay (drawn from its
+    ``los_hours``): the twin can lengthen a stay, never shorten it. In an ICU the end is
+    ``step_down``; in units whose kind is not in ``twin_kinds`` (ED, theatre) the usual
+    stay alone ends the visit. Deterioration is reported once per patient; twins are
+    integrated to ``horizon_hours`` (720) and treated as resolved after it.
+
+Vitals
+    Systolic BP comes from the circulation model: the Smith et al. (2004) closed-loop CVS
+    at quasi-steady state (its beats settle in seconds to minutes, the inflammation moves
+    over hours) with systemic resistance interpolated linearly between the nominal set
+    and the septic-shock set of Revie et al. (2013; ``R_sys`` -42 %), by the *shock
+    fraction* ``s = min(D / shock_damage, 1)``. The interpolation by ``D`` is an
+    assumption of this module, not a published mapping. Integrating the CVS per patient
+    would cost a numba compile (about 6 s) and a re-settling at every parameter change for
+    no change in the beat-averaged result, so its SBP at 11 values of ``s`` is stored in
+    :data:`SMITH_SBP_TABLE_MM_HG` (regenerate: :func:`circulation_sbp_table`; a test checks
+    it) and interpolated. The model has no baroreflex (heart rate is a parameter), so heart
+    rate, like respiratory rate, SpO2, temperature and consciousness, comes from a
+    **statistical stand-in, not physiology**: with the activation ``a = N* / (N* + 0.1)``
+    and ``s`` as above, RR ``15 + 6a + 10s + N(0, 1.5)``, SpO2 ``97.5 - 7s + N(0, 1)``
+    (at most 100), oxygen given when ``s > 0.5``, temperature ``36.8 + 1.8a + N(0, 0.3)``,
+    heart rate ``75 + 20a + 30s + b_hr + N(0, 2.5)`` (ECG error), SBP
+    ``table(s) + b_sbp + N(0, 8)`` (NIBP error, ISO 81060-2), patient offsets
+    ``b_hr ~ N(0, 8)``, ``b_sbp ~ N(0, 10)``, new confusion with probability
+    ``0.7 * clip(2 (s - 0.5), 0, 1)``.
+
+Cost and common random numbers
+    Twins are integrated in blocks of ``block_size`` patient ids (RK4, ``step_hours``),
+    vectorized across patients, only when a patient of the block is first seen, and
+    stopped once every member has resolved or died; vitals and NEWS2 are computed once per
+    block on the time grid. Patient ``p``'s draws come from ``SeedSequence((seed, r, p))``
+    where ``r`` is read (not consumed) from the replication's course generator, so two
+    hospital configs simulated with the same seed share patient twins.
+
+Trajectories for early-warning evaluation
+    The engine's results carry no per-patient series, so the course records them:
+    :meth:`TwinCourse.trajectories` gives NEWS2 sampled every ``record_every_hours`` over
+    every stay, the deteriorations (and deaths) it generated and the stays, as
+    :class:`~healthtwin.hospital.early_warning.NewsTrajectories` for
+    :func:`~healthtwin.hospital.early_warning.evaluate_alerts`. (The simulation's own
+    NEWS2 queries are not used: it looks hourly before each deterioration only, which
+    would bias sensitivity up.) Patient keys are ``replication * 2**32 + patient id``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy.special import ndtri
+
+from healthtwin.core.inputs import Inputs
+from healthtwin.core.types import BoolArray, FloatArray
+from healthtwin.errors import InvalidParameterError
+from healthtwin.hospital.config import HospitalConfig
+from healthtwin.hospital.course import EventKind, Patient
+from healthtwin.hospital.early_warning import NewsTrajectories
+from healthtwin.physiology.circulation import (
+    SmithCVS,
+    septic_shock_parameters,
+    smith_nominal_parameters,
+)
+from healthtwin.physiology.inflammation import (
+    Inflammation,
+    inflammation_rhs,
+    reynolds_nominal_parameters,
+)
+from healthtwin.physiology.scores import news2
+from healthtwin.physiology.vitals import Vitals
+
+__all__ = [
+    "SMITH_SBP_TABLE_MM_HG",
+    "TwinCourse",
+    "TwinCourseSettings",
+    "circulation_sbp_table",
+]
+
+#: SBP (mmHg) of the Smith et al. (2004) CVS at shock fractions 0, 0.1, ..., 1 (R_sys
+#: from nominal to Revie et al. 2013 septic shock); from :func:`circulation_sbp_table`.
+SMITH_SBP_TABLE_MM_HG = (
+    116.49, 113.38, 110.19, 106.94, 103.64, 100.28, 96.85, 93.37, 89.83, 86.22, 82.56,
+)  # fmt: skip
+_P, _N, _D = 0, 1, 2
+_REP_SHIFT = 2**32
+
+
+def circulation_sbp_table(n_points: int = 11) -> FloatArray:
+    """SBP (mmHg) of the Smith 2004 CVS with ``R_sys`` interpolated to septic shock.
+
+    Runs the model (numba-compiled when available; about 6 s the first time) for 30 min
+    at ``n_points`` equally spaced shock fractions from 0 to 1, shape ``(n_points,)``.
+    """
+    nominal = float(np.ravel(smith_nominal_parameters().R_sys)[0])
+    septic = float(np.ravel(septic_shock_parameters().R_sys)[0])
+    r_sys = nominal + (septic - nominal) * np.linspace(0.0, 1.0, n_points)
+    model = SmithCVS(smith_nominal_parameters(R_sys=r_sys))
+    rng = np.random.default_rng(0)
+    state = model.advance(model.initial_state(n_points, rng), 0.0, 30.0, Inputs(), rng)
+    return np.asarray(model.observe(state)[:, 1])
+
+
+@dataclass(frozen=True, kw_only=True)
+class TwinCourseSettings:
+    """Heterogeneity, event thresholds and numerics of :class:`TwinCourse` (see module)."""
+
+    pathogen_median: float = 0.4
+    pathogen_sigma: float = 0.5
+    growth_median: float = 0.3
+    growth_sigma: float = 0.25
+    deterioration_damage: float = 3.0
+    death_damage: float = 15.0
+    shock_damage: float = 10.0
+    resolved_pathogen: float = 0.05
+    resolved_damage: float = 1.0
+    resolved_phagocytes: float = 0.05
+    horizon_hours: float = 720.0
+    step_hours: float = 0.25
+    block_size: int = 64
+    record_every_hours: float = 1.0
+    twin_kinds: frozenset[str] = field(default=frozenset({"ward", "icu", "step_down"}))
+
+    def __post_init__(self) -> None:
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if name == "twin_kinds":
+                continue
+            if name.endswith("sigma") and value == 0:
+                continue
+            if not (math.isfinite(value) and value > 0):
+                raise InvalidParameterError(
+                    f"TwinCourseSettings.{name} must be a finite number > 0, got {value!r}"
+                )
+        if not self.deterioration_damage < self.death_damage:
+            raise InvalidParameterError(
+                f"deterioration_damage ({self.deterioration_damage}) must be below "
+                f"death_damage ({self.death_damage})"
+            )
+
+
+@dataclass(frozen=True)
+class _Block:
+    """Twins of ``block_size`` consecutive patient ids: events (h) and NEWS2 on the grid."""
+
+    deterioration: FloatArray  # (B,), inf when never
+    death: FloatArray
+    resolved: FloatArray
+    total: npt.NDArray[np.int8]  # (B, T)
+    single_3: BoolArray  # (B, T)
+
+
+@dataclass
+class _Record:
+    patient: list[FloatArray] = field(default_factory=list)
+    time: list[FloatArray] = field(default_factory=list)
+    total: list[npt.NDArray[np.int8]] = field(default_factory=list)
+    single_3: list[BoolArray] = field(default_factory=list)
+    events: list[tuple[int, float, str]] = field(default_factory=list)
+    stays: list[tuple[int, float, float]] = field(default_factory=list)
+
+
+class TwinCourse:
+    """A clinical course whose patients are inflammation twins (see the module docstring).
+
+    Parameters
+    ----------
+    config
+        The hospital (unit kinds and usual stays).
+    settings
+        Heterogeneity, thresholds and numerics.
+    seed
+        Mixed into every patient's draws.
+
+    Examples
+    --------
+    >>> cfg = HospitalConfig.model_validate({
+    ...     "units": {"ward": {"kind": "ward", "beds": 5,
+    ...                        "los_hours": {"dist": "fixed", "mean": 24.0}}},
+    ...     "pathways": {"ward": {"discharge": 1.0}}})
+    >>> course = TwinCourse(cfg)
+    >>> p = Patient(id=0, triage=3, unit="ward", arrival_hours=0.0, admitted_hours=0.0)
+    >>> dt, kind = course.next_event(p, 0.0, np.random.default_rng(0))
+    >>> dt >= 24.0 and kind in ("fit_for_discharge", "deteriorate", "death")
+    True
+    >>> total, red = course.news2(p, 1.0)
+    >>> 0 <= total <= 20
+    True
+    """
+
+    def __init__(
+        self,
+        config: HospitalConfig,
+        settings: TwinCourseSettings | None = None,
+        *,
+        seed: int = 0,
+    ) -> None:
+        self._config = config
+        self.settings = TwinCourseSettings() if settings is None else settings
+        self._seed = seed
+        self._rng: np.random.Generator | None = None
+        self._rep_entropy = 0
+        self._rep = -1
+        self._blocks: dict[int, _Block] = {}
+        self._reported: set[int] = set()
+        self._recorded_until: dict[int, float] = {}
+        self._records: list[_Record] = []
+        self._grid = np.arange(
+            0.0, self.settings.horizon_hours + 0.5 * self.settings.step_hours,
+            self.settings.step_hours,
+        )  # fmt: skip
+
+    # -- the ClinicalCourse protocol ------------------------------------------------------
+    def next_event(
+        self, patient: Patient, now: float, rng: np.random.Generator
+    ) -> tuple[float, EventKind]:
+        """Hours to the patient's next event: deterioration, death or end of the stay."""
+        self._sync(rng)
+        block, j = self._twin(patient.id)
+        unit = self._config.units[patient.unit]
+        if patient.stay_end_hours is None:
+            patient.stay_end_hours = now + float(unit.los_hours.sample(rng, 1)[0])
+        origin = patient.arrival_hours
+        end = patient.stay_end_hours
+        end_kind: EventKind = "step_down" if unit.kind == "icu" else "fit_for_discharge"
+        if unit.kind in self.settings.twin_kinds:
+            resolved = float(block.resolved[j])
+            resolved = self.settings.horizon_hours if math.isinf(resolved) else resolved
+            end = max(end, origin + resolved)
+        else:
+            end_kind = "fit_for_discharge"
+        # Ties go to the first: a deterioration before death, death before discharge.
+        candidates: list[tuple[float, EventKind]] = []
+        det = origin + float(block.deterioration[j])
+        if patient.id not in self._reported and det < math.inf:
+            # A crossing while boarding (no course events) is reported on admission.
+            candidates.append((max(det, now), "deteriorate"))
+        death = origin + float(block.death[j])
+        if death < math.inf:
+            candidates.append((max(death, now), "death"))
+        candidates.append((end, end_kind))
+        at, kind = min(candidates, key=lambda c: c[0])
+        if kind == "deteriorate":
+            self._reported.add(patient.id)
+        if kind in ("deteriorate", "death"):
+            true_time = det if kind == "deteriorate" else death
+            self._record().events.append((self._key(patient.id), true_time, kind))
+        if kind != "deteriorate":
+            self._record_stay(patient, block, j, at)
+        return at - now, kind
+
+    def news2(self, patient: Patient, now: float) -> tuple[int, bool] | None:
+        """NEWS2 total and red-score flag of the twin at ``now`` (None before arrival)."""
+        if self._rng is None:
+            return None
+        block, j = self._twin(patient.id)
+        k = self._index(now - patient.arrival_hours)
+        if k < 0:
+            return None
+        return int(block.total[j, k]), bool(block.single_3[j, k])
+
+    # -- recorded trajectories ------------------------------------------------------------
+    def trajectories(self, kinds: tuple[str, ...] = ("deteriorate",)) -> NewsTrajectories:
+        """NEWS2 over every recorded stay, the events of ``kinds``, and the stays."""
+        recs = self._records
+        parts = {f: [a for r in recs for a in getattr(r, f)] for f in ("patient", "time")}
+        totals = [a for r in recs for a in r.total]
+        reds = [a for r in recs for a in r.single_3]
+        events = [e for r in recs for e in r.events if e[2] in kinds]
+        stays = [s for r in recs for s in r.stays]
+
+        def cat(arrays: Sequence[npt.NDArray[Any]], dtype: type) -> npt.NDArray[Any]:
+            return np.concatenate(arrays).astype(dtype) if arrays else np.zeros(0, dtype)
+
+        return NewsTrajectories(
+            patient=cat(parts["patient"], np.int64),
+            time_hours=cat(parts["time"], np.float64),
+            total=cat(totals, np.int64),
+            any_single_3=cat(reds, np.bool_),
+            event_patient=np.array([e[0] for e in events], dtype=np.int64),
+            event_time_hours=np.array([e[1] for e in events], dtype=np.float64),
+            stay_patient=np.array([s[0] for s in stays], dtype=np.int64),
+            stay_start_hours=np.array([s[1] for s in stays], dtype=np.float64),
+            stay_end_hours=np.array([s[2] for s in stays], dtype=np.float64),
+        )
+
+    # -- internals ------------------------------------------------------------------------
+    def _sync(self, rng: np.random.Generator) -> None:
+        """Start a new replication when the engine hands over a new course generator."""
+        if rng is self._rng:
+            return
+        state = repr(rng.bit_generator.state).encode()
+        self._rep_entropy = int(hashlib.sha256(state).hexdigest()[:16], 16)
+        self._rng, self._rep = rng, self._rep + 1
+        self._blocks, self._reported, self._recorded_until = {}, set(), {}
+        self._records.append(_Record())
+
+    def _record(self) -> _Record:
+        return self._records[-1]
+
+    def _key(self, pid: int) -> int:
+        return self._rep * _REP_SHIFT + pid
+
+    def _index(self, twin_hours: float) -> int:
+        if twin_hours < -1e-9:
+            return -1
+        k = int(twin_hours / self.settings.step_hours + 0.5)
+        return min(k, self._grid.size - 1)
+
+    def _record_stay(self, patient: Patient, block: _Block, j: int, end: float) -> None:
+        # From hospital arrival (or time 0 for the census) and then contiguously, so that
+        # waiting for a cubicle and boarding are recorded too.
+        start = self._recorded_until.get(patient.id, max(patient.arrival_hours, 0.0))
+        self._recorded_until[patient.id] = end
+        every = self.settings.record_every_hours
+        times = np.arange(start, end, every)
+        k = np.minimum(
+            ((times - patient.arrival_hours) / self.settings.step_hours + 0.5).astype(np.int64),
+            self._grid.size - 1,
+        )
+        k = np.maximum(k, 0)
+        rec, key = self._record(), self._key(patient.id)
+        rec.patient.append(np.full(times.size, float(key)))
+        rec.time.append(times)
+        rec.total.append(block.total[j, k])
+        rec.single_3.append(block.single_3[j, k])
+        rec.stays.append((key, start, end))
+
+    def _twin(self, pid: int) -> tuple[_Block, int]:
+        size = self.settings.block_size
+        b = pid // size
+        block = self._blocks.get(b)
+        if block is None:
+            block = self._simulate_block(range(b * size, (b + 1) * size))
+            self._blocks[b] = block
+        return block, pid - b * size
+
+    def _simulate_block(self, ids: range) -> _Block:
+        s = self.settings
+        gens = [
+            np.random.default_rng(np.random.SeedSequence([self._seed, self._rep_entropy, i]))
+            for i in ids
+        ]
+        z = np.array([g.standard_normal(4) for g in gens])
+        n = len(ids)
+        theta = reynolds_nominal_parameters().to_matrix(n).copy()
+        theta[:, Inflammation.parameter_index("k_pg")] = s.growth_median * np.exp(
+            s.growth_sigma * z[:, 1]
+        )
+        x0 = np.zeros((n, 4))
+        x0[:, _P] = s.pathogen_median * np.exp(s.pathogen_sigma * z[:, 0])
+        x0[:, 3] = (
+            theta[:, Inflammation.parameter_index("s_c")]
+            / theta[:, Inflammation.parameter_index("mu_c")]
+        )
+        states = self._integrate(x0, theta)
+        deterioration = _first_crossing(self._grid, states[:, :, _D], s.deterioration_damage)
+        death = _first_crossing(self._grid, states[:, :, _D], s.death_damage)
+        resolved = self._resolution_hours(states)
+        total, single_3 = self._scores(states, z[:, 2:], gens)
+        return _Block(deterioration, death, resolved, total, single_3)
+
+    def _integrate(self, x0: FloatArray, theta: FloatArray) -> FloatArray:
+        """RK4 on the grid, shape ``(n, T, 4)``; held at the last state once all settled."""
+        s, h = self.settings, self.settings.step_hours
+        out = np.empty((x0.shape[0], self._grid.size, 4))
+        out[:, 0] = x = x0
+        u = np.zeros((x0.shape[0], 1))
+        check_every = max(1, int(24.0 / h))
+        for k in range(1, self._grid.size):
+            k1 = inflammation_rhs(x, u, theta)
+            k2 = inflammation_rhs(x + 0.5 * h * k1, u, theta)
+            k3 = inflammation_rhs(x + 0.5 * h * k2, u, theta)
+            k4 = inflammation_rhs(x + h * k3, u, theta)
+            x = x + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+            out[:, k] = x
+            if k % check_every == 0 and bool(
+                np.all(self._settled(x) | (x[:, _D] >= s.death_damage))
+            ):
+                out[:, k + 1 :] = x[:, None, :]
+                break
+        return out
+
+    def _settled(self, x: FloatArray) -> BoolArray:
+        s = self.settings
+        return np.asarray(
+            (x[..., _P] < s.resolved_pathogen)
+            & (x[..., _D] < s.resolved_damage)
+            & (x[..., _N] < s.resolved_phagocytes)
+        )
+
+    def _resolution_hours(self, states: FloatArray) -> FloatArray:
+        settled = self._settled(states)
+        unsettled = ~settled
+        last = states.shape[1] - 1 - np.argmax(unsettled[:, ::-1], axis=1)
+        never_unsettled = ~unsettled.any(axis=1)
+        hours = self._grid[np.minimum(last + 1, self._grid.size - 1)]
+        hours = np.where(never_unsettled, 0.0, hours)
+        return np.where(settled[:, -1], hours, math.inf)
+
+    def _scores(
+        self, states: FloatArray, offsets: FloatArray, gens: list[np.random.Generator]
+    ) -> tuple[npt.NDArray[np.int8], BoolArray]:
+        n, t = states.shape[:2]
+        act = states[:, :, _N] / (states[:, :, _N] + 0.1)
+        shock = np.clip(states[:, :, _D] / self.settings.shock_damage, 0.0, 1.0)
+        noise = np.stack([g.standard_normal((6, t)) for g in gens], axis=1)  # (6, n, t)
+        table = np.asarray(SMITH_SBP_TABLE_MM_HG)
+        sbp = np.interp(shock, np.linspace(0.0, 1.0, table.size), table)
+        confused = noise[5] < _probit(0.7 * np.clip(2.0 * (shock - 0.5), 0.0, 1.0))
+        vitals = Vitals(
+            respiratory_rate_per_min=_flat(
+                np.clip(15 + 6 * act + 10 * shock + 1.5 * noise[0], 4, 60)
+            ),
+            spo2_percent=_flat(np.clip(97.5 - 7 * shock + noise[1], 50, 100)),
+            spo2_scale=np.ones(n * t, dtype=np.int64),
+            on_oxygen=_flat(shock > 0.5).astype(np.bool_),
+            systolic_bp_mm_hg=_flat(np.clip(sbp + 10 * offsets[:, 1:2] + 8 * noise[2], 40, 250)),
+            heart_rate_per_min=_flat(
+                np.clip(75 + 20 * act + 30 * shock + 8 * offsets[:, 0:1] + 2.5 * noise[3], 30, 220)
+            ),
+            consciousness=_flat(confused).astype(np.int64),
+            temperature_c=_flat(np.clip(36.8 + 1.8 * act + 0.3 * noise[4], 34, 42)),
+        )
+        scores = news2(vitals)
+        return (
+            scores.total.reshape(n, t).astype(np.int8),
+            scores.any_single_3.reshape(n, t).copy(),
+        )
+
+
+def _flat(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    return np.ascontiguousarray(a).reshape(-1)
+
+
+def _probit(p: FloatArray) -> FloatArray:
+    """Standard normal quantile of ``p`` (0 -> -inf), so ``z < probit(p)`` has chance ``p``."""
+    return np.asarray(ndtri(p))
+
+
+def _first_crossing(grid: FloatArray, values: FloatArray, level: float) -> FloatArray:
+    """First time each row reaches ``level``, linearly interpolated (inf: never)."""
+    above = values >= level
+    k = np.argmax(above, axis=1)
+    hit = above.any(axis=1)
+    out = np.full(values.shape[0], math.inf)
+    rows = np.flatnonzero(hit)
+    for i in rows:
+        j = int(k[i])
+        if j == 0:
+            out[i] = 0.0
+            continue
+        v0, v1 = values[i, j - 1], values[i, j]
+        out[i] = grid[j - 1] + (grid[j] - grid[j - 1]) * (level - v0) / (v1 - v0)
+    return out
