@@ -98,3 +98,24 @@ def test_plan_on_the_example_hospital_widens_or_says_why(
     plan = json.loads((out / "plan.json").read_text())
     assert plan["found"] is False
     assert "will not meet" in plan["reason"]
+
+
+def test_twin_patients_give_an_early_warning_evaluation(tmp_path: Path) -> None:
+    import json
+
+    config = tmp_path / "small.yaml"
+    config.write_text(
+        "units:\n"
+        "  ed: {kind: ed, beds: 10, los_hours: {dist: exponential, mean: 2.0}}\n"
+        "  ward: {kind: ward, beds: 40, los_hours: {dist: lognormal, mean: 72.0, cv: 0.8}}\n"
+        "arrivals:\n  - {unit: ed, rate_per_hour: [0.4]}\n"
+        "pathways:\n  ed: {ward: 0.6, discharge: 0.4}\n  ward: {discharge: 1.0}\n"
+    )
+    out = tmp_path / "run"
+    args = ["hospital", "simulate", "--config", str(config), "--days", "20"]
+    assert main([*args, "--replications", "2", "--seed", "1", "--twins", "--out", str(out)]) == 0
+    found = json.loads((out / "early_warning.json").read_text())
+    assert found["deteriorations"] > 0
+    assert 0.0 <= found["sensitivity_95_low"] <= found["sensitivity"] <= 1.0
+    assert found["lead_time_median_hours"] > 0.0
+    assert found["false_alerts_per_100_patient_days"] >= 0.0

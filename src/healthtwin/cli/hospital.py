@@ -13,8 +13,10 @@ from typing import Annotated
 import numpy as np
 import typer
 
+from healthtwin.coupling.hospital_course import TwinCourse
 from healthtwin.errors import InvalidInputError
 from healthtwin.hospital import SimulationResult, load_hospital_config, mmc_config, simulate
+from healthtwin.hospital.early_warning import evaluate_alerts
 from healthtwin.hospital.queueing import erlang_c, mmc_mean_wait
 
 hospital_app = typer.Typer(
@@ -35,6 +37,13 @@ def simulate_command(
         str | None, typer.Option(help="Textbook M/M/c: 'arrival_rate,service_rate,servers'.")
     ] = None,
     hours: Annotated[float, typer.Option(help="With --mmc: total simulated hours.")] = 100_000.0,
+    twins: Annotated[
+        bool,
+        typer.Option(
+            help="Admitted patients are inflammation twins giving events and NEWS2; also "
+            "evaluates the NEWS2 alert rule (sensitivity, lead time, false alerts)."
+        ),
+    ] = False,
 ) -> None:
     """Simulate a hospital config, or with --mmc the M/M/c queue against Erlang C."""
     if mmc is not None:
@@ -45,17 +54,46 @@ def simulate_command(
     if engine not in ("fast", "simpy"):
         raise InvalidInputError(f"--engine must be 'fast' or 'simpy', got {engine!r}")
     cfg = load_hospital_config(config)
+    course = TwinCourse(cfg, seed=seed) if twins else None
     result = simulate(cfg, days=days, replications=replications, warmup_days=warmup_days,
-                      seed=seed, engine="simpy" if engine == "simpy" else "fast")  # fmt: skip
+                      seed=seed, engine="simpy" if engine == "simpy" else "fast",
+                      course=course)  # fmt: skip
     for name, s in result.summary().items():
         if not name.startswith("patients."):
             typer.echo(f"{name:32s} {s.mean:12.4f}  [{s.low:.4f}, {s.high:.4f}]")
+    warning = None if course is None else _early_warning(course)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         write_tables(result, out)
         write_report(result, out / "report.html", str(config))
+        if warning is not None:
+            (out / "early_warning.json").write_text(json.dumps(warning, indent=2) + "\n")
         typer.echo(f"wrote {out / 'summary.csv'}, {out / 'replications.csv'}, "
                    f"{out / 'report.html'}")  # fmt: skip
+
+
+def _early_warning(course: TwinCourse) -> dict[str, float | int]:
+    """Evaluate RCP's alert rule (NEWS2 >= 5 or any single 3) on the twins' trajectories."""
+    found = evaluate_alerts(course.trajectories())
+    summary: dict[str, float | int] = {
+        "deteriorations": found.events,
+        "detected_within_24h": found.detected,
+        "sensitivity": found.sensitivity,
+        "sensitivity_95_low": found.sensitivity_low,
+        "sensitivity_95_high": found.sensitivity_high,
+        "lead_time_median_hours": found.lead_median_hours,
+        "lead_time_q25_hours": found.lead_q25_hours,
+        "lead_time_q75_hours": found.lead_q75_hours,
+        "false_alerts_per_100_patient_days": found.false_alerts_per_100_patient_days,
+        "patient_days": found.patient_days,
+    }
+    typer.echo(
+        f"NEWS2 alert rule (>= 5 or any single 3): sensitivity {found.sensitivity:.2f} "
+        f"[{found.sensitivity_low:.2f}, {found.sensitivity_high:.2f}] over {found.events} "
+        f"deteriorations, median lead {found.lead_median_hours:.1f} h, "
+        f"{found.false_alerts_per_100_patient_days:.1f} false alerts per 100 patient-days"
+    )
+    return summary
 
 
 def _mmc(spec: str, hours: float, replications: int, seed: int) -> None:

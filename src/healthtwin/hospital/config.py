@@ -106,7 +106,11 @@ class ArrivalStream(BaseModel):
     @field_validator("rate_per_hour", mode="before")
     @classmethod
     def _expand(cls, value: Any) -> Any:
-        return (value,) * 24 if isinstance(value, int | float) else value
+        if isinstance(value, int | float):
+            return (value,) * 24
+        if isinstance(value, list | tuple) and len(value) == 1:
+            return tuple(value) * 24
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> ArrivalStream:
