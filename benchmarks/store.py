@@ -39,6 +39,7 @@ from typing import Any
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from benchmarks.postgres import cluster_module
 from healthtwin.interop.records import Coding, ObservationRecord
 from healthtwin.store import Store, open_store
 
@@ -94,7 +95,8 @@ def _postgres_databases() -> Iterator[Callable[[], str] | None]:
     with ExitStack() as stack:
         server = os.environ.get("HEALTHTWIN_POSTGRES_URL", "").strip()
         if not server:
-            from tests.store.postgres_cluster import server_binaries, start_cluster
+            cluster = cluster_module()
+            server_binaries, start_cluster = cluster.server_binaries, cluster.start_cluster
 
             binaries = server_binaries()
             if binaries is None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import gc
 import json
 from pathlib import Path
 
 import pytest
 
 from healthtwin.cli import main
+from healthtwin.cli.data import IMPORT_MAX_BYTES, IMPORT_MAX_ENTRIES, import_file
 from healthtwin.interop.harmonize import harmonize
 from healthtwin.store import open_store
 
@@ -98,3 +100,72 @@ def test_bad_files_write_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[s
     store = open_store(url)
     assert list(store.iter_resources("Observation")) == []
     assert main(["data", "export", "--out", str(tmp_path / "x"), "--database", url]) == 2
+
+
+def _cgm_bundle(n: int) -> dict[str, object]:
+    patient = {"resourceType": "Patient", "id": "cgm-p1", "gender": "female"}
+    readings = [
+        {
+            "fullUrl": f"urn:uuid:5b0c6f1e-3d2a-4c8b-9e7f-{i:012d}",
+            "resource": {
+                "resourceType": "Observation",
+                "id": f"cgm-{i}",
+                "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "105272-9"}]},
+                "subject": {"reference": "Patient/cgm-p1"},
+                "effectiveDateTime": f"2024-01-01T{i // 12:02d}:{5 * (i % 12):02d}:00Z",
+                "valueQuantity": {
+                    "value": round(6.1 + i / 10, 1),
+                    "unit": "mmol/L",
+                    "system": "http://unitsofmeasure.org",
+                    "code": "mmol/L",
+                },
+            },
+        }
+        for i in range(n)
+    ]
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": patient}, *readings],
+    }
+
+
+def test_import_stores_the_entries_as_sent_and_times_its_phases(tmp_path: Path) -> None:
+    path = tmp_path / "cgm.json"
+    path.write_text(json.dumps(_cgm_bundle(24)))
+    timings: dict[str, float] = {}
+    with open_store(_url(tmp_path)) as store:
+        counts = import_file(store, path, None, "tester", timings=timings)
+        assert counts == {"resources": 25, "observations": 24, "patients": 1}
+        assert sorted(timings) == ["checks", "map", "parse", "store"]
+        assert all(seconds >= 0 for seconds in timings.values())
+        stored = store.read("Observation", "cgm-3")
+        sent = _cgm_bundle(24)["entry"][4]["resource"]  # type: ignore[index]
+        assert {k: v for k, v in stored.items() if k != "meta"} == sent
+        assert [o.value for o in store.observations("cgm-p1")][:2] == [6.1, 6.2]
+        assert gc.isenabled()
+
+
+def test_entry_and_size_limits_refuse_a_file_and_can_be_raised(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = _url(tmp_path)
+    path = tmp_path / "cgm.json"
+    path.write_text(json.dumps(_cgm_bundle(30)))
+    assert _import(url, str(path), "--max-entries", "20") == 2
+    assert "more than 20 Bundle entries" in capsys.readouterr().err
+    assert _import(url, str(path), "--max-mb", "0.01") == 2
+    assert "over the limit of 10486 bytes" in capsys.readouterr().err
+    assert gc.isenabled()
+    with open_store(url) as store:
+        assert list(store.iter_resources("Observation")) == []
+    assert _import(url, str(path), "--max-entries", "31") == 0
+    with open_store(url) as store:
+        assert len(store.observations("cgm-p1")) == 30
+
+
+def test_default_limits_take_a_100000_observation_bundle() -> None:
+    # ~57 MB of JSON and 100,004 entries (see benchmarks/interop.py) fit; 10^6 entries do not.
+    assert IMPORT_MAX_BYTES >= 60_000_000
+    assert 100_004 <= IMPORT_MAX_ENTRIES < 1_000_000

@@ -6,13 +6,15 @@ required codes, vital-sign units, plausible values). A write then becomes a list
 operations applied in one transaction: the resource itself, its row in the observation
 time series (an Observation must map to an
 :class:`~healthtwin.interop.records.ObservationRecord`, so that searches by patient use the
-index), and an audit event.
+index), and an audit event. The Patient a resource points at (:data:`PATIENT_REFERENCES`)
+must be stored when the transaction commits: :func:`required_patient` names it for a
+:class:`~healthtwin.store.operations.RequireResources` check inside that transaction.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,12 +40,12 @@ __all__ = [
     "WritePlan",
     "check_type",
     "checked_resource",
-    "missing_patient_issues",
     "new_id",
     "plan_create",
     "plan_delete",
     "plan_update",
     "reprefixed",
+    "required_patient",
 ]
 
 JSONDict = dict[str, Any]
@@ -179,29 +181,27 @@ def patient_reference(resource: Mapping[str, Any]) -> tuple[str, str] | None:
     return element, parsed.id
 
 
-def missing_patient_issues(
-    resource: Mapping[str, Any],
-    exists: Callable[[str], bool],
-    root: str,
-    also_present: Collection[str] = (),
-) -> list[ValidationIssue]:
-    """An issue when the resource's patient reference points at no stored Patient.
+def required_patient(resource: Mapping[str, Any], root: str) -> dict[str, str]:
+    """``{path: "Patient/id"}`` for the Patient a resource points at, empty if it names none.
+
+    The write checks it inside its transaction (a
+    :class:`~healthtwin.store.operations.RequireResources` operation after the writes),
+    so a Patient created in the same transaction counts and one deleted concurrently does
+    not.
 
     Examples
     --------
-    >>> obs = {"resourceType": "Observation", "subject": {"reference": "Patient/nobody"}}
-    >>> [i.path for i in missing_patient_issues(obs, lambda pid: False, "Observation")]
-    ['Observation.subject.reference']
+    >>> obs = {"resourceType": "Observation", "subject": {"reference": "Patient/p1"}}
+    >>> required_patient(obs, "Bundle.entry[2].resource")
+    {'Bundle.entry[2].resource.subject.reference': 'Patient/p1'}
+    >>> required_patient({"resourceType": "Patient"}, "Patient")
+    {}
     """
     found = patient_reference(resource)
-    if found is None or found[1] in also_present or exists(found[1]):
-        return []
+    if found is None:
+        return {}
     element, patient_id = found
-    message = (
-        f"reference 'Patient/{patient_id}' points at no stored Patient; create the Patient "
-        "first (or in the same transaction) or correct the reference"
-    )
-    return [ValidationIssue(f"{root}.{element}.reference", message, "not-found")]
+    return {f"{root}.{element}.reference": f"Patient/{patient_id}"}
 
 
 def plan_create(resource: JSONDict) -> WritePlan:

@@ -2,9 +2,11 @@
 
 An Observation search naming one ``patient`` goes through the store's indexed time series
 (``(patient, code, time)``): the patient, a LOINC ``code`` and the ``date`` bounds select
-candidates with one index range scan, then the full FHIR semantics of
-:func:`~healthtwin.interop.fhir_search.matches` filter them, so the answer is the same as a
-scan's. Every other search scans the type's resources page by page.
+candidates with one index range scan joined to their bodies in the same query
+(:meth:`Store.observation_bodies <healthtwin.store.Store.observation_bodies>`), then the
+full FHIR semantics of :func:`~healthtwin.interop.fhir_search.matches` filter them, so the
+answer is the same as a scan's. Every other search scans the type's resources page by
+page.
 """
 
 from __future__ import annotations
@@ -14,9 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from healthtwin.interop.codes import LOINC
 from healthtwin.interop.fhir_refs import parse_reference
@@ -30,7 +29,6 @@ from healthtwin.interop.fhir_search import (
 )
 from healthtwin.interop.records import Coding
 from healthtwin.store import Store
-from healthtwin.store.schema import ResourceRow
 
 __all__ = ["read_resources", "search", "searchset"]
 
@@ -56,19 +54,7 @@ def read_resources(store: Store, resource_type: str, ids: Sequence[str]) -> list
     ...     [r["id"] for r in read_resources(store, "Patient", ["a", "zz"])]
     ['a']
     """
-    found: dict[str, JSONDict] = {}
-    with Session(store.engine) as session:
-        for start in range(0, len(ids), 500):
-            chunk = list(ids[start : start + 500])
-            rows = session.execute(
-                select(ResourceRow.id, ResourceRow.body).where(
-                    ResourceRow.resource_type == resource_type,
-                    ResourceRow.id.in_(chunk),
-                    ResourceRow.deleted.is_(False),
-                )
-            )
-            found.update((row_id, dict(body)) for row_id, body in rows)
-    return [found[i] for i in ids if i in found]
+    return store.read_many(resource_type, ids)
 
 
 def _single(query: SearchQuery, name: str) -> Criterion | None:
@@ -120,8 +106,7 @@ def _candidates(store: Store, query: SearchQuery) -> Iterable[JSONDict]:
     index = _index_query(query)
     if index is None:
         return store.iter_resources(query.resource_type)
-    records = store.observations(index.patient_id, index.code, index.start, index.end)
-    return read_resources(store, "Observation", [r.id for r in records])
+    return store.observation_bodies(index.patient_id, index.code, index.start, index.end)
 
 
 def search(

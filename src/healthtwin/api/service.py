@@ -3,8 +3,9 @@
 Routes (:mod:`healthtwin.api.fhir_routes`) and batch Bundles
 (:mod:`healthtwin.api.transactions`) both call these, so a resource written either way is
 checked, indexed and audited alike. Every write is one store transaction holding the
-resource, its time-series row and its audit event; a failed write records a failure
-audit event on its own.
+resource, its time-series row, the check that the Patient it points at is stored (inside
+the transaction, so a concurrent deletion cannot slip in between) and its audit event; a
+failed write records a failure audit event on its own.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from healthtwin.api.checks import (
     WritePlan,
     check_type,
     checked_resource,
-    missing_patient_issues,
     plan_create,
     plan_delete,
     plan_update,
+    required_patient,
 )
 from healthtwin.api.outcome import PreconditionFailedError
 from healthtwin.errors import (
@@ -29,7 +30,8 @@ from healthtwin.errors import (
     TwinError,
     ValidationIssue,
 )
-from healthtwin.store import RecordAudit, Store
+from healthtwin.store import Operation, RecordAudit, Store
+from healthtwin.store.operations import RequireResources
 
 __all__ = [
     "audit_failure",
@@ -86,21 +88,35 @@ def audit_failure(store: Store, actor: str, action: str, ref: str, err: TwinErro
 
 
 def run_plan(
-    store: Store, plan: WritePlan, *, actor: str, action: str, expected: str | None = None
+    store: Store,
+    plan: WritePlan,
+    *,
+    actor: str,
+    action: str,
+    expected: str | None = None,
+    required: Mapping[str, str] | None = None,
 ) -> JSONDict | int:
     """Apply a write plan with its audit event in one transaction; return the first result.
+
+    ``required`` (``{issue path: "Type/id"}``) names resources that must be stored when
+    the transaction commits; they are checked after the plan's writes, inside it.
 
     Raises
     ------
     PreconditionFailedError
         When ``expected`` (from ``If-Match``) is not the current version.
+    ResourceValidationError
+        When a required resource is not stored (code ``not-found``, at its path).
     TwinError
         The store's error for the write (conflict, not found, invalid).
     """
     ref = f"{plan.resource_type}/{plan.id}"
-    audit = RecordAudit(actor=actor, action=action, resource_refs=(ref,))
+    operations: list[Operation] = list(plan.operations)
+    if required:
+        operations.append(RequireResources(dict(required)))
+    operations.append(RecordAudit(actor=actor, action=action, resource_refs=(ref,)))
     try:
-        results = store.write_transaction([*plan.operations, audit])
+        results = store.write_transaction(operations)
     except TwinError as err:
         original = _unwrapped(err)
         audit_failure(store, actor, action, ref, original)
@@ -112,21 +128,18 @@ def run_plan(
     return first
 
 
-def _check_patient(store: Store, resource: Mapping[str, Any]) -> None:
-    issues = missing_patient_issues(
-        resource, lambda pid: patient_exists(store, pid), str(resource["resourceType"])
-    )
-    if issues:
-        raise ResourceValidationError(issues[0].message, tuple(issues))
-
-
 def create_resource(store: Store, resource_type: str, body: JSONDict, *, actor: str) -> JSONDict:
     """Validate and create a resource; the server assigns its id (any id sent is replaced)."""
     check_type(resource_type)
     resource = checked_resource(body, resource_type)
     resource.pop("id", None)
-    _check_patient(store, resource)
-    stored = run_plan(store, plan_create(resource), actor=actor, action="create")
+    stored = run_plan(
+        store,
+        plan_create(resource),
+        actor=actor,
+        action="create",
+        required=required_patient(resource, resource_type),
+    )
     assert isinstance(stored, dict)
     return stored
 
@@ -158,10 +171,14 @@ def update_resource(
             message, (ValidationIssue(f"{resource_type}.id", message, "structure"),)
         )
     resource = checked_resource(body, resource_type)
-    _check_patient(store, resource)
     expected = version_of(if_match)
     stored = run_plan(
-        store, plan_update(resource, expected), actor=actor, action="update", expected=expected
+        store,
+        plan_update(resource, expected),
+        actor=actor,
+        action="update",
+        expected=expected,
+        required=required_patient(resource, resource_type),
     )
     assert isinstance(stored, dict)
     return stored, stored["meta"]["versionId"] == "1"

@@ -1,12 +1,13 @@
 """Transaction and batch Bundles (``POST /fhir``).
 
-A **transaction** is all or nothing: every entry is checked first (model, our rules,
-patient references, resolved against the store and the Bundle itself), ``urn:uuid:``
-fullUrls are rewritten to the ids the server assigns, and every write goes into one
-:meth:`Store.write_transaction <healthtwin.store.Store.write_transaction>` with one audit
-event; any failure writes nothing and is reported with the failing entry's path. ``GET``
-entries are read after the writes. A **batch** runs each entry on its own; a failing entry
-gets its own status and ``OperationOutcome``.
+A **transaction** is all or nothing: every entry is checked first (model, our rules),
+``urn:uuid:`` fullUrls are rewritten to the ids the server assigns, and every write goes
+into one :meth:`Store.write_transaction <healthtwin.store.Store.write_transaction>` with
+one audit event. The Patients the entries point at are checked in that same database
+transaction, after its writes (so Patients the Bundle creates count, and a concurrent
+deletion cannot slip in); any failure writes nothing and is reported with the failing
+entry's path. ``GET`` entries are read after the writes. A **batch** runs each entry on
+its own; a failing entry gets its own status and ``OperationOutcome``.
 """
 
 from __future__ import annotations
@@ -19,26 +20,26 @@ from healthtwin.api.checks import (
     WritePlan,
     check_type,
     checked_resource,
-    missing_patient_issues,
     new_id,
     plan_create,
     plan_delete,
     plan_update,
     reprefixed,
+    required_patient,
 )
 from healthtwin.api.outcome import http_status
 from healthtwin.api.service import (
     audit_failure,
     create_resource,
     delete_resource,
-    patient_exists,
     update_resource,
     version_of,
 )
 from healthtwin.errors import ResourceValidationError, TwinError, ValidationIssue
 from healthtwin.interop.fhir_checks import validate_resource
 from healthtwin.interop.fhir_json import parse_resource
-from healthtwin.store import RecordAudit, Store
+from healthtwin.store import Operation, RecordAudit, Store
+from healthtwin.store.operations import RequireResources
 
 __all__ = ["process_bundle"]
 
@@ -106,7 +107,15 @@ def _copy(node: Any) -> Any:
     return node
 
 
-def _plans(store: Store, bundle: JSONDict) -> tuple[list[_Entry], list[WritePlan | None]]:
+@dataclass(frozen=True)
+class _Plans:
+    entries: list[_Entry]
+    plans: list[WritePlan | None]
+    #: ``{issue path: "Patient/id"}`` of every Patient the entries point at.
+    required: dict[str, str]
+
+
+def _plans(bundle: JSONDict) -> _Plans:
     raw = bundle.get("entry") or []
     entries = [_entry(i, e) for i, e in enumerate(raw)]
     entries = [replace(e, id=new_id()) if e.method == "POST" else e for e in entries]
@@ -115,10 +124,8 @@ def _plans(store: Store, bundle: JSONDict) -> tuple[list[_Entry], list[WritePlan
         for entry, raw_entry in zip(entries, raw, strict=True)
         if entry.method in ("POST", "PUT") and raw_entry.get("fullUrl")
     }
-    patients = [e for e in entries if e.resource_type == "Patient" and e.id]
-    new_patients = {str(e.id) for e in patients if e.method != "DELETE"}
-    new_patients -= {str(e.id) for e in patients if e.method == "DELETE"}
     plans: list[WritePlan | None] = []
+    required: dict[str, str] = {}
     issues: list[ValidationIssue] = []
     for entry in entries:
         where = f"Bundle.entry[{entry.index}].resource"
@@ -136,9 +143,7 @@ def _plans(store: Store, bundle: JSONDict) -> tuple[list[_Entry], list[WritePlan
             issues.extend(reprefixed(err, where, "").issues)
             plans.append(None)
             continue
-        issues += missing_patient_issues(
-            checked, lambda pid: patient_exists(store, pid), where, new_patients
-        )
+        required.update(required_patient(checked, where))
         if entry.method == "POST":
             plans.append(plan_create(checked))
         else:
@@ -146,7 +151,7 @@ def _plans(store: Store, bundle: JSONDict) -> tuple[list[_Entry], list[WritePlan
     if issues:
         listed = "; ".join(f"{i.path}: {i.message}" for i in issues[:5])
         raise ResourceValidationError(f"the transaction writes nothing: {listed}", tuple(issues))
-    return entries, plans
+    return _Plans(entries, plans, required)
 
 
 def _response(status: str, body: JSONDict | None, version: str | None = None) -> JSONDict:
@@ -161,16 +166,24 @@ def _response(status: str, body: JSONDict | None, version: str | None = None) ->
     return {"response": response, **({"resource": body} if body is not None else {})}
 
 
+#: ``owner`` of the operation that checks references: its issues carry full paths.
+_REFERENCES = -2
+
+
 def _transaction(store: Store, bundle: JSONDict, actor: str) -> JSONDict:
-    entries, plans = _plans(store, bundle)
-    ops: list[Any] = []
+    planned = _plans(bundle)
+    entries = planned.entries
+    ops: list[Operation] = []
     first_op: dict[int, int] = {}
     owner: list[int] = []
-    for entry, plan in zip(entries, plans, strict=True):
+    for entry, plan in zip(entries, planned.plans, strict=True):
         if plan is not None:
             first_op[entry.index] = len(ops)
             ops.extend(plan.operations)
             owner.extend([entry.index] * len(plan.operations))
+    if planned.required:
+        ops.append(RequireResources(planned.required))
+        owner.append(_REFERENCES)
     refs = [f"{e.resource_type}/{e.id}" for e in entries if e.id]
     ops.append(RecordAudit(actor=actor, action="transaction", resource_refs=refs[:1000]))
     owner.append(-1)
@@ -180,6 +193,9 @@ def _transaction(store: Store, bundle: JSONDict, actor: str) -> JSONDict:
         audit_failure(store, actor, "transaction", "Bundle", err)
         cause = err.__cause__ if isinstance(err.__cause__, TwinError) else err
         index = _failed_op(str(err), owner)
+        if index == _REFERENCES and isinstance(cause, ResourceValidationError):
+            message = f"the transaction writes nothing: {cause}"
+            raise ResourceValidationError(message, cause.issues) from err
         where = f"Bundle.entry[{index}]" if index >= 0 else "Bundle"
         message = f"{where} failed, the transaction wrote nothing: {cause}"
         if isinstance(cause, ResourceValidationError):

@@ -292,6 +292,7 @@ def parse_resource(
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_depth: int = DEFAULT_MAX_DEPTH,
     max_entries: int = DEFAULT_MAX_ENTRIES,
+    scanned: bool = False,
 ) -> Resource:
     """Parse FHIR R4 JSON into a ``fhir.resources.R4B`` model instance.
 
@@ -304,6 +305,9 @@ def parse_resource(
         Resource types accepted at the top level (default: any FHIR resource type).
     max_bytes, max_depth, max_entries
         Limits, as in :func:`parse_json_safely`.
+    scanned
+        ``data`` is a mapping returned by :func:`parse_json_safely` (or checked by
+        :func:`scan_json`) with these limits, so it is not walked again.
 
     Returns
     -------
@@ -333,7 +337,8 @@ def parse_resource(
         obj: Mapping[str, Any] = parse_json_safely(data, max_bytes=max_bytes, **limits)
     elif isinstance(data, Mapping):
         obj = data
-        scan_json(obj, **limits)
+        if not scanned:
+            scan_json(obj, **limits)
     else:
         _fail(
             f"expected FHIR JSON as bytes, text or a mapping, got {type(data).__name__}",
@@ -355,7 +360,8 @@ def parse_resource(
             "resourceType",
             "not-supported",
         )
-    return build_resource(cls, obj)
+    # The scan refused every empty or null element, so there is nothing to prune.
+    return _validated(cls, {**obj, "resourceType": name})
 
 
 def build_resource(cls: type[R], data: Mapping[str, Any]) -> R:
@@ -375,9 +381,13 @@ def build_resource(cls: type[R], data: Mapping[str, Any]) -> R:
     >>> build_resource(Patient, {"id": "p1", "gender": "male"}).gender
     'male'
     """
+    return _validated(cls, {**_pruned(data), "resourceType": cls.get_resource_type()})
+
+
+def _validated(cls: type[R], data: dict[str, Any]) -> R:
     name = cls.get_resource_type()
     try:
-        return cls.model_validate({**_pruned(data), "resourceType": name})
+        return cls.model_validate(data)
     except ValidationError as err:
         issues = issues_from_validation_error(err, name)
         raise ResourceValidationError(

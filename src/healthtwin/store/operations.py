@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from healthtwin.errors import InvalidInputError, ResourceValidationError, TwinError
 from healthtwin.interop.records import ObservationRecord
 from healthtwin.store.audit import record_audit
+from healthtwin.store.bulk import require_resources
 from healthtwin.store.observations import add_observations, delete_observations
 from healthtwin.store.resources import create_resource, delete_resource, update_resource
 
@@ -28,6 +29,7 @@ __all__ = [
     "DeleteResource",
     "Operation",
     "RecordAudit",
+    "RequireResources",
     "UpdateResource",
     "apply_operation",
     "at_entry",
@@ -86,6 +88,19 @@ class RecordAudit:
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RequireResources:
+    """Fail unless each referenced resource is stored (and lock it); the result is None.
+
+    ``references`` maps where each reference was written (an issue path such as
+    ``Observation.subject.reference``) to the ``Type/id`` it names. Placed after the
+    writes of a transaction, it sees what they created or deleted; see
+    :func:`~healthtwin.store.bulk.require_resources`.
+    """
+
+    references: Mapping[str, str]
+
+
 Operation = (
     CreateResource
     | UpdateResource
@@ -93,6 +108,7 @@ Operation = (
     | AddObservations
     | DeleteObservations
     | RecordAudit
+    | RequireResources
 )
 
 
@@ -109,6 +125,9 @@ def apply_operation(session: Session, operation: Operation) -> object:
             return add_observations(session, records)
         case DeleteObservations(ids=ids):
             return delete_observations(session, ids)
+        case RequireResources(references=references):
+            require_resources(session, references)
+            return None
         case RecordAudit():
             return record_audit(
                 session,
@@ -121,7 +140,8 @@ def apply_operation(session: Session, operation: Operation) -> object:
             )
     raise InvalidInputError(
         f"{type(operation).__name__} is not a store operation; use one of CreateResource, "
-        "UpdateResource, DeleteResource, AddObservations, DeleteObservations, RecordAudit"
+        "UpdateResource, DeleteResource, AddObservations, DeleteObservations, RecordAudit, "
+        "RequireResources"
     )
 
 
@@ -145,6 +165,8 @@ def describe(operation: object) -> str:
             return f"delete {len(ids)} observations"
         case RecordAudit(action=action):
             return f"audit {action}"
+        case RequireResources(references=references):
+            return f"require {len(references)} referenced resource(s)"
     return type(operation).__name__
 
 

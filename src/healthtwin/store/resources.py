@@ -7,6 +7,7 @@ crosses this boundary). Every write makes a new version: the current one lives i
 stored body. Optimistic concurrency: a write that names the version it expects to replace
 fails with :class:`ConflictError` if another writer got there first. These functions work
 inside a caller's session; :class:`~healthtwin.store.Store` supplies the transactions.
+Their counterparts for many resources at once are in :mod:`healthtwin.store.bulk`.
 
 On PostgreSQL bodies are JSONB: a number keeps its decimal value but not its Python spelling
 (``3.602879701896397e+16`` reads back as the int ``36028797018963970``, as JSON means it),
@@ -132,7 +133,7 @@ def check_resource(resource: Mapping[str, Any], *, need_id: bool) -> JSONDict:
             f"{resource_type}/{resource.get('id')} cannot be stored as JSON ({err}); use only "
             "strings, finite numbers, booleans, null, lists and objects"
         ) from err
-    if _NUL.search(text):
+    if "\\u0000" in text and _NUL.search(text):
         # FHIR strings exclude control characters, and PostgreSQL's JSONB cannot hold NUL.
         raise InvalidInputError(
             f"{resource_type}/{resource.get('id')} holds a NUL character (\\u0000) in a "
@@ -160,10 +161,14 @@ def version_number(version: int | str | None) -> int | None:
     return int(text)
 
 
-def _stamped(body: JSONDict, version_id: int, when: datetime) -> JSONDict:
+def _last_updated(when: datetime) -> str:
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _stamped(body: JSONDict, version_id: int, last_updated: str) -> JSONDict:
     meta = dict(body.get("meta") or {})
     meta["versionId"] = str(version_id)
-    meta["lastUpdated"] = when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    meta["lastUpdated"] = last_updated
     return {**body, "meta": meta}
 
 
@@ -182,7 +187,7 @@ def _write(
     """Add a version of ``key``: ``row`` is its current row, ``body`` None for a deletion."""
     when = now_utc()
     version_id = row.version_id + 1 if row else 1
-    stored = _stamped(body, version_id, when) if body is not None else None
+    stored = _stamped(body, version_id, _last_updated(when)) if body is not None else None
     if row is None:
         assert stored is not None
         row = ResourceRow(resource_type=key[0], id=key[1], body=stored)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from healthtwin.errors import TwinError
 from healthtwin.interop.records import Coding, ObservationRecord
-from healthtwin.store import audit, observations, resources, twin_states
+from healthtwin.store import audit, bulk, observations, resources, twin_states
 from healthtwin.store.audit import AuditEntry
 from healthtwin.store.engine import create_store_engine, database_errors, default_url, writer
 from healthtwin.store.migrate import ensure_schema
@@ -198,6 +198,23 @@ class Store:
                 s, resource_type, resource_id, expected_version=expected_version
             )
 
+    def read_many(self, resource_type: str, ids: Sequence[str]) -> list[JSONDict]:
+        """Current versions of resources of one type, in the order of ``ids``.
+
+        Missing and deleted resources are left out; the ids are looked up 500 at a time.
+
+        Examples
+        --------
+        >>> with open_store("sqlite://") as store:
+        ...     _ = store.create({"resourceType": "Patient", "id": "a"})
+        ...     _ = store.create({"resourceType": "Patient", "id": "b"})
+        ...     _ = store.delete("Patient", "b")
+        ...     [p["id"] for p in store.read_many("Patient", ["b", "zz", "a"])]
+        ['a']
+        """
+        with self._session(f"reading {len(ids)} {resource_type} resources") as s:
+            return bulk.read_many(s, resource_type, ids)
+
     def history(self, resource_type: str, resource_id: str) -> list[ResourceVersion]:
         """Every version, newest first; ``NotFoundError`` if it never existed."""
         with self._session(f"reading the history of {resource_type}/{resource_id}") as s:
@@ -243,6 +260,10 @@ class Store:
     def write_transaction(self, operations: Sequence[Operation]) -> list[object]:
         """Apply operations in order, all or nothing; return each one's result.
 
+        Consecutive plain upserts (``UpdateResource`` with ``upsert=True`` and no expected
+        version) are written together by
+        :func:`~healthtwin.store.bulk.upsert_resources`, with the same results.
+
         Raises
         ------
         TwinError
@@ -251,12 +272,20 @@ class Store:
         """
         results: list[object] = []
         with self._session(f"a transaction of {len(operations)} entries", write=True) as s:
-            for index, operation in enumerate(operations):
+            index = 0
+            while index < len(operations):
+                run = _upsert_run(operations, index)
+                if run > 1:
+                    results += _upsert(s, operations, index, run)
+                    index += run
+                    continue
+                operation = operations[index]
                 try:
                     with database_errors(describe(operation)):
                         results.append(apply_operation(s, operation))
                 except TwinError as err:
                     raise at_entry(err, index, operation) from err
+                index += 1
         return results
 
     # -- observations ------------------------------------------------------------------
@@ -289,6 +318,34 @@ class Store:
                 limit=limit,
                 newest_first=newest_first,
             )
+
+    def observation_bodies(
+        self,
+        patient_id: str,
+        code: str | Coding | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[JSONDict]:
+        """The stored Observation resources of :meth:`observations`' rows, in time order.
+
+        One query joins the series' index range to the resource bodies; rows whose
+        Observation is not stored (or was deleted) are left out.
+
+        Examples
+        --------
+        >>> from datetime import UTC, datetime
+        >>> with open_store("sqlite://") as store:
+        ...     _ = store.create({"resourceType": "Observation", "id": "g1", "status": "final"})
+        ...     glucose = Coding(system="http://loinc.org", code="105272-9")
+        ...     _ = store.add_observations(
+        ...         ObservationRecord(id=i, patient_id="p1", code=glucose, value=6.0,
+        ...                           effective=datetime(2024, 5, 1, 8, tzinfo=UTC))
+        ...         for i in ("g1", "g2"))
+        ...     [o["id"] for o in store.observation_bodies("p1", glucose)]
+        ['g1']
+        """
+        with self._session(f"reading the observations of patient {patient_id}") as s:
+            return bulk.observation_bodies(s, patient_id, code, start, end)
 
     def delete_observations(self, ids: Iterable[str]) -> int:
         """Remove observations by id; return how many were removed."""
@@ -380,3 +437,39 @@ class Store:
                 end=end,
                 limit=limit,
             )
+
+
+def _is_plain_upsert(operation: object) -> bool:
+    return (
+        isinstance(operation, UpdateResource)
+        and operation.upsert
+        and operation.expected_version is None
+    )
+
+
+def _upsert_run(operations: Sequence[Operation], start: int) -> int:
+    """How many plain upserts follow one another from ``start``."""
+    end = start
+    while end < len(operations) and _is_plain_upsert(operations[end]):
+        end += 1
+    return end - start
+
+
+def _upsert(
+    session: Session, operations: Sequence[Operation], start: int, run: int
+) -> list[object]:
+    """Apply ``run`` plain upserts from ``start`` in bulk; errors name their entry."""
+    bodies: list[JSONDict] = []
+    for index in range(start, start + run):
+        operation = operations[index]
+        assert isinstance(operation, UpdateResource)
+        try:
+            bodies.append(resources.check_resource(operation.resource, need_id=True))
+        except TwinError as err:
+            raise at_entry(err, index, operation) from err
+    try:
+        with database_errors(f"updating {run} resources"):
+            return list(bulk.upsert_resources(session, bodies))
+    except TwinError as err:
+        # A bulk statement cannot say which row failed: name the first entry of the run.
+        raise at_entry(err, start, operations[start]) from err
