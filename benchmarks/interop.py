@@ -54,19 +54,17 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 from fhir.resources.R4B.bundle import BundleEntry
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
-from benchmarks.postgres import cluster_module
+from benchmarks.postgres import postgres_databases
 from benchmarks.store import _SQLITE_FILL
 from healthtwin.cli.data import import_file
 from healthtwin.interop.records import Coding
@@ -186,37 +184,6 @@ def _pool_feasibility(bundle: dict[str, Any]) -> dict[str, float]:
     }
 
 
-@contextmanager
-def _postgres_databases() -> Iterator[Callable[[], str] | None]:
-    """A factory of fresh PostgreSQL database URLs, or None when there is no server.
-
-    ``tests/store/postgres_cluster.py`` is loaded by its path: a third-party package
-    (Ciw) installs a top-level ``tests`` package that shadows this repository's.
-    """
-    with ExitStack() as stack:
-        server = os.environ.get("HEALTHTWIN_POSTGRES_URL", "").strip()
-        if not server:
-            pg = cluster_module()
-            binaries = pg.server_binaries()
-            if binaries is None:
-                yield None
-                return
-            cluster = pg.start_cluster(binaries)
-            stack.callback(cluster.stop)
-            server = cluster.url
-        url = make_url(server).set(drivername="postgresql+psycopg")
-        admin = create_engine(url, isolation_level="AUTOCOMMIT")
-        stack.callback(admin.dispose)
-
-        def fresh() -> str:
-            name = f"bench_{uuid.uuid4().hex[:10]}"
-            with admin.connect() as connection:
-                connection.execute(text(f'CREATE DATABASE "{name}"'))
-            return url.set(database=name).render_as_string(hide_password=False)
-
-        yield fresh
-
-
 def _ingest(n_observations: int, folder: Path) -> dict[str, Any]:
     bundle = cgm_bundle(n_observations)
     path = folder / "cgm_bundle.json"
@@ -235,7 +202,7 @@ def _ingest(n_observations: int, folder: Path) -> dict[str, Any]:
     result["sqlite"] = _import(
         lambda: f"sqlite:///{folder / f'ingest{next(counter)}.sqlite'}", path, n_observations
     )
-    with _postgres_databases() as fresh:
+    with postgres_databases() as fresh:
         if fresh is None:
             result["postgresql"] = "skipped: no HEALTHTWIN_POSTGRES_URL and no server binaries"
         else:

@@ -24,22 +24,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sqlite3
 import statistics
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from benchmarks.postgres import cluster_module
+from benchmarks.postgres import postgres_databases
 from healthtwin.interop.records import Coding, ObservationRecord
 from healthtwin.store import Store, open_store
 
@@ -87,35 +84,6 @@ def _timed(step: Callable[[], object]) -> float:
     start = time.perf_counter()
     step()
     return time.perf_counter() - start
-
-
-@contextmanager
-def _postgres_databases() -> Iterator[Callable[[], str] | None]:
-    """A factory of fresh PostgreSQL database URLs, or None when there is no server."""
-    with ExitStack() as stack:
-        server = os.environ.get("HEALTHTWIN_POSTGRES_URL", "").strip()
-        if not server:
-            cluster = cluster_module()
-            server_binaries, start_cluster = cluster.server_binaries, cluster.start_cluster
-
-            binaries = server_binaries()
-            if binaries is None:
-                yield None
-                return
-            cluster = start_cluster(binaries)
-            stack.callback(cluster.stop)
-            server = cluster.url
-        url = make_url(server).set(drivername="postgresql+psycopg")
-        admin = create_engine(url, isolation_level="AUTOCOMMIT")
-        stack.callback(admin.dispose)
-
-        def fresh() -> str:
-            name = f"bench_{uuid.uuid4().hex[:10]}"
-            with admin.connect() as connection:
-                connection.execute(text(f'CREATE DATABASE "{name}"'))
-            return url.set(database=name).render_as_string(hide_password=False)
-
-        yield fresh
 
 
 def _ingest_sqlite(records: list[ObservationRecord], folder: Path) -> dict[str, Any]:
@@ -278,7 +246,7 @@ def _measure(quick: bool) -> dict[str, Any]:
         result["sqlite_ingest"] = _ingest_sqlite(records, Path(folder))
         with open_store(f"sqlite:///{Path(folder) / 'search.sqlite'}") as store:
             result["sqlite_search"] = _search(store, n_search, n_patients=1000)
-    with _postgres_databases() as fresh:
+    with postgres_databases() as fresh:
         if fresh is None:
             result["postgresql"] = "skipped: no HEALTHTWIN_POSTGRES_URL and no server binaries"
         else:
