@@ -29,6 +29,7 @@ from healthtwin.interop.fhir_read import (
     fail,
     issue_error,
     read_coding,
+    read_quantity,
     reference_id,
     to_utc,
 )
@@ -71,7 +72,7 @@ def administration_to_record(
         fail("needs effectiveDateTime or effectivePeriod.start", where("effective[x]"), "required")
     end = None if period is None else period.end
     dosage = resource.dosage
-    dose = _amount(dosage.dose if dosage else None)
+    dose = read_quantity(dosage.dose if dosage else None)
     rate = _rate(dosage, where("dosage")) if dosage else (None, None)
     return MedicationRecord(
         id=resource_id(resource, ctx),
@@ -123,7 +124,7 @@ def request_to_record(
         )
     end = None if bounds is None else bounds.end
     amounts = instruction.doseAndRate[0] if instruction and instruction.doseAndRate else None
-    dose = _amount(amounts.doseQuantity if amounts else None)
+    dose = read_quantity(amounts.doseQuantity if amounts else None)
     rate = _rate(amounts, where("dosageInstruction[0].doseAndRate[0]")) if amounts else (None, None)
     return MedicationRecord(
         id=resource_id(resource, ctx),
@@ -171,20 +172,16 @@ def _drug(resource: Medication, context: ReadContext) -> Coding:
     )
 
 
-def _amount(quantity: Any) -> tuple[float | None, str | None]:
-    if quantity is None:
-        return None, None
-    value = None if quantity.value is None else float(quantity.value)
-    return value, quantity.code or quantity.unit
-
-
 def _rate(holder: Any, path: str) -> tuple[float | None, str | None]:
     if holder.rateQuantity is not None:
-        return _amount(holder.rateQuantity)
+        return read_quantity(holder.rateQuantity)
     ratio = holder.rateRatio
     if ratio is None or ratio.numerator is None or ratio.denominator is None:
         return None, None
-    (num, num_unit), (den, den_unit) = _amount(ratio.numerator), _amount(ratio.denominator)
+    (num, num_unit), (den, den_unit) = (
+        read_quantity(ratio.numerator),
+        read_quantity(ratio.denominator),
+    )
     if num is None or not den:
         fail("rateRatio needs a numerator value and a non-zero denominator", f"{path}.rateRatio")
     if den == 1.0:

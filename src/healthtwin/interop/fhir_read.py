@@ -28,6 +28,7 @@ __all__ = [
     "issue_error",
     "plain_resolver",
     "read_coding",
+    "read_quantity",
     "reference_id",
     "to_utc",
 ]
@@ -229,3 +230,11 @@ def read_coding(concept: Any, path: str, *, prefer: tuple[str, ...] = ()) -> Cod
         )
     first = codings[0]
     return Coding(system=str(first.system), code=str(first.code), display=first.display)
+
+
+def read_quantity(quantity: Any) -> tuple[float | None, str | None]:
+    """(value, unit) of a Quantity: the UCUM code when given, else the display unit."""
+    if quantity is None:
+        return None, None
+    value = None if quantity.value is None else float(quantity.value)
+    return value, quantity.code or quantity.unit

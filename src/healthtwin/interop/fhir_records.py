@@ -40,6 +40,7 @@ from healthtwin.interop.fhir_read import (
     fail,
     issue_error,
     read_coding,
+    read_quantity,
     reference_id,
     to_utc,
 )
@@ -197,7 +198,7 @@ def observation_to_record(
     """
     ctx = context or ReadContext()
     where = partial(ctx.where, "Observation")
-    value, unit = _quantity(resource.valueQuantity)
+    value, unit = read_quantity(resource.valueQuantity)
     if resource.valueInteger is not None:
         value = float(resource.valueInteger)
     categories = [
@@ -221,10 +222,10 @@ def observation_to_record(
         components=tuple(
             ObservationComponent(
                 code=read_coding(comp.code, where(f"component[{i}].code"), prefer=(LOINC,)),
-                value=_quantity(comp.valueQuantity)[0]
+                value=read_quantity(comp.valueQuantity)[0]
                 if comp.valueInteger is None
                 else float(comp.valueInteger),
-                unit=_quantity(comp.valueQuantity)[1],
+                unit=read_quantity(comp.valueQuantity)[1],
             )
             for i, comp in enumerate(resource.component or ())
         ),
@@ -246,13 +247,6 @@ def _effective(resource: Observation, where: Callable[[str], str]) -> object:
         where("effective[x]"),
         "required",
     )
-
-
-def _quantity(quantity: Any) -> tuple[float | None, str | None]:
-    if quantity is None:
-        return None, None
-    value = None if quantity.value is None else float(quantity.value)
-    return value, quantity.code or quantity.unit
 
 
 def observation_from_record(record: ObservationRecord) -> Observation:
