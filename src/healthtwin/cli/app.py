@@ -10,6 +10,7 @@ from healthtwin import __version__
 from healthtwin.cli.data import data_app
 from healthtwin.cli.hospital import hospital_app
 from healthtwin.cli.patient import patient_app
+from healthtwin.cli.population import population_app
 from healthtwin.cli.prognosis import prognosis_app
 from healthtwin.cli.serve import serve
 
@@ -24,6 +25,7 @@ app.add_typer(patient_app, name="patient")
 app.add_typer(prognosis_app, name="prognosis")
 app.add_typer(data_app, name="data")
 app.add_typer(hospital_app, name="hospital")
+app.add_typer(population_app, name="population")
 app.command("serve")(serve)
 
 
