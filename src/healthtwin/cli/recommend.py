@@ -11,9 +11,10 @@ import typer
 from rich.console import Console
 
 from healthtwin.assimilation import EnsembleKalmanFilter, OutputObservation, view_for
-from healthtwin.cli.sync import GLUCOSE_STATES, _glucose_inputs, _observations
+from healthtwin.cli.sync import _glucose_inputs, _observations
 from healthtwin.control.recommend import Constraint, Objective, recommend
 from healthtwin.core import Events, Inputs, Twin, lognormal_spread, time_in_band
+from healthtwin.coupling.patient_sync import GLUCOSE_STATES
 from healthtwin.errors import InvalidInputError
 from healthtwin.physiology.patients import load_patient
 from healthtwin.physiology.uva_padova import UvaPadova

@@ -21,7 +21,14 @@ from rich.console import Console
 from healthtwin.assimilation import ObservationSeries
 from healthtwin.core import Events, Inputs, Rate
 from healthtwin.core.types import FloatArray
-from healthtwin.coupling.patient_sync import TwinRecipe, sync_twin
+from healthtwin.coupling.patient_sync import (
+    CIRCULATION_ESTIMABLE,
+    DEFAULT_NOISE,
+    GLUCOSE_ALIASES,
+    GLUCOSE_STATES,
+    TwinRecipe,
+    sync_twin,
+)
 from healthtwin.errors import InvalidInputError
 from healthtwin.physiology.circulation import SmithCVS
 from healthtwin.physiology.hovorka import MG_DL_PER_MMOL_L
@@ -30,35 +37,7 @@ from healthtwin.physiology.pkpd import PKPD_MODELS, make_pkpd_model
 from healthtwin.physiology.pkpd.covariates import parse_covariates
 from healthtwin.physiology.pkpd.dosing import read_dosing_csv, split_at_resets
 from healthtwin.physiology.uva_padova import UvaPadova
-from healthtwin.physiology.vital_signs import ECG_HEART_RATE, NIBP_MEAN, NIBP_SYSTOLIC
 
-#: UVA/Padova names users estimate -> (parameter, lower, upper bound).
-GLUCOSE_ALIASES = {
-    "si": ("Vmx", 1e-4, 1.0),  # peripheral insulin sensitivity
-    "egp": ("kp1", 0.1, 30.0),  # endogenous glucose production at zero glucose/insulin
-}
-GLUCOSE_STATES = (
-    "plasma_glucose_mg_per_kg",
-    "tissue_glucose_mg_per_kg",
-    "sc_glucose_mg_per_kg",
-    "insulin_action_pmol_per_l",
-    "plasma_insulin_pmol_per_kg",
-)
-#: Default reading noise SDs, stated assumptions: a laboratory glucose analyser (about
-#: 3 % CV at 130 mg/dL) and an insulin immunoassay (about 10 % CV at 150 pmol/L). CGM noise
-#: is --sensor-sd; drug assays and BIS vary too much between methods to assume: give
-#: --noise for them.
-DEFAULT_NOISE = {
-    "plasma_glucose_mg_dl": 4.0,
-    "plasma_insulin_pmol_l": 15.0,
-    # bedside monitors, from the standards they are certified against (vital_signs.py)
-    "map_mmhg": NIBP_MEAN.noise_sd,
-    "sbp_mmhg": NIBP_SYSTOLIC.noise_sd,
-    "dbp_mmhg": NIBP_SYSTOLIC.noise_sd,
-    "heart_rate_bpm": ECG_HEART_RATE.noise_sd,
-}
-#: Circulation parameters a vitals stream can inform.
-CIRCULATION_ESTIMABLE = ("R_sys", "E_es_lvf", "E_es_rvf", "stressed_volume_ml", "heart_rate_bpm")
 GLUCOSE_MG_DL_COLUMNS = ("glucose_mg_dl", "plasma_glucose_mg_dl")
 
 

@@ -26,8 +26,45 @@ from healthtwin.assimilation import (
 )
 from healthtwin.core import Inputs, Twin, lognormal_spread
 from healthtwin.errors import InvalidInputError
+from healthtwin.physiology.vital_signs import ECG_HEART_RATE, NIBP_MEAN, NIBP_SYSTOLIC
 
-__all__ = ["SyncedTwin", "TwinRecipe", "sync_twin"]
+__all__ = [
+    "CIRCULATION_ESTIMABLE",
+    "DEFAULT_NOISE",
+    "GLUCOSE_ALIASES",
+    "GLUCOSE_STATES",
+    "SyncedTwin",
+    "TwinRecipe",
+    "sync_twin",
+]
+
+#: UVA/Padova names users estimate -> (parameter, lower, upper bound).
+GLUCOSE_ALIASES = {
+    "si": ("Vmx", 1e-4, 1.0),  # peripheral insulin sensitivity
+    "egp": ("kp1", 0.1, 30.0),  # endogenous glucose production at zero glucose/insulin
+}
+#: UVA/Padova states the filter corrects.
+GLUCOSE_STATES = (
+    "plasma_glucose_mg_per_kg",
+    "tissue_glucose_mg_per_kg",
+    "sc_glucose_mg_per_kg",
+    "insulin_action_pmol_per_l",
+    "plasma_insulin_pmol_per_kg",
+)
+#: Default reading noise SDs, stated assumptions: a laboratory glucose analyser (about
+#: 3 % CV at 130 mg/dL) and an insulin immunoassay (about 10 % CV at 150 pmol/L); bedside
+#: monitors from the standards they are certified against (physiology.vital_signs). CGM
+#: noise depends on the sensor, drug assays and BIS on the method: callers give those.
+DEFAULT_NOISE = {
+    "plasma_glucose_mg_dl": 4.0,
+    "plasma_insulin_pmol_l": 15.0,
+    "map_mmhg": NIBP_MEAN.noise_sd,
+    "sbp_mmhg": NIBP_SYSTOLIC.noise_sd,
+    "dbp_mmhg": NIBP_SYSTOLIC.noise_sd,
+    "heart_rate_bpm": ECG_HEART_RATE.noise_sd,
+}
+#: Circulation parameters a vitals stream can inform.
+CIRCULATION_ESTIMABLE = ("R_sys", "E_es_lvf", "E_es_rvf", "stressed_volume_ml", "heart_rate_bpm")
 
 
 @dataclass(frozen=True)

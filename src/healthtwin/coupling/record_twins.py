@@ -25,14 +25,21 @@ import numpy as np
 
 from healthtwin.assimilation import ObservationSeries
 from healthtwin.core import Events, Inputs, Rate
-from healthtwin.coupling.patient_sync import SyncedTwin, TwinRecipe, sync_twin
+from healthtwin.coupling.patient_sync import (
+    CIRCULATION_ESTIMABLE,
+    DEFAULT_NOISE,
+    GLUCOSE_ALIASES,
+    GLUCOSE_STATES,
+    SyncedTwin,
+    TwinRecipe,
+    sync_twin,
+)
 from healthtwin.errors import InvalidInputError
 from healthtwin.interop.records import MedicationRecord, ObservationRecord, PatientData
 from healthtwin.physiology.circulation import SmithCVS
 from healthtwin.physiology.hovorka import MG_DL_PER_MMOL_L
 from healthtwin.physiology.patients import load_patient
 from healthtwin.physiology.uva_padova import UvaPadova
-from healthtwin.physiology.vital_signs import ECG_HEART_RATE, NIBP_MEAN, NIBP_SYSTOLIC
 
 __all__ = ["RecordReadings", "glucose_recipe", "readings_from_records", "sync_from_records"]
 
@@ -64,16 +71,8 @@ EXPECTED_UNITS = {
 }
 CARB_CODES = ("9059-7", "9060-5")
 _INSULIN_RATE_PER_MIN = {"U/min": 1.0, "U/h": 1.0 / 60.0}
-#: Reading noise SDs: CGM as ``patient sync``'s default; the others from the standards
-#: the monitors are certified against (physiology.vital_signs) and a laboratory analyser.
-NOISE_SD = {
-    "glucose_mg_dl": 8.0,
-    "plasma_glucose_mg_dl": 4.0,
-    "heart_rate_bpm": ECG_HEART_RATE.noise_sd,
-    "sbp_mmhg": NIBP_SYSTOLIC.noise_sd,
-    "dbp_mmhg": NIBP_SYSTOLIC.noise_sd,
-    "map_mmhg": NIBP_MEAN.noise_sd,
-}
+#: Reading noise SDs: CGM as ``patient sync``'s default sensor SD, the rest its defaults.
+NOISE_SD = {"glucose_mg_dl": 8.0, **DEFAULT_NOISE}
 
 
 @dataclass(frozen=True)
@@ -199,20 +198,14 @@ def glucose_recipe(data: PatientData, origin: datetime, prior_patient: str) -> T
     if meals:
         meals.sort()
         events["meal_g"] = Events(np.array([t for t, _ in meals]), np.array([g for _, g in meals]))
-    states = (
-        "plasma_glucose_mg_per_kg",
-        "tissue_glucose_mg_per_kg",
-        "sc_glucose_mg_per_kg",
-        "insulin_action_pmol_per_l",
-        "plasma_insulin_pmol_per_kg",
+    return TwinRecipe(
+        model, Inputs(rates=rates, events=events), GLUCOSE_STATES, dict(GLUCOSE_ALIASES)
     )
-    estimable = {"si": ("Vmx", 1e-4, 1.0), "egp": ("kp1", 0.1, 30.0)}
-    return TwinRecipe(model, Inputs(rates=rates, events=events), states, estimable)
 
 
 def _circulation_recipe() -> TwinRecipe:
-    names = ("R_sys", "E_es_lvf", "E_es_rvf", "stressed_volume_ml", "heart_rate_bpm")
-    return TwinRecipe(SmithCVS(), Inputs(), (), {n: (n, 1e-3, 1e4) for n in names})
+    estimable = {n: (n, 1e-3, 1e4) for n in CIRCULATION_ESTIMABLE}
+    return TwinRecipe(SmithCVS(), Inputs(), (), estimable)
 
 
 def sync_from_records(
