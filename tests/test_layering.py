@@ -30,7 +30,7 @@ ALLOWED: dict[str, set[str]] = {
     "prognosis": {"core"},
     "control": {"core", "assimilation"},
     "hospital": {"core"},
-    "population": {"core"},
+    "population": {"core", "assimilation"},
     "surveillance": {"core"},
     "federation": {"core", "prognosis"},
     "synthetic": {"core", "physiology"},
