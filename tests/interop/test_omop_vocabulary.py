@@ -37,9 +37,10 @@ VITAL_CONCEPTS = {
     "9279-1": 3024171,
     "8310-5": 3020891,
     "2345-7": 3004501,
+    "15074-8": 3020491,
 }
 #: LOINC codes of our records with no verified concept (the README says why).
-LEFT_OUT = {"15074-8", "105272-9", "99504-3", "9059-7", "9060-5"}
+LEFT_OUT = {"105272-9", "99504-3", "9059-7", "9060-5"}
 #: RxNorm insulins: ingredient, glargine, lispro, aspart, regular human; none verified.
 LEFT_OUT_INSULINS = {"5856", "274783", "86009", "51428", "253182"}
 
