@@ -13,6 +13,7 @@ from healthtwin.cli.patient import patient_app
 from healthtwin.cli.population import population_app
 from healthtwin.cli.prognosis import prognosis_app
 from healthtwin.cli.serve import serve
+from healthtwin.cli.surveillance import surveillance_app
 
 app = typer.Typer(
     name="healthtwin",
@@ -26,6 +27,7 @@ app.add_typer(prognosis_app, name="prognosis")
 app.add_typer(data_app, name="data")
 app.add_typer(hospital_app, name="hospital")
 app.add_typer(population_app, name="population")
+app.add_typer(surveillance_app, name="surveillance")
 app.command("serve")(serve)
 
 
