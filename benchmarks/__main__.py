@@ -13,6 +13,7 @@ from benchmarks.interop import main as interop
 from benchmarks.pkpd import main as pkpd
 from benchmarks.prognosis import main as prognosis
 from benchmarks.store import main as store
+from benchmarks.surveillance import main as surveillance
 from benchmarks.uva_padova import main as uva_padova
 
 ALL = {
@@ -26,6 +27,7 @@ ALL = {
     "store": store,
     "interop": interop,
     "hospital": hospital,
+    "surveillance": surveillance,
 }
 
 
