@@ -21,6 +21,14 @@ instead of an exception.
 The batched GLM fits (:mod:`healthtwin.surveillance.glm`) are iteratively reweighted least
 squares (McCullagh & Nelder 1989) stacked over series and weeks. Outputs were validated
 against R ``surveillance`` 1.20.3, used as a black-box oracle (``tests/data/surveillance``).
+
+Evaluation follows the simulation design of Noufaily et al. (2013): 42 negative-binomial
+baseline scenarios with past and current outbreaks of ``Poisson(k x SD)`` cases spread by a
+log-normal delay (:mod:`~healthtwin.surveillance.simulation`), scored by false-positive
+rate, probability of detection, sensitivity, specificity, PPV and timeliness
+(:mod:`~healthtwin.surveillance.evaluation`). :class:`CrossBorderMonitor` runs a detector on
+many series (countries x diseases x syndromes) each week and ranks the alarms with their
+evidence.
 """
 
 from __future__ import annotations
@@ -34,16 +42,50 @@ from healthtwin.surveillance.detect import (
     detect_matrix,
     method_control,
 )
+from healthtwin.surveillance.evaluation import (
+    EvaluationResult,
+    ScenarioScores,
+    evaluate_closed_loop,
+    evaluate_detectors,
+)
+from healthtwin.surveillance.monitor import (
+    CrossBorderMonitor,
+    MonitorConfig,
+    MonitorReport,
+    SeriesKey,
+)
 from healthtwin.surveillance.series import CountSeries, read_series_csv
+from healthtwin.surveillance.simulation import (
+    NOUFAILY_SCENARIOS,
+    NoufailyDesign,
+    NoufailyScenario,
+    SimulatedSurveillance,
+    inject_outbreaks,
+    simulate_noufaily,
+)
 
 __all__ = [
     "DETECTION_COLUMNS",
     "METHODS",
+    "NOUFAILY_SCENARIOS",
     "CountSeries",
+    "CrossBorderMonitor",
     "Detection",
     "DetectionTable",
+    "EvaluationResult",
+    "MonitorConfig",
+    "MonitorReport",
+    "NoufailyDesign",
+    "NoufailyScenario",
+    "ScenarioScores",
+    "SeriesKey",
+    "SimulatedSurveillance",
     "detect",
     "detect_matrix",
+    "evaluate_closed_loop",
+    "evaluate_detectors",
+    "inject_outbreaks",
     "method_control",
     "read_series_csv",
+    "simulate_noufaily",
 ]
