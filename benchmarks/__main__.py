@@ -8,6 +8,7 @@ from benchmarks.assimilation import main as assimilation
 from benchmarks.calibration import main as calibration
 from benchmarks.circulation import main as circulation
 from benchmarks.closed_loop import main as closed_loop
+from benchmarks.governance_access import main as governance_access
 from benchmarks.hospital import main as hospital
 from benchmarks.interop import main as interop
 from benchmarks.pkpd import main as pkpd
@@ -28,6 +29,7 @@ ALL = {
     "interop": interop,
     "hospital": hospital,
     "surveillance": surveillance,
+    "governance_access": governance_access,
 }
 
 
