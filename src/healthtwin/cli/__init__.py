@@ -6,9 +6,8 @@ one line saying what to fix and exits 2; ``--debug`` shows the traceback instead
 
 from __future__ import annotations
 
+import importlib
 import sys
-
-import typer
 
 from healthtwin.cli.app import app
 from healthtwin.errors import TwinError
@@ -16,6 +15,20 @@ from healthtwin.errors import TwinError
 __all__ = ["app", "main"]
 
 EXIT_USAGE = 2
+
+
+def _usage_errors() -> tuple[type[BaseException], ...]:
+    """Typer's usage errors: ``TyperException`` in new typer, click's in typer < 0.21."""
+    found: list[type[BaseException]] = []
+    for module, name in (("typer", "TyperException"), ("click", "ClickException")):
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
+USAGE_ERRORS = _usage_errors()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,12 +51,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except SystemExit as err:
         return int(err.code or 0) if isinstance(err.code, int | None) else EXIT_USAGE
-    except typer.TyperException as err:
+    except USAGE_ERRORS as err:
         show = getattr(err, "show", None)
         if callable(show):
             show()
         else:
-            print(f"error: {err.format_message()}", file=sys.stderr)
+            print(f"error: {getattr(err, 'format_message', err.__str__)()}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

@@ -115,9 +115,10 @@ class FarringtonControl:
 class CusumControl:
     """CUSUM settings (R ``cusum``): reference value ``k``, decision interval ``h``.
 
-    ``m`` None estimates the in-control mean from the ``baseline`` weeks before the first
-    monitored week (R uses the mean of the monitored weeks, see
-    :mod:`healthtwin.surveillance.cusum`); ``trans`` standardises the counts.
+    ``m`` None estimates the in-control mean: with ``r_compat`` (default, as R) the mean of
+    all weeks before the first monitored week; otherwise the mean of the ``baseline`` weeks
+    before it (or of the monitored weeks when ``baseline`` is None). ``trans`` standardises
+    the counts; see :mod:`healthtwin.surveillance.cusum` for what ``r_compat`` changes.
     """
 
     k: float = 1.04

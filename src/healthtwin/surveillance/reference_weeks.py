@@ -4,11 +4,23 @@ For a monitored week ``t`` and ``y = 1..b`` years back, the *window* of year ``y
 ``2w + 1`` weeks centred on the week one ``y`` years before ``t``:
 
 * indexed series (52 weeks a year): the centre is ``t - 52 y``;
-* dated series: the centre is the week whose Monday is nearest to the same calendar day
-  ``y`` years earlier, so that the windows follow the calendar over 53-week ISO years
-  instead of drifting by a week every five to six years.
+* dated series: the centre is the week whose date is nearest to the same calendar day
+  (same month and day of the month) ``y`` years earlier; 29 February maps to 1 March of a
+  common year. The windows thus follow the calendar over 53-week ISO years: one year
+  back is always 52 weeks, three years back 156 or 157 weeks depending on the leap days
+  in between.
 
-With ``no_periods == 1`` the baseline is the ``b`` windows (Farrington et al. 1996). With
+R ``surveillance`` 1.20.3 (``epochAsDate=TRUE``) was found to use exactly this rule by
+probing it: on a dated series whose count in week ``i`` is ``i`` (and ``i^2``, to check
+that the windows are contiguous), ``farringtonFlexible`` with ``w=1``, ``noPeriods=1``,
+``reweight=FALSE``, ``trend=FALSE`` returns the mean of the reference counts, which names
+the centre of each year's window for every week of 2005-2030 and ``b = 1..5``. R accepts
+a monitored week whose oldest window starts one week before the series does, and drops
+that week; so does this module.
+
+With ``no_periods == 1`` the baseline is the ``b`` windows (Farrington et al. 1996), plus
+the weeks of the current year's window before ``t - past_weeks_not_included`` when
+``past_weeks_not_included < w`` (as R does; none by default). With
 ``no_periods > 1`` (Noufaily et al. 2013) it is every week from the oldest window's first
 week up to ``t - past_weeks_not_included - 1``; the windows form period 0 and the weeks
 between two windows are cut into ``no_periods - 1`` periods of (nearly) equal length,
@@ -59,13 +71,11 @@ def _centres(t: IntArray, dates: NDArray[np.datetime64] | None, b: int) -> IntAr
     if dates is None:
         return (t[:, None] - 1) - WEEKS_PER_YEAR * years[None, :]
     day = dates[t - 1].astype("datetime64[D]")
-    year = day.astype("datetime64[Y]")
-    month_day = day - year.astype("datetime64[D]")
-    target_year = year[:, None] - years[None, :]
-    target = target_year.astype("datetime64[D]") + month_day[:, None]
-    # 29 February has no counterpart in a common year: take 28 February.
-    overflow = target.astype("datetime64[Y]") != target_year
-    target = np.where(overflow, target - np.timedelta64(1, "D"), target)
+    month = day.astype("datetime64[M]")
+    day_of_month = (day - month.astype("datetime64[D]")).astype(np.int64)
+    target_month = month[:, None] - 12 * years[None, :]
+    # 29 February of a common year rolls over to 1 March (as R's calendar arithmetic).
+    target = target_month.astype("datetime64[D]") + day_of_month[:, None]
     days = (target - dates[0]).astype(np.int64)
     return np.asarray(np.floor(days / 7.0 + 0.5), dtype=np.int64)
 
@@ -86,21 +96,31 @@ def reference_layout(
     >>> import numpy as np
     >>> lay = reference_layout(np.array([120]), dates=None, b=2, w=1, no_periods=1,
     ...                        weeks_left_out=1)
-    >>> (lay.index[0] + 1).tolist()
+    >>> (lay.index[0][lay.valid[0]] + 1).tolist()
     [15, 16, 17, 67, 68, 69]
+    >>> lay = reference_layout(np.array([300]), dates=None, b=1, w=1, no_periods=1,
+    ...                        weeks_left_out=0)
+    >>> (lay.index[0][lay.valid[0]] + 1).tolist()
+    [247, 248, 249, 299]
     """
     centres = _centres(t, dates, b)
     if no_periods == 1:
         offsets = np.arange(-w, w + 1)
-        index = (centres[:, :, None] + offsets).reshape(t.size, -1)
+        past = (centres[:, :, None] + offsets).reshape(t.size, -1)
+        # The current year's window counts too, up to t - weeks_left_out - 1 (none of it
+        # with R's default weeks_left_out = w).
+        recent = (t[:, None] - 1) + np.arange(-w, 0)[None, :]
+        index = np.concatenate([past, recent], axis=1)
+        valid = np.concatenate(
+            [np.ones(past.shape, bool), recent <= (t[:, None] - 1) - weeks_left_out - 1],
+            axis=1,
+        )
         period = np.zeros_like(index)
-        valid = np.ones(index.shape, dtype=bool)
     else:
         index, period, valid = _periods(t, centres, w, no_periods, weeks_left_out)
-    # R accepts an indexed series whose oldest window reaches one week before the start
-    # and drops that week (its index 0); dated series need every week.
-    earliest = 0 if dates is not None else -1
-    enough = np.all((index >= earliest) | ~valid, axis=1)
+    # R accepts a series whose oldest window reaches one week before the start, and drops
+    # that week (found by probing R, for dated and indexed series alike).
+    enough = np.all((index >= -1) | ~valid, axis=1)
     valid = valid & (index >= 0)
     return ReferenceLayout(np.where(valid, index, 0), period, valid, enough)
 

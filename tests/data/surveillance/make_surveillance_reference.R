@@ -1,7 +1,8 @@
 # Reference outputs of R `surveillance` (GPL-2, used as a black-box oracle only) for
 # healthtwin.surveillance. Run from this folder:  Rscript make_surveillance_reference.R
-# Writes series.csv (the inputs), ears_reference.csv, farrington_reference.csv and
-# farrington_first_t.csv (the first week R can monitor per series and setting).
+# Writes series.csv (the inputs), ears_reference.csv, farrington_reference.csv,
+# farrington_first_t.csv (the first week R can monitor per series and setting) and
+# cusum_reference.csv.
 suppressMessages(library(surveillance))
 stopifnot(packageVersion("surveillance") == "1.20.3")
 
@@ -59,7 +60,7 @@ for (name in names(series)) {
     control <- ears_configs[[cfg]]
     baseline <- if (is.null(control$baseline)) 7 else control$baseline
     start <- baseline + first_ears[[control$method]]
-    control$range <- start:min(nrow(s), 300)
+    control$range <- start:min(nrow(s), 160)
     res <- earsC(s, control = control)
     out[[paste(name, cfg)]] <- data.frame(
       series = name, config = cfg, t = control$range,
@@ -98,17 +99,39 @@ for (name in names(series)) {
     start <- 52 * control$b - 10
     while (!can_run(s, control, start)) start <- start + 1
     firsts[[paste(name, cfg)]] <- data.frame(series = name, config = cfg, first_t = start)
-    control$range <- max(start, n - 119):n
+    control$range <- max(start, n - 89):n
     res <- suppressWarnings(farringtonFlexible(s, control = control))
     ctl <- res@control
     out[[paste(name, cfg)]] <- data.frame(
       series = name, config = cfg, t = control$range,
       expected = num(ctl$expected[, 1]), upperbound = num(upperbound(res)[, 1]),
       alarm = as.integer(alarms(res)[, 1]), score = num(ctl$score[, 1]),
-      pvalue = num(ctl$pvalue[, 1]), mu0 = num(ctl$mu0Vector[, 1]),
-      phi = num(ctl$phiVector[, 1]), trend = as.integer(ctl$trend[, 1]),
-      trend_coef = num(ctl$trendVector[, 1]))
+      phi = num(ctl$phiVector[, 1]), trend = as.integer(ctl$trend[, 1]))
   }
 }
 write.csv(do.call(rbind, out), "farrington_reference.csv", row.names = FALSE, quote = FALSE)
 write.csv(do.call(rbind, firsts), "farrington_first_t.csv", row.names = FALSE, quote = FALSE)
+
+# cusum: R's defaults (m = mean of all weeks before the range) with three transforms, and
+# a given m with other k, h.
+cusum_configs <- list(
+  standard = list(trans = "standard"),
+  rossi = list(trans = "rossi"),
+  anscombe = list(trans = "anscombe"),
+  standard_m = list(trans = "standard", k = 0.5, h = 4)
+)
+out <- list()
+for (name in names(series)) {
+  s <- series[[name]]
+  n <- nrow(s)
+  for (cfg in names(cusum_configs)) {
+    control <- cusum_configs[[cfg]]
+    control$range <- (n - 59):n
+    if (cfg == "standard_m") control$m <- mean(observed(s)[1:(n - 60), 1]) * 1.2
+    res <- cusum(s, control = control)
+    out[[paste(name, cfg)]] <- data.frame(
+      series = name, config = cfg, t = control$range, m = num(res@control$m[1]),
+      upperbound = num(upperbound(res)[, 1]), alarm = as.integer(alarms(res)[, 1]))
+  }
+}
+write.csv(do.call(rbind, out), "cusum_reference.csv", row.names = FALSE, quote = FALSE)
