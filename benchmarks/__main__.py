@@ -9,6 +9,7 @@ from benchmarks.calibration import main as calibration
 from benchmarks.circulation import main as circulation
 from benchmarks.closed_loop import main as closed_loop
 from benchmarks.governance_access import main as governance_access
+from benchmarks.governance_audit_chain import main as governance_audit_chain
 from benchmarks.hospital import main as hospital
 from benchmarks.interop import main as interop
 from benchmarks.pkpd import main as pkpd
@@ -30,6 +31,7 @@ ALL = {
     "hospital": hospital,
     "surveillance": surveillance,
     "governance_access": governance_access,
+    "governance_audit_chain": governance_audit_chain,
 }
 
 

@@ -24,6 +24,10 @@ TABLES = {
     "twin_states",
     "audit_events",
     "audit_event_resources",
+    "audit_checkpoints",
+    "recommendations",
+    "recommendation_decisions",
+    "model_switches",
 }
 
 
@@ -40,7 +44,7 @@ def test_upgrade_downgrade_upgrade(database_url: str) -> None:
     try:
         assert current_revision(engine) is None
         upgrade_schema(engine)
-        assert current_revision(engine) == head_revision() == "0001"
+        assert current_revision(engine) == head_revision() == "0002"
         assert _tables(database_url) == TABLES
         downgrade_schema(engine)
         assert current_revision(engine) is None
@@ -73,7 +77,7 @@ def test_a_newer_revision_is_refused_with_advice(database_url: str) -> None:
 
 
 def test_an_old_database_is_refused_when_upgrades_are_off(database_url: str) -> None:
-    with pytest.raises(StoreError, match=r"is at schema revision None, not '0001'.*upgrade=True"):
+    with pytest.raises(StoreError, match=r"is at schema revision None, not '0002'.*upgrade=True"):
         open_store(database_url, upgrade=False)
     with open_store(database_url):
         pass
@@ -103,7 +107,7 @@ def test_the_packaged_alembic_ini_works_from_the_command_line(tmp_path: Path) ->
         assert done.returncode == 0, done.stderr
     assert _tables(url) == TABLES
     with open_store(url, upgrade=False) as store:
-        assert current_revision(store.engine) == "0001"
+        assert current_revision(store.engine) == "0002"
 
 
 def test_migrations_ship_as_package_data() -> None:

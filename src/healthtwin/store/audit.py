@@ -1,45 +1,64 @@
 """The audit log: append-only events saying who did what, to what, why, and how it went.
 
 Events follow the shape of a FHIR AuditEvent (agent, action, purpose of use, entities,
-outcome) without the FHIR library. There is no update or delete here, and triggers in the
-database refuse both, so the log can only grow. Look-ups by resource go through the
-``audit_event_resources`` index table, by actor and time through their indexes.
+patient, query, outcome) without the FHIR library. There is no update or delete here, and
+triggers in the database refuse both, so the log can only grow. Look-ups by resource go
+through the ``audit_event_resources`` index table (the patient is indexed there too), by
+actor, patient and time through their indexes.
+
+Every event is sealed into a hash chain (:mod:`healthtwin.governance.audit_chain`): an
+append reads the chain head and writes the next sequence number with
+``prev_hash`` = the head's hash, so appends must be serialised. SQLite write transactions
+already hold the database's write lock (``BEGIN IMMEDIATE``); on PostgreSQL an append
+takes a transaction-level advisory lock first. Signed checkpoints go into
+``audit_checkpoints`` (:func:`record_checkpoint`), and :func:`verify_audit` streams the
+whole chain through :func:`healthtwin.governance.audit_chain.verify`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, select, text
 from sqlalchemy.orm import Session
 
 from healthtwin.errors import InvalidInputError
+from healthtwin.governance.audit_chain import (
+    GENESIS_HASH,
+    AuditEntry,
+    Checkpoint,
+    VerifyReport,
+    seal,
+    sign_checkpoint,
+    verify,
+)
+from healthtwin.governance.signing import PublicKey, SigningKey
 from healthtwin.interop.records import require_utc
 from healthtwin.store.resources import now_utc
-from healthtwin.store.schema import AuditEventResourceRow, AuditEventRow
+from healthtwin.store.schema import AuditCheckpointRow, AuditEventResourceRow, AuditEventRow
 
-__all__ = ["OUTCOMES", "AuditEntry", "query_audit", "record_audit"]
+__all__ = [
+    "OUTCOMES",
+    "AuditEntry",
+    "audit_checkpoints",
+    "chain_head",
+    "iter_audit",
+    "last_checkpoint_sequence",
+    "query_audit",
+    "record_audit",
+    "record_checkpoint",
+    "verify_audit",
+]
 
 #: Outcomes, after FHIR AuditEvent.outcome (0 success, 4 minor, 8 serious, 12 major failure).
 OUTCOMES = ("success", "minor-failure", "serious-failure", "major-failure")
-
-
-@dataclass(frozen=True, kw_only=True)
-class AuditEntry:
-    """One audit event as stored (``sequence`` orders events recorded at the same time)."""
-
-    sequence: int
-    time: datetime
-    actor: str
-    action: str
-    purpose: str | None
-    outcome: str
-    resource_refs: tuple[str, ...] = ()
-    details: dict[str, Any] = field(default_factory=dict)
+# Any fixed 64-bit number (not the migrations' one): serialises audit appends on PostgreSQL.
+_CHAIN_LOCK = 7_357_102_025
+_EVENTS: Table = AuditEventRow.__table__  # type: ignore[assignment]
+_EVENT_RESOURCES: Table = AuditEventResourceRow.__table__  # type: ignore[assignment]
 
 
 def _text(value: str | None, what: str, max_length: int, *, optional: bool = False) -> None:
@@ -66,6 +85,32 @@ def _checked_refs(resource_refs: Sequence[str]) -> tuple[str, ...]:
     return refs
 
 
+def chain_head(session: Session) -> tuple[int, str]:
+    """The last event's sequence and hash (``(0, GENESIS_HASH)`` for an empty log).
+
+    Call it inside a write transaction after :func:`_lock_chain` to append safely.
+    """
+    row = (
+        session.connection()
+        .execute(
+            select(AuditEventRow.row_id, AuditEventRow.hash)
+            .order_by(AuditEventRow.row_id.desc())
+            .limit(1)
+        )
+        .first()
+    )
+    if row is None:
+        return 0, GENESIS_HASH
+    return int(row[0]), row[1] or ""
+
+
+def _lock_chain(session: Session) -> None:
+    # SQLite: a write session's first use sends BEGIN IMMEDIATE, which takes the lock.
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(text(f"SELECT pg_advisory_xact_lock({_CHAIN_LOCK})"))
+
+
 def record_audit(
     session: Session,
     *,
@@ -76,8 +121,14 @@ def record_audit(
     resource_refs: Sequence[str] = (),
     details: Mapping[str, Any] | None = None,
     time: datetime | None = None,
+    patient: str | None = None,
+    query: str | None = None,
 ) -> AuditEntry:
-    """Append one event (``time`` defaults to now); return it as stored.
+    """Append one event to the chain (``time`` defaults to now); return it as stored.
+
+    ``patient`` is the patient the event is about (``"Patient/p1"``), ``query`` the query
+    text as received (search parameters, a SQL-like description); both are hashed with
+    the rest. Run it in a write transaction: the append reads the chain head.
 
     Raises
     ------
@@ -88,31 +139,64 @@ def record_audit(
     _text(actor, "actor", 255)
     _text(action, "action", 64)
     _text(purpose, "purpose", 255, optional=True)
+    _text(query, "query", 8000, optional=True)
     if outcome not in OUTCOMES:
         raise InvalidInputError(f"audit outcome {outcome!r} is not one of {list(OUTCOMES)}")
     refs = _checked_refs(resource_refs)
+    patient_ref = _checked_refs((patient,))[0] if patient is not None else None
     try:
         plain: dict[str, Any] = json.loads(json.dumps(dict(details or {}), allow_nan=False))
     except (TypeError, ValueError) as err:
         raise InvalidInputError(f"audit details cannot be stored as JSON ({err})") from err
+    if time is not None:
+        require_utc(time, "audit time")
+    _lock_chain(session)
+    # Taken under the lock, so that default times never decrease along the chain.
     when = require_utc(time, "audit time") if time is not None else now_utc()
-    row = AuditEventRow(
-        time=when,
-        actor=actor,
-        action=action,
-        purpose=purpose,
-        outcome=outcome,
-        resource_refs=list(refs),
-        details=plain,
+    head_sequence, head_hash = chain_head(session)
+    entry = seal(
+        AuditEntry(
+            sequence=head_sequence + 1,
+            time=when,
+            actor=actor,
+            action=action,
+            purpose=purpose,
+            outcome=outcome,
+            resource_refs=refs,
+            details=plain,
+            patient=patient_ref,
+            query=query,
+        ),
+        head_hash,
     )
-    session.add(row)
-    session.flush()
-    if refs:
-        session.execute(
-            insert(AuditEventResourceRow),
-            [{"event_id": row.row_id, "reference": ref} for ref in refs],
+    # Core statements on the session's connection: the ORM's bulk path costs 3x as much.
+    connection = session.connection()
+    connection.execute(
+        _EVENTS.insert(),
+        [
+            {
+                "row_id": entry.sequence,
+                "time": when,
+                "actor": actor,
+                "action": action,
+                "purpose": purpose,
+                "outcome": outcome,
+                "resource_refs": list(refs),
+                "details": plain,
+                "patient": patient_ref,
+                "query_text": query,
+                "prev_hash": entry.prev_hash,
+                "hash": entry.hash,
+            }
+        ],
+    )
+    indexed = tuple(dict.fromkeys((*refs, *((patient_ref,) if patient_ref else ()))))
+    if indexed:
+        connection.execute(
+            _EVENT_RESOURCES.insert(),
+            [{"event_id": entry.sequence, "reference": ref} for ref in indexed],
         )
-    return _entry(row)
+    return entry
 
 
 def query_audit(
@@ -121,16 +205,22 @@ def query_audit(
     actor: str | None = None,
     action: str | None = None,
     resource_ref: str | None = None,
+    patient: str | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
     limit: int | None = None,
 ) -> list[AuditEntry]:
-    """Events matching every filter given, oldest first (``start <= time < end``)."""
+    """Events matching every filter given, oldest first (``start <= time < end``).
+
+    ``resource_ref`` matches an event's resources and its patient.
+    """
     query = select(AuditEventRow)
     if actor is not None:
         query = query.where(AuditEventRow.actor == actor)
     if action is not None:
         query = query.where(AuditEventRow.action == action)
+    if patient is not None:
+        query = query.where(AuditEventRow.patient == patient)
     if resource_ref is not None:
         query = query.where(
             AuditEventRow.row_id.in_(
@@ -149,7 +239,88 @@ def query_audit(
     return [_entry(row) for row in session.scalars(query)]
 
 
-def _entry(row: AuditEventRow) -> AuditEntry:
+def iter_audit(
+    session: Session, *, after_sequence: int = 0, batch_size: int = 5000
+) -> Iterator[AuditEntry]:
+    """Every event after ``after_sequence`` in chain order, read ``batch_size`` at a time."""
+    columns = AuditEventRow.__table__.columns
+    while True:
+        rows = session.execute(
+            select(*columns)
+            .where(AuditEventRow.row_id > after_sequence)
+            .order_by(AuditEventRow.row_id)
+            .limit(batch_size)
+        ).all()
+        for row in rows:
+            yield _entry(row)
+        if len(rows) < batch_size:
+            return
+        after_sequence = rows[-1].row_id
+
+
+def record_checkpoint(
+    session: Session, key: SigningKey, *, time: datetime | None = None
+) -> Checkpoint | None:
+    """Sign the chain head and store the checkpoint; ``None`` if the log is empty.
+
+    Run it in a write transaction (it reads the head under the chain lock).
+    """
+    _lock_chain(session)
+    head = session.execute(
+        select(*AuditEventRow.__table__.columns).order_by(AuditEventRow.row_id.desc()).limit(1)
+    ).first()
+    if head is None:
+        return None
+    when = require_utc(time, "checkpoint time") if time is not None else now_utc()
+    checkpoint = sign_checkpoint(_entry(head), key, when)
+    session.add(
+        AuditCheckpointRow(
+            sequence=checkpoint.sequence,
+            hash=checkpoint.hash,
+            time=checkpoint.time,
+            key_id=checkpoint.key_id,
+            signature=checkpoint.signature,
+        )
+    )
+    session.flush()
+    return checkpoint
+
+
+def last_checkpoint_sequence(session: Session) -> int:
+    """The sequence of the newest checkpoint (0 if none)."""
+    value = session.execute(
+        select(AuditCheckpointRow.sequence).order_by(AuditCheckpointRow.sequence.desc()).limit(1)
+    ).scalar()
+    return int(value) if value is not None else 0
+
+
+def audit_checkpoints(session: Session) -> list[Checkpoint]:
+    """Every checkpoint, by sequence."""
+    rows = session.scalars(
+        select(AuditCheckpointRow).order_by(AuditCheckpointRow.sequence, AuditCheckpointRow.row_id)
+    )
+    return [
+        Checkpoint(
+            sequence=row.sequence,
+            hash=row.hash,
+            time=row.time,
+            key_id=row.key_id,
+            signature=bytes(row.signature),
+        )
+        for row in rows
+    ]
+
+
+def verify_audit(
+    session: Session, trusted_keys: Mapping[str, PublicKey] | None = None, *, batch_size: int = 5000
+) -> VerifyReport:
+    """Verify the whole stored chain and its checkpoints (see ``audit_chain.verify``)."""
+    return verify(
+        iter_audit(session, batch_size=batch_size), audit_checkpoints(session), trusted_keys
+    )
+
+
+def _entry(row: Any) -> AuditEntry:
     return AuditEntry(
         sequence=row.row_id,
         time=row.time,
@@ -159,4 +330,8 @@ def _entry(row: AuditEventRow) -> AuditEntry:
         outcome=row.outcome,
         resource_refs=tuple(row.resource_refs),
         details=dict(row.details),
+        patient=row.patient,
+        query=row.query_text,
+        prev_hash=row.prev_hash,
+        hash=row.hash,
     )

@@ -14,6 +14,10 @@ observations             measured values as an indexed time series
 twin_states              twin states (npz bytes) by valid time and recorded time
 audit_events             the append-only audit log (triggers refuse UPDATE and DELETE)
 audit_event_resources    which resources each audit event touched (for look-ups)
+audit_checkpoints        signed checkpoints of the audit hash chain (append-only)
+recommendations          models' recommendations, proposed for human oversight (append-only)
+recommendation_decisions clinicians' accept/override decisions, one per recommendation
+model_switches           the kill-switch history of model versions (append-only)
 =======================  ===============================================================
 """
 
@@ -35,6 +39,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -43,10 +48,14 @@ from sqlalchemy.types import TypeDecorator
 __all__ = [
     "ID_LENGTH",
     "JSON_DOCUMENT",
+    "AuditCheckpointRow",
     "AuditEventResourceRow",
     "AuditEventRow",
     "Base",
+    "ModelSwitchRow",
     "ObservationRow",
+    "RecommendationDecisionRow",
+    "RecommendationRow",
     "ResourceHistoryRow",
     "ResourceRow",
     "TwinStateRow",
@@ -185,6 +194,11 @@ class AuditEventRow(Base):
     outcome: Mapped[str] = mapped_column(String(32))
     resource_refs: Mapped[list[str]] = mapped_column(JSON_DOCUMENT)
     details: Mapped[dict[str, Any]] = mapped_column(JSON_DOCUMENT)
+    # The hash chain (migration 0002); NULL only in a row a migration failed to seal.
+    patient: Mapped[str | None] = mapped_column(String(160), index=True)
+    query_text: Mapped[str | None] = mapped_column(Text)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class AuditEventResourceRow(Base):
@@ -196,3 +210,61 @@ class AuditEventResourceRow(Base):
         ROW_KEY, ForeignKey("audit_events.row_id"), primary_key=True
     )
     reference: Mapped[str] = mapped_column(String(160), primary_key=True, index=True)
+
+
+class AuditCheckpointRow(Base):
+    """A signed checkpoint: the audit chain's ``hash`` at event ``sequence``."""
+
+    __tablename__ = "audit_checkpoints"
+
+    row_id: Mapped[int] = mapped_column(ROW_KEY, primary_key=True, autoincrement=True)
+    sequence: Mapped[int] = mapped_column(BigInteger, index=True)
+    hash: Mapped[str] = mapped_column(String(64))
+    time: Mapped[datetime] = mapped_column(UTCDateTime())
+    key_id: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class RecommendationRow(Base):
+    """A model's recommendation as proposed (its decision, if any, is a separate row)."""
+
+    __tablename__ = "recommendations"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    model: Mapped[str] = mapped_column(String(128))
+    model_version: Mapped[str] = mapped_column(String(64))
+    patient: Mapped[str | None] = mapped_column(String(160), index=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON_DOCUMENT)
+    proposed_by: Mapped[str] = mapped_column(String(255))
+    proposed_time: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RecommendationDecisionRow(Base):
+    """A clinician's decision on a recommendation (the primary key allows only one)."""
+
+    __tablename__ = "recommendation_decisions"
+
+    recommendation_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("recommendations.id"), primary_key=True
+    )
+    status: Mapped[str] = mapped_column(String(16))
+    decided_by: Mapped[str] = mapped_column(String(255))
+    decided_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    reason: Mapped[str | None] = mapped_column(Text)
+    override_value: Mapped[dict[str, Any] | None] = mapped_column(JSON_DOCUMENT)
+
+
+class ModelSwitchRow(Base):
+    """One change of a model version's kill switch (``version`` ``"*"``: every version)."""
+
+    __tablename__ = "model_switches"
+
+    row_id: Mapped[int] = mapped_column(ROW_KEY, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(128))
+    version: Mapped[str] = mapped_column(String(64))
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(255))
+    time: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_model_switches_model_version", "model", "version"),)

@@ -18,7 +18,9 @@ import numpy.typing as npt
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from healthtwin.errors import TwinError
+from healthtwin.errors import InvalidParameterError, TwinError
+from healthtwin.governance.audit_chain import Checkpoint, VerifyReport
+from healthtwin.governance.signing import PublicKey, SigningKey
 from healthtwin.interop.records import Coding, ObservationRecord
 from healthtwin.store import audit, bulk, observations, resources, twin_states
 from healthtwin.store.audit import AuditEntry
@@ -32,6 +34,7 @@ from healthtwin.store.operations import (
     at_entry,
     describe,
 )
+from healthtwin.store.oversight import StoreOversight
 from healthtwin.store.resources import ResourcePage, ResourceVersion
 from healthtwin.store.twin_states import TwinStateSnapshot
 
@@ -128,6 +131,8 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._writer = writer(engine)
+        self._audit_key: SigningKey | None = None
+        self._checkpoint_every: int | None = None
 
     def __repr__(self) -> str:
         return f"Store({self._engine.url.render_as_string(hide_password=True)!r})"
@@ -402,10 +407,16 @@ class Store:
         resource_refs: Sequence[str] = (),
         details: Mapping[str, Any] | None = None,
         time: datetime | None = None,
+        patient: str | None = None,
+        query: str | None = None,
     ) -> AuditEntry:
-        """Append an audit event; see :func:`~healthtwin.store.audit.record_audit`."""
+        """Append an audit event to the chain; see :func:`~healthtwin.store.audit.record_audit`.
+
+        With :meth:`configure_audit_checkpoints` set, a signed checkpoint is written in the
+        same transaction once ``every`` events have been appended since the last one.
+        """
         with self._session(f"recording audit event {action}", write=True) as s:
-            return audit.record_audit(
+            entry = audit.record_audit(
                 s,
                 actor=actor,
                 action=action,
@@ -414,7 +425,17 @@ class Store:
                 resource_refs=resource_refs,
                 details=details,
                 time=time,
+                patient=patient,
+                query=query,
             )
+            every = self._checkpoint_every
+            if (
+                self._audit_key is not None
+                and every is not None
+                and entry.sequence - audit.last_checkpoint_sequence(s) >= every
+            ):
+                audit.record_checkpoint(s, self._audit_key)
+            return entry
 
     def audit_events(
         self,
@@ -422,6 +443,7 @@ class Store:
         actor: str | None = None,
         action: str | None = None,
         resource_ref: str | None = None,
+        patient: str | None = None,
         start: datetime | None = None,
         end: datetime | None = None,
         limit: int | None = None,
@@ -433,10 +455,79 @@ class Store:
                 actor=actor,
                 action=action,
                 resource_ref=resource_ref,
+                patient=patient,
                 start=start,
                 end=end,
                 limit=limit,
             )
+
+    def configure_audit_checkpoints(self, key: SigningKey | None, *, every: int = 1000) -> None:
+        """Sign a checkpoint of the audit chain every ``every`` events (``None``: stop).
+
+        Examples
+        --------
+        >>> from healthtwin.governance.signing import signing_key_from_seed
+        >>> key = signing_key_from_seed(bytes(32))
+        >>> with open_store("sqlite://") as store:
+        ...     store.configure_audit_checkpoints(key, every=2)
+        ...     for _ in range(5):
+        ...         _ = store.record_audit(actor="Device/x", action="read")
+        ...     [c.sequence for c in store.audit_checkpoints()], store.verify_audit().ok
+        ([2, 4], True)
+        """
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise InvalidParameterError(
+                f"checkpoint interval must be a positive number of events, got {every!r}"
+            )
+        self._audit_key = key
+        self._checkpoint_every = every if key is not None else None
+
+    def audit_checkpoint(self, key: SigningKey | None = None) -> Checkpoint | None:
+        """Sign and store a checkpoint at the chain head now (``None`` if the log is empty).
+
+        Raises
+        ------
+        InvalidParameterError
+            If no key is given and none was configured.
+        """
+        signer = key or self._audit_key
+        if signer is None:
+            raise InvalidParameterError(
+                "no signing key for audit checkpoints: pass one, or call "
+                "configure_audit_checkpoints(key) first"
+            )
+        with self._session("signing an audit checkpoint", write=True) as s:
+            return audit.record_checkpoint(s, signer)
+
+    def audit_checkpoints(self) -> list[Checkpoint]:
+        """Every signed checkpoint, by sequence."""
+        with self._session("reading audit checkpoints") as s:
+            return audit.audit_checkpoints(s)
+
+    def verify_audit(
+        self, trusted_keys: Mapping[str, PublicKey] | None = None, *, batch_size: int = 5000
+    ) -> VerifyReport:
+        """Verify the audit chain and its checkpoints, in one read transaction.
+
+        ``trusted_keys`` defaults to the public key of the configured checkpoint key.
+        """
+        if trusted_keys is None and self._audit_key is not None:
+            public = self._audit_key.public_key
+            trusted_keys = {public.key_id: public}
+        with self._session("verifying the audit chain") as s:
+            return audit.verify_audit(s, trusted_keys, batch_size=batch_size)
+
+    # -- oversight ---------------------------------------------------------------------
+
+    def oversight(self) -> StoreOversight:
+        """Recommendations, clinicians' decisions and kill switches kept in this store.
+
+        Every proposal, decision and switch change is audited in its own transaction.
+        """
+        return StoreOversight(
+            reader=lambda what: self._session(what),
+            writer=lambda what: self._session(what, write=True),
+        )
 
 
 def _is_plain_upsert(operation: object) -> bool:
