@@ -8,6 +8,7 @@ from benchmarks.assimilation import main as assimilation
 from benchmarks.calibration import main as calibration
 from benchmarks.circulation import main as circulation
 from benchmarks.closed_loop import main as closed_loop
+from benchmarks.epidemic import main as epidemic
 from benchmarks.governance_access import main as governance_access
 from benchmarks.governance_audit_chain import main as governance_audit_chain
 from benchmarks.hospital import main as hospital
@@ -29,6 +30,7 @@ ALL = {
     "store": store,
     "interop": interop,
     "hospital": hospital,
+    "epidemic": epidemic,
     "surveillance": surveillance,
     "governance_access": governance_access,
     "governance_audit_chain": governance_audit_chain,

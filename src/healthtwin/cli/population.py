@@ -1,10 +1,11 @@
-"""``healthtwin population``: epidemics and population health (Rt estimation)."""
+"""``healthtwin population``: epidemics and population health (Rt, projections, planning)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import numpy as np
 import typer
 
 from healthtwin.errors import InvalidInputError
@@ -76,3 +77,216 @@ def _is_number(token: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+@population_app.command("simulate")
+def simulate(
+    scenario: Annotated[Path, typer.Option(help="Population scenario YAML.")],
+    out: Annotated[Path, typer.Option(help="Output folder (created).")],
+    variant: Annotated[
+        list[str] | None, typer.Option(help="Run only these variants (repeatable).")
+    ] = None,
+    replicates: Annotated[int | None, typer.Option(help="Override the replicates.")] = None,
+    plot: Annotated[bool, typer.Option(help="Write fan charts (needs matplotlib).")] = True,
+    scheduler: Annotated[
+        str, typer.Option(help="local (this process) or dask (a LocalCluster or --address).")
+    ] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="Address of an existing Dask scheduler.")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Workers of the Dask LocalCluster.")] = None,
+) -> None:
+    """Project the epidemic of every variant: daily quantiles by region, plots, a summary."""
+    import json
+
+    from healthtwin.population.projection_files import plot_projection, write_daily_csv
+    from healthtwin.population.scenario import load_scenario, regional_values
+    from healthtwin.population.scenario_build import build_inputs, stress_report
+
+    spec = load_scenario(scenario)
+    if replicates is not None:
+        spec = spec.model_copy(update={"replicates": replicates})
+    chosen = [spec.variant(v) for v in variant] if variant else spec.variant_list()
+    inputs = build_inputs(spec)
+    out.mkdir(parents=True, exist_ok=True)
+    results = _run_variants(spec, [v.name for v in chosen], scheduler, address, workers)
+    rows = write_daily_csv(results, out / "daily.csv", start_date=spec.start_date)
+    summary: dict[str, object] = {
+        "scenario": spec.name,
+        "replicates": spec.replicates,
+        "days": spec.days,
+    }
+    for v in chosen:
+        result = results[v.name]
+        entry: dict[str, object] = {
+            "infections_median": float(np.median(result.national("incidence").sum(axis=1))),
+            "deaths_median": float(np.median(result.national("deaths").sum(axis=1))),
+            "peak_icu_median": float(np.median(result.national("icu_occupancy").max(axis=1))),
+        }
+        if spec.capacity.icu_beds is not None:
+            entry["icu_stress"] = stress_report(spec, v, result, inputs).summary()
+        summary[v.name] = entry
+    (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    if plot:
+        beds = regional_values(spec.capacity.icu_beds, inputs.geography, "icu_beds")
+        plot_projection(results, out / "national.png", title=spec.name, capacity=beds)
+    typer.echo(f"wrote {rows} rows for {len(results)} variant(s) to {out / 'daily.csv'}")
+
+
+@population_app.command("plan")
+def plan(
+    scenario: Annotated[Path, typer.Option(help="Population scenario YAML.")],
+    out: Annotated[Path, typer.Option(help="Output folder (created).")],
+    resource: Annotated[str, typer.Option(help="icu_beds or hospital_beds.")] = "icu_beds",
+    total: Annotated[
+        int | None, typer.Option(help="Units to allocate (default: the scenario's capacity).")
+    ] = None,
+    objective: Annotated[str, typer.Option(help="expected or cvar.")] = "expected",
+    alpha: Annotated[float, typer.Option(help="CVaR level for --objective cvar.")] = 0.9,
+    scheduler: Annotated[
+        str, typer.Option(help="local (this process) or dask (a LocalCluster or --address).")
+    ] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="Address of an existing Dask scheduler.")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Workers of the Dask LocalCluster.")] = None,
+) -> None:
+    """Allocate a national stock across regions over all variants' simulated demand."""
+    import json
+
+    from healthtwin.population.allocation import allocate, pro_rata
+    from healthtwin.population.scenario import load_scenario, regional_values
+    from healthtwin.population.scenario_build import build_inputs, stress_report
+
+    demand_of = {"icu_beds": "icu_occupancy", "hospital_beds": "hospital_occupancy"}
+    if resource not in demand_of:
+        raise InvalidInputError(f"--resource {resource!r}: choose one of {sorted(demand_of)}")
+    if objective not in ("expected", "cvar"):
+        raise InvalidInputError(f"--objective {objective!r}: choose expected or cvar")
+    spec = load_scenario(scenario)
+    inputs = build_inputs(spec)
+    geography = inputs.geography
+    if total is None:
+        current = regional_values(getattr(spec.capacity, resource), geography, resource)
+        if current is None:
+            raise InvalidInputError(
+                f"give --total or capacity.{resource} in the scenario: how many units to place"
+            )
+        total = round(float(current.sum()))
+    variants = spec.variant_list()
+    results = _run_variants(spec, [v.name for v in variants], scheduler, address, workers)
+    demand = np.concatenate([r.get(demand_of[resource]) for r in results.values()], axis=0)
+    best = allocate(demand, total, objective=objective, alpha=alpha)  # type: ignore[arg-type]
+    fair = pro_rata(demand, total, geography.population.sum(axis=1))
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "allocation.csv").open("w", encoding="utf-8") as handle:
+        handle.write("region,population,pro_rata,optimized,unmet_pro_rata,unmet_optimized\n")
+        for r, region in enumerate(geography.regions):
+            handle.write(
+                f"{region},{geography.population[r].sum():.0f},{fair.capacity[r]},"
+                f"{best.capacity[r]},{fair.unmet_by_region[r]:.6g},{best.unmet_by_region[r]:.6g}\n"
+            )
+    report: dict[str, object] = {
+        "scenario": spec.name,
+        "resource": resource,
+        "total_units": total,
+        "objective": objective,
+        "paths": int(demand.shape[0]),
+        "expected_unmet_people_days": {
+            "pro_rata": fair.expected_unmet,
+            "optimized": best.expected_unmet,
+        },
+        "cvar_unmet_people_days": {
+            "alpha": alpha,
+            "pro_rata": fair.cvar(alpha),
+            "optimized": best.cvar(alpha),
+        },
+        "variants": {},
+    }
+    for v in variants:
+        per_variant = {}
+        for label, allocation in (("pro_rata", fair), ("optimized", best)):
+            per_variant[label] = stress_report(
+                spec, v, results[v.name], inputs, resource=resource,
+                beds=allocation.capacity.astype(float),
+            ).summary()  # fmt: skip
+        report["variants"][v.name] = per_variant  # type: ignore[index]
+    (out / "plan.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    typer.echo(
+        f"{resource}: expected unmet people-days {fair.expected_unmet:.1f} (pro rata) -> "
+        f"{best.expected_unmet:.1f} (optimized); wrote {out / 'allocation.csv'}"
+    )
+
+
+def _run_variants(
+    spec: Any, names: list[str], scheduler: str, address: str | None, workers: int | None
+) -> dict[str, Any]:
+    from healthtwin.population.ensemble import run_ensemble
+
+    if scheduler not in ("local", "dask"):
+        raise InvalidInputError(f"--scheduler {scheduler!r}: choose local or dask")
+    ensemble = run_ensemble(
+        spec,
+        variants=names,
+        scheduler=scheduler,  # type: ignore[arg-type]
+        address=address,
+        n_workers=workers,
+        replicates_per_task=None if scheduler == "local" else max(1, spec.replicates // 4),
+    )
+    return {name: ensemble.variant(name) for name in names}
+
+
+@population_app.command("chronic")
+def chronic(
+    out: Annotated[Path, typer.Option(help="Output folder (created).")],
+    people: Annotated[int, typer.Option(help="Synthetic adults to age.")] = 20_000,
+    years: Annotated[int, typer.Option(help="Years to project.")] = 20,
+    start_year: Annotated[int, typer.Option(help="First calendar year.")] = 2025,
+    uptake: Annotated[float, typer.Option(help="Share of eligible people who join.")] = 0.3,
+    rate_ratio: Annotated[
+        float, typer.Option(help="Progression rate ratio in the programme (DPP: 0.42).")
+    ] = 0.42,
+    cost: Annotated[float, typer.Option(help="Cost per participant.")] = 0.0,
+    replicates: Annotated[int, typer.Option(help="Replicates (common random numbers).")] = 10,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Project type-2 diabetes prevalence, with and without a prevention programme."""
+    import json
+
+    from healthtwin.population.chronic import project_t2d_programme
+
+    base, arm, effect = project_t2d_programme(
+        n=people,
+        years=years,
+        start_year=start_year,
+        uptake=uptake,
+        rate_ratio=rate_ratio,
+        cost_per_participant=cost,
+        replicates=replicates,
+        seed=seed,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "prevalence.csv").open("w", encoding="utf-8") as handle:
+        handle.write(
+            "year,arm,prevalence_mean,prevalence_q05,prevalence_q95,incidence_mean,deaths_mean\n"
+        )
+        for label, projection in (("baseline", base), ("programme", arm)):
+            prevalence, incidence, deaths = (
+                projection.prevalence,
+                projection.incidence,
+                projection.deaths,
+            )
+            for y in range(prevalence.shape[1]):
+                lo, hi = np.quantile(prevalence[:, y], [0.05, 0.95])
+                handle.write(
+                    f"{start_year + y},{label},{prevalence[:, y].mean():.6g},{lo:.6g},{hi:.6g},"
+                    f"{incidence[:, y].mean():.6g},{deaths[:, y].mean():.6g}\n"
+                )
+    summary = {"people": people, "years": years, "uptake": uptake, "rate_ratio": rate_ratio}
+    summary["effect_q05_q50_q95"] = effect.summary()  # type: ignore[assignment]
+    (out / "programme.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    averted = effect.summary()["cases_averted"]
+    typer.echo(
+        f"cases averted over {years} years: {averted[1]:.0f} (90 % range {averted[0]:.0f}-"
+        f"{averted[2]:.0f}); wrote {out / 'prevalence.csv'}"
+    )

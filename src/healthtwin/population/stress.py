@@ -109,13 +109,20 @@ class StressReport:
         return {
             "paths": int(self.unmet.shape[0]),
             "probability_any_breach": float(np.isfinite(first).mean()),
-            "median_first_breach_day": float(np.quantile(first, 0.5, method="inverted_cdf")),
+            # None (JSON null) when most paths never breach.
+            "median_first_breach_day": _finite_or_none(
+                float(np.quantile(first, 0.5, method="inverted_cdf"))
+            ),
             "unmet_people_days_mean": float(self.unmet.sum(axis=1).mean()),
             "overflow_deaths_mean": float(self.overflow_deaths.sum(axis=1).mean()),
             "overflow_deaths_90pct": [
                 float(q) for q in np.quantile(self.overflow_deaths.sum(axis=1), [0.05, 0.95])
             ],
         }
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if np.isfinite(value) else None
 
 
 def capacity_timeline(
