@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from benchmarks.api_security import main as api_security
 from benchmarks.assimilation import main as assimilation
 from benchmarks.calibration import main as calibration
 from benchmarks.circulation import main as circulation
@@ -34,6 +35,7 @@ ALL = {
     "surveillance": surveillance,
     "governance_access": governance_access,
     "governance_audit_chain": governance_audit_chain,
+    "api_security": api_security,
 }
 
 

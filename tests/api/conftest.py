@@ -58,7 +58,9 @@ def server(
     port = _free_port()
     base = f"http://127.0.0.1:{port}/fhir"
     app = create_app(store, base_url=base, max_body_bytes=MAX_BODY_BYTES, max_entries=MAX_ENTRIES)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical", lifespan="off")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="critical", lifespan="off", ws="none"
+    )
     running = uvicorn.Server(config)
     thread = threading.Thread(target=running.run, daemon=True)
     thread.start()

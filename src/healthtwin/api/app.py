@@ -4,6 +4,12 @@ Every error, ours or the framework's (unknown route, wrong method, bad path para
 leaves through :func:`_problem` as an ``OperationOutcome`` with the status of
 :func:`healthtwin.api.outcome.http_status`; unexpected errors are logged and answered 500
 without details, and the server keeps serving.
+
+Security (:class:`~healthtwin.api.security.SecurityConfig`) wraps the routes, outermost
+first: security headers and the ``_count`` cap (:mod:`healthtwin.api.hardening`), the CORS
+allow-list, the body-size limit, then the governance layer (tokens, access, consent,
+audit: :mod:`healthtwin.api.governance_layer`). In production the OpenAPI document is not
+served.
 """
 
 from __future__ import annotations
@@ -14,10 +20,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 
 from healthtwin.api.fhir_routes import fhir_router
+from healthtwin.api.governance_layer import GovernanceLayer
+from healthtwin.api.hardening import SecurityHeaders, cors_options
 from healthtwin.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from healthtwin.api.outcome import FHIR_JSON, http_status, operation_outcome
+from healthtwin.api.security import AuthenticationError, SecurityConfig
 from healthtwin.errors import InvalidParameterError, TwinError, ValidationIssue
 from healthtwin.interop.fhir_json import DEFAULT_MAX_DEPTH
 from healthtwin.store import Store
@@ -32,6 +42,10 @@ _CODES = {404: "not-found", 405: "not-supported", 413: "too-costly"}
 
 async def _problem(request: Request, error: Exception) -> JSONResponse:
     """Any error as an OperationOutcome response (the one exception handler)."""
+    if isinstance(error, AuthenticationError):
+        body = operation_outcome(str(error), code="login")
+        headers = {"WWW-Authenticate": error.www_authenticate()}
+        return JSONResponse(body, status_code=401, media_type=FHIR_JSON, headers=headers)
     if isinstance(error, RequestValidationError):
         issues = tuple(
             ValidationIssue(".".join(str(p) for p in e.get("loc", ())), str(e.get("msg")))
@@ -58,6 +72,7 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_depth: int = DEFAULT_MAX_DEPTH,
     max_entries: int = DEFAULT_MAX_ENTRIES,
+    security: SecurityConfig | None = None,
 ) -> FastAPI:
     """The web application serving the FHIR facade under ``/fhir``.
 
@@ -70,6 +85,10 @@ def create_app(
         ``Location``; default: taken from each request.
     max_body_bytes, max_depth, max_entries
         Request limits: body size (413 beyond it), JSON nesting and Bundle entries (400).
+    security
+        Tokens, access policy, consents, audit, CORS, rate limits and headers; ``None``
+        means :meth:`SecurityConfig.disabled` (no tokens: tests and trusted embedding
+        only; ``healthtwin serve`` always passes a production or development config).
 
     Raises
     ------
@@ -81,8 +100,8 @@ def create_app(
     >>> from healthtwin.store import open_store
     >>> store = open_store("sqlite://")
     >>> app = create_app(store, base_url="https://example.org/fhir/")
-    >>> app.state.base_url, app.state.limits["max_entries"]
-    ('https://example.org/fhir', 10000)
+    >>> app.state.base_url, app.state.limits["max_entries"], app.state.security.mode
+    ('https://example.org/fhir', 10000, 'disabled')
     >>> store.close()
     """
     for name, value in (
@@ -92,7 +111,15 @@ def create_app(
     ):
         if value < 1:
             raise InvalidParameterError(f"{name} must be at least 1, got {value}")
-    app = FastAPI(title="healthtwin FHIR facade", docs_url=None, redoc_url=None)
+    security = security or SecurityConfig.disabled()
+    production = security.mode == "production"
+    app = FastAPI(
+        title="healthtwin FHIR facade",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None if production else "/openapi.json",
+    )
+    app.state.security = security
     app.state.store = store
     app.state.base_url = base_url.rstrip("/") if base_url else None
     app.state.limits = {
@@ -103,5 +130,13 @@ def create_app(
     app.include_router(fhir_router)
     for kind in (TwinError, RequestValidationError, HTTPException, Exception):
         app.add_exception_handler(kind, _problem)
+    # add_middleware puts each new layer outside the previous ones.
+    if security.enabled:
+        app.add_middleware(GovernanceLayer, config=security, store=store)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    if security.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, **cors_options(security.cors_origins, security.purpose_header)
+        )
+    app.add_middleware(SecurityHeaders, production=production, max_count=security.max_count)
     return app

@@ -1,14 +1,96 @@
-"""``healthtwin serve``: the web service (FHIR REST facade) over the store."""
+"""``healthtwin serve``: the web service (FHIR REST facade) over the store.
+
+Two modes, never mixed: ``--production`` needs the authorisation server's keys
+(``--jwks``: a JWKS or PEM public-key file), ``--issuer``, ``--audience`` and an access
+``--policy``; ``--dev`` (the default on a loopback address) signs a demo token with a
+locally generated key and prints it, clearly marked. A non-loopback address needs one of
+the two flags explicitly.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from healthtwin.errors import MissingDependencyError
+from healthtwin.errors import InvalidParameterError, MissingDependencyError
 
-__all__ = ["serve"]
+if TYPE_CHECKING:
+    from healthtwin.api.security import SecurityConfig
+
+__all__ = ["security_from_options", "serve"]
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def security_from_options(
+    *,
+    host: str,
+    production: bool,
+    dev: bool,
+    policy: Path | None,
+    jwks: Path | None,
+    issuer: str | None,
+    audience: str | None,
+    cors_origins: tuple[str, ...],
+    data_dir: Path | None = None,
+) -> tuple[SecurityConfig, str | None]:
+    """The :class:`~healthtwin.api.security.SecurityConfig` the options ask for, and the
+    demo token in development mode (``None`` in production).
+
+    Raises
+    ------
+    InvalidParameterError
+        For contradictory or missing options (both modes; production without keys,
+        issuer, audience or policy; an implicit mode on a non-loopback address).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     config, token = security_from_options(host="127.0.0.1", production=False,
+    ...         dev=False, policy=None, jwks=None, issuer=None, audience=None,
+    ...         cors_origins=(), data_dir=Path(d))
+    >>> config.mode, token is not None
+    ('development', True)
+    """
+    from healthtwin.api.devmode import development_config
+    from healthtwin.api.security import SecurityConfig, load_jwks, load_pem_key
+    from healthtwin.governance.policy import load_policy
+
+    if production and dev:
+        raise InvalidParameterError("choose one of --production and --dev, not both")
+    if not production and not dev and host not in _LOOPBACK:
+        raise InvalidParameterError(
+            f"serving on {host!r} (not a loopback address) needs --production (with --jwks, "
+            "--issuer, --audience, --policy) or an explicit --dev"
+        )
+    loaded_policy = load_policy(policy) if policy is not None else None
+    if not production:
+        config, token = development_config(
+            data_dir, policy=loaded_policy, cors_origins=cors_origins
+        )
+        return config, token
+    missing = [
+        name
+        for name, value in (("--jwks", jwks), ("--issuer", issuer), ("--audience", audience))
+        if value is None
+    ] + (["--policy"] if loaded_policy is None else [])
+    if missing:
+        raise InvalidParameterError(f"--production needs {', '.join(missing)}")
+    assert jwks is not None
+    text = jwks.read_text(encoding="utf-8") if jwks.exists() else ""
+    keys = (load_pem_key(jwks),) if "-----BEGIN" in text else load_jwks(jwks)
+    config = SecurityConfig(
+        mode="production",
+        keys=keys,
+        issuer=issuer,
+        audience=audience,
+        policy=loaded_policy,
+        cors_origins=cors_origins,
+    )
+    return config, None
 
 
 def serve(
@@ -18,17 +100,48 @@ def serve(
         str | None,
         typer.Option(help="Database URL (default: $HEALTHTWIN_DATABASE_URL or a SQLite file)."),
     ] = None,
+    production: Annotated[
+        bool, typer.Option("--production", help="Production mode: real keys, no /docs.")
+    ] = False,
+    dev: Annotated[
+        bool, typer.Option("--dev", help="Development mode: local key, printed demo token.")
+    ] = False,
+    policy: Annotated[
+        Path | None, typer.Option(help="Access policy file (YAML/JSON); required in production.")
+    ] = None,
+    jwks: Annotated[
+        Path | None, typer.Option(help="JWKS or PEM public key of the token issuer.")
+    ] = None,
+    issuer: Annotated[str | None, typer.Option(help="Required token issuer (iss).")] = None,
+    audience: Annotated[str | None, typer.Option(help="Required token audience (aud).")] = None,
+    cors_origin: Annotated[
+        list[str] | None, typer.Option(help="Browser origin allowed to call (repeatable).")
+    ] = None,
 ) -> None:
     """Serve the FHIR R4 API at http://HOST:PORT/fhir until interrupted."""
     try:
         import uvicorn
 
         from healthtwin.api.app import create_app
+        from healthtwin.api.devmode import dev_banner
     except ImportError as err:
         raise MissingDependencyError(
             "the web service needs the api extra: pip install 'healthtwin[api]'"
         ) from err
     from healthtwin.store import open_store
 
-    app = create_app(open_store(database), base_url=f"http://{host}:{port}/fhir")
+    config, token = security_from_options(
+        host=host,
+        production=production,
+        dev=dev,
+        policy=policy,
+        jwks=jwks,
+        issuer=issuer,
+        audience=audience,
+        cors_origins=tuple(cors_origin or ()),
+    )
+    base_url = f"http://{host}:{port}/fhir"
+    if token is not None:
+        typer.echo(dev_banner(token, base_url), err=True)
+    app = create_app(open_store(database), base_url=base_url, security=config)
     uvicorn.run(app, host=host, port=port, log_level="info")
