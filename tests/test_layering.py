@@ -32,18 +32,22 @@ ALLOWED: dict[str, set[str]] = {
     "hospital": {"core"},
     "population": {"core", "assimilation"},
     "surveillance": {"core"},
-    "federation": {"core", "prognosis"},
-    "synthetic": {"core", "physiology"},
+    # Sites keep their own privacy budget and audit: federation may use governance.
+    "federation": {"core", "prognosis", "governance"},
+    # Synthetic data are simulated by the twins, written as FHIR, scored on prognosis tasks
+    # and their privacy spend is recorded in the governance ledger.
+    "synthetic": {"core", "assimilation", "physiology", "prognosis", "interop", "governance"},
     "interop": {"core"},
     "governance": {"core"},
     "store": {"core", "interop", "governance"},
     "coupling": {"core", *SCALES},
     "scenarios": {"core", "coupling", "store", *SCALES},
     "education": {"core", "coupling", "store", "scenarios", *SCALES},
-    "api": {"core", "coupling", "store", "scenarios", "education", *SCALES},
+    # The service mounts the dashboard pages.
+    "api": {"core", "coupling", "store", "scenarios", "education", "dashboard", *SCALES},
     "dashboard": {"core", "coupling", "store", "scenarios", "education", *SCALES},
     # `healthtwin serve` starts the web service: the one face that may start another.
-    "cli": {"core", "coupling", "store", "scenarios", "education", "api", *SCALES},
+    "cli": {"core", "coupling", "store", "scenarios", "education", "api", "dashboard", *SCALES},
 }
 ROOT_MODULES = {"errors", "__init__"}
 
