@@ -93,3 +93,27 @@ def test_chronic_projects_prevalence_and_the_programme_effect(tmp_path: Path) ->
     assert all(0 < float(r["prevalence_mean"]) < 0.5 for r in rows)
     effect = json.loads((tmp_path / "programme.json").read_text())["effect_q05_q50_q95"]
     assert effect["cases_averted"][1] > 0
+
+
+def test_simulate_writes_weekly_hub_forecasts(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from healthtwin.population.forecast_hub import HUB_QUANTILES, validate_hub_table
+
+    args = ["population", "simulate", "--scenario", str(SCENARIO), "--out", str(tmp_path),
+            "--no-plot"]  # fmt: skip
+    assert main(args) == 0
+    hub = pd.read_csv(tmp_path / "hub.csv", dtype={"location": str, "output_type_id": str})
+    assert set(hub["scenario_id"]) == {"no-action", "lockdown"}
+    assert set(hub["target"]) == {"wk inc case", "wk inc hosp", "wk inc death", "icu occupancy"}
+    assert hub["reference_date"].iloc[0] == "2026-01-04"
+    first = hub[hub["horizon"] == 1]["target_end_date"].unique().tolist()
+    assert first == ["2026-01-11"]  # the last day of the first simulated week
+    for _, part in hub.groupby("scenario_id"):
+        table = part.drop(columns="scenario_id").reset_index(drop=True)
+        for col in ("reference_date", "target_end_date"):
+            table[col] = pd.to_datetime(table[col])
+        quantile = table["output_type"] == "quantile"
+        table["output_type_id"] = table["output_type_id"].astype(float)
+        validate_hub_table(table)
+        assert sorted(table.loc[quantile, "output_type_id"].unique()) == sorted(HUB_QUANTILES)

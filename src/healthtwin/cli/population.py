@@ -99,7 +99,11 @@ def simulate(
     """Project the epidemic of every variant: daily quantiles by region, plots, a summary."""
     import json
 
-    from healthtwin.population.projection_files import plot_projection, write_daily_csv
+    from healthtwin.population.projection_files import (
+        plot_projection,
+        write_daily_csv,
+        write_hub_csv,
+    )
     from healthtwin.population.scenario import load_scenario, regional_values
     from healthtwin.population.scenario_build import build_inputs, stress_report
 
@@ -111,6 +115,8 @@ def simulate(
     out.mkdir(parents=True, exist_ok=True)
     results = _run_variants(spec, [v.name for v in chosen], scheduler, address, workers)
     rows = write_daily_csv(results, out / "daily.csv", start_date=spec.start_date)
+    if spec.start_date is not None and spec.days >= 7:
+        write_hub_csv(results, out / "hub.csv", start_date=spec.start_date)
     summary: dict[str, object] = {
         "scenario": spec.name,
         "replicates": spec.replicates,

@@ -121,3 +121,54 @@ def _date(text: str | None) -> dt.date | None:
         raise InvalidInputError(
             f"start_date {text!r} is not an ISO date; write it as YYYY-MM-DD"
         ) from err
+
+
+#: Weekly hub targets written by :func:`write_hub_csv`: target name -> (quantity, how).
+HUB_TARGETS: dict[str, tuple[str, str]] = {
+    "wk inc case": ("cases", "sum"),
+    "wk inc hosp": ("admissions", "sum"),
+    "wk inc death": ("deaths", "sum"),
+    "icu occupancy": ("icu_occupancy", "last"),
+}
+
+
+def write_hub_csv(results: Mapping[str, EpidemicResult], path: Path, *, start_date: str) -> int:
+    """Weekly targets by region (and ``national``) in the hubs' format, one scenario per variant.
+
+    Columns are the hubverse task and output columns plus ``scenario_id`` (the variant), as
+    in the scenario modeling hubs. The reference date is the day before ``start_date`` (the
+    first simulated day), so horizon ``h`` is the week of simulated days ``7(h-1) .. 7h-1``
+    and its ``target_end_date`` is that week's last day. Quantiles are the hubs' 23 levels,
+    and every replicate is also written as a sample.
+    """
+    from healthtwin.population.forecast_hub import hub_table
+
+    first = _date(start_date)
+    assert first is not None
+    reference_date = (first - dt.timedelta(days=1)).isoformat()
+    tables = []
+    for variant, result in results.items():
+        weeks = result.n_days // 7
+        if weeks < 1:
+            raise InvalidInputError("hub output needs at least one whole simulated week")
+        names = [*result.regions, "national"]
+        for target, (quantity, how) in HUB_TARGETS.items():
+            series = result.get(quantity)
+            full = np.concatenate([series, series.sum(axis=2, keepdims=True)], axis=2)
+            weekly = full[:, : 7 * weeks].reshape(full.shape[0], weeks, 7, full.shape[2])
+            values = weekly.sum(axis=2) if how == "sum" else weekly[:, :, -1, :]
+            table = hub_table(
+                values,
+                reference_date=reference_date,
+                target=target,
+                locations=names,
+                horizons=list(range(1, weeks + 1)),
+                output_types=("quantile", "sample"),
+            )
+            table.insert(0, "scenario_id", variant)
+            tables.append(table)
+    import pandas as pd
+
+    combined = pd.concat(tables, ignore_index=True)
+    combined.to_csv(path, index=False, date_format="%Y-%m-%d")
+    return len(combined)
