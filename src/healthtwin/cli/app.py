@@ -8,6 +8,7 @@ import typer
 
 from healthtwin import __version__
 from healthtwin.cli.data import data_app
+from healthtwin.cli.governance import governance_app
 from healthtwin.cli.hospital import hospital_app
 from healthtwin.cli.patient import patient_app
 from healthtwin.cli.population import population_app
@@ -28,6 +29,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(hospital_app, name="hospital")
 app.add_typer(population_app, name="population")
 app.add_typer(surveillance_app, name="surveillance")
+app.add_typer(governance_app, name="governance")
 app.command("serve")(serve)
 
 

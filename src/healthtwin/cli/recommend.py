@@ -49,12 +49,23 @@ def recommend_command(
     members: Annotated[int, typer.Option(help="Ensemble members (>= 8).")] = 64,
     out: Annotated[Path | None, typer.Option(help="Write the recommendation as JSON.")] = None,
     seed: Annotated[int, typer.Option(help="Root seed.")] = 0,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            help="Record the recommendation as proposed in this store (human oversight: "
+            "refused while the model is switched off; a clinician accepts or overrides it "
+            "with `healthtwin governance decide`)."
+        ),
+    ] = None,
+    actor: Annotated[str, typer.Option(help="Who asks for the recommendation.")] = "cli",
 ) -> None:
     """Recommend a meal bolus: best time in range subject to a hypoglycaemia limit."""
     if members < 8 or not 0 < hours <= 24 or meal < 0 or not 0 <= max_tbr <= 100:
         raise InvalidInputError(
             "need --members >= 8, 0 < --hours <= 24, --meal >= 0 and 0 <= --max-tbr <= 100"
         )
+    if database is not None:
+        _require_enabled(database)
     person = load_patient(patient)
     usual = meal / person.carb_ratio_g_per_u
     doses = (
@@ -110,7 +121,41 @@ def recommend_command(
     )
     console = Console()
     console.print(rec.explain())
+    if database is not None:
+        made = _propose(database, rec.to_dict(), patient=patient, actor=actor)
+        console.print(f"recorded as proposed: {made} (accept or override it before acting)")
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(rec.to_dict(), indent=2, default=float) + "\n")
         Console(stderr=True).print(f"wrote {out}")
+
+
+#: The registered model name of the recommender (governance/model_registry.py).
+RECOMMENDER = "treatment-recommender"
+
+
+def _require_enabled(database: str) -> None:
+    from healthtwin.governance.model_registry import registered_model
+    from healthtwin.store import open_store
+
+    with open_store(database) as store:
+        store.oversight().require_enabled(RECOMMENDER, registered_model(RECOMMENDER).version)
+
+
+def _propose(database: str, value: dict[str, object], *, patient: str, actor: str) -> str:
+    import uuid
+
+    from healthtwin.governance.model_registry import registered_model
+    from healthtwin.store import open_store
+
+    identifier = f"rec-{uuid.uuid4().hex[:12]}"
+    with open_store(database) as store:
+        store.oversight().propose(
+            identifier,
+            model=RECOMMENDER,
+            model_version=registered_model(RECOMMENDER).version,
+            # The virtual patient's name is not a FHIR id: it travels in the value.
+            value={"virtual_patient": patient, **json.loads(json.dumps(value, default=float))},
+            proposed_by=actor,
+        )
+    return identifier

@@ -1,0 +1,140 @@
+"""``healthtwin governance``: model cards, kill switches, clinicians' decisions, audit checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from healthtwin.errors import InvalidInputError
+
+governance_app = typer.Typer(
+    help="Model cards, human oversight and the audit log.", no_args_is_help=True
+)
+
+_DATABASE = typer.Option(help="Database URL (default: $HEALTHTWIN_DATABASE_URL or a SQLite file).")
+
+
+@governance_app.command("cards")
+def cards(
+    model: Annotated[
+        str | None, typer.Option(help="One registered model (default: list all).")
+    ] = None,
+    format: Annotated[
+        str, typer.Option(help="markdown or fhir (a FHIR Composition).")
+    ] = "markdown",
+    out: Annotated[Path | None, typer.Option(help="Write here instead of printing.")] = None,
+) -> None:
+    """Credibility and model cards of the registered models; fails if any card is missing.
+
+    Example: ``healthtwin governance cards --model rt-cori --format fhir --out rt.json``
+    """
+    from healthtwin.governance.model_registry import (
+        REGISTERED_MODELS,
+        cards_composition,
+        cards_markdown,
+        load_cards,
+        missing_cards,
+    )
+
+    if format not in ("markdown", "fhir"):
+        raise InvalidInputError(f"--format {format!r}: choose markdown or fhir")
+    loaded = load_cards()
+    missing = missing_cards()
+    if missing:
+        raise InvalidInputError(f"registered models without cards: {list(missing)}")
+    if model is None:
+        text = "\n".join(f"{m.key}\t{m.kind}\t{m.summary}" for m in REGISTERED_MODELS.values())
+    elif format == "markdown":
+        text = cards_markdown(model, cards=loaded)
+    else:
+        text = json.dumps(cards_composition(model, cards=loaded), indent=2)
+    if out is None:
+        typer.echo(text)
+    else:
+        out.write_text(text + "\n", encoding="utf-8")
+        typer.echo(f"wrote {out}")
+
+
+@governance_app.command("disable")
+def disable(
+    model: Annotated[str, typer.Option(help="Registered model name.")],
+    reason: Annotated[str, typer.Option(help="Why it is switched off.")],
+    actor: Annotated[str, typer.Option(help="Who switches it off.")],
+    version: Annotated[str, typer.Option(help="Version, or * for every version.")] = "*",
+    database: Annotated[str | None, _DATABASE] = None,
+) -> None:
+    """Switch a model version off: its recommendations are refused until enabled again."""
+    from healthtwin.store import open_store
+
+    with open_store(database) as store:
+        switch = store.oversight().disable(model, version, reason=reason, actor=actor)
+    typer.echo(f"{switch.model}@{switch.version} disabled by {actor}")
+
+
+@governance_app.command("enable")
+def enable(
+    model: Annotated[str, typer.Option(help="Registered model name.")],
+    reason: Annotated[str, typer.Option(help="Why it is switched on again.")],
+    actor: Annotated[str, typer.Option(help="Who switches it on.")],
+    version: Annotated[str, typer.Option(help="Version, or * for every version.")] = "*",
+    database: Annotated[str | None, _DATABASE] = None,
+) -> None:
+    """Switch a model version back on."""
+    from healthtwin.store import open_store
+
+    with open_store(database) as store:
+        switch = store.oversight().enable(model, version, reason=reason, actor=actor)
+    typer.echo(f"{switch.model}@{switch.version} enabled by {actor}")
+
+
+@governance_app.command("decide")
+def decide(
+    recommendation: Annotated[str, typer.Option(help="Recommendation id.")],
+    actor: Annotated[str, typer.Option(help="The clinician deciding.")],
+    accept: Annotated[bool, typer.Option("--accept", help="Accept as proposed.")] = False,
+    override: Annotated[
+        str | None, typer.Option(help="Override with this JSON value, e.g. '{\"bolus_u\": 3}'.")
+    ] = None,
+    reason: Annotated[str | None, typer.Option(help="Why (required to override).")] = None,
+    database: Annotated[str | None, _DATABASE] = None,
+) -> None:
+    """Accept or override a proposed recommendation; both are recorded and audited."""
+    from healthtwin.store import open_store
+
+    if accept == (override is not None):
+        raise InvalidInputError("give exactly one of --accept or --override VALUE")
+    with open_store(database) as store:
+        oversight = store.oversight()
+        if accept:
+            made = oversight.accept(recommendation, actor=actor, reason=reason)
+        else:
+            if not reason:
+                raise InvalidInputError("--override needs --reason: say why")
+            try:
+                value = json.loads(override or "")
+            except json.JSONDecodeError as err:
+                raise InvalidInputError(f"--override is not JSON: {err}") from err
+            if not isinstance(value, dict):
+                raise InvalidInputError('--override must be a JSON object such as {"bolus_u": 3}')
+            made = oversight.override(recommendation, actor=actor, reason=reason, value=value)
+    typer.echo(f"{made.id}: {made.status} by {made.decided_by}")
+
+
+@governance_app.command("verify-audit")
+def verify_audit(database: Annotated[str | None, _DATABASE] = None) -> None:
+    """Check the hash chain and signed checkpoints of the audit log (exit 2 if broken)."""
+    from healthtwin.store import open_store
+
+    with open_store(database) as store:
+        report = store.verify_audit()
+    if not report.ok:
+        raise InvalidInputError(
+            f"audit log broken at event {report.first_bad_sequence}: {report.reason}"
+        )
+    typer.echo(
+        f"audit log intact: {report.n_events} events, {report.n_checkpoints} checkpoints, "
+        f"head {report.head_hash[:16]}"
+    )
