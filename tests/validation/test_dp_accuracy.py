@@ -2,8 +2,8 @@
 
 OpenDP draws its noise from its own cryptographically secure generator, which cannot be
 seeded (on purpose), so these checks are statistical. Every interval below is a binomial
-(or normal) interval at level ``1 - 0.01 / N_CHECKS``: the family of checks in this file
-holds with 99 % probability (Bonferroni), about one false failure in a hundred runs.
+(or normal) interval at level ``1 - 1e-4 / N_CHECKS``: the family of checks in this file
+holds with 99.99 % probability (Bonferroni), about one false failure in 10,000 runs.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from healthtwin.governance.privacy_budget import (
 require("opendp.prelude", "privacy")
 
 N_CHECKS = 12
-LEVEL = 1 - 0.01 / N_CHECKS
+LEVEL = 1 - 1e-4 / N_CHECKS
 ALPHA = 0.1
 
 
