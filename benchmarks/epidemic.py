@@ -8,9 +8,15 @@ elsewhere, random contact matrices in four settings, R0 = 2.5, seeds in every fi
 region), so the benchmark needs no data package. The same run times the planning question
 of the issue: ICU demand by region for the next 8 weeks, 10 replicates, 3 scenarios
 (no change, contacts -30 %, contacts -50 %), for a 50-million-person country of 47
-regions. The agent-based peer (Starsim, added by ``benchmarks/starsim_peer.py``) is not
-run here; ``abm_estimate_cpu_s`` divides the same agent-days by the 3.5-4.3 M agent-days per
-CPU-s measured for Starsim 3.7 in /work/shared/REFERENCES.md.
+regions. In the same run the agent-based peer, Starsim's SEIR on a random network with
+100,000 agents for 365 days (``benchmarks/starsim_peer.py``; the ``bench`` extra installs
+it), is timed in agent-days per CPU-s, and ``abm_estimate_cpu_s`` divides the planning
+question's agent-days (50 M people x 56 days x 10 replicates x 3 scenarios) by that measured
+rate: what the agent-based peer would need for the same answer (an extrapolation: 50 M agents
+do not fit in this machine's memory). Without Starsim installed, the rate falls back to the
+3.5-4.3 M agent-days per CPU-s of /work/shared/REFERENCES.md and the JSON says so.
+The world run uses the real 3,070 admin-1 regions of ``starsim-data`` (the ``popdata``
+extra) with radiation mobility when it is installed, else the synthetic ones.
 
 Run with ``python -m benchmarks.epidemic [--quick]``; writes
 ``benchmarks/results/epidemic.json`` (not in quick mode).
@@ -110,7 +116,68 @@ def scenario(scale: float, replicates: int, n_regions: int) -> Any:
     return None if scale == 1.0 else control
 
 
-def planning_question(weeks: int = 8, replicates: int = 10) -> dict[str, Any]:
+def peer_rate(quick: bool) -> tuple[tuple[float, float], dict[str, Any]]:
+    """Starsim's agent-days per CPU-s measured now, or the REFERENCES range without it."""
+    try:
+        from benchmarks.starsim_peer import starsim_seir
+
+        peer = starsim_seir(n_agents=20_000 if quick else 100_000, days=60 if quick else 365)
+    except ImportError:
+        return STARSIM_AGENT_DAYS_PER_CPU_S, {"peer": "not installed; REFERENCES.md range used"}
+    rate = float(peer["agent_days_per_cpu_s"])
+    return (rate, rate), peer
+
+
+def world_run(days: int) -> dict[str, Any]:
+    """The world's admin-1 regions from starsim-data (radiation mobility), or synthetic."""
+    try:
+        from healthtwin.population.demography import world_admin1_geography
+        from healthtwin.population.mixing import synthetic_contacts
+        from healthtwin.population.mobility import radiation_mobility
+
+        geo = world_admin1_geography()
+    except ImportError:
+        row = measure(3_070, days)
+        row["geography"] = "synthetic (starsim-data not installed)"
+        return row
+    keep = geo.population.sum(axis=1) > 0
+    lat, lon = geo.latitude, geo.longitude
+    assert lat is not None
+    assert lon is not None
+    geo = Geography(
+        regions=tuple(r for r, k in zip(geo.regions, keep, strict=True) if k),
+        age_groups=geo.age_groups,
+        population=geo.population[keep],
+        latitude=lat[keep],
+        longitude=lon[keep],
+    )
+    contacts = synthetic_contacts(geo.age_groups)
+    mobility = radiation_mobility(geo, commuting_fraction=0.05)
+    seeds = {geo.regions[i]: 20.0 for i in range(0, geo.n_regions, 50)}
+    wall, cpu = time.perf_counter(), time.process_time()
+    res = simulate_epidemic(
+        geo, contacts, EpidemicParameters(r0=2.5), days=days, replicates=10,
+        mobility=mobility, initial_infected=seeds,
+    )  # fmt: skip
+    cpu = time.process_time() - cpu
+    return {
+        "engine": "stochastic",
+        "geography": "world admin-1 regions (starsim-data), radiation mobility 5 %",
+        "regions": geo.n_regions,
+        "replicates": 10,
+        "days": days,
+        "cpu_s": round(cpu, 3),
+        "wall_s": round(time.perf_counter() - wall, 3),
+        "cell_days_per_cpu_s": round(10 * geo.n_regions * 16 * days / cpu),
+        "attack_rate": round(float(res.national("incidence").sum(axis=1).mean() / geo.total()), 4),
+    }
+
+
+def planning_question(
+    weeks: int = 8,
+    replicates: int = 10,
+    abm_rate: tuple[float, float] = STARSIM_AGENT_DAYS_PER_CPU_S,
+) -> dict[str, Any]:
     """ICU demand by region for ``weeks`` weeks, 10 replicates, 3 scenarios, 50 M people."""
     geo, contacts, mobility = synthetic_inputs(47, total_population=5e7)
     seeds = {geo.regions[i]: 500.0 for i in range(0, 47, 3)}
@@ -140,8 +207,8 @@ def planning_question(weeks: int = 8, replicates: int = 10) -> dict[str, Any]:
         "wall_s": round(time.perf_counter() - wall, 3),
         "median_peak_icu_national": [round(p) for p in peaks],
         "abm_agent_days": agent_days,
-        "abm_estimate_cpu_s": [round(agent_days / r) for r in STARSIM_AGENT_DAYS_PER_CPU_S[::-1]],
-        "abm_estimate_source": "Starsim 3.7 SEIR, 3.5-4.3 M agent-days per CPU-s (REFERENCES.md)",
+        "abm_estimate_cpu_s": sorted({round(agent_days / r) for r in abm_rate}),
+        "abm_over_ours": round(agent_days / max(abm_rate) / cpu),
     }
 
 
@@ -151,15 +218,17 @@ def run(quick: bool = False) -> dict[str, Any]:
     rows = [
         measure(47, days_small),
         measure(47, days_small, engine="ode"),
-        measure(3_070, days_world),
+        world_run(days_world),
     ]
+    rate, peer = peer_rate(quick)
     result: dict[str, Any] = {
         "benchmark": "metapopulation epidemic, cell-days (replicate x region x age) per CPU-s",
         "python": platform.python_version(),
         "numpy": np.__version__,
         "quick": quick,
         "runs": rows,
-        "planning": planning_question(weeks=2 if quick else 8),
+        "peer": peer,
+        "planning": planning_question(weeks=2 if quick else 8, abm_rate=rate),
         "reference_cell_days_per_cpu_s": "2-6 M, vectorised SEIR chain binomial (REFERENCES)",
     }
     if not quick:
