@@ -117,3 +117,38 @@ def test_simulate_writes_weekly_hub_forecasts(tmp_path: Path) -> None:
         table["output_type_id"] = table["output_type_id"].astype(float)
         validate_hub_table(table)
         assert sorted(table.loc[quantile, "output_type_id"].unique()) == sorted(HUB_QUANTILES)
+
+
+def test_plan_shares_vaccine_doses_by_simulation(tmp_path: Path) -> None:
+    args = ["population", "plan", "--scenario", str(SCENARIO), "--out", str(tmp_path),
+            "--resource", "vaccine_doses", "--total", "1500"]  # fmt: skip
+    assert main(args) == 0
+    rows = list(csv.DictReader((tmp_path / "allocation.csv").read_text().splitlines()))
+    assert sum(float(r["optimized_share"]) for r in rows) == pytest.approx(1.0)
+    assert sum(float(r["pro_rata_share"]) for r in rows) == pytest.approx(1.0)
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    assert set(plan["candidates"]) >= {"population", "older_population", "projected_deaths"}
+    # The chosen allocation is the best candidate simulated with the same seeds.
+    assert plan["optimized"] == min(c["mean"] for c in plan["candidates"].values())
+    assert plan["optimized"] <= plan["pro_rata"]
+
+
+def test_plan_needs_the_ratios_of_staff_and_ventilators(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["population", "plan", "--scenario", str(SCENARIO), "--out", str(tmp_path),
+            "--resource", "ventilators", "--total", "10"]  # fmt: skip
+    assert main(args) == 2
+    assert "ventilated_share_of_icu" in capsys.readouterr().err
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(
+        SCENARIO.read_text().replace(
+            "  icu_beds: 20\n",
+            "  icu_beds: 20\n  ward_patients_per_nurse: 6\n  icu_patients_per_nurse: 1\n",
+        )
+    )
+    args = ["population", "plan", "--scenario", str(scenario), "--out", str(tmp_path / "n"),
+            "--resource", "nurses", "--total", "40"]  # fmt: skip
+    assert main(args) == 0
+    rows = list(csv.DictReader((tmp_path / "n" / "allocation.csv").read_text().splitlines()))
+    assert sum(int(r["optimized"]) for r in rows) == 40

@@ -143,9 +143,16 @@ def simulate(
 def plan(
     scenario: Annotated[Path, typer.Option(help="Population scenario YAML.")],
     out: Annotated[Path, typer.Option(help="Output folder (created).")],
-    resource: Annotated[str, typer.Option(help="icu_beds or hospital_beds.")] = "icu_beds",
+    resource: Annotated[
+        str,
+        typer.Option(help="icu_beds, hospital_beds, ventilators, nurses or vaccine_doses."),
+    ] = "icu_beds",
     total: Annotated[
-        int | None, typer.Option(help="Units to allocate (default: the scenario's capacity).")
+        int | None,
+        typer.Option(
+            help="Units to allocate (default: the scenario's capacity); doses per day for "
+            "vaccine_doses."
+        ),
     ] = None,
     objective: Annotated[str, typer.Option(help="expected or cvar.")] = "expected",
     alpha: Annotated[float, typer.Option(help="CVaR level for --objective cvar.")] = 0.9,
@@ -162,14 +169,23 @@ def plan(
 
     from healthtwin.population.allocation import allocate, pro_rata
     from healthtwin.population.scenario import load_scenario, regional_values
-    from healthtwin.population.scenario_build import build_inputs, stress_report
+    from healthtwin.population.scenario_build import (
+        RESOURCES,
+        build_inputs,
+        resource_demand,
+        stress_report,
+    )
 
-    demand_of = {"icu_beds": "icu_occupancy", "hospital_beds": "hospital_occupancy"}
-    if resource not in demand_of:
-        raise InvalidInputError(f"--resource {resource!r}: choose one of {sorted(demand_of)}")
+    if resource not in (*RESOURCES, "vaccine_doses"):
+        raise InvalidInputError(
+            f"--resource {resource!r}: choose one of {[*RESOURCES, 'vaccine_doses']}"
+        )
     if objective not in ("expected", "cvar"):
         raise InvalidInputError(f"--objective {objective!r}: choose expected or cvar")
     spec = load_scenario(scenario)
+    if resource == "vaccine_doses":
+        _plan_vaccine(spec, out, total)
+        return
     inputs = build_inputs(spec)
     geography = inputs.geography
     if total is None:
@@ -181,7 +197,7 @@ def plan(
         total = round(float(current.sum()))
     variants = spec.variant_list()
     results = _run_variants(spec, [v.name for v in variants], scheduler, address, workers)
-    demand = np.concatenate([r.get(demand_of[resource]) for r in results.values()], axis=0)
+    demand = np.concatenate([resource_demand(spec, r, resource) for r in results.values()], axis=0)
     best = allocate(demand, total, objective=objective, alpha=alpha)  # type: ignore[arg-type]
     fair = pro_rata(demand, total, geography.population.sum(axis=1))
     out.mkdir(parents=True, exist_ok=True)
@@ -295,4 +311,41 @@ def chronic(
     typer.echo(
         f"cases averted over {years} years: {averted[1]:.0f} (90 % range {averted[0]:.0f}-"
         f"{averted[2]:.0f}); wrote {out / 'prevalence.csv'}"
+    )
+
+
+def _plan_vaccine(spec: Any, out: Path, daily_doses: int | None) -> None:
+    import json
+
+    from healthtwin.population.scenario_build import build_inputs
+    from healthtwin.population.vaccine_allocation import allocate_vaccine, rule_shares
+
+    if daily_doses is None or daily_doses <= 0:
+        raise InvalidInputError("--resource vaccine_doses needs --total DOSES_PER_DAY (> 0)")
+    best = allocate_vaccine(spec, daily_doses=float(daily_doses))
+    geography = build_inputs(spec).geography
+    fair = rule_shares("population", geography)
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "allocation.csv").open("w", encoding="utf-8") as handle:
+        handle.write("region,population,pro_rata_share,optimized_share\n")
+        for r, region in enumerate(geography.regions):
+            handle.write(
+                f"{region},{geography.population[r].sum():.0f},{fair[r]:.6f},"
+                f"{best.shares[region]:.6f}\n"
+            )
+    report = {
+        "scenario": spec.name,
+        "resource": "vaccine_doses",
+        "daily_doses": daily_doses,
+        "objective": best.objective,
+        "optimized": best.value,
+        "pro_rata": best.pro_rata,
+        "candidates": {
+            k: {"mean": v[0], "se_vs_pro_rata": v[1]} for k, v in best.candidates.items()
+        },
+    }
+    (out / "plan.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    typer.echo(
+        f"vaccine doses: {best.objective} {best.pro_rata:.1f} (pro rata) -> {best.value:.1f} "
+        f"(optimized); wrote {out / 'allocation.csv'}"
     )

@@ -273,11 +273,21 @@ class CapacitySpec(BaseModel):
     ``p_death_without_icu`` is the death risk of a patient who needs an ICU bed and does not
     get one; ``p_death_with_icu`` defaults to the disease's ICU death fraction (its
     population mean). Both are scenario assumptions, repeated in every report.
+
+    Ventilators and nurses are planned from the same occupancy: ventilators needed are
+    ``ventilated_share_of_icu`` x ICU occupancy; nurses needed per shift are ward patients /
+    ``ward_patients_per_nurse`` + ICU patients / ``icu_patients_per_nurse``. Those ratios are
+    the scenario's (local staffing rules differ), required when those resources are planned.
     """
 
     model_config = _STRICT
     icu_beds: dict[str, float] | float | None = None
     hospital_beds: dict[str, float] | float | None = None
+    ventilators: dict[str, float] | float | None = None
+    nurses: dict[str, float] | float | None = None
+    ventilated_share_of_icu: float | None = Field(default=None, ge=0, le=1)
+    ward_patients_per_nurse: float | None = Field(default=None, gt=0)
+    icu_patients_per_nurse: float | None = Field(default=None, gt=0)
     p_death_without_icu: float = Field(default=0.9, ge=0, le=1)
     p_death_with_icu: float | None = Field(default=None, ge=0, le=1)
     p_death_without_ward: float = Field(default=0.3, ge=0, le=1)

@@ -36,6 +36,7 @@ __all__ = [
     "build_inputs",
     "parameters_for",
     "plan_for",
+    "resource_demand",
     "run_variant",
     "stress_report",
 ]
@@ -127,12 +128,7 @@ def stress_report(
     """The variant's occupancy against the scenario's capacity (shocks, absence included)."""
     geography = inputs.geography
     capacity = spec.capacity
-    demand_name = {"icu_beds": "icu_occupancy", "hospital_beds": "hospital_occupancy"}
-    if resource not in demand_name:
-        raise InvalidInputError(
-            f"unknown resource {resource!r}; choose one of {sorted(demand_name)}"
-        )
-    demand = result.get(demand_name[resource])
+    demand = resource_demand(spec, result, resource)
     if beds is None:
         beds = regional_values(getattr(capacity, resource), geography, resource)
     if beds is None:
@@ -162,15 +158,19 @@ def stress_report(
         population=geography.population.sum(axis=1),
     )
     parameters = parameters_for(spec, variant)
-    if resource == "icu_beds":
+    if resource in ("icu_beds", "ventilators"):
         with_care = capacity.p_death_with_icu
         if with_care is None:
             with_care = _population_mean(parameters, "icu_death_fraction", geography)
         without = capacity.p_death_without_icu
         stay = parameters.icu_stay_days
-    else:
+    elif resource == "hospital_beds":
         with_care = _population_mean(parameters, "ward_death_fraction", geography)
         without = capacity.p_death_without_ward
+        stay = parameters.ward_stay_days
+    else:
+        # Nurse shortfalls are reported in nurse-days; no death risk is attached to them.
+        with_care = without = 0.0
         stay = parameters.ward_stay_days
     return stress_test(
         demand,
@@ -180,6 +180,37 @@ def stress_report(
         mean_stay_days=stay,
         regions=geography.regions,
     )
+
+
+#: Resources planned from occupancy (``population plan --resource``).
+RESOURCES: tuple[str, ...] = ("icu_beds", "hospital_beds", "ventilators", "nurses")
+
+
+def resource_demand(spec: PopulationScenario, result: EpidemicResult, resource: str) -> FloatArray:
+    """Units of ``resource`` needed per path, day and region, ``(paths, days, R)``."""
+    capacity = spec.capacity
+    if resource == "icu_beds":
+        return result.get("icu_occupancy")
+    if resource == "hospital_beds":
+        return result.get("hospital_occupancy")
+    if resource == "ventilators":
+        if capacity.ventilated_share_of_icu is None:
+            raise InvalidInputError(
+                "planning ventilators needs capacity.ventilated_share_of_icu (the share of "
+                "ICU patients on a ventilator)"
+            )
+        return np.asarray(capacity.ventilated_share_of_icu * result.get("icu_occupancy"))
+    if resource == "nurses":
+        ward_ratio, icu_ratio = capacity.ward_patients_per_nurse, capacity.icu_patients_per_nurse
+        if ward_ratio is None or icu_ratio is None:
+            raise InvalidInputError(
+                "planning nurses needs capacity.ward_patients_per_nurse and "
+                "capacity.icu_patients_per_nurse"
+            )
+        icu = result.get("icu_occupancy")
+        ward = result.get("hospital_occupancy") - icu
+        return np.asarray(ward / ward_ratio + icu / icu_ratio)
+    raise InvalidInputError(f"unknown resource {resource!r}; choose one of {list(RESOURCES)}")
 
 
 def _population_mean(parameters: EpidemicParameters, name: str, geography: Geography) -> float:
