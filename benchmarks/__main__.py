@@ -10,6 +10,7 @@ from benchmarks.calibration import main as calibration
 from benchmarks.circulation import main as circulation
 from benchmarks.closed_loop import main as closed_loop
 from benchmarks.epidemic import main as epidemic
+from benchmarks.federation import main as federation
 from benchmarks.governance_access import main as governance_access
 from benchmarks.governance_audit_chain import main as governance_audit_chain
 from benchmarks.hospital import main as hospital
@@ -36,6 +37,7 @@ ALL = {
     "governance_access": governance_access,
     "governance_audit_chain": governance_audit_chain,
     "api_security": api_security,
+    "federation": federation,
 }
 
 

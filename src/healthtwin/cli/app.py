@@ -8,6 +8,7 @@ import typer
 
 from healthtwin import __version__
 from healthtwin.cli.data import data_app
+from healthtwin.cli.federation import federation_app
 from healthtwin.cli.governance import governance_app
 from healthtwin.cli.hospital import hospital_app
 from healthtwin.cli.patient import patient_app
@@ -15,6 +16,7 @@ from healthtwin.cli.population import population_app
 from healthtwin.cli.prognosis import prognosis_app
 from healthtwin.cli.serve import serve
 from healthtwin.cli.surveillance import surveillance_app
+from healthtwin.cli.synth import synth_app
 
 app = typer.Typer(
     name="healthtwin",
@@ -30,6 +32,8 @@ app.add_typer(hospital_app, name="hospital")
 app.add_typer(population_app, name="population")
 app.add_typer(surveillance_app, name="surveillance")
 app.add_typer(governance_app, name="governance")
+app.add_typer(federation_app, name="federation")
+app.add_typer(synth_app, name="synth")
 app.command("serve")(serve)
 
 

@@ -1,0 +1,140 @@
+"""``healthtwin federation``: federated learning on Flower, on one machine or many.
+
+``demo`` starts a whole federation on loopback (SuperLink + SuperNodes with TLS and node
+authentication) and prints each round; ``server``, ``site`` and ``project`` run the parts
+separately for a multi-machine set-up (docs/federation.md). Flower is imported only when a
+command runs.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from healthtwin.errors import InvalidInputError
+
+federation_app = typer.Typer(
+    help="Federated learning across sites on Flower.", no_args_is_help=True
+)
+
+
+@federation_app.command("demo")
+def demo_command(
+    sites: Annotated[int, typer.Option(help="Number of SuperNodes (sites).")] = 3,
+    rounds: Annotated[int, typer.Option(help="Federated rounds.")] = 5,
+    model: Annotated[str, typer.Option(help="cox or logistic.")] = "cox",
+    dp_epsilon: Annotated[
+        float, typer.Option(help="Total epsilon of DP-FedAvg (site-level); 0 turns DP off.")
+    ] = 0.0,
+    clip_norm: Annotated[float, typer.Option(help="DP clip norm of a site's update.")] = 0.5,
+    dataset: Annotated[str, typer.Option(help="Shipped survival data set to split.")] = "whas500",
+    split: Annotated[str, typer.Option(help="iid or case-mix.")] = "iid",
+    strategy: Annotated[str, typer.Option(help="fedavg or fedprox.")] = "fedavg",
+    in_process: Annotated[
+        bool, typer.Option("--in-process", help="Run the same apps in one process instead.")
+    ] = False,
+) -> None:
+    """Start a federation on loopback, train, and print per-round metrics."""
+    if split not in {"iid", "case-mix"}:
+        raise InvalidInputError(f"--split {split!r}; choose 'iid' or 'case-mix'")
+    outcome = "binary" if model == "logistic" else "survival"
+    nodes: list[dict[str, bool | float | int | str]] = [
+        {"dataset": dataset, "site-index": k, "n-sites": sites, "split": split,
+         "outcome": outcome}
+        for k in range(sites)
+    ]  # fmt: skip
+    run_config: dict[str, bool | float | int | str] = {
+        "model": model, "num-rounds": rounds, "strategy": strategy,
+        "dp-epsilon": dp_epsilon, "clip-norm": clip_norm,
+    }  # fmt: skip
+    from healthtwin.federation.apps import client_app, format_round
+
+    if in_process:
+        from healthtwin.federation.local_grid import InProcessGrid, run_in_grid
+
+        result = run_in_grid(InProcessGrid(client_app, nodes), run_config)
+        seconds = sum(r.seconds for r in result.rounds)
+    else:
+        from healthtwin.federation.deployment import LoopbackFederation
+
+        typer.echo(f"starting a SuperLink and {sites} SuperNodes on 127.0.0.1 (TLS, node auth)")
+        with LoopbackFederation(nodes) as federation:
+            deployed = federation.run(run_config, timeout_s=120.0 + 60.0 * rounds)
+        result, seconds = deployed.result, deployed.seconds
+    for record in result.rounds:
+        typer.echo(format_round(record))
+    typer.echo(f"done in {seconds:.1f} s")
+
+
+@federation_app.command("project")
+def project_command(
+    out: Annotated[Path, typer.Option(help="Directory to write the Flower app project to.")],
+) -> None:
+    """Write the Flower app project that ``flwr run`` submits to a SuperLink."""
+    from healthtwin.federation.deployment import write_app_project
+
+    typer.echo(str(write_app_project(out) / "pyproject.toml"))
+
+
+def _run_or_print(args: list[str], dry_run: bool) -> None:
+    typer.echo(shlex.join(args))
+    if not dry_run:
+        raise typer.Exit(subprocess.call(args))
+
+
+@federation_app.command("server")
+def server_command(
+    ca: Annotated[Path, typer.Option(help="CA certificate (PEM).")],
+    cert: Annotated[Path, typer.Option(help="SuperLink TLS certificate (PEM).")],
+    key: Annotated[Path, typer.Option(help="SuperLink TLS private key (PEM).")],
+    host: Annotated[
+        str, typer.Option(help="Interface to bind; the Control API shares this port.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Fleet + Control API port.")] = 9093,
+    database: Annotated[Path | None, typer.Option(help="SQLite state file.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the command only.")] = False,
+) -> None:
+    """Run the SuperLink with TLS, node authentication and no run-time installs."""
+    args = [
+        str(Path(sys.executable).parent / "flower-superlink"),
+        "--ssl-ca-certfile", str(ca), "--ssl-certfile", str(cert), "--ssl-keyfile", str(key),
+        "--enable-supernode-auth", "--disable-runtime-dependency-installation",
+        "--host", host, "--port", str(port),
+    ]  # fmt: skip
+    if database is not None:
+        args += ["--database", str(database)]
+    if host not in {"127.0.0.1", "localhost", "::1"}:
+        typer.echo(
+            "warning: the Control API shares this port and has no authentication of its "
+            "own; expose it beyond loopback only behind mutual TLS (docs/federation.md)",
+            err=True,
+        )
+    _run_or_print(args, dry_run)
+
+
+@federation_app.command("site")
+def site_command(
+    superlink: Annotated[str, typer.Option(help="SuperLink address, host:port.")],
+    root_certificates: Annotated[Path, typer.Option(help="CA certificate (PEM).")],
+    auth_key: Annotated[Path, typer.Option(help="This site's registered private key.")],
+    data: Annotated[
+        Path, typer.Option(help="The site's harmonised records: .npz with features, time, event.")
+    ],
+    name: Annotated[str, typer.Option(help="Site name in the records.")] = "site",
+    runtime_port: Annotated[int, typer.Option(help="Local ClientApp runtime port.")] = 9094,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the command only.")] = False,
+) -> None:
+    """Run this site's SuperNode; its data never leave the machine."""
+    node_config = f'data-path="{data.resolve()}" site-name="{name}"'
+    args = [
+        str(Path(sys.executable).parent / "flower-supernode"),
+        "--superlink", superlink, "--root-certificates", str(root_certificates),
+        "--auth-supernode-private-key", str(auth_key),
+        "--host", "127.0.0.1", "--port", str(runtime_port), "--node-config", node_config,
+    ]  # fmt: skip
+    _run_or_print(args, dry_run)

@@ -1,0 +1,72 @@
+"""Federated learning across sites: models travel, patient records stay where they are.
+
+Each site (a hospital, a region, a country) holds its own harmonised records and trains the
+shared model locally; only parameter vectors travel, over Flower's deployment engine
+(SuperLink + SuperNodes, :mod:`~healthtwin.federation.deployment`).
+
+- Models (:mod:`~healthtwin.federation.models`): logistic regression and the Cox
+  proportional hazards model with Breslow ties, as numpy parameter vectors with analytic
+  gradients. The federated Cox fit is **site-stratified** (each site's risk sets hold only
+  its own patients); the pooled partial likelihood's gradient is not a sum over sites.
+- Strategies (:mod:`~healthtwin.federation.strategies`): FedAvg (McMahan, Moore, Ramage,
+  Hampson & Agüera y Arcas, AISTATS 2017) averages locally trained parameters weighted by
+  site size; FedProx (Li, Sahu, Zaheer, Sanjabi, Talwalkar & Smith, MLSys 2020) adds
+  ``mu / 2 |theta - theta_global|^2`` to each site's objective against drift when sites
+  differ in case mix. Sites are sampled per round; a site that fails or drops out is
+  recorded with its reason and the round goes on.
+- Privacy (:mod:`~healthtwin.federation.privacy`): DP-FedAvg (McMahan, Ramage, Talwar &
+  Zhang, ICLR 2018; clipping and Gaussian noise after Abadi et al., CCS 2016) with
+  site-level neighbours; the epsilon is reported exactly (analytic Gaussian mechanism,
+  Balle & Wang 2018) and as the Renyi-DP bound (Mironov 2017). Secure aggregation
+  (SecAgg+: Bonawitz et al., CCS 2017; Bell et al., CCS 2020) hides individual updates
+  from the server; it is Flower's and is not yet wired into these apps.
+- Apps (:mod:`~healthtwin.federation.apps`): the Flower ServerApp and ClientApp (Message
+  API), testable in process through :mod:`~healthtwin.federation.local_grid`.
+- Sites (:mod:`~healthtwin.federation.sites`): one shipped data set split into IID sites
+  or sites that differ in case mix, for validation against central training.
+
+Only ``core``, ``prognosis`` and ``errors`` are imported; a site's privacy budget and audit
+log come in through :class:`~healthtwin.federation.privacy.PrivacyLedger`, which
+``coupling/`` backs with governance. Flower is the optional ``fed`` extra, loaded only by
+the apps and the deployment.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "CoxPH": "models",
+    "LogisticRegression": "models",
+    "FederatedModel": "models",
+    "fit_central": "models",
+    "make_model": "models",
+    "train_locally": "models",
+    "DifferentialPrivacy": "privacy",
+    "PrivacyLedger": "privacy",
+    "gaussian_epsilon": "privacy",
+    "rdp_epsilon": "privacy",
+    "FederationConfig": "strategies",
+    "FederationResult": "strategies",
+    "RoundRecord": "strategies",
+    "fedavg": "strategies",
+    "run_in_process": "strategies",
+    "SiteData": "sites",
+    "load_site_data": "sites",
+    "split_by_case_mix": "sites",
+    "split_iid": "sites",
+    "LoopbackFederation": "deployment",
+    "InProcessGrid": "local_grid",
+    "run_in_grid": "local_grid",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Load the module that holds ``name`` on first use (PEP 562)."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'healthtwin.federation' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"healthtwin.federation.{module}"), name)

@@ -1,0 +1,394 @@
+"""The Flower apps: a ServerApp that runs the rounds and a ClientApp that trains at a site.
+
+Both use Flower's Message API (``flwr.app``): the server sends ``query`` (how many features
+and patients a site has), ``train`` (global parameters in an ``ArrayRecord``, settings in a
+``ConfigRecord``) and ``evaluate`` messages; a site answers with its parameters and a
+``MetricRecord``. Aggregation, sampling, DP and the round records are the pure functions of
+:mod:`~healthtwin.federation.strategies`, so the apps hold no numerics of their own.
+
+Configuration comes from Flower's two places:
+
+- the **run config** (``flwr run ... --run-config``; the server reads it): ``model``,
+  ``num-rounds``, ``strategy``, ``proximal-mu``, ``local-steps``, ``learning-rate``,
+  ``fraction-sites``, ``min-sites``, ``min-available-sites`` (wait until that many sites
+  are connected), ``dp-epsilon`` (0 = off), ``clip-norm``, ``delta``,
+  ``seed``, ``l2``, ``timeout-s`` and ``result-path`` (where the server writes the round
+  records as JSON; empty = nowhere);
+- the **node config** (``flower-supernode --node-config``; each site reads its own):
+  ``data-path`` (an ``.npz`` with ``features``, ``time``, ``event`` that the site has
+  harmonised itself) or, for demonstrations, ``dataset`` + ``site-index`` + ``n-sites``
+  + ``split`` (``iid`` or ``case-mix``) + ``split-seed`` + ``outcome``, which cuts one
+  shipped data set into the same sites on every node.
+
+The module-level ``server_app`` and ``client_app`` are what Flower loads
+(``healthtwin.federation.apps:server_app``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+
+from healthtwin.core.types import FloatArray
+from healthtwin.errors import InvalidInputError, InvalidParameterError
+from healthtwin.federation._flower import (
+    ArrayRecord,
+    ClientApp,
+    ConfigRecord,
+    Context,
+    Grid,
+    Message,
+    MetricRecord,
+    RecordDict,
+    ServerApp,
+)
+from healthtwin.federation.models import LocalResult, make_model
+from healthtwin.federation.privacy import DifferentialPrivacy
+from healthtwin.federation.sites import (
+    SiteData,
+    load_site_data,
+    split_by_case_mix,
+    split_iid,
+)
+from healthtwin.federation.strategies import (
+    FederationConfig,
+    FederationResult,
+    RoundRecord,
+    SiteReply,
+    close_round,
+    sample_sites,
+    train_at_site,
+    weighted_metrics,
+)
+
+__all__ = [
+    "client_app",
+    "config_from_run",
+    "format_round",
+    "serve_rounds",
+    "server_app",
+    "site_data_from_node_config",
+]
+
+Scalar = bool | float | int | str
+
+client_app = ClientApp()
+server_app = ServerApp()
+
+
+def site_data_from_node_config(node_config: Mapping[str, Scalar]) -> SiteData:
+    """Load the site's own records as its node config says (module docstring).
+
+    Raises
+    ------
+    InvalidInputError
+        If neither ``data-path`` nor ``dataset`` is given, or the file lacks an array.
+
+    Examples
+    --------
+    >>> site = site_data_from_node_config(
+    ...     {"dataset": "veterans", "site-index": 1, "n-sites": 2, "split": "iid"})
+    >>> site.name, site.n_patients
+    ('site-1', 68)
+    """
+    if "data-path" in node_config:
+        path = Path(str(node_config["data-path"]))
+        with np.load(path) as arrays:
+            try:
+                return SiteData(
+                    np.asarray(arrays["features"], np.float64),
+                    np.asarray(arrays["time"], np.float64),
+                    np.asarray(arrays["event"], np.bool_),
+                    str(node_config.get("site-name", path.stem)),
+                )
+            except KeyError as err:
+                raise InvalidInputError(
+                    f"{path} lacks array {err}; give 'features', 'time' and 'event'"
+                ) from err
+    if "dataset" not in node_config:
+        raise InvalidInputError(
+            f"node config {dict(node_config)} names no data; give data-path=<file.npz> or "
+            "dataset=<name> with site-index and n-sites"
+        )
+    pooled = load_site_data(
+        str(node_config["dataset"]), outcome=str(node_config.get("outcome", "survival"))
+    )
+    n_sites = int(node_config.get("n-sites", 1))
+    rng = np.random.default_rng(int(node_config.get("split-seed", 0)))
+    if node_config.get("split", "iid") == "case-mix":
+        sites = split_by_case_mix(pooled, n_sites, rng, skew=float(node_config.get("skew", 0.8)))
+    else:
+        sites = split_iid(pooled, n_sites, rng)
+    return sites[int(node_config.get("site-index", 0))]
+
+
+def _site(context: Context) -> SiteData:
+    """The site's records, loaded once per run and kept in the node's Flower state."""
+    if "site-data" in context.state:
+        features, time_, event = _arrays(context.state, "site-data")
+        name = str(context.state["site-name"]["name"])
+        return SiteData(features, time_, event.astype(np.bool_), name)
+    site = site_data_from_node_config(context.node_config)
+    context.state["site-data"] = ArrayRecord([site.features, site.time, site.event])
+    context.state["site-name"] = ConfigRecord({"name": site.name})
+    return site
+
+
+def config_from_run(run_config: Mapping[str, Scalar]) -> FederationConfig:
+    """The federation settings from a Flower run config (module docstring).
+
+    Examples
+    --------
+    >>> config_from_run({"num-rounds": 3, "strategy": "fedprox", "dp-epsilon": 0}).rounds
+    3
+    """
+    rounds = int(run_config.get("num-rounds", 5))
+    epsilon = float(run_config.get("dp-epsilon", 0.0))
+    dp = None
+    if epsilon > 0.0:
+        dp = DifferentialPrivacy.for_epsilon(
+            epsilon,
+            rounds=rounds,
+            clip_norm=float(run_config.get("clip-norm", 1.0)),
+            delta=float(run_config.get("delta", 1e-5)),
+        )
+    strategy = str(run_config.get("strategy", "fedavg"))
+    if strategy not in ("fedavg", "fedprox"):
+        raise InvalidParameterError(f"strategy = {strategy!r}; choose 'fedavg' or 'fedprox'")
+    return FederationConfig(
+        rounds=rounds,
+        strategy="fedprox" if strategy == "fedprox" else "fedavg",
+        proximal_mu=float(run_config.get("proximal-mu", 0.1)),
+        local_steps=int(run_config.get("local-steps", 10)),
+        learning_rate=float(run_config.get("learning-rate", 0.5)),
+        fraction_sites=float(run_config.get("fraction-sites", 1.0)),
+        min_sites=int(run_config.get("min-sites", 1)),
+        dp=dp,
+        seed=int(run_config.get("seed", 0)),
+    )
+
+
+def _train_config(run_config: Mapping[str, Scalar], config: FederationConfig) -> ConfigRecord:
+    return ConfigRecord(
+        {
+            "model": str(run_config.get("model", "cox")),
+            "l2": float(run_config.get("l2", 1e-3)),
+            "local-steps": config.local_steps,
+            "learning-rate": config.learning_rate,
+            "proximal-mu": config.mu,
+        }
+    )
+
+
+@client_app.query()
+def describe_site(message: Message, context: Context) -> Message:
+    """Answer how many features and patients this site has."""
+    site = _site(context)
+    metrics = MetricRecord({"n-features": site.features.shape[1], "num-examples": site.n_patients})
+    return Message(RecordDict({"metrics": metrics}), reply_to=message)
+
+
+@client_app.train()
+def train_site(message: Message, context: Context) -> Message:
+    """Train locally from the received parameters; reply with the new ones."""
+    site = _site(context)
+    settings = message.content["config"]
+    model = make_model(str(settings["model"]), l2=float(_number(settings["l2"])))
+    theta = _arrays(message.content, "arrays")[0]
+    config = FederationConfig(
+        strategy="fedprox" if float(_number(settings["proximal-mu"])) > 0 else "fedavg",
+        proximal_mu=float(_number(settings["proximal-mu"])),
+        local_steps=int(_number(settings["local-steps"])),
+        learning_rate=float(_number(settings["learning-rate"])),
+    )
+    reply = train_at_site(model, np.asarray(theta, np.float64), site, config)
+    if reply.result is None:
+        # A failure is data: the server records the reason and the round goes on.
+        metrics = MetricRecord({"num-examples": 0, "failed": 1})
+        return Message(
+            RecordDict({"metrics": metrics, "error": ConfigRecord({"reason": reply.error})}),
+            reply_to=message,
+        )
+    content = RecordDict(
+        {
+            "arrays": ArrayRecord([reply.result.theta]),
+            "metrics": MetricRecord(
+                {"num-examples": reply.result.n_patients, "train-loss": reply.result.loss}
+            ),
+        }
+    )
+    return Message(content, reply_to=message)
+
+
+@client_app.evaluate()
+def evaluate_site(message: Message, context: Context) -> Message:
+    """Evaluate the received global parameters on this site's records."""
+    site = _site(context)
+    settings = message.content["config"]
+    model = make_model(str(settings["model"]), l2=float(_number(settings["l2"])))
+    theta = np.asarray(_arrays(message.content, "arrays")[0], np.float64)
+    metrics: dict[str, int | float | list[int] | list[float]] = {"num-examples": site.n_patients}
+    with np.errstate(invalid="ignore", over="ignore"):
+        scores = model.evaluate(theta, site)
+    if not all(math.isfinite(v) for v in scores.values()):
+        # Bad records at this site: it sits out the federated evaluation.
+        metrics["num-examples"] = 0
+    metrics.update(scores)
+    return Message(RecordDict({"metrics": MetricRecord(metrics)}), reply_to=message)
+
+
+def _arrays(content: RecordDict, key: str) -> list[FloatArray]:
+    record = content[key]
+    if not isinstance(record, ArrayRecord):
+        raise InvalidInputError(f"message record {key!r} is a {type(record).__name__}, not arrays")
+    return [np.asarray(a) for a in record.to_numpy_ndarrays()]
+
+
+def _number(value: object) -> float:
+    if isinstance(value, bool | int | float):
+        return float(value)
+    raise InvalidInputError(f"expected a number in the train config, got {value!r}")
+
+
+def _ask(
+    grid: Grid, nodes: list[int], content: RecordDict, kind: str, group: str, timeout: float
+) -> tuple[dict[int, Message], int]:
+    messages = [
+        Message(content, dst_node_id=node, message_type=kind, group_id=group) for node in nodes
+    ]
+    sent = sum(_payload_bytes(m) for m in messages)
+    replies = grid.send_and_receive(messages, timeout=timeout)
+    return {r.metadata.src_node_id: r for r in replies}, sent
+
+
+def _wait_for_sites(grid: Grid, wanted: int, timeout: float) -> list[int]:
+    deadline = time.monotonic() + timeout
+    nodes = sorted(grid.get_node_ids())
+    while len(nodes) < wanted and time.monotonic() < deadline:
+        time.sleep(0.5)
+        nodes = sorted(grid.get_node_ids())
+    return nodes
+
+
+def _payload_bytes(message: Message) -> int:
+    if not message.has_content() or "arrays" not in message.content:
+        return 0
+    return int(message.content["arrays"].count_bytes())
+
+
+def _site_reply(node: int, reply: Message | None) -> SiteReply:
+    name = f"node-{node}"
+    if reply is None:
+        return SiteReply(name, None, "no reply before the timeout")
+    if reply.has_error():
+        return SiteReply(name, None, f"error {reply.error.code}: {reply.error.reason}")
+    if "arrays" not in reply.content:
+        reason = reply.content["error"]["reason"] if "error" in reply.content else "no update"
+        return SiteReply(name, None, str(reason))
+    metrics = reply.content["metrics"]
+    theta = np.asarray(_arrays(reply.content, "arrays")[0], np.float64)
+    result = LocalResult(
+        theta, float(_number(metrics["train-loss"])), int(_number(metrics["num-examples"]))
+    )
+    return SiteReply(name, result)
+
+
+@server_app.main()
+def run_server(grid: Grid, context: Context) -> None:
+    """Run the rounds; write the records to ``result-path`` when one is given."""
+    result = serve_rounds(grid, context.run_config)
+    path = str(context.run_config.get("result-path", ""))
+    if path:
+        payload = {"theta": result.theta.tolist(), "rounds": [r.as_dict() for r in result.rounds]}
+        Path(path).write_text(json.dumps(payload, indent=1))
+
+
+def serve_rounds(grid: Grid, run_config: Mapping[str, Scalar]) -> FederationResult:
+    """The server's loop over rounds (module docstring); returns the result."""
+    config = config_from_run(run_config)
+    timeout = float(run_config.get("timeout-s", 120.0))
+    rng = np.random.default_rng(config.seed)
+    nodes = _wait_for_sites(grid, int(run_config.get("min-available-sites", 0)), timeout)
+    described, _ = _ask(grid, nodes, RecordDict({}), "query", "describe", timeout)
+    widths = {
+        int(_number(r.content["metrics"]["n-features"]))
+        for r in described.values()
+        if not r.has_error()
+    }
+    if len(widths) != 1:
+        raise InvalidInputError(
+            f"sites report feature counts {sorted(widths)}; all sites must harmonise to the "
+            "same encoded features before training"
+        )
+    model = make_model(str(run_config.get("model", "cox")), l2=float(run_config.get("l2", 1e-3)))
+    theta: FloatArray = np.zeros(model.n_parameters(widths.pop()))
+    train_config = _train_config(run_config, config)
+    records: list[RoundRecord] = []
+    for number in range(1, config.rounds + 1):
+        start = time.perf_counter()
+        names = [str(n) for n in nodes]
+        sampled = [
+            int(n) for n in sample_sites(names, config.fraction_sites, config.min_sites, rng)
+        ]
+        content = RecordDict({"arrays": ArrayRecord([theta]), "config": train_config})
+        replies, sent = _ask(grid, sampled, content, "train", str(number), timeout)
+        site_replies = [_site_reply(n, replies.get(n)) for n in sampled]
+        received = sum(_payload_bytes(r) for r in replies.values() if not r.has_error())
+        theta, record = close_round(model, theta, site_replies, config, rng, number)
+        content = RecordDict({"arrays": ArrayRecord([theta]), "config": train_config})
+        evaluated, _ = _ask(grid, nodes, content, "evaluate", str(number), timeout)
+        records.append(
+            RoundRecord(
+                number,
+                tuple(f"node-{n}" for n in sampled),
+                record.failed,
+                record.train_loss,
+                _federated_metrics(evaluated.values()),
+                record.n_clipped,
+                record.epsilon,
+                sent,
+                received,
+                time.perf_counter() - start,
+            )
+        )
+    return FederationResult(theta, tuple(records))
+
+
+def _federated_metrics(replies: Iterable[Message]) -> dict[str, float]:
+    """Patient-weighted mean of the sites' evaluation metrics (sites with 0 patients skip)."""
+    per_site = []
+    for reply in replies:
+        if reply.has_error():
+            continue
+        metrics = reply.content["metrics"]
+        n = int(_number(metrics["num-examples"]))
+        if n > 0:
+            values = {k: float(_number(v)) for k, v in metrics.items() if k != "num-examples"}
+            per_site.append((n, values))
+    return weighted_metrics(per_site)
+
+
+def format_round(record: RoundRecord) -> str:
+    """One line per round for a terminal.
+
+    Examples
+    --------
+    >>> format_round(RoundRecord(1, ("a",), (), 0.5, {"c_index": 0.71}))
+    'round 1: sites 1/1, train loss 0.5000, c_index 0.7100'
+    """
+    parts = [
+        f"round {record.round}: sites {len(record.sampled) - len(record.failed)}"
+        f"/{len(record.sampled)}",
+        f"train loss {record.train_loss:.4f}" if math.isfinite(record.train_loss) else "no loss",
+    ]
+    parts += [f"{k} {v:.4f}" for k, v in record.metrics.items()]
+    if record.epsilon:
+        parts.append(f"epsilon {record.epsilon:.3f}")
+    if record.failed:
+        parts.append("failed: " + "; ".join(f"{s} ({why})" for s, why in record.failed))
+    return ", ".join(parts)

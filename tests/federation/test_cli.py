@@ -1,0 +1,58 @@
+"""``healthtwin federation``: the demo in process, and the commands of a multi-machine set-up."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+
+
+def _main(args: list[str]) -> int:
+    with warnings.catch_warnings():
+        # typer 0.20 (pinned by flwr 1.42) calls click APIs that click 8.5 deprecates.
+        warnings.filterwarnings("ignore", message=".*click.utils.get_", category=DeprecationWarning)
+        from healthtwin.cli import main
+    return main(args)
+
+
+def test_demo_in_process_prints_each_round(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("flwr", reason="Flower is the 'fed' extra")
+    code = _main(["federation", "demo", "--sites", "3", "--rounds", "2", "--model", "cox",
+                  "--dp-epsilon", "2.0", "--in-process"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "round 1: sites 3/3" in out
+    assert "round 2: sites 3/3" in out
+    assert "epsilon 2.000" in out
+    assert "c_index" in out
+
+
+def test_server_and_site_commands_print_secure_flower_commands(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = [str(tmp_path / n) for n in ("ca.crt", "s.pem", "s.key")]
+    code = _main(["federation", "server", "--ca", files[0], "--cert", files[1], "--key",
+                  files[2], "--host", "10.0.0.5", "--dry-run"])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "--enable-supernode-auth" in captured.out
+    assert "--insecure" not in captured.out
+    assert "mutual TLS" in captured.err
+    code = _main(["federation", "site", "--superlink", "10.0.0.5:9093", "--root-certificates",
+                  files[0], "--auth-key", str(tmp_path / "k"), "--data",
+                  str(tmp_path / "site.npz"), "--dry-run"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "--auth-supernode-private-key" in out
+    assert "data-path=" in out
+
+
+def test_project_command_writes_the_flower_app(tmp_path: Path) -> None:
+    assert _main(["federation", "project", "--out", str(tmp_path)]) == 0
+    assert "healthtwin.federation.apps:client_app" in (tmp_path / "pyproject.toml").read_text()
+
+
+def test_bad_split_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _main(["federation", "demo", "--split", "random", "--in-process"]) == 2
+    assert "--split 'random'" in capsys.readouterr().err
