@@ -25,14 +25,24 @@ def test_cards_list_every_model_and_render_one(tmp_path: Path, capsys) -> None: 
 def test_recommendations_wait_for_a_clinician_and_obey_the_kill_switch(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from fhir.resources.R4B.provenance import Provenance
+
+    from healthtwin.governance.signing import generate_signing_key, save_signing_key
+
     db = f"sqlite:///{tmp_path / 'twin.db'}"
+    key = save_signing_key(generate_signing_key(), tmp_path / "key.pem")
     recommend = ["patient", "recommend", "--meal", "40", "--members", "8", "--hours", "2",
-                 "--database", db, "--actor", "dr-a"]  # fmt: skip
+                 "--database", db, "--actor", "dr-a", "--signing-key", str(key)]  # fmt: skip
     assert main(recommend) == 0
     with open_store(db) as store:
         [proposed] = store.oversight().recommendations()
+        provenance = store.read("Provenance", f"prov-{proposed.id}")
     assert proposed.status == "proposed"
     assert proposed.final_value is None
+    # Signed provenance of the derived datum: its target, the model and the signature.
+    Provenance.model_validate(provenance)
+    assert provenance["target"][0]["reference"] == f"GuidanceResponse/{proposed.id}"
+    assert provenance["signature"][0]["data"]
     capsys.readouterr()
 
     decide = ["governance", "decide", "--recommendation", proposed.id, "--actor", "dr-b",

@@ -58,6 +58,13 @@ def recommend_command(
         ),
     ] = None,
     actor: Annotated[str, typer.Option(help="Who asks for the recommendation.")] = "cli",
+    signing_key: Annotated[
+        Path | None,
+        typer.Option(
+            help="Ed25519 key (PEM) that signs the recommendation's provenance, stored with "
+            "it as a FHIR Provenance (with --database)."
+        ),
+    ] = None,
 ) -> None:
     """Recommend a meal bolus: best time in range subject to a hypoglycaemia limit."""
     if members < 8 or not 0 < hours <= 24 or meal < 0 or not 0 <= max_tbr <= 100:
@@ -123,6 +130,12 @@ def recommend_command(
     console.print(rec.explain())
     if database is not None:
         made = _propose(database, rec.to_dict(), patient=patient, actor=actor)
+        settings = {"patient": patient, "meal_g": meal, "boluses_u": doses, "hours": hours,
+                    "max_tbr": max_tbr, "members": members, "seed": seed}  # fmt: skip
+        inputs = {f"urn:file:{p.name}": p.read_bytes() for p in (observations, meals, insulin) if p}
+        _record_provenance(
+            database, made, rec.to_dict(), settings, inputs, actor=actor, key=signing_key
+        )
         console.print(f"recorded as proposed: {made} (accept or override it before acting)")
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -159,3 +172,42 @@ def _propose(database: str, value: dict[str, object], *, patient: str, actor: st
             proposed_by=actor,
         )
     return identifier
+
+
+def _record_provenance(
+    database: str,
+    recommendation_id: str,
+    value: dict[str, object],
+    settings: dict[str, object],
+    inputs: dict[str, bytes],
+    *,
+    actor: str,
+    key: Path | None,
+) -> None:
+    """Hash what the recommendation came from, sign it if a key is given, store it as FHIR."""
+    from datetime import UTC, datetime
+
+    from healthtwin.governance.model_registry import registered_model
+    from healthtwin.governance.provenance import (
+        make_provenance,
+        sign_provenance,
+        to_fhir_provenance,
+    )
+    from healthtwin.governance.signing import load_signing_key
+    from healthtwin.store import open_store
+
+    record = make_provenance(
+        f"GuidanceResponse/{recommendation_id}",
+        inputs=inputs or {"urn:healthtwin:no-readings": b""},
+        model_name=RECOMMENDER,
+        model_version=registered_model(RECOMMENDER).version,
+        model_parameters=settings,
+        agent=f"Device/healthtwin-{actor}",
+        activity="recommend",
+        time=datetime.now(UTC),
+        target_content=json.loads(json.dumps(value, default=float)),
+    )
+    if key is not None:
+        record = sign_provenance(record, load_signing_key(key))
+    with open_store(database) as store:
+        store.create({**to_fhir_provenance(record), "id": f"prov-{recommendation_id}"})
