@@ -184,3 +184,14 @@ def test_missing_weeks_are_left_out_of_the_fit() -> None:
     b = detect_matrix(y_missing, method="farrington", monitored=[300])
     assert b.defined.all()
     assert a.expected[0, 0] != b.expected[0, 0]
+
+
+def test_a_failing_fit_is_a_reason_not_a_warning() -> None:
+    """A Noufaily series whose 1996-settings fit breaks down numerically (found by the
+    evaluation run): no warning escapes (warnings are errors here), every monitored week
+    has a bound or a reason."""
+    from healthtwin.surveillance import simulate_noufaily
+
+    series = simulate_noufaily(20, 0).observed[6, 4][None, :]
+    result = detect_matrix(series, method="farrington", monitored=np.arange(576, 625))
+    assert np.all(result.defined | (result.reason != ""))

@@ -213,6 +213,13 @@ def _put(values: _Array, which: BoolArray, replacement: _Array) -> _Array:
 
 
 def _model(data: _FitData, trend: BoolArray, control: FarringtonControl) -> _Model:
+    # A diverging fit (exploding counts, a cliff in the baseline) overflows; it ends as a
+    # non-finite bound, reported as "could not be fitted" instead of a warning.
+    with np.errstate(all="ignore"):
+        return _fit_model(data, trend, control)
+
+
+def _fit_model(data: _FitData, trend: BoolArray, control: FarringtonControl) -> _Model:
     fit = fit_period_trend(data.y, data.prior, data.x, data.period, trend, data.n_periods)
     n_obs = np.sum(data.prior > 0, axis=1)
     df = np.maximum(n_obs - fit.rank, 1).astype(float)
@@ -224,10 +231,10 @@ def _model(data: _FitData, trend: BoolArray, control: FarringtonControl) -> _Mod
         phi = _dispersion(data.y, fit, weights, df, control.r_compat)
     phi_se = phi
     if control.r_compat:
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             phi_se = np.sum(weights * (data.y - fit.mu) ** 2 / fit.mu**2, axis=1) / df
     var_eta = phi_se * fit.var_intercept
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         t_stat = fit.slope / np.sqrt(phi_se * fit.var_slope)
     trend_p = np.where(np.isfinite(t_stat), 2.0 * stats.t.sf(np.abs(t_stat), df), np.nan)
     return _Model(np.exp(fit.intercept), var_eta, phi, trend_p, fit.converged)
@@ -237,7 +244,7 @@ def _dispersion(
     y: FloatArray, fit: PeriodTrendFit, prior: FloatArray, df: FloatArray, r_compat: bool
 ) -> FloatArray:
     """``max(1, phi)``: R's summary.glm dispersion (r_compat) or Pearson's statistic."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if r_compat:
             chi2 = np.sum(fit.working_weights * (y - fit.mu) ** 2 / fit.mu**2, axis=1)
         else:
@@ -256,7 +263,7 @@ def _outbreak_weights(
     # Powers through cube roots: y^(2/3) = cbrt(y)^2, mu^(1/6) = sqrt(cbrt(mu)); pow is slow.
     root_y = np.cbrt(y)
     root_mu = np.cbrt(fit.mu)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         resid = (
             1.5
             * (root_y * root_y - root_mu * root_mu)
@@ -291,7 +298,7 @@ def _threshold(
     if control.r_compat and control.threshold_method != "delta":
         # R centres the score of the quantile methods on the linear predictor log(mu0).
         centre = np.log(mu0)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         score = (current - centre) / (upper - centre)
     cases, weeks = control.limit54
     recent = _recent_cases(observed, t, weeks)  # (n_groups, n_series)
