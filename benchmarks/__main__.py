@@ -10,6 +10,7 @@ from benchmarks.calibration import main as calibration
 from benchmarks.circulation import main as circulation
 from benchmarks.closed_loop import main as closed_loop
 from benchmarks.epidemic import main as epidemic
+from benchmarks.federated_analytics import main as federated_analytics
 from benchmarks.federation import main as federation
 from benchmarks.governance_access import main as governance_access
 from benchmarks.governance_audit_chain import main as governance_audit_chain
@@ -38,6 +39,7 @@ ALL = {
     "governance_audit_chain": governance_audit_chain,
     "api_security": api_security,
     "federation": federation,
+    "federated_analytics": federated_analytics,
 }
 
 

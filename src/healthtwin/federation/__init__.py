@@ -24,11 +24,16 @@ shared model locally; only parameter vectors travel, over Flower's deployment en
   API), testable in process through :mod:`~healthtwin.federation.local_grid`.
 - Sites (:mod:`~healthtwin.federation.sites`): one shipped data set split into IID sites
   or sites that differ in case mix, for validation against central training.
+- Analytics (:mod:`~healthtwin.federation.analytics`): counts, means and variances,
+  histograms, quantiles and Kaplan-Meier curves (Greenwood variance; Kaplan & Meier 1958,
+  Greenwood 1926) across sites from local sufficient statistics, with small-cell
+  suppression and OpenDP noise spent from each site's own privacy budget, and error bounds
+  stated for every released number; exact (equal to the pooled computation) without DP.
 
-Only ``core``, ``prognosis`` and ``errors`` are imported; a site's privacy budget and audit
-log come in through :class:`~healthtwin.federation.privacy.PrivacyLedger`, which
-``coupling/`` backs with governance. Flower is the optional ``fed`` extra, loaded only by
-the apps and the deployment.
+``core``, ``prognosis``, ``governance`` (OpenDP aggregates, small cells, the privacy ledger
+of the analytics) and ``errors`` are imported; the learning apps' privacy spend comes in
+through :class:`~healthtwin.federation.privacy.PrivacyLedger`. Flower is the optional
+``fed`` extra, loaded only by the apps and the deployment.
 """
 
 from __future__ import annotations
@@ -59,6 +64,15 @@ _EXPORTS: dict[str, str] = {
     "LoopbackFederation": "deployment",
     "InProcessGrid": "local_grid",
     "run_in_grid": "local_grid",
+    "FederatedAnalytics": "analytics",
+    "InProcessSites": "analytics",
+    "AnalyticsSite": "analytics_site",
+    "SitePolicy": "analytics_site",
+    "CountQuery": "analytics_queries",
+    "HistogramQuery": "analytics_queries",
+    "MomentsQuery": "analytics_queries",
+    "SurvivalQuery": "analytics_queries",
+    "Where": "analytics_queries",
 }
 
 __all__ = sorted(_EXPORTS)
