@@ -20,6 +20,7 @@ from benchmarks.pkpd import main as pkpd
 from benchmarks.prognosis import main as prognosis
 from benchmarks.store import main as store
 from benchmarks.surveillance import main as surveillance
+from benchmarks.synthetic import main as synthetic
 from benchmarks.uva_padova import main as uva_padova
 
 ALL = {
@@ -40,6 +41,7 @@ ALL = {
     "api_security": api_security,
     "federation": federation,
     "federated_analytics": federated_analytics,
+    "synthetic": synthetic,
 }
 
 

@@ -1,0 +1,90 @@
+"""``healthtwin synth cohort`` and ``healthtwin synth impute``.
+
+The commands are plain functions registered on the ``synth`` sub-app by :func:`register`
+(``cli/synth.py`` owns that sub-app and calls ``register(synth_app)``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+import typer
+from rich.console import Console
+
+from healthtwin.errors import InvalidInputError
+from healthtwin.synthetic.cohort import generate_cohort
+from healthtwin.synthetic.cohort_spec import load_cohort_spec
+from healthtwin.synthetic.imputation import multiple_imputation
+
+__all__ = ["cohort", "impute", "register"]
+
+
+def cohort(
+    spec: Annotated[Path, typer.Option("--spec", help="YAML cohort specification")],
+    out: Annotated[Path, typer.Option("--out", help="output table (.csv or .parquet)")],
+    n: Annotated[int, typer.Option("--n", min=1, help="members in the cohort")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="root random seed")] = 0,
+    oversample: Annotated[int, typer.Option("--oversample", min=1)] = 4,
+) -> None:
+    """Generate a virtual cohort matched to the spec's targets, with its validation report."""
+    result = generate_cohort(load_cohort_spec(spec), n, seed=seed, oversample=oversample)
+    result.write(out)
+    report = out.with_name(out.stem + "_validation.txt")
+    report.write_text(result.report_text() + "\n", encoding="utf-8")
+    console = Console()
+    console.print(result.report_text(), markup=False, highlight=False)
+    console.print(
+        f"{result.n} members from {result.candidates} candidates "
+        f"({result.implausible} implausible twins dropped) -> {out}; report -> {report}",
+        markup=False,
+        highlight=False,
+    )
+
+
+def impute(
+    data: Annotated[Path, typer.Option("--data", help="CSV with empty cells to fill")],
+    out: Annotated[Path, typer.Option("--out", help="completed CSV (mean of the copies)")],
+    m: Annotated[int, typer.Option("--m", min=2, help="number of imputations")] = 5,
+    method: Annotated[str, typer.Option("--method", help="bayes or gbm")] = "bayes",
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Multiple imputation of a numeric CSV; writes the completed table, flags and variances.
+
+    Beside ``--out`` come ``<out>_imputed.csv`` (1 where a cell was imputed) and
+    ``<out>_variance.csv`` (between-imputation variance per cell).
+    """
+    import pandas as pd
+
+    if method not in ("bayes", "gbm"):
+        raise InvalidInputError(f"--method must be 'bayes' or 'gbm', got {method!r}")
+    if not data.is_file():
+        raise InvalidInputError(f"no file at {data}; give the path of a CSV file")
+    frame = pd.read_csv(data)
+    numeric = frame.select_dtypes(include="number")
+    if numeric.shape[1] != frame.shape[1]:
+        bad = sorted(set(frame.columns) - set(numeric.columns))
+        raise InvalidInputError(f"columns {bad} are not numeric; encode them as numbers first")
+    chosen: Literal["bayes", "gbm"] = "gbm" if method == "gbm" else "bayes"
+    result = multiple_imputation(
+        numeric.to_numpy(dtype=np.float64), m=m, method=chosen, rng=np.random.default_rng(seed)
+    )
+    columns = list(frame.columns)
+    pd.DataFrame(result.mean, columns=columns).to_csv(out, index=False)
+    stem = out.with_suffix("")
+    pd.DataFrame(result.mask.astype(int), columns=columns).to_csv(
+        f"{stem}_imputed.csv", index=False
+    )
+    pd.DataFrame(result.variance, columns=columns).to_csv(f"{stem}_variance.csv", index=False)
+    Console().print(
+        f"{int(result.mask.sum())} cells imputed ({m} copies, {method}) -> {out}",
+        markup=False,
+        highlight=False,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``cohort`` and ``impute`` to the ``synth`` sub-app."""
+    app.command("cohort")(cohort)
+    app.command("impute")(impute)

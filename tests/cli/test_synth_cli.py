@@ -1,0 +1,114 @@
+"""``healthtwin synth fit | sample | report`` end to end on small tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from tests.conftest import require
+
+from healthtwin.cli import main
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("synth")
+    rng = np.random.default_rng(0)
+    frames = []
+    for _ in range(2):
+        age = rng.integers(30, 85, 200)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "age_years": age,
+                    "sex": rng.choice(["F", "M"], 200),
+                    "bmi_kg_m2": np.round(24 + 0.05 * (age - 50) + rng.normal(0, 3, 200), 1),
+                    "diabetes": (rng.uniform(size=200) < 0.2).astype(int),
+                }
+            )
+        )
+    frames[0].to_csv(folder / "real.csv", index=False)
+    frames[1].to_csv(folder / "holdout.csv", index=False)
+    return folder / "real.csv", folder / "holdout.csv"
+
+
+def test_copula_fit_sample_report(tables: tuple[Path, Path], tmp_path: Path,
+                                  capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    real, holdout = tables
+    model, samples = tmp_path / "model", tmp_path / "out"
+    assert main(["synth", "fit", "--data", str(real), "--method", "copula",
+                 "--out", str(model)]) == 0  # fmt: skip
+    assert (model / "generator.json").exists()
+    assert (model / "arrays.npz").exists()
+    assert main(["synth", "sample", "--model", str(model), "--n", "150", "--out", str(samples),
+                 "--seed", "3"]) == 0  # fmt: skip
+    synthetic = pd.read_csv(samples / "synthetic.csv")
+    assert synthetic.shape == (150, 4)
+    assert list(synthetic.columns) == ["age_years", "sex", "bmi_kg_m2", "diabetes"]
+    capsys.readouterr()
+    page = tmp_path / "report.html"
+    fake = samples / "synthetic.csv"
+    assert main(["synth", "report", "--real", str(real), "--synthetic", str(fake),
+                 "--holdout", str(holdout), "--target", "diabetes", "--model", str(model),
+                 "--out", str(page)]) == 0  # fmt: skip
+    summary = json.loads(capsys.readouterr().out)
+    assert 0.3 < summary["discriminator_auc"] < 0.85
+    record = json.loads(page.with_suffix(".json").read_text())
+    assert record["privacy"]["mechanism"] == "none"
+    assert record["utility"]["target"] == "diabetes"
+    assert "data:image/png;base64," in page.read_text()
+
+
+def test_mst_fit_records_the_spend_and_refuses_a_second_one(tables: tuple[Path, Path],
+                                                             tmp_path: Path) -> None:  # fmt: skip
+    require("jax", "synth")
+    real, _ = tables
+    model, ledger = tmp_path / "model", tmp_path / "ledger.jsonl"
+    args = ["synth", "fit", "--data", str(real), "--method", "mst", "--epsilon", "1.0",
+            "--ledger", str(ledger), "--out", str(model)]  # fmt: skip
+    assert main(args) == 0
+    (line,) = ledger.read_text().splitlines()
+    spend = json.loads(line)
+    assert float(spend["epsilon"]) == pytest.approx(1.0)
+    assert spend["dataset"] == "real"
+    saved = json.loads((model / "generator.json").read_text())
+    assert saved["method"] == "mst"
+    assert saved["settings"]["privacy"]["epsilon"] == 1.0
+    assert main(args) == 2
+    assert len(ledger.read_text().splitlines()) == 1
+    assert main(["synth", "sample", "--model", str(model), "--n", "20",
+                 "--out", str(tmp_path / "s")]) == 0  # fmt: skip
+
+
+def test_omop_output_simulates_the_sampled_patients(tables: tuple[Path, Path],
+                                                     tmp_path: Path) -> None:  # fmt: skip
+    real, _ = tables
+    model = tmp_path / "model"
+    assert (
+        main(["synth", "fit", "--data", str(real), "--method", "copula", "--out", str(model)]) == 0
+    )
+    out = tmp_path / "omop"
+    assert main(["synth", "sample", "--model", str(model), "--n", "2", "--format", "omop",
+                 "--follow-up-days", "5", "--out", str(out)]) == 0  # fmt: skip
+    assert (out / "cdm_source.csv").exists()
+    assert "synthetic" in (out / "cdm_source.csv").read_text()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["synth", "fit", "--data", "{real}", "--method", "ctgan", "--out", "{tmp}"],
+        ["synth", "fit", "--data", "{tmp}/nothing.csv", "--out", "{tmp}"],
+        ["synth", "sample", "--model", "{tmp}", "--out", "{tmp}"],
+        ["synth", "sample", "--model", "{tmp}", "--format", "xml", "--out", "{tmp}"],
+    ],
+)
+def test_bad_requests_exit_2_with_a_message(
+    args: list[str], tables: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    filled = [a.format(real=tables[0], tmp=tmp_path) for a in args]
+    assert main(filled) == 2
+    assert capsys.readouterr().err.startswith("error: ")
