@@ -40,7 +40,8 @@ ALLOWED: dict[str, set[str]] = {
     "interop": {"core"},
     "governance": {"core"},
     "store": {"core", "interop", "governance"},
-    "coupling": {"core", *SCALES},
+    # A federated site keeps its own audit log in its own store.
+    "coupling": {"core", "store", *SCALES},
     "scenarios": {"core", "coupling", "store", *SCALES},
     "education": {"core", "coupling", "store", "scenarios", *SCALES},
     # The service mounts the dashboard pages.

@@ -10,11 +10,25 @@ first: security headers and the ``_count`` cap (:mod:`healthtwin.api.hardening`)
 allow-list, the body-size limit, then the governance layer (tokens, access, consent,
 audit: :mod:`healthtwin.api.governance_layer`). In production the OpenAPI document is not
 served.
+
+The twin API under ``/api/v1`` (:mod:`~healthtwin.api.twins`, :mod:`~healthtwin.api.jobs`,
+:mod:`~healthtwin.api.regions`, :mod:`~healthtwin.api.alarms`,
+:mod:`~healthtwin.api.governance_routes`) answers errors as RFC 9457 problem details
+(``application/problem+json``) and is governed by :mod:`healthtwin.api.v1_governance`.
+The dashboard's pages (``/dashboard``) are mounted when Jinja2 and plotly are installed
+(the ``dashboard`` extra); they hold no data and read everything from ``/api/v1``.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from http import HTTPStatus
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,12 +36,20 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 
+from healthtwin.api.alarms import AlarmBoard, alarms_router
 from healthtwin.api.fhir_routes import fhir_router
 from healthtwin.api.governance_layer import GovernanceLayer
+from healthtwin.api.governance_routes import governance_router
 from healthtwin.api.hardening import SecurityHeaders, cors_options
+from healthtwin.api.jobs import JobRunner, jobs_router
 from healthtwin.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from healthtwin.api.outcome import FHIR_JSON, http_status, operation_outcome
+from healthtwin.api.regions import regions_router
 from healthtwin.api.security import AuthenticationError, SecurityConfig
+from healthtwin.api.twin_sessions import TwinRegistry
+from healthtwin.api.twins import twins_router
+from healthtwin.api.v1_governance import PREFIX as V1_PREFIX
+from healthtwin.api.v1_governance import ApiGovernance
 from healthtwin.errors import InvalidParameterError, TwinError, ValidationIssue
 from healthtwin.interop.fhir_json import DEFAULT_MAX_DEPTH
 from healthtwin.store import Store
@@ -40,8 +62,45 @@ _LOG = logging.getLogger(__name__)
 _CODES = {404: "not-found", 405: "not-supported", 413: "too-costly"}
 
 
+def _problem_details(status: int, body: dict[str, Any]) -> JSONResponse:
+    """An OperationOutcome's message as RFC 9457 problem details (the ``/api/v1`` form)."""
+    issues = body.get("issue") or [{}]
+    errors = [
+        {"pointer": ".".join(i.get("expression", [])), "detail": str(i.get("diagnostics", ""))}
+        for i in issues
+    ]
+    detail = "; ".join(
+        f"{e['pointer']}: {e['detail']}" if e["pointer"] else e["detail"] for e in errors
+    )
+    problem: dict[str, Any] = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "error",
+        "status": status,
+        "detail": detail or "error",
+    }
+    if any(e["pointer"] for e in errors):
+        problem["errors"] = errors
+    return JSONResponse(problem, status_code=status, media_type="application/problem+json")
+
+
 async def _problem(request: Request, error: Exception) -> JSONResponse:
-    """Any error as an OperationOutcome response (the one exception handler)."""
+    """Any error as an OperationOutcome response (the one exception handler).
+
+    Under ``/api/v1`` the same error is answered as RFC 9457 problem details.
+    """
+    response = await _outcome_response(request, error)
+    path = request.url.path
+    if path == V1_PREFIX or path.startswith(V1_PREFIX + "/"):
+        body = json.loads(bytes(response.body))
+        problem = _problem_details(response.status_code, body)
+        for name in ("www-authenticate",):
+            if name in response.headers:
+                problem.headers[name] = response.headers[name]
+        return problem
+    return response
+
+
+async def _outcome_response(request: Request, error: Exception) -> JSONResponse:
     if isinstance(error, AuthenticationError):
         body = operation_outcome(str(error), code="login")
         headers = {"WWW-Authenticate": error.www_authenticate()}
@@ -114,6 +173,7 @@ def create_app(
     security = security or SecurityConfig.disabled()
     production = security.mode == "production"
     app = FastAPI(
+        lifespan=_lifespan,
         title="healthtwin FHIR facade",
         docs_url=None,
         redoc_url=None,
@@ -128,15 +188,63 @@ def create_app(
         "max_entries": max_entries,
     }
     app.include_router(fhir_router)
+    for router in (twins_router, jobs_router, regions_router, alarms_router, governance_router):
+        app.include_router(router)
+    app.state.twins = TwinRegistry()
+    app.state.jobs = JobRunner(store)
+    app.state.alarms = AlarmBoard()
+    app.state.stopping = threading.Event()
+    dashboard = _dashboard_installed()
+    if dashboard:
+        from healthtwin.dashboard import dashboard_router
+
+        app.include_router(dashboard_router)
     for kind in (TwinError, RequestValidationError, HTTPException, Exception):
         app.add_exception_handler(kind, _problem)
     # add_middleware puts each new layer outside the previous ones.
     if security.enabled:
         app.add_middleware(GovernanceLayer, config=security, store=store)
+        app.add_middleware(
+            ApiGovernance,
+            config=security,
+            store=store,
+            resolve_patient=_patient_resolver(app.state.twins, store),
+        )
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     if security.cors_origins:
         app.add_middleware(
             CORSMiddleware, **cors_options(security.cors_origins, security.purpose_header)
         )
     app.add_middleware(SecurityHeaders, production=production, max_count=security.max_count)
+    if dashboard:
+        from healthtwin.dashboard import DashboardHeaders
+
+        app.add_middleware(DashboardHeaders)
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """On shutdown, end live streams and cancel unfinished background jobs."""
+    yield
+    app.state.stopping.set()
+    app.state.jobs.shutdown()
+
+
+def _dashboard_installed() -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in ("jinja2", "plotly"))
+
+
+def _patient_resolver(twins: TwinRegistry, store: Store) -> Callable[[str, str], str | None]:
+    """Whose data a twin or a recommendation is (for the ``/api/v1`` governance layer)."""
+
+    def resolve(kind: str, identifier: str) -> str | None:
+        if kind == "twin":
+            return twins.patient_of(identifier)
+        try:
+            patient = store.oversight().recommendation(identifier).patient
+        except TwinError:
+            return None
+        return patient.removeprefix("Patient/") if patient else None
+
+    return resolve

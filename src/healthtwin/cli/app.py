@@ -14,6 +14,7 @@ from healthtwin.cli.hospital import hospital_app
 from healthtwin.cli.patient import patient_app
 from healthtwin.cli.population import population_app
 from healthtwin.cli.prognosis import prognosis_app
+from healthtwin.cli.run import run
 from healthtwin.cli.serve import serve
 from healthtwin.cli.surveillance import surveillance_app
 from healthtwin.cli.synth import synth_app
@@ -35,6 +36,7 @@ app.add_typer(governance_app, name="governance")
 app.add_typer(federation_app, name="federation")
 app.add_typer(synth_app, name="synth")
 app.command("serve")(serve)
+app.command("run")(run)
 
 
 def _version(value: bool) -> None:

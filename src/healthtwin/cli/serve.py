@@ -1,10 +1,12 @@
-"""``healthtwin serve``: the web service (FHIR REST facade) over the store.
+"""``healthtwin serve``: the web service (FHIR facade, twin API, dashboard) over the store.
 
 Two modes, never mixed: ``--production`` needs the authorisation server's keys
 (``--jwks``: a JWKS or PEM public-key file), ``--issuer``, ``--audience`` and an access
 ``--policy``; ``--dev`` (the default on a loopback address) signs a demo token with a
 locally generated key and prints it, clearly marked. A non-loopback address needs one of
-the two flags explicitly.
+the two flags explicitly. ``--demo`` loads a synthetic demo dataset
+(:mod:`healthtwin.api.demo`); the dashboard's address is printed with the development token
+in its fragment (``#token=...``, which browsers never send to the server).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from healthtwin.errors import InvalidParameterError, MissingDependencyError
 if TYPE_CHECKING:
     from healthtwin.api.security import SecurityConfig
 
-__all__ = ["security_from_options", "serve"]
+__all__ = ["dashboard_address", "security_from_options", "serve"]
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -117,8 +119,19 @@ def serve(
     cors_origin: Annotated[
         list[str] | None, typer.Option(help="Browser origin allowed to call (repeatable).")
     ] = None,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="Load the synthetic demo dataset: three patient twins with CGM, a region "
+            "scenario and an alarm board (never with --production).",
+        ),
+    ] = False,
 ) -> None:
-    """Serve the FHIR R4 API at http://HOST:PORT/fhir until interrupted."""
+    """Serve the FHIR R4 API (/fhir), the twin API (/api/v1) and the dashboard (/dashboard).
+
+    Example: ``healthtwin serve --demo`` then open the printed dashboard address.
+    """
     try:
         import uvicorn
 
@@ -140,8 +153,31 @@ def serve(
         audience=audience,
         cors_origins=tuple(cors_origin or ()),
     )
+    if demo and production:
+        raise InvalidParameterError("--demo loads synthetic data: use it without --production")
     base_url = f"http://{host}:{port}/fhir"
     if token is not None:
         typer.echo(dev_banner(token, base_url), err=True)
-    app = create_app(open_store(database), base_url=base_url, security=config)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    store = open_store(database)
+    app = create_app(store, base_url=base_url, security=config)
+    if demo:
+        from healthtwin.api.demo import load_demo
+
+        load_demo(app.state, store)
+    typer.echo(dashboard_address(host, port, token))
+    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
+
+
+def dashboard_address(host: str, port: int, token: str | None) -> str:
+    """The line printed at start: where the dashboard is (with the development token).
+
+    Examples
+    --------
+    >>> dashboard_address("127.0.0.1", 8000, "abc")
+    'Dashboard: http://127.0.0.1:8000/dashboard/#token=abc'
+    >>> dashboard_address("::1", 8000, None)
+    'Dashboard: http://[::1]:8000/dashboard/'
+    """
+    shown = f"[{host}]" if ":" in host else host
+    address = f"http://{shown}:{port}/dashboard/"
+    return f"Dashboard: {address}#token={token}" if token else f"Dashboard: {address}"

@@ -1,0 +1,166 @@
+"""A demo dataset for ``healthtwin serve --demo`` and the dashboard tests.
+
+:func:`load_demo` fills a running application's store and registries with synthetic data
+only: three FHIR Patients with three hours of CGM (each simulated with its own UVA/Padova
+virtual patient eating 50 g at 30 min, plus sensor noise), one set of vital signs (so the
+patient view can show NEWS2), a two-region epidemic scenario with a "distancing" variant
+running as a background job, and a small surveillance board with one outbreak.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from healthtwin.api.jobs import Job, JobRunner
+from healthtwin.api.regions import scenario_work
+from healthtwin.api.twin_sessions import GlucoseReading, PatientTwinSession
+from healthtwin.api.twins import ingest
+from healthtwin.core import Events, Inputs, Rate, Twin
+from healthtwin.errors import NotFoundError
+from healthtwin.interop.records import Coding, ObservationRecord
+from healthtwin.physiology.patients import load_patient
+from healthtwin.physiology.uva_padova import UvaPadova
+from healthtwin.population.scenario import parse_scenario
+from healthtwin.store import Store
+from healthtwin.surveillance.monitor import SeriesKey
+
+__all__ = ["DEMO_PATIENTS", "DEMO_SCENARIO", "Demo", "load_demo", "simulated_cgm"]
+
+#: (FHIR Patient id, virtual patient) of the demo twins.
+DEMO_PATIENTS = (
+    ("demo-ada", "adolescent#001"),
+    ("demo-ben", "adult#001"),
+    ("demo-cleo", "child#001"),
+)
+DEMO_SCENARIO: dict[str, Any] = {
+    "name": "demo-region",
+    "days": 60,
+    "replicates": 6,
+    "seed": 7,
+    "geography": {
+        "regions": [
+            {"name": "north", "population": 200_000},
+            {"name": "south", "population": 120_000},
+        ]
+    },
+    "disease": {"r0": 2.0},
+    "initial_infected": {"north": 40},
+    "capacity": {"icu_beds": {"north": 12, "south": 8}},
+    "variants": [
+        {"name": "no action"},
+        {
+            "name": "distancing",
+            "interventions": [{"type": "contact_reduction", "settings": {"community": 0.5}}],
+        },
+    ],
+}
+_VITALS = (  # LOINC, value, unit: a patient with a raised NEWS2
+    ("9279-1", 22.0, "/min"),
+    ("59408-5", 95.0, "%"),
+    ("8480-6", 105.0, "mm[Hg]"),
+    ("8867-4", 96.0, "/min"),
+    ("8310-5", 38.3, "Cel"),
+)
+
+
+@dataclass(frozen=True)
+class Demo:
+    """What :func:`load_demo` made: twin ids and the scenario job."""
+
+    twin_ids: tuple[str, ...]
+    scenario_job: Job
+
+
+def simulated_cgm(
+    profile: str, *, hours: float = 3.0, meal_g: float = 50.0, seed: int = 0
+) -> list[GlucoseReading]:
+    """Five-minute CGM of one virtual patient eating ``meal_g`` at 30 min (noise SD 5 mg/dL).
+
+    Examples
+    --------
+    >>> readings = simulated_cgm("adult#001", hours=1.0)
+    >>> len(readings), readings[0].t_min, 60 < readings[0].glucose_mg_dl < 250
+    (12, 5.0, True)
+    """
+    person = load_patient(profile)
+    model = UvaPadova([person])
+    rng = np.random.default_rng(seed)
+    basal = Rate.constant(person.basal_u_per_min, 0.0)
+    meal = Events(np.array([30.0]), np.array([meal_g]))
+    twin = Twin(model, model.initial_state(1, rng), 0.0, seed=seed)
+    plan = Inputs(rates={"insulin_u_per_min": basal}, events={"meal_g": meal})
+    forecast = twin.forecast(hours * 60.0, plan, dt_out=5.0)
+    glucose = forecast.channel("glucose_mg_dl")[0]
+    noisy = np.clip(glucose + rng.normal(0.0, 5.0, glucose.shape), 40.0, 400.0)
+    return [
+        GlucoseReading(float(t), float(g)) for t, g in zip(forecast.t[1:], noisy[1:], strict=True)
+    ]
+
+
+def load_demo(state: Any, store: Store, *, now: datetime | None = None) -> Demo:
+    """Fill ``state`` (an app's ``app.state``) and ``store`` with the demo dataset.
+
+    Patients and observations already in the store are kept (the demo can be loaded into
+    a store that has it); twins are made afresh with ids ``twin-<patient>``.
+    """
+    now = now or datetime.now(UTC)
+    start = now - timedelta(hours=3)
+    twin_ids = []
+    for number, (pid, profile) in enumerate(DEMO_PATIENTS):
+        if not _exists(store, pid):
+            store.create({"resourceType": "Patient", "id": pid, "gender": "unknown"})
+        session = PatientTwinSession.create(
+            f"twin-{pid}", patient_id=pid, profile=profile, members=32, seed=number, start=start
+        )
+        state.twins.add(session)
+        session.apply_plan(30.0, 50.0, 0.0, "meal logged by the patient")
+        ingest(store, session, simulated_cgm(profile, seed=number))
+        twin_ids.append(session.twin_id)
+    vitals = [
+        ObservationRecord(
+            id=f"demo-ada-vitals-{code}",
+            patient_id="demo-ada",
+            code=Coding(system="http://loinc.org", code=code),
+            effective=now - timedelta(minutes=10),
+            value=value,
+            unit=unit,
+            category="vital-signs",
+        )
+        for code, value, unit in _VITALS
+        if not store.observations("demo-ada", code, limit=1)
+    ]
+    store.add_observations(vitals)
+    runner: JobRunner = state.jobs
+    spec = parse_scenario(DEMO_SCENARIO, source="demo scenario")
+    job = runner.submit(
+        "population-scenario",
+        scenario_work(spec, None),
+        actor="Device/healthtwin-demo",
+        description="demo: two regions, 60 days x 6 replicates",
+    )
+    _demo_alarms(state)
+    return Demo(tuple(twin_ids), job)
+
+
+def _exists(store: Store, pid: str) -> bool:
+    try:
+        store.read("Patient", pid)
+    except NotFoundError:
+        return False
+    return True
+
+
+def _demo_alarms(state: Any) -> None:
+    rng = np.random.default_rng(11)
+    for country in ("FR", "BE", "DE", "NL"):
+        counts = rng.poisson(20.0, size=20).astype(float).tolist()
+        state.alarms.add_series(SeriesKey(country, "measles", "rash"), counts, "2024-01-01")
+    week = {
+        SeriesKey(c, "measles", "rash"): float(n)
+        for c, n in (("FR", 75), ("BE", 52), ("DE", 19), ("NL", 23))
+    }
+    state.alarms.append_week("2024-05-20", week)

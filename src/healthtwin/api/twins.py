@@ -1,0 +1,520 @@
+"""Patient twins over HTTP: create, feed readings, ask for state, forecasts, what-ifs, advice.
+
+Routes under ``/api/v1`` (JSON in and out; errors are RFC 9457 problem details):
+
+- ``POST /twins``: a glucose twin from a FHIR Patient in the store (``patient_id``; its
+  stored CGM readings are assimilated) or from parameters alone (``profile``, a virtual
+  patient); ``GET /twins`` lists them.
+- ``POST /twins/{id}/observations``: one reading (``{"t_min": 5, "glucose_mg_dl": 140}``
+  or ``"time"`` as ISO 8601) or a batch (``{"observations": [...]}``); each is
+  assimilated and stored as an Observation row (LOINC 99504-3) under the twin's patient.
+- ``POST /twins/{id}/events``: a meal or bolus that was given (``t_min``, ``meal_g``,
+  ``bolus_u``), so the twin stops treating its effect as unexplained.
+- ``GET /twins/{id}`` (or ``/state``), ``GET /twins/{id}/forecast`` (quantiles),
+  ``POST /twins/{id}/what-if`` (plans compared under common random numbers).
+- ``POST /twins/{id}/recommendations``: a meal-bolus recommendation
+  (:func:`healthtwin.control.recommend.recommend`) proposed through ``store.oversight()``;
+  ``POST /recommendations/{rid}/accept`` or ``/override`` records the clinician's
+  decision (and an accepted plan is applied to the twin).
+- ``GET /twins/{id}/stream``: server-sent events, one ``reading`` event per new reading
+  with the updated forecast median, for live CGM views.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from healthtwin.api.jobs import RESULT_PREFIX
+from healthtwin.api.twin_sessions import (
+    MODEL,
+    MODEL_VERSION,
+    GlucoseReading,
+    PatientTwinSession,
+    TwinRegistry,
+)
+from healthtwin.errors import InvalidInputError
+from healthtwin.governance.oversight import Recommendation
+from healthtwin.store import Store
+
+__all__ = [
+    "RECOMMENDER",
+    "ObservationBatch",
+    "ObservationIn",
+    "TwinCreate",
+    "twins_router",
+]
+
+twins_router = APIRouter(prefix="/api/v1", tags=["twins"])
+#: Who proposes the twin's recommendations (the oversight record's ``proposed_by``).
+RECOMMENDER = "Device/healthtwin-bolus-advisor"
+_ID_PATTERN = r"^[A-Za-z0-9\-.]{1,64}$"
+_STRICT = ConfigDict(extra="forbid")
+
+
+class TwinCreate(BaseModel):
+    """A new patient twin."""
+
+    model_config = _STRICT
+    twin_id: str | None = Field(default=None, pattern=_ID_PATTERN)
+    patient_id: str | None = Field(
+        default=None, pattern=_ID_PATTERN, description="A FHIR Patient id in the store."
+    )
+    profile: str = Field(
+        default="nominal-adult",
+        description="Virtual patient of the prior (nominal-adult, adult#001...).",
+    )
+    members: int = Field(default=32, ge=8, le=128)
+    seed: int = Field(default=0, ge=0)
+    start: datetime | None = Field(default=None, description="UTC time of t_min = 0.")
+    sensor_sd_mg_dl: float = Field(default=8.0, gt=0, le=100)
+
+
+class ObservationIn(BaseModel):
+    """One CGM reading: ``t_min`` (minutes after the twin's start) or ``time`` (ISO 8601)."""
+
+    model_config = _STRICT
+    t_min: float | None = Field(default=None, ge=0)
+    time: datetime | None = None
+    glucose_mg_dl: float = Field(ge=10, le=1000)
+
+
+class ObservationBatch(BaseModel):
+    """Several readings at once (applied in time order)."""
+
+    model_config = _STRICT
+    observations: list[ObservationIn] = Field(min_length=1, max_length=2000)
+
+
+class PlanIn(BaseModel):
+    """A plan given now: carbohydrates eaten and insulin bolus."""
+
+    model_config = _STRICT
+    meal_g: float = Field(default=0.0, ge=0, le=300)
+    bolus_u: float = Field(default=0.0, ge=0, le=30)
+
+
+class EventIn(PlanIn):
+    """A meal and/or bolus that happened (minutes after the twin's start)."""
+
+    t_min: float = Field(ge=0)
+
+
+class WhatIfIn(BaseModel):
+    """Plans to compare (common random numbers)."""
+
+    model_config = _STRICT
+    plans: dict[str, PlanIn] = Field(min_length=1, max_length=6)
+    horizon_min: float = Field(default=240.0, gt=0, le=720)
+    dt_min: float = Field(default=5.0, ge=1, le=60)
+
+
+class RecommendIn(BaseModel):
+    """Ask for a meal bolus."""
+
+    model_config = _STRICT
+    meal_g: float = Field(default=60.0, ge=0, le=300)
+    boluses: list[Annotated[float, Field(ge=0, le=30)]] | None = Field(default=None, max_length=6)
+    horizon_min: float = Field(default=360.0, gt=0, le=720)
+    max_tbr_percent: float = Field(default=4.0, ge=0, le=100)
+
+
+class DecisionIn(BaseModel):
+    """A clinician's decision on a recommendation (an override needs reason and value)."""
+
+    model_config = _STRICT
+    reason: str | None = Field(default=None, max_length=2000)
+    value: dict[str, Any] | None = None
+
+
+def _registry(request: Request) -> TwinRegistry:
+    registry: TwinRegistry = request.app.state.twins
+    return registry
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def _actor(request: Request) -> str:
+    return (request.headers.get("x-actor") or "anonymous").strip()[:255] or "anonymous"
+
+
+def ingest(store: Store, session: PatientTwinSession, readings: list[GlucoseReading]) -> int:
+    """Assimilate ``readings`` and store them (with a state snapshot) under the twin's lock.
+
+    Examples
+    --------
+    >>> from healthtwin.store import open_store
+    >>> with open_store("sqlite://") as store:
+    ...     s = PatientTwinSession.create("d1", members=8)
+    ...     ingest(store, s, [GlucoseReading(5.0, 150.0)]), len(store.observations("d1"))
+    (1, 1)
+    """
+    with session.lock:
+        records = session.assimilate(readings)
+        store.add_observations(records)
+        state = session.twin.state
+        store.save_twin_state(
+            session.twin_id,
+            model=MODEL,
+            model_version=MODEL_VERSION,
+            valid_time=session.when(session.twin.t),
+            arrays={"x": state.x, "theta": state.theta},
+            metadata={"patient_id": session.patient_id, "n_readings": len(session.readings)},
+        )
+    return len(records)
+
+
+@twins_router.post("/twins", status_code=201)
+def create_twin(request: Request, body: TwinCreate, response: Response) -> dict[str, Any]:
+    """Create a patient twin (from a stored FHIR Patient, or from parameters)."""
+    store = _store(request)
+    if body.twin_id is not None and body.twin_id.startswith(RESULT_PREFIX):
+        raise InvalidInputError(
+            f"twin ids may not start with {RESULT_PREFIX!r} (kept for job results); "
+            f"got {body.twin_id!r}"
+        )
+    if body.patient_id is not None:
+        store.read("Patient", body.patient_id)  # NotFoundError -> 404
+    twin_id = body.twin_id or f"twin-{uuid.uuid4().hex[:12]}"
+    session = PatientTwinSession.create(
+        twin_id,
+        patient_id=body.patient_id,
+        profile=body.profile,
+        members=body.members,
+        seed=body.seed,
+        start=body.start,
+        sensor_sd_mg_dl=body.sensor_sd_mg_dl,
+    )
+    if body.patient_id is not None:
+        found = store.observations(body.patient_id, "99504-3", start=session.start)
+        stored = [
+            GlucoseReading(session.minutes(o.effective), o.value)
+            for o in found
+            if o.value is not None
+        ]
+        if stored:
+            session.assimilate(stored)
+    _registry(request).add(session)
+    response.headers["Location"] = f"/api/v1/twins/{twin_id}"
+    return session.state()
+
+
+@twins_router.get("/twins")
+def list_twins(request: Request) -> dict[str, Any]:
+    """Every live twin (id, patient, readings, time)."""
+    return {
+        "twins": [
+            {
+                "twin_id": s.twin_id,
+                "patient_id": s.patient_id,
+                "profile": s.profile,
+                "n_readings": len(s.readings),
+                "t_min": s.twin.t,
+            }
+            for s in _registry(request).sessions()
+        ]
+    }
+
+
+@twins_router.post("/twins/{twin_id}/observations", status_code=201)
+def post_observations(
+    request: Request, twin_id: str, body: ObservationBatch | ObservationIn
+) -> dict[str, Any]:
+    """Assimilate one reading or a batch, store them, and answer the new state summary."""
+    session = _registry(request).get(twin_id)
+    items = body.observations if isinstance(body, ObservationBatch) else [body]
+    readings = [_reading(session, item) for item in items]
+    added = ingest(_store(request), session, readings)
+    with session.lock:
+        return {
+            "twin_id": twin_id,
+            "added": added,
+            "n_readings": len(session.readings),
+            "t_min": session.twin.t,
+            "version": session.version,
+        }
+
+
+def _reading(session: PatientTwinSession, item: ObservationIn) -> GlucoseReading:
+    if (item.t_min is None) == (item.time is None):
+        raise InvalidInputError(
+            "give each reading exactly one of t_min (minutes after the twin's start) or "
+            "time (ISO 8601 with timezone)"
+        )
+    t_min = item.t_min if item.t_min is not None else session.minutes(item.time)  # type: ignore[arg-type]
+    return GlucoseReading(t_min, item.glucose_mg_dl)
+
+
+@twins_router.post("/twins/{twin_id}/events", status_code=201)
+def post_event(request: Request, twin_id: str, body: EventIn) -> dict[str, Any]:
+    """Log a meal and/or bolus that was given; later forecasts and readings account for it."""
+    session = _registry(request).get(twin_id)
+    session.apply_plan(body.t_min, body.meal_g, body.bolus_u, f"logged by {_actor(request)}")
+    return {"twin_id": twin_id, "events": len(session.events), "version": session.version}
+
+
+@twins_router.get("/twins/{twin_id}")
+@twins_router.get("/twins/{twin_id}/state")
+def get_state(request: Request, twin_id: str) -> dict[str, Any]:
+    """The twin now: glucose quantiles, parameter estimates, readings and events."""
+    return _registry(request).get(twin_id).state()
+
+
+@twins_router.get("/twins/{twin_id}/forecast")
+def get_forecast(
+    request: Request,
+    twin_id: str,
+    horizon_min: Annotated[float, Query(gt=0, le=720)] = 120.0,
+    dt_min: Annotated[float, Query(ge=1, le=60)] = 5.0,
+    quantiles: Annotated[str, Query(max_length=200)] = "0.05,0.25,0.5,0.75,0.95",
+) -> dict[str, Any]:
+    """Glucose forecast with quantile bands (standing inputs: basal and accepted plans)."""
+    try:
+        levels = [float(q) for q in quantiles.split(",") if q.strip()]
+    except ValueError as err:
+        raise InvalidInputError(
+            f"quantiles must be numbers in (0, 1) separated by commas, got {quantiles!r}"
+        ) from err
+    return _registry(request).get(twin_id).forecast(horizon_min, dt_min, levels)
+
+
+@twins_router.post("/twins/{twin_id}/what-if")
+def what_if(request: Request, twin_id: str, body: WhatIfIn) -> dict[str, Any]:
+    """Forecasts under each plan with common random numbers and their time in range."""
+    plans = {name: (p.meal_g, p.bolus_u) for name, p in body.plans.items()}
+    return _registry(request).get(twin_id).what_if(plans, body.horizon_min, body.dt_min)
+
+
+@twins_router.post("/twins/{twin_id}/recommendations", status_code=201)
+def propose_recommendation(request: Request, twin_id: str, body: RecommendIn) -> dict[str, Any]:
+    """Recommend a meal bolus and record it as a proposal awaiting a clinician."""
+    session = _registry(request).get(twin_id)
+    advice, named = session.recommend_bolus(
+        body.meal_g,
+        body.boluses,
+        horizon_min=body.horizon_min,
+        max_tbr_percent=body.max_tbr_percent,
+    )
+    if advice.chosen is None:
+        value: dict[str, Any] = {"plan": None, "status": advice.status}
+    else:
+        meal, bolus = named[advice.chosen]
+        value = {"plan": advice.chosen, "meal_g": meal, "bolus_u": bolus, "t_min": session.twin.t}
+    value["explanation"] = advice.explain()
+    value["assessments"] = [
+        {
+            "plan": a.plan,
+            "time_in_range_percent": a.objective.mean,
+            "feasible": a.feasible,
+            "constraints": a.constraint_probability,
+        }
+        for a in advice.assessments
+    ]
+    made = (
+        _store(request)
+        .oversight()
+        .propose(
+            f"rec-{uuid.uuid4().hex[:16]}",
+            model=MODEL,
+            model_version=MODEL_VERSION,
+            value=json.loads(json.dumps(value, default=float)),
+            proposed_by=RECOMMENDER,
+            patient=f"Patient/{session.patient_id}",
+        )
+    )
+    return _recommendation(made, twin_id)
+
+
+@twins_router.get("/twins/{twin_id}/recommendations")
+def list_recommendations(request: Request, twin_id: str) -> dict[str, Any]:
+    """The twin's recommendations, oldest first, with their status."""
+    session = _registry(request).get(twin_id)
+    board = _store(request).oversight()
+    found = board.recommendations(patient=f"Patient/{session.patient_id}")
+    return {"recommendations": [_recommendation(r, twin_id) for r in found]}
+
+
+@twins_router.get("/recommendations/{recommendation_id}")
+def get_recommendation(request: Request, recommendation_id: str) -> dict[str, Any]:
+    """One recommendation as it stands."""
+    return _recommendation(_store(request).oversight().recommendation(recommendation_id), None)
+
+
+@twins_router.post("/recommendations/{recommendation_id}/accept")
+def accept_recommendation(
+    request: Request, recommendation_id: str, body: DecisionIn | None = None
+) -> dict[str, Any]:
+    """Accept as proposed; the plan is applied to the twin."""
+    board = _store(request).oversight()
+    decided = board.accept(
+        recommendation_id, actor=_actor(request), reason=body.reason if body else None
+    )
+    _apply(request, decided, decided.value)
+    return _recommendation(decided, None)
+
+
+@twins_router.post("/recommendations/{recommendation_id}/override")
+def override_recommendation(
+    request: Request, recommendation_id: str, body: DecisionIn
+) -> dict[str, Any]:
+    """Replace the proposal with ``value`` (``meal_g``, ``bolus_u``), saying why."""
+    if not body.reason or body.value is None:
+        raise InvalidInputError("an override needs a reason and a value ({'bolus_u': ...})")
+    decided = (
+        _store(request)
+        .oversight()
+        .override(recommendation_id, actor=_actor(request), reason=body.reason, value=body.value)
+    )
+    _apply(request, decided, {**decided.value, **body.value})
+    return _recommendation(decided, None)
+
+
+def _apply(request: Request, decided: Recommendation, value: dict[str, Any]) -> None:
+    patient = (decided.patient or "").removeprefix("Patient/")
+    sessions = [s for s in _registry(request).sessions() if s.patient_id == patient]
+    if not sessions or value.get("bolus_u") is None:
+        return
+    session = sessions[0]
+    t_min = float(value.get("t_min", session.twin.t))
+    session.apply_plan(
+        max(t_min, 0.0),
+        float(value.get("meal_g", 0.0)),
+        float(value["bolus_u"]),
+        f"GuidanceResponse/{decided.id} ({decided.status})",
+    )
+
+
+def _recommendation(r: Recommendation, twin_id: str | None) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "twin_id": twin_id,
+        "patient": r.patient,
+        "model": r.model,
+        "model_version": r.model_version,
+        "status": r.status,
+        "value": r.value,
+        "proposed_by": r.proposed_by,
+        "proposed_time": r.proposed_time.isoformat(),
+        "decided_by": r.decided_by,
+        "decided_time": r.decided_time.isoformat() if r.decided_time else None,
+        "reason": r.reason,
+        "override_value": r.override_value,
+    }
+
+
+#: LOINC codes of the NEWS2 vital signs (latest value of each is scored).
+NEWS2_VITALS = {
+    "respiratory_rate_per_min": ("9279-1",),
+    "spo2_percent": ("59408-5", "2708-6"),
+    "systolic_bp_mm_hg": ("8480-6",),
+    "heart_rate_per_min": ("8867-4",),
+    "temperature_c": ("8310-5",),
+}
+
+
+def latest_news2(store: Store, patient_id: str) -> dict[str, Any]:
+    """NEWS2 of the patient's latest vital signs in the store (consciousness assumed Alert).
+
+    Examples
+    --------
+    >>> from healthtwin.store import open_store
+    >>> with open_store("sqlite://") as store:
+    ...     latest_news2(store, "p1")["available"]
+    False
+    """
+    from healthtwin.physiology.scores import news2, news2_response
+    from healthtwin.physiology.vitals import Vitals
+
+    values: dict[str, float] = {}
+    times = []
+    for name, codes in NEWS2_VITALS.items():
+        for code in codes:
+            found = store.observations(patient_id, code, limit=1, newest_first=True)
+            if found and found[0].value is not None:
+                values[name] = float(found[0].value)
+                times.append(found[0].effective)
+                break
+    missing = [n for n in NEWS2_VITALS if n not in values]
+    if missing:
+        return {"available": False, "reason": f"no {', '.join(missing)} on file"}
+    scores = news2(
+        Vitals.from_arrays(
+            respiratory_rate_per_min=values["respiratory_rate_per_min"],
+            spo2_percent=values["spo2_percent"],
+            systolic_bp_mm_hg=values["systolic_bp_mm_hg"],
+            heart_rate_per_min=values["heart_rate_per_min"],
+            temperature_c=values["temperature_c"],
+            consciousness="A",
+        )
+    )
+    total, red = int(scores.total[0]), bool(scores.any_single_3[0])
+    response = news2_response(total, red)
+    return {
+        "available": True,
+        "total": total,
+        "any_single_3": red,
+        "band": scores.bands()[0].label,
+        "time": max(times).isoformat(),
+        "vitals": values,
+        "consciousness": "A (assumed: not recorded)",
+        "response": f"Monitoring {response.monitoring_frequency}; {response.actions[0]}.",
+    }
+
+
+@twins_router.get("/twins/{twin_id}/news2")
+def get_news2(request: Request, twin_id: str) -> dict[str, Any]:
+    """NEWS2 from the patient's latest vital signs, when they are on file."""
+    session = _registry(request).get(twin_id)
+    return latest_news2(_store(request), session.patient_id)
+
+
+@twins_router.get("/twins/{twin_id}/stream")
+async def stream(
+    request: Request,
+    twin_id: str,
+    max_s: Annotated[float, Query(gt=0, le=3600)] = 600.0,
+    poll_s: Annotated[float, Query(ge=0.05, le=10)] = 0.25,
+) -> StreamingResponse:
+    """Server-sent events: ``reading`` per new reading (with the forecast median)."""
+    session = _registry(request).get(twin_id)
+    stopping: threading.Event = request.app.state.stopping
+
+    async def events() -> AsyncIterator[str]:
+        seen = len(session.readings)
+        version = session.version
+        deadline = time.monotonic() + max_s
+        yield f"event: hello\ndata: {json.dumps({'twin_id': twin_id, 'n_readings': seen})}\n\n"
+        while time.monotonic() < deadline and not stopping.is_set():
+            if await request.is_disconnected():
+                return
+            if session.version != version:
+                with session.lock:
+                    new = session.readings[seen:]
+                    seen, version = len(session.readings), session.version
+                forecast = await asyncio.to_thread(session.forecast, 120.0, 5.0)
+                payload = {
+                    "twin_id": twin_id,
+                    "readings": [{"t_min": r.t_min, "glucose_mg_dl": r.glucose_mg_dl} for r in new],
+                    "forecast": forecast,
+                }
+                yield f"event: reading\ndata: {json.dumps(payload)}\n\n"
+            await asyncio.sleep(poll_s)
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,181 @@
+"""The dashboard's pages, static files and response headers.
+
+:data:`dashboard_router` serves the HTML views (Jinja2, autoescaped) and the static files
+(``app.js``, ``dashboard.css`` and ``plotly.min.js`` read from the installed ``plotly``
+package). :class:`DashboardHeaders` gives pages under ``/dashboard`` a Content-Security-
+Policy that lets them load their own scripts and styles (and nothing from elsewhere);
+the API's responses keep their stricter policy. Jinja2 and plotly are the optional extra
+``healthtwin[dashboard]``, imported when a page is first served.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+
+from healthtwin.errors import InvalidInputError, MissingDependencyError, NotFoundError
+
+__all__ = ["DASHBOARD_CSP", "PREFIX", "DashboardHeaders", "dashboard_router", "plotly_js_path"]
+
+PREFIX = "/dashboard"
+#: Own scripts only; Plotly sets inline styles on the SVG it draws, hence style 'unsafe-inline'.
+DASHBOARD_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; connect-src 'self'; font-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
+)
+_STATIC = {"app.js": "text/javascript", "dashboard.css": "text/css"}
+_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+
+dashboard_router = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+Scope = Any
+Receive = Any
+Send = Any
+
+
+class DashboardHeaders:
+    """ASGI middleware: the dashboard's Content-Security-Policy on pages under ``/dashboard``.
+
+    Put it outside any middleware that sets the API's policy, so it has the last word.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not (path == PREFIX or path.startswith(PREFIX + "/")):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_policy(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                kept = [
+                    (k, v)
+                    for k, v in message.get("headers", [])
+                    if k.lower() != b"content-security-policy"
+                ]
+                message["headers"] = [*kept, (b"content-security-policy", DASHBOARD_CSP.encode())]
+            await send(message)
+
+        await self.app(scope, receive, send_with_policy)
+
+
+def plotly_js_path() -> Path:
+    """The ``plotly.min.js`` shipped inside the installed ``plotly`` Python package.
+
+    Raises
+    ------
+    MissingDependencyError
+        If plotly is not installed, or ships no ``plotly.min.js``.
+
+    Examples
+    --------
+    >>> plotly_js_path().name
+    'plotly.min.js'
+    """
+    spec = importlib.util.find_spec("plotly")
+    if spec is None or spec.origin is None:
+        raise MissingDependencyError(
+            "the dashboard needs plotly: pip install 'healthtwin[dashboard]'"
+        )
+    path = Path(spec.origin).parent / "package_data" / "plotly.min.js"
+    if not path.is_file():
+        raise MissingDependencyError(
+            f"the installed plotly ships no {path}; reinstall it with "
+            "pip install 'healthtwin[dashboard]'"
+        )
+    return path
+
+
+@cache
+def _environment() -> Any:
+    try:
+        import jinja2
+    except ImportError as err:
+        raise MissingDependencyError(
+            "the dashboard needs Jinja2: pip install 'healthtwin[dashboard]'"
+        ) from err
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("healthtwin.dashboard", "templates"),
+        autoescape=jinja2.select_autoescape(("html",)),
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def render(template: str, **context: Any) -> str:
+    """A page rendered from ``templates/<template>``.
+
+    Examples
+    --------
+    >>> page = render("governance.html", title="Governance", active="governance",
+    ...               purpose_header="X-Purpose-Of-Use")
+    >>> "<main" in page
+    True
+    """
+    rendered: str = _environment().get_template(template).render(**context)
+    return rendered
+
+
+def _page(request: Request, template: str, **context: Any) -> HTMLResponse:
+    security = getattr(request.app.state, "security", None)
+    header = getattr(security, "purpose_header", "X-Purpose-Of-Use")
+    return HTMLResponse(render(template, purpose_header=header, **context))
+
+
+def _checked(value: str, what: str) -> str:
+    if not _ID.match(value):
+        raise InvalidInputError(
+            f"{what} {value[:80]!r} is not an id (1-64 letters, digits, '-' or '.')"
+        )
+    return value
+
+
+@dashboard_router.get("", response_class=HTMLResponse)
+@dashboard_router.get("/", response_class=HTMLResponse)
+def overview(request: Request) -> HTMLResponse:
+    """Twins, scenario runs and the alarm board."""
+    return _page(request, "index.html", title="Overview", active="overview")
+
+
+@dashboard_router.get("/patients/{twin_id}", response_class=HTMLResponse)
+def patient(request: Request, twin_id: str) -> HTMLResponse:
+    """One patient twin."""
+    twin_id = _checked(twin_id, "twin id")
+    return _page(
+        request, "patient.html", title=f"Patient twin {twin_id}", active="patients", twin_id=twin_id
+    )
+
+
+@dashboard_router.get("/regions/{job_id}", response_class=HTMLResponse)
+def region(request: Request, job_id: str) -> HTMLResponse:
+    """One region scenario run."""
+    job_id = _checked(job_id, "scenario job id")
+    return _page(
+        request, "region.html", title=f"Region scenario {job_id}", active="regions", job_id=job_id
+    )
+
+
+@dashboard_router.get("/governance", response_class=HTMLResponse)
+def governance(request: Request) -> HTMLResponse:
+    """Audit trail and model cards."""
+    return _page(request, "governance.html", title="Governance", active="governance")
+
+
+@dashboard_router.get("/static/{name}")
+def static(name: str) -> Response:
+    """The dashboard's script and style sheet, and Plotly.js from the plotly package."""
+    if name == "plotly.min.js":
+        return FileResponse(plotly_js_path(), media_type="text/javascript")
+    if name not in _STATIC:
+        raise NotFoundError(f"no dashboard file {name[:80]!r}")
+    text = (resources.files("healthtwin.dashboard") / "static" / name).read_text(encoding="utf-8")
+    return Response(text, media_type=_STATIC[name])

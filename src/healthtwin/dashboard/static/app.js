@@ -1,0 +1,457 @@
+// healthtwin dashboard: fetches every number from the governed /api/v1 API and draws it
+// with Plotly. No framework, no build step. Data is written with textContent only.
+"use strict";
+
+(function () {
+  const TOKEN_KEY = "healthtwin.token";
+  const PURPOSE_KEY = "healthtwin.purpose";
+  const API = "/api/v1";
+  const body = document.body;
+
+  // -- access token: "#token=..." once in the address, then kept for the tab -------------
+  function takeTokenFromAddress() {
+    const match = /(?:^#|&)token=([^&]+)/.exec(window.location.hash);
+    const purpose = /(?:^#|&)purpose=([A-Z]+)/.exec(window.location.hash);
+    if (purpose) { sessionStorage.setItem(PURPOSE_KEY, purpose[1]); }
+    if (match) {
+      sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
+      history.replaceState(null, "", window.location.pathname + window.location.search);
+    }
+  }
+
+  function headers(extra) {
+    const out = Object.assign({ "Accept": "application/json" }, extra || {});
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    if (token) { out["Authorization"] = "Bearer " + token; }
+    out[body.dataset.purposeHeader || "X-Purpose-Of-Use"] = sessionStorage.getItem(PURPOSE_KEY) || "TREAT";
+    return out;
+  }
+
+  function say(message) {
+    document.getElementById("status").textContent = message;
+  }
+
+  async function api(path, options) {
+    const opts = Object.assign({}, options || {});
+    opts.headers = headers(opts.body ? { "Content-Type": "application/json" } : {});
+    const response = await fetch(API + path, opts);
+    const text = await response.text();
+    const data = text ? JSON.parse(text) : null;
+    if (!response.ok) {
+      const detail = data && (data.detail || data.title) ? (data.detail || data.title) : response.statusText;
+      throw new Error(response.status + ": " + (typeof detail === "string" ? detail : JSON.stringify(detail)));
+    }
+    return data;
+  }
+
+  function post(path, payload) {
+    return api(path, { method: "POST", body: JSON.stringify(payload || {}) });
+  }
+
+  // -- small DOM helpers ----------------------------------------------------------------
+  function cell(row, value, header) {
+    const td = document.createElement(header ? "th" : "td");
+    if (header) { td.scope = "row"; }
+    if (value instanceof Node) { td.appendChild(value); } else { td.textContent = value == null ? "–" : String(value); }
+    row.appendChild(td);
+    return td;
+  }
+
+  function fillTable(id, rows, render) {
+    const tbody = document.querySelector("#" + id + " tbody");
+    tbody.replaceChildren();
+    rows.forEach(function (item) {
+      const tr = document.createElement("tr");
+      render(tr, item);
+      tbody.appendChild(tr);
+    });
+    if (!rows.length) {
+      const tr = document.createElement("tr");
+      const td = cell(tr, "nothing yet");
+      td.colSpan = document.querySelectorAll("#" + id + " thead th").length;
+      tbody.appendChild(tr);
+    }
+  }
+
+  function link(href, text) {
+    const a = document.createElement("a");
+    a.href = href;
+    a.textContent = text;
+    return a;
+  }
+
+  function fmt(x, digits) {
+    return x == null ? "–" : Number(x).toFixed(digits == null ? 1 : digits);
+  }
+
+  const layoutBase = {
+    margin: { l: 60, r: 20, t: 10, b: 50 },
+    font: { family: "system-ui, sans-serif", size: 13, color: "#1a1a1a" },
+    legend: { orientation: "h", y: -0.25 },
+    paper_bgcolor: "#ffffff",
+    plot_bgcolor: "#ffffff",
+  };
+  const config = { responsive: true, displaylogo: false };
+
+  function draw(id, traces, layout) {
+    return Plotly.react(id, traces, Object.assign({}, layoutBase, layout || {}), config);
+  }
+
+  function band(x, low, high, name, colour, group) {
+    return [
+      { x: x, y: high, mode: "lines", line: { width: 0 }, hoverinfo: "skip", showlegend: false, legendgroup: group },
+      { x: x, y: low, mode: "lines", line: { width: 0 }, fill: "tonexty", fillcolor: colour, name: name, legendgroup: group },
+    ];
+  }
+
+  // -- patient view -----------------------------------------------------------------------
+  function patientView() {
+    const twin = body.dataset.twinId;
+    const view = { state: null, forecast: null };
+
+    function drawGlucose() {
+      const state = view.state, fc = view.forecast;
+      if (!state || !fc) { return; }
+      const q = fc.quantiles;
+      const traces = []
+        .concat(band(fc.t_min, q["0.05"], q["0.95"], "forecast 90 %", "rgba(11,92,173,0.15)", "b90"))
+        .concat(band(fc.t_min, q["0.25"], q["0.75"], "forecast 50 %", "rgba(11,92,173,0.30)", "b50"));
+      traces.push({ x: fc.t_min, y: q["0.5"], mode: "lines", name: "forecast median", line: { color: "#0b5cad", width: 2 } });
+      traces.push({
+        x: state.readings.map(function (r) { return r.t_min; }),
+        y: state.readings.map(function (r) { return r.glucose_mg_dl; }),
+        mode: "markers", name: "CGM readings", marker: { color: "#1a1a1a", size: 6 },
+      });
+      if (state.events.length) {
+        traces.push({
+          x: state.events.map(function (e) { return e.t_min; }),
+          y: state.events.map(function () { return 40; }),
+          mode: "markers", name: "meals and boluses", marker: { symbol: "triangle-up", size: 12, color: "#8a1c00" },
+          text: state.events.map(function (e) { return e.meal_g + " g, " + e.bolus_u + " U"; }),
+        });
+      }
+      draw("glucose-plot", traces, {
+        xaxis: { title: { text: "minutes after the twin's start" } },
+        yaxis: { title: { text: "glucose (mg/dL)" }, rangemode: "tozero" },
+        shapes: [{ type: "rect", xref: "paper", x0: 0, x1: 1, y0: 70, y1: 180, fillcolor: "rgba(30,107,47,0.07)", line: { width: 0 }, layer: "below" }],
+      });
+      const last = q["0.5"][q["0.5"].length - 1];
+      document.getElementById("glucose-summary").textContent =
+        state.n_readings + " readings; now " + fmt(state.glucose_mg_dl["0.5"]) + " mg/dL (90 %: " +
+        fmt(state.glucose_mg_dl["0.05"]) + "–" + fmt(state.glucose_mg_dl["0.95"]) + "); forecast in " +
+        fmt(fc.t_min[fc.t_min.length - 1] - fc.t_min[0], 0) + " min: " + fmt(last) + " mg/dL.";
+      body.dataset.forecastVersion = String(fc.version);
+      body.dataset.nReadings = String(state.n_readings);
+    }
+
+    function showState(state) {
+      view.state = state;
+      fillTable("params-table", state.parameters, function (tr, p) {
+        cell(tr, p.name, true);
+        cell(tr, fmt(p.mean, 4));
+        cell(tr, fmt(p.low, 4) + " – " + fmt(p.high, 4));
+        cell(tr, fmt(p.nominal, 4));
+      });
+      const list = document.getElementById("events-list");
+      list.replaceChildren();
+      state.events.forEach(function (e) {
+        const li = document.createElement("li");
+        li.textContent = "t=" + fmt(e.t_min, 0) + " min: " + e.meal_g + " g carbohydrate, " + e.bolus_u + " U bolus (" + e.source + ")";
+        list.appendChild(li);
+      });
+      if (!state.events.length) {
+        const li = document.createElement("li");
+        li.textContent = "no meal or bolus recorded";
+        list.appendChild(li);
+      }
+    }
+
+    async function refresh() {
+      const [state, fc] = await Promise.all([
+        api("/twins/" + twin + "/state"),
+        api("/twins/" + twin + "/forecast?horizon_min=120&dt_min=5"),
+      ]);
+      showState(state);
+      view.forecast = fc;
+      drawGlucose();
+      document.getElementById("last-update").textContent = new Date().toLocaleTimeString();
+    }
+
+    async function loadNews2() {
+      const out = document.getElementById("news2");
+      try {
+        const n = await api("/twins/" + twin + "/news2");
+        out.textContent = n.available
+          ? "NEWS2 " + n.total + " (" + n.band + " clinical risk) from vitals at " + n.time + ". " + n.response
+          : "Not available: " + n.reason;
+      } catch (err) {
+        out.textContent = "Not available: " + err.message;
+      }
+    }
+
+    async function loadRecommendations() {
+      const data = await api("/twins/" + twin + "/recommendations");
+      fillTable("recs-table", data.recommendations.slice().reverse(), function (tr, r) {
+        cell(tr, new Date(r.proposed_time).toLocaleTimeString(), true);
+        const v = r.value || {};
+        cell(tr, v.plan ? v.meal_g + " g with " + v.bolus_u + " U" : (v.status || "no plan"));
+        const status = cell(tr, r.status);
+        status.className = "status-" + r.status;
+        if (r.status !== "proposed") {
+          cell(tr, (r.decided_by || "") + (r.reason ? ": " + r.reason : ""));
+          return;
+        }
+        const box = document.createElement("div");
+        const accept = document.createElement("button");
+        accept.type = "button";
+        accept.textContent = "Accept";
+        accept.setAttribute("aria-label", "Accept recommendation " + r.id);
+        accept.addEventListener("click", function () { decide(r.id, "accept", { reason: "accepted in dashboard" }); });
+        box.appendChild(accept);
+        const form = document.createElement("form");
+        const id = "override-" + r.id;
+        const label = document.createElement("label");
+        label.htmlFor = id;
+        label.textContent = "Override bolus (U)";
+        const input = document.createElement("input");
+        input.id = id; input.type = "number"; input.min = "0"; input.max = "30"; input.step = "0.1"; input.required = true;
+        const reasonLabel = document.createElement("label");
+        reasonLabel.htmlFor = id + "-reason";
+        reasonLabel.textContent = "Reason";
+        const reason = document.createElement("input");
+        reason.id = id + "-reason"; reason.required = true;
+        const button = document.createElement("button");
+        button.type = "submit"; button.className = "secondary"; button.textContent = "Override";
+        form.append(label, input, reasonLabel, reason, button);
+        form.addEventListener("submit", function (event) {
+          event.preventDefault();
+          decide(r.id, "override", { reason: reason.value, value: { bolus_u: Number(input.value), meal_g: v.meal_g || 0 } });
+        });
+        box.appendChild(form);
+        cell(tr, box);
+      });
+    }
+
+    async function decide(id, what, payload) {
+      try {
+        await post("/recommendations/" + id + "/" + what, payload);
+        say("Recommendation " + id + " " + (what === "accept" ? "accepted" : "overridden") + ".");
+        await Promise.all([loadRecommendations(), refresh()]);
+      } catch (err) { say("Could not record the decision: " + err.message); }
+    }
+
+    document.getElementById("reading-form").addEventListener("submit", async function (event) {
+      event.preventDefault();
+      const t = document.getElementById("reading-t").value;
+      const g = Number(document.getElementById("reading-g").value);
+      const last = view.state && view.state.readings.length ? view.state.readings[view.state.readings.length - 1].t_min : 0;
+      const tMin = t === "" ? Math.max(last, view.state ? view.state.t_min : 0) + 5 : Number(t);
+      try {
+        await post("/twins/" + twin + "/observations", { t_min: tMin, glucose_mg_dl: g });
+        say("Reading " + g + " mg/dL at " + tMin + " min sent.");
+        await refresh();
+      } catch (err) { say("Could not send the reading: " + err.message); }
+    });
+
+    document.getElementById("recommend-form").addEventListener("submit", async function (event) {
+      event.preventDefault();
+      say("Computing a recommendation…");
+      try {
+        const r = await post("/twins/" + twin + "/recommendations", { meal_g: Number(document.getElementById("meal-g").value) });
+        say("Recommendation " + r.id + ": " + (r.value.plan || r.value.status) + ".");
+        await loadRecommendations();
+      } catch (err) { say("Could not recommend: " + err.message); }
+    });
+
+    async function live() {
+      const state = document.getElementById("live-state");
+      for (let attempt = 0; attempt < 1000; attempt++) {
+        try {
+          const response = await fetch(API + "/twins/" + twin + "/stream?max_s=300", { headers: headers({ "Accept": "text/event-stream" }) });
+          if (!response.ok) { throw new Error(String(response.status)); }
+          state.textContent = "connected";
+          const reader = response.body.getReader();
+          const decoder = new TextDecoder();
+          let buffer = "";
+          for (;;) {
+            const chunk = await reader.read();
+            if (chunk.done) { break; }
+            buffer += decoder.decode(chunk.value, { stream: true });
+            let cut;
+            while ((cut = buffer.indexOf("\n\n")) >= 0) {
+              handleEvent(buffer.slice(0, cut));
+              buffer = buffer.slice(cut + 2);
+            }
+          }
+        } catch (err) {
+          state.textContent = "reconnecting (" + err.message + ")";
+        }
+        await new Promise(function (resolve) { setTimeout(resolve, 2000); });
+      }
+    }
+
+    function handleEvent(block) {
+      let kind = "message", data = "";
+      block.split("\n").forEach(function (line) {
+        if (line.startsWith("event:")) { kind = line.slice(6).trim(); }
+        if (line.startsWith("data:")) { data += line.slice(5).trim(); }
+      });
+      if (kind !== "reading" || !data) { return; }
+      const payload = JSON.parse(data);
+      if (view.state) {
+        view.state.readings = view.state.readings.concat(payload.readings)
+          .sort(function (a, b) { return a.t_min - b.t_min; });
+        view.state.n_readings = view.state.readings.length;
+      }
+      if (!view.forecast || payload.forecast.version >= view.forecast.version) {
+        view.forecast = payload.forecast;
+      }
+      drawGlucose();
+      document.getElementById("last-update").textContent = new Date().toLocaleTimeString();
+      refresh().catch(function (err) { say(err.message); });
+    }
+
+    Promise.all([refresh(), loadRecommendations(), loadNews2()])
+      .catch(function (err) { say("Could not load the twin: " + err.message); });
+    live();
+  }
+
+  // -- region view ------------------------------------------------------------------------
+  const palette = ["#0b5cad", "#c0392b", "#1e6b2f", "#7d3c98", "#b9770e", "#117a8b"];
+
+  function regionView() {
+    const job = body.dataset.jobId;
+
+    async function poll() {
+      const status = await api("/scenarios/" + job);
+      document.getElementById("job-progress").value = status.progress;
+      document.getElementById("job-message").textContent = status.status + ": " + status.message;
+      if (status.status === "succeeded") { return show(await api("/scenarios/" + job + "/results")); }
+      if (status.status === "failed" || status.status === "cancelled") { say("The run " + status.status + ": " + (status.error || status.message)); return null; }
+      setTimeout(function () { poll().catch(function (err) { say(err.message); }); }, 1000);
+      return null;
+    }
+
+    function show(result) {
+      const names = Object.keys(result.variants);
+      let inc = [], icu = [], rt = [];
+      names.forEach(function (name, i) {
+        const v = result.variants[name], colour = palette[i % palette.length];
+        inc = inc.concat(band(v.day, v.incidence["0.05"], v.incidence["0.95"], name + " 90 %", hexa(colour, 0.15), name));
+        inc.push({ x: v.day, y: v.incidence["0.5"], mode: "lines", name: name, line: { color: colour }, legendgroup: name });
+        icu.push({ x: v.day, y: v.icu_occupancy["0.5"], mode: "lines", name: name, line: { color: colour } });
+        if (v.rt.t_end.length) {
+          rt = rt.concat(band(v.rt.t_end, v.rt.low, v.rt.high, name + " 95 %", hexa(colour, 0.15), name));
+          rt.push({ x: v.rt.t_end, y: v.rt.mean, mode: "lines", name: name, line: { color: colour }, legendgroup: name });
+        }
+      });
+      const first = result.variants[names[0]];
+      if (first && first.icu_beds != null) {
+        icu.push({ x: [first.day[0], first.day[first.day.length - 1]], y: [first.icu_beds, first.icu_beds], mode: "lines", name: "ICU beds", line: { color: "#1a1a1a", dash: "dash" } });
+      }
+      const dayAxis = { xaxis: { title: { text: "day" } } };
+      draw("incidence-plot", inc, Object.assign({ yaxis: { title: { text: "new infections per day" } } }, dayAxis));
+      draw("icu-plot", icu, Object.assign({ yaxis: { title: { text: "ICU occupancy" } } }, dayAxis));
+      draw("rt-plot", rt, Object.assign({ yaxis: { title: { text: "Rt" } }, shapes: [{ type: "line", xref: "paper", x0: 0, x1: 1, y0: 1, y1: 1, line: { dash: "dot", color: "#4a4a4a" } }] }, dayAxis));
+      draw("compare-plot", [
+        bar(names, result, "total_infections", "total infections", "#0b5cad", "y"),
+        bar(names, result, "peak_icu_occupancy", "peak ICU occupancy", "#c0392b", "y2"),
+      ], {
+        barmode: "group",
+        yaxis: { title: { text: "total infections" } },
+        yaxis2: { title: { text: "peak ICU occupancy" }, overlaying: "y", side: "right" },
+      });
+      fillTable("compare-table", names, function (tr, name) {
+        const v = result.variants[name];
+        cell(tr, name, true);
+        cell(tr, interval(v.total_infections));
+        cell(tr, interval(v.peak_icu_occupancy));
+      });
+      return result;
+    }
+
+    function bar(names, result, key, label, colour, axis) {
+      const mid = names.map(function (n) { return result.variants[n][key]["0.5"]; });
+      return {
+        type: "bar", x: names, y: mid, name: label, marker: { color: colour }, yaxis: axis,
+        offsetgroup: key,
+        error_y: {
+          type: "data", symmetric: false,
+          array: names.map(function (n, i) { return result.variants[n][key]["0.95"] - mid[i]; }),
+          arrayminus: names.map(function (n, i) { return mid[i] - result.variants[n][key]["0.05"]; }),
+        },
+      };
+    }
+
+    function interval(x) { return fmt(x["0.5"], 0) + " (" + fmt(x["0.05"], 0) + "–" + fmt(x["0.95"], 0) + ")"; }
+
+    poll().catch(function (err) { say("Could not load the scenario: " + err.message); });
+  }
+
+  function hexa(hex, alpha) {
+    const n = parseInt(hex.slice(1), 16);
+    return "rgba(" + (n >> 16) + "," + ((n >> 8) & 255) + "," + (n & 255) + "," + alpha + ")";
+  }
+
+  // -- governance view ----------------------------------------------------------------------
+  function governanceView() {
+    api("/governance/audit?hours=24&limit=200").then(function (data) {
+      const counts = {};
+      data.events.forEach(function (e) { counts[e.action] = (counts[e.action] || 0) + 1; });
+      const actions = Object.keys(counts).sort();
+      draw("audit-plot", [{ type: "bar", x: actions, y: actions.map(function (a) { return counts[a]; }), marker: { color: "#0b5cad" }, name: "events" }],
+        { yaxis: { title: { text: "events" } } });
+      fillTable("audit-table", data.events, function (tr, e) {
+        cell(tr, new Date(e.time).toLocaleString(), true);
+        cell(tr, e.actor); cell(tr, e.action); cell(tr, e.purpose); cell(tr, e.outcome);
+        cell(tr, e.patient); cell(tr, e.resources.join(", "));
+      });
+    }).catch(function (err) { say("Could not load the audit trail: " + err.message); });
+    api("/governance/cards").then(function (data) {
+      fillTable("cards-table", data.cards, function (tr, c) {
+        cell(tr, c.title, true); cell(tr, c.model_type); cell(tr, c.risk_level);
+        cell(tr, c.primary_uses.join("; ")); cell(tr, c.caveats.join("; "));
+      });
+    }).catch(function (err) { say("Could not load the model cards: " + err.message); });
+  }
+
+  // -- overview ---------------------------------------------------------------------------
+  function overview() {
+    api("/twins").then(function (data) {
+      fillTable("twins-table", data.twins, function (tr, t) {
+        cell(tr, link("/dashboard/patients/" + encodeURIComponent(t.twin_id), t.twin_id), true);
+        cell(tr, t.patient_id); cell(tr, t.n_readings); cell(tr, fmt(t.t_min, 0));
+      });
+    }).catch(function (err) { say(err.message); });
+    api("/scenarios").then(function (data) {
+      fillTable("scenarios-table", data.scenarios, function (tr, j) {
+        cell(tr, link("/dashboard/regions/" + encodeURIComponent(j.id), j.id), true);
+        cell(tr, j.description); cell(tr, j.status); cell(tr, Math.round(100 * j.progress) + " %");
+      });
+    }).catch(function (err) { say(err.message); });
+    api("/alarms").then(function (data) {
+      document.getElementById("alarms-week").textContent = data.week ? "Week of " + data.week + " (" + data.method + "), " + data.n_series + " series." : "No series monitored.";
+      fillTable("alarms-table", data.alarms, function (tr, a) {
+        cell(tr, a.rank, true); cell(tr, a.country); cell(tr, a.disease); cell(tr, a.observed);
+        cell(tr, fmt(a.upperbound)); cell(tr, a.consecutive_weeks);
+      });
+    }).catch(function (err) { say(err.message); });
+  }
+
+  function start() {
+    takeTokenFromAddress();
+    document.getElementById("purpose-input").value = sessionStorage.getItem(PURPOSE_KEY) || "TREAT";
+    document.getElementById("token-form").addEventListener("submit", function (event) {
+      event.preventDefault();
+      const input = document.getElementById("token-input");
+      sessionStorage.setItem(PURPOSE_KEY, document.getElementById("purpose-input").value);
+      if (input.value) { sessionStorage.setItem(TOKEN_KEY, input.value.trim()); input.value = ""; }
+      window.location.reload();
+    });
+    const views = { patient: patientView, region: regionView, governance: governanceView, overview: overview };
+    const view = views[body.dataset.view];
+    if (view) { view(); }
+  }
+
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
+})();

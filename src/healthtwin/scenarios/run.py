@@ -1,0 +1,467 @@
+"""Run a world scenario end to end: epidemic -> hospitals -> region -> nation -> world.
+
+For each country, in this order (every random draw from a stream named after the country,
+hospital and replicate under the world's seed, so the same seed gives the same numbers):
+
+1. the epidemic (chain binomial) with the country's interventions, plus, when the scenario
+   asks for it, the occupancy trigger of :mod:`~healthtwin.coupling.hospital_region`
+   (contacts cut where the epidemic's hospital occupancy is above a line of the region's
+   beds);
+2. each day's hospital admissions routed to the region's hospitals by catchment shares
+   (:func:`~healthtwin.coupling.region_hospital.route_admissions`) and each hospital
+   simulated with them as its arrivals, per replicate;
+3. the ICU demand of the epidemic against the hospitals' ICU beds: deaths attributable to
+   overflow (the stress-test rule) are added to the region's deaths;
+4. national totals with quantiles over replicates (:mod:`~healthtwin.coupling.nation`).
+
+Then the world: each country's median weekly admissions go to the cross-border monitor
+(:mod:`~healthtwin.coupling.global_monitor`), whose alarms come back per country.
+:func:`write_outputs` writes ``summary.json``, ``monitor.json``, CSV tables and
+``report.html`` (matplotlib figures inlined as PNG, no external resources).
+
+The overflow feedback is one-way in this increment: overflow deaths are added after the
+epidemic run, and do not remove those people from later transmission (they are in ICU
+demand, already out of the community).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import html
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from healthtwin.core.random import RandomStreams
+from healthtwin.core.types import FloatArray, IntArray
+from healthtwin.coupling.global_monitor import alarming_countries, monitor_countries
+from healthtwin.coupling.hospital_region import OccupancyTrigger, overflow_deaths, to_regions
+from healthtwin.coupling.nation import NationalSeries, aggregate
+from healthtwin.coupling.region_hospital import (
+    Catchment,
+    HospitalRun,
+    route_admissions,
+    simulate_routed,
+)
+from healthtwin.errors import InvalidInputError, MissingDependencyError
+from healthtwin.population.controls import DayControls, Observed
+from healthtwin.population.epidemic import EpidemicResult, simulate_epidemic
+from healthtwin.population.scenario import Variant
+from healthtwin.population.scenario_build import build_inputs, parameters_for, plan_for
+from healthtwin.scenarios.world import CountryWorld, WorldScenario
+from healthtwin.surveillance.monitor import MonitorConfig, MonitorReport
+
+__all__ = ["CountryResult", "WorldResult", "run", "run_world", "write_outputs"]
+
+LEVELS = (0.05, 0.5, 0.95)
+Controller = Callable[[Observed], DayControls | None]
+
+
+@dataclass(frozen=True)
+class CountryResult:
+    """Every scale of one country.
+
+    Attributes
+    ----------
+    name
+        The country.
+    epidemic
+        The population model's result (``(reps, days, R)`` series).
+    hospitals
+        Hospital names, the axis ``H``.
+    hospital_region : ndarray of int, shape (H,)
+        Region index of each hospital.
+    routed : ndarray of int, shape (reps, days, R, H)
+        Admissions routed from each region to each hospital.
+    hospital_runs : tuple of tuple of HospitalRun
+        ``hospital_runs[rep][h]``.
+    icu_beds : ndarray, shape (R,)
+        ICU beds of each region's hospitals.
+    overflow_deaths : ndarray, shape (reps, days, R)
+        Deaths attributable to ICU overflow.
+    """
+
+    name: str
+    epidemic: EpidemicResult
+    hospitals: tuple[str, ...]
+    hospital_region: IntArray
+    routed: IntArray
+    hospital_runs: tuple[tuple[HospitalRun, ...], ...]
+    icu_beds: FloatArray
+    overflow_deaths: FloatArray
+
+    def hospital_admissions(self) -> IntArray:
+        """Admissions per replicate, day and hospital, ``(reps, days, H)``."""
+        return np.asarray(self.routed.sum(axis=2), dtype=np.int64)
+
+    def hospital_occupancy(self, unit: str | None = None) -> FloatArray:
+        """Mean beds occupied per replicate, day and hospital (one unit, or all)."""
+        return np.stack(
+            [
+                np.stack(
+                    [r.occupancy.sum(axis=1) if unit is None else _unit(r, unit) for r in runs],
+                    axis=-1,
+                )
+                for runs in self.hospital_runs
+            ]
+        )
+
+    def deaths(self) -> FloatArray:
+        """Epidemic deaths plus overflow deaths, ``(reps, days, R)``."""
+        return np.asarray(self.epidemic.deaths + self.overflow_deaths)
+
+    def national(self, name: str) -> NationalSeries:
+        """A national series: ``admissions``, ``deaths`` (with overflow) or ``icu_occupancy``."""
+        if name == "deaths":
+            return aggregate(self.deaths(), LEVELS)
+        return aggregate(self.epidemic.get(name), LEVELS)
+
+
+def _unit(run: HospitalRun, unit: str) -> FloatArray:
+    return run.unit_occupancy(unit) if unit in run.units else np.zeros(run.occupancy.shape[0])
+
+
+@dataclass(frozen=True)
+class WorldResult:
+    """Results at every scale: countries (regions, hospitals, nation) and the monitor."""
+
+    world: WorldScenario
+    countries: tuple[CountryResult, ...]
+    monitor: MonitorReport
+    alarms: frozenset[str]
+
+    def summary(self) -> dict[str, Any]:
+        """Key numbers with 5 %, 50 % and 95 % quantiles over replicates (JSON values)."""
+        out: dict[str, Any] = {
+            "scenario": self.world.name,
+            "seed": self.world.seed,
+            "days": self.world.days,
+            "replicates": self.world.replicates,
+            "quantile_levels": list(LEVELS),
+            "alarming_countries": sorted(self.alarms),
+            "countries": {},
+        }
+        for c in self.countries:
+            hospitals = {}
+            admitted = c.hospital_admissions().sum(axis=1)
+            for h, name in enumerate(c.hospitals):
+                runs = [runs[h] for runs in c.hospital_runs]
+                peak = c.hospital_occupancy()[:, :, h].max(axis=1)
+                hospitals[name] = {
+                    "admissions": _q(admitted[:, h]),
+                    "peak_occupancy": _q(peak),
+                    "deaths": _q(np.array([r.died for r in runs], dtype=float)),
+                    "discharges": _q(np.array([r.discharged for r in runs], dtype=float)),
+                }
+            out["countries"][c.name] = {
+                "admissions": _q(c.national("admissions").cumulative()),
+                "deaths": _q(c.national("deaths").cumulative()),
+                "overflow_deaths": _q(c.overflow_deaths.sum(axis=(1, 2))),
+                "peak_icu_demand": _q(c.national("icu_occupancy").totals.max(axis=1)),
+                "icu_beds": float(c.icu_beds.sum()),
+                "hospitals": hospitals,
+            }
+        return out
+
+
+def _q(values: FloatArray) -> list[float]:
+    return [float(v) for v in np.quantile(np.asarray(values, dtype=float), LEVELS)]
+
+
+def run_world(world: WorldScenario) -> WorldResult:
+    """Run a world scenario end to end (see the module docstring).
+
+    Raises
+    ------
+    InvalidInputError
+        A hospital serves a region the country's geography does not have.
+
+    Examples
+    --------
+    >>> from healthtwin.scenarios.world import parse_world
+    >>> unit = {"los_hours": {"dist": "exponential", "mean": 100}}
+    >>> world = parse_world({"days": 14, "replicates": 2, "countries": [{"name": "X",
+    ...     "geography": {"regions": [{"name": "c", "population": 20000}]},
+    ...     "disease": {"r0": 2.5}, "initial_infected": {"c": 50},
+    ...     "hospitals": [{"name": "h", "region": "c", "catchment_share": 1.0,
+    ...         "config": {"units": {"ward": {"kind": "ward", "beds": 30, **unit},
+    ...                              "icu": {"kind": "icu", "beds": 3, **unit}},
+    ...                    "pathways": {"ward": {"icu": 0.1, "discharge": 0.9},
+    ...                                 "icu": {"discharge": 1.0}}}}]}]})
+    >>> result = run_world(world)
+    >>> c = result.countries[0]
+    >>> bool((c.hospital_admissions().sum(axis=2) == c.epidemic.admissions.sum(axis=2)).all())
+    True
+    """
+    streams = RandomStreams(world.seed)
+    countries = tuple(_run_country(world, country, streams) for country in world.countries)
+    daily = {c.name: np.rint(np.median(c.national("admissions").totals, axis=0)) for c in countries}
+    s = world.surveillance
+    config = MonitorConfig(
+        method=s.method, lookback_weeks=s.lookback_weeks, neighbours=s.neighbours
+    )
+    _, report = monitor_countries(
+        daily, world.start_date, config, disease=s.disease, syndrome=s.syndrome
+    )
+    return WorldResult(world, countries, report, alarming_countries(report))
+
+
+#: ``run(world) -> WorldResult``, the name the scenario layer is known by.
+run = run_world
+
+
+def _run_country(
+    world: WorldScenario, country: CountryWorld, streams: RandomStreams
+) -> CountryResult:
+    spec = country.population_scenario(world)
+    inputs = build_inputs(spec)
+    geography = inputs.geography
+    variant = Variant(name="baseline")
+    hospital_region = np.array(
+        [_region_index(country, h.region, geography.regions) for h in country.hospitals]
+    )
+    n_regions = geography.n_regions
+    shares = np.zeros((n_regions, len(country.hospitals)))
+    for h, site in enumerate(country.hospitals):
+        shares[hospital_region[h], h] = site.catchment_share
+    catchment = Catchment(geography.regions, tuple(h.name for h in country.hospitals), shares)
+    beds = to_regions(
+        np.array([h.total_beds() for h in country.hospitals]), hospital_region, n_regions
+    )
+    icu_beds = to_regions(
+        np.array([h.icu_beds() for h in country.hospitals]), hospital_region, n_regions
+    )
+    controller = _controller(world, spec, variant, inputs, beds)
+    epidemic = simulate_epidemic(
+        geography,
+        inputs.contacts,
+        parameters_for(spec, variant),
+        days=world.days,
+        replicates=world.replicates,
+        seed=_seed(streams, f"world/{country.name}/epidemic"),
+        mobility=inputs.mobility,
+        initial_infected=inputs.initial_infected,
+        controller=controller,
+    )
+    routed = route_admissions(
+        epidemic.admissions, catchment, streams.generator(f"world/{country.name}/routing")
+    )
+    per_hospital = routed.sum(axis=2)
+    runs = tuple(
+        tuple(
+            simulate_routed(
+                site.config,
+                per_hospital[rep, :, h],
+                entry_unit=site.entry_unit,
+                seed=_seed(streams, f"world/{country.name}/hospital/{site.name}"),
+                replication=rep,
+            )
+            for h, site in enumerate(country.hospitals)
+        )
+        for rep in range(world.replicates)
+    )
+    o = world.feedback.icu_overflow
+    extra = overflow_deaths(
+        epidemic.icu_occupancy,
+        icu_beds,
+        p_death_with_care=o.p_death_with_care,
+        p_death_without_care=o.p_death_without_care,
+        mean_stay_days=o.mean_stay_days,
+    )
+    return CountryResult(
+        name=country.name,
+        epidemic=epidemic,
+        hospitals=catchment.hospitals,
+        hospital_region=hospital_region,
+        routed=routed,
+        hospital_runs=runs,
+        icu_beds=icu_beds,
+        overflow_deaths=extra,
+    )
+
+
+def _seed(streams: RandomStreams, name: str) -> int:
+    return int(streams.sequence(name).generate_state(1)[0])
+
+
+def _region_index(country: CountryWorld, region: str, regions: tuple[str, ...]) -> int:
+    if region not in regions:
+        raise InvalidInputError(
+            f"country {country.name!r}: a hospital serves region {region!r}, which the "
+            f"geography does not have; regions are {list(regions)[:10]}"
+        )
+    return regions.index(region)
+
+
+def _controller(
+    world: WorldScenario, spec: Any, variant: Variant, inputs: Any, beds: FloatArray
+) -> Controller | None:
+    plan = plan_for(spec, variant, inputs)
+    own = plan.controller(world.replicates) if plan.interventions else None
+    line = world.feedback.occupancy_line
+    if line is None:
+        return own
+    trigger = OccupancyTrigger(
+        beds,
+        line=line.line,
+        contact_scale=line.contact_scale,
+        n_settings=len(inputs.contacts.settings),
+        n_ages=inputs.geography.n_ages,
+    )
+    if own is None:
+        return trigger
+
+    def both(observed: Observed) -> DayControls:
+        cut = trigger(observed)
+        base = own(observed)
+        return DayControls(
+            contact_scale=np.asarray(base.contact_scale) * cut.contact_scale,
+            mobility_scale=base.mobility_scale,
+            isolation=base.isolation,
+            vaccine_doses=base.vaccine_doses,
+        )
+
+    return both
+
+
+def write_outputs(result: WorldResult, out_dir: str | Path) -> list[Path]:
+    """Write ``summary.json``, ``monitor.json``, CSV tables and ``report.html``.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "summary.json", out / "monitor.json"]
+    written[0].write_text(json.dumps(result.summary(), indent=2) + "\n", encoding="utf-8")
+    written[1].write_text(result.monitor.to_json() + "\n", encoding="utf-8")
+    if result.world.outputs.tables:
+        written += _tables(result, out)
+    if result.world.outputs.report:
+        path = out / "report.html"
+        path.write_text(_report_html(result), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def _tables(result: WorldResult, out: Path) -> list[Path]:
+    national = out / "national.csv"
+    hospitals = out / "hospitals.csv"
+    start = result.world.start_date
+    with national.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["country", "date", "quantity", *(f"q{lv:g}" for lv in LEVELS)])
+        for c in result.countries:
+            for name in ("admissions", "icu_occupancy", "deaths"):
+                q = c.national(name).quantiles
+                for d in range(q.shape[1]):
+                    day = (start + dt.timedelta(days=d)).isoformat()
+                    w.writerow([c.name, day, name, *(f"{v:g}" for v in q[:, d])])
+    with hospitals.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["country", "hospital", "replicate", "day", "admissions", "occupancy"])
+        for c in result.countries:
+            adm, occ = c.hospital_admissions(), c.hospital_occupancy()
+            for rep in range(adm.shape[0]):
+                for h, name in enumerate(c.hospitals):
+                    for d in range(adm.shape[1]):
+                        w.writerow([c.name, name, rep, d, adm[rep, d, h], f"{occ[rep, d, h]:.3f}"])
+    return [national, hospitals]
+
+
+def _report_html(result: WorldResult) -> str:
+    summary = result.summary()
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>{html.escape(result.world.name)}</title>",
+        "<style>body{font-family:sans-serif;max-width:60em;margin:auto}"
+        "td,th{padding:2px 8px;text-align:right}</style></head><body>",
+        f"<h1>{html.escape(result.world.name)}</h1>",
+        f"<p>Seed {result.world.seed}, {result.world.days} days from "
+        f"{result.world.start_date}, {result.world.replicates} replicates; numbers are "
+        "median [5 %, 95 %] over replicates.</p>",
+    ]
+    for c in result.countries:
+        s = summary["countries"][c.name]
+        parts.append(f"<h2>{html.escape(c.name)}</h2><table>")
+        for key in ("admissions", "deaths", "overflow_deaths", "peak_icu_demand"):
+            parts.append(f"<tr><th>{key}</th><td>{_fmt(s[key])}</td></tr>")
+        parts.append(f"<tr><th>icu_beds</th><td>{s['icu_beds']:g}</td></tr></table>")
+        parts.append("<h3>Hospitals</h3><table><tr><th>hospital</th><th>admissions</th>"
+                     "<th>peak occupancy</th><th>deaths</th><th>discharges</th></tr>")  # fmt: skip
+        for name, h in s["hospitals"].items():
+            cells = "".join(
+                f"<td>{_fmt(h[k])}</td>"
+                for k in ("admissions", "peak_occupancy", "deaths", "discharges")
+            )
+            parts.append(f"<tr><th>{html.escape(name)}</th>{cells}</tr>")
+        parts.append("</table>")
+        parts.append(_figure(partial(_plot_regions, c=c), "Region: admissions"))
+        parts.append(_figure(partial(_plot_hospitals, c=c), "Hospitals: occupancy"))
+        parts.append(_figure(partial(_plot_nation, c=c), "Nation: ICU demand"))
+    alarms = ", ".join(sorted(result.alarms)) or "none"
+    parts.append(f"<h2>World</h2><p>Alarming countries this week: {html.escape(alarms)}</p>")
+    parts.append(f"<pre>{html.escape(result.monitor.to_json())}</pre></body></html>\n")
+    return "".join(parts)
+
+
+def _fmt(q: list[float]) -> str:
+    return f"{q[1]:.1f} [{q[0]:.1f}, {q[2]:.1f}]"
+
+
+def _figure(draw: Callable[[Any], None], title: str) -> str:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as err:  # pragma: no cover - matplotlib is a dependency of reports
+        raise MissingDependencyError(
+            "the HTML report needs matplotlib; install it with pip install matplotlib"
+        ) from err
+    fig, ax = plt.subplots(figsize=(7, 3))
+    try:
+        draw(ax)
+        ax.set_title(title)
+        ax.set_xlabel("day")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=80)
+    finally:
+        plt.close(fig)
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return f"<img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>"
+
+
+def _band(ax: Any, values: FloatArray, label: str) -> None:
+    q = np.quantile(values, LEVELS, axis=0)
+    days = np.arange(q.shape[1])
+    ax.fill_between(days, q[0], q[2], alpha=0.3)
+    ax.plot(days, q[1], label=label)
+
+
+def _plot_regions(ax: Any, c: CountryResult) -> None:
+    for r, region in enumerate(c.epidemic.regions):
+        _band(ax, c.epidemic.admissions[:, :, r], region)
+
+
+def _plot_hospitals(ax: Any, c: CountryResult) -> None:
+    occ = c.hospital_occupancy()
+    for h, name in enumerate(c.hospitals):
+        _band(ax, occ[:, :, h], name)
+
+
+def _plot_nation(ax: Any, c: CountryResult) -> None:
+    _band(ax, c.national("icu_occupancy").totals, "ICU demand")
+    ax.axhline(float(c.icu_beds.sum()), color="k", linestyle="--", label="ICU beds")
