@@ -71,3 +71,20 @@ def test_decide_needs_one_choice(capsys: pytest.CaptureFixture[str], tmp_path: P
                  "--database", db])  # fmt: skip
     assert code == 2
     assert "exactly one of --accept or --override" in capsys.readouterr().err
+
+
+def test_fairness_report_of_a_survival_model_on_shipped_data(tmp_path: Path) -> None:
+    out = tmp_path / "fairness.json"
+    args = ["governance", "fairness", "--dataset", "whas500", "--model", "cox",
+            "--by", "gender,age", "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    report = json.loads(out.read_text())
+    assert [c["column"] for c in report["columns"]] == ["gender", "age"]
+    assert report["n"] == 412
+
+
+def test_fairness_names_unknown_columns(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    args = ["governance", "fairness", "--dataset", "whas500", "--by", "zip",
+            "--out", str(tmp_path / "f.md")]  # fmt: skip
+    assert main(args) == 2
+    assert "unknown columns ['zip']" in capsys.readouterr().err

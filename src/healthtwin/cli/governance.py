@@ -138,3 +138,61 @@ def verify_audit(database: Annotated[str | None, _DATABASE] = None) -> None:
         f"audit log intact: {report.n_events} events, {report.n_checkpoints} checkpoints, "
         f"head {report.head_hash[:16]}"
     )
+
+
+@governance_app.command("fairness")
+def fairness(
+    dataset: Annotated[str, typer.Option(help="A shipped clinical data set (e.g. whas500).")],
+    out: Annotated[Path, typer.Option(help="Report: .md or .json.")],
+    model: Annotated[str, typer.Option(help="Survival model: cox, coxnet, rsf or gbs.")] = "cox",
+    by: Annotated[
+        str, typer.Option(help="Subgroup columns, comma-separated; age is banded.")
+    ] = "age",
+    horizon: Annotated[
+        float | None, typer.Option(help="Outcome horizon (default: median follow-up).")
+    ] = None,
+) -> None:
+    """Per-subgroup performance and calibration of a prediction model (fairlearn).
+
+    Out-of-fold survival predictions (5 folds) on a shipped data set; the outcome is the
+    event by ``--horizon``, and patients censored before it are left out.
+    Example: ``healthtwin governance fairness --dataset whas500 --model cox --by gender,age
+    --out fairness.md``
+    """
+    import numpy as np
+
+    from healthtwin.governance.fairness import fairness_report
+    from healthtwin.prognosis.datasets import load_dataset
+    from healthtwin.prognosis.fairness import age_bands
+    from healthtwin.prognosis.out_of_fold import out_of_fold_survival
+    from healthtwin.prognosis.risk_calibration import event_by_horizon
+
+    data = load_dataset(dataset)
+    if data.time is None or data.event is None:
+        raise InvalidInputError(f"{dataset} is not a survival data set; choose one with times")
+    time, event = data.time, data.event
+    columns = [c.strip() for c in by.split(",") if c.strip()]
+    unknown = [c for c in columns if c not in data.features.columns]
+    if unknown or not columns:
+        raise InvalidInputError(
+            f"--by {by!r}: unknown columns {unknown}; {dataset} has {list(data.features.columns)}"
+        )
+    when = float(np.median(time)) if horizon is None else horizon
+    survival = out_of_fold_survival(model, data.features, time, event, when)
+    had, known = event_by_horizon(time, event, when)
+    groups = {}
+    for column in columns:
+        values = data.features[column].to_numpy()
+        if column == "age":
+            values = np.array(age_bands(values), dtype=object)
+        groups[column] = np.asarray(values).astype(str)[known]
+    report = fairness_report(
+        f"survival-{model}",
+        had[known].astype(int),
+        1.0 - survival[known],
+        groups,
+        outcome=f"event by {when:g} days",
+    )
+    text = json.dumps(report.to_dict(), indent=2) if out.suffix == ".json" else report.to_markdown()
+    out.write_text(text + "\n", encoding="utf-8")
+    typer.echo(f"fairness of survival-{model} on {dataset} by {columns}: {out}")
