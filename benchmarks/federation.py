@@ -5,6 +5,8 @@ Three ways to run the same rounds, so the orchestration overhead is visible:
 - ``numpy``: :func:`healthtwin.federation.strategies.run_in_process` (the computation alone);
 - ``flower_in_process``: the real ServerApp and ClientApp through an in-memory Grid
   (message encoding, no network);
+- ``flower_secagg_in_process``: the same with Flower's SecAgg+ (four exchanges per round,
+  keys, shares and masked vectors; bytes count all of them);
 - ``deployment``: SuperLink + SuperNodes as processes on loopback with TLS and node
   authentication (:class:`healthtwin.federation.deployment.LoopbackFederation`).
 
@@ -82,12 +84,21 @@ def in_process_rows(sizes: list[int], site_counts: list[int]) -> list[dict[str, 
                 start = time.perf_counter()
                 apps = run_in_grid(grid, run_config)
                 flower_total = time.perf_counter() - start
+                grid = InProcessGrid(client_app, _node_configs(sites, Path(tmp)))
+                start = time.perf_counter()
+                secure = run_in_grid(grid, run_config | {"secure-aggregation": True})
+                secure_total = time.perf_counter() - start
             rows.append(
                 {
                     "n_parameters": n_features + 1,
                     "n_sites": n_sites,
                     "numpy": _summary(loop.rounds) | {"total_seconds": numpy_total},
                     "flower_in_process": _summary(apps.rounds) | {"total_seconds": flower_total},
+                    "flower_secagg_in_process": _summary(secure.rounds)
+                    | {
+                        "total_seconds": secure_total,
+                        "max_abs_difference": float(np.max(np.abs(secure.theta - apps.theta))),
+                    },
                 }
             )
             print(json.dumps(rows[-1]))

@@ -28,6 +28,18 @@ def test_demo_in_process_prints_each_round(capsys: pytest.CaptureFixture[str]) -
     assert "c_index" in out
 
 
+def test_demo_with_secure_aggregation(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("flwr", reason="Flower is the 'fed' extra")
+    code = _main(["federation", "demo", "--sites", "3", "--rounds", "1",
+                  "--secure-aggregation", "--in-process"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "SecAgg+" in out
+    assert "round 1: sites 3/3" in out
+    assert _main(["federation", "demo", "--sites", "1", "--secure-aggregation",
+                  "--in-process"]) == 2  # fmt: skip
+
+
 def test_server_and_site_commands_print_secure_flower_commands(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

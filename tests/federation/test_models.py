@@ -114,5 +114,5 @@ def test_divergence_and_bad_settings_are_errors() -> None:
         train_locally(LogisticRegression(l2=10.0), np.zeros(2), data, learning_rate=1e3, steps=100)
     with pytest.raises(InvalidParameterError, match="learning rate"):
         train_locally(LogisticRegression(), np.zeros(2), data, learning_rate=0.0)
-    with pytest.raises(UnknownModelError, match="choose one of cox, logistic"):
+    with pytest.raises(UnknownModelError, match="choose one of cox, glucose-ridge, logistic"):
         make_model("gbm")

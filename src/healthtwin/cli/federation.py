@@ -35,11 +35,20 @@ def demo_command(
     dataset: Annotated[str, typer.Option(help="Shipped survival data set to split.")] = "whas500",
     split: Annotated[str, typer.Option(help="iid or case-mix.")] = "iid",
     strategy: Annotated[str, typer.Option(help="fedavg or fedprox.")] = "fedavg",
+    secure_aggregation: Annotated[
+        bool,
+        typer.Option(
+            "--secure-aggregation",
+            help="Aggregate over Flower's SecAgg+: the server sees only the sum of updates.",
+        ),
+    ] = False,
     in_process: Annotated[
         bool, typer.Option("--in-process", help="Run the same apps in one process instead.")
     ] = False,
 ) -> None:
     """Start a federation on loopback, train, and print per-round metrics."""
+    if secure_aggregation and sites < 2:
+        raise InvalidInputError("--secure-aggregation needs at least two --sites")
     if split not in {"iid", "case-mix"}:
         raise InvalidInputError(f"--split {split!r}; choose 'iid' or 'case-mix'")
     outcome = "binary" if model == "logistic" else "survival"
@@ -51,6 +60,7 @@ def demo_command(
     run_config: dict[str, bool | float | int | str] = {
         "model": model, "num-rounds": rounds, "strategy": strategy,
         "dp-epsilon": dp_epsilon, "clip-norm": clip_norm,
+        "secure-aggregation": secure_aggregation,
     }  # fmt: skip
     from healthtwin.federation.apps import client_app, format_round
 
@@ -66,6 +76,8 @@ def demo_command(
         with LoopbackFederation(nodes) as federation:
             deployed = federation.run(run_config, timeout_s=120.0 + 60.0 * rounds)
         result, seconds = deployed.result, deployed.seconds
+    if secure_aggregation:
+        typer.echo("secure aggregation (SecAgg+): the server saw only the sum of the updates")
     for record in result.rounds:
         typer.echo(format_round(record))
     typer.echo(f"done in {seconds:.1f} s")

@@ -4,10 +4,11 @@ Each site (a hospital, a region, a country) holds its own harmonised records and
 shared model locally; only parameter vectors travel, over Flower's deployment engine
 (SuperLink + SuperNodes, :mod:`~healthtwin.federation.deployment`).
 
-- Models (:mod:`~healthtwin.federation.models`): logistic regression and the Cox
-  proportional hazards model with Breslow ties, as numpy parameter vectors with analytic
-  gradients. The federated Cox fit is **site-stratified** (each site's risk sets hold only
-  its own patients); the pooled partial likelihood's gradient is not a sum over sites.
+- Models (:mod:`~healthtwin.federation.models`): logistic regression, ridge regression
+  of glucose ahead and the Cox proportional hazards model with Breslow ties, as numpy
+  parameter vectors with analytic gradients. The federated Cox fit is
+  **site-stratified** (each site's risk sets hold only its own patients); the pooled
+  partial likelihood's gradient is not a sum over sites.
 - Strategies (:mod:`~healthtwin.federation.strategies`): FedAvg (McMahan, Moore, Ramage,
   Hampson & Agüera y Arcas, AISTATS 2017) averages locally trained parameters weighted by
   site size; FedProx (Li, Sahu, Zaheer, Sanjabi, Talwalkar & Smith, MLSys 2020) adds
@@ -17,9 +18,13 @@ shared model locally; only parameter vectors travel, over Flower's deployment en
 - Privacy (:mod:`~healthtwin.federation.privacy`): DP-FedAvg (McMahan, Ramage, Talwar &
   Zhang, ICLR 2018; clipping and Gaussian noise after Abadi et al., CCS 2016) with
   site-level neighbours; the epsilon is reported exactly (analytic Gaussian mechanism,
-  Balle & Wang 2018) and as the Renyi-DP bound (Mironov 2017). Secure aggregation
-  (SecAgg+: Bonawitz et al., CCS 2017; Bell et al., CCS 2020) hides individual updates
-  from the server; it is Flower's and is not yet wired into these apps.
+  Balle & Wang 2018) and as the Renyi-DP bound (Mironov 2017).
+- Secure aggregation (:mod:`~healthtwin.federation.secure_aggregation`): Flower's SecAgg+
+  (Bonawitz et al., CCS 2017; Bell et al., CCS 2020) as a run-config switch; the server
+  learns the weighted mean update only, equal to FedAvg's to within the quantization.
+- Forecasting (:mod:`~healthtwin.federation.forecasting`): the hybrid glucose
+  forecaster's learning problem (ridge regression of the change 30/60 min ahead) as a
+  federated model.
 - Apps (:mod:`~healthtwin.federation.apps`): the Flower ServerApp and ClientApp (Message
   API), testable in process through :mod:`~healthtwin.federation.local_grid`.
 - Sites (:mod:`~healthtwin.federation.sites`): one shipped data set split into IID sites
@@ -62,6 +67,14 @@ _EXPORTS: dict[str, str] = {
     "split_by_case_mix": "sites",
     "split_iid": "sites",
     "LoopbackFederation": "deployment",
+    "AppSpec": "deployment",
+    "LEARNING_APP": "deployment",
+    "ANALYTICS_APP": "deployment",
+    "GlucoseRidge": "forecasting",
+    "forecast_site_data": "forecasting",
+    "whiten": "forecasting",
+    "SecureAggregation": "secure_aggregation",
+    "split_by_group": "sites",
     "InProcessGrid": "local_grid",
     "run_in_grid": "local_grid",
     "FederatedAnalytics": "analytics",

@@ -21,11 +21,37 @@ try:
             ArrayRecord,
             ConfigRecord,
             Context,
+            Error,
             Message,
             MetricRecord,
             RecordDict,
         )
+        from flwr.client.mod import secaggplus_mod
         from flwr.clientapp import ClientApp
+        from flwr.common import (
+            Code,
+            EvaluateIns,
+            EvaluateRes,
+            FitIns,
+            FitRes,
+            Parameters,
+            Status,
+            ndarrays_to_parameters,
+            parameters_to_ndarrays,
+        )
+        from flwr.common import (
+            Scalar as FlowerScalar,
+        )
+        from flwr.common.secure_aggregation.secaggplus_constants import (
+            RECORD_KEY_CONFIGS as SECAGG_RECORD,
+        )
+        from flwr.compat.common import recorddict_compat
+        from flwr.server.client_manager import ClientManager
+        from flwr.server.client_proxy import ClientProxy
+        from flwr.server.compat.grid_client_proxy import GridClientProxy
+        from flwr.server.compat.legacy_context import LegacyContext
+        from flwr.server.strategy import Strategy
+        from flwr.server.workflow import SecAggPlusWorkflow
         from flwr.serverapp import Grid, ServerApp
         from flwr.supercore.run import Run
         from flwr.supercore.task_identity import TaskIdentity
@@ -37,15 +63,35 @@ except ImportError as err:  # pragma: no cover - exercised only without the extr
 
 __all__ = [
     "FED_EXTRA",
+    "SECAGG_RECORD",
     "ArrayRecord",
     "ClientApp",
+    "ClientManager",
+    "ClientProxy",
+    "Code",
     "ConfigRecord",
     "Context",
+    "Error",
+    "EvaluateIns",
+    "EvaluateRes",
+    "FitIns",
+    "FitRes",
+    "FlowerScalar",
     "Grid",
+    "GridClientProxy",
+    "LegacyContext",
     "Message",
     "MetricRecord",
+    "Parameters",
     "RecordDict",
     "Run",
+    "SecAggPlusWorkflow",
     "ServerApp",
+    "Status",
+    "Strategy",
     "TaskIdentity",
+    "ndarrays_to_parameters",
+    "parameters_to_ndarrays",
+    "recorddict_compat",
+    "secaggplus_mod",
 ]

@@ -17,7 +17,8 @@ Each SuperNode reads its **node config**:
 
 The ServerApp (``healthtwin.federation.analytics_flower:analytics_server_app``) reads its
 **run config**: ``queries`` (a JSON list of queries, :func:`query_to_json` form),
-``alpha``, ``timeout-s`` and ``result-path`` (where the results go as JSON).
+``alpha``, ``min-available-sites`` (wait until that many nodes are connected),
+``timeout-s`` and ``result-path`` (where the results go as JSON).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -78,6 +80,7 @@ __all__ = [
     "GridTransport",
     "analytics_client_app",
     "analytics_server_app",
+    "queries_from_run",
     "run_queries",
     "server_identity",
     "site_from_node_config",
@@ -303,10 +306,30 @@ def server_identity(run_id: int) -> Iterator[None]:
         TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id = saved
 
 
+def _wait_for_nodes(grid: Grid, wanted: int, timeout_s: float) -> None:
+    """Give SuperNodes that are still connecting up to ``timeout_s`` to appear."""
+    deadline = time.monotonic() + timeout_s
+    while len(list(grid.get_node_ids())) < wanted and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
 @analytics_server_app.main()
 def serve_queries(grid: Grid, context: Context) -> None:
     """Run the run config's queries; write the results to ``result-path`` when given."""
-    config = context.run_config
+    results = queries_from_run(grid, context.run_config)
+    path = str(context.run_config.get("result-path", ""))
+    if path:
+        Path(path).write_text(json.dumps(results, indent=1))
+
+
+def queries_from_run(grid: Grid, config: Mapping[str, Scalar]) -> list[dict[str, Any]]:
+    """Ask the run config's ``queries`` over ``grid``; the combined results as JSON data.
+
+    Raises
+    ------
+    InvalidInputError
+        If ``queries`` is not a JSON list of queries.
+    """
     try:
         raw = json.loads(str(config.get("queries", "[]")))
         queries = [query_from_json(json.dumps(q)) for q in raw]
@@ -314,9 +337,10 @@ def serve_queries(grid: Grid, context: Context) -> None:
         raise InvalidInputError(
             f"run config 'queries' must be a JSON list of queries, got {config.get('queries')!r}"
         ) from err
-    transport = GridTransport(grid, float(config.get("timeout-s", 60.0)))
+    if not queries:
+        return []
+    timeout = float(config.get("timeout-s", 60.0))
+    _wait_for_nodes(grid, int(config.get("min-available-sites", 0)), timeout)
+    transport = GridTransport(grid, timeout)
     analytics = FederatedAnalytics(transport, float(config.get("alpha", 0.05)))
-    results = run_queries(analytics, queries)
-    path = str(config.get("result-path", ""))
-    if path:
-        Path(path).write_text(json.dumps(results, indent=1))
+    return run_queries(analytics, queries)

@@ -12,13 +12,17 @@ Configuration comes from Flower's two places:
   ``num-rounds``, ``strategy``, ``proximal-mu``, ``local-steps``, ``learning-rate``,
   ``fraction-sites``, ``min-sites``, ``min-available-sites`` (wait until that many sites
   are connected), ``dp-epsilon`` (0 = off), ``clip-norm``, ``delta``,
-  ``seed``, ``l2``, ``timeout-s`` and ``result-path`` (where the server writes the round
-  records as JSON; empty = nowhere);
+  ``secure-aggregation`` (SecAgg+, :mod:`~healthtwin.federation.secure_aggregation`; off by
+  default), ``secagg-clipping-range`` (``c``, default 8), ``seed``, ``l2``, ``timeout-s``
+  and ``result-path`` (where the server writes the round records as JSON; empty = nowhere),
+  and ``queries`` + ``alpha``: analytics queries (JSON list) the same nodes answer after
+  the rounds (:mod:`~healthtwin.federation.analytics_flower`; its node-config keys);
 - the **node config** (``flower-supernode --node-config``; each site reads its own):
-  ``data-path`` (an ``.npz`` with ``features``, ``time``, ``event`` that the site has
-  harmonised itself) or, for demonstrations, ``dataset`` + ``site-index`` + ``n-sites``
-  + ``split`` (``iid`` or ``case-mix``) + ``split-seed`` + ``outcome``, which cuts one
-  shipped data set into the same sites on every node.
+  ``data-path`` (an ``.npz`` with ``features``, ``time``, ``event`` and, for the glucose
+  forecaster, ``target``, that the site has harmonised itself) or, for demonstrations,
+  ``dataset`` + ``site-index`` + ``n-sites`` + ``split`` (``iid`` or ``case-mix``) +
+  ``split-seed`` + ``outcome``, which cuts one shipped data set into the same sites on
+  every node.
 
 The module-level ``server_app`` and ``client_app`` are what Flower loads
 (``healthtwin.federation.apps:server_app``).
@@ -35,20 +39,32 @@ from pathlib import Path
 import numpy as np
 
 from healthtwin.core.types import FloatArray
-from healthtwin.errors import InvalidInputError, InvalidParameterError
+from healthtwin.errors import InvalidInputError, InvalidParameterError, SolverError
 from healthtwin.federation._flower import (
     ArrayRecord,
     ClientApp,
+    Code,
     ConfigRecord,
     Context,
+    FitRes,
     Grid,
     Message,
     MetricRecord,
     RecordDict,
     ServerApp,
+    Status,
+    ndarrays_to_parameters,
+    parameters_to_ndarrays,
+    recorddict_compat,
 )
-from healthtwin.federation.models import LocalResult, make_model
-from healthtwin.federation.privacy import DifferentialPrivacy
+from healthtwin.federation.analytics_flower import answer_query, queries_from_run
+from healthtwin.federation.models import FederatedModel, LocalResult, make_model
+from healthtwin.federation.privacy import DifferentialPrivacy, clip_update
+from healthtwin.federation.secure_aggregation import (
+    SecureAggregation,
+    secure_aggregation_mod,
+    secure_round,
+)
 from healthtwin.federation.sites import (
     SiteData,
     load_site_data,
@@ -105,6 +121,7 @@ def site_data_from_node_config(node_config: Mapping[str, Scalar]) -> SiteData:
                     np.asarray(arrays["time"], np.float64),
                     np.asarray(arrays["event"], np.bool_),
                     str(node_config.get("site-name", path.stem)),
+                    np.asarray(arrays["target"], np.float64) if "target" in arrays else None,
                 )
             except KeyError as err:
                 raise InvalidInputError(
@@ -130,11 +147,14 @@ def site_data_from_node_config(node_config: Mapping[str, Scalar]) -> SiteData:
 def _site(context: Context) -> SiteData:
     """The site's records, loaded once per run and kept in the node's Flower state."""
     if "site-data" in context.state:
-        features, time_, event = _arrays(context.state, "site-data")
+        features, time_, event, *target = _arrays(context.state, "site-data")
         name = str(context.state["site-name"]["name"])
-        return SiteData(features, time_, event.astype(np.bool_), name)
+        return SiteData(features, time_, event.astype(np.bool_), name, *target)
     site = site_data_from_node_config(context.node_config)
-    context.state["site-data"] = ArrayRecord([site.features, site.time, site.event])
+    arrays = [site.features, site.time, site.event]
+    context.state["site-data"] = ArrayRecord(
+        arrays + ([] if site.target is None else [site.target])
+    )
     context.state["site-name"] = ConfigRecord({"name": site.name})
     return site
 
@@ -170,7 +190,17 @@ def config_from_run(run_config: Mapping[str, Scalar]) -> FederationConfig:
         min_sites=int(run_config.get("min-sites", 1)),
         dp=dp,
         seed=int(run_config.get("seed", 0)),
+        secure_aggregation=_flag(run_config.get("secure-aggregation", False)),
+        secagg_clipping_range=float(run_config.get("secagg-clipping-range", 8.0)),
     )
+
+
+def _flag(value: Scalar) -> bool:
+    if isinstance(value, str):
+        if value.lower() not in {"true", "false", "1", "0", ""}:
+            raise InvalidParameterError(f"expected true or false, got {value!r}")
+        return value.lower() in {"true", "1"}
+    return bool(value)
 
 
 def _train_config(run_config: Mapping[str, Scalar], config: FederationConfig) -> ConfigRecord:
@@ -193,19 +223,26 @@ def describe_site(message: Message, context: Context) -> Message:
     return Message(RecordDict({"metrics": metrics}), reply_to=message)
 
 
-@client_app.train()
-def train_site(message: Message, context: Context) -> Message:
-    """Train locally from the received parameters; reply with the new ones."""
-    site = _site(context)
-    settings = message.content["config"]
+def _local_training(settings: Mapping[str, object]) -> tuple[FederatedModel, FederationConfig]:
     model = make_model(str(settings["model"]), l2=float(_number(settings["l2"])))
-    theta = _arrays(message.content, "arrays")[0]
     config = FederationConfig(
         strategy="fedprox" if float(_number(settings["proximal-mu"])) > 0 else "fedavg",
         proximal_mu=float(_number(settings["proximal-mu"])),
         local_steps=int(_number(settings["local-steps"])),
         learning_rate=float(_number(settings["learning-rate"])),
     )
+    return model, config
+
+
+@client_app.train(mods=[secure_aggregation_mod])
+def train_site(message: Message, context: Context) -> Message:
+    """Train locally from the received parameters; reply with the new ones."""
+    if "fitins.config" in message.content:
+        return _train_for_secure_aggregation(message, context)
+    site = _site(context)
+    settings = message.content["config"]
+    theta = _arrays(message.content, "arrays")[0]
+    model, config = _local_training(settings)
     reply = train_at_site(model, np.asarray(theta, np.float64), site, config)
     if reply.result is None:
         # A failure is data: the server records the reason and the round goes on.
@@ -223,6 +260,44 @@ def train_site(message: Message, context: Context) -> Message:
         }
     )
     return Message(content, reply_to=message)
+
+
+def _train_for_secure_aggregation(message: Message, context: Context) -> Message:
+    """Train and hand the weighted update to the SecAgg+ mod, which masks it.
+
+    A failure raises: to the protocol the site has dropped out, and the others' masks
+    are still removed (module docstring of :mod:`~healthtwin.federation.secure_aggregation`).
+    """
+    site = _site(context)
+    fitins = recorddict_compat.recorddict_to_fitins(message.content, keep_input=True)
+    settings = fitins.config
+    theta = np.asarray(parameters_to_ndarrays(fitins.parameters)[0], np.float64)
+    model, config = _local_training(settings)
+    reply = train_at_site(model, theta, site, config)
+    if reply.result is None:
+        raise SolverError(f"site {site.name!r} could not train: {reply.error}")
+    update = reply.result.theta - theta
+    clip_norm = float(_number(settings.get("clip-norm", 0.0)))
+    clipped = False
+    weight = site.n_patients
+    if clip_norm > 0.0:
+        # DP with SecAgg+: the site clips, all weights are equal, the server adds noise.
+        update, clipped = clip_update(update, clip_norm)
+        weight = 1
+    limit = float(_number(settings["secagg-clipping-range"]))
+    scaled = float(np.max(np.abs(update))) * weight / float(_number(settings["max-weight"]))
+    if scaled > limit:
+        raise SolverError(
+            f"site {site.name!r}: the weighted update reaches {scaled:.3g}, beyond the SecAgg+ "
+            f"clipping range {limit}; raise secagg-clipping-range in the run config"
+        )
+    fit = FitRes(
+        Status(Code.OK, ""),
+        ndarrays_to_parameters([update]),
+        weight,
+        {"train-loss": reply.result.loss, "clipped": int(clipped)},
+    )
+    return Message(recorddict_compat.fitres_to_recorddict(fit, keep_input=True), reply_to=message)
 
 
 @client_app.evaluate()
@@ -298,13 +373,23 @@ def _site_reply(node: int, reply: Message | None) -> SiteReply:
     return SiteReply(name, result)
 
 
+# The same nodes answer analytics queries in a learning run (one run, not two: on a
+# deployment each run costs process start-up and polling).
+client_app.query("analytics")(answer_query)
+
+
 @server_app.main()
 def run_server(grid: Grid, context: Context) -> None:
-    """Run the rounds; write the records to ``result-path`` when one is given."""
+    """Run the rounds, then any analytics ``queries``; write all to ``result-path``."""
     result = serve_rounds(grid, context.run_config)
+    analytics = queries_from_run(grid, context.run_config)
     path = str(context.run_config.get("result-path", ""))
     if path:
-        payload = {"theta": result.theta.tolist(), "rounds": [r.as_dict() for r in result.rounds]}
+        payload = {
+            "theta": result.theta.tolist(),
+            "rounds": [r.as_dict() for r in result.rounds],
+            "analytics": analytics,
+        }
         Path(path).write_text(json.dumps(payload, indent=1))
 
 
@@ -318,6 +403,11 @@ def serve_rounds(grid: Grid, run_config: Mapping[str, Scalar]) -> FederationResu
     widths = {
         int(_number(r.content["metrics"]["n-features"]))
         for r in described.values()
+        if not r.has_error()
+    }
+    sizes = {
+        node: int(_number(r.content["metrics"]["num-examples"]))
+        for node, r in described.items()
         if not r.has_error()
     }
     if len(widths) != 1:
@@ -335,11 +425,17 @@ def serve_rounds(grid: Grid, run_config: Mapping[str, Scalar]) -> FederationResu
         sampled = [
             int(n) for n in sample_sites(names, config.fraction_sites, config.min_sites, rng)
         ]
-        content = RecordDict({"arrays": ArrayRecord([theta]), "config": train_config})
-        replies, sent = _ask(grid, sampled, content, "train", str(number), timeout)
-        site_replies = [_site_reply(n, replies.get(n)) for n in sampled]
-        received = sum(_payload_bytes(r) for r in replies.values() if not r.has_error())
-        theta, record = close_round(model, theta, site_replies, config, rng, number)
+        if config.secure_aggregation:
+            weight = 1.0 if config.dp is not None else max(sizes.get(n, 1) for n in sampled)
+            theta, record, sent, received = _secure_aggregation_round(
+                grid, sampled, theta, train_config, config, weight, rng, number, timeout
+            )
+        else:
+            content = RecordDict({"arrays": ArrayRecord([theta]), "config": train_config})
+            replies, sent = _ask(grid, sampled, content, "train", str(number), timeout)
+            site_replies = [_site_reply(n, replies.get(n)) for n in sampled]
+            received = sum(_payload_bytes(r) for r in replies.values() if not r.has_error())
+            theta, record = close_round(model, theta, site_replies, config, rng, number)
         content = RecordDict({"arrays": ArrayRecord([theta]), "config": train_config})
         evaluated, _ = _ask(grid, nodes, content, "evaluate", str(number), timeout)
         records.append(
@@ -357,6 +453,58 @@ def serve_rounds(grid: Grid, run_config: Mapping[str, Scalar]) -> FederationResu
             )
         )
     return FederationResult(theta, tuple(records))
+
+
+def _secure_aggregation_round(
+    grid: Grid,
+    sampled: list[int],
+    theta: FloatArray,
+    train_config: ConfigRecord,
+    config: FederationConfig,
+    max_weight: float,
+    rng: np.random.Generator,
+    number: int,
+    timeout: float,
+) -> tuple[FloatArray, RoundRecord, int, int]:
+    """One round over SecAgg+: the server gets the weighted mean update and nothing finer."""
+    settings = SecureAggregation(clipping_range=config.secagg_clipping_range)
+    epsilon = config.dp.epsilon(number) if config.dp is not None else 0.0
+    if len(sampled) < 2:
+        reason = "secure aggregation needs at least two sampled sites"
+        failed = tuple((f"node-{n}", reason) for n in sampled)
+        return theta, RoundRecord(number, (), failed, math.nan, {}, 0, epsilon), 0, 0
+    fit_config: dict[str, Scalar] = {
+        **{str(k): v for k, v in train_config.items() if isinstance(v, Scalar)},
+        "secagg-clipping-range": settings.clipping_range,
+        "max-weight": float(max_weight),
+        "clip-norm": config.dp.clip_norm if config.dp is not None else 0.0,
+    }
+    outcome = secure_round(
+        grid, sampled, theta, fit_config, settings,
+        max_weight=max_weight, round_number=number, timeout_s=timeout,
+    )  # fmt: skip
+    if outcome.mean_update is None:
+        reason = "secure aggregation halted: too few sites answered to unmask the sum"
+        failed = tuple((f"node-{n}", reason) for n in sampled)
+        record = RoundRecord(number, (), failed, math.nan, {}, 0, epsilon)
+        return theta, record, outcome.bytes_sent, outcome.bytes_received
+    update = outcome.mean_update
+    n_clipped = 0
+    if config.dp is not None:
+        sigma = config.dp.noise_multiplier * config.dp.clip_norm
+        update = update + rng.normal(0.0, sigma, size=update.shape) / len(outcome.reports)
+        n_clipped = sum(int(_number(m.get("clipped", 0))) for _, m in outcome.reports.values())
+    weights = {n: w for n, (w, _) in outcome.reports.items()}
+    loss = sum(
+        w * float(_number(outcome.reports[n][1]["train-loss"])) for n, w in weights.items()
+    ) / sum(weights.values())
+    failed = tuple(
+        (f"node-{n}", "dropped out of secure aggregation")
+        for n in sampled
+        if n not in outcome.reports
+    )
+    record = RoundRecord(number, (), failed, loss, {}, n_clipped, epsilon)
+    return theta + update, record, outcome.bytes_sent, outcome.bytes_received
 
 
 def _federated_metrics(replies: Iterable[Message]) -> dict[str, float]:

@@ -11,9 +11,14 @@ bound to ``127.0.0.1``:
 4. ``flower-supernode`` per site (``--root-certificates``, ``--auth-supernode-private-key``,
    ``--node-config`` naming its data), each with its own loopback port for its ClientApp
    runtime;
-5. ``flwr run`` of a generated Flower app project whose components are
-   ``healthtwin.federation.apps:server_app`` / ``client_app``; the ServerApp writes the round
-   records to a JSON file that :meth:`LoopbackFederation.run` reads back.
+5. ``flwr run`` of a generated Flower app project (:func:`write_app_project`) whose
+   components an :class:`AppSpec` names: :data:`LEARNING_APP`
+   (``healthtwin.federation.apps:server_app`` / ``client_app``; :meth:`LoopbackFederation.run`
+   reads back the round records the ServerApp writes) or :data:`ANALYTICS_APP` (the
+   ``query.analytics`` pair of :mod:`~healthtwin.federation.analytics_flower`;
+   :meth:`LoopbackFederation.run_analytics` reads back the results). One federation serves
+   both: the SuperNodes run whichever ClientApp the submitted app names, and each node's
+   config may hold the keys of both apps.
 
 Telemetry is off (``FLWR_TELEMETRY_ENABLED=0``) and ``FLWR_HOME`` is a private directory, so
 nothing touches the user's Flower configuration. Every process gets its own session and is
@@ -40,14 +45,28 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from healthtwin.errors import InvalidInputError, MissingDependencyError, SolverError
 from healthtwin.federation.pki import TestPki, make_test_pki
+
+if TYPE_CHECKING:
+    from healthtwin.federation.analytics_queries import Query
 from healthtwin.federation.strategies import FederationResult, RoundRecord
 
-__all__ = ["RUN_CONFIG_DEFAULTS", "DeploymentResult", "LoopbackFederation", "write_app_project"]
+__all__ = [
+    "ANALYTICS_APP",
+    "ANALYTICS_RUN_CONFIG_DEFAULTS",
+    "LEARNING_APP",
+    "RUN_CONFIG_DEFAULTS",
+    "AnalyticsDeployment",
+    "AppSpec",
+    "DeploymentResult",
+    "LoopbackFederation",
+    "write_app_project",
+]
 
 Scalar = bool | float | int | str
 LOOPBACK = "127.0.0.1"
@@ -65,12 +84,60 @@ RUN_CONFIG_DEFAULTS: dict[str, Scalar] = {
     "dp-epsilon": 0.0,
     "clip-norm": 1.0,
     "delta": 1e-5,
+    "secure-aggregation": False,
+    "secagg-clipping-range": 8.0,
     "seed": 0,
     "l2": 1e-3,
     "timeout-s": 120.0,
+    "queries": "[]",
+    "alpha": 0.05,
+    "result-path": "",
+}
+#: The analytics ServerApp's keys (analytics_flower's module docstring).
+ANALYTICS_RUN_CONFIG_DEFAULTS: dict[str, Scalar] = {
+    "queries": "[]",
+    "alpha": 0.05,
+    "min-available-sites": 0,
+    "timeout-s": 60.0,
     "result-path": "",
 }
 FED_EXTRA = "pip install 'healthtwin[fed]'"
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    """A Flower app to submit: its two components and every run-config key with a default.
+
+    Attributes
+    ----------
+    server_app, client_app : str
+        ``module:attribute`` of the ServerApp and ClientApp.
+    run_config : mapping of str to scalar
+        The keys a run may override (``flwr run`` refuses others), with defaults.
+    description : str
+        Goes into the project's metadata.
+    """
+
+    server_app: str
+    client_app: str
+    run_config: Mapping[str, Scalar]
+    description: str = "healthtwin federation"
+
+
+#: Federated learning (:mod:`~healthtwin.federation.apps`).
+LEARNING_APP = AppSpec(
+    "healthtwin.federation.apps:server_app",
+    "healthtwin.federation.apps:client_app",
+    RUN_CONFIG_DEFAULTS,
+    "healthtwin federated survival, risk and forecasting models",
+)
+#: Federated analytics (:mod:`~healthtwin.federation.analytics_flower`).
+ANALYTICS_APP = AppSpec(
+    "healthtwin.federation.analytics_flower:analytics_server_app",
+    "healthtwin.federation.analytics_flower:analytics_client_app",
+    ANALYTICS_RUN_CONFIG_DEFAULTS,
+    "healthtwin federated analytics",
+)
 
 
 def _toml_value(value: Scalar) -> str:
@@ -81,7 +148,7 @@ def _toml_value(value: Scalar) -> str:
     return repr(value)
 
 
-def write_app_project(directory: Path) -> Path:
+def write_app_project(directory: Path, app: AppSpec = LEARNING_APP) -> Path:
     """Write the Flower app project (a ``pyproject.toml``) that ``flwr run`` builds.
 
     Examples
@@ -90,9 +157,12 @@ def write_app_project(directory: Path) -> Path:
     >>> text = (write_app_project(Path(tempfile.mkdtemp())) / "pyproject.toml").read_text()
     >>> 'serverapp = "healthtwin.federation.apps:server_app"' in text
     True
+    >>> text = (write_app_project(Path(tempfile.mkdtemp()), ANALYTICS_APP) / "pyproject.toml")
+    >>> "queries = " in text.read_text()
+    True
     """
     directory.mkdir(parents=True, exist_ok=True)
-    config = "\n".join(f"{k} = {_toml_value(v)}" for k, v in RUN_CONFIG_DEFAULTS.items())
+    config = "\n".join(f"{k} = {_toml_value(v)}" for k, v in app.run_config.items())
     (directory / "pyproject.toml").write_text(
         "[build-system]\n"
         'requires = ["hatchling"]\n'
@@ -100,14 +170,14 @@ def write_app_project(directory: Path) -> Path:
         "[project]\n"
         'name = "healthtwin-federation"\n'
         'version = "1.0.0"\n'
-        'description = "healthtwin federated survival and risk models"\n'
+        f"description = {json.dumps(app.description)}\n"
         'license = "MIT"\n'
         "dependencies = []\n\n"
         "[tool.flwr.app]\n"
         'publisher = "healthtwin"\n\n'
         "[tool.flwr.app.components]\n"
-        'serverapp = "healthtwin.federation.apps:server_app"\n'
-        'clientapp = "healthtwin.federation.apps:client_app"\n\n'
+        f"serverapp = {json.dumps(app.server_app)}\n"
+        f"clientapp = {json.dumps(app.client_app)}\n\n"
         f"[tool.flwr.app.config]\n{config}\n"
     )
     return directory
@@ -133,11 +203,32 @@ class DeploymentResult:
     refused_nodes : dict of int to int
         Exit code of each node started with an unregistered key (see
         :meth:`LoopbackFederation.start_unregistered_node`).
+    analytics : list of dict
+        Results of the analytics queries asked in the same run, as
+        :attr:`AnalyticsDeployment.results`.
     """
 
     result: FederationResult
     seconds: float
     refused_nodes: Mapping[int, int] = field(default_factory=dict)
+    analytics: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AnalyticsDeployment:
+    """What a deployed analytics run gave back.
+
+    Attributes
+    ----------
+    results : list of dict
+        One ``{"query": ..., "result": ...}`` per query, as the ServerApp wrote them
+        (:func:`~healthtwin.federation.analytics_flower.run_queries`).
+    seconds : float
+        Wall time of ``flwr run``.
+    """
+
+    results: list[dict[str, Any]]
+    seconds: float
 
 
 class LoopbackFederation:
@@ -324,26 +415,73 @@ class LoopbackFederation:
         return index
 
     def run(
-        self, run_config: Mapping[str, Scalar], *, timeout_s: float = 300.0
+        self,
+        run_config: Mapping[str, Scalar],
+        *,
+        queries: Sequence[Query] = (),
+        timeout_s: float = 300.0,
     ) -> DeploymentResult:
-        """Submit the app with ``flwr run`` and wait for its round records.
+        """Submit the learning app with ``flwr run`` and wait for its round records.
+
+        ``queries`` are analytics queries the same nodes answer after the rounds, in the
+        same run (the nodes' configs need the analytics keys too).
 
         Raises
         ------
         SolverError
             If the run fails or times out; the message quotes the logs.
         """
-        project = write_app_project(self.workdir / "app")
+        config = dict(run_config)
+        if queries:
+            config["queries"] = _queries_json(queries)
+        path, seconds = self.submit(LEARNING_APP, config, timeout_s=timeout_s)
+        refused = {k: p.wait(timeout=60) for k, p in self._refused.items()}
+        analytics = json.loads(path.read_text()).get("analytics", [])
+        return DeploymentResult(_read_result(path), seconds, refused, analytics)
+
+    def run_analytics(
+        self, queries: Sequence[Query], *, alpha: float = 0.05, timeout_s: float = 300.0
+    ) -> AnalyticsDeployment:
+        """Submit the analytics app with ``queries`` and wait for the combined results.
+
+        Raises
+        ------
+        SolverError
+            If the run fails or times out; the message quotes the logs.
+        """
+        path, seconds = self.submit(
+            ANALYTICS_APP, {"queries": _queries_json(queries), "alpha": alpha},
+            timeout_s=timeout_s,
+        )  # fmt: skip
+        return AnalyticsDeployment(json.loads(path.read_text()), seconds)
+
+    def submit(
+        self, app: AppSpec, run_config: Mapping[str, Scalar], *, timeout_s: float = 300.0
+    ) -> tuple[Path, float]:
+        """Run ``app`` with ``flwr run``; return the file its ServerApp wrote and the time.
+
+        ``result-path`` and (unless given) ``min-available-sites`` are set here, so
+        the app's run config must have both keys.
+
+        Raises
+        ------
+        SolverError
+            If the run fails or times out; the message quotes the logs.
+        """
+        project = write_app_project(self.workdir / "app", app)
         result_path = self.workdir / "result.json"
         result_path.unlink(missing_ok=True)
         config = {**run_config, "result-path": str(result_path)}
         config.setdefault("min-available-sites", len(self._node_configs))
-        overrides = " ".join(f"{k}={_toml_value(v)}" for k, v in config.items())
+        # A file, not key=value words: Flower splits those at spaces and quotes, which
+        # JSON values (the analytics queries) contain.
+        overrides = self.workdir / "run-config.toml"
+        overrides.write_text("".join(f"{k} = {_toml_value(v)}\n" for k, v in config.items()))
         start = time.perf_counter()
         runner = self._start(
             "run",
             [str(self._tool("flwr")), "run", str(project), "loopback", "--stream",
-             "--run-config", overrides],
+             "--run-config", str(overrides)],
         )  # fmt: skip
         try:
             runner.wait(timeout=timeout_s)
@@ -358,8 +496,7 @@ class LoopbackFederation:
                 f"the federated run failed (flwr run exit {runner.returncode}); run log:\n"
                 f"{self.log('run')[-3000:]}"
             )
-        refused = {k: p.wait(timeout=60) for k, p in self._refused.items()}
-        return DeploymentResult(_read_result(result_path), seconds, refused)
+        return result_path, seconds
 
     def stop(self) -> None:
         """Stop every process started (SIGTERM, then SIGKILL after 10 s)."""
@@ -376,6 +513,12 @@ class LoopbackFederation:
         self._processes.clear()
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _queries_json(queries: Sequence[Query]) -> str:
+    from healthtwin.federation.analytics_queries import query_to_json
+
+    return "[" + ",".join(query_to_json(q) for q in queries) + "]"
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:

@@ -3,7 +3,8 @@
 :class:`InProcessGrid` delivers each message straight to a ``ClientApp`` with that node's
 ``Context`` (its node config) and returns the replies, so the apps' logic is tested and
 benchmarked in one process in milliseconds. A node listed in ``unreachable`` never answers,
-which is how tests show that a site dropping out is recorded and the round goes on.
+which is how tests show that a site dropping out is recorded and the round goes on. A
+ClientApp that raises answers with an error message, as a SuperNode's runtime does.
 
 Flower stamps new messages with the identity of the running task (``TaskIdentity``, set
 by its own process launcher); :func:`run_in_grid` sets it for the duration of the call and
@@ -12,6 +13,7 @@ restores it after.
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -19,6 +21,7 @@ from contextlib import contextmanager
 from healthtwin.federation._flower import (
     ClientApp,
     Context,
+    Error,
     Grid,
     Message,
     RecordDict,
@@ -31,6 +34,7 @@ __all__ = ["InProcessGrid", "run_in_grid"]
 
 Scalar = bool | float | int | str
 _SERVER_NODE = 0
+_APP_RAISED = 2  # Flower's ErrorCode.CLIENT_APP_RAISED_EXCEPTION
 
 
 class InProcessGrid(Grid):
@@ -94,8 +98,19 @@ class InProcessGrid(Grid):
             ids.append(message_id)
             node = message.metadata.dst_node_id
             if node in self._contexts and node not in self._unreachable:
-                self._replies[message_id] = self._app(message, self._contexts[node])
+                self._replies[message_id] = self._deliver(message, self._contexts[node])
         return ids
+
+    def _deliver(self, message: Message, context: Context) -> Message:
+        # Over a network each node gets its own copy; handlers (Flower's SecAgg+ mod
+        # among them) may change what they receive.
+        message = copy.deepcopy(message)
+        try:
+            return self._app(message, context)
+        except Exception as err:
+            # A SuperNode turns whatever its ClientApp raises into an error reply.
+            reason = f"{type(err).__name__}: {err}"
+            return Message(Error(_APP_RAISED, reason), reply_to=message)
 
     def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
         return [self._replies.pop(i) for i in message_ids if i in self._replies]

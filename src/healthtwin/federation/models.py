@@ -6,6 +6,8 @@ site computes is the mean loss over its ``n_k`` patients and its gradient. With 
 
 - :class:`LogisticRegression`: ``theta = (b, w)``, mean log-loss of ``sigmoid(b + x'w)``
   plus ``l2 / 2 |w|^2``.
+- :class:`~healthtwin.federation.forecasting.GlucoseRidge`: ridge regression of the
+  glucose change 30/60 min ahead (the hybrid forecaster's learning problem).
 - :class:`CoxPH`: ``theta = beta``, minus Breslow's log partial likelihood (Breslow 1974)
   divided by ``n_k`` plus ``l2 / 2 |beta|^2``. Each site's risk sets hold only its own
   patients, so the federation fits the **site-stratified** Cox model (a baseline hazard per
@@ -30,6 +32,7 @@ from scipy import optimize, stats
 
 from healthtwin.core.types import BoolArray, FloatArray
 from healthtwin.errors import InvalidParameterError, SolverError, UnknownModelError
+from healthtwin.federation.forecasting import GlucoseRidge
 from healthtwin.federation.sites import SiteData
 
 __all__ = [
@@ -165,13 +168,14 @@ def _sigmoid(z: FloatArray) -> FloatArray:
     return np.asarray(0.5 * (1.0 + np.tanh(0.5 * z)), dtype=np.float64)
 
 
-MODELS: dict[str, type[LogisticRegression] | type[CoxPH]] = {
+MODELS: dict[str, type[LogisticRegression] | type[CoxPH] | type[GlucoseRidge]] = {
     "logistic": LogisticRegression,
     "cox": CoxPH,
+    "glucose-ridge": GlucoseRidge,
 }
 
 
-def make_model(name: str, *, l2: float = 1e-3) -> LogisticRegression | CoxPH:
+def make_model(name: str, *, l2: float = 1e-3) -> LogisticRegression | CoxPH | GlucoseRidge:
     """Build a registered model by name.
 
     Raises

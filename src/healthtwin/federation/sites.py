@@ -15,11 +15,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from healthtwin.core.types import BoolArray, FloatArray, IntArray
 from healthtwin.errors import InvalidParameterError, ShapeError
 
-__all__ = ["SiteData", "load_site_data", "pool", "split_by_case_mix", "split_iid"]
+__all__ = [
+    "SiteData",
+    "load_site_data",
+    "pool",
+    "split_by_case_mix",
+    "split_by_group",
+    "split_iid",
+]
 
 
 @dataclass(frozen=True)
@@ -36,12 +44,17 @@ class SiteData:
         Event indicator; for a binary outcome (logistic regression) it is the label.
     name : str
         The site's name.
+    target : ndarray of float64, shape (n,) or (n, H), optional
+        A continuous outcome for regression models (the glucose change at ``H`` horizons
+        of :mod:`~healthtwin.federation.forecasting`); ``None`` for survival and binary
+        outcomes.
     """
 
     features: FloatArray
     time: FloatArray
     event: BoolArray
     name: str = "site"
+    target: FloatArray | None = None
 
     def __post_init__(self) -> None:
         n = self.features.shape[0]
@@ -49,6 +62,13 @@ class SiteData:
             raise ShapeError(
                 f"site {self.name!r}: features {self.features.shape}, time {self.time.shape} "
                 f"and event {self.event.shape} must be (n, d), (n,) and (n,)"
+            )
+        if self.target is not None and (
+            self.target.ndim not in (1, 2) or self.target.shape[0] != n
+        ):
+            raise ShapeError(
+                f"site {self.name!r}: target {self.target.shape} must be (n,) or (n, H) "
+                f"with n = {n} rows, one per patient"
             )
 
     @property
@@ -58,7 +78,8 @@ class SiteData:
 
     def subset(self, rows: IntArray, name: str) -> SiteData:
         """The patients at ``rows`` as a new site."""
-        return SiteData(self.features[rows], self.time[rows], self.event[rows], name)
+        target = None if self.target is None else self.target[rows]
+        return SiteData(self.features[rows], self.time[rows], self.event[rows], name, target)
 
 
 def _check_sites(n_patients: int, n_sites: int) -> None:
@@ -194,9 +215,49 @@ def pool(sites: Sequence[SiteData], name: str = "pooled") -> SiteData:
     >>> pool([a, a]).n_patients
     4
     """
+    targets = [s.target for s in sites if s.target is not None]
     return SiteData(
         np.vstack([s.features for s in sites]),
         np.concatenate([s.time for s in sites]),
         np.concatenate([s.event for s in sites]),
         name,
+        np.concatenate(targets) if len(targets) == len(sites) else None,
     )
+
+
+def split_by_group(
+    data: SiteData, groups: npt.ArrayLike, n_sites: int, rng: np.random.Generator
+) -> list[SiteData]:
+    """Deal whole groups (patients with several rows) out to ``n_sites`` sites at random.
+
+    Parameters
+    ----------
+    data : SiteData
+        The pooled rows.
+    groups : array_like, shape (n,)
+        The group (patient) of each row; a group's rows all go to one site.
+    n_sites : int
+        Number of sites, at most the number of groups.
+    rng : numpy.random.Generator
+        Source of the assignment.
+
+    Examples
+    --------
+    >>> data = SiteData(np.zeros((6, 1)), np.ones(6), np.ones(6, bool))
+    >>> sites = split_by_group(data, ["a", "a", "b", "b", "c", "c"], 3, np.random.default_rng(0))
+    >>> [s.n_patients for s in sites]
+    [2, 2, 2]
+    """
+    labels = np.asarray(groups)
+    if labels.shape != (data.n_patients,):
+        raise ShapeError(f"groups has shape {labels.shape}; give one label per row")
+    unique = np.unique(labels)
+    if not 1 <= n_sites <= unique.size:
+        raise InvalidParameterError(
+            f"n_sites = {n_sites} for {unique.size} groups; give between 1 and {unique.size}"
+        )
+    shuffled = unique[rng.permutation(unique.size)]
+    return [
+        data.subset(np.flatnonzero(np.isin(labels, members)), f"site-{k}")
+        for k, members in enumerate(np.array_split(shuffled, n_sites))
+    ]

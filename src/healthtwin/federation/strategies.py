@@ -70,6 +70,12 @@ class FederationConfig:
         Clipping and noise on the updates; ``None`` for none.
     seed : int
         Seed of site sampling, dropouts and noise.
+    secure_aggregation : bool
+        Aggregate over Flower's SecAgg+ (:mod:`~healthtwin.federation.secure_aggregation`)
+        so that the server sees only the sum. The Flower apps honour it; the in-process
+        loop computes the same FedAvg aggregate in the clear (its reference).
+    secagg_clipping_range : float
+        SecAgg+'s ``c``: each site's weighted update must lie in ``[-c, c]``.
     """
 
     rounds: int = 5
@@ -82,6 +88,8 @@ class FederationConfig:
     dropout_probability: float = 0.0
     dp: DifferentialPrivacy | None = None
     seed: int = 0
+    secure_aggregation: bool = False
+    secagg_clipping_range: float = 8.0
 
     def __post_init__(self) -> None:
         if self.strategy not in ("fedavg", "fedprox"):
