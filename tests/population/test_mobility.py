@@ -181,3 +181,19 @@ def test_models_leave_the_requested_share_per_region(geography: Geography) -> No
         m = model(geography, commuting_fraction=c)
         assert m.regions == geography.regions
         np.testing.assert_allclose(m.outflow(), c, rtol=1e-12)
+
+
+def test_everybody_commuting_leaves_no_negative_stay_home_share() -> None:
+    """c = 1: the diagonal is 1 - (a sum that rounds to 1 + 2e-16), which must clip to 0."""
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        geo = Geography(
+            regions=tuple(f"r{i}" for i in range(6)),
+            age_groups=("all",),
+            population=rng.uniform(1e3, 1e6, (6, 1)),
+            latitude=rng.uniform(40, 48, 6),
+            longitude=rng.uniform(0, 10, 6),
+        )
+        for model in (gravity_mobility, radiation_mobility):
+            m = model(geo, commuting_fraction=1.0)
+            assert (np.diag(m.fraction) >= 0).all()

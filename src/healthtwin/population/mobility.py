@@ -369,7 +369,8 @@ def _from_kernel(geography: Geography, kernel: FloatArray, c: FloatArray) -> Mob
     totals = kernel.sum(axis=1)
     scale = np.divide(c, totals, out=np.zeros_like(c), where=totals > 0)
     frac = kernel * scale[:, None]
-    np.fill_diagonal(frac, 1.0 - frac.sum(axis=1))
+    # Rounding can leave the stay-home share at -1e-16 when everybody travels (c = 1).
+    np.fill_diagonal(frac, np.maximum(1.0 - frac.sum(axis=1), 0.0))
     return MobilityMatrix(regions=geography.regions, fraction=frac)
 
 
