@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import typer
+from tests.conftest import require
 from typer.testing import CliRunner
 
 from healthtwin.cli.synth_cohort import register
@@ -165,3 +166,18 @@ def test_cli_cohort_and_impute(spec_file: Path, tmp_path: Path) -> None:
         app, ["impute", "--data", str(data), "--out", str(completed), "--method", "knn"]
     )
     assert isinstance(bad.exception, InvalidInputError)
+
+
+def test_cli_cohort_writes_parquet(spec_file: Path, tmp_path: Path) -> None:
+    pd = pytest.importorskip("pandas")
+    require("pyarrow", "synth")
+    app = typer.Typer()
+    register(app)
+    out = tmp_path / "cohort.parquet"
+    result = CliRunner().invoke(
+        app, ["cohort", "--spec", str(spec_file), "--n", "30", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    table = pd.read_parquet(out)
+    assert len(table) == 30
+    assert "age_years" in table.columns
