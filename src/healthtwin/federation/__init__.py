@@ -86,6 +86,7 @@ _EXPORTS: dict[str, str] = {
     "MomentsQuery": "analytics_queries",
     "SurvivalQuery": "analytics_queries",
     "Where": "analytics_queries",
+    "federated_model_provenance": "model_provenance",
 }
 
 __all__ = sorted(_EXPORTS)
