@@ -118,6 +118,16 @@ def test_readings_move_the_forecast_and_are_stored(api: tuple[httpx.Client, Stor
     stored = store.observations(twin_id, "99504-3")
     assert sorted(o.value for o in stored) == [250.0] * 8
     assert len(store.twin_state_history(twin_id)) == 2
+    # Every forecast says what it came from: the readings and the forecast itself, hashed.
+    from fhir.resources.R4B.provenance import Provenance
+
+    from healthtwin.governance.provenance import content_hash
+
+    provenance = after["provenance"]
+    Provenance.model_validate(provenance)
+    assert provenance["target"][0]["display"] == f"urn:healthtwin:forecast:{twin_id}:2"
+    assert provenance["target"][0]["extension"][0]["valueString"] == content_hash(q)
+    assert before["provenance"]["entity"][0] != provenance["entity"][0]  # new readings
 
 
 def test_concurrent_clients_lose_no_reading(api: tuple[httpx.Client, Store]) -> None:

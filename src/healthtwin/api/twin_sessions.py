@@ -303,18 +303,42 @@ class PatientTwinSession:
         with self.lock:
             forecast = self.twin.forecast(horizon_min, dt_out=dt_min)
             version, n = self.version, len(self.readings)
+            readings = [(r.t_min, r.glucose_mg_dl) for r in self.readings]
         bands = forecast.quantiles("glucose_mg_dl", levels)
+        quantiles = {_key(q): _floats(row) for q, row in zip(levels, bands, strict=True)}
         return {
             "twin_id": self.twin_id,
             "channel": "glucose_mg_dl",
             "unit": "mg/dL",
             "time_unit": "min",
             "t_min": [float(t) for t in forecast.t],
-            "quantiles": {_key(q): _floats(row) for q, row in zip(levels, bands, strict=True)},
+            "quantiles": quantiles,
             "n_members": forecast.n_members,
             "n_readings": n,
             "version": version,
+            "provenance": self._provenance(readings, quantiles, version),
         }
+
+    def _provenance(
+        self, readings: list[tuple[float, float]], quantiles: dict[str, Any], version: int
+    ) -> dict[str, Any]:
+        """FHIR Provenance of a forecast: the readings and the twin's settings, hashed."""
+        from datetime import UTC, datetime
+
+        from healthtwin.governance.provenance import make_provenance, to_fhir_provenance
+
+        record = make_provenance(
+            f"urn:healthtwin:forecast:{self.twin_id}:{version}",
+            inputs={f"urn:healthtwin:twin:{self.twin_id}:readings": readings},
+            model_name="uva-padova-enkf-twin",
+            model_version=self.profile,
+            model_parameters={"profile": self.profile, "members": self.members},
+            agent="Device/healthtwin-api",
+            activity="forecast",
+            time=datetime.now(UTC),
+            target_content=quantiles,
+        )
+        return to_fhir_provenance(record)
 
     def plans(self, plans: Mapping[str, tuple[float, float]]) -> dict[str, Inputs]:
         """Named plans ``{name: (meal_g, bolus_u)}`` given now, as twin inputs."""
