@@ -88,3 +88,14 @@ def test_fairness_names_unknown_columns(capsys: pytest.CaptureFixture[str], tmp_
             "--out", str(tmp_path / "f.md")]  # fmt: skip
     assert main(args) == 2
     assert "unknown columns ['zip']" in capsys.readouterr().err
+
+
+def test_fairness_report_of_a_progression_model(tmp_path: Path) -> None:
+    out = tmp_path / "progression.json"
+    args = ["governance", "fairness", "--dataset", "diabetes", "--model", "ridge",
+            "--by", "sex,age", "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    report = json.loads(out.read_text())
+    assert report["model"].startswith("progression-ridge")
+    assert report["n"] == 442
+    assert [c["column"] for c in report["columns"]] == ["sex", "age"]
