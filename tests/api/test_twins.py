@@ -130,6 +130,21 @@ def test_readings_move_the_forecast_and_are_stored(api: tuple[httpx.Client, Stor
     assert before["provenance"]["entity"][0] != provenance["entity"][0]  # new readings
 
 
+def test_forecast_provenance_is_signed_with_the_services_key() -> None:
+    from healthtwin.api.app import create_app
+    from healthtwin.api.twin_sessions import PatientTwinSession
+    from healthtwin.governance.signing import generate_signing_key
+    from healthtwin.store import open_store
+
+    key = generate_signing_key()
+    forecast = PatientTwinSession.create("signed", members=8).forecast(30.0, 10.0, key=key)
+    signature = forecast["provenance"]["signature"][0]
+    assert signature["data"]
+    assert key.key_id in json.dumps(signature)
+    with open_store("sqlite://") as store:
+        assert create_app(store, provenance_key=key).state.provenance_key is key
+
+
 def test_concurrent_clients_lose_no_reading(api: tuple[httpx.Client, Store]) -> None:
     client, store = api
     twin_id = _twin(client, members=8)

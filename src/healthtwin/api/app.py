@@ -51,6 +51,7 @@ from healthtwin.api.twins import twins_router
 from healthtwin.api.v1_governance import PREFIX as V1_PREFIX
 from healthtwin.api.v1_governance import ApiGovernance
 from healthtwin.errors import InvalidParameterError, TwinError, ValidationIssue
+from healthtwin.governance.signing import SigningKey
 from healthtwin.interop.fhir_json import DEFAULT_MAX_DEPTH
 from healthtwin.store import Store
 
@@ -132,6 +133,7 @@ def create_app(
     max_depth: int = DEFAULT_MAX_DEPTH,
     max_entries: int = DEFAULT_MAX_ENTRIES,
     security: SecurityConfig | None = None,
+    provenance_key: SigningKey | None = None,
 ) -> FastAPI:
     """The web application serving the FHIR facade under ``/fhir``.
 
@@ -148,6 +150,9 @@ def create_app(
         Tokens, access policy, consents, audit, CORS, rate limits and headers; ``None``
         means :meth:`SecurityConfig.disabled` (no tokens: tests and trusted embedding
         only; ``healthtwin serve`` always passes a production or development config).
+    provenance_key
+        Ed25519 key that signs the provenance of every forecast of the twin API; without
+        one, provenance records carry hashes but no signature.
 
     Raises
     ------
@@ -180,6 +185,8 @@ def create_app(
         openapi_url=None if production else "/openapi.json",
     )
     app.state.security = security
+    # Signs the provenance of every forecast the twin API returns (none: hashed only).
+    app.state.provenance_key = provenance_key
     app.state.store = store
     app.state.base_url = base_url.rstrip("/") if base_url else None
     app.state.limits = {

@@ -29,6 +29,7 @@ from healthtwin.core import Events, Inputs, Rate, Twin, lognormal_spread, time_i
 from healthtwin.core.types import FloatArray
 from healthtwin.coupling.patient_sync import GLUCOSE_STATES
 from healthtwin.errors import ConflictError, InvalidInputError, NotFoundError
+from healthtwin.governance.signing import SigningKey
 from healthtwin.interop.records import Coding, ObservationRecord
 from healthtwin.physiology.patients import load_patient
 from healthtwin.physiology.uva_padova import STATE_NAMES, UvaPadova
@@ -289,8 +290,12 @@ class PatientTwinSession:
         horizon_min: float,
         dt_min: float = 5.0,
         levels: Sequence[float] = (0.05, 0.25, 0.5, 0.75, 0.95),
+        *,
+        key: SigningKey | None = None,
     ) -> dict[str, Any]:
-        """Glucose forecast quantiles over ``[t, t + horizon_min]``.
+        """Glucose forecast quantiles over ``[t, t + horizon_min]`` with its provenance.
+
+        ``key`` (Ed25519) signs the provenance record; without it the record is hashed only.
 
         Examples
         --------
@@ -316,16 +321,24 @@ class PatientTwinSession:
             "n_members": forecast.n_members,
             "n_readings": n,
             "version": version,
-            "provenance": self._provenance(readings, quantiles, version),
+            "provenance": self._provenance(readings, quantiles, version, key),
         }
 
     def _provenance(
-        self, readings: list[tuple[float, float]], quantiles: dict[str, Any], version: int
+        self,
+        readings: list[tuple[float, float]],
+        quantiles: dict[str, Any],
+        version: int,
+        key: SigningKey | None,
     ) -> dict[str, Any]:
         """FHIR Provenance of a forecast: the readings and the twin's settings, hashed."""
         from datetime import UTC, datetime
 
-        from healthtwin.governance.provenance import make_provenance, to_fhir_provenance
+        from healthtwin.governance.provenance import (
+            make_provenance,
+            sign_provenance,
+            to_fhir_provenance,
+        )
 
         record = make_provenance(
             f"urn:healthtwin:forecast:{self.twin_id}:{version}",
@@ -338,7 +351,7 @@ class PatientTwinSession:
             time=datetime.now(UTC),
             target_content=quantiles,
         )
-        return to_fhir_provenance(record)
+        return to_fhir_provenance(record if key is None else sign_provenance(record, key))
 
     def plans(self, plans: Mapping[str, tuple[float, float]]) -> dict[str, Inputs]:
         """Named plans ``{name: (meal_g, bolus_u)}`` given now, as twin inputs."""

@@ -288,7 +288,8 @@ def get_forecast(
         raise InvalidInputError(
             f"quantiles must be numbers in (0, 1) separated by commas, got {quantiles!r}"
         ) from err
-    return _registry(request).get(twin_id).forecast(horizon_min, dt_min, levels)
+    key = getattr(request.app.state, "provenance_key", None)
+    return _registry(request).get(twin_id).forecast(horizon_min, dt_min, levels, key=key)
 
 
 @twins_router.post("/twins/{twin_id}/what-if")

@@ -12,7 +12,7 @@ in its fragment (``#token=...``, which browsers never send to the server).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -119,6 +119,13 @@ def serve(
     cors_origin: Annotated[
         list[str] | None, typer.Option(help="Browser origin allowed to call (repeatable).")
     ] = None,
+    provenance_key: Annotated[
+        Path | None,
+        typer.Option(
+            help="Ed25519 key (PEM) that signs the provenance of every forecast (default in "
+            "development: a local key kept beside the development token key)."
+        ),
+    ] = None,
     demo: Annotated[
         bool,
         typer.Option(
@@ -159,7 +166,12 @@ def serve(
     if token is not None:
         typer.echo(dev_banner(token, base_url), err=True)
     store = open_store(database)
-    app = create_app(store, base_url=base_url, security=config)
+    app = create_app(
+        store,
+        base_url=base_url,
+        security=config,
+        provenance_key=_provenance_key(provenance_key, development=token is not None),
+    )
     if demo:
         from healthtwin.api.demo import load_demo
 
@@ -181,3 +193,24 @@ def dashboard_address(host: str, port: int, token: str | None) -> str:
     shown = f"[{host}]" if ":" in host else host
     address = f"http://{shown}:{port}/dashboard/"
     return f"Dashboard: {address}#token={token}" if token else f"Dashboard: {address}"
+
+
+def _provenance_key(path: Path | None, *, development: bool) -> Any:
+    """The forecast-provenance signing key: the given file, or a local one in development."""
+    from healthtwin.governance.signing import (
+        generate_signing_key,
+        load_signing_key,
+        save_signing_key,
+    )
+
+    if path is not None:
+        return load_signing_key(path)
+    if not development:
+        return None
+    from healthtwin.api.devmode import dev_data_dir
+
+    local = dev_data_dir(None) / "provenance-ed25519.pem"
+    if not local.exists():
+        local.parent.mkdir(parents=True, exist_ok=True)
+        save_signing_key(generate_signing_key(), local)
+    return load_signing_key(local)
