@@ -37,6 +37,7 @@ from urllib.parse import parse_qsl, unquote
 
 from starlette.concurrency import run_in_threadpool
 
+from healthtwin.api.asgi_body import read_body, replay_body
 from healthtwin.api.hardening import ASGIApp, Message, RateLimiter, Receive, Scope, Send
 from healthtwin.api.outcome import FHIR_JSON, http_status, operation_outcome
 from healthtwin.api.security import (
@@ -368,7 +369,7 @@ class GovernanceLayer:
         interaction: Interaction,
         headers: Mapping[bytes, bytes],
     ) -> None:
-        raw_body = await _read_body(receive) if scope["method"] in ("POST", "PUT", "PATCH") else b""
+        raw_body = await read_body(receive) if scope["method"] in ("POST", "PUT", "PATCH") else b""
         params = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         if interaction.kind == "search" and scope["method"] == "POST":
             params += parse_qsl(raw_body.decode("utf-8", errors="replace"), keep_blank_values=True)
@@ -397,7 +398,7 @@ class GovernanceLayer:
             (k, v) for k, v in scope.get("headers", []) if k != b"x-actor"
         ] + [(b"x-actor", principal.actor[:255].encode("utf-8", errors="replace"))]
         status, out_headers, body = await _capture(
-            self.app, inner_scope, _replay(raw_body, receive)
+            self.app, inner_scope, replay_body(raw_body, receive)
         )
         if status < 300 and interaction.kind in (*_READS, *_BUNDLES):
             try:
@@ -601,31 +602,6 @@ def _refusal(decision: Decision) -> bytes:
             reason += "; the data is outside the token's patient compartment"
         message = f"access refused ({check}): {reason}"
     return _outcome(message, "forbidden")
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replay
 
 
 async def _capture(

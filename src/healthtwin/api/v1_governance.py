@@ -48,6 +48,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from healthtwin.api.asgi_body import read_body, replay_body
 from healthtwin.api.governance_layer import ConsentSource
 from healthtwin.api.hardening import ASGIApp, Message, RateLimiter, Receive, Scope, Send
 from healthtwin.api.security import (
@@ -193,7 +194,7 @@ class ApiGovernance:
             await _problem(send, 429, "rate limit exceeded", "retry later", retry)
             return
         interaction = classify_v1(scope["method"], path)
-        body = await _read_body(receive) if scope["method"] in ("POST", "PUT", "PATCH") else b""
+        body = await read_body(receive) if scope["method"] in ("POST", "PUT", "PATCH") else b""
         call = _Call(principal, interaction)
         try:
             call.purpose = self._purpose(headers)
@@ -211,7 +212,7 @@ class ApiGovernance:
         inner["headers"] = [(k, v) for k, v in scope.get("headers", []) if k != b"x-actor"] + [
             (b"x-actor", principal.actor[:255].encode("utf-8", errors="replace"))
         ]
-        await self.app(inner, _replay(body, receive), self._audited_send(send, call))
+        await self.app(inner, replay_body(body, receive), self._audited_send(send, call))
 
     async def _unauthenticated(self, scope: Scope, send: Send, err: AuthenticationError) -> None:
         client = scope.get("client") or ("unknown", 0)
@@ -361,31 +362,6 @@ class _Call:
     purpose: str = ""
     patient: str | None = None
     decision: Decision | None = None
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replay
 
 
 async def _problem(
