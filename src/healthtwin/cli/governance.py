@@ -67,11 +67,7 @@ def disable(
     database: Annotated[str | None, _DATABASE] = None,
 ) -> None:
     """Switch a model version off: its recommendations are refused until enabled again."""
-    from healthtwin.store import open_store
-
-    with open_store(database) as store:
-        switch = store.oversight().disable(model, version, reason=reason, actor=actor)
-    typer.echo(f"{switch.model}@{switch.version} disabled by {actor}")
+    _set_switch(False, model, version, reason=reason, actor=actor, database=database)
 
 
 @governance_app.command("enable")
@@ -83,11 +79,20 @@ def enable(
     database: Annotated[str | None, _DATABASE] = None,
 ) -> None:
     """Switch a model version back on."""
+    _set_switch(True, model, version, reason=reason, actor=actor, database=database)
+
+
+def _set_switch(
+    enabled: bool, model: str, version: str, *, reason: str, actor: str, database: str | None
+) -> None:
     from healthtwin.store import open_store
 
     with open_store(database) as store:
-        switch = store.oversight().enable(model, version, reason=reason, actor=actor)
-    typer.echo(f"{switch.model}@{switch.version} enabled by {actor}")
+        oversight = store.oversight()
+        change = oversight.enable if enabled else oversight.disable
+        switch = change(model, version, reason=reason, actor=actor)
+    state = "enabled" if enabled else "disabled"
+    typer.echo(f"{switch.model}@{switch.version} {state} by {actor}")
 
 
 @governance_app.command("decide")
