@@ -68,3 +68,18 @@ def test_bad_requests_are_clear_errors(spec) -> None:  # type: ignore[no-untyped
         run_ensemble(spec, scheduler="spark")  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError, match="nothing to merge"):
         merge_results([])
+
+
+def test_without_mobility_data_regions_with_coordinates_travel_by_gravity() -> None:
+    from healthtwin.population.scenario import parse_scenario
+    from healthtwin.population.scenario_build import build_inputs
+
+    base = {"geography": {"synthetic": {"n_regions": 3, "total_population": 3e5}}}
+    auto = build_inputs(parse_scenario(base)).mobility
+    assert auto is not None
+    assert (auto.outflow() > 0).all()
+    listed = {"geography": {"regions": [{"name": "a", "population": 10.0},
+                                        {"name": "b", "population": 10.0}]}}  # fmt: skip
+    assert build_inputs(parse_scenario(listed)).mobility is None
+    none = build_inputs(parse_scenario({**base, "mobility": {"model": "none"}})).mobility
+    assert none is None

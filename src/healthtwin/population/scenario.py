@@ -130,7 +130,9 @@ class MobilitySpec(BaseModel):
     """How residents travel: none, a gravity or radiation model, or a flows CSV."""
 
     model_config = _STRICT
-    model: Literal["none", "gravity", "radiation", "flows"] = "none"
+    # "auto": the gravity model from populations and distances when the regions have
+    # coordinates (no mobility data given), else no travel.
+    model: Literal["auto", "none", "gravity", "radiation", "flows"] = "auto"
     commuting_fraction: float = Field(default=0.1, ge=0, le=1)
     distance_exponent: float = Field(default=2.0, gt=0)
     flows_csv: str | None = None

@@ -296,6 +296,10 @@ def _mobility(spec: PopulationScenario, geography: Geography) -> MobilityMatrix 
     m = spec.mobility
     if m.model == "none" or geography.n_regions == 1:
         return None
+    if m.model == "auto":
+        if geography.latitude is None:
+            return None
+        m = m.model_copy(update={"model": "gravity"})
     if m.model == "flows":
         assert m.flows_csv is not None
         return MobilityMatrix.read_csv(spec.resolve(m.flows_csv), geography)
