@@ -1,0 +1,1 @@
+"""Virtual patients for medical education: training cases, play, scoring, debrief, translations."""
