@@ -12,6 +12,7 @@ from tests.conftest import require
 
 from healthtwin.errors import InvalidInputError, InvalidParameterError, UnknownModelError
 from healthtwin.synthetic import (
+    AIM,
     MST,
     ColumnKind,
     ColumnSpec,
@@ -43,7 +44,14 @@ def _mst() -> TabularGenerator:
     return MST(epsilon=20.0, n_bins=6, iters=100)
 
 
+def _aim() -> TabularGenerator:
+    require("jax", "synth")
+    import_mbi()
+    return AIM(epsilon=20.0, n_bins=6, iters=30, final_iters=100)
+
+
 GENERATORS: dict[str, Callable[[], TabularGenerator]] = {
+    "aim": _aim,
     "copula-empirical": GaussianCopula,
     "copula-parametric": lambda: GaussianCopula(marginals="parametric"),
     "mst": _mst,
@@ -120,5 +128,5 @@ def test_loading_refuses_foreign_folders_and_unknown_methods(tmp_path: Path) -> 
     with pytest.raises(InvalidInputError, match="does not hold a saved generator"):
         load_generator(tmp_path)
     write_saved(tmp_path, "ctgan", TableSchema.infer(_table()), {}, {})
-    with pytest.raises(UnknownModelError, match="known: \\['copula', 'mst'\\]"):
+    with pytest.raises(UnknownModelError, match="known: \\['aim', 'copula', 'mst'\\]"):
         load_generator(tmp_path)

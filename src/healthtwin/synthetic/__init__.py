@@ -38,6 +38,7 @@ numbers.
 
 from __future__ import annotations
 
+from healthtwin.synthetic.aim import AIM
 from healthtwin.synthetic.cohort import VirtualCohort, generate_cohort
 from healthtwin.synthetic.cohort_spec import CohortSpec, load_cohort_spec
 from healthtwin.synthetic.copula import FittedCopula, GaussianCopula
@@ -73,6 +74,7 @@ from healthtwin.synthetic.trial import InsulinTherapy, TrialResult, run_trial
 from healthtwin.synthetic.utility import UtilityResult, train_synthetic_test_real
 
 __all__ = [
+    "AIM",
     "MST",
     "CohortSpec",
     "ColumnDistance",

@@ -30,7 +30,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,9 @@ __all__ = [
     "MST",
     "FittedMarginalModel",
     "bin_edges",
+    "discretise",
     "import_mbi",
+    "marginal_counts",
     "rho_from_epsilon",
 ]
 
@@ -104,9 +106,10 @@ def bin_edges(spec: ColumnSpec, n_bins: int) -> FloatArray:
     return np.linspace(lower, upper, n_bins + 1)
 
 
-def _discretise(
+def discretise(
     schema: TableSchema, matrix: FloatArray, n_bins: int
 ) -> tuple[IntArray, list[FloatArray]]:
+    """Bin codes of an encoded table, shape ``(n, d)``, and each column's public edges."""
     codes = np.empty(matrix.shape, dtype=np.int64)
     edges: list[FloatArray] = []
     for j, spec in enumerate(schema.columns):
@@ -120,7 +123,14 @@ def _discretise(
     return codes, edges
 
 
-def _counts(codes: IntArray, clique: Sequence[int], sizes: Sequence[int]) -> FloatArray:
+def marginal_counts(codes: IntArray, clique: Sequence[int], sizes: Sequence[int]) -> FloatArray:
+    """Counts of a clique's cells, flattened in C order, shape ``(prod(sizes[clique]),)``.
+
+    Examples
+    --------
+    >>> marginal_counts(np.array([[0, 1], [1, 1]]), (0, 1), (2, 2)).tolist()
+    [0.0, 1.0, 0.0, 1.0]
+    """
     shape = tuple(sizes[i] for i in clique)
     flat = np.ravel_multi_index(tuple(codes[:, i] for i in clique), shape)
     return np.bincount(flat, minlength=int(np.prod(shape))).astype(np.float64)
@@ -192,7 +202,7 @@ class MST:
         """
         public = self.schema is not None
         schema = self.schema or TableSchema.infer(table)
-        codes, edges = _discretise(schema, schema.encode(table), self.n_bins)
+        codes, edges = discretise(schema, schema.encode(table), self.n_bins)
         sizes = [e.size - 1 for e in edges]
         mbi = import_mbi()
         spend = None
@@ -248,14 +258,14 @@ def _mst_measurements(
     n_columns = len(sizes)
     if n_columns == 1:
         std = math.sqrt(1 / (2 * rho))
-        x = _counts(codes, (0,), sizes)
+        x = marginal_counts(codes, (0,), sizes)
         return [], [((0,), x + rng.normal(0.0, std, x.size), std)]
     sigma = math.sqrt(3 / (2 * rho))
     std_one = sigma * math.sqrt(n_columns)
     measurements: list[tuple[tuple[int, ...], FloatArray, float]] = []
     marginals = []
     for j in range(n_columns):
-        x = _counts(codes, (j,), sizes)
+        x = marginal_counts(codes, (j,), sizes)
         y = x + rng.normal(0.0, std_one, x.size)
         measurements.append(((j,), y, std_one))
         marginals.append(np.clip(y, 0, None) / max(np.clip(y, 0, None).sum(), 1e-12))
@@ -263,7 +273,8 @@ def _mst_measurements(
     errors = {
         (a, b): float(
             np.abs(
-                _counts(codes, (a, b), sizes) - total * np.outer(marginals[a], marginals[b]).ravel()
+                marginal_counts(codes, (a, b), sizes)
+                - total * np.outer(marginals[a], marginals[b]).ravel()
             ).sum()
         )
         for a, b in itertools.combinations(range(n_columns), 2)
@@ -271,7 +282,7 @@ def _mst_measurements(
     tree = _select_tree(errors, n_columns, math.sqrt(8 * (rho / 3) / (n_columns - 1)), rng)
     std_two = sigma * math.sqrt(n_columns - 1)
     for a, b in tree:
-        x = _counts(codes, (a, b), sizes)
+        x = marginal_counts(codes, (a, b), sizes)
         measurements.append(((a, b), x + rng.normal(0.0, std_two, x.size), std_two))
     return tree, measurements
 
@@ -335,7 +346,7 @@ class FittedMarginalModel:
     cliques: tuple[tuple[int, ...], ...]
     tables: tuple[FloatArray, ...]
     privacy_statement: dict[str, Any]
-    method: str = field(default="mst", init=False)
+    method: str = "mst"
 
     def sample(self, n: int, rng: np.random.Generator) -> pd.DataFrame:
         """Draw ``n`` rows: bins by ancestral sampling, values uniform within bins."""
@@ -369,9 +380,10 @@ class FittedMarginalModel:
     @classmethod
     def load(cls, directory: Path) -> FittedMarginalModel:
         """Read a model written by :meth:`save`."""
-        _, schema, settings, arrays = read_saved(directory)
+        method, schema, settings, arrays = read_saved(directory)
         cliques = tuple(tuple(int(i) for i in c) for c in settings["cliques"])
         return cls(
+            method=method,
             schema=schema,
             edges=tuple(arrays[f"edges/{j}"] for j in range(len(schema.columns))),
             cliques=cliques,

@@ -373,6 +373,7 @@ def _loaders() -> dict[str, Callable[[Path], Any]]:
     return {
         "copula": FittedCopula.load,
         "mst": FittedMarginalModel.load,
+        "aim": FittedMarginalModel.load,
     }
 
 
