@@ -24,9 +24,9 @@ aggregation functions.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +36,7 @@ from healthtwin.errors import ConsentError, InvalidInputError
 from healthtwin.federation.analytics_queries import Query, SiteAnswer, query_to_json
 from healthtwin.federation.analytics_site import AnalyticsSite, SitePolicy
 from healthtwin.federation.models import FederatedModel
+from healthtwin.federation.site_governance import LEARNING_PROJECT, GovernedPrivacyLedger
 from healthtwin.federation.sites import SiteData
 from healthtwin.federation.strategies import (
     FederationConfig,
@@ -48,7 +49,6 @@ from healthtwin.federation.strategies import (
 from healthtwin.governance.privacy_budget import (
     MemoryLedgerStore,
     PrivacyBudget,
-    PrivacyCost,
     PrivacyLedger,
 )
 from healthtwin.interop.harmonize import harmonize
@@ -66,61 +66,6 @@ __all__ = [
 ]
 
 GLUCOSE_LOINC = "2345-7"
-LEARNING_PROJECT = "federated-learning"
-
-
-class GovernedPrivacyLedger:
-    """The federation's ``PrivacyLedger`` protocol, backed by a governance ledger.
-
-    ``spend(site, epsilon, delta, purpose)`` charges a pure ``epsilon`` to ``project``
-    and to the dataset ``site``; governance charges no delta on pure releases, so the
-    deltas are added here and a spend whose total delta would exceed the site's dataset
-    budget is refused too (:class:`~healthtwin.errors.ConsentError`, nothing recorded).
-
-    Examples
-    --------
-    >>> from healthtwin.governance.privacy_budget import MemoryLedgerStore
-    >>> ledger = PrivacyLedger(MemoryLedgerStore(), project_budgets={"p": PrivacyBudget(1.0)},
-    ...                        dataset_budgets={"us": PrivacyBudget(1.0, 1e-5)})
-    >>> governed = GovernedPrivacyLedger(ledger, "p", delta_budget=1e-5)
-    >>> governed.spend("us", 0.6, 1e-6, "round 1")
-    >>> governed.spend("us", 0.6, 1e-6, "round 2")
-    Traceback (most recent call last):
-    ...
-    healthtwin.errors.ConsentError: privacy budget of project 'p' exceeded: ...
-    """
-
-    def __init__(self, ledger: PrivacyLedger, project: str, *, delta_budget: float) -> None:
-        self.ledger = ledger
-        self.project = project
-        self.delta_budget = Decimal(repr(float(delta_budget)))
-
-    def _delta_spent(self, site: str) -> Decimal:
-        return sum(
-            (
-                Decimal(str(s.parameters.get("delta", "0")))
-                for s in self.ledger.spends()
-                if s.project == self.project and s.dataset == site
-            ),
-            Decimal(0),
-        )
-
-    def spend(self, site: str, epsilon: float, delta: float, purpose: str) -> None:
-        """Charge ``epsilon`` (and count ``delta``); raise ``ConsentError`` if over budget."""
-        total_delta = self._delta_spent(site) + Decimal(repr(float(delta)))
-        if total_delta > self.delta_budget:
-            raise ConsentError(
-                f"privacy budget of site {site!r}: delta would reach {total_delta} > "
-                f"{self.delta_budget}; nothing was computed"
-            )
-        self.ledger.charge(
-            self.project,
-            site,
-            PrivacyCost(epsilon=epsilon),
-            query=purpose,
-            mechanism="gaussian (DP-FedAvg)",
-            parameters={"delta": repr(float(delta))},
-        )
 
 
 def glucose_table(patients: Sequence[PatientData]) -> dict[str, np.ndarray]:
@@ -258,17 +203,19 @@ class FederatedSite:
         theta: FloatArray,
         config: FederationConfig,
         round_number: int,
+        run: str = "run",
     ) -> SiteReply:
         """Train one round locally, charging DP to the site's budget; audit the round.
 
-        Under DP the site is charged the round's share of the run's epsilon
-        (``epsilon(t) - epsilon(t - 1)`` of the exact accountant) and the run's delta in
-        the first round, so the charges add up to what the accountant reports. A site
-        whose budget is spent sits the round out (a failure recorded as data).
+        Under DP the site's ``k``-th round of ``run`` is charged
+        ``epsilon(k) - epsilon(k - 1)`` of the exact accountant (and the run's delta
+        once), so its charges add up to what the accountant reports for the rounds its
+        data entered, even if it sat some out. A site whose budget is spent sits the round
+        out (a failure recorded as data).
         """
         if self.learning_data is None:
             return SiteReply(self.name, None, "site holds no learning data")
-        reply = self._charged_training(model, theta, config, round_number)
+        reply = self._charged_training(model, theta, config, round_number, run)
         self.store.record_audit(
             actor=f"site:{self.name}",
             action="federation.training-round",
@@ -284,15 +231,18 @@ class FederatedSite:
         return reply
 
     def _charged_training(
-        self, model: FederatedModel, theta: FloatArray, config: FederationConfig, number: int
+        self,
+        model: FederatedModel,
+        theta: FloatArray,
+        config: FederationConfig,
+        number: int,
+        run: str,
     ) -> SiteReply:
         assert self.learning_data is not None
         if config.dp is not None:
-            previous = config.dp.epsilon(number - 1) if number > 1 else 0.0
-            delta = config.dp.delta if number == 1 else 0.0
             try:
-                self.privacy_ledger().spend(
-                    self.name, config.dp.epsilon(number) - previous, delta, f"round {number}"
+                self.privacy_ledger().charge_participation(
+                    self.name, config.dp, run, f"round {number}"
                 )
             except ConsentError as err:
                 return SiteReply(self.name, None, str(err))
@@ -328,8 +278,9 @@ def train_sites(
     rng = np.random.default_rng(config.seed)
     theta = np.zeros(model.n_parameters(data[0].features.shape[1]))
     records: list[RoundRecord] = []
+    run = f"run-{uuid.uuid4().hex}"
     for number in range(1, config.rounds + 1):
-        replies = [site.train_round(model, theta, config, number) for site in sites]
+        replies = [site.train_round(model, theta, config, number, run) for site in sites]
         theta, record = close_round(model, theta, replies, config, rng, number)
         records.append(record)
     return FederationResult(theta, tuple(records))

@@ -22,7 +22,9 @@ Configuration comes from Flower's two places:
   forecaster, ``target``, that the site has harmonised itself) or, for demonstrations,
   ``dataset`` + ``site-index`` + ``n-sites`` + ``split`` (``iid`` or ``case-mix``) +
   ``split-seed`` + ``outcome``, which cuts one shipped data set into the same sites on
-  every node.
+  every node; and the site's own governance (:mod:`~healthtwin.federation.site_governance`):
+  ``ledger-path`` + ``budget-epsilon`` (+ ``budget-delta``), charged each round's DP cost
+  before training, and ``audit-path``, a hash-chained log of every round.
 
 The module-level ``server_app`` and ``client_app`` are what Flower loads
 (``healthtwin.federation.apps:server_app``).
@@ -65,6 +67,7 @@ from healthtwin.federation.secure_aggregation import (
     secure_aggregation_mod,
     secure_round,
 )
+from healthtwin.federation.site_governance import SiteGovernance
 from healthtwin.federation.sites import (
     SiteData,
     load_site_data,
@@ -215,6 +218,62 @@ def _train_config(run_config: Mapping[str, Scalar], config: FederationConfig) ->
     )
 
 
+def _round_config(
+    train_config: ConfigRecord, config: FederationConfig, number: int
+) -> ConfigRecord:
+    """The round's settings: the run's, the round's number and the DP settings sites charge."""
+    dp = config.dp
+    return ConfigRecord(
+        {
+            **train_config,
+            "round": number,
+            "dp-noise-multiplier": 0.0 if dp is None else dp.noise_multiplier,
+            "dp-clip-norm": 0.0 if dp is None else dp.clip_norm,
+            "dp-delta": 0.0 if dp is None else dp.delta,
+        }
+    )
+
+
+def _governance(context: Context, site: SiteData) -> SiteGovernance:
+    return SiteGovernance.from_node_config(context.node_config, site.name)
+
+
+def _charge(context: Context, site: SiteData, settings: Mapping[str, object]) -> str | None:
+    """Charge the round's DP cost to the site's ledger; audit a refusal; its reason or None."""
+    number = int(_number(settings.get("round", 0)))
+    governance = _governance(context, site)
+    sigma = float(_number(settings.get("dp-noise-multiplier", 0.0)))
+    dp = None
+    if sigma > 0.0:
+        dp = DifferentialPrivacy(
+            clip_norm=float(_number(settings["dp-clip-norm"])),
+            noise_multiplier=sigma,
+            delta=float(_number(settings["dp-delta"])),
+        )
+    refusal = governance.charge_round(number, dp, str(context.run_id))
+    if refusal is not None:
+        governance.audit(
+            "federation.training-round", "minor-failure", {"round": number, "refused": refusal}
+        )
+    return refusal
+
+
+def _audit_training(
+    context: Context, site: SiteData, settings: Mapping[str, object], error: str | None
+) -> None:
+    _governance(context, site).audit(
+        "federation.training-round",
+        "success" if error is None else "minor-failure",
+        {
+            "round": int(_number(settings.get("round", 0))),
+            "model": str(settings.get("model", "")),
+            "n_patients": site.n_patients,
+            "dp_noise_multiplier": float(_number(settings.get("dp-noise-multiplier", 0.0))),
+            "error": error,
+        },
+    )
+
+
 @client_app.query()
 def describe_site(message: Message, context: Context) -> Message:
     """Answer how many features and patients this site has."""
@@ -242,8 +301,16 @@ def train_site(message: Message, context: Context) -> Message:
     site = _site(context)
     settings = message.content["config"]
     theta = _arrays(message.content, "arrays")[0]
+    refusal = _charge(context, site, settings)
+    if refusal is not None:
+        metrics = MetricRecord({"num-examples": 0, "failed": 1})
+        return Message(
+            RecordDict({"metrics": metrics, "error": ConfigRecord({"reason": refusal})}),
+            reply_to=message,
+        )
     model, config = _local_training(settings)
     reply = train_at_site(model, np.asarray(theta, np.float64), site, config)
+    _audit_training(context, site, settings, reply.error if reply.result is None else None)
     if reply.result is None:
         # A failure is data: the server records the reason and the round goes on.
         metrics = MetricRecord({"num-examples": 0, "failed": 1})
@@ -272,8 +339,12 @@ def _train_for_secure_aggregation(message: Message, context: Context) -> Message
     fitins = recorddict_compat.recorddict_to_fitins(message.content, keep_input=True)
     settings = fitins.config
     theta = np.asarray(parameters_to_ndarrays(fitins.parameters)[0], np.float64)
+    refusal = _charge(context, site, settings)
+    if refusal is not None:
+        raise SolverError(f"site {site.name!r} sits the round out: {refusal}")
     model, config = _local_training(settings)
     reply = train_at_site(model, theta, site, config)
+    _audit_training(context, site, settings, reply.error if reply.result is None else None)
     if reply.result is None:
         raise SolverError(f"site {site.name!r} could not train: {reply.error}")
     update = reply.result.theta - theta
@@ -314,6 +385,11 @@ def evaluate_site(message: Message, context: Context) -> Message:
         # Bad records at this site: it sits out the federated evaluation.
         metrics["num-examples"] = 0
     metrics.update(scores)
+    _governance(context, site).audit(
+        "federation.evaluation-round",
+        "success" if metrics["num-examples"] else "minor-failure",
+        {"model": str(settings["model"]), "n_patients": site.n_patients},
+    )
     return Message(RecordDict({"metrics": MetricRecord(metrics)}), reply_to=message)
 
 
@@ -425,13 +501,14 @@ def serve_rounds(grid: Grid, run_config: Mapping[str, Scalar]) -> FederationResu
         sampled = [
             int(n) for n in sample_sites(names, config.fraction_sites, config.min_sites, rng)
         ]
+        round_config = _round_config(train_config, config, number)
         if config.secure_aggregation:
             weight = 1.0 if config.dp is not None else max(sizes.get(n, 1) for n in sampled)
             theta, record, sent, received = _secure_aggregation_round(
-                grid, sampled, theta, train_config, config, weight, rng, number, timeout
+                grid, sampled, theta, round_config, config, weight, rng, number, timeout
             )
         else:
-            content = RecordDict({"arrays": ArrayRecord([theta]), "config": train_config})
+            content = RecordDict({"arrays": ArrayRecord([theta]), "config": round_config})
             replies, sent = _ask(grid, sampled, content, "train", str(number), timeout)
             site_replies = [_site_reply(n, replies.get(n)) for n in sampled]
             received = sum(_payload_bytes(r) for r in replies.values() if not r.has_error())
