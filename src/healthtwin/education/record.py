@@ -16,6 +16,7 @@ measure                       unit
 ``glucose_mmol_per_l``        mmol/L
 ``ketones_mmol_per_l``        mmol/L
 ``potassium_mmol_per_l``      mmol/L
+``bicarbonate_mmol_per_l``    mmol/L
 ``lactate_mmol_per_l``        mmol/L
 ``ph``                        1
 ``map_mmhg``, ``sbp_mmhg``    mmHg
@@ -24,6 +25,7 @@ measure                       unit
 ``spo2_percent``              %
 ``temp_c``                    degC
 ``bis``                       1
+``gcs``                       1
 ``urine_ml_per_h``            mL/h
 ============================  ==========
 """

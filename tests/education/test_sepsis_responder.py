@@ -1,0 +1,120 @@
+"""The sepsis responder against the Responder contract and its own documented behaviour."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from healthtwin.education.case import load_case
+from healthtwin.education.engine import Session
+from healthtwin.education.responders import Responder, make_responder
+from healthtwin.education.responders.sepsis import SepsisResponder
+from healthtwin.errors import InvalidInputError, InvalidParameterError
+
+
+def _rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+def test_registered_and_implements_the_protocol() -> None:
+    r = make_responder("sepsis")
+    assert isinstance(r, SepsisResponder)
+    assert isinstance(r, Responder)
+    s = r.initial({}, {}, _rng())
+    assert set(r.measure(s)) == set(r.measures)
+    assert all(np.isfinite(v) for v in r.measure(s).values())
+
+
+def test_advance_is_deterministic_and_split_invariant() -> None:
+    r = SepsisResponder()
+    s = r.apply(r.initial({}, {}, _rng()), {"type": "fluid_bolus"}, 500.0, 0.0)
+    one = r.measure(r.advance(s, 0.0, 10.0, _rng()))
+    two = r.measure(r.advance(r.advance(s, 0.0, 3.0, _rng()), 3.0, 10.0, _rng()))
+    again = r.measure(r.advance(s, 0.0, 10.0, _rng()))
+    assert one == again
+    for name in r.measures:
+        assert two[name] == pytest.approx(one[name], rel=1e-9)
+
+
+def test_fluid_bolus_is_delivered_in_full_and_then_stops() -> None:
+    r = SepsisResponder()
+    s0 = r.initial({}, {}, _rng())
+    s = r.apply(s0, {"type": "fluid_bolus", "over_min": 10}, 1000.0, 0.0)
+    s = r.advance(s, 0.0, 10.0, _rng())
+    assert s.infusions == ()
+    assert s.fluid_given_ml == 1000.0
+    # Blood volume rose by less than the bolus: part has already left the circulation.
+    assert 0.0 < s.blood_volume_ml - s0.blood_volume_ml < 1000.0
+
+
+def test_antibiotics_lower_the_inflammatory_drive() -> None:
+    r = SepsisResponder()
+    s0 = r.initial({}, {}, _rng())
+    treated = r.advance(r.apply(s0, {"type": "antibiotic"}, 4.5, 0.0), 0.0, 120.0, _rng())
+    untreated = r.advance(s0, 0.0, 120.0, _rng())
+    ineffective = r.apply(s0, {"type": "antibiotic", "effective": False}, 4.5, 0.0)
+    assert treated.inflammation < 1.0 < untreated.inflammation
+    assert ineffective.antibiotic_min == np.inf
+
+
+def test_oxygen_raises_spo2() -> None:
+    r = SepsisResponder()
+    s0 = r.initial({}, {}, _rng())
+    s = r.apply(s0, {"type": "oxygen", "fio2": 0.4}, None, 0.0)
+    assert r.measure(s)["spo2_percent"] > r.measure(s0)["spo2_percent"] + 5.0
+
+
+def test_event_worsens_infection() -> None:
+    r = SepsisResponder()
+    s0 = r.initial({}, {}, _rng())
+    s = r.event(s0, {"event": "infection_worsens", "factor": 1.5}, 10.0)
+    assert s.inflammation == pytest.approx(1.5)
+    assert r.measure(s)["map_mmhg"] < r.measure(s0)["map_mmhg"]
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda r, s: r.apply(s, {"type": "dance"}, None, 0.0), "valid types"),
+        (lambda r, s: r.apply(s, {"type": "fluid_bolus"}, None, 0.0), "needs a dose"),
+        (lambda r, s: r.apply(s, {"type": "noradrenaline_rate"}, 9.0, 0.0), r"\[0.0, 3.0\]"),
+        (lambda r, s: r.apply(s, {"type": "oxygen", "fio2": 2.0}, None, 0.0), "fio2"),
+        (lambda r, s: r.event(s, {"event": "meteor"}, 0.0), "valid events"),
+        (lambda r, s: r.advance(s, 5.0, 1.0, _rng()), "backwards"),
+        (lambda r, s: r.initial({}, {"volume": 1}, _rng()), "initial_state"),
+    ],
+)
+def test_bad_inputs_are_rejected_with_a_reason(call: object, match: str) -> None:
+    r = SepsisResponder()
+    s = r.initial({}, {}, _rng())
+    with pytest.raises(InvalidInputError, match=match):
+        call(r, s)  # type: ignore[operator]
+
+
+def test_unknown_parameter_lists_the_valid_ones() -> None:
+    with pytest.raises(InvalidParameterError, match="valid names: weight_kg"):
+        SepsisResponder().initial({"wieght_kg": 70.0}, {}, _rng())
+
+
+def test_sample_parameters_reproducible_and_respects_cv() -> None:
+    r = SepsisResponder()
+    a = r.sample_parameters({"capillary_leak_ml_per_min_cv": 0.0}, np.random.default_rng(3))
+    b = r.sample_parameters({"capillary_leak_ml_per_min_cv": 0.0}, np.random.default_rng(3))
+    assert a == b
+    assert a["capillary_leak_ml_per_min"] == 4.0
+    assert a["infection_growth_per_min"] != 0.006
+    assert all(v > 0 for k, v in a.items() if not k.endswith("_cv"))
+
+
+def test_shipped_case_plays_through_the_engine() -> None:
+    case = load_case("septic_shock")
+    session = Session(case, seed=0)
+    session.start()
+    session.act("give_crystalloid_bolus", 1000.0)
+    session.act("give_antibiotics")
+    session.advance(30.0)
+    assert session.vitals()["map_mmhg"].value > 60.0
+    session.advance(case.duration_min)
+    assert session.finished
+    assert not session.dead
+    assert session.record().measures["map_mmhg"].shape == session.record().times_min.shape
