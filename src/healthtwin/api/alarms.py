@@ -7,7 +7,9 @@ itself is not thread-safe). Routes under ``/api/v1``:
 - ``POST /alarms/series``: add a weekly count series ``(country, disease, syndrome)``;
 - ``POST /alarms/weeks``: append one week of counts across series;
 - ``GET /alarms``: the latest week's ranked alarms with their evidence (the monitor's JSON
-  schema ``healthtwin.surveillance.monitor/1``); an empty board answers no alarms.
+  schema ``healthtwin.surveillance.monitor/1``) plus ``series``, every monitored
+  ``(country, disease, syndrome)``, so that a board can show the quiet ones too; an empty
+  board answers no alarms.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ class AlarmBoard:
     >>> board.append_week("2024-03-18", {key: 60.0})
     >>> board.report()["alarms"][0]["country"]
     'FR'
+    >>> board.report()["series"]
+    [{'country': 'FR', 'disease': 'flu', 'syndrome': 'ili'}]
     """
 
     def __init__(self, config: MonitorConfig | None = None) -> None:
@@ -62,9 +66,13 @@ class AlarmBoard:
             self._monitor.append_week(week, counts)
 
     def report(self) -> dict[str, Any]:
-        """The ranked alarms of the latest week (no series: an empty report)."""
+        """The ranked alarms of the latest week and the monitored series (none: empty)."""
         with self._lock:
-            if not self._monitor.keys:
+            series = [
+                {"country": k.country, "disease": k.disease, "syndrome": k.syndrome}
+                for k in self._monitor.keys
+            ]
+            if not series:
                 return {
                     "schema": SCHEMA,
                     "week": None,
@@ -75,8 +83,9 @@ class AlarmBoard:
                     "n_undefined": 0,
                     "alarms": [],
                     "undefined": [],
+                    "series": [],
                 }
-            return self._monitor.evaluate().to_dict()
+            return self._monitor.evaluate().to_dict() | {"series": series}
 
 
 class SeriesIn(BaseModel):

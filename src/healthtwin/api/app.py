@@ -13,6 +13,7 @@ served.
 
 The twin API under ``/api/v1`` (:mod:`~healthtwin.api.twins`, :mod:`~healthtwin.api.jobs`,
 :mod:`~healthtwin.api.regions`, :mod:`~healthtwin.api.alarms`,
+:mod:`~healthtwin.api.hospitals`, :mod:`~healthtwin.api.federated_runs`,
 :mod:`~healthtwin.api.governance_routes`) answers errors as RFC 9457 problem details
 (``application/problem+json``) and is governed by :mod:`healthtwin.api.v1_governance`.
 The dashboard's pages (``/dashboard``) are mounted when Jinja2 and plotly are installed
@@ -37,10 +38,13 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 
 from healthtwin.api.alarms import AlarmBoard, alarms_router
+from healthtwin.api.education import EducationRegistry, education_router
+from healthtwin.api.federated_runs import LiveRounds, federated_runs_router
 from healthtwin.api.fhir_routes import fhir_router
 from healthtwin.api.governance_layer import GovernanceLayer
 from healthtwin.api.governance_routes import governance_router
 from healthtwin.api.hardening import SecurityHeaders, cors_options
+from healthtwin.api.hospitals import HospitalRegistry, hospitals_router
 from healthtwin.api.jobs import JobRunner, jobs_router
 from healthtwin.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from healthtwin.api.outcome import FHIR_JSON, http_status, operation_outcome
@@ -195,17 +199,32 @@ def create_app(
         "max_entries": max_entries,
     }
     app.include_router(fhir_router)
-    for router in (twins_router, jobs_router, regions_router, alarms_router, governance_router):
+    for router in (
+        twins_router,
+        jobs_router,
+        regions_router,
+        alarms_router,
+        governance_router,
+        hospitals_router,
+        federated_runs_router,
+        education_router,
+    ):
         app.include_router(router)
     app.state.twins = TwinRegistry()
+    app.state.education = EducationRegistry()
     app.state.jobs = JobRunner(store)
     app.state.alarms = AlarmBoard()
+    app.state.hospitals = HospitalRegistry()
+    app.state.federated_rounds = LiveRounds()
     app.state.stopping = threading.Event()
     dashboard = _dashboard_installed()
     if dashboard:
         from healthtwin.dashboard import dashboard_router
 
         app.include_router(dashboard_router)
+        from healthtwin.dashboard.education import education_pages_router
+
+        app.include_router(education_pages_router)
     for kind in (TwinError, RequestValidationError, HTTPException, Exception):
         app.add_exception_handler(kind, _problem)
     # add_middleware puts each new layer outside the previous ones.

@@ -4,7 +4,11 @@
 only: three FHIR Patients with three hours of CGM (each simulated with its own UVA/Padova
 virtual patient eating 50 g at 30 min, plus sensor noise), one set of vital signs (so the
 patient view can show NEWS2), a two-region epidemic scenario with a "distancing" variant
-running as a background job, and a small surveillance board with one outbreak.
+running as a background job, a demo hospital twin (ED, ward, ICU; today's census) simulated
+forward as a background job, and a global alarm board: weekly counts of measles, influenza
+and salmonellosis in eight countries through the cross-border monitor, with outbreaks of
+measles in France and Belgium and of influenza in Spain, and one series (influenza in
+Sweden) whose latest count is missing.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from healthtwin.api.hospitals import HospitalIn, SimulateIn, make_twin, simulation_work
 from healthtwin.api.jobs import Job, JobRunner
 from healthtwin.api.regions import scenario_work
 from healthtwin.api.twin_sessions import GlucoseReading, PatientTwinSession
@@ -28,7 +33,15 @@ from healthtwin.population.scenario import parse_scenario
 from healthtwin.store import Store
 from healthtwin.surveillance.monitor import SeriesKey
 
-__all__ = ["DEMO_PATIENTS", "DEMO_SCENARIO", "Demo", "load_demo", "simulated_cgm"]
+__all__ = [
+    "DEMO_COUNTRIES",
+    "DEMO_HOSPITAL_ID",
+    "DEMO_PATIENTS",
+    "DEMO_SCENARIO",
+    "Demo",
+    "load_demo",
+    "simulated_cgm",
+]
 
 #: (FHIR Patient id, virtual patient) of the demo twins.
 DEMO_PATIENTS = (
@@ -58,6 +71,14 @@ DEMO_SCENARIO: dict[str, Any] = {
         },
     ],
 }
+#: Id of the demo hospital twin.
+DEMO_HOSPITAL_ID = "demo-general"
+#: Countries of the demo's global alarm board.
+DEMO_COUNTRIES = ("FR", "BE", "DE", "NL", "ES", "IT", "PL", "SE")
+#: (disease, syndrome, weekly mean) of the global board's series.
+_GLOBAL_DISEASES = (("influenza", "ili", 120.0), ("salmonellosis", "gastro", 30.0))
+#: Latest weekly counts that make outbreaks (others are drawn as usual weeks).
+_OUTBREAKS = {("ES", "influenza"): 260.0}
 _VITALS = (  # LOINC, value, unit: a patient with a raised NEWS2
     ("9279-1", 22.0, "/min"),
     ("59408-5", 95.0, "%"),
@@ -69,10 +90,12 @@ _VITALS = (  # LOINC, value, unit: a patient with a raised NEWS2
 
 @dataclass(frozen=True)
 class Demo:
-    """What :func:`load_demo` made: twin ids and the scenario job."""
+    """What :func:`load_demo` made: twin ids, the scenario job and the hospital's job."""
 
     twin_ids: tuple[str, ...]
     scenario_job: Job
+    hospital_id: str = DEMO_HOSPITAL_ID
+    hospital_job: Job | None = None
 
 
 def simulated_cgm(
@@ -143,7 +166,25 @@ def load_demo(state: Any, store: Store, *, now: datetime | None = None) -> Demo:
         description="demo: two regions, 60 days x 6 replicates",
     )
     _demo_alarms(state)
-    return Demo(tuple(twin_ids), job)
+    hospital_job = _demo_hospital(state, runner)
+    return Demo(tuple(twin_ids), job, DEMO_HOSPITAL_ID, hospital_job)
+
+
+def _demo_hospital(state: Any, runner: JobRunner) -> Job:
+    twin = state.hospitals.add(
+        make_twin(
+            HospitalIn(hospital_id=DEMO_HOSPITAL_ID, name="Demo general hospital", preset="demo")
+        )
+    )
+    settings = SimulateIn(days=14, replications=20, seed=5)
+    job = runner.submit(
+        "hospital-forecast",
+        simulation_work(twin, settings),
+        actor="Device/healthtwin-demo",
+        description=f"demo: hospital {twin.hospital_id}, 14 days x 20 replications",
+    )
+    state.hospitals.add_run(twin.hospital_id, job.id)
+    return job
 
 
 def _exists(store: Store, pid: str) -> bool:
@@ -163,4 +204,12 @@ def _demo_alarms(state: Any) -> None:
         SeriesKey(c, "measles", "rash"): float(n)
         for c, n in (("FR", 75), ("BE", 52), ("DE", 19), ("NL", 23))
     }
+    for disease, syndrome, mean in _GLOBAL_DISEASES:
+        for country in DEMO_COUNTRIES:
+            counts = rng.poisson(mean, size=20).astype(float).tolist()
+            state.alarms.add_series(SeriesKey(country, disease, syndrome), counts, "2024-01-01")
+            if (country, disease) == ("SE", "influenza"):
+                continue  # Sweden has not reported its latest influenza count yet
+            latest = _OUTBREAKS.get((country, disease), float(rng.poisson(mean)))
+            week[SeriesKey(country, disease, syndrome)] = latest
     state.alarms.append_week("2024-05-20", week)

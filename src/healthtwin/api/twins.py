@@ -35,6 +35,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from healthtwin.api.education import RECORD_PREFIX as EDUCATION_PREFIX
 from healthtwin.api.jobs import RESULT_PREFIX
 from healthtwin.api.twin_sessions import (
     MODEL,
@@ -181,11 +182,13 @@ def ingest(store: Store, session: PatientTwinSession, readings: list[GlucoseRead
 def create_twin(request: Request, body: TwinCreate, response: Response) -> dict[str, Any]:
     """Create a patient twin (from a stored FHIR Patient, or from parameters)."""
     store = _store(request)
-    if body.twin_id is not None and body.twin_id.startswith(RESULT_PREFIX):
-        raise InvalidInputError(
-            f"twin ids may not start with {RESULT_PREFIX!r} (kept for job results); "
-            f"got {body.twin_id!r}"
-        )
+    reserved = {RESULT_PREFIX: "job results", EDUCATION_PREFIX: "training sessions"}
+    for prefix, kept_for in reserved.items():
+        if body.twin_id is not None and body.twin_id.startswith(prefix):
+            raise InvalidInputError(
+                f"twin ids may not start with {prefix!r} (kept for {kept_for}); "
+                f"got {body.twin_id!r}"
+            )
     if body.patient_id is not None:
         store.read("Patient", body.patient_id)  # NotFoundError -> 404
     twin_id = body.twin_id or f"twin-{uuid.uuid4().hex[:12]}"

@@ -32,6 +32,9 @@ request                                       resource type              action
 ``POST /recommendations/{id}/accept|override`` GuidanceResponse          u
 ``/jobs``, ``/scenarios``, ``/regions``       Task                       s, r, c, u
 ``/alarms``                                   DetectedIssue              s / c
+``/hospitals``                                Location                   s, r, c, u
+``/federated-runs``                           Task                       s, r, c
+``/education`` (virtual patients)              Task                       r, c, u
 ``/governance/audit``                         AuditEvent                 s
 ``/governance/cards``                         Library                    s
 ============================================  =========================  ======
@@ -85,7 +88,17 @@ class V1Interaction:
     target: tuple[str, str] | None = None
 
 
-_COLLECTIONS = {"jobs": "Task", "scenarios": "Task", "regions": "Task", "alarms": "DetectedIssue"}
+_COLLECTIONS = {
+    "jobs": "Task",
+    "scenarios": "Task",
+    "regions": "Task",
+    "alarms": "DetectedIssue",
+    # A hospital twin is about beds and units (aggregate flow), no one patient's data.
+    "hospitals": "Location",
+    "federated-runs": "Task",
+    # Training sessions play virtual patients: no real patient's data is touched.
+    "education": "Task",
+}
 _ACTIONS = {"GET": "r", "POST": "c", "PUT": "u", "PATCH": "u", "DELETE": "d"}
 
 

@@ -11,7 +11,11 @@ Views: ``/dashboard/`` (twins, scenario runs, alarm board), ``/dashboard/patient
 (glucose readings with forecast bands that update live over server-sent events, accepted
 plans, parameter estimates, recommendations to accept or override, NEWS2 when vitals are
 on file), ``/dashboard/regions/{job}`` (incidence, Rt, ICU demand against capacity,
-scenario comparison) and ``/dashboard/governance`` (audit trail, model cards).
+scenario comparison), ``/dashboard/hospitals/{id}`` (census by unit, queue lengths,
+predicted occupancy with bands, alerts), ``/dashboard/global`` (alarm board by country and
+disease), ``/dashboard/education`` (training cases played in the learner's language and
+units, with score and debrief) and ``/dashboard/governance`` (audit trail, model cards).
+The navigation is the list :data:`~healthtwin.dashboard.pages.NAVIGATION`.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -22,7 +23,15 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from healthtwin.errors import InvalidInputError, MissingDependencyError, NotFoundError
 
-__all__ = ["DASHBOARD_CSP", "PREFIX", "DashboardHeaders", "dashboard_router", "plotly_js_path"]
+__all__ = [
+    "DASHBOARD_CSP",
+    "NAVIGATION",
+    "PREFIX",
+    "DashboardHeaders",
+    "NavItem",
+    "dashboard_router",
+    "plotly_js_path",
+]
 
 PREFIX = "/dashboard"
 #: Own scripts only; Plotly sets inline styles on the SVG it draws, hence style 'unsafe-inline'.
@@ -31,10 +40,33 @@ DASHBOARD_CSP = (
     "img-src 'self' data: blob:; connect-src 'self'; font-src 'self' data:; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
 )
-_STATIC = {"app.js": "text/javascript", "dashboard.css": "text/css"}
+_STATIC = {
+    "app.js": "text/javascript",
+    "dashboard.css": "text/css",
+    "education.js": "text/javascript",
+}
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
 dashboard_router = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+
+@dataclass(frozen=True)
+class NavItem:
+    """One entry of the views' navigation: ``key`` is the ``active`` name of its pages."""
+
+    key: str
+    label: str
+    href: str
+
+
+#: The navigation of every page, in order; a new view is one more entry here.
+NAVIGATION = (
+    NavItem("overview", "Overview", f"{PREFIX}/"),
+    NavItem("hospitals", "Hospitals", f"{PREFIX}/hospitals"),
+    NavItem("global", "Global alarms", f"{PREFIX}/global"),
+    NavItem("governance", "Governance", f"{PREFIX}/governance"),
+    NavItem("education", "Education", f"{PREFIX}/education"),
+)
 
 Scope = Any
 Receive = Any
@@ -112,7 +144,7 @@ def _environment() -> Any:
 
 
 def render(template: str, **context: Any) -> str:
-    """A page rendered from ``templates/<template>``.
+    """A page rendered from ``templates/<template>`` (``navigation`` defaults to the views').
 
     Examples
     --------
@@ -121,6 +153,7 @@ def render(template: str, **context: Any) -> str:
     >>> "<main" in page
     True
     """
+    context.setdefault("navigation", NAVIGATION)
     rendered: str = _environment().get_template(template).render(**context)
     return rendered
 
@@ -162,6 +195,31 @@ def region(request: Request, job_id: str) -> HTMLResponse:
     return _page(
         request, "region.html", title=f"Region scenario {job_id}", active="regions", job_id=job_id
     )
+
+
+@dashboard_router.get("/hospitals", response_class=HTMLResponse)
+def hospitals(request: Request) -> HTMLResponse:
+    """The first hospital twin (a chooser lists the others)."""
+    return _page(request, "hospital.html", title="Hospital", active="hospitals", hospital_id="")
+
+
+@dashboard_router.get("/hospitals/{hospital_id}", response_class=HTMLResponse)
+def hospital(request: Request, hospital_id: str) -> HTMLResponse:
+    """One hospital twin: census, predicted occupancy, queues and alerts."""
+    hospital_id = _checked(hospital_id, "hospital id")
+    return _page(
+        request,
+        "hospital.html",
+        title=f"Hospital {hospital_id}",
+        active="hospitals",
+        hospital_id=hospital_id,
+    )
+
+
+@dashboard_router.get("/global", response_class=HTMLResponse)
+def global_alarms(request: Request) -> HTMLResponse:
+    """The global alarm board by country and disease."""
+    return _page(request, "global.html", title="Global alarm board", active="global")
 
 
 @dashboard_router.get("/governance", response_class=HTMLResponse)

@@ -393,6 +393,164 @@
     return "rgba(" + (n >> 16) + "," + ((n >> 8) & 255) + "," + (n & 255) + "," + alpha + ")";
   }
 
+  // -- hospital view ------------------------------------------------------------------------
+  function hospitalView() {
+    const select = document.getElementById("hospital-select");
+    let hospital = body.dataset.hospitalId || "";
+
+    async function choose() {
+      const data = await api("/hospitals");
+      select.replaceChildren();
+      data.hospitals.forEach(function (h) {
+        const option = document.createElement("option");
+        option.value = h.hospital_id;
+        option.textContent = h.name + " (" + h.hospital_id + ")";
+        select.appendChild(option);
+      });
+      if (!data.hospitals.length) { say("No hospital twin yet: create one with POST /api/v1/hospitals."); return null; }
+      if (!hospital) { hospital = data.hospitals[0].hospital_id; }
+      select.value = hospital;
+      return load();
+    }
+
+    async function load() {
+      const state = await api("/hospitals/" + encodeURIComponent(hospital));
+      showCensus(state);
+      if (state.latest_run) { return follow(state.latest_run); }
+      document.getElementById("run-message").textContent = "no forecast yet: run one";
+      return null;
+    }
+
+    function showCensus(state) {
+      const names = state.units.map(function (u) { return u.name; });
+      draw("census-plot", [
+        { type: "bar", x: names, y: state.units.map(function (u) { return u.census; }), name: "in beds now", marker: { color: "#0b5cad" } },
+        { type: "bar", x: names, y: state.units.map(function (u) { return u.beds - u.census; }), name: "free beds", marker: { color: "#c8c8c8" } },
+      ], { barmode: "stack", yaxis: { title: { text: "beds" } } });
+      fillTable("census-table", state.units, function (tr, u) {
+        cell(tr, u.name, true); cell(tr, u.kind); cell(tr, u.beds); cell(tr, u.census);
+        cell(tr, u.beds ? Math.round(100 * u.census / u.beds) + " %" : "–");
+      });
+    }
+
+    async function follow(job) {
+      const status = await api("/jobs/" + job);
+      document.getElementById("run-progress").value = status.progress;
+      document.getElementById("run-message").textContent = status.status + ": " + status.message;
+      if (status.status === "succeeded") { return show(await api("/hospitals/" + encodeURIComponent(hospital) + "/results?job=" + encodeURIComponent(job))); }
+      if (status.status === "failed" || status.status === "cancelled") { say("The forecast " + status.status + ": " + (status.error || status.message)); return null; }
+      setTimeout(function () { follow(job).catch(function (err) { say(err.message); }); }, 1000);
+      return null;
+    }
+
+    function show(result) {
+      const names = Object.keys(result.units);
+      let occ = [], queue = [];
+      names.forEach(function (name, i) {
+        const u = result.units[name], colour = palette[i % palette.length];
+        const pct = function (xs) { return xs.map(function (x) { return 100 * x; }); };
+        occ = occ.concat(band(result.day, pct(u.occupancy_fraction["0.05"]), pct(u.occupancy_fraction["0.95"]), name + " 90 %", hexa(colour, 0.15), name));
+        occ.push({ x: result.day, y: pct(u.occupancy_fraction["0.5"]), mode: "lines+markers", name: name, line: { color: colour }, legendgroup: name });
+        queue = queue.concat(band(result.day, u.queue_length["0.05"], u.queue_length["0.95"], name + " 90 %", hexa(colour, 0.15), name));
+        queue.push({ x: result.day, y: u.queue_length["0.5"], mode: "lines+markers", name: name, line: { color: colour }, legendgroup: name });
+      });
+      const line = 100 * result.occupancy_alert;
+      occ.push({ x: [result.day[0], result.day[result.day.length - 1]], y: [line, line], mode: "lines", name: "alert line " + line + " %", line: { color: "#8a1c00", dash: "dash" } });
+      draw("occupancy-plot", occ, { xaxis: { title: { text: "day ahead" } }, yaxis: { title: { text: "beds in use (%)" }, rangemode: "tozero" } });
+      draw("queue-plot", queue, { xaxis: { title: { text: "day ahead" } }, yaxis: { title: { text: "patients waiting" }, rangemode: "tozero" } });
+      const list = document.getElementById("alerts-list");
+      list.replaceChildren();
+      result.alerts.forEach(function (a) {
+        const li = document.createElement("li");
+        li.className = "alert alert-" + a.severity;
+        const tag = document.createElement("strong");
+        tag.textContent = (a.severity === "high" ? "High" : "Watch") + ": ";
+        li.append(tag, document.createTextNode(a.message));
+        list.appendChild(li);
+      });
+      if (!result.alerts.length) {
+        const li = document.createElement("li");
+        li.textContent = "no alert over the next " + result.days + " days";
+        list.appendChild(li);
+      }
+      const ew = result.early_warning;
+      document.getElementById("early-summary").textContent = "Deteriorations a day (median, 90 % band) over " + result.days + " days: " +
+        fmt(ew.deteriorations["0.5"].reduce(function (a, b) { return a + b; }, 0) / result.days) + "; caught late by the early-warning score: " +
+        fmt(ew.deteriorations_caught_late["0.5"].reduce(function (a, b) { return a + b; }, 0) / result.days) +
+        (ew.news2_scores ? "." : " (no NEWS2 scores recorded: the course's alert sensitivity is assumed).");
+      body.dataset.forecastJob = result.job_id;
+      return result;
+    }
+
+    document.getElementById("hospital-choice").addEventListener("submit", function (event) {
+      event.preventDefault();
+      window.location.assign("/dashboard/hospitals/" + encodeURIComponent(select.value));
+    });
+    document.getElementById("hospital-form").addEventListener("submit", async function (event) {
+      event.preventDefault();
+      try {
+        const job = await post("/hospitals/" + encodeURIComponent(hospital) + "/simulate", {
+          days: Number(document.getElementById("forecast-days").value),
+          replications: Number(document.getElementById("forecast-reps").value),
+          occupancy_alert: Number(document.getElementById("forecast-line").value) / 100,
+        });
+        say("Forecast " + job.id + " started.");
+        await follow(job.id);
+      } catch (err) { say("Could not start the forecast: " + err.message); }
+    });
+    choose().catch(function (err) { say("Could not load the hospital: " + err.message); });
+  }
+
+  // -- global view --------------------------------------------------------------------------
+  function globalView() {
+    api("/alarms").then(function (data) {
+      document.getElementById("board-week").textContent = data.week
+        ? "Week of " + data.week + " (" + data.method + "): " + data.n_alarms + " alarms in " + data.n_series + " series."
+        : "No series monitored.";
+      const status = {};
+      const countries = new Set(), diseases = new Set();
+      (data.series || []).forEach(function (s) {
+        countries.add(s.country); diseases.add(s.disease);
+        status[s.country + "|" + s.disease] = { alarm: false, ratio: 0, text: "no alarm" };
+      });
+      data.alarms.forEach(function (a) {
+        countries.add(a.country); diseases.add(a.disease);
+        status[a.country + "|" + a.disease] = { alarm: true, ratio: a.upperbound ? a.observed / a.upperbound : null, text: "alarm: " + a.observed + " (bound " + fmt(a.upperbound) + ")" };
+      });
+      data.undefined.forEach(function (u) {
+        countries.add(u.country); diseases.add(u.disease);
+        status[u.country + "|" + u.disease] = { alarm: false, ratio: null, text: "no bound: " + u.reason };
+      });
+      const cs = Array.from(countries).sort(), ds = Array.from(diseases).sort();
+      const head = document.querySelector("#board-table thead tr");
+      head.replaceChildren();
+      const first = document.createElement("th"); first.scope = "col"; first.textContent = "Country"; head.appendChild(first);
+      ds.forEach(function (d) { const th = document.createElement("th"); th.scope = "col"; th.textContent = d; head.appendChild(th); });
+      fillTable("board-table", cs, function (tr, c) {
+        const alarming = ds.some(function (d) { return status[c + "|" + d] && status[c + "|" + d].alarm; });
+        const th = cell(tr, alarming ? c + " (alarm)" : c, true);
+        th.dataset.country = c;
+        if (alarming) { tr.className = "alarming"; tr.dataset.alarm = "true"; }
+        ds.forEach(function (d) {
+          const s = status[c + "|" + d];
+          const td = cell(tr, s ? s.text : "not monitored");
+          if (s && s.alarm) { td.className = "alarm-cell"; }
+        });
+      });
+      draw("board-plot", [{
+        type: "heatmap", x: ds, y: cs,
+        z: cs.map(function (c) { return ds.map(function (d) { const s = status[c + "|" + d]; return s && s.alarm ? s.ratio : 0; }); }),
+        text: cs.map(function (c) { return ds.map(function (d) { const s = status[c + "|" + d]; return s ? s.text : "not monitored"; }); }),
+        hoverinfo: "x+y+text", zmin: 0, colorscale: [[0, "#f2f5f9"], [0.5, "#f4b183"], [1, "#8a1c00"]],
+        colorbar: { title: { text: "observed / bound" } },
+      }], { margin: { l: 60, r: 20, t: 10, b: 40 } });
+      fillTable("ranked-table", data.alarms, function (tr, a) {
+        cell(tr, a.rank, true); cell(tr, a.country); cell(tr, a.disease); cell(tr, a.observed);
+        cell(tr, fmt(a.expected)); cell(tr, fmt(a.upperbound)); cell(tr, a.consecutive_weeks);
+      });
+    }).catch(function (err) { say("Could not load the alarm board: " + err.message); });
+  }
+
   // -- governance view ----------------------------------------------------------------------
   function governanceView() {
     api("/governance/audit?hours=24&limit=200").then(function (data) {
@@ -429,6 +587,19 @@
         cell(tr, j.description); cell(tr, j.status); cell(tr, Math.round(100 * j.progress) + " %");
       });
     }).catch(function (err) { say(err.message); });
+    api("/hospitals").then(function (data) {
+      fillTable("hospitals-table", data.hospitals, function (tr, h) {
+        cell(tr, link("/dashboard/hospitals/" + encodeURIComponent(h.hospital_id), h.hospital_id), true);
+        cell(tr, h.name);
+        cell(tr, h.units.reduce(function (n, u) { return n + u.beds; }, 0));
+        cell(tr, h.units.reduce(function (n, u) { return n + u.census; }, 0));
+      });
+    }).catch(function (err) { say(err.message); });
+    api("/federated-runs").then(function (data) {
+      fillTable("federated-table", data.federated_runs, function (tr, j) {
+        cell(tr, j.id, true); cell(tr, j.description); cell(tr, j.status); cell(tr, j.rounds_done);
+      });
+    }).catch(function (err) { say(err.message); });
     api("/alarms").then(function (data) {
       document.getElementById("alarms-week").textContent = data.week ? "Week of " + data.week + " (" + data.method + "), " + data.n_series + " series." : "No series monitored.";
       fillTable("alarms-table", data.alarms, function (tr, a) {
@@ -448,7 +619,10 @@
       if (input.value) { sessionStorage.setItem(TOKEN_KEY, input.value.trim()); input.value = ""; }
       window.location.reload();
     });
-    const views = { patient: patientView, region: regionView, governance: governanceView, overview: overview };
+    const views = {
+      patient: patientView, region: regionView, governance: governanceView, overview: overview,
+      hospital: hospitalView, global: globalView,
+    };
     const view = views[body.dataset.view];
     if (view) { view(); }
   }

@@ -1,0 +1,190 @@
+"""The education view end to end in Debian's chromium, driven by Playwright.
+
+A secured server (tokens required on ``/api/v1``) serves the dashboard; the browser gets
+its token once in the page address. The learner opens the education page, chooses German
+and the hypoglycaemia case, starts it, checks the capillary glucose, gives IV glucose from
+the keyboard, advances and checks again: the glucose on the chart must rise, in mg/dl,
+with German text in the log; finishing shows the score and the debrief bands. Every
+control must carry a label, the plot an accessible name, and no page may log a console
+error or a Content-Security-Policy violation. Screenshots go to
+``$HEALTHTWIN_SCREENSHOTS`` (else pytest's tmp dir).
+
+Needs ``playwright`` (the test extra) and ``/usr/bin/chromium``; without them the module
+is skipped, except under HEALTHTWIN_FULL_TESTS=1.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.api.security_fixtures import Keys, claims, config
+from tests.api.v1_server import free_port, serving
+from tests.conftest import FULL, require
+
+from healthtwin.api.app import create_app
+from healthtwin.store import open_store
+
+CHROMIUM = "/usr/bin/chromium"
+TIMEOUT_MS = 30_000
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    keys = Keys.make()
+    store = open_store(f"sqlite:///{tmp_path_factory.mktemp('edu-dash') / 'store.sqlite'}")
+    port = free_port()
+    app = create_app(store, base_url=f"http://127.0.0.1:{port}/fhir", security=config(keys))
+    token = keys.sign(claims("clinician", sub="learner-browser", lifetime_s=1800))
+    try:
+        with serving(app, port) as root:
+            yield root, token
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    sync_api = require("playwright.sync_api", "test")
+    if shutil.which(CHROMIUM) is None:
+        message = f"{CHROMIUM} is missing: apt-get install -y chromium"
+        if FULL:
+            pytest.fail(f"{message} (HEALTHTWIN_FULL_TESTS=1 forbids skipping)")
+        pytest.skip(message)
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = os.environ.get("HEALTHTWIN_SCREENSHOTS")
+    folder = Path(target) if target else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    opened = context.new_page()
+    opened.set_default_timeout(TIMEOUT_MS)
+    problems: list[str] = []
+    opened.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    opened.on("pageerror", lambda e: problems.append(str(e)))
+    opened.problems = problems
+    try:
+        yield opened
+    finally:
+        context.close()
+
+
+def _labelled(page: Any) -> None:
+    unlabelled = page.evaluate(
+        "() => [...document.querySelectorAll('input, select')]"
+        ".filter(i => i.type !== 'hidden' && i.labels.length === 0).map(i => i.id)"
+    )
+    assert unlabelled == []
+
+
+def _glucose_points(page: Any) -> list[float]:
+    values: list[float] = page.evaluate(
+        "() => (document.getElementById('vitals-plot').data || [])"
+        ".filter(t => t.meta === 'glucose_mmol_per_l:result').flatMap(t => t.y)"
+    )
+    return values
+
+
+def _wait_chart(page: Any, version: str | None) -> str:
+    page.wait_for_function(
+        "v => document.body.dataset.chartVersion && document.body.dataset.chartVersion !== v",
+        arg=version or "",
+    )
+    current: str = page.evaluate("() => document.body.dataset.chartVersion")
+    return current
+
+
+def test_a_learner_treats_hypoglycaemia_in_german(
+    page: Any, site: tuple[str, str], shots: Path
+) -> None:
+    root, token = site
+    page.goto(f"{root}/dashboard/education#token={token}")
+    assert page.get_by_role("link", name="Education").get_attribute("aria-current") == "page"
+    page.select_option("#locale-select", "de")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#case-select option')]"
+        ".some(o => o.value === 'hypoglycaemia' && !o.textContent.startsWith('Drowsy'))"
+    )
+    page.select_option("#case-select", "hypoglycaemia")
+    _labelled(page)
+    page.screenshot(path=str(shots / "education-start.png"), full_page=True)
+    page.click("#start-button")
+    page.wait_for_url("**/dashboard/education/es-*")
+    version = _wait_chart(page, None)
+    assert page.evaluate("() => document.body.dataset.language") == "de"
+    assert page.locator("#log").get_attribute("lang") == "de"
+    assert "Sie kommen ans Bett" in page.locator("#log").inner_text()
+    # the dose input is labelled with the learner's unit
+    dose_label = page.locator("label[for='dose-give_dextrose_iv']").inner_text()
+    assert "(g," in dose_label
+    assert page.locator("#dose-give_dextrose_iv").input_value() == "15"
+    _labelled(page)
+
+    page.click("[data-info='capillary_glucose']")
+    version = _wait_chart(page, version)
+    page.click("#advance-1")
+    version = _wait_chart(page, version)
+    [before] = _glucose_points(page)
+    assert "Kapillärer Blutzucker" in page.locator("#log").inner_text()
+    assert "mg/dl" in page.locator("#log").inner_text()
+
+    # give IV glucose from the keyboard
+    page.fill("#dose-give_dextrose_iv", "20")
+    give = page.locator("form[data-action='give_dextrose_iv'] button")
+    give.focus()
+    page.keyboard.press("Enter")
+    version = _wait_chart(page, version)
+    for _ in range(2):
+        page.click("#advance-5")
+        version = _wait_chart(page, version)
+    page.click("[data-info='capillary_glucose']")
+    version = _wait_chart(page, version)
+    page.click("#advance-1")
+    version = _wait_chart(page, version)
+    points = _glucose_points(page)
+    assert len(points) == 2
+    assert points[1] > before + 18.0
+    assert page.locator("#vitals-plot .main-svg path").count() > 0
+    assert page.evaluate("() => document.body.dataset.nowMin") == "12"
+    page.screenshot(path=str(shots / "education-play.png"), full_page=True)
+
+    page.fill("#draws-input", "2")
+    page.focus("#end-button")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.body.dataset.scored !== undefined", timeout=120_000)
+    assert page.locator("#score-section").is_visible()
+    assert page.locator("#score-table tbody tr").count() >= 5
+    assert page.locator("#debrief-table tbody tr").count() >= 3
+    assert "expert" in page.locator("#debrief-table").inner_text()
+    assert page.locator("#score-section").get_attribute("lang") == "de"
+    assert page.evaluate("() => document.body.dataset.scored") in ("passed", "failed")
+    total = page.locator("#score-total").inner_text()
+    # after the end the chart shows the whole course of every measure, glucose included
+    assert page.evaluate(
+        "() => document.getElementById('vitals-plot').data"
+        ".some(t => t.meta === 'glucose_mmol_per_l' && t.y.length === 61)"
+    )
+    page.screenshot(path=str(shots / "education-score.png"), full_page=True)
+
+    # reopened later, the finished session shows its score again
+    page.reload()
+    page.wait_for_function("() => document.body.dataset.scored !== undefined", timeout=120_000)
+    assert page.locator("#score-total").inner_text() == total
+    assert page.problems == []
