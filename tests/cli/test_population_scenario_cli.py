@@ -41,6 +41,11 @@ def test_simulate_writes_quantiles_by_region_and_nation(tmp_path: Path) -> None:
     assert summary["lockdown"]["deaths_median"] < summary["no-action"]["deaths_median"]
     assert 0 <= summary["no-action"]["icu_stress"]["probability_any_breach"] <= 1
     assert (tmp_path / "national.png").stat().st_size > 10_000
+    # The report a person opens: the fan charts inline and the medians of both variants.
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "data:image/png;base64," in page
+    assert "lockdown" in page
+    assert f"{summary['lockdown']['deaths_median']:.4g}" in page
 
 
 def test_plan_allocates_the_national_stock_and_beats_pro_rata(tmp_path: Path) -> None:

@@ -53,7 +53,7 @@ def test_copula_fit_sample_report(tables: tuple[Path, Path], tmp_path: Path,
     fake = samples / "synthetic.csv"
     assert main(["synth", "report", "--real", str(real), "--synthetic", str(fake),
                  "--holdout", str(holdout), "--target", "diabetes", "--model", str(model),
-                 "--out", str(page)]) == 0  # fmt: skip
+                 "--out", str(page), "--json"]) == 0  # fmt: skip
     summary = json.loads(capsys.readouterr().out)
     assert 0.3 < summary["discriminator_auc"] < 0.85
     record = json.loads(page.with_suffix(".json").read_text())
@@ -81,6 +81,27 @@ def test_mst_fit_records_the_spend_and_refuses_a_second_one(tables: tuple[Path, 
     assert len(ledger.read_text().splitlines()) == 1
     assert main(["synth", "sample", "--model", str(model), "--n", "20",
                  "--out", str(tmp_path / "s")]) == 0  # fmt: skip
+
+
+def test_the_issue_command_line_fits_aim_and_charges_the_ledger(
+    tables: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    require("jax", "synth")
+    real, _ = tables
+    model = tmp_path / "model"
+    capsys.readouterr()
+    args = ["synth", "fit", "--data", str(real), "--method", "aim", "--epsilon", "1.0",
+            "--out", str(model)]  # fmt: skip
+    assert main([*args, "--json"]) == 0
+    privacy = json.loads(capsys.readouterr().out)["privacy"]
+    assert privacy["epsilon"] == 1.0
+    assert privacy["rho_spent"] <= privacy["rho"] + 1e-12
+    (line,) = (model / "privacy_ledger.jsonl").read_text().splitlines()
+    assert json.loads(line)["query"] == "AIM synthetic table"
+    assert json.loads((model / "generator.json").read_text())["method"] == "aim"
+    assert main(["synth", "sample", "--model", str(model), "--n", "50",
+                 "--out", str(tmp_path / "s")]) == 0  # fmt: skip
+    assert len(pd.read_csv(tmp_path / "s" / "synthetic.csv")) == 50
 
 
 def test_omop_output_simulates_the_sampled_patients(tables: tuple[Path, Path],

@@ -2,6 +2,12 @@
 
 Errors are mapped to exit codes in one place (:func:`main`): a :class:`TwinError` prints
 one line saying what to fix and exits 2; ``--debug`` shows the traceback instead.
+
+Every command follows one convention (:mod:`healthtwin.cli.output`): ``--help`` ends with
+an example command line; files go to ``--out``; the seed is ``--seed`` and replicate counts
+are ``--replicates``; ``--json`` prints one JSON document on stdout and nothing else;
+``--quiet`` prints nothing but errors; long runs draw a rich progress bar on stderr when a
+person watches a terminal.
 """
 
 from __future__ import annotations

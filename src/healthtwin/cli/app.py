@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import click
 import typer
 
 from healthtwin import __version__
 from healthtwin.cli.data import data_app
+from healthtwin.cli.educate import educate_app
 from healthtwin.cli.federation import federation_app
 from healthtwin.cli.governance import governance_app
 from healthtwin.cli.hospital import hospital_app
+from healthtwin.cli.output import META_JSON, META_QUIET, JsonOption, QuietOption
 from healthtwin.cli.patient import patient_app
 from healthtwin.cli.population import population_app
 from healthtwin.cli.prognosis import prognosis_app
@@ -35,6 +38,7 @@ app.add_typer(surveillance_app, name="surveillance")
 app.add_typer(governance_app, name="governance")
 app.add_typer(federation_app, name="federation")
 app.add_typer(synth_app, name="synth")
+app.add_typer(educate_app, name="educate")
 app.command("serve")(serve)
 app.command("run")(run)
 
@@ -52,5 +56,13 @@ def root(
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """healthtwin: model, forecast and decide, from patient to planet."""
+    """healthtwin: model, forecast and decide, from patient to planet.
+
+    --json and --quiet given here apply to the sub-command (see healthtwin.cli.output).
+    """
+    ctx = click.get_current_context()
+    ctx.meta[META_JSON] = json_output
+    ctx.meta[META_QUIET] = quiet

@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import typer
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.observation import Observation
-from rich.console import Console
 
+from healthtwin.cli.output import JsonOption, Output, QuietOption, output_for
 from healthtwin.errors import InvalidInputError
 from healthtwin.interop.fhir_bundle import bundle_to_patients, patients_to_bundle
 from healthtwin.interop.fhir_checks import validate_resource
@@ -48,7 +48,9 @@ IMPORT_MAX_BYTES = 64 * 1024 * 1024
 #: Most Bundle entries ``import`` reads by default (a 10^6-entry Bundle is refused).
 IMPORT_MAX_ENTRIES = 200_000
 
-data_app = typer.Typer(help="Import and export health data (FHIR, OMOP, site CSV exports).")
+data_app = typer.Typer(
+    help="Import and export health data (FHIR, OMOP, site CSV exports).", no_args_is_help=True
+)
 _DATABASE_HELP = (
     "Database URL (default: $HEALTHTWIN_DATABASE_URL, else a SQLite file in the user data folder)."
 )
@@ -134,14 +136,14 @@ def _from_fhir(
 
 
 def _from_table(
-    path: Path, mapping: Path, timings: dict[str, float] | None
+    path: Path, mapping: Path, timings: dict[str, float] | None, output: Output
 ) -> tuple[list[dict[str, Any]], list[ObservationRecord]]:
     """A site's table harmonised (its quality report printed) into resources and records."""
     from healthtwin.interop.harmonize import harmonize
 
     with _phase(timings, "parse"):
         source = harmonize(path, mapping)
-    Console(stderr=True).print(source.quality.to_text())
+    output.say(source.quality.to_text(), err=True)
     with _phase(timings, "map"):
         patients = list(source.patients)
         bundle = patients_to_bundle(patients, check=False)
@@ -162,6 +164,7 @@ def import_file(
     max_bytes: int = IMPORT_MAX_BYTES,
     max_entries: int = IMPORT_MAX_ENTRIES,
     timings: dict[str, float] | None = None,
+    output: Output | None = None,
 ) -> dict[str, int]:
     """Import one file into ``store`` in one transaction; counts of what was written.
 
@@ -183,6 +186,8 @@ def import_file(
     timings : dict, optional
         If given, the seconds spent in ``parse``, ``checks``, ``map`` and ``store`` are
         added to it.
+    output : Output, optional
+        Where a table's quality report is printed (default: for a person, on stderr).
 
     Returns
     -------
@@ -202,7 +207,7 @@ def import_file(
         )
     with _collector_paused():
         if mapping is not None:
-            resources, observations = _from_table(path, mapping, timings)
+            resources, observations = _from_table(path, mapping, timings, output or Output())
         else:
             limits = {"max_bytes": max_bytes, "max_entries": max_entries}
             resources, observations = _from_fhir(path, default_zone, limits, timings)
@@ -269,8 +274,16 @@ def import_(
     max_entries: Annotated[
         int, typer.Option(help="Most Bundle entries read from one file.", min=1)
     ] = IMPORT_MAX_ENTRIES,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Validate and import health data; each file is all-or-nothing."""
+    """Validate and import health data; each file is all-or-nothing.
+
+    \b
+    Example:
+      healthtwin data import bundle.json --database sqlite:///healthtwin.db
+      healthtwin data import export.csv --mapping site.yaml
+    """
     try:
         zone = ZoneInfo(default_zone)
     except (ZoneInfoNotFoundError, ValueError) as err:
@@ -278,21 +291,33 @@ def import_(
             f"--default-zone {default_zone!r} is not an IANA time zone (e.g. Europe/Berlin)"
         ) from err
     store = open_store(database)
-    console = Console(stderr=True)
-    for path in _files(source):
-        counts = import_file(
-            store,
-            path,
-            mapping,
-            actor,
-            zone,
-            max_bytes=round(max_mb * 2**20),
-            max_entries=max_entries,
-        )
-        console.print(
-            f"{path}: {counts['patients']} patient(s), {counts['resources']} resource(s), "
-            f"{counts['observations']} observation(s)"
-        )
+    output = output_for(json_output, quiet)
+    files = _files(source)
+    imported: list[dict[str, object]] = []
+    with output.progress(f"importing {len(files)} file(s)", total=len(files)) as bar:
+        for path in files:
+            bar.describe(f"importing {path.name}")
+            counts = import_file(
+                store,
+                path,
+                mapping,
+                actor,
+                zone,
+                max_bytes=round(max_mb * 2**20),
+                max_entries=max_entries,
+                output=output,
+            )
+            imported.append({"file": path, **counts})
+            bar.advance()
+    output.result(
+        {"files": imported},
+        *(
+            f"{f['file']}: {f['patients']} patient(s), {f['resources']} resource(s), "
+            f"{f['observations']} observation(s)"
+            for f in imported
+        ),
+        err=True,
+    )
 
 
 def stored_patients(store: Store) -> list[PatientData]:
@@ -321,19 +346,30 @@ def export(
         ExportFormat, typer.Option(help="fhir (NDJSON per type) or omop (CSV).")
     ] = ExportFormat.fhir,
     database: Annotated[str | None, typer.Option(help=_DATABASE_HELP)] = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Export every stored patient as FHIR NDJSON or OMOP CDM 5.4 CSV tables."""
+    """Export every stored patient as FHIR NDJSON or OMOP CDM 5.4 CSV tables.
+
+    \b
+    Example:
+      healthtwin data export --format omop --out omop/
+    """
     store = open_store(database)
     patients = stored_patients(store)
     if not patients:
         raise InvalidInputError("the store holds no patients; import data first")
     out.mkdir(parents=True, exist_ok=True)
-    console = Console(stderr=True)
+    output = output_for(json_output, quiet)
     if format is ExportFormat.omop:
         from healthtwin.interop.omop import export_omop_csv
 
         report = export_omop_csv(patients, out)
-        console.print(f"wrote OMOP tables to {out}: {report.summary()}")
+        output.result(
+            {"format": "omop", "out": out, "summary": report.summary()},
+            f"wrote OMOP tables to {out}: {report.summary()}",
+            err=True,
+        )
         return
     bundle = patients_to_bundle(patients)
     by_type: dict[str, list[str]] = {}
@@ -345,4 +381,8 @@ def export(
     for kind, lines in by_type.items():
         (out / f"{kind}.ndjson").write_text("\n".join(lines) + "\n")
     counts = ", ".join(f"{len(v)} {k}" for k, v in by_type.items())
-    console.print(f"wrote FHIR NDJSON to {out}: {counts}")
+    output.result(
+        {"format": "fhir", "out": out, "resources": {k: len(v) for k, v in by_type.items()}},
+        f"wrote FHIR NDJSON to {out}: {counts}",
+        err=True,
+    )

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from healthtwin.cli.evaluation_report import write_report
+from healthtwin.cli.output import JsonOption, QuietOption, merge_alias, output_for
 from healthtwin.coupling.closed_loop import CONTROLLERS
 from healthtwin.coupling.evaluation import METRICS, Evaluation, evaluate_controllers
 from healthtwin.coupling.glucose_scenarios import SCENARIOS, scenario
@@ -41,34 +41,50 @@ def evaluate(
     ] = None,
     scenarios: Annotated[str, typer.Option(help=f"Comma list: {', '.join(SCENARIOS)}.")] = "snacks",
     days: Annotated[int, typer.Option(help="Days per run (>= 1).")] = 3,
-    seeds: Annotated[int, typer.Option(help="Seeds per patient (>= 1).")] = 5,
+    replicates: Annotated[
+        int, typer.Option(help="Replicates per patient (seeds 0, 1, ...; >= 1).")
+    ] = 5,
     metrics_csv: Annotated[
         Path | None, typer.Option("--csv", help="Also write per-run metrics to this CSV.")
     ] = None,
+    seeds: Annotated[int | None, typer.Option("--seeds", hidden=True)] = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Run controllers in closed loop (CGM + pump) and report metrics with paired intervals."""
+    """Run controllers in closed loop (CGM + pump) and report metrics with paired intervals.
+
+    \b
+    Example:
+      healthtwin patient evaluate --controllers basal-bolus,pid,mpc --days 3 \\
+          --replicates 5 --out report.html --csv runs.csv
+    """
+    seeds = merge_alias(replicates, seeds, 5, name="--replicates", old="--seeds")
     if days < 1 or seeds < 1:
-        raise InvalidInputError(f"--days and --seeds must be >= 1, got {days} and {seeds}")
+        raise InvalidInputError(f"--days and --replicates must be >= 1, got {days} and {seeds}")
+    output = output_for(json_output, quiet)
     chosen = _names(controllers, CONTROLLERS, "controller(s)")
     if cohort not in COHORTS:
         raise InvalidInputError(f"unknown cohort {cohort!r}; valid: {', '.join(COHORTS)}")
     pool = list(cohort_names()) if cohort == "simglucose" else ["nominal-adult"]
     names = pool if patients is None else _names(patients, pool, "patient(s)")
     kinds = [scenario(s) for s in _names(scenarios, list(SCENARIOS), "scenario(s)")]
-    console = Console(stderr=True)
-    console.print(
+    with output.progress(
         f"evaluating {', '.join(chosen)} on {len(names)} patients x {seeds} seeds x {days} days"
-    )
-    evaluation = evaluate_controllers(
-        chosen, load_patients(names), kinds, days=days, seeds=tuple(range(seeds))
-    )
+    ):
+        evaluation = evaluate_controllers(
+            chosen, load_patients(names), kinds, days=days, seeds=tuple(range(seeds))
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     write_report(evaluation, out)
     if metrics_csv is not None:
         _write_metrics(evaluation, metrics_csv)
-    for kind in evaluation.scenarios:
-        console.print(_summary(evaluation, kind))
-    console.print(f"wrote {out}")
+    document = {
+        "controllers": chosen, "patients": names, "replicates": seeds, "days": days,
+        "scenarios": {kind: evaluation.table(kind) for kind in evaluation.scenarios},
+        "out": out, "csv": metrics_csv,
+    }  # fmt: skip
+    tables = [_summary(evaluation, kind) for kind in evaluation.scenarios]
+    output.result(document, *tables, f"wrote {out}", err=True)
 
 
 def _summary(evaluation: Evaluation, kind: str) -> Table:

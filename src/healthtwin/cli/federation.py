@@ -8,6 +8,7 @@ command runs.
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from typing import Annotated
 
 import typer
 
+from healthtwin.cli.output import JsonOption, Output, QuietOption, output_for
 from healthtwin.errors import InvalidInputError
 
 federation_app = typer.Typer(
@@ -45,8 +47,16 @@ def demo_command(
     in_process: Annotated[
         bool, typer.Option("--in-process", help="Run the same apps in one process instead.")
     ] = False,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Start a federation on loopback, train, and print per-round metrics."""
+    """Start a federation on loopback, train, and print per-round metrics.
+
+    \b
+    Example:
+      healthtwin federation demo --sites 3 --rounds 5 --model cox --dp-epsilon 2.0
+    """
+    output = output_for(json_output, quiet)
     if secure_aggregation and sites < 2:
         raise InvalidInputError("--secure-aggregation needs at least two --sites")
     if split not in {"iid", "case-mix"}:
@@ -64,39 +74,59 @@ def demo_command(
     }  # fmt: skip
     from healthtwin.federation.apps import client_app, format_round
 
+    task = f"training {model} over {sites} sites for {rounds} rounds"
     if in_process:
         from healthtwin.federation.local_grid import InProcessGrid, run_in_grid
 
-        result = run_in_grid(InProcessGrid(client_app, nodes), run_config)
+        with output.progress(f"{task} (in process)"):
+            result = run_in_grid(InProcessGrid(client_app, nodes), run_config)
         seconds = sum(r.seconds for r in result.rounds)
     else:
         from healthtwin.federation.deployment import LoopbackFederation
 
-        typer.echo(f"starting a SuperLink and {sites} SuperNodes on 127.0.0.1 (TLS, node auth)")
-        with LoopbackFederation(nodes) as federation:
+        output.say(f"starting a SuperLink and {sites} SuperNodes on 127.0.0.1 (TLS, node auth)")
+        with output.progress(task), LoopbackFederation(nodes) as federation:
             deployed = federation.run(run_config, timeout_s=120.0 + 60.0 * rounds)
         result, seconds = deployed.result, deployed.seconds
+    lines = [format_round(record) for record in result.rounds]
     if secure_aggregation:
-        typer.echo("secure aggregation (SecAgg+): the server saw only the sum of the updates")
-    for record in result.rounds:
-        typer.echo(format_round(record))
-    typer.echo(f"done in {seconds:.1f} s")
+        lines.insert(0, "secure aggregation (SecAgg+): the server saw only the sum of the updates")
+    lines.append(f"done in {seconds:.1f} s")
+    document = {
+        "sites": sites, "model": model, "dp_epsilon": dp_epsilon,
+        "secure_aggregation": secure_aggregation, "seconds": seconds,
+        "rounds": [dataclasses.asdict(r) for r in result.rounds],
+    }  # fmt: skip
+    output.result(document, *lines)
 
 
 @federation_app.command("project")
 def project_command(
     out: Annotated[Path, typer.Option(help="Directory to write the Flower app project to.")],
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Write the Flower app project that ``flwr run`` submits to a SuperLink."""
+    """Write the Flower app project that ``flwr run`` submits to a SuperLink.
+
+    \b
+    Example:
+      healthtwin federation project --out flower-app/
+    """
     from healthtwin.federation.deployment import write_app_project
 
-    typer.echo(str(write_app_project(out) / "pyproject.toml"))
+    written = write_app_project(out) / "pyproject.toml"
+    output_for(json_output, quiet).result({"out": written}, str(written))
 
 
-def _run_or_print(args: list[str], dry_run: bool) -> None:
-    typer.echo(shlex.join(args))
+def _run_or_print(args: list[str], dry_run: bool, output: Output) -> None:
+    """Print the command (as ``{"command": [...]}`` under --json), then run it.
+
+    The process's own log goes to stderr unless a person reads the output, so that --json
+    keeps stdout to the one document.
+    """
+    output.result({"command": args, "dry_run": dry_run}, shlex.join(args))
     if not dry_run:
-        raise typer.Exit(subprocess.call(args))
+        raise typer.Exit(subprocess.call(args, stdout=None if output.human else sys.stderr))
 
 
 @federation_app.command("server")
@@ -110,8 +140,16 @@ def server_command(
     port: Annotated[int, typer.Option(help="Fleet + Control API port.")] = 9093,
     database: Annotated[Path | None, typer.Option(help="SQLite state file.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the command only.")] = False,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Run the SuperLink with TLS, node authentication and no run-time installs."""
+    """Run the SuperLink with TLS, node authentication and no run-time installs.
+
+    \b
+    Example:
+      healthtwin federation server --ca ca.pem --cert superlink.pem \\
+          --key superlink.key
+    """
     args = [
         str(Path(sys.executable).parent / "flower-superlink"),
         "--ssl-ca-certfile", str(ca), "--ssl-certfile", str(cert), "--ssl-keyfile", str(key),
@@ -120,13 +158,13 @@ def server_command(
     ]  # fmt: skip
     if database is not None:
         args += ["--database", str(database)]
+    output = output_for(json_output, quiet)
     if host not in {"127.0.0.1", "localhost", "::1"}:
-        typer.echo(
-            "warning: the Control API shares this port and has no authentication of its "
-            "own; expose it beyond loopback only behind mutual TLS (docs/federation.md)",
-            err=True,
+        output.warn(
+            "the Control API shares this port and has no authentication of its "
+            "own; expose it beyond loopback only behind mutual TLS (docs/federation.md)"
         )
-    _run_or_print(args, dry_run)
+    _run_or_print(args, dry_run, output)
 
 
 @federation_app.command("site")
@@ -140,8 +178,16 @@ def site_command(
     name: Annotated[str, typer.Option(help="Site name in the records.")] = "site",
     runtime_port: Annotated[int, typer.Option(help="Local ClientApp runtime port.")] = 9094,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the command only.")] = False,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Run this site's SuperNode; its data never leave the machine."""
+    """Run this site's SuperNode; its data never leave the machine.
+
+    \b
+    Example:
+      healthtwin federation site --superlink superlink.example.org:9092 \\
+          --root-certificates ca.pem --auth-key site.key --data site.npz
+    """
     node_config = f'data-path="{data.resolve()}" site-name="{name}"'
     args = [
         str(Path(sys.executable).parent / "flower-supernode"),
@@ -149,4 +195,4 @@ def site_command(
         "--auth-supernode-private-key", str(auth_key),
         "--host", "127.0.0.1", "--port", str(runtime_port), "--node-config", node_config,
     ]  # fmt: skip
-    _run_or_print(args, dry_run)
+    _run_or_print(args, dry_run, output_for(json_output, quiet))

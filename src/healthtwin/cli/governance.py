@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from healthtwin.cli.output import JsonOption, QuietOption, output_for
 from healthtwin.errors import InvalidInputError
 
 governance_app = typer.Typer(
@@ -26,10 +27,14 @@ def cards(
         str, typer.Option(help="markdown or fhir (a FHIR Composition).")
     ] = "markdown",
     out: Annotated[Path | None, typer.Option(help="Write here instead of printing.")] = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Credibility and model cards of the registered models; fails if any card is missing.
 
-    Example: ``healthtwin governance cards --model rt-cori --format fhir --out rt.json``
+    \b
+    Example:
+      healthtwin governance cards --model rt-cori --format fhir --out rt.json
     """
     from healthtwin.governance.model_registry import (
         REGISTERED_MODELS,
@@ -45,17 +50,24 @@ def cards(
     missing = missing_cards()
     if missing:
         raise InvalidInputError(f"registered models without cards: {list(missing)}")
+    document: dict[str, object]
     if model is None:
         text = "\n".join(f"{m.key}\t{m.kind}\t{m.summary}" for m in REGISTERED_MODELS.values())
+        document = {"models": [{"key": m.key, "kind": m.kind, "summary": m.summary}
+                               for m in REGISTERED_MODELS.values()]}  # fmt: skip
     elif format == "markdown":
         text = cards_markdown(model, cards=loaded)
+        document = {"model": model, "markdown": text}
     else:
-        text = json.dumps(cards_composition(model, cards=loaded), indent=2)
+        composition = cards_composition(model, cards=loaded)
+        text = json.dumps(composition, indent=2)
+        document = {"model": model, "composition": composition}
+    output = output_for(json_output, quiet)
     if out is None:
-        typer.echo(text)
+        output.result(document, text)
     else:
         out.write_text(text + "\n", encoding="utf-8")
-        typer.echo(f"wrote {out}")
+        output.result({**document, "out": out}, f"wrote {out}")
 
 
 @governance_app.command("disable")
@@ -65,9 +77,18 @@ def disable(
     actor: Annotated[str, typer.Option(help="Who switches it off.")],
     version: Annotated[str, typer.Option(help="Version, or * for every version.")] = "*",
     database: Annotated[str | None, _DATABASE] = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Switch a model version off: its recommendations are refused until enabled again."""
-    _set_switch(False, model, version, reason=reason, actor=actor, database=database)
+    """Switch a model version off: its recommendations are refused until enabled again.
+
+    \b
+    Example:
+      healthtwin governance disable --model treatment-recommender \\
+          --reason 'drift' --actor dr-lee
+    """
+    switch = _set_switch(False, model, version, reason=reason, actor=actor, database=database)
+    _switched(False, switch.model, switch.version, actor, json_output, quiet)
 
 
 @governance_app.command("enable")
@@ -77,22 +98,39 @@ def enable(
     actor: Annotated[str, typer.Option(help="Who switches it on.")],
     version: Annotated[str, typer.Option(help="Version, or * for every version.")] = "*",
     database: Annotated[str | None, _DATABASE] = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Switch a model version back on."""
-    _set_switch(True, model, version, reason=reason, actor=actor, database=database)
+    """Switch a model version back on.
+
+    \b
+    Example:
+      healthtwin governance enable --model treatment-recommender \\
+          --reason 'revalidated' --actor dr-lee
+    """
+    switch = _set_switch(True, model, version, reason=reason, actor=actor, database=database)
+    _switched(True, switch.model, switch.version, actor, json_output, quiet)
+
+
+def _switched(
+    enabled: bool, model: str, version: str, actor: str, json_output: bool, quiet: bool
+) -> None:
+    state = "enabled" if enabled else "disabled"
+    output_for(json_output, quiet).result(
+        {"model": model, "version": version, "enabled": enabled, "actor": actor},
+        f"{model}@{version} {state} by {actor}",
+    )
 
 
 def _set_switch(
     enabled: bool, model: str, version: str, *, reason: str, actor: str, database: str | None
-) -> None:
+) -> Any:
     from healthtwin.store import open_store
 
     with open_store(database) as store:
         oversight = store.oversight()
         change = oversight.enable if enabled else oversight.disable
-        switch = change(model, version, reason=reason, actor=actor)
-    state = "enabled" if enabled else "disabled"
-    typer.echo(f"{switch.model}@{switch.version} {state} by {actor}")
+        return change(model, version, reason=reason, actor=actor)
 
 
 @governance_app.command("decide")
@@ -105,8 +143,16 @@ def decide(
     ] = None,
     reason: Annotated[str | None, typer.Option(help="Why (required to override).")] = None,
     database: Annotated[str | None, _DATABASE] = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Accept or override a proposed recommendation; both are recorded and audited."""
+    """Accept or override a proposed recommendation; both are recorded and audited.
+
+    \b
+    Example:
+      healthtwin governance decide --recommendation rec-0123abcd \\
+          --actor dr-lee --accept
+    """
     from healthtwin.store import open_store
 
     if accept == (override is not None):
@@ -125,12 +171,24 @@ def decide(
             if not isinstance(value, dict):
                 raise InvalidInputError('--override must be a JSON object such as {"bolus_u": 3}')
             made = oversight.override(recommendation, actor=actor, reason=reason, value=value)
-    typer.echo(f"{made.id}: {made.status} by {made.decided_by}")
+    output_for(json_output, quiet).result(
+        {"id": made.id, "status": made.status, "decided_by": made.decided_by},
+        f"{made.id}: {made.status} by {made.decided_by}",
+    )
 
 
 @governance_app.command("verify-audit")
-def verify_audit(database: Annotated[str | None, _DATABASE] = None) -> None:
-    """Check the hash chain and signed checkpoints of the audit log (exit 2 if broken)."""
+def verify_audit(
+    database: Annotated[str | None, _DATABASE] = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Check the hash chain and signed checkpoints of the audit log (exit 2 if broken).
+
+    \b
+    Example:
+      healthtwin governance verify-audit --database sqlite:///healthtwin.db
+    """
     from healthtwin.store import open_store
 
     with open_store(database) as store:
@@ -139,10 +197,12 @@ def verify_audit(database: Annotated[str | None, _DATABASE] = None) -> None:
         raise InvalidInputError(
             f"audit log broken at event {report.first_bad_sequence}: {report.reason}"
         )
-    typer.echo(
+    output_for(json_output, quiet).result(
+        {"ok": True, "events": report.n_events, "checkpoints": report.n_checkpoints,
+         "head_hash": report.head_hash},
         f"audit log intact: {report.n_events} events, {report.n_checkpoints} checkpoints, "
-        f"head {report.head_hash[:16]}"
-    )
+        f"head {report.head_hash[:16]}",
+    )  # fmt: skip
 
 
 @governance_app.command("fairness")
@@ -162,13 +222,18 @@ def fairness(
     horizon: Annotated[
         float | None, typer.Option(help="Outcome horizon (default: median follow-up).")
     ] = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Per-subgroup performance and calibration of a prediction model (fairlearn).
 
     Out-of-fold survival predictions (5 folds) on a shipped data set; the outcome is the
     event by ``--horizon``, and patients censored before it are left out.
-    Example: ``healthtwin governance fairness --dataset whas500 --model cox --by gender,age
-    --out fairness.md``
+
+    \b
+    Example:
+      healthtwin governance fairness --dataset whas500 --model cox \\
+          --by gender,age --out fairness.md
     """
     import numpy as np
 
@@ -210,7 +275,9 @@ def fairness(
     report = fairness_report(name, y_true, predicted, groups, outcome=outcome)
     text = json.dumps(report.to_dict(), indent=2) if out.suffix == ".json" else report.to_markdown()
     out.write_text(text + "\n", encoding="utf-8")
-    typer.echo(f"fairness of {name} on {dataset} by {columns}: {out}")
+    output_for(json_output, quiet).result(
+        {**report.to_dict(), "out": out}, f"fairness of {name} on {dataset} by {columns}: {out}"
+    )
 
 
 #: Progression (regression) models the fairness report can cross-validate.

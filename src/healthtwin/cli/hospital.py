@@ -13,6 +13,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
+from healthtwin.cli.output import JsonOption, Output, QuietOption, merge_alias, output_for
 from healthtwin.coupling.hospital_course import TwinCourse
 from healthtwin.errors import InvalidInputError
 from healthtwin.hospital import SimulationResult, load_hospital_config, mmc_config, simulate
@@ -28,7 +29,7 @@ hospital_app = typer.Typer(
 def simulate_command(
     config: Annotated[Path | None, typer.Option(help="Hospital YAML file.")] = None,
     days: Annotated[float, typer.Option(help="Days measured per replication.")] = 90.0,
-    replications: Annotated[int, typer.Option(help="Independent replications.")] = 20,
+    replicates: Annotated[int, typer.Option(help="Independent replications.")] = 20,
     warmup_days: Annotated[float, typer.Option(help="Warm-up days discarded first.")] = 0.0,
     seed: Annotated[int, typer.Option(help="Root seed (common random numbers).")] = 0,
     engine: Annotated[str, typer.Option(help="fast or simpy.")] = "fast",
@@ -44,10 +45,27 @@ def simulate_command(
             "evaluates the NEWS2 alert rule (sensitivity, lead time, false alerts)."
         ),
     ] = False,
+    replications: Annotated[int | None, typer.Option("--replications", hidden=True)] = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Simulate a hospital config, or with --mmc the M/M/c queue against Erlang C."""
+    """Simulate a hospital config, or with --mmc the M/M/c queue against Erlang C.
+
+    With --out, writes summary.csv, replications.csv and report.html (occupancy and
+    waits by unit, with 95 % intervals).
+
+    \b
+    Example:
+      healthtwin hospital simulate --config hospital.yaml --days 90 \\
+          --replicates 20 --out hospital/
+      healthtwin hospital simulate --mmc 9,1,10 --hours 100000
+    """
+    replications = merge_alias(
+        replicates, replications, 20, name="--replicates", old="--replications"
+    )
+    output = output_for(json_output, quiet)
     if mmc is not None:
-        _mmc(mmc, hours, replications, seed)
+        _mmc(mmc, hours, replications, seed, output)
         return
     if config is None:
         raise InvalidInputError("give --config hospital.yaml (or --mmc 9,1,10 for M/M/c)")
@@ -55,21 +73,31 @@ def simulate_command(
         raise InvalidInputError(f"--engine must be 'fast' or 'simpy', got {engine!r}")
     cfg = load_hospital_config(config)
     course = TwinCourse(cfg, seed=seed) if twins else None
-    result = simulate(cfg, days=days, replications=replications, warmup_days=warmup_days,
-                      seed=seed, engine="simpy" if engine == "simpy" else "fast",
-                      course=course)  # fmt: skip
-    for name, s in result.summary().items():
-        if not name.startswith("patients."):
-            typer.echo(f"{name:32s} {s.mean:12.4f}  [{s.low:.4f}, {s.high:.4f}]")
+    with output.progress(f"simulating {replications} replications of {days:g} days ({engine})"):
+        result = simulate(cfg, days=days, replications=replications, warmup_days=warmup_days,
+                          seed=seed, engine="simpy" if engine == "simpy" else "fast",
+                          course=course)  # fmt: skip
+    summary = result.summary()
+    lines = [f"{name:32s} {s.mean:12.4f}  [{s.low:.4f}, {s.high:.4f}]"
+             for name, s in summary.items() if not name.startswith("patients.")]  # fmt: skip
     warning = None if course is None else _early_warning(course)
+    if warning is not None:
+        lines.append(_early_warning_line(warning))
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         write_tables(result, out)
         write_report(result, out / "report.html", str(config))
         if warning is not None:
             (out / "early_warning.json").write_text(json.dumps(warning, indent=2) + "\n")
-        typer.echo(f"wrote {out / 'summary.csv'}, {out / 'replications.csv'}, "
-                   f"{out / 'report.html'}")  # fmt: skip
+        lines.append(f"wrote {out / 'summary.csv'}, {out / 'replications.csv'}, "
+                     f"{out / 'report.html'}")  # fmt: skip
+    document = {
+        "config": config, "days": days, "replicates": replications, "seed": seed,
+        "metrics": {m: {"mean": s.mean, "low": s.low, "high": s.high, "level": s.level}
+                    for m, s in summary.items()},
+        "early_warning": warning, "out": out,
+    }  # fmt: skip
+    output.result(document, "\n".join(lines))
 
 
 def _early_warning(course: TwinCourse) -> dict[str, float | int]:
@@ -87,16 +115,19 @@ def _early_warning(course: TwinCourse) -> dict[str, float | int]:
         "false_alerts_per_100_patient_days": found.false_alerts_per_100_patient_days,
         "patient_days": found.patient_days,
     }
-    typer.echo(
-        f"NEWS2 alert rule (>= 5 or any single 3): sensitivity {found.sensitivity:.2f} "
-        f"[{found.sensitivity_low:.2f}, {found.sensitivity_high:.2f}] over {found.events} "
-        f"deteriorations, median lead {found.lead_median_hours:.1f} h, "
-        f"{found.false_alerts_per_100_patient_days:.1f} false alerts per 100 patient-days"
-    )
     return summary
 
 
-def _mmc(spec: str, hours: float, replications: int, seed: int) -> None:
+def _early_warning_line(w: dict[str, float | int]) -> str:
+    return (
+        f"NEWS2 alert rule (>= 5 or any single 3): sensitivity {w['sensitivity']:.2f} "
+        f"[{w['sensitivity_95_low']:.2f}, {w['sensitivity_95_high']:.2f}] over "
+        f"{w['deteriorations']} deteriorations, median lead {w['lead_time_median_hours']:.1f} h, "
+        f"{w['false_alerts_per_100_patient_days']:.1f} false alerts per 100 patient-days"
+    )
+
+
+def _mmc(spec: str, hours: float, replications: int, seed: int, output: Output) -> None:
     try:
         lam_s, mu_s, c_s = spec.split(",")
         lam, mu, c = float(lam_s), float(mu_s), int(c_s)
@@ -113,16 +144,27 @@ def _mmc(spec: str, hours: float, replications: int, seed: int) -> None:
         raise InvalidInputError(f"need --hours > 0 and --replications >= 2, got {hours}, "
                                 f"{replications}")  # fmt: skip
     per_rep_days = hours / replications / 24.0
-    result = simulate(mmc_config(lam, mu, c), days=per_rep_days, replications=replications,
-                      warmup_days=min(per_rep_days * 0.02, 10.0), seed=seed)  # fmt: skip
+    with output.progress(f"simulating M/M/{c} for {hours:g} h"):
+        result = simulate(mmc_config(lam, mu, c), days=per_rep_days, replications=replications,
+                          warmup_days=min(per_rep_days * 0.02, 10.0), seed=seed)  # fmt: skip
     summary = result.summary()
     w, p = summary["wait_hours.queue"], summary["waited_fraction.queue"]
-    typer.echo(f"M/M/{c}: arrival rate {lam}/h, service rate {mu}/h, {hours:g} h in "
-               f"{replications} replications")  # fmt: skip
-    typer.echo(f"mean_wait_hours {w.mean:.5f}  95% CI [{w.low:.5f}, {w.high:.5f}]  "
-               f"Erlang C {float(mmc_mean_wait(c, lam, mu)):.5f}")  # fmt: skip
-    typer.echo(f"p_wait          {p.mean:.5f}  95% CI [{p.low:.5f}, {p.high:.5f}]  "
-               f"Erlang C {float(erlang_c(c, lam / mu)):.5f}")  # fmt: skip
+    exact_w, exact_p = float(mmc_mean_wait(c, lam, mu)), float(erlang_c(c, lam / mu))
+    document = {
+        "mmc": {"arrival_rate": lam, "service_rate": mu, "servers": c},
+        "hours": hours, "replicates": replications, "seed": seed,
+        "mean_wait_hours": {"mean": w.mean, "low": w.low, "high": w.high, "erlang_c": exact_w},
+        "p_wait": {"mean": p.mean, "low": p.low, "high": p.high, "erlang_c": exact_p},
+    }  # fmt: skip
+    output.result(
+        document,
+        f"M/M/{c}: arrival rate {lam}/h, service rate {mu}/h, {hours:g} h in "
+        f"{replications} replications\n"
+        f"mean_wait_hours {w.mean:.5f}  95% CI [{w.low:.5f}, {w.high:.5f}]  "
+        f"Erlang C {exact_w:.5f}\n"
+        f"p_wait          {p.mean:.5f}  95% CI [{p.low:.5f}, {p.high:.5f}]  "
+        f"Erlang C {exact_p:.5f}",
+    )
 
 
 def write_tables(result: SimulationResult, folder: Path) -> None:
@@ -205,23 +247,41 @@ def plan(
     ],
     days: Annotated[float, typer.Option(help="Simulated days per replication.")] = 30.0,
     warmup_days: Annotated[float, typer.Option(help="Days discarded first.")] = 0.0,
-    replications: Annotated[int, typer.Option(help="First-stage replications per plan.")] = 10,
-    max_replications: Annotated[int, typer.Option(help="Replication budget per plan.")] = 40,
+    replicates: Annotated[int, typer.Option(help="First-stage replications per plan.")] = 10,
+    max_replicates: Annotated[int, typer.Option(help="Replication budget per plan.")] = 40,
     confidence: Annotated[float, typer.Option(help="Probability the plan meets targets.")] = 0.95,
     seed: Annotated[int, typer.Option(help="Root seed (common random numbers).")] = 0,
     out: Annotated[Path | None, typer.Option(help="Folder for plan.json.")] = None,
+    replications: Annotated[int | None, typer.Option("--replications", hidden=True)] = None,
+    max_replications: Annotated[int | None, typer.Option("--max-replications", hidden=True)] = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """The cheapest bed/staff plan meeting the targets, chosen by simulation."""
-    from rich.console import Console as _Console
+    """The cheapest bed/staff plan meeting the targets, chosen by simulation.
+
+    \b
+    Example:
+      healthtwin hospital plan --config hospital.yaml \\
+          --target 'ed_4h_breach<0.05' --out plan/
+    """
     from rich.table import Table as _Table
 
     from healthtwin.hospital.config import load_hospital_config as _load
     from healthtwin.hospital.plan import plan_capacity
 
-    result = plan_capacity(
-        _load(config), target, days=days, warmup_days=warmup_days, replications=replications,
-        max_replications=max_replications, confidence=confidence, seed=seed,
-    )  # fmt: skip
+    replications = merge_alias(
+        replicates, replications, 10, name="--replicates", old="--replications"
+    )
+    max_replications = merge_alias(
+        max_replicates, max_replications, 40, name="--max-replicates", old="--max-replications"
+    )
+    output = output_for(json_output, quiet)
+    with output.progress(f"searching plans for {target}"):
+        result = plan_capacity(
+            _load(config), target, days=days, warmup_days=warmup_days,
+            replications=replications, max_replications=max_replications,
+            confidence=confidence, seed=seed,
+        )  # fmt: skip
     metrics = [t.metric for t in result.targets]
     table = _Table(title=f"Candidate plans for {', '.join(map(str, result.targets))}")
     for column in ("plan", "cost/day", *metrics, "replications", "status"):
@@ -230,18 +290,17 @@ def plan(
         cells = [f"{row.metrics[m].mean:.4g} [{row.metrics[m].low:.4g}, {row.metrics[m].high:.4g}]"
                  for m in metrics]  # fmt: skip
         table.add_row(row.name, f"{row.cost:,.0f}", *cells, str(row.replications), row.status)
-    console = _Console()
-    console.print(table)
+    lines: list[object] = [table]
     if result.found:
         beds = ", ".join(f"{u}={b}" for u, b in result.beds.items())
         nurses = ", ".join(f"{u}={n}" for u, n in result.nurses_per_shift.items()) or "-"
-        console.print(f"plan: beds {beds}; nurses per shift {nurses}; "
-                      f"cost per day {result.cost_per_day:,.0f}")  # fmt: skip
+        lines.append(f"plan: beds {beds}; nurses per shift {nurses}; "
+                     f"cost per day {result.cost_per_day:,.0f}")  # fmt: skip
         for m in metrics:
             i = result.metrics[m]
-            console.print(f"{m}: {i.mean:.4g} ({i.level:.0%} CI {i.low:.4g} to {i.high:.4g})")
+            lines.append(f"{m}: {i.mean:.4g} ({i.level:.0%} CI {i.low:.4g} to {i.high:.4g})")
     else:
-        console.print(
+        lines.append(
             f"no plan was shown to meet the targets: {result.reason}"
             if result.reason
             else "no candidate plan was shown to meet the targets; relax the targets"
@@ -249,3 +308,4 @@ def plan(
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "plan.json").write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
+    output.result({**result.to_dict(), "out": out}, *lines)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import re
 import sys
 from collections.abc import Sequence
@@ -10,10 +12,10 @@ from typing import Annotated, Any
 
 import numpy as np
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from healthtwin.cli.evaluate import evaluate
+from healthtwin.cli.output import JsonOption, Output, QuietOption, output_for
 from healthtwin.cli.plots import plot_trajectory
 from healthtwin.cli.recommend import recommend_command
 from healthtwin.cli.sync import sync
@@ -164,9 +166,19 @@ def simulate(
     ] = None,
     out: Annotated[Path, typer.Option(help="CSV file to write.")] = Path("trace.csv"),
     plot: Annotated[Path | None, typer.Option(help="Also draw the traces to this PNG.")] = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Simulate patients under meals, basal insulin and optional boluses; write a CSV."""
+    """Simulate patients under meals, basal insulin and optional boluses; write a CSV.
+
+    \b
+    Example:
+      healthtwin patient simulate --model uva-padova --patient adolescent#001 \\
+          --meals 07:00=45,12:00=70,18:00=80 --hours 24 --out trace.csv \\
+          --plot trace.png
+    """
     _check_numbers(hours, step_min, seed)
+    output = output_for(json_output, quiet)
     if method not in (None, "rk4", "dopri5", "expm"):
         raise InvalidInputError(f"--method must be rk4, dopri5 or expm, got {method!r}")
     sensor = None if cgm is None else CGMSensor(cgm_params(cgm))
@@ -180,13 +192,19 @@ def simulate(
     if model not in GLUCOSE_MODELS:
         _refuse(model, glucose_options)
         twin_model, parts = _model_and_inputs(model, scenario, covariates, dosing)
-        trajectory = _simulate_generic(
-            twin_model, patient, parts, hours, dt_out, step_min, method, seed, out
-        )
+        with output.progress(f"simulating {model} for {hours:g} h"):
+            trajectory = _simulate_generic(
+                twin_model, patient, parts, hours, dt_out, step_min, method, seed, out
+            )
         if plot is not None:
             plot.parent.mkdir(parents=True, exist_ok=True)
             plot_trajectory(trajectory, plot, f"{model}: {scenario or 'nominal'}")
-            Console(stderr=True).print(f"wrote {plot}")
+        output.result(
+            {"model": model, "rows": trajectory.t.size, "out": out, "plot": plot},
+            f"wrote {out} ({trajectory.t.size} rows, {model})",
+            *([] if plot is None else [f"wrote {plot}"]),
+            err=True,
+        )
         return
     _refuse(
         model,
@@ -197,30 +215,33 @@ def simulate(
             "--scenario": scenario is not None,
         },
     )
+    progress = output.progress(f"simulating {model} for {hours:g} h")
     if model == "uva-padova":
-        run = simulate_patients(
-            load_patients(patient or "adolescent#001"),
-            _meals(meals, hours),
-            hours=hours,
-            basal_u_per_min=_parse_basal(basal or "steady"),
-            bolus_cr=bolus_cr,
-            step_min=step_min or 1.0,
-            method=_glucose_method(method),
-            pump=None if pump is None else InsulinPump(pump_params(pump)),
-            cgm=sensor,
-            seed=seed,
-        )
+        with progress:
+            run = simulate_patients(
+                load_patients(patient or "adolescent#001"),
+                _meals(meals, hours),
+                hours=hours,
+                basal_u_per_min=_parse_basal(basal or "steady"),
+                bolus_cr=bolus_cr,
+                step_min=step_min or 1.0,
+                method=_glucose_method(method),
+                pump=None if pump is None else InsulinPump(pump_params(pump)),
+                cgm=sensor,
+                seed=seed,
+            )
     else:
         twin_model = _other_model(model, patient, bolus_cr=bolus_cr, pump=pump)
-        run = simulate_nominal(
-            twin_model.with_options(step_min=step_min or 1.0, method=_glucose_method(method)),
-            _meals(meals, hours),
-            hours=hours,
-            basal_u_per_min=_parse_basal(basal or "steady"),
-            cgm=sensor,
-            seed=seed,
-        )
-    _report(run, out, plot)
+        with progress:
+            run = simulate_nominal(
+                twin_model.with_options(step_min=step_min or 1.0, method=_glucose_method(method)),
+                _meals(meals, hours),
+                hours=hours,
+                basal_u_per_min=_parse_basal(basal or "steady"),
+                cgm=sensor,
+                seed=seed,
+            )
+    _report(run, out, plot, output)
 
 
 def _refuse(model: str, given: dict[str, bool]) -> None:
@@ -274,7 +295,6 @@ def _simulate_generic(
     trajectory = concatenate_trajectories(pieces)
     out.parent.mkdir(parents=True, exist_ok=True)
     trajectory.write_csv(out, ["nominal"])
-    Console(stderr=True).print(f"wrote {out} ({trajectory.t.size} rows, {twin_model.name})")
     return trajectory
 
 
@@ -340,20 +360,30 @@ def _other_model(name: str, patient: str | None, *, bolus_cr: bool, pump: str | 
     return twin_model
 
 
-def _report(run: CohortRun, out: Path, plot: Path | None) -> None:
+def _report(run: CohortRun, out: Path, plot: Path | None, output: Output) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     run.write_csv(out)
-    console = Console(stderr=True)
     g = run.glucose_mg_dl
-    console.print(
-        f"wrote {out} ({len(run.names)} patient(s), {run.t_min.size} rows each); "
-        f"glucose {g.min():.1f}-{g.max():.1f} mg/dL"
-    )
-    console.print(_metrics_table(run.glucose_mg_dl))
     if plot is not None:
         plot.parent.mkdir(parents=True, exist_ok=True)
         run.plot(plot)
-        console.print(f"wrote {plot}")
+    metrics = glycaemic_metrics(run.glucose_mg_dl)
+    document = {
+        "patients": list(run.names),
+        "rows_per_patient": run.t_min.size,
+        "glucose_mg_dl": {"min": g.min(), "max": g.max()},
+        "metrics": {f.name: getattr(metrics, f.name) for f in dataclasses.fields(metrics)},
+        "out": out,
+        "plot": plot,
+    }
+    output.result(
+        document,
+        f"wrote {out} ({len(run.names)} patient(s), {run.t_min.size} rows each); "
+        f"glucose {g.min():.1f}-{g.max():.1f} mg/dL",
+        _metrics_table(run.glucose_mg_dl),
+        *([] if plot is None else [f"wrote {plot}"]),
+        err=True,
+    )
 
 
 def _metrics_table(glucose_mg_dl: FloatArray) -> Table:
@@ -384,19 +414,39 @@ def news2_command(
     out: Annotated[
         Path | None, typer.Option(help="Write the scored rows here (default: print them).")
     ] = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Score NEWS2 (RCP 2017) and qSOFA for every row of a vitals CSV."""
+    """Score NEWS2 (RCP 2017) and qSOFA for every row of a vitals CSV.
+
+    Without --out the scored rows are printed as CSV (with --json: as the document's
+    ``rows``); the band counts go to stderr.
+
+    \b
+    Example:
+      healthtwin patient news2 vitals.csv --out scored.csv
+    """
+    import io
+
     if not vitals.is_file():
         raise InvalidInputError(f"no vitals file at {vitals}; give the path of a CSV file")
     scores = score_vitals(read_vitals_csv(vitals))
-    console = Console(stderr=True)
+    output = output_for(json_output, quiet)
+    bands = {band.label: int(np.sum(scores.news2.band == band)) for band in News2Band}
+    document: dict[str, object] = {"observations": scores.news2.total.size, "bands": bands}
+    lines: list[object] = []
     if out is None:
-        write_scores_csv(scores, sys.stdout)
+        text = io.StringIO()
+        write_scores_csv(scores, text)
+        if output.human:
+            sys.stdout.write(text.getvalue())
+        document["rows"] = list(csv.DictReader(io.StringIO(text.getvalue())))
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
         write_scores_csv(scores, out)
-        console.print(f"wrote {out} ({scores.news2.total.size} rows)")
-    console.print(_band_table(scores))
+        document["out"] = out
+        lines.append(f"wrote {out} ({scores.news2.total.size} rows)")
+    output.result(document, *lines, _band_table(scores), err=True)
 
 
 def _band_table(scores: VitalsScores) -> Table:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
+from healthtwin.cli.output import JsonOption, Output, QuietOption, output_for
 from healthtwin.errors import InvalidInputError
 
 population_app = typer.Typer(help="Population health and epidemics.", no_args_is_help=True)
@@ -28,8 +29,16 @@ def rt(
     window: Annotated[int, typer.Option(help="Days per sliding window.")] = 7,
     prior_mean: Annotated[float, typer.Option(help="Mean of the gamma prior on R.")] = 5.0,
     prior_sd: Annotated[float, typer.Option(help="Sd of the gamma prior on R.")] = 5.0,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Estimate the reproduction number Rt over sliding windows (Cori et al. 2013)."""
+    """Estimate the reproduction number Rt over sliding windows (Cori et al. 2013).
+
+    \b
+    Example:
+      healthtwin population rt --incidence flu.csv --si-mean 2.6 --si-sd 1.5 \\
+          --out rt.csv
+    """
     from healthtwin.population.rt import estimate_rt, read_incidence
 
     weights = None if si_distr is None else _parse_si_distr(si_distr)
@@ -43,7 +52,10 @@ def rt(
         prior_sd=prior_sd,
     )
     estimate.write_csv(out)
-    typer.echo(f"wrote {estimate.t_start.size} windows to {out}")
+    output_for(json_output, quiet).result(
+        {"windows": estimate.t_start.size, "out": out},
+        f"wrote {estimate.t_start.size} windows to {out}",
+    )
 
 
 def _parse_si_distr(text: str) -> list[float]:
@@ -87,7 +99,9 @@ def simulate(
         list[str] | None, typer.Option(help="Run only these variants (repeatable).")
     ] = None,
     replicates: Annotated[int | None, typer.Option(help="Override the replicates.")] = None,
-    plot: Annotated[bool, typer.Option(help="Write fan charts (needs matplotlib).")] = True,
+    plot: Annotated[
+        bool, typer.Option(help="Write fan charts and report.html (needs matplotlib).")
+    ] = True,
     scheduler: Annotated[
         str, typer.Option(help="local (this process) or dask (a LocalCluster or --address).")
     ] = "local",
@@ -95,8 +109,18 @@ def simulate(
         str | None, typer.Option(help="Address of an existing Dask scheduler.")
     ] = None,
     workers: Annotated[int | None, typer.Option(help="Workers of the Dask LocalCluster.")] = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Project the epidemic of every variant: daily quantiles by region, plots, a summary."""
+    """Project the epidemic of every variant: daily quantiles by region, plots, a summary.
+
+    Writes daily.csv (and hub.csv with a start date), summary.json, national.png and
+    report.html (fan charts and the summary table) to --out.
+
+    \b
+    Example:
+      healthtwin population simulate --scenario scenario.yaml --out projection/
+    """
     import json
 
     from healthtwin.population.projection_files import (
@@ -113,7 +137,8 @@ def simulate(
     chosen = [spec.variant(v) for v in variant] if variant else spec.variant_list()
     inputs = build_inputs(spec)
     out.mkdir(parents=True, exist_ok=True)
-    results = _run_variants(spec, [v.name for v in chosen], scheduler, address, workers)
+    output = output_for(json_output, quiet)
+    results = _run_variants(spec, [v.name for v in chosen], scheduler, address, workers, output)
     rows = write_daily_csv(results, out / "daily.csv", start_date=spec.start_date)
     if spec.start_date is not None and spec.days >= 7:
         write_hub_csv(results, out / "hub.csv", start_date=spec.start_date)
@@ -136,7 +161,35 @@ def simulate(
     if plot:
         beds = regional_values(spec.capacity.icu_beds, inputs.geography, "icu_beds")
         plot_projection(results, out / "national.png", title=spec.name, capacity=beds)
-    typer.echo(f"wrote {rows} rows for {len(results)} variant(s) to {out / 'daily.csv'}")
+        _projection_report(out, spec.name, summary)
+    output.result(
+        {"rows": rows, "out": out, "summary": summary},
+        f"wrote {rows} rows for {len(results)} variant(s) to {out / 'daily.csv'}"
+        + (f" and {out / 'report.html'}" if plot else ""),
+    )
+
+
+def _projection_report(out: Path, title: str, summary: dict[str, object]) -> None:
+    """report.html beside the tables: the fan charts and each variant's medians."""
+    from healthtwin.cli.plots import file_data_uri, html_report, html_table
+
+    rows = [
+        [name, f"{v['infections_median']:.4g}", f"{v['deaths_median']:.4g}",
+         f"{v['peak_icu_median']:.4g}"]
+        for name, v in summary.items()
+        if isinstance(v, dict)
+    ]  # fmt: skip
+    table = html_table(["variant", "infections", "deaths", "peak ICU occupancy"], rows)
+    image = (
+        f"<img alt='national fan charts by variant' src='{file_data_uri(out / 'national.png')}'>"
+    )
+    html_report(
+        out / "report.html",
+        f"Population projection: {title}",
+        f"{summary['replicates']} replicates over {summary['days']} days; medians over "
+        "replicates; bands in the charts are 50 % and 95 % of replicates.",
+        [("Medians by variant", table), ("National fan charts", image)],
+    )
 
 
 @population_app.command("plan")
@@ -163,8 +216,16 @@ def plan(
         str | None, typer.Option(help="Address of an existing Dask scheduler.")
     ] = None,
     workers: Annotated[int | None, typer.Option(help="Workers of the Dask LocalCluster.")] = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Allocate a national stock across regions over all variants' simulated demand."""
+    """Allocate a national stock across regions over all variants' simulated demand.
+
+    \b
+    Example:
+      healthtwin population plan --scenario scenario.yaml \\
+          --resource icu_beds --out plan/
+    """
     import json
 
     from healthtwin.population.allocation import allocate, pro_rata
@@ -183,8 +244,9 @@ def plan(
     if objective not in ("expected", "cvar"):
         raise InvalidInputError(f"--objective {objective!r}: choose expected or cvar")
     spec = load_scenario(scenario)
+    output = output_for(json_output, quiet)
     if resource == "vaccine_doses":
-        _plan_vaccine(spec, out, total)
+        _plan_vaccine(spec, out, total, output)
         return
     inputs = build_inputs(spec)
     geography = inputs.geography
@@ -196,7 +258,7 @@ def plan(
             )
         total = round(float(current.sum()))
     variants = spec.variant_list()
-    results = _run_variants(spec, [v.name for v in variants], scheduler, address, workers)
+    results = _run_variants(spec, [v.name for v in variants], scheduler, address, workers, output)
     demand = np.concatenate([resource_demand(spec, r, resource) for r in results.values()], axis=0)
     best = allocate(demand, total, objective=objective, alpha=alpha)  # type: ignore[arg-type]
     fair = pro_rata(demand, total, geography.population.sum(axis=1))
@@ -234,27 +296,37 @@ def plan(
             ).summary()  # fmt: skip
         report["variants"][v.name] = per_variant  # type: ignore[index]
     (out / "plan.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
-    typer.echo(
+    output.result(
+        {**report, "out": out},
         f"{resource}: expected unmet people-days {fair.expected_unmet:.1f} (pro rata) -> "
-        f"{best.expected_unmet:.1f} (optimized); wrote {out / 'allocation.csv'}"
+        f"{best.expected_unmet:.1f} (optimized); wrote {out / 'allocation.csv'}",
     )
 
 
 def _run_variants(
-    spec: Any, names: list[str], scheduler: str, address: str | None, workers: int | None
+    spec: Any,
+    names: list[str],
+    scheduler: str,
+    address: str | None,
+    workers: int | None,
+    output: Output,
 ) -> dict[str, Any]:
     from healthtwin.population.ensemble import run_ensemble
 
     if scheduler not in ("local", "dask"):
         raise InvalidInputError(f"--scheduler {scheduler!r}: choose local or dask")
-    ensemble = run_ensemble(
-        spec,
-        variants=names,
-        scheduler=scheduler,  # type: ignore[arg-type]
-        address=address,
-        n_workers=workers,
-        replicates_per_task=None if scheduler == "local" else max(1, spec.replicates // 4),
-    )
+    # One ensemble call keeps the variants on common random numbers: a spinner, not a bar.
+    with output.progress(
+        f"simulating {len(names)} variant(s) x {spec.replicates} replicates ({scheduler})"
+    ):
+        ensemble = run_ensemble(
+            spec,
+            variants=names,
+            scheduler=scheduler,  # type: ignore[arg-type]
+            address=address,
+            n_workers=workers,
+            replicates_per_task=None if scheduler == "local" else max(1, spec.replicates // 4),
+        )
     return {name: ensemble.variant(name) for name in names}
 
 
@@ -271,22 +343,32 @@ def chronic(
     cost: Annotated[float, typer.Option(help="Cost per participant.")] = 0.0,
     replicates: Annotated[int, typer.Option(help="Replicates (common random numbers).")] = 10,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Project type-2 diabetes prevalence, with and without a prevention programme."""
+    """Project type-2 diabetes prevalence, with and without a prevention programme.
+
+    \b
+    Example:
+      healthtwin population chronic --people 20000 --years 20 --uptake 0.3 \\
+          --out t2d/
+    """
     import json
 
     from healthtwin.population.chronic import project_t2d_programme
 
-    base, arm, effect = project_t2d_programme(
-        n=people,
-        years=years,
-        start_year=start_year,
-        uptake=uptake,
-        rate_ratio=rate_ratio,
-        cost_per_participant=cost,
-        replicates=replicates,
-        seed=seed,
-    )
+    output = output_for(json_output, quiet)
+    with output.progress(f"ageing {people} people x {replicates} replicates over {years} years"):
+        base, arm, effect = project_t2d_programme(
+            n=people,
+            years=years,
+            start_year=start_year,
+            uptake=uptake,
+            rate_ratio=rate_ratio,
+            cost_per_participant=cost,
+            replicates=replicates,
+            seed=seed,
+        )
     out.mkdir(parents=True, exist_ok=True)
     with (out / "prevalence.csv").open("w", encoding="utf-8") as handle:
         handle.write(
@@ -308,13 +390,14 @@ def chronic(
     summary["effect_q05_q50_q95"] = effect.summary()  # type: ignore[assignment]
     (out / "programme.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     averted = effect.summary()["cases_averted"]
-    typer.echo(
+    output.result(
+        {**summary, "out": out},
         f"cases averted over {years} years: {averted[1]:.0f} (90 % range {averted[0]:.0f}-"
-        f"{averted[2]:.0f}); wrote {out / 'prevalence.csv'}"
+        f"{averted[2]:.0f}); wrote {out / 'prevalence.csv'}",
     )
 
 
-def _plan_vaccine(spec: Any, out: Path, daily_doses: int | None) -> None:
+def _plan_vaccine(spec: Any, out: Path, daily_doses: int | None, output: Output) -> None:
     import json
 
     from healthtwin.population.scenario_build import build_inputs
@@ -322,7 +405,8 @@ def _plan_vaccine(spec: Any, out: Path, daily_doses: int | None) -> None:
 
     if daily_doses is None or daily_doses <= 0:
         raise InvalidInputError("--resource vaccine_doses needs --total DOSES_PER_DAY (> 0)")
-    best = allocate_vaccine(spec, daily_doses=float(daily_doses))
+    with output.progress("optimizing the vaccine allocation"):
+        best = allocate_vaccine(spec, daily_doses=float(daily_doses))
     geography = build_inputs(spec).geography
     fair = rule_shares("population", geography)
     out.mkdir(parents=True, exist_ok=True)
@@ -345,7 +429,8 @@ def _plan_vaccine(spec: Any, out: Path, daily_doses: int | None) -> None:
         },
     }
     (out / "plan.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
-    typer.echo(
+    output.result(
+        {**report, "out": out},
         f"vaccine doses: {best.objective} {best.pro_rata:.1f} (pro rata) -> {best.value:.1f} "
-        f"(optimized); wrote {out / 'allocation.csv'}"
+        f"(optimized); wrote {out / 'allocation.csv'}",
     )

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 import numpy as np
 import typer
-from rich.console import Console
 
+from healthtwin.cli.output import JsonOption, Output, QuietOption, output_for
 from healthtwin.errors import InvalidInputError
 
 prognosis_app = typer.Typer(help="Risk prediction and disease progression.", no_args_is_help=True)
@@ -38,8 +38,16 @@ def train(
         float | None, typer.Option(help="Horizon of the fairness report (default: median time).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Fit a survival model (plus bootstrap refits) and write it with its model card."""
+    """Fit a survival model (plus bootstrap refits) and write it with its model card.
+
+    \b
+    Example:
+      healthtwin prognosis train --dataset whas500 --model cox \\
+          --replicates 20 --out model/
+    """
     from healthtwin.prognosis.ablation import typical_values
     from healthtwin.prognosis.bootstrap import BootstrapSurvival
     from healthtwin.prognosis.datasets import load_dataset
@@ -48,19 +56,27 @@ def train(
 
     if replicates < 2 or folds < 2:
         raise InvalidInputError(f"--replicates and --folds must be >= 2, got {replicates}, {folds}")
+    output = output_for(json_output, quiet)
     data = load_dataset(dataset)
     if data.kind == "regression":
-        _train_progression(data, model, out, seed)
+        _train_progression(data, model, out, seed, output)
         return
     time, event = data.survival_target()
-    cv = cross_validate_survival(
-        model, data.features, time, event, n_splits=folds, n_repeats=1, random_state=seed
-    )
-    fitted = BootstrapSurvival(model, replicates=replicates, seed=seed).fit(
-        data.features, time, event
-    )
-    metrics = {f"cv_{k}": float(v["mean"]) for k, v in cv.summary().items()}
-    reports, calibration = _fairness(model, data, time, event, groups, horizon, folds, seed)
+    with output.progress(f"training {model} on {data.name}", total=3) as bar:
+        bar.describe(f"cross-validating {model} ({folds} folds)")
+        cv = cross_validate_survival(
+            model, data.features, time, event, n_splits=folds, n_repeats=1, random_state=seed
+        )
+        bar.advance()
+        bar.describe(f"fitting {model} and {replicates} bootstrap refits")
+        fitted = BootstrapSurvival(model, replicates=replicates, seed=seed).fit(
+            data.features, time, event
+        )
+        bar.advance()
+        bar.describe("out-of-fold calibration and fairness")
+        metrics = {f"cv_{k}": float(v["mean"]) for k, v in cv.summary().items()}
+        reports, calibration = _fairness(model, data, time, event, groups, horizon, folds, seed)
+        bar.advance()
     metrics[f"calibration_mae_at_{calibration.horizon:g}"] = float(calibration.mean_absolute_error)
     for report in reports:
         for gap in report.gaps:
@@ -89,15 +105,16 @@ def train(
         for k, v in typical_values(data.features).items()
     }
     (out / BASELINE_FILE).write_text(json.dumps(baseline, indent=2) + "\n")
-    console = Console(stderr=True)
-    console.print(f"wrote {out / MODEL_FILE} (sha256 {saved.sha256[:12]}...) and its card")
-    for k, v in metrics.items():
-        console.print(f"{k}: {v:.3f}")
-    for report in reports:
-        console.print(_fairness_table(report))
+    output.result(
+        {"model": out / MODEL_FILE, "sha256": saved.sha256, "metrics": metrics},
+        f"wrote {out / MODEL_FILE} (sha256 {saved.sha256[:12]}...) and its card",
+        *(f"{k}: {v:.3f}" for k, v in metrics.items()),
+        *(_fairness_table(report) for report in reports),
+        err=True,
+    )
 
 
-def _train_progression(data: Any, model: str, out: Path, seed: int) -> None:
+def _train_progression(data: Any, model: str, out: Path, seed: int, output: Output) -> None:
     """Fit a progression model, calibrate its conformal intervals, score them held out."""
     from healthtwin.prognosis.ablation import typical_values
     from healthtwin.prognosis.persistence import ModelCard, feature_types, save_model
@@ -115,7 +132,9 @@ def _train_progression(data: Any, model: str, out: Path, seed: int) -> None:
     )
     frame, y = data.features, np.asarray(data.y)
     fitted = ProgressionModel(model, categorical=data.categorical, random_state=seed)
-    fitted.fit(frame.iloc[fit_rows], y[fit_rows]).calibrate(frame.iloc[cal_rows], y[cal_rows])
+    with output.progress(f"fitting {model} on {data.name}"):
+        fitted.fit(frame.iloc[fit_rows], y[fit_rows])
+        fitted.calibrate(frame.iloc[cal_rows], y[cal_rows])
     held = fitted.predict_interval(frame.iloc[test_rows], alpha=0.1)
     errors = np.abs(fitted.predict(frame.iloc[test_rows]) - y[test_rows])
     metrics = {
@@ -143,10 +162,12 @@ def _train_progression(data: Any, model: str, out: Path, seed: int) -> None:
         for k, v in typical_values(frame).items()
     }
     (out / BASELINE_FILE).write_text(json.dumps(baseline, indent=2) + "\n")
-    console = Console(stderr=True)
-    console.print(f"wrote {out / MODEL_FILE} (sha256 {saved.sha256[:12]}...) and its card")
-    for k, v in metrics.items():
-        console.print(f"{k}: {v:.3f}")
+    output.result(
+        {"model": out / MODEL_FILE, "sha256": saved.sha256, "metrics": metrics},
+        f"wrote {out / MODEL_FILE} (sha256 {saved.sha256[:12]}...) and its card",
+        *(f"{k}: {v:.3f}" for k, v in metrics.items()),
+        err=True,
+    )
 
 
 def _fairness(
@@ -231,8 +252,16 @@ def predict(
     out: Annotated[Path, typer.Option(help="CSV of predictions to write.")],
     times: Annotated[str, typer.Option(help="Times for survival probabilities.")] = "365,730,1825",
     top: Annotated[int, typer.Option(help="Explanations per patient.")] = 3,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Survival probabilities at chosen times with intervals, plus top explanations."""
+    """Survival probabilities at chosen times with intervals, plus top explanations.
+
+    \b
+    Example:
+      healthtwin prognosis predict --model model/ --input patients.csv \\
+          --out predictions.csv
+    """
     from healthtwin.prognosis.ablation import ablation_contributions
     from healthtwin.prognosis.persistence import load_model
 
@@ -275,4 +304,8 @@ def predict(
         ]
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False, float_format="%.6g")
-    Console(stderr=True).print(f"wrote {out} ({len(frame)} patients, model {card.name})")
+    output_for(json_output, quiet).result(
+        {"patients": len(frame), "model": card.name, "out": out},
+        f"wrote {out} ({len(frame)} patients, model {card.name})",
+        err=True,
+    )

@@ -8,9 +8,9 @@ from typing import Annotated
 
 import numpy as np
 import typer
-from rich.console import Console
 
 from healthtwin.assimilation import EnsembleKalmanFilter, OutputObservation, view_for
+from healthtwin.cli.output import JsonOption, QuietOption, output_for
 from healthtwin.cli.sync import _glucose_inputs, _observations
 from healthtwin.control.recommend import Constraint, Objective, recommend
 from healthtwin.core import Events, Inputs, Twin, lognormal_spread, time_in_band
@@ -65,8 +65,17 @@ def recommend_command(
             "it as a FHIR Provenance (with --database)."
         ),
     ] = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Recommend a meal bolus: best time in range subject to a hypoglycaemia limit."""
+    """Recommend a meal bolus: best time in range subject to a hypoglycaemia limit.
+
+    \b
+    Example:
+      healthtwin patient recommend --patient adolescent#001 --meal 60 \\
+          --observations cgm.csv --out recommendation.json
+    """
+    output = output_for(json_output, quiet)
     if members < 8 or not 0 < hours <= 24 or meal < 0 or not 0 <= max_tbr <= 100:
         raise InvalidInputError(
             "need --members >= 8, 0 < --hours <= 24, --meal >= 0 and 0 <= --max-tbr <= 100"
@@ -112,22 +121,23 @@ def recommend_command(
         )
         for u in doses
     }
-    rec = recommend(
-        twin,
-        plans,
-        Objective("time in range 70-180 mg/dL (%)", time_in_band("glucose_mg_dl", 70.0, 180.0)),
-        [
-            Constraint(
-                f"time below 70 mg/dL <= {max_tbr:g} %",
-                time_in_band("glucose_mg_dl", -np.inf, 70.0),
-                max_tbr,
-                0.9,
-            )
-        ],
-        horizon=hours * 60.0,
-    )
-    console = Console()
-    console.print(rec.explain())
+    with output.progress(f"forecasting {len(doses)} bolus plans x {members} members"):
+        rec = recommend(
+            twin,
+            plans,
+            Objective("time in range 70-180 mg/dL (%)", time_in_band("glucose_mg_dl", 70.0, 180.0)),
+            [
+                Constraint(
+                    f"time below 70 mg/dL <= {max_tbr:g} %",
+                    time_in_band("glucose_mg_dl", -np.inf, 70.0),
+                    max_tbr,
+                    0.9,
+                )
+            ],
+            horizon=hours * 60.0,
+        )
+    lines: list[object] = [rec.explain()]
+    document: dict[str, object] = {**rec.to_dict(), "out": out, "recommendation_id": None}
     if database is not None:
         made = _propose(database, rec.to_dict(), patient=patient, actor=actor)
         settings = {"patient": patient, "meal_g": meal, "boluses_u": doses, "hours": hours,
@@ -136,11 +146,13 @@ def recommend_command(
         _record_provenance(
             database, made, rec.to_dict(), settings, inputs, actor=actor, key=signing_key
         )
-        console.print(f"recorded as proposed: {made} (accept or override it before acting)")
+        lines.append(f"recorded as proposed: {made} (accept or override it before acting)")
+        document["recommendation_id"] = made
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(rec.to_dict(), indent=2, default=float) + "\n")
-        Console(stderr=True).print(f"wrote {out}")
+        lines.append(f"wrote {out}")
+    output.result(document, *lines)
 
 
 #: The registered model name of the recommender (governance/model_registry.py).

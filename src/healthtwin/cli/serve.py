@@ -137,7 +137,13 @@ def serve(
 ) -> None:
     """Serve the FHIR R4 API (/fhir), the twin API (/api/v1) and the dashboard (/dashboard).
 
-    Example: ``healthtwin serve --demo`` then open the printed dashboard address.
+    Open the printed dashboard address (it carries the development token).
+
+    \b
+    Example:
+      healthtwin serve --demo
+      healthtwin serve --production --jwks keys.json --policy policy.yaml \\
+          --issuer https://idp.example.org --audience healthtwin --host 0.0.0.0
     """
     try:
         import uvicorn

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from healthtwin.cli.output import JsonOption, QuietOption, merge_alias, output_for
 from healthtwin.errors import InvalidInputError
 
 surveillance_app = typer.Typer(help="Outbreak detection on count series.", no_args_is_help=True)
@@ -45,8 +46,16 @@ def detect_command(
     h: Annotated[float | None, typer.Option("--h", help="CUSUM decision interval.")] = None,
     m: Annotated[float | None, typer.Option("--m", help="CUSUM in-control mean.")] = None,
     trans: Annotated[str | None, typer.Option(help="CUSUM transform.")] = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Run a detector on one series; write the detection table as CSV."""
+    """Run a detector on one series; write the detection table as CSV.
+
+    \b
+    Example:
+      healthtwin surveillance detect --method farrington-flexible \\
+          --input salmonella.csv --range 373:528 --out alarms.csv
+    """
     from healthtwin.surveillance import detect, read_series_csv
 
     given = {
@@ -62,7 +71,10 @@ def detect_command(
     table = detect(read_series_csv(input), method=method, range_t=_range(range_), control=control)
     table.write_csv(out)
     alarms = int(table.detection.alarm.sum())
-    typer.echo(f"wrote {table.detection.t.size} weeks ({alarms} alarms) to {out}")
+    output_for(json_output, quiet).result(
+        {"method": method, "weeks": table.detection.t.size, "alarms": alarms, "out": out},
+        f"wrote {table.detection.t.size} weeks ({alarms} alarms) to {out}",
+    )
 
 
 def _range(text: str) -> tuple[int, int]:
@@ -87,13 +99,25 @@ def _pair(text: str) -> tuple[int, int]:
 @surveillance_app.command("evaluate")
 def evaluate_command(
     out: Annotated[Path, typer.Option(help="Output: .md (summary and tables) or .csv (tidy).")],
-    reps: Annotated[int, typer.Option(help="Replicate series per scenario.")] = 30,
+    replicates: Annotated[int, typer.Option(help="Replicate series per scenario.")] = 30,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     methods: Annotated[
         str, typer.Option(help="Comma list of methods (default: all detectors).")
     ] = "farrington-flexible,farrington,ears-c1,ears-c2,ears-c3,cusum",
+    report: Annotated[
+        Path | None, typer.Option(help="Also write an HTML report with plots (FPR, POD).")
+    ] = None,
+    reps: Annotated[int | None, typer.Option("--reps", hidden=True)] = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Run detectors on the Noufaily et al. (2013) simulation design; FPR, POD, timeliness."""
+    """Run detectors on the Noufaily et al. (2013) simulation design; FPR, POD, timeliness.
+
+    \b
+    Example:
+      healthtwin surveillance evaluate --replicates 30 --out evaluation.md \\
+          --report evaluation.html
+    """
     from healthtwin.surveillance.detect import METHODS
     from healthtwin.surveillance.evaluation import evaluate_detectors
     from healthtwin.surveillance.simulation import simulate_noufaily
@@ -102,14 +126,60 @@ def evaluate_command(
     unknown = [m for m in chosen if m not in METHODS]
     if unknown or not chosen:
         raise InvalidInputError(f"--methods: unknown {unknown}; choose from {list(METHODS)}")
-    if reps < 1:
-        raise InvalidInputError(f"--reps must be >= 1; got {reps}")
-    result = evaluate_detectors(simulate_noufaily(reps, seed), chosen)
+    replicates = merge_alias(replicates, reps, 30, name="--replicates", old="--reps")
+    if replicates < 1:
+        raise InvalidInputError(f"--replicates must be >= 1; got {replicates}")
+    output = output_for(json_output, quiet)
+    simulated = simulate_noufaily(replicates, seed)
+    calls = len(chosen) * len(simulated.scenarios)
+    with output.progress(f"evaluating {len(chosen)} detector(s)", total=calls) as bar:
+
+        def step(method: str, scenario: int) -> None:
+            bar.describe(f"{method}, scenario {scenario}")
+            bar.advance()
+
+        result = evaluate_detectors(simulated, chosen, progress=step)
     if out.suffix == ".csv":
         result.to_frame().to_csv(out, index=False)
     else:
         out.write_text(result.to_markdown(), encoding="utf-8")
-    typer.echo(f"evaluated {len(chosen)} method(s) on 42 scenarios x {reps} series: {out}")
+    if report is not None:
+        _evaluation_report(result, report, replicates)
+    output.result(
+        {"replicates": replicates, "seed": seed, "out": out, "report": report,
+         "summary": result.summary()},
+        f"evaluated {len(chosen)} method(s) on 42 scenarios x {replicates} series: {out}"
+        + ("" if report is None else f" and {report}"),
+    )  # fmt: skip
+
+
+def _evaluation_report(result: object, path: Path, replicates: int) -> None:
+    """FPR and POD of each method by scenario, with the averaged summary table."""
+    from healthtwin.cli.plots import figure_data_uri, html_report, html_table, new_figure
+
+    frame = result.to_frame()  # type: ignore[attr-defined]
+    summary: dict[str, dict[str, float]] = result.summary()  # type: ignore[attr-defined]
+    fig = new_figure(10, 6)
+    axes = fig.subplots(2, 1, sharex=True)
+    for method, rows in frame.groupby("method", sort=False):
+        axes[0].plot(rows["scenario"], rows["false_positive_rate"], marker=".", label=method)
+        axes[1].plot(rows["scenario"], rows["probability_of_detection"], marker=".")
+    axes[0].set_ylabel("false positive rate")
+    axes[1].set_ylabel("probability of detection")
+    axes[1].set_xlabel("Noufaily scenario")
+    axes[0].legend(fontsize=8, ncol=3)
+    fig.tight_layout()
+    metrics = list(next(iter(summary.values())))
+    rows = [[m, *(f"{v[k]:.3f}" for k in metrics)] for m, v in summary.items()]
+    html_report(
+        path,
+        "Outbreak detectors on the Noufaily et al. (2013) design",
+        f"{replicates} replicate series per scenario; metrics averaged over scenarios.",
+        [
+            ("Averaged over scenarios", html_table(["method", *metrics], rows)),
+            ("By scenario", f"<img alt='FPR and POD by scenario' src='{figure_data_uri(fig)}'>"),
+        ],
+    )
 
 
 @surveillance_app.command("monitor")
@@ -126,8 +196,16 @@ def monitor_command(
         Path | None, typer.Option(help='JSON {"FR": ["BE", "DE"], ...} of bordering countries.')
     ] = None,
     lookback_weeks: Annotated[int, typer.Option(help="Latest weeks evaluated per series.")] = 4,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Monitor many series across countries; rank the latest week's alarms with evidence."""
+    """Monitor many series across countries; rank the latest week's alarms with evidence.
+
+    \b
+    Example:
+      healthtwin surveillance monitor --input weekly_counts.csv \\
+          --neighbours borders.json --out alarms.json
+    """
     import csv
     import json
 
@@ -164,6 +242,11 @@ def monitor_command(
     for key, points in series.items():
         points.sort()
         monitor.add_series(key, [v for _, v in points], start=points[0][0])
-    report = monitor.evaluate()
+    output = output_for(json_output, quiet)
+    with output.progress(f"monitoring {len(series)} series"):
+        report = monitor.evaluate()
     out.write_text(report.to_json(), encoding="utf-8")
-    typer.echo(f"monitored {len(series)} series; wrote {out}")
+    output.result(
+        {"series": len(series), "out": out, "report": json.loads(report.to_json())},
+        f"monitored {len(series)} series; wrote {out}",
+    )

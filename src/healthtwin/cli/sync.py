@@ -16,9 +16,9 @@ from typing import Annotated, Any
 
 import numpy as np
 import typer
-from rich.console import Console
 
 from healthtwin.assimilation import ObservationSeries
+from healthtwin.cli.output import JsonOption, QuietOption, output_for
 from healthtwin.core import Events, Inputs, Rate
 from healthtwin.core.types import FloatArray
 from healthtwin.coupling.patient_sync import (
@@ -291,8 +291,17 @@ def sync(
     sensor_sd: Annotated[float, typer.Option(help="CGM noise SD, mg/dL (> 0).")] = 8.0,
     prior_cv: Annotated[float, typer.Option(help="Prior CV of estimated parameters.")] = 0.3,
     seed: Annotated[int, typer.Option(help="Root seed.")] = 0,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Replay readings into a twin: filtered outputs, parameters, forecasts per reading."""
+    """Replay readings into a twin: filtered outputs, parameters, forecasts per reading.
+
+    \b
+    Example:
+      healthtwin patient sync --observations cgm.csv --meals meals.csv \\
+          --estimate si,egp --out posterior.csv
+    """
+    output = output_for(json_output, quiet)
     if members < 8:
         raise InvalidInputError(f"--members must be >= 8, got {members}")
     if not sensor_sd > 0 or not prior_cv > 0:
@@ -310,28 +319,33 @@ def sync(
     series, observed = _observations(observations, tuple(setup.model.outputs))
     sds = _noise(noise, observed, sensor_sd, dict(setup.model.outputs))
     recipe = TwinRecipe(setup.model, setup.plan, setup.states, setup.estimable)
-    synced = sync_twin(
-        recipe,
-        series,
-        observed,
-        sds,
-        estimate=wanted,
-        members=members,
-        prior_cv=prior_cv,
-        horizons=ahead,
-        seed=seed,
-    )
+    with output.progress(f"assimilating {series.times.size} readings ({members} members)"):
+        synced = sync_twin(
+            recipe,
+            series,
+            observed,
+            sds,
+            estimate=wanted,
+            members=members,
+            prior_cv=prior_cv,
+            horizons=ahead,
+            seed=seed,
+        )
     report = synced.report
     out.parent.mkdir(parents=True, exist_ok=True)
     report.write_csv(out, "min")
-    console = Console(stderr=True)
-    console.print(
+    lines = [
         f"wrote {out} ({series.times.size} readings of {', '.join(observed)}, {members} members)"
-    )
+    ]
+    estimates: dict[str, dict[str, float]] = {}
     for j, name in enumerate(wanted):
         p5, p50, p95, _ = report.parameters[-1, j]
         nominal = synced.nominal[j]
-        console.print(
+        estimates[name] = {"p5": p5, "p50": p50, "p95": p95, "prior": nominal}
+        lines.append(
             f"{name} ({synced.parameters[j]}): {p50 / nominal:.3f}x the prior "
             f"(90 % interval {p5 / nominal:.3f}-{p95 / nominal:.3f})"
         )
+    document = {"readings": series.times.size, "observed": observed, "members": members,
+                "parameters": estimates, "out": out}  # fmt: skip
+    output.result(document, *lines, err=True)

@@ -11,8 +11,8 @@ from typing import Annotated, Literal
 
 import numpy as np
 import typer
-from rich.console import Console
 
+from healthtwin.cli.output import JsonOption, QuietOption, output_for
 from healthtwin.errors import InvalidInputError
 from healthtwin.synthetic.cohort import generate_cohort
 from healthtwin.synthetic.cohort_spec import load_cohort_spec
@@ -26,21 +26,32 @@ def cohort(
     out: Annotated[Path, typer.Option("--out", help="output table (.csv or .parquet)")],
     n: Annotated[int, typer.Option("--n", min=1, help="members in the cohort")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="root random seed")] = 0,
-    oversample: Annotated[int, typer.Option("--oversample", min=1)] = 4,
+    oversample: Annotated[
+        int, typer.Option("--oversample", min=1, help="candidates drawn per member")
+    ] = 4,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Generate a virtual cohort matched to the spec's targets, with its validation report."""
-    result = generate_cohort(load_cohort_spec(spec), n, seed=seed, oversample=oversample)
+    """Generate a virtual cohort matched to the spec's targets, with its validation report.
+
+    \b
+    Example:
+      healthtwin synth cohort --spec cohort.yaml --n 1000 --out cohort.parquet
+    """
+    output = output_for(json_output, quiet)
+    cohort_spec = load_cohort_spec(spec)
+    with output.progress(f"generating {n} members ({n * oversample} candidates)"):
+        result = generate_cohort(cohort_spec, n, seed=seed, oversample=oversample)
     result.write(out)
     report = out.with_name(out.stem + "_validation.txt")
     report.write_text(result.report_text() + "\n", encoding="utf-8")
-    console = Console()
-    console.print(result.report_text(), markup=False, highlight=False)
-    console.print(
+    output.result(
+        {"n": result.n, "candidates": result.candidates, "implausible": result.implausible,
+         "out": out, "report": report, "validation": result.report_text()},
+        result.report_text(),
         f"{result.n} members from {result.candidates} candidates "
         f"({result.implausible} implausible twins dropped) -> {out}; report -> {report}",
-        markup=False,
-        highlight=False,
-    )
+    )  # fmt: skip
 
 
 def impute(
@@ -48,12 +59,18 @@ def impute(
     out: Annotated[Path, typer.Option("--out", help="completed CSV (mean of the copies)")],
     m: Annotated[int, typer.Option("--m", min=2, help="number of imputations")] = 5,
     method: Annotated[str, typer.Option("--method", help="bayes or gbm")] = "bayes",
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="root random seed")] = 0,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Multiple imputation of a numeric CSV; writes the completed table, flags and variances.
 
     Beside ``--out`` come ``<out>_imputed.csv`` (1 where a cell was imputed) and
     ``<out>_variance.csv`` (between-imputation variance per cell).
+
+    \b
+    Example:
+      healthtwin synth impute --data incomplete.csv --out completed.csv
     """
     import pandas as pd
 
@@ -67,9 +84,11 @@ def impute(
         bad = sorted(set(frame.columns) - set(numeric.columns))
         raise InvalidInputError(f"columns {bad} are not numeric; encode them as numbers first")
     chosen: Literal["bayes", "gbm"] = "gbm" if method == "gbm" else "bayes"
-    result = multiple_imputation(
-        numeric.to_numpy(dtype=np.float64), m=m, method=chosen, rng=np.random.default_rng(seed)
-    )
+    output = output_for(json_output, quiet)
+    with output.progress(f"imputing {m} copies ({method})"):
+        result = multiple_imputation(
+            numeric.to_numpy(dtype=np.float64), m=m, method=chosen, rng=np.random.default_rng(seed)
+        )
     columns = list(frame.columns)
     pd.DataFrame(result.mean, columns=columns).to_csv(out, index=False)
     stem = out.with_suffix("")
@@ -77,10 +96,9 @@ def impute(
         f"{stem}_imputed.csv", index=False
     )
     pd.DataFrame(result.variance, columns=columns).to_csv(f"{stem}_variance.csv", index=False)
-    Console().print(
+    output.result(
+        {"imputed_cells": int(result.mask.sum()), "m": m, "method": method, "out": out},
         f"{int(result.mask.sum())} cells imputed ({m} copies, {method}) -> {out}",
-        markup=False,
-        highlight=False,
     )
 
 

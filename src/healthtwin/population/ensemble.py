@@ -23,7 +23,15 @@ from healthtwin.population.epidemic import EpidemicResult
 from healthtwin.population.scenario import PopulationScenario
 from healthtwin.population.scenario_build import build_inputs, run_variant
 
-__all__ = ["Ensemble", "EnsembleTask", "merge_results", "plan_tasks", "run_ensemble"]
+__all__ = [
+    "Ensemble",
+    "EnsembleTask",
+    "dask_client",
+    "import_distributed",
+    "merge_results",
+    "plan_tasks",
+    "run_ensemble",
+]
 
 
 @dataclass(frozen=True)
@@ -122,7 +130,7 @@ def run_ensemble(
     if scheduler == "local":
         outputs = [run_task(spec, t) for t in tasks]
     elif scheduler == "dask":
-        with _client(address, n_workers) as client:
+        with dask_client(address, n_workers) as client:
             futures = client.map(run_task, [spec] * len(tasks), tasks, pure=False)
             outputs = client.gather(futures)
     else:
@@ -166,15 +174,27 @@ def merge_results(parts: Sequence[EpidemicResult]) -> EpidemicResult:
     )
 
 
-@contextmanager
-def _client(address: str | None, n_workers: int | None) -> Iterator[Any]:
+def import_distributed() -> Any:
+    """The ``distributed`` module, or an error that names the extra to install."""
     try:
         # Through importlib: distributed's constructors are untyped.
-        distributed: Any = importlib.import_module("distributed")
+        return importlib.import_module("distributed")
     except ImportError as err:
         raise MissingDependencyError(
-            "the Dask scheduler needs distributed: pip install 'healthtwin[dask]'"
+            "running on a Dask cluster needs distributed: pip install 'healthtwin[dask]'"
         ) from err
+
+
+@contextmanager
+def dask_client(
+    address: str | None, n_workers: int | None, *, processes: bool = True
+) -> Iterator[Any]:
+    """A Dask client: to the scheduler at ``address``, or to a fresh LocalCluster.
+
+    The local cluster has no dashboard and lets the system choose its ports, so a second
+    cluster on the same machine finds nothing taken (and does not warn).
+    """
+    distributed = import_distributed()
     if address is not None:
         with distributed.Client(address) as client:
             yield client
@@ -183,8 +203,9 @@ def _client(address: str | None, n_workers: int | None) -> Iterator[Any]:
         distributed.LocalCluster(
             n_workers=n_workers,
             threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
+            processes=processes,
+            dashboard_address=":0",
+            scheduler_kwargs={"dashboard": False},
         ) as cluster,
         distributed.Client(cluster) as client,
     ):

@@ -14,6 +14,14 @@ hospital and replicate under the world's seed, so the same seed gives the same n
    overflow (the stress-test rule) are added to the region's deaths;
 4. national totals with quantiles over replicates (:mod:`~healthtwin.coupling.nation`).
 
+With a ``patients:`` section a hospital's admitted patients carry twins whose course
+drives their stays (:mod:`~healthtwin.scenarios.hospital_runs`); with a ``national:``
+section the national planner reallocates ICU beds at given days from the replicates'
+forecast ICU demand (:mod:`~healthtwin.coupling.national_allocation`), pushed down to the
+hospitals' ICUs for the rest of the run, and the ICU overflow of step 3 is counted against
+the reallocated beds. Unmet ICU bed-days are reported with and without the reallocation
+(same epidemic: common random numbers).
+
 Then the world: each country's median weekly admissions go to the cross-border monitor
 (:mod:`~healthtwin.coupling.global_monitor`), whose alarms come back per country.
 :func:`write_outputs` writes ``summary.json``, ``monitor.json``, CSV tables and
@@ -33,7 +41,7 @@ import html
 import io
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -43,21 +51,32 @@ import numpy as np
 from healthtwin.core.random import RandomStreams
 from healthtwin.core.types import FloatArray, IntArray
 from healthtwin.coupling.global_monitor import alarming_countries, monitor_countries
+from healthtwin.coupling.hospital_course import TwinCourseSettings
 from healthtwin.coupling.hospital_region import OccupancyTrigger, overflow_deaths, to_regions
 from healthtwin.coupling.nation import NationalSeries, aggregate
+from healthtwin.coupling.national_allocation import (
+    IcuReallocation,
+    VaccineCampaign,
+    capacity_schedule,
+    reallocate_icu_beds,
+    split_to_hospitals,
+)
 from healthtwin.coupling.region_hospital import (
     Catchment,
     HospitalRun,
     route_admissions,
-    simulate_routed,
 )
 from healthtwin.errors import InvalidInputError, MissingDependencyError
 from healthtwin.population.controls import DayControls, Observed
 from healthtwin.population.epidemic import EpidemicResult, simulate_epidemic
 from healthtwin.population.scenario import Variant
 from healthtwin.population.scenario_build import build_inputs, parameters_for, plan_for
-from healthtwin.scenarios.world import CountryWorld, WorldScenario
+from healthtwin.scenarios.distributed import check_cluster, executor_for  # W15b
+from healthtwin.scenarios.federated import FederatedWorld, share_back, train_federation  # W15b
+from healthtwin.scenarios.hospital_runs import PatientStays, simulate_hospital, summarise_stays
+from healthtwin.scenarios.world import CountryWorld, HospitalSite, WorldScenario
 from healthtwin.surveillance.monitor import MonitorConfig, MonitorReport
+from healthtwin.synthetic.cohort import generate_cohort
 
 __all__ = ["CountryResult", "WorldResult", "run", "run_world", "write_outputs"]
 
@@ -86,7 +105,15 @@ class CountryResult:
     icu_beds : ndarray, shape (R,)
         ICU beds of each region's hospitals.
     overflow_deaths : ndarray, shape (reps, days, R)
-        Deaths attributable to ICU overflow.
+        Deaths attributable to ICU overflow (against ``icu_schedule``).
+    icu_schedule : ndarray of int, shape (days, R)
+        ICU beds per day and region after the national planner's reallocations.
+    reallocations
+        The national planner's reallocations, in day order.
+    patients
+        Per hospital, its admitted patients' summary
+        (:func:`~healthtwin.scenarios.hospital_runs.summarise_stays`, plus the admitted
+        cohort), or None without a ``patients`` section.
     """
 
     name: str
@@ -97,6 +124,19 @@ class CountryResult:
     hospital_runs: tuple[tuple[HospitalRun, ...], ...]
     icu_beds: FloatArray
     overflow_deaths: FloatArray
+    icu_schedule: IntArray | None = None
+    reallocations: tuple[IcuReallocation, ...] = ()
+    patients: tuple[dict[str, Any] | None, ...] = ()
+
+    def unmet_icu_bed_days(self, *, reallocated: bool = True) -> FloatArray:
+        """ICU bed-days of demand above the beds per replicate, ``(reps,)``.
+
+        With ``reallocated=False``, against the beds before any national reallocation
+        (the same epidemic: common random numbers).
+        """
+        demand = np.asarray(self.epidemic.icu_occupancy, dtype=float)
+        beds = self.icu_beds if self.icu_schedule is None or not reallocated else self.icu_schedule
+        return np.asarray(np.maximum(demand - beds, 0.0).sum(axis=(1, 2)))
 
     def hospital_admissions(self) -> IntArray:
         """Admissions per replicate, day and hospital, ``(reps, days, H)``."""
@@ -137,6 +177,8 @@ class WorldResult:
     countries: tuple[CountryResult, ...]
     monitor: MonitorReport
     alarms: frozenset[str]
+    # W15b: the federation's rounds and the model shared back (None without one).
+    federation: FederatedWorld | None = None
 
     def summary(self) -> dict[str, Any]:
         """Key numbers with 5 %, 50 % and 95 % quantiles over replicates (JSON values)."""
@@ -150,7 +192,7 @@ class WorldResult:
             "countries": {},
         }
         for c in self.countries:
-            hospitals = {}
+            hospitals: dict[str, dict[str, Any]] = {}
             admitted = c.hospital_admissions().sum(axis=1)
             for h, name in enumerate(c.hospitals):
                 runs = [runs[h] for runs in c.hospital_runs]
@@ -161,23 +203,45 @@ class WorldResult:
                     "deaths": _q(np.array([r.died for r in runs], dtype=float)),
                     "discharges": _q(np.array([r.discharged for r in runs], dtype=float)),
                 }
+                if c.patients and c.patients[h] is not None:
+                    hospitals[name]["patients"] = c.patients[h]
             out["countries"][c.name] = {
                 "admissions": _q(c.national("admissions").cumulative()),
                 "deaths": _q(c.national("deaths").cumulative()),
                 "overflow_deaths": _q(c.overflow_deaths.sum(axis=(1, 2))),
                 "peak_icu_demand": _q(c.national("icu_occupancy").totals.max(axis=1)),
                 "icu_beds": float(c.icu_beds.sum()),
+                "unmet_icu_bed_days": _q(c.unmet_icu_bed_days()),
+                "unmet_icu_bed_days_without_reallocation": _q(
+                    c.unmet_icu_bed_days(reallocated=False)
+                ),
+                "reallocations": [
+                    {"day": r.day, "moved": r.moved, "after": r.after.tolist()}
+                    for r in c.reallocations
+                ],
                 "hospitals": hospitals,
             }
-        return out
+        # W15b: the federation, and the model each hospital received.
+        return out if self.federation is None else self.federation.annotate(out)
 
 
 def _q(values: FloatArray) -> list[float]:
     return [float(v) for v in np.quantile(np.asarray(values, dtype=float), LEVELS)]
 
 
-def run_world(world: WorldScenario) -> WorldResult:
+def run_world(
+    world: WorldScenario,
+    *,
+    cluster: str | None = None,
+    workers: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> WorldResult:
     """Run a world scenario end to end (see the module docstring).
+
+    ``cluster`` runs the countries as tasks on Dask (``"local"``: a LocalCluster of
+    ``workers`` processes; ``"tcp://host:port"``: an existing scheduler) with results
+    identical to the in-process run (:mod:`~healthtwin.scenarios.distributed`);
+    ``progress`` is called with the name of each finished step.
 
     Raises
     ------
@@ -202,7 +266,19 @@ def run_world(world: WorldScenario) -> WorldResult:
     True
     """
     streams = RandomStreams(world.seed)
-    countries = tuple(_run_country(world, country, streams) for country in world.countries)
+    # W15b: federated training first (its model is shared back to the hospitals), then
+    # one task per country, in process or on Dask, gathered in the world's order.
+    check_cluster(cluster, workers)
+    federation = None
+    if world.federation is not None:
+        world, federation = share_back(world, train_federation(world, streams))
+        if progress is not None:
+            progress("federation")
+    n = len(world.countries)
+    names = [c.name for c in world.countries]
+    done = None if progress is None else (lambda i: progress(names[i]))
+    with executor_for(cluster, workers, on_done=done) as executor:
+        countries = tuple(executor.map(_run_country, [world] * n, world.countries, [streams] * n))
     daily = {c.name: np.rint(np.median(c.national("admissions").totals, axis=0)) for c in countries}
     s = world.surveillance
     config = MonitorConfig(
@@ -211,7 +287,7 @@ def run_world(world: WorldScenario) -> WorldResult:
     _, report = monitor_countries(
         daily, world.start_date, config, disease=s.disease, syndrome=s.syndrome
     )
-    return WorldResult(world, countries, report, alarming_countries(report))
+    return WorldResult(world, countries, report, alarming_countries(report), federation)
 
 
 #: ``run(world) -> WorldResult``, the name the scenario layer is known by.
@@ -239,7 +315,7 @@ def _run_country(
     icu_beds = to_regions(
         np.array([h.icu_beds() for h in country.hospitals]), hospital_region, n_regions
     )
-    controller = _controller(world, spec, variant, inputs, beds)
+    controller = _controller(world, country, spec, variant, inputs, beds)
     epidemic = simulate_epidemic(
         geography,
         inputs.contacts,
@@ -254,24 +330,32 @@ def _run_country(
     routed = route_admissions(
         epidemic.admissions, catchment, streams.generator(f"world/{country.name}/routing")
     )
+    plans = _national_plans(country, epidemic.icu_occupancy, icu_beds, hospital_region, world.days)
+    schedule = capacity_schedule(
+        np.rint(icu_beds).astype(np.int64), [(p.day, p.after) for p, _ in plans], world.days
+    )
+    changes = _icu_changes([h.icu_beds() for h in country.hospitals], plans)
     per_hospital = routed.sum(axis=2)
-    runs = tuple(
-        tuple(
-            simulate_routed(
+    pairs = [
+        [
+            simulate_hospital(
                 site.config,
                 per_hospital[rep, :, h],
                 entry_unit=site.entry_unit,
+                icu_unit=site.icu_unit,
                 seed=_seed(streams, f"world/{country.name}/hospital/{site.name}"),
                 replication=rep,
+                twins=_twins(country, site),
+                icu_beds=changes[h],
             )
             for h, site in enumerate(country.hospitals)
-        )
+        ]
         for rep in range(world.replicates)
-    )
+    ]
     o = world.feedback.icu_overflow
     extra = overflow_deaths(
         epidemic.icu_occupancy,
-        icu_beds,
+        np.broadcast_to(schedule, epidemic.icu_occupancy.shape),
         p_death_with_care=o.p_death_with_care,
         p_death_without_care=o.p_death_without_care,
         mean_stay_days=o.mean_stay_days,
@@ -282,10 +366,100 @@ def _run_country(
         hospitals=catchment.hospitals,
         hospital_region=hospital_region,
         routed=routed,
-        hospital_runs=runs,
+        hospital_runs=tuple(tuple(run for run, _ in row) for row in pairs),
         icu_beds=icu_beds,
         overflow_deaths=extra,
+        icu_schedule=schedule,
+        reallocations=tuple(plan for plan, _ in plans),
+        patients=_patients(world, country, streams, pairs),
     )
+
+
+def _icu_changes(
+    start: list[int], plans: list[tuple[IcuReallocation, IntArray]]
+) -> list[list[tuple[int, int]]]:
+    """Per hospital, the ``(day, beds)`` at which its ICU beds change (unchanged: none)."""
+    out: list[list[tuple[int, int]]] = []
+    for h, beds in enumerate(start):
+        mine = []
+        for plan, per_hospital in plans:
+            if int(per_hospital[h]) != beds:
+                beds = int(per_hospital[h])
+                mine.append((plan.day, beds))
+        out.append(mine)
+    return out
+
+
+def _twins(country: CountryWorld, site: HospitalSite) -> TwinCourseSettings | None:
+    spec = country.patients_of(site)
+    return spec.twin.settings() if spec is not None and spec.course == "twins" else None
+
+
+def _national_plans(
+    country: CountryWorld,
+    icu_demand: FloatArray,
+    icu_beds: FloatArray,
+    hospital_region: IntArray,
+    days: int,
+) -> list[tuple[IcuReallocation, IntArray]]:
+    """Each reallocation of the national planner, with the hospitals' ICU beds after it.
+
+    Days at or after the horizon are skipped (a run shortened by an override).
+    """
+    spec = country.national
+    if spec is None:
+        return []
+    weights = np.array([h.icu_beds() for h in country.hospitals], dtype=float)
+    # Only regions with an ICU can hold ICU beds: plan over those.
+    held = np.flatnonzero(to_regions(weights, hospital_region, icu_beds.size) > 0)
+    beds = np.rint(icu_beds).astype(np.int64)
+    plans = []
+    for day in (d for d in spec.days if d < days):
+        plan = reallocate_icu_beds(
+            icu_demand[:, day:, held],
+            beds[held],
+            day=day,
+            movable_fraction=spec.movable_fraction,
+            objective=spec.objective,
+            alpha=spec.alpha,
+        )
+        after = beds.copy()
+        after[held] = plan.after
+        plan = replace(plan, before=beds, after=after)
+        per_hospital = split_to_hospitals(after, hospital_region, weights)
+        plans.append((plan, per_hospital))
+        beds, weights = after, per_hospital.astype(float)
+    return plans
+
+
+def _patients(
+    world: WorldScenario,
+    country: CountryWorld,
+    streams: RandomStreams,
+    pairs: list[list[tuple[HospitalRun, PatientStays]]],
+) -> tuple[dict[str, Any] | None, ...]:
+    """Per hospital: its admitted patients' summary (None without a ``patients`` section)."""
+    out: list[dict[str, Any] | None] = []
+    for h, site in enumerate(country.hospitals):
+        spec = country.patients_of(site)
+        if spec is None:
+            out.append(None)
+            continue
+        summary: dict[str, Any] = dict(summarise_stays([row[h][1] for row in pairs], spec.course))
+        if spec.cohort_size > 0:
+            cohort = generate_cohort(
+                spec.cohort_spec(),
+                spec.cohort_size,
+                seed=_seed(streams, f"world/{country.name}/cohort/{site.name}"),
+            )
+            member = np.concatenate([np.arange(row[h][0].arrived) for row in pairs])
+            member = member % spec.cohort_size
+            summary["admitted_cohort"] = {
+                k: float(cohort.columns[k][member].mean()) if member.size else None
+                for k in ("age_years", "female", "hypertension", "diabetes")
+            }
+        out.append(summary)
+    return tuple(out)
 
 
 def _seed(streams: RandomStreams, name: str) -> int:
@@ -302,34 +476,60 @@ def _region_index(country: CountryWorld, region: str, regions: tuple[str, ...]) 
 
 
 def _controller(
-    world: WorldScenario, spec: Any, variant: Variant, inputs: Any, beds: FloatArray
+    world: WorldScenario,
+    country: CountryWorld,
+    spec: Any,
+    variant: Variant,
+    inputs: Any,
+    beds: FloatArray,
 ) -> Controller | None:
+    """The country's interventions, occupancy trigger and national vaccine campaign."""
+    parts: list[Controller] = []
     plan = plan_for(spec, variant, inputs)
-    own = plan.controller(world.replicates) if plan.interventions else None
+    if plan.interventions:
+        parts.append(plan.controller(world.replicates))
+    n_settings = len(inputs.contacts.settings)
     line = world.feedback.occupancy_line
-    if line is None:
-        return own
-    trigger = OccupancyTrigger(
-        beds,
-        line=line.line,
-        contact_scale=line.contact_scale,
-        n_settings=len(inputs.contacts.settings),
-        n_ages=inputs.geography.n_ages,
-    )
-    if own is None:
-        return trigger
-
-    def both(observed: Observed) -> DayControls:
-        cut = trigger(observed)
-        base = own(observed)
-        return DayControls(
-            contact_scale=np.asarray(base.contact_scale) * cut.contact_scale,
-            mobility_scale=base.mobility_scale,
-            isolation=base.isolation,
-            vaccine_doses=base.vaccine_doses,
+    if line is not None:
+        parts.append(
+            OccupancyTrigger(
+                beds,
+                line=line.line,
+                contact_scale=line.contact_scale,
+                n_settings=n_settings,
+                n_ages=inputs.geography.n_ages,
+            )
         )
+    national = country.national
+    if national is not None and national.vaccine_daily_doses:
+        parts.append(
+            VaccineCampaign(
+                national.vaccine_daily_doses,
+                np.asarray(inputs.geography.population, dtype=float),
+                tuple(national.days),
+                n_settings,
+                start_day=national.vaccine_start_day,
+            )
+        )
+    if len(parts) <= 1:
+        return parts[0] if parts else None
+    return partial(_combined, tuple(parts))
 
-    return both
+
+def _combined(parts: tuple[Controller, ...], observed: Observed) -> DayControls | None:
+    """Controllers together: multipliers multiply, isolations compound, doses add."""
+    controls = [c for c in (part(observed) for part in parts) if c is not None]
+    if not controls:
+        return None
+    kept = [np.prod([np.asarray(getattr(c, k)) for c in controls], axis=0) for k in
+            ("contact_scale", "mobility_scale")]  # fmt: skip
+    escape = np.prod([1.0 - np.asarray(c.isolation) for c in controls], axis=0)
+    return DayControls(
+        contact_scale=kept[0],
+        mobility_scale=kept[1],
+        isolation=1.0 - escape,
+        vaccine_doses=np.sum([np.asarray(c.vaccine_doses) for c in controls], axis=0),
+    )
 
 
 def write_outputs(result: WorldResult, out_dir: str | Path) -> list[Path]:
@@ -347,6 +547,8 @@ def write_outputs(result: WorldResult, out_dir: str | Path) -> list[Path]:
     written[1].write_text(result.monitor.to_json() + "\n", encoding="utf-8")
     if result.world.outputs.tables:
         written += _tables(result, out)
+    if result.federation is not None:  # W15b
+        written.append(result.federation.write(out))
     if result.world.outputs.report:
         path = out / "report.html"
         path.write_text(_report_html(result), encoding="utf-8")
@@ -406,13 +608,46 @@ def _report_html(result: WorldResult) -> str:
             )
             parts.append(f"<tr><th>{html.escape(name)}</th>{cells}</tr>")
         parts.append("</table>")
+        parts.append(_national_html(s) + _patients_html(s))
         parts.append(_figure(partial(_plot_regions, c=c), "Region: admissions"))
         parts.append(_figure(partial(_plot_hospitals, c=c), "Hospitals: occupancy"))
         parts.append(_figure(partial(_plot_nation, c=c), "Nation: ICU demand"))
+    if result.federation is not None:  # W15b
+        parts.append(result.federation.report_html())
     alarms = ", ".join(sorted(result.alarms)) or "none"
     parts.append(f"<h2>World</h2><p>Alarming countries this week: {html.escape(alarms)}</p>")
     parts.append(f"<pre>{html.escape(result.monitor.to_json())}</pre></body></html>\n")
     return "".join(parts)
+
+
+def _national_html(s: dict[str, Any]) -> str:
+    """The national planner's reallocations and unmet ICU bed-days with and without them."""
+    if not s["reallocations"]:
+        return ""
+    moves = ", ".join(f"day {r['day']}: {r['moved']} beds" for r in s["reallocations"])
+    return (
+        f"<h3>National ICU planner</h3><p>Reallocations: {html.escape(moves)}.</p><table>"
+        f"<tr><th>unmet ICU bed-days</th><td>{_fmt(s['unmet_icu_bed_days'])}</td></tr>"
+        "<tr><th>without reallocation</th>"
+        f"<td>{_fmt(s['unmet_icu_bed_days_without_reallocation'])}</td></tr></table>"
+    )
+
+
+def _patients_html(s: dict[str, Any]) -> str:
+    """Per hospital: the admitted patients' course, stays, NEWS2 and predicted ICU need."""
+    rows = [(name, h["patients"]) for name, h in s["hospitals"].items() if "patients" in h]
+    if not rows:
+        return ""
+    keys = ("mean_entry_los_hours", "news2_mean", "news2_alert_share", "twin_icu_need_share",
+            "icu_transfer_share")  # fmt: skip
+    head = "".join(f"<th>{k.replace('_', ' ')}</th>" for k in ("course", *keys))
+    body = "".join(
+        f"<tr><th>{html.escape(name)}</th><td>{p['course']}</td>"
+        + "".join("<td>-</td>" if p[k] is None else f"<td>{p[k]:.2f}</td>" for k in keys)
+        + "</tr>"
+        for name, p in rows
+    )
+    return f"<h3>Patients</h3><table><tr><th>hospital</th>{head}</tr>{body}</table>"
 
 
 def _fmt(q: list[float]) -> str:
@@ -451,17 +686,32 @@ def _band(ax: Any, values: FloatArray, label: str) -> None:
     ax.plot(days, q[1], label=label)
 
 
+#: Series drawn per figure: the largest, the rest summed into one band (47 regions would
+#: make an unreadable figure and a legend taller than it).
+MAX_SERIES = 8
+
+
+def _bands(ax: Any, values: FloatArray, labels: tuple[str, ...]) -> None:
+    """One band per series of ``values`` ``(reps, days, n)``, the largest ``MAX_SERIES``."""
+    order = np.argsort(-values.sum(axis=(0, 1)), kind="stable")
+    for k in order[:MAX_SERIES]:
+        _band(ax, values[:, :, k], labels[k])
+    if order.size > MAX_SERIES:
+        rest = values[:, :, order[MAX_SERIES:]].sum(axis=2)
+        _band(ax, rest, f"{order.size - MAX_SERIES} others")
+
+
 def _plot_regions(ax: Any, c: CountryResult) -> None:
-    for r, region in enumerate(c.epidemic.regions):
-        _band(ax, c.epidemic.admissions[:, :, r], region)
+    _bands(ax, np.asarray(c.epidemic.admissions, dtype=float), c.epidemic.regions)
 
 
 def _plot_hospitals(ax: Any, c: CountryResult) -> None:
-    occ = c.hospital_occupancy()
-    for h, name in enumerate(c.hospitals):
-        _band(ax, occ[:, :, h], name)
+    _bands(ax, c.hospital_occupancy(), c.hospitals)
 
 
 def _plot_nation(ax: Any, c: CountryResult) -> None:
     _band(ax, c.national("icu_occupancy").totals, "ICU demand")
+    for i, plan in enumerate(c.reallocations):
+        # Beds are conserved nationally: the national line stays, they move between regions.
+        ax.axvline(plan.day, color="grey", linestyle=":", label="reallocation" if i == 0 else None)
     ax.axhline(float(c.icu_beds.sum()), color="k", linestyle="--", label="ICU beds")

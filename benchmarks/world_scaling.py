@@ -1,0 +1,305 @@
+"""End-to-end wall time and peak memory of the world examples, and how they grow.
+
+Each example scenario of ``examples/`` is run at full size, end to end (epidemic, routing,
+hospital simulation, feedback, nation, monitor; outputs not written), and then the
+47-region country is grown along three axes, one at a time:
+
+- **regions** (each with its hospital): the first 6, 12, 24 and 47 regions;
+- **hospitals** per region: the catchment of every region split over 1, 2 or 4 hospitals
+  (each with its share of the region's beds);
+- **patient twins**: ``course: twins`` on the hospitals of the first 0, 6, 12 or 24 regions
+  (every admitted patient there carries an inflammation twin).
+
+Every case runs in a fresh Python process, so that its peak resident memory
+(``resource.getrusage(RUSAGE_SELF).ru_maxrss``, which includes the interpreter and its
+imports, about 0.23 GB) is its own; wall and CPU time are measured around ``run_world``
+only (CPU time is the steadier figure on a shared machine; the run is single-threaded).
+There is no peer for a linked world run (no open system does this); the comparison the
+issue asks for is the growth itself, reported as time per region, hospital or twin.
+
+Run with ``python -m benchmarks.world_scaling [--quick]``; writes
+``benchmarks/results/world_scaling.json`` (not in quick mode). ``--write-example PATH``
+writes the 47-region example scenario (``examples/country-47-regions.yaml``) from
+:func:`country_47`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = Path(__file__).resolve().parent / "results" / "world_scaling.json"
+EXAMPLES = ("city-three-hospitals.yaml", "country-47-regions.yaml")
+AGE_GROUPS = ["0-19", "20-64", "65+"]
+AGE_SHARES = [0.21, 0.59, 0.20]
+PATHWAYS = {
+    "ward": {"icu": 0.12, "discharge": 0.83, "death": 0.05},
+    "icu": {"ward": 0.6, "discharge": 0.1, "death": 0.3},
+}
+
+
+def _regions(n_regions: int, total_population: float, seed: int) -> list[dict[str, Any]]:
+    """Region names, sizes and centroids from the seeded synthetic country generator."""
+    from healthtwin.population.demography import synthetic_geography
+
+    g = synthetic_geography(n_regions, total_population=total_population, seed=seed)
+    assert g.latitude is not None
+    assert g.longitude is not None
+    return [
+        {
+            "name": f"R{i + 1:02d}",
+            "population": int(round(float(g.population[i].sum()) / 100) * 100),
+            "latitude": round(float(g.latitude[i]), 3),
+            "longitude": round(float(g.longitude[i]), 3),
+        }
+        for i in range(n_regions)
+    ]
+
+
+def _hospital(region: dict[str, Any], share: float, suffix: str) -> dict[str, Any]:
+    per_10k = region["population"] * share / 10_000
+    return {
+        "name": f"H-{region['name']}{suffix}",
+        "region": region["name"],
+        "catchment_share": share,
+        "config": {
+            "units": {
+                "ward": {
+                    "kind": "ward",
+                    "beds": max(4, round(2.5 * per_10k)),
+                    "los_hours": {"dist": "lognormal", "mean": 150, "cv": 0.8},
+                },
+                "icu": {
+                    "kind": "icu",
+                    "beds": max(1, round(0.6 * per_10k)),
+                    "los_hours": {"dist": "lognormal", "mean": 190, "cv": 0.9},
+                },
+            },
+            "pathways": PATHWAYS,
+        },
+    }
+
+
+def country_47(
+    *,
+    n_regions: int = 47,
+    hospitals_per_region: int = 1,
+    twin_regions: int = 0,
+    days: int = 90,
+    replicates: int = 4,
+) -> dict[str, Any]:
+    """The 47-region ICU-planning country as a world mapping (see the example file).
+
+    Parameters
+    ----------
+    n_regions
+        Keep the first ``n_regions`` of the 47 regions (with their hospitals).
+    hospitals_per_region
+        Split each region's catchment (and beds) over this many hospitals.
+    twin_regions
+        Hospitals of the first ``twin_regions`` regions get ``course: twins``.
+    days, replicates
+        Horizon and replicates.
+    """
+    regions = _regions(47, 6_000_000, seed=47)[:n_regions]
+    share = 1.0 / hospitals_per_region
+    hospitals = []
+    for i, region in enumerate(regions):
+        for k in range(hospitals_per_region):
+            suffix = "" if hospitals_per_region == 1 else f"-{k + 1}"
+            h = _hospital(region, share, suffix)
+            if i < twin_regions:
+                h["patients"] = {"course": "twins"}
+            hospitals.append(h)
+    big = sorted(regions, key=lambda r: -r["population"])[:2]
+    return {
+        "name": "country-47-regions",
+        "seed": 47,
+        "days": days,
+        "replicates": replicates,
+        "start_date": "2024-10-01",
+        "countries": [
+            {
+                "name": "Utopia",
+                "geography": {
+                    "age_groups": AGE_GROUPS,
+                    "age_shares": AGE_SHARES,
+                    "regions": regions,
+                },
+                "mobility": {"model": "gravity", "commuting_fraction": 0.05},
+                "disease": {"r0": 2.2, "hospitalised_fraction": [0.003, 0.012, 0.07]},
+                "initial_infected": {r["name"]: 40 for r in big},
+                "hospitals": hospitals,
+                "national": {
+                    "days": [d for d in (28, 49) if d < days],
+                    "objective": "expected",
+                    "movable_fraction": 0.5,
+                },
+            }
+        ],
+        "feedback": {
+            "icu_overflow": {
+                "p_death_with_care": 0.3,
+                "p_death_without_care": 0.9,
+                "mean_stay_days": 8,
+            }
+        },
+        "surveillance": {"method": "ears-c1", "lookback_weeks": 1},
+        "outputs": {"report": True, "tables": True},
+    }
+
+
+HEADER = """\
+# A country of 47 regions (6 million people) planning ICU capacity during a respiratory
+# epidemic that starts in its two largest regions. Each region has one hospital (2.5 ward
+# and 0.6 ICU beds per 10,000 people); regions mix by a gravity model from their centroids;
+# on days 28 and 49 the national planner re-places up to half of every region's ICU beds
+# where the forecast ICU demand is (summary.json reports unmet ICU bed-days with and without
+# the reallocation, on the same epidemic). Regions are synthetic and seeded (no data
+# package needed). Regenerate this file with:
+#   python -m benchmarks.world_scaling --write-example examples/country-47-regions.yaml
+# Run it with:  healthtwin run examples/country-47-regions.yaml --out results/
+"""
+
+
+def write_example(path: Path) -> None:
+    """Write :func:`country_47` as YAML with the header above."""
+    world = country_47()
+    country = world["countries"][0]
+    hospitals = country.pop("hospitals")
+    national = country.pop("national")
+    text = yaml.safe_dump(world, sort_keys=False, width=100, default_flow_style=None)
+    body, rest = text.split("feedback:", 1)
+    # One hospital per line: 47 flow mappings read better than 600 lines of blocks.
+    lines = ["  hospitals:"] + [
+        "  - " + yaml.safe_dump(h, sort_keys=False, default_flow_style=True, width=10_000).strip()
+        for h in hospitals
+    ]
+    lines.append("  national: " + yaml.safe_dump(national, default_flow_style=True).strip())
+    path.write_text(HEADER + body + "\n".join(lines) + "\nfeedback:" + rest, encoding="utf-8")
+
+
+def measure_case(case: dict[str, Any]) -> dict[str, Any]:
+    """Run one case in this process: wall seconds of ``run_world`` and peak RSS (MiB)."""
+    from healthtwin.scenarios import load_world, parse_world, run_world
+
+    if "example" in case:
+        world = load_world(ROOT / "examples" / case["example"])
+    else:
+        world = parse_world(country_47(**case["country_47"]))
+    if "days" in case:
+        world = world.model_copy(update={"days": case["days"], "replicates": case["replicates"]})
+    start, cpu = time.perf_counter(), time.process_time()
+    result = run_world(world)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    c = result.countries
+    return {
+        **case,
+        "wall_s": round(wall, 2),
+        "cpu_s": round(cpu, 2),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "regions": sum(x.epidemic.admissions.shape[2] for x in c),
+        "hospitals": sum(len(x.hospitals) for x in c),
+        "admissions": int(sum(x.routed.sum() for x in c)),
+        "twin_patients": int(
+            sum(
+                p["patients"]
+                for x in c
+                for p in x.patients
+                if p is not None and p["course"] == "twins"
+            )
+        ),
+    }
+
+
+def _in_child(case: dict[str, Any]) -> dict[str, Any]:
+    code = (
+        "import json, sys; from benchmarks.world_scaling import measure_case; "
+        "print(json.dumps(measure_case(json.loads(sys.argv[1]))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(case)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"case {case} failed:\n{out.stderr[-3000:]}")
+    row: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def cases(quick: bool) -> list[dict[str, Any]]:
+    """The examples at full size, then the three growth axes of the 47-region country."""
+    size = {"days": 35, "replicates": 1} if quick else {}
+    out: list[dict[str, Any]] = [{"axis": "example", "example": e, **size} for e in EXAMPLES]
+    for n in (6, 12, 24, 47):
+        out.append({"axis": "regions", "country_47": {"n_regions": n, **size}})
+    for k in (2, 4):
+        out.append({"axis": "hospitals", "country_47": {"hospitals_per_region": k, **size}})
+    for t in (6, 12, 24):
+        out.append({"axis": "twins", "country_47": {"twin_regions": t, **size}})
+    return out
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    """Measure every case in its own process; write the JSON (not in quick mode)."""
+    rows = [_in_child(c) for c in cases(quick)]
+    growth = _growth(rows)
+    result: dict[str, Any] = {
+        "benchmark": "world runs end to end: wall time and peak memory",
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "quick": quick,
+        "runs": rows,
+        "growth": growth,
+    }
+    if not quick:
+        OUT.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(growth, indent=2))
+    return result
+
+
+def _growth(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Least-squares CPU seconds per region, per hospital and per twin patient."""
+    out = {}
+    for axis, key in (
+        ("regions", "regions"),
+        ("hospitals", "hospitals"),
+        ("twins", "twin_patients"),
+    ):
+        base = [r for r in rows if r["axis"] == "regions" and r["regions"] == 47]
+        pts = [r for r in rows if r["axis"] == axis] + (base if axis != "regions" else [])
+        if len(pts) >= 2:
+            x = np.array([r[key] for r in pts], dtype=float)
+            y = np.array([r["cpu_s"] for r in pts])
+            if np.ptp(x) > 0:
+                out[f"cpu_s_per_{key.rstrip('s')}"] = float(np.polyfit(x, y, 1)[0])
+    return out
+
+
+main = run
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.world_scaling")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--write-example", type=Path, default=None)
+    args = parser.parse_args()
+    if args.write_example is not None:
+        write_example(args.write_example)
+    else:
+        run(quick=args.quick)

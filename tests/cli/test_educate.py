@@ -1,0 +1,197 @@
+"""``healthtwin educate``: scripted play, grading in any locale, xAPI/HTML, clear errors."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from healthtwin.cli import main
+from healthtwin.cli.app import app
+from healthtwin.cli.educate import _Player
+from healthtwin.cli.output import Output, OutputMode
+from healthtwin.education.case import load_case
+from healthtwin.education.engine import Session
+from healthtwin.education.i18n import Localizer
+from healthtwin.education.record import SessionRecord
+from healthtwin.education.scoring import score
+
+# The hypoglycaemia case's expert pathway, typed as a learner would (numbered menu too).
+SCRIPT = """# history, then a capillary glucose
+info history_nurse
+info capillary_glucose
+wait 2
+give_dextrose_iv 15
+wait 18
+1 10
+wait 5
+give_long_acting_carbohydrate 30
+end
+"""
+
+runner = CliRunner()
+
+
+def _play(tmp_path: Path, locale: str, script: str = SCRIPT) -> tuple[Path, str]:
+    commands, out = tmp_path / f"{locale}.txt", tmp_path / f"{locale}.json"
+    commands.write_text(script, encoding="utf-8")
+    result = runner.invoke(
+        app,
+        ["educate", "play", "hypoglycaemia", "--locale", locale, "--script", str(commands),
+         "--out", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def test_scripted_play_writes_a_record_that_grade_scores(tmp_path: Path) -> None:
+    out, text = _play(tmp_path, "en")
+    record = SessionRecord.from_json(out.read_text(encoding="utf-8"))
+    assert [a.action_id for a in record.actions] == [
+        "give_dextrose_iv", "give_dextrose_iv", "give_long_acting_carbohydrate"
+    ]  # fmt: skip
+    assert [a.t_min for a in record.actions] == [2.0, 20.0, 25.0]
+    assert record.actions[1].dose == 10.0  # "1 10": action number 1 with a dose of 10 g
+    assert record.ended_min == 60.0  # "end" lets the twin play on to the case's end
+    assert "Capillary glucose: 2" in text
+    expected = score(load_case("hypoglycaemia"), record)
+    graded = runner.invoke(app, ["educate", "grade", str(out), "--json"])
+    assert graded.exit_code == 0, graded.output
+    doc = json.loads(graded.output)
+    assert doc["score"]["total"] == expected.total == 85
+    assert doc["score"]["passed"] is True
+    human = runner.invoke(app, ["educate", "grade", str(out)])
+    assert "Score: 85 / 85" in human.output
+
+
+def test_piped_input_plays_without_a_prompt(tmp_path: Path) -> None:
+    out = tmp_path / "piped.json"
+    result = runner.invoke(
+        app, ["educate", "play", "hypoglycaemia", "--out", str(out), "--quiet"], input=SCRIPT
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output == ""
+    assert len(SessionRecord.from_json(out.read_text(encoding="utf-8")).actions) == 3
+
+
+def test_the_same_script_scores_the_same_in_german_and_chinese(tmp_path: Path) -> None:
+    en, _ = _play(tmp_path, "en")
+    de, de_text = _play(tmp_path, "de")
+    zh, zh_text = _play(tmp_path, "zh")
+    assert en.read_text() == de.read_text() == zh.read_text()
+    totals = set()
+    for path, locale in ((de, "de"), (zh, "zh")):
+        graded = runner.invoke(app, ["educate", "grade", str(path), "--locale", locale, "--json"])
+        totals.add(json.loads(graded.output)["score"]["total"])
+    assert totals == {85.0}
+    assert "mg/dl" in de_text  # German glucose in mg/dl
+    assert "mmol/L" in zh_text
+
+
+def test_grade_exports_xapi_html_and_a_debrief(tmp_path: Path) -> None:
+    out, _ = _play(tmp_path, "en")
+    xapi, page = tmp_path / "statements.json", tmp_path / "report.html"
+    result = runner.invoke(
+        app,
+        ["educate", "grade", str(out), "--locale", "fr", "--xapi", str(xapi), "--html", str(page),
+         "--started-at", "2026-03-01T09:30:00+00:00", "--debrief", "--draws", "2", "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    statements = json.loads(xapi.read_text(encoding="utf-8"))
+    assert statements[0]["timestamp"] == "2026-03-01T09:30:00.000Z"
+    assert statements[-1]["verb"]["id"].endswith("/passed")
+    assert '<html lang="fr">' in page.read_text(encoding="utf-8")
+    assert doc["debrief"]["variants"][-1]["id"] == "expert"
+    assert len(doc["debrief"]["rendered"]) == len(doc["debrief"]["messages"])
+
+
+def test_list_names_the_shipped_cases() -> None:
+    result = runner.invoke(app, ["educate", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    ids = [c["id"] for c in json.loads(result.output)["cases"]]
+    assert {"hypoglycaemia", "hyperglycaemia_dka", "septic_shock", "anaesthesia_induction"} <= set(
+        ids
+    )
+
+
+@pytest.mark.parametrize("command", ["play", "grade", "list"])
+def test_every_command_shows_an_example(command: str) -> None:
+    result = runner.invoke(app, ["educate", command, "--help"])
+    assert result.exit_code == 0
+    assert "Example" in result.output
+
+
+@pytest.mark.parametrize(
+    ("script", "message"),
+    [
+        ("give_morphine\n", "line 1: 'give_morphine': unknown command or action"),
+        ("wait 1\ngive_dextrose_iv 500\n", "line 2: 'give_dextrose_iv 500': dose 500 g"),
+        ("99\n", "no action number 99"),
+        ("wait soon\n", "'soon' is not a number"),
+    ],
+)
+def test_bad_play_input_gives_one_clear_line(
+    script: str, message: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(script))
+    assert main(["educate", "play", "hypoglycaemia", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_german_learner_types_decimal_commas(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "de.json"
+    monkeypatch.setattr("sys.stdin", io.StringIO("give_glucagon_im 0,5\nwait 2,5\nend\n"))
+    assert main(["educate", "play", "hypoglycaemia", "--locale", "de", "--quiet",
+                 "--out", str(out)]) == 0  # fmt: skip
+    record = SessionRecord.from_json(out.read_text(encoding="utf-8"))
+    assert record.actions[0].dose == 0.5
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"case_id": "hypoglycaemia"}', "not a healthtwin session record"),
+        ("not json at all", "not a healthtwin session record"),
+    ],
+)
+def test_a_malformed_session_file_gives_one_clear_line(
+    content: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "session.json"
+    bad.write_text(content, encoding="utf-8")
+    assert main(["educate", "grade", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_unknown_locale_and_missing_files_are_clear(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["educate", "grade", str(tmp_path / "none.json")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["educate", "list", "--locale", "tlh"]) == 2
+    assert "supported locales: en, de, es, fr, zh" in capsys.readouterr().err
+
+
+def test_interactive_play_paces_waits_and_survives_mistakes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr("healthtwin.cli.educate.time.sleep", slept.append)
+    session = Session(load_case("hypoglycaemia"), seed=0)
+    player = _Player(session, Localizer("en"), None, Output(OutputMode.quiet), speed=60.0)
+    lines = ["give_morphine", "wait 3", "give_dextrose_iv 15", "end"]
+    player.run(enumerate(lines, start=1), interactive=True)
+    assert slept == pytest.approx([1 / 60] * 3)  # 3 twin minutes at 60 per second
+    assert [a.action_id for a in session.record().actions] == ["give_dextrose_iv"]
+    assert session.finished

@@ -1,0 +1,94 @@
+"""The 47-region ICU-planning example at small size: invariants, the planner, determinism."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from healthtwin.cli import main
+from healthtwin.scenarios import WorldResult, WorldScenario, load_world, run_world
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "country-47-regions.yaml"
+
+
+def _small() -> WorldScenario:
+    """Shorter, one replicate, a bigger seed so the wave peaks inside the run."""
+    world = load_world(EXAMPLE)
+    country = world.countries[0]
+    assert country.initial_infected is not None
+    assert country.national is not None
+    seeded = {k: 100 * v for k, v in country.initial_infected.items()}
+    national = country.national.model_copy(update={"days": [21, 35]})
+    country = country.model_copy(update={"initial_infected": seeded, "national": national})
+    return world.model_copy(update={"days": 42, "replicates": 1, "countries": [country]})
+
+
+@pytest.fixture(scope="module")
+def result() -> WorldResult:
+    return run_world(_small())
+
+
+def test_the_example_is_a_47_region_country_with_a_hospital_each() -> None:
+    world = load_world(EXAMPLE)
+    (country,) = world.countries
+    assert country.geography.regions is not None
+    assert len(country.geography.regions) == 47
+    assert {h.region for h in country.hospitals} == {r.name for r in country.geography.regions}
+    assert country.mobility.model == "gravity"
+    assert country.national is not None
+    assert country.national.days == [28, 49]
+
+
+def test_every_hospitalisation_is_admitted_once_and_totals_agree(result: WorldResult) -> None:
+    c = result.countries[0]
+    admissions = c.epidemic.admissions
+    assert admissions.sum() > 200
+    np.testing.assert_array_equal(c.routed.sum(axis=3), admissions)
+    for rep, runs in enumerate(c.hospital_runs):
+        for h, run in enumerate(runs):
+            np.testing.assert_array_equal(run.admissions, c.routed[rep, :, :, h].sum(axis=1))
+            assert (
+                run.arrived == run.admissions.sum() == run.discharged + run.died + run.in_hospital
+            )
+    np.testing.assert_array_equal(
+        c.hospital_admissions().sum(axis=2), c.national("admissions").totals
+    )
+    np.testing.assert_allclose(
+        c.national("deaths").cumulative(),
+        c.epidemic.deaths.sum(axis=(1, 2)) + c.overflow_deaths.sum(axis=(1, 2)),
+    )
+
+
+def test_the_planner_conserves_beds_and_pushes_them_down(result: WorldResult) -> None:
+    c = result.countries[0]
+    assert c.icu_schedule is not None
+    stock = int(c.icu_beds.sum())
+    assert (c.icu_schedule.sum(axis=1) == stock).all()
+    assert [r.day for r in c.reallocations] == [21, 35]
+    last = c.reallocations[-1]
+    np.testing.assert_array_equal(c.icu_schedule[35:], np.broadcast_to(last.after, (7, 47)))
+    for runs in c.hospital_runs:
+        icu = [int(run.beds[run.units.index("icu")]) for run in runs]
+        np.testing.assert_array_equal(np.bincount(c.hospital_region, icu, 47), last.after)
+    # Half of each region's beds stay put.
+    for plan in c.reallocations:
+        assert (plan.after >= np.ceil(plan.before * 0.5)).all()
+    assert c.unmet_icu_bed_days().mean() <= c.unmet_icu_bed_days(reallocated=False).mean()
+    assert c.unmet_icu_bed_days(reallocated=False).mean() > 0
+
+
+def test_same_seed_same_results(result: WorldResult) -> None:
+    again = run_world(_small())
+    assert again.summary() == result.summary()
+
+
+def test_the_command_line_runs_it_shortened(tmp_path: Path) -> None:
+    # Reallocation days past a shortened horizon are skipped, not an error.
+    code = main(["run", str(EXAMPLE), "--out", str(tmp_path), "--days", "21", "--replicates", "1"])
+    assert code == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["countries"]["Utopia"]["reallocations"] == []
+    assert len(summary["countries"]["Utopia"]["hospitals"]) == 47
