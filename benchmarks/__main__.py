@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from benchmarks.api_load import main as api_load
 from benchmarks.api_security import main as api_security
 from benchmarks.assimilation import main as assimilation
 from benchmarks.calibration import main as calibration
@@ -11,6 +12,7 @@ from benchmarks.circulation import main as circulation
 from benchmarks.closed_loop import main as closed_loop
 from benchmarks.epidemic import main as epidemic
 from benchmarks.federated_analytics import main as federated_analytics
+from benchmarks.federated_gbdt import main as federated_gbdt
 from benchmarks.federation import main as federation
 from benchmarks.governance_access import main as governance_access
 from benchmarks.governance_audit_chain import main as governance_audit_chain
@@ -22,6 +24,7 @@ from benchmarks.store import main as store
 from benchmarks.surveillance import main as surveillance
 from benchmarks.synthetic import main as synthetic
 from benchmarks.uva_padova import main as uva_padova
+from benchmarks.world_scaling import main as world_scaling
 
 ALL = {
     "uva_padova": uva_padova,
@@ -39,9 +42,12 @@ ALL = {
     "governance_access": governance_access,
     "governance_audit_chain": governance_audit_chain,
     "api_security": api_security,
+    "api_load": api_load,
     "federation": federation,
     "federated_analytics": federated_analytics,
+    "federated_gbdt": federated_gbdt,
     "synthetic": synthetic,
+    "world_scaling": world_scaling,
 }
 
 

@@ -68,3 +68,26 @@ def test_project_command_writes_the_flower_app(tmp_path: Path) -> None:
 def test_bad_split_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert _main(["federation", "demo", "--split", "random", "--in-process"]) == 2
     assert "--split 'random'" in capsys.readouterr().err
+
+
+def test_demo_boosts_trees_equal_to_the_pooled_fit(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("flwr", reason="Flower is the 'fed' extra")
+    import json
+
+    from healthtwin.federation.gbdt import BoostingConfig, FeatureBins, fit_central
+    from healthtwin.federation.sites import load_site_data
+
+    code = _main(["federation", "demo", "--model", "gbdt", "--trees", "3", "--max-depth", "2",
+                  "--dataset", "veterans", "--in-process", "--json"])  # fmt: skip
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert document["trees"] == 3
+    assert {lv["tree"] for lv in document["levels"]} == {0, 1, 2}
+    pooled = load_site_data("veterans", outcome="binary")
+    d = pooled.features.shape[1]
+    central = fit_central(
+        pooled,
+        FeatureBins.uniform([-3.0] * d, [3.0] * d, 32),
+        BoostingConfig(n_trees=3, max_depth=2),
+    )
+    assert document["metrics"] == pytest.approx(central.evaluate(pooled), abs=1e-12)

@@ -27,6 +27,12 @@ shared model locally; only parameter vectors travel, over Flower's deployment en
   federated model.
 - Apps (:mod:`~healthtwin.federation.apps`): the Flower ServerApp and ClientApp (Message
   API), testable in process through :mod:`~healthtwin.federation.local_grid`.
+- Gradient-boosted trees (:mod:`~healthtwin.federation.gbdt`, over Flower in
+  :mod:`~healthtwin.federation.gbdt_flower`): histogram boosting where sites send
+  gradient/hessian sums per node, feature and public bin; without DP the federated model
+  equals the pooled fit exactly.
+- Site governance (:mod:`~healthtwin.federation.site_governance`): a deployed site's own
+  privacy ledger and hash-chained audit file, charged and written by the ClientApp.
 - Sites (:mod:`~healthtwin.federation.sites`): one shipped data set split into IID sites
   or sites that differ in case mix, for validation against central training.
 - Analytics (:mod:`~healthtwin.federation.analytics`): counts, means and variances,
@@ -87,6 +93,11 @@ _EXPORTS: dict[str, str] = {
     "SurvivalQuery": "analytics_queries",
     "Where": "analytics_queries",
     "federated_model_provenance": "model_provenance",
+    "BoostingConfig": "gbdt",
+    "FeatureBins": "gbdt",
+    "GradientBoostedTrees": "gbdt",
+    "train_federated": "gbdt",
+    "SiteGovernance": "site_governance",
 }
 
 __all__ = sorted(_EXPORTS)
