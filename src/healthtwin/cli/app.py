@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import click
 import typer
 
 from healthtwin import __version__
@@ -51,6 +50,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
@@ -63,6 +63,5 @@ def root(
 
     --json and --quiet given here apply to the sub-command (see healthtwin.cli.output).
     """
-    ctx = click.get_current_context()
     ctx.meta[META_JSON] = json_output
     ctx.meta[META_QUIET] = quiet

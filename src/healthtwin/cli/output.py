@@ -24,6 +24,7 @@ shows the bar on the screen).
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import sys
@@ -34,7 +35,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 
 __all__ = [
@@ -214,6 +214,24 @@ class Output:
             yield
 
 
+def _root_meta() -> Mapping[str, Any]:
+    """The running command's context ``meta`` (where the root callback left its flags).
+
+    typer >= 0.21 carries its own copy of click (``typer._click``); older typer runs on
+    click itself. Both keep the current context in a thread-local, read here.
+    """
+    for module in ("typer._click.globals", "click"):
+        try:
+            current = importlib.import_module(module).get_current_context
+        except (ImportError, AttributeError):
+            continue
+        ctx = current(silent=True)
+        if ctx is not None:
+            meta: Mapping[str, Any] = ctx.meta
+            return meta
+    return {}
+
+
 def output_for(json_output: bool = False, quiet: bool = False) -> Output:
     """The :class:`Output` of a command from its own flags and the root's.
 
@@ -224,8 +242,7 @@ def output_for(json_output: bool = False, quiet: bool = False) -> Output:
     >>> output_for().mode
     <OutputMode.human: 'human'>
     """
-    ctx = click.get_current_context(silent=True)
-    meta: Mapping[str, Any] = {} if ctx is None else ctx.meta
+    meta = _root_meta()
     if json_output or meta.get(META_JSON, False):
         return Output(OutputMode.json)
     if quiet or meta.get(META_QUIET, False):
@@ -238,8 +255,8 @@ def merge_alias(value: Any, alias: Any, default: Any, *, name: str, old: str) ->
 
     Raises
     ------
-    click.UsageError
-        If both spellings are given with different values.
+    typer.BadParameter
+        If both spellings are given with different values (a usage error, exit 2).
 
     Examples
     --------
@@ -251,5 +268,5 @@ def merge_alias(value: Any, alias: Any, default: Any, *, name: str, old: str) ->
     if alias is None:
         return value
     if value != default and value != alias:
-        raise click.UsageError(f"give {name} only ({old} is its older spelling), not both")
+        raise typer.BadParameter(f"give {name} only ({old} is its older spelling), not both")
     return alias

@@ -38,82 +38,66 @@ numbers.
 
 from __future__ import annotations
 
-from healthtwin.synthetic.aim import AIM
-from healthtwin.synthetic.cohort import VirtualCohort, generate_cohort
-from healthtwin.synthetic.cohort_spec import CohortSpec, load_cohort_spec
-from healthtwin.synthetic.copula import FittedCopula, GaussianCopula
-from healthtwin.synthetic.demographics import demographics_from_table, sample_demographics
-from healthtwin.synthetic.evaluation import EvaluationReport, evaluate, write_report
-from healthtwin.synthetic.fhir_output import synthetic_bundle
-from healthtwin.synthetic.fidelity import (
-    ColumnDistance,
-    column_distances,
-    contingency_difference,
-    correlation_difference,
-    discriminator_auc,
-)
-from healthtwin.synthetic.imputation import fill_cgm_gaps, multiple_imputation, pool_rubin
-from healthtwin.synthetic.longitudinal import consistency_issues, generate_patients
-from healthtwin.synthetic.omop_output import write_synthetic_omop
-from healthtwin.synthetic.privacy_metrics import (
-    DistanceToClosestRecord,
-    MembershipInference,
-    distance_to_closest_record,
-    membership_inference,
-)
-from healthtwin.synthetic.private_pgm import MST, FittedMarginalModel, rho_from_epsilon
-from healthtwin.synthetic.tabular import (
-    ColumnKind,
-    ColumnSpec,
-    FittedGenerator,
-    TableSchema,
-    TabularGenerator,
-    load_generator,
-)
-from healthtwin.synthetic.trial import InsulinTherapy, TrialResult, run_trial
-from healthtwin.synthetic.utility import UtilityResult, train_synthetic_test_real
+import importlib
+from typing import Any
 
-__all__ = [
-    "AIM",
-    "MST",
-    "CohortSpec",
-    "ColumnDistance",
-    "ColumnKind",
-    "ColumnSpec",
-    "DistanceToClosestRecord",
-    "EvaluationReport",
-    "FittedCopula",
-    "FittedGenerator",
-    "FittedMarginalModel",
-    "GaussianCopula",
-    "InsulinTherapy",
-    "MembershipInference",
-    "TableSchema",
-    "TabularGenerator",
-    "TrialResult",
-    "UtilityResult",
-    "VirtualCohort",
-    "column_distances",
-    "consistency_issues",
-    "contingency_difference",
-    "correlation_difference",
-    "demographics_from_table",
-    "discriminator_auc",
-    "distance_to_closest_record",
-    "evaluate",
-    "fill_cgm_gaps",
-    "generate_cohort",
-    "generate_patients",
-    "load_cohort_spec",
-    "load_generator",
-    "membership_inference",
-    "multiple_imputation",
-    "pool_rubin",
-    "rho_from_epsilon",
-    "run_trial",
-    "sample_demographics",
-    "synthetic_bundle",
-    "train_synthetic_test_real",
-    "write_report",
-    "write_synthetic_omop",
-]
+# Loaded on first use (PEP 562): the generators need pandas and jax, which a world run
+# that only samples demographics or cohorts does not.
+_EXPORTS: dict[str, str] = {
+    "AIM": "aim",
+    "VirtualCohort": "cohort",
+    "generate_cohort": "cohort",
+    "CohortSpec": "cohort_spec",
+    "load_cohort_spec": "cohort_spec",
+    "FittedCopula": "copula",
+    "GaussianCopula": "copula",
+    "demographics_from_table": "demographics",
+    "sample_demographics": "demographics",
+    "EvaluationReport": "evaluation",
+    "evaluate": "evaluation",
+    "write_report": "evaluation",
+    "synthetic_bundle": "fhir_output",
+    "ColumnDistance": "fidelity",
+    "column_distances": "fidelity",
+    "contingency_difference": "fidelity",
+    "correlation_difference": "fidelity",
+    "discriminator_auc": "fidelity",
+    "fill_cgm_gaps": "imputation",
+    "multiple_imputation": "imputation",
+    "pool_rubin": "imputation",
+    "consistency_issues": "longitudinal",
+    "generate_patients": "longitudinal",
+    "write_synthetic_omop": "omop_output",
+    "DistanceToClosestRecord": "privacy_metrics",
+    "MembershipInference": "privacy_metrics",
+    "distance_to_closest_record": "privacy_metrics",
+    "membership_inference": "privacy_metrics",
+    "MST": "private_pgm",
+    "FittedMarginalModel": "private_pgm",
+    "rho_from_epsilon": "private_pgm",
+    "ColumnKind": "tabular",
+    "ColumnSpec": "tabular",
+    "FittedGenerator": "tabular",
+    "TableSchema": "tabular",
+    "TabularGenerator": "tabular",
+    "load_generator": "tabular",
+    "InsulinTherapy": "trial",
+    "TrialResult": "trial",
+    "run_trial": "trial",
+    "UtilityResult": "utility",
+    "train_synthetic_test_real": "utility",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Load the module that holds ``name`` on first use (PEP 562)."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'healthtwin.synthetic' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"healthtwin.synthetic.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
