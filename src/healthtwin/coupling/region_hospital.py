@@ -40,6 +40,7 @@ __all__ = [
     "HospitalRun",
     "admission_hours",
     "route_admissions",
+    "routed_draws",
     "simulate_routed",
 ]
 
@@ -249,7 +250,7 @@ def simulate_routed(
     model = compile_model(config)
     streams = RandomStreams(seed)
     arrival = admission_hours(counts, streams.generator(f"hospital/rep{replication}/admissions"))
-    draws = _routed_draws(model, arrival, model.names.index(entry_unit), streams, replication)
+    draws = routed_draws(model, arrival, model.names.index(entry_unit), streams, replication)
     days = counts.size
     horizon = days * HOURS_PER_DAY
     totals = run_fast(model, draws, horizon)
@@ -277,14 +278,19 @@ def simulate_routed(
     )
 
 
-def _routed_draws(
+def routed_draws(
     model: CompiledModel,
     arrival: FloatArray,
     entry: int,
     streams: RandomStreams,
     replication: int,
 ) -> PatientDraws:
-    """The draws of ``draw_patients`` for patients arriving at given times in one unit."""
+    """The draws of ``draw_patients`` for patients arriving at given times in one unit.
+
+    Streams are named after the replicate (``hospital/rep{k}/...``), so a hospital run
+    with patient twins (:mod:`healthtwin.scenarios.hospital_runs`) routes the same
+    patients the same way as one without.
+    """
 
     def rng(name: str) -> np.random.Generator:
         return streams.generator(f"hospital/rep{replication}/{name}")

@@ -36,6 +36,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from healthtwin.core.yaml_lines import line_of, validation_issue
 from healthtwin.education.responders import make_responder
 from healthtwin.errors import (
     InvalidInputError,
@@ -537,11 +538,10 @@ def _located(
     source: str, root: yaml.Node | None, problems: Sequence[tuple[tuple[int | str, ...], str]]
 ) -> ResourceValidationError:
     # Imported here: the line finder lives with the world scenarios, whose import is heavy.
-    from healthtwin.scenarios.world import _issue, _line_of
 
-    issues = tuple(_issue({"loc": loc, "msg": msg}, root) for loc, msg in problems)
+    issues = tuple(validation_issue({"loc": loc, "msg": msg}, root) for loc, msg in problems)
     text = "; ".join(f"{i.path}: {i.message}" if i.path else i.message for i in issues)
-    where = f"{source}:{_line_of(root, problems[0][0])}" if root is not None else source
+    where = f"{source}:{line_of(root, problems[0][0])}" if root is not None else source
     return ResourceValidationError(f"{where}: invalid training case: {text}", issues)
 
 

@@ -37,8 +37,8 @@ from healthtwin.coupling.hospital_course import TwinCourse, TwinCourseSettings
 from healthtwin.coupling.region_hospital import (
     HOURS_PER_DAY,
     HospitalRun,
-    _routed_draws,
     admission_hours,
+    routed_draws,
 )
 from healthtwin.errors import InvalidInputError, SolverError
 from healthtwin.hospital.config import HospitalConfig
@@ -181,7 +181,7 @@ def _one(
     model = compile_model(config)
     streams = RandomStreams(seed)
     arrival = admission_hours(counts, streams.generator(f"hospital/rep{replication}/admissions"))
-    draws = _routed_draws(model, arrival, model.names.index(entry_unit), streams, replication)
+    draws = routed_draws(model, arrival, model.names.index(entry_unit), streams, replication)
     horizon = counts.size * HOURS_PER_DAY
     first: dict[str, float] | None = None
     deteriorated = np.zeros(arrival.size, dtype=bool)

@@ -37,15 +37,16 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from healthtwin.core.yaml_lines import line_of, validation_issue
 from healthtwin.coupling.hospital_course import TwinCourseSettings
-from healthtwin.errors import InvalidInputError, ResourceValidationError, ValidationIssue
+from healthtwin.errors import InvalidInputError, ResourceValidationError
 from healthtwin.hospital.config import HospitalConfig
 from healthtwin.population.scenario import (
     ContactsSpec,
@@ -341,9 +342,9 @@ def parse_world(
     try:
         return WorldScenario.model_validate(dict(data))
     except ValidationError as err:
-        issues = tuple(_issue(e, root) for e in err.errors())
+        issues = tuple(validation_issue(e, root) for e in err.errors())
         text = "; ".join(f"{i.path}: {i.message}" if i.path else i.message for i in issues)
-        where = f"{source}:{_line_of(root, err.errors()[0]['loc'])}" if root else source
+        where = f"{source}:{line_of(root, err.errors()[0]['loc'])}" if root else source
         raise ResourceValidationError(f"{where}: invalid world scenario: {text}", issues) from err
 
 
@@ -374,37 +375,3 @@ def load_world(path: str | Path) -> WorldScenario:
         raise InvalidInputError(f"{p}: expected a mapping with at least 'countries'")
     data.setdefault("base_dir", str(p.resolve().parent))
     return parse_world(data, source=str(p), root=root)
-
-
-def _node_at(root: yaml.Node, loc: Sequence[int | str]) -> yaml.Node:
-    """The deepest node along ``loc`` (pydantic's error location) in the YAML tree."""
-    node = root
-    for key in loc:
-        if isinstance(node, yaml.MappingNode):
-            found = [v for k, v in node.value if getattr(k, "value", None) == str(key)]
-            if not found:
-                # A union tag or a missing field: the mapping itself is the place.
-                continue
-            node = found[0]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
-            if key >= len(node.value):
-                break
-            node = node.value[key]
-        else:
-            break
-    return node
-
-
-def _line_of(root: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
-    if root is None:
-        return None
-    return int(_node_at(root, loc).start_mark.line) + 1
-
-
-def _issue(error: Any, root: yaml.Node | None) -> ValidationIssue:
-    path = ".".join(str(p) for p in error["loc"])
-    message = str(error["msg"]).removeprefix("Value error, ")
-    line = _line_of(root, error["loc"])
-    if line is not None:
-        message = f"(line {line}) {message}"
-    return ValidationIssue(path=path, message=message, code="value")
