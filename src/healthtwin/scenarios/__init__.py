@@ -10,7 +10,8 @@ simulation, ICU overflow fed back, national aggregation, cross-border monitor) a
 
 from __future__ import annotations
 
-from healthtwin.scenarios.run import CountryResult, WorldResult, run_world, write_outputs
+from healthtwin.scenarios.outputs import write_outputs
+from healthtwin.scenarios.run import CountryResult, WorldResult, run_world
 from healthtwin.scenarios.world import WorldScenario, load_world, parse_world
 
 __all__ = [

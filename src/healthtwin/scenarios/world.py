@@ -287,7 +287,7 @@ class SurveillanceSpec(BaseModel):
 
 
 class OutputsSpec(BaseModel):
-    """What :func:`~healthtwin.scenarios.run.write_outputs` writes."""
+    """What :func:`~healthtwin.scenarios.outputs.write_outputs` writes."""
 
     model_config = _STRICT
     report: bool = True
