@@ -58,6 +58,32 @@ def test_server_and_site_commands_print_secure_flower_commands(
     assert code == 0
     assert "--auth-supernode-private-key" in out
     assert "data-path=" in out
+    assert out.startswith("FLWR_TELEMETRY_ENABLED=0 ")
+
+
+def test_a_site_started_from_the_command_line_keeps_its_ledger_and_audit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+    import shlex
+
+    from healthtwin.federation.site_governance import SiteGovernance
+
+    base = ["federation", "site", "--superlink", "10.0.0.5:9093", "--root-certificates",
+            str(tmp_path / "ca.crt"), "--auth-key", str(tmp_path / "k"), "--data",
+            str(tmp_path / "site.npz"), "--name", "h1", "--dry-run", "--json"]  # fmt: skip
+    code = _main([*base, "--ledger", str(tmp_path / "l.jsonl"), "--budget-epsilon", "4",
+                  "--audit", str(tmp_path / "a.jsonl")])  # fmt: skip
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert document["environment"] == {"FLWR_TELEMETRY_ENABLED": "0"}
+    words = document["command"]
+    config = dict(w.split("=", 1) for w in shlex.split(words[words.index("--node-config") + 1]))
+    node_config = {k: v.strip('"') for k, v in config.items()}
+    governance = SiteGovernance.from_node_config(node_config, "h1")
+    assert governance.ledger is not None
+    assert governance.audit_path == tmp_path / "a.jsonl"
+    assert _main([*base, "--ledger", str(tmp_path / "l.jsonl")]) == 2
 
 
 def test_project_command_writes_the_flower_app(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ command runs.
 from __future__ import annotations
 
 import dataclasses
+import os
 import shlex
 import subprocess
 import sys
@@ -196,15 +197,25 @@ def project_command(
     output_for(json_output, quiet).result({"out": written}, str(written))
 
 
+#: Flower sends usage telemetry unless told not to; a site's machine must not.
+_QUIET_ENV = {"FLWR_TELEMETRY_ENABLED": "0"}
+
+
 def _run_or_print(args: list[str], dry_run: bool, output: Output) -> None:
     """Print the command (as ``{"command": [...]}`` under --json), then run it.
 
     The process's own log goes to stderr unless a person reads the output, so that --json
     keeps stdout to the one document.
     """
-    output.result({"command": args, "dry_run": dry_run}, shlex.join(args))
+    output.result(
+        {"command": args, "dry_run": dry_run, "environment": _QUIET_ENV},
+        " ".join(f"{k}={v}" for k, v in _QUIET_ENV.items()) + " " + shlex.join(args),
+    )
     if not dry_run:
-        raise typer.Exit(subprocess.call(args, stdout=None if output.human else sys.stderr))
+        env = {**os.environ, **_QUIET_ENV}
+        raise typer.Exit(
+            subprocess.call(args, stdout=None if output.human else sys.stderr, env=env)
+        )
 
 
 @federation_app.command("server")
@@ -255,18 +266,43 @@ def site_command(
     ],
     name: Annotated[str, typer.Option(help="Site name in the records.")] = "site",
     runtime_port: Annotated[int, typer.Option(help="Local ClientApp runtime port.")] = 9094,
+    ledger: Annotated[
+        Path | None,
+        typer.Option(help="This site's privacy ledger (JSON lines); needs --budget-epsilon."),
+    ] = None,
+    budget_epsilon: Annotated[
+        float | None, typer.Option(help="The site's learning budget (epsilon) in --ledger.")
+    ] = None,
+    budget_delta: Annotated[float, typer.Option(help="The site's learning delta budget.")] = 1e-5,
+    audit: Annotated[
+        Path | None, typer.Option(help="This site's hash-chained audit log (JSON lines).")
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the command only.")] = False,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """Run this site's SuperNode; its data never leave the machine.
 
+    With --ledger and --budget-epsilon the site charges every DP round to its own budget
+    before training (and sits out once it is spent); with --audit it writes every round to
+    its own hash-chained log. Flower's telemetry is off.
+
     \b
     Example:
-      healthtwin federation site --superlink superlink.example.org:9092 \\
-          --root-certificates ca.pem --auth-key site.key --data site.npz
+      healthtwin federation site --superlink superlink.example.org:9093 \\
+          --root-certificates ca.pem --auth-key site.key --data site.npz \\
+          --ledger ledger.jsonl --budget-epsilon 4 --audit audit.jsonl
     """
+    if (ledger is None) != (budget_epsilon is None):
+        raise InvalidInputError("give --ledger and --budget-epsilon together, or neither")
     node_config = f'data-path="{data.resolve()}" site-name="{name}"'
+    if ledger is not None:
+        node_config += (
+            f' ledger-path="{ledger.resolve()}" budget-epsilon={budget_epsilon}'
+            f" budget-delta={budget_delta}"
+        )
+    if audit is not None:
+        node_config += f' audit-path="{audit.resolve()}"'
     args = [
         str(Path(sys.executable).parent / "flower-supernode"),
         "--superlink", superlink, "--root-certificates", str(root_certificates),
