@@ -65,7 +65,23 @@ def simulate_command(
     )
     output = output_for(json_output, quiet)
     if mmc is not None:
-        _mmc(mmc, hours, replications, seed, output)
+        ignored = [
+            flag
+            for flag, given in (
+                ("--config", config is not None),
+                ("--twins", twins),
+                ("--engine", engine != "fast"),
+                ("--days", days != 90.0),
+                ("--warmup-days", warmup_days != 0.0),
+            )
+            if given
+        ]
+        if ignored:
+            raise InvalidInputError(
+                f"--mmc runs the textbook queue and takes --hours, --replicates, --seed and "
+                f"--out only; drop {', '.join(ignored)}"
+            )
+        _mmc(mmc, hours, replications, seed, output, out)
         return
     if config is None:
         raise InvalidInputError("give --config hospital.yaml (or --mmc 9,1,10 for M/M/c)")
@@ -127,7 +143,9 @@ def _early_warning_line(w: dict[str, float | int]) -> str:
     )
 
 
-def _mmc(spec: str, hours: float, replications: int, seed: int, output: Output) -> None:
+def _mmc(
+    spec: str, hours: float, replications: int, seed: int, output: Output, out: Path | None
+) -> None:
     try:
         lam_s, mu_s, c_s = spec.split(",")
         lam, mu, c = float(lam_s), float(mu_s), int(c_s)
@@ -156,6 +174,10 @@ def _mmc(spec: str, hours: float, replications: int, seed: int, output: Output) 
         "mean_wait_hours": {"mean": w.mean, "low": w.low, "high": w.high, "erlang_c": exact_w},
         "p_wait": {"mean": p.mean, "low": p.low, "high": p.high, "erlang_c": exact_p},
     }  # fmt: skip
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "mmc.json").write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+        document["out"] = str(out / "mmc.json")
     output.result(
         document,
         f"M/M/{c}: arrival rate {lam}/h, service rate {mu}/h, {hours:g} h in "
