@@ -36,6 +36,21 @@ def test_mmc_prints_the_mean_wait_with_erlang_c(capsys: pytest.CaptureFixture[st
     assert "95% CI [" in line
 
 
+def test_mmc_writes_to_out_and_refuses_options_it_would_ignore(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    command = ["hospital", "simulate", "--mmc", "9,1,10", "--hours", "2000", "--replicates", "2"]
+    assert main([*command, "--out", str(tmp_path)]) == 0
+    written = json.loads((tmp_path / "mmc.json").read_text())
+    assert written["mmc"]["servers"] == 10
+    capsys.readouterr()
+    assert main([*command, "--twins", "--days", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "drop --twins, --days" in err
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -44,21 +59,6 @@ def test_mmc_prints_the_mean_wait_with_erlang_c(capsys: pytest.CaptureFixture[st
         ([], "--config"),
     ],
 )
-def test_mmc_writes_to_out_and_refuses_options_it_would_ignore(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    import json
-
-    args = ["hospital", "simulate", "--mmc", "9,1,10", "--hours", "2000", "--replicates", "2"]
-    assert main([*args, "--out", str(tmp_path)]) == 0
-    written = json.loads((tmp_path / "mmc.json").read_text())
-    assert written["mmc"]["servers"] == 10
-    capsys.readouterr()
-    assert main([*args, "--twins", "--days", "5"]) == 2
-    err = capsys.readouterr().err
-    assert "drop --twins, --days" in err
-
-
 def test_bad_input_exits_2_with_a_message(
     args: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
