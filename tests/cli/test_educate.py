@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from typer.testing import CliRunner
 
 from healthtwin.cli import main
 from healthtwin.cli.app import app
-from healthtwin.cli.educate import _Player
+from healthtwin.cli.educate import _Player, _width
 from healthtwin.cli.output import Output, OutputMode
 from healthtwin.education.case import load_case
 from healthtwin.education.engine import Session
@@ -195,3 +196,63 @@ def test_interactive_play_paces_waits_and_survives_mistakes(
     assert slept == pytest.approx([1 / 60] * 3)  # 3 twin minutes at 60 per second
     assert [a.action_id for a in session.record().actions] == ["give_dextrose_iv"]
     assert session.finished
+
+
+# --- the session's own words in the learner's language ---------------------------------------
+
+GERMAN_SCRIPT = "help\nactions\ninfo\nvitals\ninfo capillary_glucose\nwait 2\nend\n"
+# What an English session prints of its own (none of it may show in a German one).
+ENGLISH_INTERFACE = (
+    "Commands:",
+    "take an action",
+    "list the actions",
+    "show the monitor",
+    "Actions (type the number",
+    "Information you may ask for",
+    "Monitor:",
+    "Score:",
+)
+
+
+def test_a_german_session_prints_german_interface_text(tmp_path: Path) -> None:
+    _, en_text = _play(tmp_path, "en", GERMAN_SCRIPT)
+    _, text = _play(tmp_path, "de", GERMAN_SCRIPT)
+    assert all(english in en_text for english in ENGLISH_INTERFACE)
+    # `help` inside the session, in German, the command words unchanged
+    assert "Befehle:" in text
+    assert "Maßnahme durchführen (Dosis in der angezeigten Einheit" in text
+    assert "  wait [Minuten]" in text
+    assert "z. B. 2,5." in text
+    assert "Maßnahmen (Nummer oder ID eingeben" in text
+    assert "Anforderbare Informationen (info und dann Nummer oder ID eingeben):" in text
+    assert "Monitoring: Herzfrequenz" in text
+    assert "Punktzahl: 0 / 85" in text
+    assert "Sitzung gespeichert in" in text
+    leftovers = [english for english in ENGLISH_INTERFACE if english in text]
+    assert leftovers == []
+
+
+def test_help_aligns_its_columns_for_wide_characters(tmp_path: Path) -> None:
+    _, text = _play(tmp_path, "zh", "help\nend\n")
+    rows = [re.match(r"^  (.+?)( {2,})(\S.*)$", line) for line in text.splitlines()]
+    found = [row for row in rows if row is not None]
+    assert [row.group(1) for row in found][:2] == ["<处置编号或ID> [剂量]", "actions"]
+    assert len(found) == 8
+    # every description starts in the same terminal column (a CJK character takes two)
+    columns = {_width(row.group(1)) + len(row.group(2)) for row in found}
+    assert len(columns) == 1
+
+
+def test_a_bad_line_and_the_grade_report_speak_the_learners_language(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("wait 1\n99\n"))
+    assert main(["educate", "play", "hypoglycaemia", "--locale", "fr", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "ligne 2\u00a0: '99'\u00a0: pas d'intervention numéro 99" in err
+    out, _ = _play(tmp_path, "en")
+    graded = runner.invoke(app, ["educate", "grade", str(out), "--locale", "es"])
+    assert graded.exit_code == 0, graded.output
+    assert "Criterios de evaluación (puntos / máximo):" in graded.output
+    listed = runner.invoke(app, ["educate", "list", "--locale", "de"])
+    assert listed.output.splitlines()[0].split() == ["Fall-ID", "Titel"]

@@ -4,10 +4,13 @@ A secured server (tokens required on ``/api/v1``) serves the dashboard; the brow
 its token once in the page address. The learner opens the education page, chooses German
 and the hypoglycaemia case, starts it, checks the capillary glucose, gives IV glucose from
 the keyboard, advances and checks again: the glucose on the chart must rise, in mg/dl,
-with German text in the log; finishing shows the score and the debrief bands. Every
-control must carry a label, the plot an accessible name, and no page may log a console
-error or a Content-Security-Policy violation. Screenshots go to
-``$HEALTHTWIN_SCREENSHOTS`` (else pytest's tmp dir).
+with German text in the log; finishing shows the score and the debrief bands. The page
+around the case is German too (headings, buttons, labels, the script's status lines and
+debrief variants), with none of the English interface left. Every control must carry a
+label, the plot an accessible name, and no page may log a console error or a
+Content-Security-Policy violation (the interface text reaches the script as a JSON data
+block, which the policy allows). Screenshots go to ``$HEALTHTWIN_SCREENSHOTS`` (else
+pytest's tmp dir).
 
 Needs ``playwright`` (the test extra) and ``/usr/bin/chromium``; without them the module
 is skipped, except under HEALTHTWIN_FULL_TESTS=1.
@@ -31,6 +34,32 @@ from healthtwin.store import open_store
 
 CHROMIUM = "/usr/bin/chromium"
 TIMEOUT_MS = 30_000
+# The page's and the script's English, none of which may show on a German page.
+ENGLISH_INTERFACE = (
+    "Start a training case",
+    "Keep the case's original patient",
+    "What happens",
+    "Ask, examine, investigate",
+    "Advance 1 min",
+    "Advance 5 min",
+    "Finish case",
+    "Debrief at the end",
+    "Patients per debrief variant",
+    "Dose ",
+    " of ",
+    "Passed:",
+    "Not passed:",
+    "points",
+    "As played",
+    "Expert pathway",
+    "min earlier",
+    "Score (5",
+)
+# Listens for Content-Security-Policy violations from the first script on.
+CSP_LISTENER = (
+    "window.__csp = []; document.addEventListener('securitypolicyviolation', "
+    "e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));"
+)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +102,8 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="en-GB")
+    context.add_init_script(CSP_LISTENER)
     opened = context.new_page()
     opened.set_default_timeout(TIMEOUT_MS)
     problems: list[str] = []
@@ -102,6 +132,20 @@ def _glucose_points(page: Any) -> list[float]:
     return values
 
 
+def _no_english(page: Any) -> None:
+    shown = page.locator("main").inner_text() + " ".join(
+        page.evaluate(
+            "() => [...document.querySelectorAll('main [aria-label], main caption')]"
+            ".map(e => e.getAttribute('aria-label') || e.textContent)"
+        )
+    )
+    assert [english for english in ENGLISH_INTERFACE if english in shown] == []
+
+
+def _no_csp_violation(page: Any) -> None:
+    assert page.evaluate("() => window.__csp") == []
+
+
 def _wait_chart(page: Any, version: str | None) -> str:
     page.wait_for_function(
         "v => document.body.dataset.chartVersion && document.body.dataset.chartVersion !== v",
@@ -117,7 +161,16 @@ def test_a_learner_treats_hypoglycaemia_in_german(
     root, token = site
     page.goto(f"{root}/dashboard/education#token={token}")
     assert page.get_by_role("link", name="Education").get_attribute("aria-current") == "page"
-    page.select_option("#locale-select", "de")
+    assert page.locator("#start-h").inner_text() == "Start a training case"
+    # choosing German loads the page again in German
+    with page.expect_navigation():
+        page.select_option("#locale-select", "de")
+    assert page.locator("html").get_attribute("lang") == "de"
+    assert page.locator("h1").inner_text() == "Fallbasiertes Lernen"
+    assert page.locator("#start-h").inner_text() == "Übungsfall beginnen"
+    assert page.locator("#start-button").inner_text() == "Fall starten"
+    assert page.locator("label[for='foreign-input']").inner_text().startswith("Ursprünglichen")
+    assert page.locator("#locale-select").input_value() == "de"
     page.wait_for_function(
         "() => [...document.querySelectorAll('#case-select option')]"
         ".some(o => o.value === 'hypoglycaemia' && !o.textContent.startsWith('Drowsy'))"
@@ -125,15 +178,27 @@ def test_a_learner_treats_hypoglycaemia_in_german(
     page.select_option("#case-select", "hypoglycaemia")
     _labelled(page)
     page.screenshot(path=str(shots / "education-start.png"), full_page=True)
+    _no_english(page)
     page.click("#start-button")
     page.wait_for_url("**/dashboard/education/es-*")
     version = _wait_chart(page, None)
     assert page.evaluate("() => document.body.dataset.language") == "de"
+    assert page.locator("html").get_attribute("lang") == "de"
+    assert page.locator("#actions-h").inner_text() == "Maßnahmen"
+    assert page.locator("#vitals-h").inner_text() == "Monitoring"
+    assert page.locator("#info-h").inner_text() == "Anamnese, Untersuchung, Diagnostik"
+    assert page.locator("#end-button").inner_text() == "Fall beenden"
+    assert page.locator("#advance-5").inner_text() == "5 Min. weiter"
+    assert page.locator("#clock").inner_text().startswith("Minute 0:00 von 1:00")
+    assert page.locator("#vitals-table thead").inner_text().split() == ["Messgröße", "Wert"]
+    assert "Ergebnis in" in page.locator("[data-info='lab_glucose']").inner_text()
+    assert page.locator("#vitals-plot").get_attribute("aria-label").startswith("Vitalparameter")
     assert page.locator("#log").get_attribute("lang") == "de"
     assert "Sie kommen ans Bett" in page.locator("#log").inner_text()
     # the dose input is labelled with the learner's unit
     dose_label = page.locator("label[for='dose-give_dextrose_iv']").inner_text()
     assert "(g," in dose_label
+    assert dose_label.startswith("Dosis")
     assert page.locator("#dose-give_dextrose_iv").input_value() == "15"
     _labelled(page)
 
@@ -172,10 +237,19 @@ def test_a_learner_treats_hypoglycaemia_in_german(
     assert page.locator("#score-section").is_visible()
     assert page.locator("#score-table tbody tr").count() >= 5
     assert page.locator("#debrief-table tbody tr").count() >= 3
-    assert "expert" in page.locator("#debrief-table").inner_text()
+    expert = page.locator("#debrief-table tr[data-variant='expert'] th").inner_text()
+    assert expert == "Expertenvorgehen"
+    assert (
+        page.locator("#debrief-table tr[data-variant='played'] th").inner_text() == "Wie gespielt"
+    )
+    assert "Min. früher" in page.locator("#debrief-table").inner_text()
     assert page.locator("#score-section").get_attribute("lang") == "de"
     assert page.evaluate("() => document.body.dataset.scored") in ("passed", "failed")
     total = page.locator("#score-total").inner_text()
+    assert total.startswith(("Bestanden: ", "Nicht bestanden: "))
+    assert " Punkte (Bestehensgrenze " in total
+    assert page.locator("#score-h").inner_text() == "Punktzahl"
+    _no_english(page)
     # after the end the chart shows the whole course of every measure, glucose included
     assert page.evaluate(
         "() => document.getElementById('vitals-plot').data"
@@ -187,4 +261,28 @@ def test_a_learner_treats_hypoglycaemia_in_german(
     page.reload()
     page.wait_for_function("() => document.body.dataset.scored !== undefined", timeout=120_000)
     assert page.locator("#score-total").inner_text() == total
+    _no_english(page)
+    _no_csp_violation(page)
     assert page.problems == []
+
+
+def test_the_start_page_follows_the_browsers_language(browser: Any, site: tuple[str, str]) -> None:
+    root, token = site
+    context = browser.new_context(locale="fr-FR")
+    context.add_init_script(CSP_LISTENER)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        problems: list[str] = []
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.goto(f"{root}/dashboard/education#token={token}")
+        page.wait_for_function("() => Number(document.body.dataset.casesLoaded || 0) > 0")
+        assert page.locator("html").get_attribute("lang") == "fr"
+        assert page.locator("h1").inner_text() == "Formation"
+        assert page.locator("#start-button").inner_text() == "Démarrer le cas"
+        assert page.locator("#locale-select").input_value() == "fr"
+        assert "Somnolente dans le service" in page.locator("#case-select").inner_text()
+        _no_csp_violation(page)
+        assert problems == []
+    finally:
+        context.close()

@@ -4,6 +4,11 @@
 and units; with ``--script FILE`` or piped input it runs the same commands without a
 prompt, for tests and automated graders. The session is saved as a locale-free record
 (``--out session.json``) that ``grade`` scores, debriefs and exports as xAPI.
+
+Everything a learner reads is in their ``--locale``: the case's messages through the
+catalogs, and the session's own words (``help``, menus, headings, errors) through
+:mod:`healthtwin.education.ui_text`. The command words themselves (``actions``, ``info``,
+``wait``, ``vitals``, ``help``, ``end``) are typed the same in every language.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import html
 import json
 import sys
 import time
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -43,15 +49,6 @@ UnitsOption = Annotated[
     str | None, typer.Option("--units", help="Override the locale's units: si or conventional.")
 ]
 DEFAULT_WAIT_MIN = 5.0
-HELP_TEXT = """Commands:
-  <action id or number> [dose]   take an action (dose in the unit shown; default if omitted)
-  actions                        list the actions, numbered
-  info                           list the information you may ask for, numbered
-  info <id or number>            ask for it (lab results arrive after their turnaround)
-  wait [minutes]                 let twin time pass (default 5)
-  vitals                         show the monitor
-  help                           this text
-  end                            finish: the twin plays on to the case's end without you"""
 
 
 @educate_app.command("list")
@@ -70,12 +67,16 @@ def list_command(
     from healthtwin.education.i18n import Localizer
 
     loc = Localizer(locale)
-    rows = []
+    text = _interface(loc)
+    rows: list[dict[str, Any]] = []
+    lines = [(text["list_id"], text["list_title"])]
     for case_id in case_ids():
         case = load_case(case_id)
-        rows.append({"id": case_id, "version": case.version, "title": loc.gettext(case.title)})
+        title = loc.gettext(case.title)
+        rows.append({"id": case_id, "version": case.version, "title": title})
+        lines.append((case_id, title))
     output_for(json_output, quiet).result(
-        {"locale": locale, "cases": rows}, *(f"{r['id']:<26} {r['title']}" for r in rows)
+        {"locale": locale, "cases": rows}, *(f"{_padded(a, 26)} {b}" for a, b in lines)
     )
 
 
@@ -130,7 +131,8 @@ def play_command(
         out.write_text(record.to_json(), encoding="utf-8")
     report = score(the_case, record)
     summary = _score_line(loc, report)
-    written = f"; session written to {out}" if out is not None else ""
+    text = _interface(loc)
+    written = "; " + text["session_written"].format(path=out) if out is not None else ""
     output.result(
         {
             "case_id": the_case.id,
@@ -192,36 +194,40 @@ def grade_command(
             "with the file it was played on"
         )
     loc = _localizer(locale, units)
+    text = _interface(loc)
     culture = _culture(the_case, locale, False)
     report = score(the_case, record)
-    lines = [_score_line(loc, report), *_item_lines(the_case, loc, report, culture)]
+    headline, items = _score_line(loc, report), _item_lines(the_case, loc, report, culture)
+    lines = [headline, text["rubric_heading"], *items]
     doc: dict[str, Any] = {"case_id": the_case.id, "locale": locale, "score": report.to_dict()}
-    doc["items"] = lines[1:]
+    doc["items"] = items
     output = output_for(json_output, quiet)
     found: Debrief | None = None
     if debrief:
-        with output.progress(f"debrief on {draws} patients") as bar:
+        with output.progress(text["debrief_progress"].format(count=draws)) as bar:
             found = run_debrief(
                 the_case,
                 record,
                 shifts=tuple(shift or (-10.0,)),
                 n_draws=draws,
-                progress=lambda done, total: bar.describe(f"debrief: variant {done}/{total}"),
+                progress=lambda done, total: bar.describe(
+                    text["debrief_variant"].format(done=done, total=total)
+                ),
             )
         rendered = [loc.render(m, culture) for m in found.messages]
-        lines += ["", *rendered]
+        lines += ["", text["debrief_report_heading"], *rendered]
         doc["debrief"] = {**found.to_dict(), "rendered": rendered}
     if xapi is not None:
         start = _timestamp(started_at)
         statements = xapi_statements(the_case, record, report, actor_mbox=actor, started_at=start)
         xapi.write_text(json.dumps(statements, indent=2), encoding="utf-8")
-        lines.append(f"xAPI: {len(statements)} statements written to {xapi}")
+        lines.append(text["xapi_written"].format(count=len(statements), path=xapi))
         doc["xapi"] = str(xapi)
     if html_out is not None:
         html_out.write_text(
-            _html(the_case, loc, culture, report, lines[0], doc["items"], found), encoding="utf-8"
+            _html(the_case, loc, culture, report, headline, items, found), encoding="utf-8"
         )
-        lines.append(f"HTML report written to {html_out}")
+        lines.append(text["html_written"].format(path=html_out))
         doc["html"] = str(html_out)
     output.result(doc, *lines)
 
@@ -239,12 +245,16 @@ class _Player:
     output: Output
     speed: float = 0.0
     transcript: list[dict[str, Any]] = field(default_factory=list)
+    text: dict[str, str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.text = _interface(self.loc)
 
     def run(self, lines: Iterable[tuple[int, str]], interactive: bool) -> None:
         self.show(self.session.start())
         self.show_vitals()
         if interactive:
-            self.output.say("Type 'help' for the commands.")
+            self.output.say(self.text["type_help"])
         for number, line in lines:
             if self.session.finished:
                 break
@@ -253,8 +263,11 @@ class _Player:
                     break
             except InvalidInputError as err:
                 if not interactive:
-                    raise InvalidInputError(f"line {number}: {line.strip()!r}: {err}") from err
-                self.output.say(f"error: {err}")
+                    where = self.text["script_line"]
+                    raise InvalidInputError(
+                        where.format(number=number, line=repr(line.strip()), error=err)
+                    ) from err
+                self.output.say(self.text["error_line"].format(error=err))
         if not self.session.finished:
             self.show(self.session.advance(self.session.case.duration_min - self.session.now_min))
 
@@ -267,7 +280,7 @@ class _Player:
         if verb == "end":
             return False
         if verb in ("help", "?"):
-            self.output.say(HELP_TEXT)
+            self.output.say(self.help())
         elif verb == "actions":
             self.output.say(*self.action_menu())
         elif verb == "vitals":
@@ -285,9 +298,29 @@ class _Player:
             self.show(self.session.act(action_id, dose))
         return True
 
+    def help(self) -> str:
+        """The ``help`` text: each command with what it does, in the learner's language."""
+        t, number = self.text, self.loc.number
+        rows = [
+            (t["help_act_syntax"], t["help_act"]),
+            ("actions", t["help_actions"]),
+            ("info", t["help_info_list"]),
+            (t["help_info_syntax"], t["help_info"]),
+            (t["help_wait_syntax"], t["help_wait"].format(minutes=number(DEFAULT_WAIT_MIN, 0))),
+            ("vitals", t["help_vitals"]),
+            ("help", t["help_help"]),
+            ("end", t["help_end"]),
+        ]
+        width = max(_width(syntax) for syntax, _ in rows) + 3
+        lines = [f"  {_padded(syntax, width)}{what}" for syntax, what in rows]
+        note = t["help_note"].format(example=number(2.5, 1))
+        return "\n".join([t["help_heading"], *lines, note])
+
     def wait(self, minutes: float) -> None:
         if minutes <= 0:
-            raise InvalidInputError(f"wait needs a positive number of minutes, got {minutes:g}")
+            raise InvalidInputError(
+                self.text["wait_positive"].format(minutes=self.loc.number(minutes, 1))
+            )
         if self.speed <= 0:
             self.show(self.session.advance(minutes))
             self.show_vitals()
@@ -322,12 +355,13 @@ class _Player:
             f"{self.loc.gettext(measure_name(m))} {self.loc.quantity(q, m)}"
             for m, q in self.session.vitals().items()
         ]
-        self.output.say(f"[{_clock(self.session.now_min)}] " + " | ".join(parts))
+        line = self.text["monitor_line"].format(vitals=" | ".join(parts))
+        self.output.say(f"[{_clock(self.session.now_min)}] {line}")
 
     def action_menu(self) -> list[str]:
         from healthtwin.education.record import Quantity
 
-        rows = []
+        rows = [self.text["actions_menu"]]
         for k, a in enumerate(self.session.available_actions(), start=1):
             text = f"{k:>2}. {a.id:<32} {self.loc.gettext(a.label)}"
             if a.drug is not None:
@@ -341,7 +375,7 @@ class _Player:
         return rows
 
     def info_menu(self) -> list[str]:
-        return [
+        return [self.text["info_menu"]] + [
             f"{k:>2}. {i.id:<32} {self.loc.gettext(i.label)}"
             for k, i in enumerate(self.session.available_information(), start=1)
         ]
@@ -351,12 +385,13 @@ class _Player:
         if word.isdigit():
             k = int(word)
             if not 1 <= k <= len(actions):
-                raise InvalidInputError(f"no action number {k}; choose 1-{len(actions)}")
+                message = self.text["no_action_number"]
+                raise InvalidInputError(message.format(number=k, count=len(actions)))
             return actions[k - 1].id
         if word not in {a.id for a in self.session.case.actions}:
+            message = self.text["unknown_command"]
             raise InvalidInputError(
-                f"unknown command or action {word!r}; actions are "
-                f"{[a.id for a in actions]} (type 'help' for the commands)"
+                message.format(word=repr(word), actions=[a.id for a in actions])
             )
         return word
 
@@ -365,7 +400,8 @@ class _Player:
         if word.isdigit():
             k = int(word)
             if not 1 <= k <= len(items):
-                raise InvalidInputError(f"no information number {k}; choose 1-{len(items)}")
+                message = self.text["no_info_number"]
+                raise InvalidInputError(message.format(number=k, count=len(items)))
             return items[k - 1].id
         return word
 
@@ -374,6 +410,21 @@ class _Player:
 
 
 _MARK = {"result": "> ", "alert": "!! ", "feedback": "* ", "info": "- "}
+
+
+def _interface(loc: Localizer) -> dict[str, str]:
+    from healthtwin.education.ui_text import interface_text
+
+    return interface_text(loc, "terminal")
+
+
+def _width(text: str) -> int:
+    """Columns ``text`` takes in a terminal (wide CJK characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _padded(text: str, width: int) -> str:
+    return text + " " * max(1, width - _width(text))
 
 
 def _clock(t_min: float) -> str:

@@ -1,6 +1,8 @@
 // healthtwin education view: play a virtual patient through the governed /api/v1/education
 // routes. No framework, no build step; every text the server rendered is written with
-// textContent only, and the parts in the learner's language carry its lang attribute.
+// textContent only, and the parts in the learner's language carry its lang attribute. The
+// interface's own words come translated from the page (a JSON data block, #education-text,
+// keyed as in healthtwin.education.ui_text.SCRIPT_TEXT); values fill their {placeholders}.
 "use strict";
 
 (function () {
@@ -9,6 +11,22 @@
   const API = "/api/v1/education";
   const body = document.body;
   const $ = function (id) { return document.getElementById(id); };
+  const TEXT = JSON.parse(($("education-text") || {}).textContent || "{}");
+
+  // The interface text of `key` with its {placeholders} filled from `values`.
+  function text(key, values) {
+    const template = Object.prototype.hasOwnProperty.call(TEXT, key) ? TEXT[key] : key;
+    return template.replace(/\{(\w+)\}/g, function (whole, name) {
+      return values && values[name] != null ? String(values[name]) : whole;
+    });
+  }
+
+  // `x` with `digits` decimals in the number format of a locale tag ("de", "en_US").
+  function number(x, digits, locale) {
+    const tag = (locale || body.dataset.pageLanguage || "en").replace("_", "-");
+    return new Intl.NumberFormat(tag, { minimumFractionDigits: digits, maximumFractionDigits: digits })
+      .format(Number(x));
+  }
 
   function takeTokenFromAddress() {
     const match = /(?:^#|&)token=([^&]+)/.exec(window.location.hash);
@@ -32,12 +50,19 @@
   async function api(path, payload) {
     const opts = { method: payload === undefined ? "GET" : "POST", headers: headers(payload !== undefined) };
     if (payload !== undefined) { opts.body = JSON.stringify(payload); }
-    const response = await fetch(API + path, opts);
-    const text = await response.text();
-    const data = text ? JSON.parse(text) : null;
+    let response;
+    try {
+      response = await fetch(API + path, opts);
+    } catch (err) {
+      throw new Error(text("unreachable", { detail: err.message }));
+    }
+    const raw = await response.text();
+    const data = raw ? JSON.parse(raw) : null;
     if (!response.ok) {
       const detail = data && (data.detail || data.title) ? (data.detail || data.title) : response.statusText;
-      throw new Error(response.status + ": " + (typeof detail === "string" ? detail : JSON.stringify(detail)));
+      throw new Error(text("request_failed", {
+        status: response.status, detail: typeof detail === "string" ? detail : JSON.stringify(detail),
+      }));
     }
     return data;
   }
@@ -57,6 +82,7 @@
       tr.appendChild(td);
     });
     tbody.appendChild(tr);
+    return tr;
   }
 
   function named(label, unit) { return unit ? label + " (" + unit + ")" : label; }
@@ -69,8 +95,6 @@
   // -- the start form ---------------------------------------------------------------------
   function chooser() {
     const locale = $("locale-select"), cases = $("case-select");
-    const saved = sessionStorage.getItem("healthtwin.education.locale");
-    if (saved) { locale.value = saved; }
     function listCases() {
       return api("/cases?locale=" + encodeURIComponent(locale.value)).then(function (data) {
         const chosen = cases.value;
@@ -84,8 +108,8 @@
       }).catch(function (err) { say(err.message); });
     }
     locale.addEventListener("change", function () {
-      sessionStorage.setItem("healthtwin.education.locale", locale.value);
-      listCases();
+      // The page itself is rendered in the language chosen: load it again in that one.
+      window.location.assign(window.location.pathname + "?locale=" + encodeURIComponent(locale.value));
     });
     $("start-form").addEventListener("submit", function (event) {
       event.preventDefault();
@@ -96,7 +120,8 @@
         seed: Number($("seed-input").value || 0),
         keep_foreign: $("foreign-input").checked,
       }).then(function (state) {
-        window.location.assign("/dashboard/education/" + encodeURIComponent(state.session_id));
+        window.location.assign("/dashboard/education/" + encodeURIComponent(state.session_id) +
+          "?locale=" + encodeURIComponent(state.locale || locale.value));
       }).catch(function (err) { say(err.message); });
     });
     listCases();
@@ -142,7 +167,7 @@
         margin: { l: 60, r: 60, t: 10, b: 50 },
         font: { family: "system-ui, sans-serif", size: 13, color: "#1a1a1a" },
         legend: { orientation: "h", y: -0.25 },
-        xaxis: { title: { text: "minutes" }, range: [0, state.duration_min] },
+        xaxis: { title: { text: text("minutes_axis") }, range: [0, state.duration_min] },
         yaxis: { rangemode: "tozero" },
         yaxis2: { overlaying: "y", side: "right", rangemode: "tozero",
                   title: { text: glucose ? named(glucose.label, glucose.unit_local) : "" } },
@@ -160,7 +185,7 @@
         if (a.dose) {
           const wrap = document.createElement("div");
           const label = element("label", null, { for: "dose-" + a.id });
-          label.appendChild(document.createTextNode("Dose "));
+          label.appendChild(document.createTextNode(text("dose_label") + " "));
           label.appendChild(element("span", a.label + " ", { class: "visually-hidden" }));
           label.appendChild(document.createTextNode("(" + a.dose.unit_local + ", " + a.dose.min_text + " – " + a.dose.max_text + ")"));
           input = element("input", null, {
@@ -171,8 +196,8 @@
           wrap.appendChild(input);
           form.appendChild(wrap);
         }
-        const text = a.drug ? a.label + " (" + a.drug + ")" : a.label;
-        form.appendChild(element("button", text, { type: "submit" }));
+        const caption = a.drug ? a.label + " (" + a.drug + ")" : a.label;
+        form.appendChild(element("button", caption, { type: "submit" }));
         form.addEventListener("submit", function (event) {
           event.preventDefault();
           const payload = { action_id: a.id };
@@ -188,7 +213,8 @@
       holder.replaceChildren();
       holder.lang = state.language;
       state.information.forEach(function (i) {
-        const wait = i.turnaround_min > 0 ? " (" + i.turnaround_min + " min)" : "";
+        const wait = i.turnaround_min > 0
+          ? " (" + text("turnaround", { minutes: number(i.turnaround_min, 0, state.locale) }) + ")" : "";
         const button = element("button", i.label + wait, { type: "button", class: "secondary", "data-info": i.id });
         button.addEventListener("click", function () {
           act(function () { return api(path + "/requests", { info_id: i.id }); });
@@ -201,8 +227,9 @@
       if (state.state) { return showReport(state); }
       $("case-title").textContent = state.title;
       $("case-title").lang = state.language;
-      $("clock").textContent = "Minute " + minutes(state.now_min) + " of " + minutes(state.duration_min) +
-        (state.dead ? " — the patient has died" : "") + (state.finished ? " — the case has ended" : "");
+      $("clock").textContent = text("clock", { now: minutes(state.now_min), total: minutes(state.duration_min) }) +
+        (state.dead ? " — " + text("patient_died") : "") + (state.finished ? " — " + text("case_ended") : "");
+      $("clock").lang = state.language;
       const tbody = document.querySelector("#vitals-table tbody");
       tbody.replaceChildren();
       tbody.lang = state.language;
@@ -225,33 +252,44 @@
       return state;
     }
 
-    function band(b, digits) {
-      return [b.q05, b.q50, b.q95].map(function (x) { return Number(x).toFixed(digits); }).join(" – ");
+    function band(b, digits, locale) {
+      return [b.q05, b.q50, b.q95].map(function (x) { return number(x, digits, locale); }).join(" – ");
+    }
+
+    // A debrief variant by its kind: played, shifted (earlier or later), removed, expert.
+    function variantName(v, locale) {
+      const values = { number: (v.action_index || 0) + 1, minutes: number(Math.abs(v.shift_min || 0), 0, locale) };
+      const key = { played: "variant_played", removed: "variant_without", expert: "variant_expert" }[v.kind] ||
+        (v.shift_min < 0 ? "variant_earlier" : "variant_later");
+      return text(key, values);
     }
 
     function showReport(report) {
       show(report.state);
       $("actions").replaceChildren();
       $("information").replaceChildren();
-      const s = report.score;
+      const s = report.score, tag = report.state.locale;
       $("score-section").hidden = false;
       $("score-section").lang = report.state.language;
-      $("score-total").textContent = (s.passed ? "Passed: " : "Not passed: ") + s.total + " / " +
-        s.max_total + " points (pass mark " + s.pass_mark + ")";
+      $("score-total").textContent = text(s.passed ? "passed_total" : "failed_total", {
+        total: number(s.total, 0, tag), max_total: number(s.max_total, 0, tag), pass_mark: number(s.pass_mark, 0, tag),
+      });
       const tbody = document.querySelector("#score-table tbody");
       tbody.replaceChildren();
-      s.items.forEach(function (i) { row(tbody, [i.subject, i.text, String(i.points), String(i.max_points)]); });
+      s.items.forEach(function (i) {
+        row(tbody, [i.subject, i.text, number(i.points, 0, tag), number(i.max_points, 0, tag)]);
+      });
       const list = $("debrief-list"), table = document.querySelector("#debrief-table tbody");
       list.replaceChildren();
       table.replaceChildren();
       if (report.debrief) {
-        report.debrief.rendered.forEach(function (text) { list.appendChild(element("li", text)); });
+        report.debrief.rendered.forEach(function (line) { list.appendChild(element("li", line)); });
         report.debrief.variants.forEach(function (v) {
           const outcomes = Object.keys(v.outcomes_local).map(function (m) {
             const o = v.outcomes_local[m];
-            return o.label + ": " + band(o, 1) + (o.unit_local ? " " + o.unit_local : "");
+            return o.label + ": " + band(o, 1, tag) + (o.unit_local ? " " + o.unit_local : "");
           }).join("; ");
-          row(table, [v.id, band(v.score, 0), outcomes]);
+          row(table, [variantName(v, tag), band(v.score, 0, tag), outcomes]).dataset.variant = v.id;
         });
       }
       body.dataset.scored = s.passed ? "passed" : "failed";
@@ -262,7 +300,7 @@
     $("advance-1").addEventListener("click", function () { act(function () { return api(path + "/advance", { minutes: 1 }); }); });
     $("advance-5").addEventListener("click", function () { act(function () { return api(path + "/advance", { minutes: 5 }); }); });
     $("end-button").addEventListener("click", function () {
-      say("Playing the case to its end" + ($("debrief-input").checked ? " and replaying alternatives…" : "…"));
+      say(text($("debrief-input").checked ? "finishing_debrief" : "finishing"));
       act(function () {
         const draws = Math.min(50, Math.max(1, Math.round(Number($("draws-input").value) || 5)));
         return api(path + "/end", { debrief: $("debrief-input").checked, n_draws: draws }).then(function (r) { say(""); return r; });
