@@ -26,6 +26,14 @@ in the paper. The total never exceeds ``rho``, which is charged to the governanc
 before anything is measured. Rows are drawn by ancestral sampling over the fitted model's
 junction tree with the caller's generator, and binning and the schema are public, exactly
 as for :class:`~healthtwin.synthetic.private_pgm.MST`.
+
+Cost: every round scores every candidate against the current model, and private-pgm
+answers a marginal its cliques do not hold by variable elimination compiled by jax for
+that attribute set (about 0.7 s per new set on one core). A profile of 400 rows by 8
+columns at epsilon 1 spent 92 of 131 s compiling; 400 by 16 (whas500) takes about 15
+minutes. The paper's authors warn that AIM "can take many hours"; MST is the fast choice
+for wide tables, AIM the better one when a workload's higher-order marginals matter (see
+``tests/synthetic/test_aim.py``: a 3-way XOR that MST's tree of pairs cannot hold).
 """
 
 from __future__ import annotations
