@@ -20,16 +20,18 @@ from healthtwin.education.i18n import Localizer
 from healthtwin.education.record import SessionRecord
 from healthtwin.education.scoring import score
 
-# The hypoglycaemia case's expert pathway, typed as a learner would (numbered menu too).
+# The hypoglycaemia case's expert pathway, typed as a learner would (numbered menu too):
+# 20 g IV glucose, a recheck after it (above 4.0 mmol/L: no repeat), then ~20 g of a
+# long-acting carbohydrate.
 SCRIPT = """# history, then a capillary glucose
 info history_nurse
 info capillary_glucose
 wait 2
-give_dextrose_iv 15
-wait 18
-1 10
-wait 5
-give_long_acting_carbohydrate 30
+1 20
+wait 15
+info capillary_glucose
+wait 3
+give_long_acting_carbohydrate 20
 end
 """
 
@@ -52,10 +54,11 @@ def test_scripted_play_writes_a_record_that_grade_scores(tmp_path: Path) -> None
     out, text = _play(tmp_path, "en")
     record = SessionRecord.from_json(out.read_text(encoding="utf-8"))
     assert [a.action_id for a in record.actions] == [
-        "give_dextrose_iv", "give_dextrose_iv", "give_long_acting_carbohydrate"
+        "give_dextrose_iv", "give_long_acting_carbohydrate"
     ]  # fmt: skip
-    assert [a.t_min for a in record.actions] == [2.0, 20.0, 25.0]
-    assert record.actions[1].dose == 10.0  # "1 10": action number 1 with a dose of 10 g
+    assert [a.t_min for a in record.actions] == [2.0, 20.0]
+    assert record.actions[0].dose == 20.0  # "1 20": action number 1 with a dose of 20 g
+    assert [r.t_min for r in record.requests if r.info_id == "capillary_glucose"] == [0.0, 17.0]
     assert record.ended_min == 60.0  # "end" lets the twin play on to the case's end
     assert "Capillary glucose: 2" in text
     expected = score(load_case("hypoglycaemia"), record)
@@ -75,14 +78,17 @@ def test_piped_input_plays_without_a_prompt(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert result.output == ""
-    assert len(SessionRecord.from_json(out.read_text(encoding="utf-8")).actions) == 3
+    assert len(SessionRecord.from_json(out.read_text(encoding="utf-8")).actions) == 2
 
 
 def test_the_same_script_scores_the_same_in_german_and_chinese(tmp_path: Path) -> None:
     en, _ = _play(tmp_path, "en")
     de, de_text = _play(tmp_path, "de")
     zh, zh_text = _play(tmp_path, "zh")
-    assert en.read_text() == de.read_text() == zh.read_text()
+    # The records are identical but for the wall-clock start each play writes.
+    docs = [json.loads(p.read_text()) for p in (en, de, zh)]
+    assert all(d.pop("started_at") for d in docs)
+    assert docs[0] == docs[1] == docs[2]
     totals = set()
     for path, locale in ((de, "de"), (zh, "zh")):
         graded = runner.invoke(app, ["educate", "grade", str(path), "--locale", locale, "--json"])
@@ -136,8 +142,13 @@ def test_every_command_shows_an_example(command: str) -> None:
     ],
 )
 def test_bad_play_input_gives_one_clear_line(
-    script: str, message: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    script: str,
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # play writes session.json in the working folder
     monkeypatch.setattr("sys.stdin", io.StringIO(script))
     assert main(["educate", "play", "hypoglycaemia", "--quiet"]) == 2
     err = capsys.readouterr().err
@@ -256,3 +267,47 @@ def test_a_bad_line_and_the_grade_report_speak_the_learners_language(
     assert "Criterios de evaluación (puntos / máximo):" in graded.output
     listed = runner.invoke(app, ["educate", "list", "--locale", "de"])
     assert listed.output.splitlines()[0].split() == ["Fall-ID", "Titel"]
+
+
+# --- the issue's two command lines, from any folder (review fix 3) ----------------------
+
+
+def test_the_issue_command_lines_work_from_a_fresh_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.stdin", io.StringIO(SCRIPT))
+    assert main(["educate", "play", "cases/hypoglycaemia.yaml", "--locale", "de"]) == 0
+    captured = capsys.readouterr()
+    assert "cases/hypoglycaemia.yaml does not exist here" in captured.err
+    assert "shipped case 'hypoglycaemia'" in captured.err
+    assert "session.json" in captured.out  # says where the record went
+    record = SessionRecord.from_json((tmp_path / "session.json").read_text(encoding="utf-8"))
+    assert record.case_id == "hypoglycaemia"
+    assert record.started_at is not None
+    assert main(["educate", "grade", "session.json"]) == 0
+    assert "Score: 85 / 85" in capsys.readouterr().out
+
+
+def test_a_missing_file_that_names_no_shipped_case_is_still_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["educate", "play", "cases/appendicitis.yaml"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "session.json").exists()
+
+
+def test_grade_refuses_a_tampered_session_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, _ = _play(tmp_path, "en")
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    doc["actions"] = []  # keep the good measures, drop every action
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps(doc), encoding="utf-8")
+    assert main(["educate", "grade", str(tampered)]) == 2
+    err = capsys.readouterr().err
+    assert "does not match a replay of its own actions" in err
+    assert len(err.strip().splitlines()) == 1
+    assert main(["educate", "grade", str(out)]) == 0

@@ -84,8 +84,8 @@ def test_unknown_key_is_rejected_with_its_line(tmp_path: Path) -> None:
 def test_rubric_referring_to_a_missing_action_is_caught(tmp_path: Path) -> None:
     path, line = _variant(
         tmp_path,
-        "- {action: give_dextrose_iv, within_min: 15, points: 30}",
-        "- {action: give_dextrose_ivv, within_min: 15, points: 30}",
+        "- {action: give_dextrose_iv, any_of: [give_glucagon_im], within_min: 15, points: 30}",
+        "- {action: give_dextrose_ivv, any_of: [give_glucagon_im], within_min: 15, points: 30}",
     )
     err = _error(path)
     assert f"broken.yaml:{line}:" in str(err)
@@ -96,13 +96,13 @@ def test_rubric_referring_to_a_missing_action_is_caught(tmp_path: Path) -> None:
 def test_expert_dose_outside_the_action_range_is_caught(tmp_path: Path) -> None:
     path, line = _variant(
         tmp_path,
-        "{at_min: 20, action: give_dextrose_iv, dose: 10}",
-        "{at_min: 20, action: give_dextrose_iv, dose: 100}",
+        "{at_min: 20, action: give_long_acting_carbohydrate, dose: 20}",
+        "{at_min: 20, action: give_long_acting_carbohydrate, dose: 100}",
     )
     err = _error(path)
     assert f"broken.yaml:{line}:" in str(err)
     assert "expert.1.dose" in str(err)
-    assert "outside [5, 30] g" in str(err)
+    assert "outside [10, 40] g" in str(err)
 
 
 def test_measure_the_responder_does_not_report_is_caught(tmp_path: Path) -> None:

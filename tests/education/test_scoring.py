@@ -32,7 +32,7 @@ def _record(
     t = np.arange(glucose.size, dtype=float) if times is None else times
     return SessionRecord(
         case_id="hypoglycaemia",
-        case_version=1,
+        case_version=2,
         seed=0,
         actions=actions,
         requests=requests,
@@ -56,8 +56,9 @@ def test_a_hand_built_record_scores_exactly(hypo: Case) -> None:
     actions = (
         ActionTaken(3.0, "give_oral_glucose", 15.0),  # drowsy (GCS 12 < 14): -15
         ActionTaken(5.0, "give_dextrose_iv", 15.0),  # critical within 15 min: +30
-        ActionTaken(30.0, "give_insulin_sc", 6.0),  # always contraindicated: -30
-        ActionTaken(31.0, "give_insulin_sc", 6.0),  # repeated: still -30 once
+        ActionTaken(6.0, "give_insulin_sc", 6.0),  # while glucose < 4.0: -30
+        ActionTaken(7.0, "give_insulin_sc", 6.0),  # repeated: still -30 once
+        ActionTaken(30.0, "give_insulin_sc", 6.0),  # glucose 5.0: the planned dose, no penalty
     )
     requests = (InfoRequest(1.0, "capillary_glucose", 2.0),)  # +10
     report = score(hypo, _record(glucose, gcs, actions, requests))
@@ -67,13 +68,21 @@ def test_a_hand_built_record_scores_exactly(hypo: Case) -> None:
     assert _points(report, "required", "give_long_acting_carbohydrate") == 0
     assert _points(report, "contraindicated", "give_insulin_sc") == -30
     assert _points(report, "contraindicated", "give_oral_glucose") == -15
-    assert _points(report, "harm", "glucose_mmol_per_l") == -10  # 10 min x 1.0 per min
+    assert _harm(report, "below") == -10  # 10 min x 1.0 per min
+    assert _harm(report, "above") == 0
     assert report.harm_minutes == {"glucose_mmol_per_l": 10.0}
     assert report.final_state == {"glucose_mmol_per_l": 5.0, "gcs": 15.0}
     assert report.time_to_critical_min == {"give_dextrose_iv": 5.0}
     assert report.total == 30 + 10 - 30 - 15 - 10 + 20 + 10
     assert report.max_total == 30 + 10 + 5 + 10 + 20 + 10
     assert not report.passed
+
+
+def _harm(report: ScoreReport, side: str) -> float:
+    """Points of the glucose harm item ``below`` or ``above`` its limit."""
+    items = [i for i in report.items if i.kind == "harm" and side in i.msgid]
+    assert len(items) == 1
+    return float(items[0].points)
 
 
 def test_late_and_missed_critical_actions_earn_nothing(hypo: Case) -> None:
@@ -105,7 +114,7 @@ def test_harm_is_integrated_on_the_record_grid_and_capped(hypo: Case) -> None:
     low = np.array([2.0, 2.1, 5.0, 2.0, 5.0])  # below 2.2 on [0, 3) and [10, 60): 53 min
     report = score(hypo, _record(low, np.full(5, 15.0), times=times))
     assert report.harm_minutes["glucose_mmol_per_l"] == pytest.approx(53.0)
-    assert _points(report, "harm", "glucose_mmol_per_l") == -30  # capped at max_penalty
+    assert _harm(report, "below") == -30  # capped at max_penalty
     short = np.array([2.0, 5.0, 5.0, 5.0, 5.0])
     assert score(hypo, _record(short, np.full(5, 15.0), times=times)).harm_minutes[
         "glucose_mmol_per_l"
@@ -125,7 +134,7 @@ def test_before_info_counts_only_until_the_result_is_shown() -> None:
     data = yaml.safe_load(case_path("hypoglycaemia").read_text(encoding="utf-8"))
     data["rubric"]["contraindicated"][0]["before_info"] = "lab_glucose"
     case = parse_case(data)
-    flat = np.full(61, 5.0)
+    flat = np.full(61, 3.0)  # hypoglycaemic throughout: the insulin item's `when` holds
     asked = (InfoRequest(0.0, "lab_glucose", 30.0),)
     early = _record(flat, flat * 3, (ActionTaken(20.0, "give_insulin_sc", 6.0),), asked)
     late = _record(flat, flat * 3, (ActionTaken(40.0, "give_insulin_sc", 6.0),), asked)
@@ -162,13 +171,13 @@ def test_a_contraindicated_action_costs_exactly_its_penalty(case_id: str) -> Non
 
 
 def test_the_report_is_json_and_names_the_reason(hypo: Case) -> None:
-    flat = np.full(61, 5.0)
-    record = _record(flat, flat * 3, (ActionTaken(1.0, "give_insulin_sc", 6.0),))
+    flat = np.full(61, 3.0)
+    record = _record(flat, flat * 5, (ActionTaken(1.0, "give_insulin_sc", 6.0),))
     doc = json.loads(score(hypo, record).to_json())
     contra = next(i for i in doc["items"] if i["ref"] == "give_insulin_sc")
     assert contra["msgid"] == hypo.rubric.contraindicated[0].reason
     final = next(i for i in doc["items"] if i["kind"] == "final_state")
-    assert final["params"]["glucose"] == {"value": 5.0, "unit": "mmol/L"}
+    assert final["params"]["glucose"] == {"value": 3.0, "unit": "mmol/L"}
 
 
 def test_measure_params_name_quantities_for_the_unit_layer() -> None:

@@ -3,7 +3,12 @@
 ``play`` is an interactive loop (vitals, messages and a prompt) in the learner's language
 and units; with ``--script FILE`` or piped input it runs the same commands without a
 prompt, for tests and automated graders. The session is saved as a locale-free record
-(``--out session.json``) that ``grade`` scores, debriefs and exports as xAPI.
+(``session.json`` in the current folder unless ``--out`` says otherwise) that ``grade``
+replays to check it, then scores, debriefs and exports as xAPI.
+
+A CASE given as a path that does not exist but names a shipped case
+(``cases/hypoglycaemia.yaml``, ``hypoglycaemia.yaml``) plays the shipped case, with a note
+on stderr, so the command lines of the documentation work from any folder.
 
 Everything a learner reads is in their ``--locale``: the case's messages through the
 catalogs, and the session's own words (``help``, menus, headings, errors) through
@@ -20,7 +25,7 @@ import time
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -92,7 +97,9 @@ def play_command(
     script: Annotated[
         Path | None, typer.Option(help="Commands to run, one a line (no prompt).")
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="Write the session record (JSON).")] = None,
+    out: Annotated[Path, typer.Option(help="Where to write the session record (JSON).")] = Path(
+        "session.json"
+    ),
     units: UnitsOption = None,
     keep_foreign: Annotated[
         bool, typer.Option(help="Meet the case's original patient, not a local one.")
@@ -111,28 +118,28 @@ def play_command(
         printf 'info capillary_glucose\\nwait 2\\ngive_dextrose_iv 15\\nend\\n' \\
             | healthtwin educate play hypoglycaemia --out session.json
     """
-    from healthtwin.education.case import load_case
     from healthtwin.education.engine import Session
     from healthtwin.education.scoring import score
 
     if speed < 0:
         raise InvalidInputError(f"--speed must be >= 0 twin minutes per second, got {speed:g}")
-    the_case = load_case(case)
+    the_case = _load_case_arg(case)
     loc = _localizer(locale, units)
     output = output_for(json_output, quiet)
-    player = _Player(Session(the_case, seed), loc, _culture(the_case, locale, keep_foreign), output)
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    engine = Session(the_case, seed, started_at=started)
+    player = _Player(engine, loc, _culture(the_case, locale, keep_foreign), output)
     interactive = script is None and sys.stdin.isatty()
     player.speed = speed if interactive and output.human else 0.0
     prompt = "> " if output.human else ""  # --json keeps stdout to one document
     lines = _script_lines(script) if script is not None else _stdin_lines(interactive, prompt)
     player.run(lines, interactive)
     record = player.session.record()
-    if out is not None:
-        out.write_text(record.to_json(), encoding="utf-8")
+    out.write_text(record.to_json(), encoding="utf-8")
     report = score(the_case, record)
     summary = _score_line(loc, report)
     text = _interface(loc)
-    written = "; " + text["session_written"].format(path=out) if out is not None else ""
+    written = "; " + text["session_written"].format(path=out)
     output.result(
         {
             "case_id": the_case.id,
@@ -141,7 +148,7 @@ def play_command(
             "ended_min": record.ended_min,
             "messages": player.transcript,
             "score": report.to_dict(),
-            "out": out,
+            "out": str(out),
         },
         summary + written,
     )
@@ -183,16 +190,22 @@ def grade_command(
     from healthtwin.education.debrief import debrief as run_debrief
     from healthtwin.education.record import SessionRecord
     from healthtwin.education.scoring import score
+    from healthtwin.education.verify import verified_record
     from healthtwin.education.xapi import xapi_statements
 
-    record = SessionRecord.from_json(_read(session))
-    the_case = load_case(case if case is not None else record.case_id)
-    if the_case.version != record.case_version:
+    stored = SessionRecord.from_json(_read(session))
+    the_case = _load_case_arg(case) if case is not None else load_case(stored.case_id)
+    if the_case.version != stored.case_version:
         raise InvalidInputError(
-            f"{session} was played on version {record.case_version} of case "
-            f"{record.case_id!r} but the case is version {the_case.version}; pass --case "
+            f"{session} was played on version {stored.case_version} of case "
+            f"{stored.case_id!r} but the case is version {the_case.version}; pass --case "
             "with the file it was played on"
         )
+    try:
+        # Never trust the stored measures: score what the actions actually produce.
+        record = verified_record(the_case, stored)
+    except InvalidInputError as err:
+        raise InvalidInputError(f"{session}: {err}") from err
     loc = _localizer(locale, units)
     text = _interface(loc)
     culture = _culture(the_case, locale, False)
@@ -452,6 +465,21 @@ def _stdin_lines(interactive: bool, prompt: str) -> Iterator[tuple[int, str]]:
 # --- helpers -----------------------------------------------------------------------------
 
 
+def _load_case_arg(text: str) -> Case:
+    """A case from a path or id; a missing path naming a shipped case plays that case."""
+    from healthtwin.education.case import case_ids, load_case
+
+    path = Path(text)
+    shipped = path.stem if path.suffix in (".yaml", ".yml") else None
+    if shipped is not None and not path.exists() and shipped in case_ids():
+        print(
+            f"note: {text} does not exist here; playing the shipped case {shipped!r}",
+            file=sys.stderr,
+        )
+        return load_case(shipped)
+    return load_case(text)
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
@@ -502,6 +530,9 @@ def _item_lines(
 
     lines = []
     for item in report.items:
+        if item.kind == "death":
+            lines.append(f"{'!!':>8}  {loc.render(item.message(), culture)}")
+            continue
         if item.kind in ("harm", "final_state"):
             what = loc.gettext(measure_name(item.ref))
         elif item.kind == "information":

@@ -256,21 +256,36 @@ class NarrativeSpec(BaseModel):
 
 
 class CriticalAction(BaseModel):
-    """An action that earns ``points`` when taken within ``within_min`` of the start."""
+    """An action that earns ``points`` when taken within ``within_min`` of the start.
+
+    ``any_of`` lists alternative actions that satisfy the item as well (e.g. IM glucagon
+    instead of IV glucose); the first of them taken counts.
+    """
 
     model_config = _STRICT
     action: Id
     within_min: Minutes
     points: Points
+    any_of: list[Id] = Field(default_factory=list)
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        """``action`` followed by its alternatives."""
+        return (self.action, *self.any_of)
 
 
 class RequiredItem(BaseModel):
-    """An action or an information request that earns ``points`` when done at all."""
+    """An action or an information request that earns ``points`` when done at all.
+
+    With ``before_action`` it counts only when done before that action was first taken
+    (or when that action was never taken), e.g. blood cultures before antibiotics.
+    """
 
     model_config = _STRICT
     action: Id | None = None
     info: Id | None = None
     points: Points
+    before_action: Id | None = None
 
     @model_validator(mode="after")
     def _one(self) -> RequiredItem:
@@ -281,7 +296,9 @@ class RequiredItem(BaseModel):
 
 class Contraindicated(BaseModel):
     """An action that costs ``penalty``; only while ``when`` holds at the time it is taken
-    (if given), or only before the result of ``before_info`` was shown (if given)."""
+    (if given), only before the result of ``before_info`` was shown (if given), and only
+    with a dose above ``above_dose`` (if given: setting a rate to 0 stops it, which is
+    never the contraindicated act)."""
 
     model_config = _STRICT
     action: Id
@@ -289,10 +306,16 @@ class Contraindicated(BaseModel):
     penalty: Points
     when: Condition | None = None
     before_info: Id | None = None
+    above_dose: Finite | None = None
 
 
 class HarmItem(BaseModel):
-    """Penalty per minute a measure spends below ``below`` (or above ``above``), capped."""
+    """Penalty per minute a measure spends below ``below`` (or above ``above``), capped.
+
+    With ``when``, a minute counts only while that condition holds too (e.g. BIS above 60
+    *while* the neuromuscular block is above 50 %); the first ``grace_min`` minutes beyond
+    the limit are free (e.g. "BIS below 20 for more than 2 minutes").
+    """
 
     model_config = _STRICT
     measure: str
@@ -300,6 +323,8 @@ class HarmItem(BaseModel):
     above: Finite | None = None
     penalty_per_min: Points
     max_penalty: Points
+    when: Condition | None = None
+    grace_min: Minutes = 0.0
 
     @model_validator(mode="after")
     def _one(self) -> HarmItem:
@@ -414,7 +439,14 @@ def _id_issues(case: Case) -> Iterator[tuple[tuple[int | str, ...], str]]:
         (("rubric", "critical_actions", k, "action"), c.action, actions)
         for k, c in enumerate(r.critical_actions)
     ]
+    refs += [
+        (("rubric", "critical_actions", k, "any_of"), a, actions)
+        for k, c in enumerate(r.critical_actions)
+        for a in c.any_of
+    ]
     for k, q in enumerate(r.required):
+        if q.before_action is not None:
+            refs.append((("rubric", "required", k, "before_action"), q.before_action, actions))
         if q.action is not None:
             refs.append((("rubric", "required", k, "action"), q.action, actions))
         if q.info is not None:
@@ -464,6 +496,11 @@ def _measure_issues(case: Case, known: set[str]) -> Iterator[tuple[tuple[int | s
             places.append((("narrative", k, "when", "measure"), n.when.measure))
     r = case.rubric
     places += [(("rubric", "harm", k, "measure"), h.measure) for k, h in enumerate(r.harm)]
+    places += [
+        (("rubric", "harm", k, "when", "measure"), h.when.measure)
+        for k, h in enumerate(r.harm)
+        if h.when is not None
+    ]
     places += [
         (("rubric", "final_state", k, "measure"), f.measure) for k, f in enumerate(r.final_state)
     ]

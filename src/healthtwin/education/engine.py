@@ -89,13 +89,22 @@ class Session:
     parameters
         Responder parameters of the patient; default the case's nominal patient (see
         :func:`healthtwin.education.patients.draw_patients` for others).
+    started_at
+        Wall-clock start of the session (ISO 8601), kept in the record for the xAPI
+        export; the faces pass the current time, replays leave it ``None``.
     """
 
     def __init__(
-        self, case: Case, seed: int = 0, *, parameters: Mapping[str, float] | None = None
+        self,
+        case: Case,
+        seed: int = 0,
+        *,
+        parameters: Mapping[str, float] | None = None,
+        started_at: str | None = None,
     ) -> None:
         self.case = case
         self.seed = int(seed)
+        self.started_at = started_at
         self._responder = make_responder(case.patient.model)
         init_seq, dyn_seq = np.random.SeedSequence(self.seed).spawn(2)
         params = patient_parameters(case) if parameters is None else dict(parameters)
@@ -161,6 +170,8 @@ class Session:
             measures={k: np.asarray(v, dtype=np.float64) for k, v in self._series.items()},
             events=tuple(self._events),
             ended_min=self._clock,
+            died_min=self._clock if self._dead else None,
+            started_at=self.started_at,
         )
 
     # --- the learner's moves ----------------------------------------------------------

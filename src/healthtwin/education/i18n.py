@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -327,9 +329,13 @@ class Localizer:
         values = {key: self._param(key, value) for key, value in message.params.items()}
         needed = placeholders(template)
         context = culture.fields() if culture is not None else _NEUTRAL_CULTURE
-        for field in needed & set(context) - set(values):
-            text = context[field] if field == "name" and culture else self.gettext(context[field])
-            values[field] = _capitalised(text) if _starts_sentence(template, field) else text
+        words = {
+            field: context[field] if field == "name" and culture else self.gettext(context[field])
+            for field in needed & set(context) - set(values)
+        }
+        # Each occurrence is capitalised on its own: only where it starts a sentence.
+        template = _with_words(template, words)
+        needed = placeholders(template)
         missing = needed - set(values)
         if missing:
             raise InvalidInputError(
@@ -361,15 +367,20 @@ def _kind(unit: str, measure: str | None) -> str | None:
     return fixed.get(unit)
 
 
-def _starts_sentence(template: str, field: str) -> bool:
-    before = ""
-    for literal, name, _, _ in string.Formatter().parse(template):
-        before += literal
-        if name == field:
-            stripped = before.rstrip()
-            return not stripped or stripped[-1] in ".!?。"
-        before += "x"
-    return False
+def _with_words(template: str, words: Mapping[str, str]) -> str:
+    """``template`` with each ``{field}`` of ``words`` replaced, capitalised at a sentence start."""
+    if not words:
+        return template
+    pattern = re.compile(r"(?<!\{)\{(" + "|".join(map(re.escape, words)) + r")\}(?!\})")
+
+    def sub(match: re.Match[str]) -> str:
+        text = words[match.group(1)]
+        before = template[: match.start()].rstrip()
+        if not before or before[-1] in ".!?。":
+            text = _capitalised(text)
+        return text.replace("{", "{{").replace("}", "}}")
+
+    return pattern.sub(sub, template)
 
 
 def _capitalised(text: str) -> str:

@@ -129,6 +129,11 @@ class SessionRecord:
     ...     events=(), ended_min=5.0)
     >>> SessionRecord.from_json(rec.to_json()).actions[0].dose
     15.0
+
+    ``died_min`` is the minute the patient died (``None`` if alive at the end) and
+    ``started_at`` the wall-clock start of the session as ISO 8601 text (``None`` for
+    records written before it was kept, and for replays); both are optional in the JSON,
+    so older session files still load.
     """
 
     case_id: str
@@ -140,6 +145,8 @@ class SessionRecord:
     measures: Mapping[str, FloatArray]
     events: tuple[tuple[float, str], ...]
     ended_min: float
+    died_min: float | None = None
+    started_at: str | None = None
 
     def __post_init__(self) -> None:
         n = np.shape(self.times_min)
@@ -168,6 +175,10 @@ class SessionRecord:
             "events": [[t, e] for t, e in self.events],
             "ended_min": self.ended_min,
         }
+        if self.died_min is not None:
+            doc["died_min"] = self.died_min
+        if self.started_at is not None:
+            doc["started_at"] = self.started_at
         return json.dumps(doc)
 
     @classmethod
@@ -195,8 +206,10 @@ class SessionRecord:
                 measures={str(k): np.asarray(v, dtype=float) for k, v in doc["measures"].items()},
                 events=tuple((float(t), str(e)) for t, e in doc["events"]),
                 ended_min=float(doc["ended_min"]),
+                died_min=None if doc.get("died_min") is None else float(doc["died_min"]),
+                started_at=None if doc.get("started_at") is None else str(doc["started_at"]),
             )
-        except (KeyError, TypeError, ValueError) as err:
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise InvalidInputError(
                 f"not a healthtwin session record ({type(err).__name__}: {err}); pass the "
                 "session.json written by 'healthtwin educate play'"

@@ -4,24 +4,36 @@
 :class:`~healthtwin.education.record.SessionRecord`, so the same actions give the same score
 in every language. The rubric (:class:`~healthtwin.education.case.Rubric`) has five parts:
 
-- **critical actions**: the first time the action was taken, in minutes from the case's
-  start; full points when it is at most ``within_min``, none when late or missed (the time
-  is still reported when late, ``None`` when missed);
-- **required** actions and information requests: points when done at all;
+- **critical actions**: the first time the action (or one of its ``any_of``
+  alternatives) was taken, in minutes from the case's start; full points when it is at
+  most ``within_min``, none when late or missed (the time is still reported when late,
+  ``None`` when missed);
+- **required** actions and information requests: points when done at all (with
+  ``before_action``: only when done before that action was first taken);
 - **contraindicated** actions: minus ``penalty`` once per rubric item, however often the
   action was repeated; an item with ``when`` counts only if its condition held when the
   action was taken (read at the last recorded time at or before it), one with
-  ``before_info`` only if that result had not yet been shown;
+  ``before_info`` only if that result had not yet been shown, one with ``above_dose``
+  only for doses above it;
 - **harm**: minutes a measure spent below (above) a limit, integrated on the record's time
   grid with the left-endpoint rule (each interval ``[t_i, t_i+1)`` counts when the measure
-  is beyond the limit at ``t_i``); penalty ``penalty_per_min`` a minute, capped at
-  ``max_penalty``;
+  is beyond the limit at ``t_i`` and the item's ``when`` condition, if any, holds there);
+  the first ``grace_min`` minutes are free, the rest cost ``penalty_per_min`` a minute,
+  capped at ``max_penalty``;
 - **final state**: points when the measure at ``at_min`` (linear interpolation on the
   record; the last value when the session ended earlier) lies in ``between``.
 
+- **death**: a patient who dies fails the case. No final-state item earns points (a
+  state reached on the way to death is no goal met), and a ``death`` item costs the
+  rubric's whole ``max_total``, so the total is zero and the session fails whatever else
+  was done (the report says ``died`` and ``death_min``). Death is the worst outcome a
+  case can have, so it is scored as one rather than as a penalty that good process could
+  outweigh.
+
 The total is the sum of the items' points, floored at zero; it passes at ``pass_mark`` or
-more. Each :class:`ScoreItem` carries an English message id and parameters (a
-:class:`~healthtwin.education.record.Quantity` for every measured value) for the localizer.
+more (and never after a death). Each :class:`ScoreItem` carries an English message id and
+parameters (a :class:`~healthtwin.education.record.Quantity` for every measured value) for
+the localizer.
 """
 
 from __future__ import annotations
@@ -58,7 +70,9 @@ MSG_SCORE = "Score"
 MSG_PASSED = "passed"
 MSG_FAILED = "failed"
 
-ItemKind = Literal["critical", "required", "information", "contraindicated", "harm", "final_state"]
+ItemKind = Literal[
+    "critical", "required", "information", "contraindicated", "harm", "final_state", "death"
+]
 
 #: Learner-facing names of the measures (message ids; English is the id itself).
 MEASURE_NAMES: Mapping[str, str] = {
@@ -79,6 +93,7 @@ MEASURE_NAMES: Mapping[str, str] = {
     "bis": N_("BIS"),
     "gcs": N_("Glasgow Coma Scale"),
     "urine_ml_per_h": N_("urine output"),
+    "neuromuscular_block_percent": N_("neuromuscular block"),
 }
 
 
@@ -219,6 +234,10 @@ class ScoreReport:
         Measure -> value (canonical unit) at the rubric's ``at_min``.
     case_id : str
     pass_mark : float
+    died : bool
+        Whether the patient died (the session then fails).
+    death_min : float or None
+        Minute of death (``None`` when the patient survived).
     """
 
     total: float
@@ -230,6 +249,8 @@ class ScoreReport:
     final_state: dict[str, float]
     case_id: str = ""
     pass_mark: float = 0.0
+    died: bool = False
+    death_min: float | None = None
 
     @property
     def scaled(self) -> float:
@@ -244,6 +265,8 @@ class ScoreReport:
             "max_total": self.max_total,
             "pass_mark": self.pass_mark,
             "passed": self.passed,
+            "died": self.died,
+            "death_min": self.death_min,
             "scaled": self.scaled,
             "items": [
                 {
@@ -310,18 +333,22 @@ def score(case: Case, record: SessionRecord) -> ScoreReport:
     items: list[ScoreItem] = []
     first: dict[str, float | None] = {}
     for crit in rubric.critical_actions:
-        t = _first_action(record, crit.action)
+        t = _first_action(record, *crit.actions)
         first[crit.action] = t
         items.append(_critical_item(crit.action, t, crit.within_min, crit.points))
     for req in rubric.required:
-        items.append(_required_item(record, req.action, req.info, req.points))
+        items.append(_required_item(record, req.action, req.info, req.points, req.before_action))
     for contra in rubric.contraindicated:
         items.append(_contraindicated_item(record, times, contra))
     harm_minutes: dict[str, float] = {}
     for harm in rubric.harm:
-        minutes = _minutes_beyond(times, _values(record, harm.measure), harm.below, harm.above)
+        gate = None if harm.when is None else _values(record, harm.when.measure)
+        minutes = _minutes_beyond(
+            times, _values(record, harm.measure), harm.below, harm.above, harm.when, gate
+        )
         harm_minutes[harm.measure] = harm_minutes.get(harm.measure, 0.0) + minutes
-        penalty = min(harm.max_penalty, harm.penalty_per_min * minutes)
+        costly = max(0.0, minutes - harm.grace_min)
+        penalty = min(harm.max_penalty, harm.penalty_per_min * costly)
         limit = harm.below if harm.below is not None else harm.above
         # 0.0 - penalty, not -penalty: no "-0" points when nothing was harmed.
         items.append(
@@ -330,32 +357,44 @@ def score(case: Case, record: SessionRecord) -> ScoreReport:
                                   minutes))
         )  # fmt: skip
     final: dict[str, float] = {}
+    death = record.died_min
     for goal in rubric.final_state:
         value = _value_at(times, _values(record, goal.measure), goal.at_min)
         final[goal.measure] = value
         low, high = goal.between
+        if death is not None:
+            m = Message("Not reached: the patient died at minute {time_min}.", {"time_min": death})
+            items.append(
+                ScoreItem("final_state", goal.measure, 0.0, goal.points, m.msgid, dict(m.params))
+            )
+            continue
         earned = goal.points if low <= value <= high else 0.0
         items.append(
             ScoreItem("final_state", goal.measure, earned, goal.points,
                       *_final_text(goal.measure, value, low, high, goal.at_min))
         )  # fmt: skip
-    total = max(0.0, sum(i.points for i in items))
     max_total = sum(i.max_points for i in items)
+    if death is not None:
+        m = Message("The patient died at minute {time_min}.", {"time_min": death})
+        items.append(ScoreItem("death", "death", 0.0 - max_total, 0.0, m.msgid, dict(m.params)))
+    total = max(0.0, sum(i.points for i in items))
     return ScoreReport(
         total=total,
         max_total=max_total,
-        passed=total >= rubric.pass_mark,
+        passed=death is None and total >= rubric.pass_mark,
         items=tuple(items),
         time_to_critical_min=first,
         harm_minutes=harm_minutes,
         final_state=final,
         case_id=case.id,
         pass_mark=rubric.pass_mark,
+        died=death is not None,
+        death_min=death,
     )
 
 
-def _first_action(record: SessionRecord, action_id: str) -> float | None:
-    times = [a.t_min for a in record.actions if a.action_id == action_id]
+def _first_action(record: SessionRecord, *action_ids: str) -> float | None:
+    times = [a.t_min for a in record.actions if a.action_id in action_ids]
     return min(times) if times else None
 
 
@@ -372,16 +411,25 @@ def _critical_item(action: str, t: float | None, within_min: float, points: floa
 
 
 def _required_item(
-    record: SessionRecord, action: str | None, info: str | None, points: float
+    record: SessionRecord,
+    action: str | None,
+    info: str | None,
+    points: float,
+    before_action: str | None = None,
 ) -> ScoreItem:
     if action is not None:
-        done = any(a.action_id == action for a in record.actions)
+        when = [a.t_min for a in record.actions if a.action_id == action]
         kind: ItemKind = "required"
         ref = action
     else:
-        done = any(r.info_id == info for r in record.requests)
+        when = [r.t_min for r in record.requests if r.info_id == info]
         kind = "information"
         ref = str(info)
+    done = bool(when)
+    deadline = None if before_action is None else _first_action(record, before_action)
+    if done and deadline is not None and min(when) > deadline:
+        m = Message("Done too late: it had to come first.")
+        return ScoreItem(kind, ref, 0.0, points, m.msgid, dict(m.params))
     m = Message("Done.") if done else Message("Not done.")
     return ScoreItem(kind, ref, points if done else 0.0, points, m.msgid, m.params)
 
@@ -391,6 +439,7 @@ def _contraindicated_item(record: SessionRecord, times: Any, contra: Any) -> Sco
         _counts(record, times, contra.when, contra.before_info, a.t_min)
         for a in record.actions
         if a.action_id == contra.action
+        and (contra.above_dose is None or (a.dose is not None and a.dose > contra.above_dose))
     )
     if hit:
         return ScoreItem("contraindicated", contra.action, -contra.penalty, 0.0, contra.reason)
@@ -428,7 +477,14 @@ def _values(record: SessionRecord, measure: str) -> Any:
         ) from err
 
 
-def _minutes_beyond(times: Any, values: Any, below: float | None, above: float | None) -> float:
+def _minutes_beyond(
+    times: Any,
+    values: Any,
+    below: float | None,
+    above: float | None,
+    when: Condition | None = None,
+    gate: Any = None,
+) -> float:
     if times.size < 2:
         return 0.0
     beyond = np.zeros(times.size - 1, dtype=bool)
@@ -436,6 +492,9 @@ def _minutes_beyond(times: Any, values: Any, below: float | None, above: float |
         beyond |= values[:-1] < below
     if above is not None:
         beyond |= values[:-1] > above
+    if when is not None and gate is not None:
+        g = gate[:-1]
+        beyond &= g < when.below if when.below is not None else g > float(when.above or 0.0)
     return float(np.sum(np.diff(times)[beyond]))
 
 

@@ -7,9 +7,12 @@ the score (``result.score`` with ``scaled``, ``raw``, ``min`` and ``max``; secti
 2.4.5.1), ``result.success`` and the session's twin-time ``result.duration`` (ISO 8601
 duration, section 4.6). Timestamps (section 4.5) are the session's start time plus the
 twin minutes at which each thing happened; ``context.extensions`` (section 4.1, IRI keys)
-hold the case id, version and seed. Statement ids are UUIDs (section 4.4) derived from
-the session's content, so exporting the same session twice gives the same statements and
-an LRS can de-duplicate them. The statement ``version`` is left to the LRS (section
+hold the case id, version and seed. The ``context.registration`` (section 4.1) names one
+attempt: a UUID derived from the case, the learner, the session's start time, its seed and
+its actions, so two attempts never share it (even two attempts with the same actions
+started at different times). Statement ids are UUIDs (section 4.4) derived from the
+registration, so exporting the same session twice gives the same statements and an LRS
+can de-duplicate them. The statement ``version`` is left to the LRS (section
 2.4.10: Learning Record Providers SHOULD NOT set it).
 """
 
@@ -82,8 +85,9 @@ def xapi_statements(
     actor_mbox : str
         The learner's e-mail, as ``mailto:learner@example.org`` or a bare address.
     started_at : datetime, optional
-        When the session started (timezone-aware; naive means UTC). Default: the Unix
-        epoch, so that an export without a start time is reproducible.
+        When the session started (timezone-aware; naive means UTC). Default: the record's
+        own ``started_at`` (written by ``play`` and the API), else the Unix epoch, so that
+        an export is reproducible either way.
     base_iri : str
         Prefix of the activity and extension IRIs.
     actor_name : str, optional
@@ -120,7 +124,7 @@ def xapi_statements(
         )
     if "://" not in base_iri:
         raise InvalidInputError(f"base IRI {base_iri!r} has no scheme; use e.g. 'https://...'")
-    start = started_at or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    start = started_at or _recorded_start(record) or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     if start.tzinfo is None:
         start = start.replace(tzinfo=dt.UTC)
     base = base_iri.rstrip("/")
@@ -130,7 +134,13 @@ def xapi_statements(
     # Placeholders such as {name} read as neutral English words ("the patient").
     english = Localizer("en")
     case_iri = f"{base}/cases/{case.id}"
-    registration = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{case_iri}|{mbox}|{start.isoformat()}"))
+    moves_key = (
+        ";".join(f"{a.t_min!r},{a.action_id},{a.dose!r}" for a in record.actions)
+        + "|"
+        + ";".join(f"{r.t_min!r},{r.info_id}" for r in record.requests)
+    )
+    attempt = f"{case_iri}|{record.case_version}|{mbox}|{start.isoformat()}|{record.seed}"
+    registration = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{attempt}|{moves_key}"))
     context = {
         "registration": registration,
         "extensions": {
@@ -204,3 +214,14 @@ def xapi_statements(
     verdict = "passed" if report.passed else "failed"
     out.append(statement(len(out), verdict, case_object, record.ended_min, result=score_result))
     return out
+
+
+def _recorded_start(record: SessionRecord) -> dt.datetime | None:
+    if record.started_at is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(record.started_at)
+    except ValueError as err:
+        raise InvalidInputError(
+            f"the record's started_at {record.started_at!r} is not an ISO 8601 time"
+        ) from err

@@ -377,6 +377,7 @@ class AnaesthesiaResponder:
         "spo2_percent",
         "resp_rate_per_min",
         "potassium_mmol_per_l",
+        "neuromuscular_block_percent",
     )
 
     # -- protocol -----------------------------------------------------------------------
@@ -490,7 +491,8 @@ class AnaesthesiaResponder:
         return replace(s, t_min=t1_min)
 
     def measure(self, state: AnaesthesiaState) -> dict[str, float]:
-        """BIS, pressures, heart rate, SpO2, respiratory rate and potassium."""
+        """BIS, pressures, heart rate, SpO2, respiratory rate, potassium and the
+        neuromuscular block (percent of twitch suppression, for "awareness under paralysis")."""
         p, x = state.params, state.x
         ce_p, ce_r = float(x[3]), float(x[9])
         surface = replace(
@@ -510,6 +512,7 @@ class AnaesthesiaResponder:
             "spo2_percent": spo2,
             "resp_rate_per_min": _resp_rate(state),
             "potassium_mmol_per_l": state.potassium_mmol_per_l,
+            "neuromuscular_block_percent": 100.0 * _paralysis(state, state.t_min),
         }
 
     @staticmethod
