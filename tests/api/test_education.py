@@ -24,8 +24,9 @@ from healthtwin.education.scoring import score
 from healthtwin.store import Store
 
 PROBLEM = "application/problem+json"
-# The case's expert pathway, as the learner types the doses in each locale.
-DOSES = {"en": ("15", "10.0", "30"), "de": ("15", "10,0", "30"), "zh": ("15", "10.0", "30")}
+# The case's expert pathway, as the learner types the doses in each locale: IV glucose,
+# a capillary recheck after it (above 4.0 mmol/L: no repeat), a long-acting carbohydrate.
+DOSES = {"en": ("20.0", "20"), "de": ("20,0", "20"), "zh": ("20.0", "20")}
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +55,7 @@ def _start(client: httpx.Client, locale: str = "en", **extra: Any) -> dict[str, 
 def _play_expert(client: httpx.Client, locale: str) -> tuple[str, dict[str, Any]]:
     """The expert pathway of the hypoglycaemia case, with the rubric's requests."""
     sid = _start(client, locale)["session_id"]
-    first, second, snack = DOSES[locale]
+    first, snack = DOSES[locale]
     for info in ("capillary_glucose", "history_nurse"):
         _ok(client.post(f"/sessions/{sid}/requests", json={"info_id": info}))
     _ok(client.post(f"/sessions/{sid}/advance", json={"minutes": 2}))
@@ -63,13 +64,9 @@ def _play_expert(client: httpx.Client, locale: str) -> tuple[str, dict[str, Any]
             f"/sessions/{sid}/actions", json={"action_id": "give_dextrose_iv", "dose": first}
         )
     )
-    _ok(client.post(f"/sessions/{sid}/advance", json={"minutes": 18}))
-    _ok(
-        client.post(
-            f"/sessions/{sid}/actions", json={"action_id": "give_dextrose_iv", "dose": second}
-        )
-    )
-    _ok(client.post(f"/sessions/{sid}/advance", json={"minutes": 5}))
+    _ok(client.post(f"/sessions/{sid}/advance", json={"minutes": 15}))
+    _ok(client.post(f"/sessions/{sid}/requests", json={"info_id": "capillary_glucose"}))
+    _ok(client.post(f"/sessions/{sid}/advance", json={"minutes": 3}))
     state = _ok(
         client.post(
             f"/sessions/{sid}/actions",
@@ -99,11 +96,13 @@ def test_the_expert_pathway_passes_and_the_record_matches_a_replay(
 ) -> None:
     client, store = api
     sid, state = _play_expert(client, "en")
-    assert state["now_min"] == 25.0
+    assert state["now_min"] == 20.0
     assert [v["measure"] for v in state["vitals"]][:2] == ["hr_per_min", "map_mmhg"]
     # the glucose the learner saw: a capillary result at minute 1, in mmol/L in English
-    [result] = [r for r in state["results"] if r["measure"] == "glucose_mmol_per_l"]
+    result, recheck = [r for r in state["results"] if r["measure"] == "glucose_mmol_per_l"]
     assert result["t_min"] == 1.0
+    assert recheck["t_min"] == 18.0
+    assert recheck["value"] > 4.0
     assert result["unit_local"] == "mmol/L"
     assert result["value"] < 3.0
     assert any(
@@ -127,7 +126,7 @@ def test_the_expert_pathway_passes_and_the_record_matches_a_replay(
     actions = [
         ActionTaken(a["t_min"], a["action_id"], a["dose"]) for a in ended["record"]["actions"]
     ]
-    assert [(a.t_min, a.dose) for a in actions] == [(2.0, 15.0), (20.0, 10.0), (25.0, 30.0)]
+    assert [(a.t_min, a.dose) for a in actions] == [(2.0, 20.0), (20.0, 20.0)]
     again = score(case, replay(case, actions, seed=3, requests=_requests(ended["record"])))
     assert again.total == report["total"]
     # stored: graded again later, in another locale, with the same points
@@ -212,6 +211,46 @@ def test_the_debrief_gives_bands_for_the_learner_and_the_expert(
     assert variants["expert"]["score"]["q50"] >= variants["played"]["score"]["q50"]
     assert ended["debrief"]["rendered"]
     assert all(ended["debrief"]["rendered"])
+
+
+def test_a_debrief_too_costly_for_one_request_is_refused(
+    api: tuple[httpx.Client, Store],
+) -> None:
+    from healthtwin.api.education import MAX_DEBRIEF_TWIN_MIN, debrief_replays
+
+    client, _ = api
+    sid = _start(client)["session_id"]
+    act = f"/sessions/{sid}/actions"
+    for _ in range(8):  # (8 actions x (4 shifts + removal) + 2 variants) x 50 draws x 60 min
+        _ok(client.post(act, json={"action_id": "give_oral_glucose"}))
+        _ok(client.post(f"/sessions/{sid}/advance", json={"minutes": 1}))
+    body = {"debrief": True, "n_draws": 50, "shifts": [-10, -5, 5, 10]}
+    assert debrief_replays(8, 4, 50) * 60 > MAX_DEBRIEF_TWIN_MIN
+    detail = _problem(client.post(f"/sessions/{sid}/end", json=body), 400, "patient replays")
+    assert "100000 twin minutes" in detail
+    assert "n_draws <=" in detail
+    # The session still ends, and a debrief within the cap is answered.
+    cheap = _ok(client.post(f"/sessions/{sid}/end", json={"debrief": True, "n_draws": 2}))
+    assert cheap["debrief"]["n_draws"] == 2
+
+
+def test_a_tampered_stored_record_is_not_graded(api: tuple[httpx.Client, Store]) -> None:
+    client, store = api
+    sid = _start(client)["session_id"]
+    _ok(client.post(f"/sessions/{sid}/actions", json={"action_id": "give_dextrose_iv"}))
+    _ok(client.post(f"/sessions/{sid}/end"))
+    [snapshot] = store.twin_state_history(f"edu.{sid}")
+    meta = dict(snapshot.metadata)
+    meta["record"] = {**meta["record"], "actions": []}  # good measures, no actions
+    store.save_twin_state(
+        f"edu.{sid}",
+        model=snapshot.model,
+        model_version=snapshot.model_version,
+        valid_time=snapshot.valid_time,
+        arrays=dict(snapshot.arrays),
+        metadata=meta,
+    )
+    _problem(client.get(f"/sessions/{sid}/report"), 400, "does not match a replay")
 
 
 def _problem(response: httpx.Response, status: int, *words: str) -> str:

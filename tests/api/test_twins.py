@@ -381,7 +381,9 @@ def test_an_opted_out_patient_is_refused(secured: tuple[str, Store, Keys]) -> No
     store.create({"resourceType": "Patient", "id": pid, "gender": "female"})
     token = keys.sign(claims("clinician", sub="dr-d"))
     with _client(root, token) as client:
-        assert client.post("/twins", json={"patient_id": pid, "members": 8}).status_code == 201
+        made = client.post("/twins", json={"patient_id": pid, "members": 8})
+        assert made.status_code == 201
+        assert pid in {t["patient_id"] for t in client.get("/twins").json()["twins"]}
         store.create(
             {
                 "resourceType": "Consent",
@@ -392,8 +394,10 @@ def test_an_opted_out_patient_is_refused(secured: tuple[str, Store, Keys]) -> No
                 "policyRule": {"coding": [{"code": "OPTOUT"}]},
             }
         )
-        twin_id = next(t for t in client.get("/twins").json()["twins"] if t["patient_id"] == pid)
-        response = client.get(f"/twins/{twin_id['twin_id']}/state")
+        # Written straight to the store after startup: enforced on the very next request.
+        listed = client.get("/twins").json()["twins"]
+        response = client.get(f"/twins/{made.json()['twin_id']}/state")
+    assert pid not in {t["patient_id"] for t in listed}  # the list hides what a read refuses
     assert response.status_code == 403
     assert "consent" in response.json()["detail"] or "opt-out" in response.json()["detail"]
 

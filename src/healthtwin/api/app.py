@@ -15,7 +15,12 @@ The twin API under ``/api/v1`` (:mod:`~healthtwin.api.twins`, :mod:`~healthtwin.
 :mod:`~healthtwin.api.regions`, :mod:`~healthtwin.api.alarms`,
 :mod:`~healthtwin.api.hospitals`, :mod:`~healthtwin.api.federated_runs`,
 :mod:`~healthtwin.api.governance_routes`) answers errors as RFC 9457 problem details
-(``application/problem+json``) and is governed by :mod:`healthtwin.api.v1_governance`.
+(``application/problem+json``; each invalid part of a request is an ``errors[]`` entry
+whose ``pointer`` is an RFC 6901 JSON Pointer rooted at the request part, such as
+``#/query/horizon_min`` or ``#/body/value/bolus_u``) and is governed by
+:mod:`healthtwin.api.v1_governance`. Its OpenAPI document declares exactly that
+(:mod:`healthtwin.api.openapi_doc`): problem responses instead of FastAPI's 422, the bearer
+security scheme and the purpose-of-use header.
 The dashboard's pages (``/dashboard``) are mounted when Jinja2 and plotly are installed
 (the ``dashboard`` extra); they hold no data and read everything from ``/api/v1``.
 """
@@ -38,6 +43,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 
 from healthtwin.api.alarms import AlarmBoard, alarms_router
+from healthtwin.api.consent_source import ConsentSource
 from healthtwin.api.education import EducationRegistry, education_router
 from healthtwin.api.federated_runs import LiveRounds, federated_runs_router
 from healthtwin.api.fhir_routes import fhir_router
@@ -47,6 +53,7 @@ from healthtwin.api.hardening import SecurityHeaders, cors_options
 from healthtwin.api.hospitals import HospitalRegistry, hospitals_router
 from healthtwin.api.jobs import JobRunner, jobs_router
 from healthtwin.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
+from healthtwin.api.openapi_doc import PROBLEM_JSON, describe_v1, json_pointer, v1_responses
 from healthtwin.api.outcome import FHIR_JSON, http_status, operation_outcome
 from healthtwin.api.regions import regions_router
 from healthtwin.api.security import AuthenticationError, SecurityConfig
@@ -67,13 +74,27 @@ _LOG = logging.getLogger(__name__)
 _CODES = {404: "not-found", 405: "not-supported", 413: "too-costly"}
 
 
-def _problem_details(status: int, body: dict[str, Any]) -> JSONResponse:
-    """An OperationOutcome's message as RFC 9457 problem details (the ``/api/v1`` form)."""
-    issues = body.get("issue") or [{}]
-    errors = [
-        {"pointer": ".".join(i.get("expression", [])), "detail": str(i.get("diagnostics", ""))}
-        for i in issues
-    ]
+def _problem_details(status: int, body: dict[str, Any], error: Exception) -> JSONResponse:
+    """An error as RFC 9457 problem details (the ``/api/v1`` form).
+
+    Each invalid part of the request becomes an ``errors[]`` entry whose ``pointer`` is an
+    RFC 6901 JSON Pointer (:func:`~healthtwin.api.openapi_doc.json_pointer`).
+    """
+    if isinstance(error, RequestValidationError):
+        errors = [
+            {"pointer": json_pointer(tuple(e.get("loc", ()))), "detail": str(e.get("msg"))}
+            for e in error.errors()
+        ]
+    else:
+        errors = [
+            {
+                "pointer": json_pointer(tuple(".".join(i["expression"]).split(".")))
+                if i.get("expression")
+                else "",
+                "detail": str(i.get("diagnostics", "")),
+            }
+            for i in body.get("issue") or [{}]
+        ]
     detail = "; ".join(
         f"{e['pointer']}: {e['detail']}" if e["pointer"] else e["detail"] for e in errors
     )
@@ -84,8 +105,8 @@ def _problem_details(status: int, body: dict[str, Any]) -> JSONResponse:
         "detail": detail or "error",
     }
     if any(e["pointer"] for e in errors):
-        problem["errors"] = errors
-    return JSONResponse(problem, status_code=status, media_type="application/problem+json")
+        problem["errors"] = [e for e in errors if e["pointer"]]
+    return JSONResponse(problem, status_code=status, media_type=PROBLEM_JSON)
 
 
 async def _problem(request: Request, error: Exception) -> JSONResponse:
@@ -97,7 +118,7 @@ async def _problem(request: Request, error: Exception) -> JSONResponse:
     path = request.url.path
     if path == V1_PREFIX or path.startswith(V1_PREFIX + "/"):
         body = json.loads(bytes(response.body))
-        problem = _problem_details(response.status_code, body)
+        problem = _problem_details(response.status_code, body, error)
         for name in ("www-authenticate",):
             if name in response.headers:
                 problem.headers[name] = response.headers[name]
@@ -209,7 +230,8 @@ def create_app(
         federated_runs_router,
         education_router,
     ):
-        app.include_router(router)
+        app.include_router(router, responses=v1_responses(security.enabled))
+    _describe_openapi(app, security)
     app.state.twins = TwinRegistry()
     app.state.education = EducationRegistry()
     app.state.jobs = JobRunner(store)
@@ -229,12 +251,16 @@ def create_app(
         app.add_exception_handler(kind, _problem)
     # add_middleware puts each new layer outside the previous ones.
     if security.enabled:
-        app.add_middleware(GovernanceLayer, config=security, store=store)
+        # One consent source for both layers: a Consent written through /fhir counts on
+        # /api/v1 at once, and the index is built once, not per layer or per request.
+        consents = ConsentSource(store, security.consents)
+        app.add_middleware(GovernanceLayer, config=security, store=store, consents=consents)
         app.add_middleware(
             ApiGovernance,
             config=security,
             store=store,
             resolve_patient=_patient_resolver(app.state.twins, store),
+            consents=consents,
         )
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     if security.cors_origins:
@@ -255,6 +281,22 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     app.state.stopping.set()
     app.state.jobs.shutdown()
+
+
+def _describe_openapi(app: FastAPI, security: SecurityConfig) -> None:
+    """Serve FastAPI's document finished by :func:`~healthtwin.api.openapi_doc.describe_v1`."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = describe_v1(
+                FastAPI.openapi(app),
+                secured=security.enabled,
+                purpose_header=security.purpose_header,
+                purpose_required=security.default_purpose is None,
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _dashboard_installed() -> bool:

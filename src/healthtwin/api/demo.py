@@ -8,7 +8,9 @@ running as a background job, a demo hospital twin (ED, ward, ICU; today's census
 forward as a background job, and a global alarm board: weekly counts of measles, influenza
 and salmonellosis in eight countries through the cross-border monitor, with outbreaks of
 measles in France and Belgium and of influenza in Spain, and one series (influenza in
-Sweden) whose latest count is missing.
+Sweden) whose latest count is missing. Each demo patient has a Consent on file (for the
+governance view's consent state): Ada agrees to research for a stated period, Ben's
+privacy consent permits all but marketing, Cleo has opted out of research.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 from healthtwin.api.hospitals import HospitalIn, SimulateIn, make_twin, simulation_work
 from healthtwin.api.jobs import Job, JobRunner
 from healthtwin.api.regions import scenario_work
-from healthtwin.api.twin_sessions import GlucoseReading, PatientTwinSession
+from healthtwin.api.twin_sessions import CGM_GLUCOSE, GlucoseReading, PatientTwinSession
 from healthtwin.api.twins import ingest
 from healthtwin.core import Events, Inputs, Rate, Twin
 from healthtwin.errors import NotFoundError
@@ -56,8 +58,9 @@ DEMO_SCENARIO: dict[str, Any] = {
     "seed": 7,
     "geography": {
         "regions": [
-            {"name": "north", "population": 200_000},
-            {"name": "south", "population": 120_000},
+            # Coordinates turn on travel (a gravity model), so the epidemic reaches the south.
+            {"name": "north", "population": 200_000, "latitude": 52.1, "longitude": 5.1},
+            {"name": "south", "population": 120_000, "latitude": 51.4, "longitude": 5.5},
         ]
     },
     "disease": {"r0": 2.0},
@@ -79,6 +82,12 @@ DEMO_COUNTRIES = ("FR", "BE", "DE", "NL", "ES", "IT", "PL", "SE")
 _GLOBAL_DISEASES = (("influenza", "ili", 120.0), ("salmonellosis", "gastro", 30.0))
 #: Latest weekly counts that make outbreaks (others are drawn as usual weeks).
 _OUTBREAKS = {("ES", "influenza"): 260.0}
+#: (Patient id, scope, policy rule, period, denied purposes) of the demo's Consents.
+_CONSENTS = (
+    ("demo-ada", "research", "OPTIN", ("2024-01-01", "2027-12-31"), ()),
+    ("demo-ben", "patient-privacy", "OPTIN", None, ("HMARKT",)),
+    ("demo-cleo", "research", "OPTOUT", ("2025-03-01", None), ()),
+)
 _VITALS = (  # LOINC, value, unit: a patient with a raised NEWS2
     ("9279-1", 22.0, "/min"),
     ("59408-5", 95.0, "%"),
@@ -127,8 +136,11 @@ def simulated_cgm(
 def load_demo(state: Any, store: Store, *, now: datetime | None = None) -> Demo:
     """Fill ``state`` (an app's ``app.state``) and ``store`` with the demo dataset.
 
-    Patients and observations already in the store are kept (the demo can be loaded into
-    a store that has it); twins are made afresh with ids ``twin-<patient>``.
+    Loading is idempotent, so ``healthtwin serve --demo`` can restart on a persistent
+    store: Patients and vital signs already there are kept, and the CGM readings an earlier
+    load stored for a demo twin (ids ``twin-<patient>-cgm-...``) are replaced by the fresh
+    ones, so each demo patient always holds one three-hour record. Twins are made afresh
+    with ids ``twin-<patient>``.
     """
     now = now or datetime.now(UTC)
     start = now - timedelta(hours=3)
@@ -140,6 +152,7 @@ def load_demo(state: Any, store: Store, *, now: datetime | None = None) -> Demo:
             f"twin-{pid}", patient_id=pid, profile=profile, members=32, seed=number, start=start
         )
         state.twins.add(session)
+        _forget_earlier_readings(store, pid, session.twin_id)
         session.apply_plan(30.0, 50.0, 0.0, "meal logged by the patient")
         ingest(store, session, simulated_cgm(profile, seed=number))
         twin_ids.append(session.twin_id)
@@ -157,6 +170,7 @@ def load_demo(state: Any, store: Store, *, now: datetime | None = None) -> Demo:
         if not store.observations("demo-ada", code, limit=1)
     ]
     store.add_observations(vitals)
+    _demo_consents(store)
     runner: JobRunner = state.jobs
     spec = parse_scenario(DEMO_SCENARIO, source="demo scenario")
     job = runner.submit(
@@ -187,9 +201,47 @@ def _demo_hospital(state: Any, runner: JobRunner) -> Job:
     return job
 
 
-def _exists(store: Store, pid: str) -> bool:
+def _forget_earlier_readings(store: Store, pid: str, twin_id: str) -> None:
+    """Remove the CGM an earlier demo load stored for ``twin_id`` (and nothing else)."""
+    earlier = [
+        o.id for o in store.observations(pid, CGM_GLUCOSE) if o.id.startswith(f"{twin_id}-cgm-")
+    ]
+    store.delete_observations(earlier)
+
+
+def _demo_consents(store: Store) -> None:
+    for pid, scope, rule, period, denied in _CONSENTS:
+        consent_id = f"{pid}-consent"
+        if _exists(store, consent_id, "Consent"):
+            continue
+        provision: dict[str, Any] = {}
+        if period is not None:
+            provision["period"] = {k: v for k, v in zip(("start", "end"), period, strict=True) if v}
+        if denied:
+            provision["provision"] = [
+                {"type": "deny", "purpose": [{"system": _ACT_REASON, "code": c} for c in denied]}
+            ]
+        store.create(
+            {
+                "resourceType": "Consent",
+                "id": consent_id,
+                "status": "active",
+                "scope": {"coding": [{"system": _CONSENT_SCOPE, "code": scope}]},
+                "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+                "patient": {"reference": f"Patient/{pid}"},
+                "policyRule": {"coding": [{"code": rule}]},
+                "provision": provision,
+            }
+        )
+
+
+_ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
+_CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
+
+
+def _exists(store: Store, pid: str, resource_type: str = "Patient") -> bool:
     try:
-        store.read("Patient", pid)
+        store.read(resource_type, pid)
     except NotFoundError:
         return False
     return True

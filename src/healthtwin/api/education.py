@@ -48,11 +48,13 @@ from healthtwin.education.engine import Session
 from healthtwin.education.i18n import Localizer, resolve_locale
 from healthtwin.education.record import Message, Quantity, SessionRecord
 from healthtwin.education.scoring import ScoreReport, measure_name, score
+from healthtwin.education.verify import verified_record
 from healthtwin.education.xapi import xapi_statements
 from healthtwin.errors import ConflictError, InvalidInputError, NotFoundError
 from healthtwin.store import Store
 
 __all__ = [
+    "MAX_DEBRIEF_TWIN_MIN",
     "MAX_SESSIONS",
     "RECORD_PREFIX",
     "EducationRegistry",
@@ -66,6 +68,13 @@ education_router = APIRouter(prefix="/api/v1/education", tags=["education"])
 RECORD_PREFIX = "edu."
 #: Most sessions one server holds in memory (finished ones are dropped first).
 MAX_SESSIONS = 500
+#: Most twin minutes one debrief request may replay: patient replays (draws x variants,
+#: the variants being the played session, the expert pathway and, per action, each shift
+#: and its removal) x the case's duration. Beyond it the request is refused with a 400
+#: saying how to shrink it. 100 000 twin minutes take about three minutes on one core
+#: (1 666 replays of the 60-minute hypoglycaemia case, 277 of the 6-hour DKA case; the
+#: default 10 draws then allow a 12-action DKA session).
+MAX_DEBRIEF_TWIN_MIN = 100_000.0
 _MODEL = "education-session"
 _CASE_ID = r"^[a-z0-9_]{1,64}$"
 _STRICT = ConfigDict(extra="forbid")
@@ -435,6 +444,7 @@ def _report(
         ),
     }
     if body.debrief:
+        _check_debrief_cost(case, record, body)
         found = debrief(case, record, shifts=tuple(body.shifts), n_draws=body.n_draws)
         plain = found.to_dict()
         for variant in plain["variants"]:
@@ -449,6 +459,31 @@ def _report(
         plain["rendered"] = [view.text(m) for m in found.messages]
         doc["debrief"] = plain
     return doc
+
+
+def debrief_replays(n_actions: int, n_shifts: int, n_draws: int) -> int:
+    """Patient replays a debrief costs: ``n_draws * (2 + n_actions * (n_shifts + 1))``.
+
+    Examples
+    --------
+    >>> debrief_replays(n_actions=3, n_shifts=1, n_draws=10)
+    80
+    """
+    return n_draws * (2 + n_actions * (n_shifts + 1))
+
+
+def _check_debrief_cost(case: Case, record: SessionRecord, body: EndIn) -> None:
+    replays = debrief_replays(len(record.actions), len(body.shifts), body.n_draws)
+    if replays * case.duration_min > MAX_DEBRIEF_TWIN_MIN:
+        per_draw = debrief_replays(len(record.actions), len(body.shifts), 1)
+        most = int(MAX_DEBRIEF_TWIN_MIN // (per_draw * case.duration_min))
+        hint = f"ask for n_draws <= {most}" if most >= 1 else "ask for fewer shifts"
+        raise InvalidInputError(
+            f"a debrief of {len(record.actions)} actions with {len(body.shifts)} shifts and "
+            f"n_draws={body.n_draws} costs {replays} patient replays of {case.duration_min:g} "
+            f"minutes, more than the {MAX_DEBRIEF_TWIN_MIN:g} twin minutes one request may "
+            f"run; {hint}, or debrief offline with 'healthtwin educate grade --debrief'"
+        )
 
 
 def _items(view: _View, case: Case, report: ScoreReport) -> list[dict[str, Any]]:
@@ -526,7 +561,7 @@ def start_session(request: Request, body: SessionCreate, response: Response) -> 
     session = EducationSession(
         session_id=session_id,
         case=case,
-        engine=Session(case, body.seed),
+        engine=Session(case, body.seed, started_at=datetime.now(UTC).isoformat(timespec="seconds")),
         locale=body.locale,
         units=body.units,
         keep_foreign=body.keep_foreign,
@@ -608,14 +643,16 @@ def get_report(
     """Grade a finished session again (from the store), in any locale."""
     snapshot = _stored(_store(request), session_id)
     meta = snapshot.metadata
-    record = SessionRecord.from_json(json.dumps(meta["record"]))
+    stored = SessionRecord.from_json(json.dumps(meta["record"]))
     registry = _registry(request)
-    case = registry.case(record.case_id)
-    if case.version != record.case_version:
+    case = registry.case(stored.case_id)
+    if case.version != stored.case_version:
         raise ConflictError(
-            f"session {session_id} was played on version {record.case_version} of case "
+            f"session {session_id} was played on version {stored.case_version} of case "
             f"{case.id!r}, which is now version {case.version}; it cannot be graded again"
         )
+    # The stored measures are not trusted: grade what a replay of the actions gives.
+    record = verified_record(case, stored)
     chosen = locale or str(meta["locale"])
     units = meta.get("units")
     view = _View(

@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +37,7 @@ from urllib.parse import parse_qsl, unquote
 from starlette.concurrency import run_in_threadpool
 
 from healthtwin.api.asgi_body import read_body, replay_body
+from healthtwin.api.consent_source import ConsentSource
 from healthtwin.api.hardening import ASGIApp, Message, RateLimiter, Receive, Scope, Send
 from healthtwin.api.outcome import FHIR_JSON, http_status, operation_outcome
 from healthtwin.api.security import (
@@ -50,8 +50,7 @@ from healthtwin.api.security import (
 )
 from healthtwin.errors import InvalidInputError, NotFoundError, TwinError
 from healthtwin.governance.access import AccessController
-from healthtwin.governance.consent import compile_consent, resource_patient
-from healthtwin.governance.consent_index import ConsentIndex
+from healthtwin.governance.consent import resource_patient
 from healthtwin.governance.policy import AccessRequest, Decision, Policy, SmartScope, parse_scopes
 from healthtwin.governance.purpose import ancestors, parse_purpose
 from healthtwin.store import Store
@@ -143,61 +142,6 @@ def search_patient(resource_type: str, params: Iterable[tuple[str, str]]) -> str
     return found.pop()
 
 
-class ConsentSource:
-    """The consents on file: given once, or read from the store and re-read when stale.
-
-    A Consent that cannot be compiled is replaced by an opt-out of everything for its
-    patient (fail closed), and logged.
-    """
-
-    def __init__(self, store: Store, index: ConsentIndex | None = None) -> None:
-        self._store = store
-        self._fixed = index is not None
-        self._index = index
-        self._lock = threading.Lock()
-
-    def mark_stale(self) -> None:
-        """Re-read the store's Consents before the next decision (after a Consent write)."""
-        if not self._fixed:
-            self._index = None
-
-    def index(self) -> ConsentIndex:
-        """The current index (read from the store if stale)."""
-        index = self._index
-        if index is not None:
-            return index
-        with self._lock:
-            if self._index is None:
-                self._index = ConsentIndex(self._compiled(self._store.iter_resources("Consent")))
-            return self._index
-
-    @staticmethod
-    def _compiled(resources: Iterable[Mapping[str, Any]]) -> list[Any]:
-        compiled = []
-        for resource in resources:
-            try:
-                compiled.append(compile_consent(resource))
-            except InvalidInputError as err:
-                patient = resource_patient(resource)
-                _LOG.warning(
-                    "Consent/%s refused (%s); its patient is denied", resource.get("id"), err
-                )
-                if patient is not None:
-                    compiled.append(compile_consent(_deny_all(str(resource.get("id")), patient)))
-        return compiled
-
-
-def _deny_all(consent_id: str, patient: str) -> JSONDict:
-    return {
-        "resourceType": "Consent",
-        "id": f"{consent_id}-unreadable",
-        "status": "active",
-        "scope": {"coding": [{"code": "patient-privacy"}]},
-        "patient": {"reference": f"Patient/{patient}"},
-        "policyRule": {"coding": [{"code": "OPTOUT"}]},
-    }
-
-
 @dataclass
 class _Call:
     """One request in flight: who, why, what, and what was decided."""
@@ -251,13 +195,23 @@ class GovernanceLayer:
         An enabled configuration (production or development).
     store : Store
         Where consents are read and audit events written.
+    consents : ConsentSource, optional
+        The consents on file, shared with the ``/api/v1`` layer (default: a new source
+        over ``store`` and ``config.consents``).
     """
 
-    def __init__(self, app: ASGIApp, *, config: SecurityConfig, store: Store) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        config: SecurityConfig,
+        store: Store,
+        consents: ConsentSource | None = None,
+    ) -> None:
         self.app = app
         self.config = config
         self.store = store
-        self.consents = ConsentSource(store, config.consents)
+        self.consents = consents or ConsentSource(store, config.consents)
         self.policy = config.policy or Policy()
         self.limiter = RateLimiter(config.rate_per_s, config.burst)
         self._header = config.purpose_header.lower().encode()

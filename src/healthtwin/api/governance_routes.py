@@ -2,24 +2,32 @@
 
 - ``GET /api/v1/governance/audit?hours=24&limit=100&patient=Patient/p1``: the newest
   audit events (newest first) of the last ``hours``;
-- ``GET /api/v1/governance/cards``: every shipped model card with its credibility risk
-  level, intended uses and caveats.
+- ``GET /api/v1/governance/cards``: every shipped model card (one entry per card file, with
+  the models it covers) with its credibility risk level, intended uses and caveats;
+- ``GET /api/v1/governance/consents``: the consent state per patient: each Consent on file
+  (status, scope, base decision, period, purposes and exceptions) and each opt-out of
+  secondary use in the server's registry.
 
-Both go through the governance layer like every ``/api/v1`` route (``AuditEvent`` and
-``Library`` searches).
+All go through the governance layer like every ``/api/v1`` route (``AuditEvent``,
+``Library`` and ``Consent`` searches).
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from healthtwin.errors import InvalidInputError
+from healthtwin.governance.consent import compile_consent, resource_patient
 from healthtwin.governance.model_registry import load_cards
+from healthtwin.governance.optout import OptOutRegistry
 from healthtwin.store import Store
 
-__all__ = ["audit_trail", "governance_router", "model_cards"]
+__all__ = ["audit_trail", "consent_state", "governance_router", "model_cards"]
 
 governance_router = APIRouter(prefix="/api/v1/governance", tags=["governance"])
 
@@ -62,15 +70,22 @@ def model_cards() -> list[dict[str, Any]]:
     Examples
     --------
     >>> cards = model_cards()
-    >>> any(c["name"] == "uva-padova" for c in cards), 1 <= cards[0]["risk_level"] <= 5
+    >>> any("uva-padova" in c["models"] for c in cards), 1 <= cards[0]["risk_level"] <= 5
     (True, True)
+    >>> names = [m for c in cards for m in c["models"]]
+    >>> len(names) == len(set(names))  # one entry per card, not one per covered model
+    True
     """
     out = []
-    for name, card in sorted(load_cards().items()):
+    # I14d: a card file covers several models; list it once, with all of them.
+    by_title = {card.title: card for card in load_cards().values()}
+    for title, card in sorted(by_title.items()):
+        models = [m.name for m in card.models]
         out.append(
             {
-                "name": name,
-                "title": card.title,
+                "name": models[0],
+                "models": models,
+                "title": title,
                 "model_type": card.model_card.model_type,
                 "primary_uses": list(card.model_card.primary_uses),
                 "out_of_scope_uses": list(card.model_card.out_of_scope_uses),
@@ -99,3 +114,97 @@ def get_audit(
 def get_cards() -> dict[str, Any]:
     """The model cards with their credibility risk levels."""
     return {"cards": model_cards()}
+
+
+# I14d: the consent state for the dashboard's governance view (read only).
+def consent_state(store: Store, optouts: OptOutRegistry | None = None) -> list[dict[str, Any]]:
+    """Per patient: the Consents on file and the opt-out of secondary use, if any.
+
+    A Consent that cannot be compiled is listed as ``unreadable`` (the governance layer
+    denies its patient's data: fail closed).
+
+    Examples
+    --------
+    >>> from healthtwin.store import open_store
+    >>> from healthtwin.governance.optout import OptOut
+    >>> with open_store("sqlite://") as store:
+    ...     _ = store.create({"resourceType": "Consent", "id": "c1", "status": "active",
+    ...         "scope": {"coding": [{"code": "research"}]},
+    ...         "patient": {"reference": "Patient/p1"},
+    ...         "policyRule": {"coding": [{"code": "OPTIN"}]}})
+    ...     state = consent_state(store, OptOutRegistry([OptOut("p2")]))
+    >>> [(p["patient"], len(p["consents"]), p["opt_out"] is not None) for p in state]
+    [('p1', 1, False), ('p2', 0, True)]
+    >>> state[0]["consents"][0]["decision"], state[0]["consents"][0]["scope"]
+    ('permit', 'research')
+    """
+    patients: dict[str, dict[str, Any]] = {}
+
+    def entry(patient: str) -> dict[str, Any]:
+        return patients.setdefault(patient, {"patient": patient, "consents": [], "opt_out": None})
+
+    for resource in store.iter_resources("Consent"):
+        patient = resource_patient(resource)
+        if patient is not None:
+            entry(patient)["consents"].append(_consent_summary(resource))
+    if optouts is not None:
+        for item in json.loads(optouts.to_json()):
+            entry(str(item["patient_id"]))["opt_out"] = {
+                "purposes": list(item["purposes"]),
+                "since": item["since"],
+            }
+    return [patients[p] for p in sorted(patients)]
+
+
+def _consent_summary(resource: Mapping[str, Any]) -> dict[str, Any]:
+    consent_id = str(resource.get("id", "?"))
+    try:
+        compiled = compile_consent(resource)
+    except InvalidInputError as err:
+        return {
+            "id": consent_id,
+            "status": "unreadable",
+            "active": True,
+            "scope": None,
+            "decision": "deny",
+            "period": [None, None],
+            "purposes": [],
+            "exceptions": [],
+            "note": f"{err}"[:300],
+        }
+    root = compiled.root
+    raw = resource.get("provision") or {}
+    raw_children = raw.get("provision") or []
+    return {
+        "id": consent_id,
+        "status": str(resource.get("status", "unknown")),
+        "active": compiled.active,
+        "scope": compiled.scope,
+        "decision": root.type,
+        "period": _period(raw),
+        "purposes": sorted(root.purposes),
+        "exceptions": [
+            {
+                "decision": child.type,
+                "purposes": sorted(child.purposes),
+                "resource_types": sorted(child.resource_types),
+                "period": _period(node),
+            }
+            for child, node in zip(root.children, raw_children, strict=False)
+        ],
+        "note": None,
+    }
+
+
+def _period(provision: Mapping[str, Any]) -> list[str | None]:
+    """A provision's period as written (FHIR dateTime strings; ``None``: open)."""
+    period = provision.get("period") or {}
+    return [period.get("start"), period.get("end")]
+
+
+@governance_router.get("/consents")
+def get_consents(request: Request) -> dict[str, Any]:
+    """The consent state per patient: Consents on file and opt-outs of secondary use."""
+    store: Store = request.app.state.store
+    security = getattr(request.app.state, "security", None)
+    return {"patients": consent_state(store, getattr(security, "optouts", None))}

@@ -4,6 +4,9 @@
 answered ``413`` at once, and a body sent without one (chunked) is counted as it arrives
 and cut off at the cap. Nesting depth and bundle size are checked by the JSON reader
 (:func:`healthtwin.interop.fhir_json.parse_json_safely`).
+
+The refusal speaks the language of the route: an ``OperationOutcome`` under ``/fhir``, RFC
+9457 problem details (``application/problem+json``) under ``/api/v1``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ from typing import Any
 from healthtwin.api.outcome import FHIR_JSON, operation_outcome
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "BodyLimit"]
+
+V1_PREFIX = "/api/v1"
+PROBLEM_JSON = "application/problem+json"
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -44,7 +50,7 @@ class BodyLimit:
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send, int(declared))
+            await self._refuse(scope, send, int(declared))
             return
         seen = 0
         started = False
@@ -67,21 +73,31 @@ class BodyLimit:
             await self.app(scope, counted_receive, tracked_send)
         except _BodyCutOffError:
             if not started:
-                await self._refuse(send, seen)
+                await self._refuse(scope, send, seen)
 
-    async def _refuse(self, send: Send, size: int) -> None:
+    async def _refuse(self, scope: Scope, send: Send, size: int) -> None:
         message = (
             f"the request body ({size} bytes so far) exceeds the server's limit of "
             f"{self.max_bytes} bytes; split the bundle into several requests or load it "
             "with 'healthtwin data import'"
         )
-        body = json.dumps(operation_outcome(message, code="too-costly")).encode()
+        path: str = scope.get("path", "")
+        media_type, payload = FHIR_JSON, operation_outcome(message, code="too-costly")
+        if path == V1_PREFIX or path.startswith(V1_PREFIX + "/"):
+            media_type = PROBLEM_JSON
+            payload = {
+                "type": "about:blank",
+                "title": "Content Too Large",
+                "status": 413,
+                "detail": message,
+            }
+        body = json.dumps(payload).encode()
         await send(
             {
                 "type": "http.response.start",
                 "status": 413,
                 "headers": [
-                    (b"content-type", FHIR_JSON.encode()),
+                    (b"content-type", media_type.encode()),
                     (b"content-length", str(len(body)).encode()),
                 ],
             }

@@ -8,7 +8,9 @@
 - ``GET /api/v1/scenarios/{job_id}/results`` (also ``/api/v1/regions/{job_id}``): per
   variant, daily quantiles (5, 50, 95 %) of incidence, admissions and ICU occupancy summed
   over regions, ICU capacity, totals, and Rt estimated (Cori et al. 2013) from the median
-  incidence of each variant with a serial interval of mean latent + infectious period.
+  incidence of each variant with a serial interval of mean latent + infectious period;
+  ``by_region`` holds the same bands, ICU beds and Rt for each region (the top-level
+  bands are those of the national sum, taken over replicates of sums).
 
 Scenario fields that name files (``*_csv``, ``*_file``, ``*_path``) are refused: a client
 cannot make the server read its files; send values inline.
@@ -138,8 +140,54 @@ def summarise_variant(
     parameters = parameters_for(spec, spec.variant(variant))
     latent = float(np.mean(parameters.latent_period_days))
     infectious = float(np.mean(parameters.infectious_period_days))
-    median = np.round(np.quantile(series["incidence"], 0.5, axis=0)).astype(np.int64)
-    rt: dict[str, list[float | None]] = {"t_end": [], "mean": [], "low": [], "high": []}
+    rt = _rt_of_median(series["incidence"], latent, infectious)
+    return {
+        "day": list(range(1, spec.days + 1)),
+        **bands,
+        "icu_beds": None if beds is None else float(beds.sum()),
+        "total_infections": _interval(totals),
+        "peak_icu_occupancy": _interval(peak_icu),
+        "rt": rt,
+        "serial_interval_days": {
+            "mean": latent + infectious,
+            "sd": float(np.hypot(latent, infectious)),
+        },
+        "by_region": _by_region(
+            result, inputs.geography.population.sum(axis=1), beds, latent, infectious
+        ),
+    }
+
+
+# I14d (dashboard small multiples): per-region bands, beds and Rt, added beside the
+# national sums so that earlier readers of the result are unaffected.
+def _by_region(
+    result: EpidemicResult, population: Any, beds: Any, latent: float, infectious: float
+) -> dict[str, dict[str, Any]]:
+    """Per region: population, incidence and ICU bands, ICU beds and Rt."""
+    incidence, icu = result.get("incidence"), result.get("icu_occupancy")
+    out: dict[str, dict[str, Any]] = {}
+    for number, region in enumerate(result.regions):
+        out[str(region)] = {
+            "population": float(population[number]),
+            "incidence": _bands(incidence[:, :, number]),
+            "icu_occupancy": _bands(icu[:, :, number]),
+            "icu_beds": None if beds is None else float(beds[number]),
+            "total_infections": _interval(incidence[:, :, number].sum(axis=1)),
+            "rt": _rt_of_median(incidence[:, :, number], latent, infectious),
+        }
+    return out
+
+
+def _bands(values: Any) -> dict[str, list[float]]:
+    """Daily quantiles (:data:`LEVELS`) over replicates of a ``(reps, days)`` array."""
+    quantiles = np.quantile(np.asarray(values, dtype=np.float64), LEVELS, axis=0)
+    return {f"{level:g}": _floats(row) for level, row in zip(LEVELS, quantiles, strict=True)}
+
+
+def _rt_of_median(series: Any, latent: float, infectious: float) -> dict[str, list[Any]]:
+    """Rt (Cori et al. 2013, 7-day window) of the median over replicates of ``(reps, days)``."""
+    median = np.round(np.quantile(series, 0.5, axis=0)).astype(np.int64)
+    rt: dict[str, list[Any]] = {"t_end": [], "mean": [], "low": [], "high": []}
     if median.size > 8 and median.sum() > 0:
         estimate = estimate_rt(
             Incidence.from_counts(median),
@@ -154,18 +202,7 @@ def summarise_variant(
             "low": _finite(bounds[:, 0]),
             "high": _finite(bounds[:, 1]),
         }
-    return {
-        "day": list(range(1, spec.days + 1)),
-        **bands,
-        "icu_beds": None if beds is None else float(beds.sum()),
-        "total_infections": _interval(totals),
-        "peak_icu_occupancy": _interval(peak_icu),
-        "rt": rt,
-        "serial_interval_days": {
-            "mean": latent + infectious,
-            "sd": float(np.hypot(latent, infectious)),
-        },
-    }
+    return rt
 
 
 def _interval(values: Any) -> dict[str, float]:

@@ -451,12 +451,14 @@ class TwinRegistry:
             return session
 
     def get(self, twin_id: str) -> PatientTwinSession:
-        """The session ``twin_id``; ``NotFoundError`` naming the known ones otherwise."""
+        """The session ``twin_id``; ``NotFoundError`` otherwise (naming no other twin)."""
         with self._lock:
             session = self._sessions.get(twin_id)
-            known = sorted(self._sessions)[:20]
         if session is None:
-            raise NotFoundError(f"no twin {twin_id!r}; known twins: {known}")
+            # Other twins' ids are not listed: they would leak who has a twin.
+            raise NotFoundError(
+                f"no twin {twin_id!r}; GET /api/v1/twins lists the twins you may see"
+            )
         return session
 
     def patient_of(self, twin_id: str) -> str | None:

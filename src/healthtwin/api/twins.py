@@ -27,7 +27,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from healthtwin.api.education import RECORD_PREFIX as EDUCATION_PREFIX
 from healthtwin.api.jobs import RESULT_PREFIX
 from healthtwin.api.twin_sessions import (
+    CGM_GLUCOSE,
     MODEL,
     MODEL_VERSION,
     GlucoseReading,
@@ -52,6 +53,7 @@ __all__ = [
     "RECOMMENDER",
     "ObservationBatch",
     "ObservationIn",
+    "OverrideValue",
     "TwinCreate",
     "twins_router",
 ]
@@ -77,7 +79,11 @@ class TwinCreate(BaseModel):
     )
     members: int = Field(default=32, ge=8, le=128)
     seed: int = Field(default=0, ge=0)
-    start: datetime | None = Field(default=None, description="UTC time of t_min = 0.")
+    start: datetime | None = Field(
+        default=None,
+        description="UTC time of t_min = 0; default: the patient's first stored CGM reading "
+        "(so its whole stored history is assimilated), or now when there is none.",
+    )
     sensor_sd_mg_dl: float = Field(default=8.0, gt=0, le=100)
 
 
@@ -130,12 +136,23 @@ class RecommendIn(BaseModel):
     max_tbr_percent: float = Field(default=4.0, ge=0, le=100)
 
 
+class OverrideValue(PlanIn):
+    """What a clinician gives instead: the bounds of :class:`PlanIn`, and when (optional)."""
+
+    t_min: float | None = Field(default=None, ge=0, description="Minutes after the start.")
+
+
 class DecisionIn(BaseModel):
-    """A clinician's decision on a recommendation (an override needs reason and value)."""
+    """A clinician's decision on a recommendation (an override needs reason and value).
+
+    ``value`` is checked against the bounds of :class:`PlanIn` (``meal_g`` 0-300 g,
+    ``bolus_u`` 0-30 U) before anything is recorded: a value out of bounds is a ``400``
+    problem naming the field, and the recommendation stays as it was.
+    """
 
     model_config = _STRICT
     reason: str | None = Field(default=None, max_length=2000)
-    value: dict[str, Any] | None = None
+    value: OverrideValue | None = None
 
 
 def _registry(request: Request) -> TwinRegistry:
@@ -189,8 +206,12 @@ def create_twin(request: Request, body: TwinCreate, response: Response) -> dict[
                 f"twin ids may not start with {prefix!r} (kept for {kept_for}); "
                 f"got {body.twin_id!r}"
             )
+    start = body.start
     if body.patient_id is not None:
         store.read("Patient", body.patient_id)  # NotFoundError -> 404
+        if start is None:
+            first = store.observations(body.patient_id, CGM_GLUCOSE, limit=1)
+            start = first[0].effective if first else None
     twin_id = body.twin_id or f"twin-{uuid.uuid4().hex[:12]}"
     session = PatientTwinSession.create(
         twin_id,
@@ -198,11 +219,11 @@ def create_twin(request: Request, body: TwinCreate, response: Response) -> dict[
         profile=body.profile,
         members=body.members,
         seed=body.seed,
-        start=body.start,
+        start=start,
         sensor_sd_mg_dl=body.sensor_sd_mg_dl,
     )
     if body.patient_id is not None:
-        found = store.observations(body.patient_id, "99504-3", start=session.start)
+        found = store.observations(body.patient_id, CGM_GLUCOSE, start=session.start)
         stored = [
             GlucoseReading(session.minutes(o.effective), o.value)
             for o in found
@@ -217,7 +238,12 @@ def create_twin(request: Request, body: TwinCreate, response: Response) -> dict[
 
 @twins_router.get("/twins")
 def list_twins(request: Request) -> dict[str, Any]:
-    """Every live twin (id, patient, readings, time)."""
+    """The live twins the caller may read (id, patient, readings, time).
+
+    Under governance a twin is listed only if reading it would be allowed (the same
+    decision as ``GET /twins/{id}``: purpose, policy, the patient's consents).
+    """
+    may_read: Callable[[str], bool] = getattr(request.state, "may_read_patient", _anyone)
     return {
         "twins": [
             {
@@ -228,8 +254,13 @@ def list_twins(request: Request) -> dict[str, Any]:
                 "t_min": s.twin.t,
             }
             for s in _registry(request).sessions()
+            if may_read(s.patient_id)
         ]
     }
+
+
+def _anyone(patient_id: str) -> bool:
+    return True
 
 
 @twins_router.post("/twins/{twin_id}/observations", status_code=201)
@@ -377,12 +408,18 @@ def override_recommendation(
     """Replace the proposal with ``value`` (``meal_g``, ``bolus_u``), saying why."""
     if not body.reason or body.value is None:
         raise InvalidInputError("an override needs a reason and a value ({'bolus_u': ...})")
+    # Only the fields the clinician gave are recorded (the bounds were checked on parsing).
+    value = body.value.model_dump(exclude_unset=True)
+    if not value:
+        raise InvalidInputError(
+            "an override value needs meal_g (0-300 g) and/or bolus_u (0-30 U), got {}"
+        )
     decided = (
         _store(request)
         .oversight()
-        .override(recommendation_id, actor=_actor(request), reason=body.reason, value=body.value)
+        .override(recommendation_id, actor=_actor(request), reason=body.reason, value=value)
     )
-    _apply(request, decided, {**decided.value, **body.value})
+    _apply(request, decided, {**decided.value, **value})
     return _recommendation(decided, None)
 
 
@@ -485,13 +522,39 @@ def get_news2(request: Request, twin_id: str) -> dict[str, Any]:
     return latest_news2(_store(request), session.patient_id)
 
 
-@twins_router.get("/twins/{twin_id}/stream")
+_SSE_EVENT = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": ["hello", "reading"]},
+        "data": {"type": "string", "description": "JSON: the twin and new readings/forecast."},
+    },
+    "required": ["event", "data"],
+}
+
+
+class EventStreamResponse(StreamingResponse):
+    """A server-sent events stream (declared ``text/event-stream`` in the OpenAPI document)."""
+
+    media_type = "text/event-stream"
+
+
+@twins_router.get(
+    "/twins/{twin_id}/stream",
+    response_class=EventStreamResponse,
+    responses={
+        200: {
+            "description": "Server-sent events: ``hello``, then ``reading`` per new reading.",
+            # Each event's fields, as OpenAPI 3.2 describes event streams.
+            "content": {"text/event-stream": {"schema": _SSE_EVENT}},
+        }
+    },
+)
 async def stream(
     request: Request,
     twin_id: str,
     max_s: Annotated[float, Query(gt=0, le=3600)] = 600.0,
     poll_s: Annotated[float, Query(ge=0.05, le=10)] = 0.25,
-) -> StreamingResponse:
+) -> EventStreamResponse:
     """Server-sent events: ``reading`` per new reading (with the forecast median)."""
     session = _registry(request).get(twin_id)
     stopping: threading.Event = request.app.state.stopping
@@ -517,7 +580,7 @@ async def stream(
                 yield f"event: reading\ndata: {json.dumps(payload)}\n\n"
             await asyncio.sleep(poll_s)
 
-    return StreamingResponse(
+    return EventStreamResponse(
         events(),
         media_type="text/event-stream",
         headers={"X-Accel-Buffering": "no"},

@@ -37,6 +37,7 @@ request                                       resource type              action
 ``/education`` (virtual patients)              Task                       r, c, u
 ``/governance/audit``                         AuditEvent                 s
 ``/governance/cards``                         Library                    s
+``/governance/consents``                      Consent                    s
 ============================================  =========================  ======
 """
 
@@ -52,7 +53,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from healthtwin.api.asgi_body import read_body, replay_body
-from healthtwin.api.governance_layer import ConsentSource
+from healthtwin.api.consent_source import ConsentSource
 from healthtwin.api.hardening import ASGIApp, Message, RateLimiter, Receive, Scope, Send
 from healthtwin.api.security import (
     AuthenticationError,
@@ -135,7 +136,7 @@ def classify_v1(method: str, path: str) -> V1Interaction:
         action = "u" if method == "POST" and len(rest) > 1 else action
         return V1Interaction(head, action, _COLLECTIONS[head])
     if head == "governance" and rest:
-        rtype = {"audit": "AuditEvent", "cards": "Library"}.get(rest[0])
+        rtype = {"audit": "AuditEvent", "cards": "Library", "consents": "Consent"}.get(rest[0])
         return V1Interaction("governance", "s", rtype)
     return V1Interaction("other", "r", None)
 
@@ -169,6 +170,14 @@ class ApiGovernance:
         Where consents are read and audit events written.
     resolve_patient : PatientResolver
         ``(kind, id) -> patient id`` for twins and recommendations.
+    consents : ConsentSource, optional
+        The consents on file, shared with the ``/fhir`` layer (default: a new source over
+        ``store`` and ``config.consents``); kept up to date as Consents are written.
+
+    Notes
+    -----
+    The routes see ``request.state.may_read_patient``: ``patient id -> bool``, the decision
+    a read of that patient's twin would get (so ``GET /twins`` lists only those).
     """
 
     def __init__(
@@ -178,11 +187,13 @@ class ApiGovernance:
         config: SecurityConfig,
         store: Store,
         resolve_patient: PatientResolver,
+        consents: ConsentSource | None = None,
     ) -> None:
         self.app = app
         self.config = config
         self.store = store
         self.resolve_patient = resolve_patient
+        self.consents = consents or ConsentSource(store, config.consents)
         self.policy = config.policy or Policy()
         self.limiter = RateLimiter(config.rate_per_s, config.burst)
         self._header = config.purpose_header.lower().encode()
@@ -225,6 +236,7 @@ class ApiGovernance:
         inner["headers"] = [(k, v) for k, v in scope.get("headers", []) if k != b"x-actor"] + [
             (b"x-actor", principal.actor[:255].encode("utf-8", errors="replace"))
         ]
+        inner["state"] = {**scope.get("state", {}), "may_read_patient": self._reader(call)}
         await self.app(inner, replay_body(body, receive), self._audited_send(send, call))
 
     async def _unauthenticated(self, scope: Scope, send: Send, err: AuthenticationError) -> None:
@@ -305,9 +317,22 @@ class ApiGovernance:
         )
         if call.patient is None:
             return self.policy.decide(request)
-        # Consents are re-read for every decision: a withdrawal through /fhir counts at once.
-        consents = ConsentSource(self.store, self.config.consents).index()
+        # The source looks at the store first: a Consent written by any path counts at once.
+        consents = self.consents.index()
         return AccessController(self.policy, consents, self.config.optouts).decide(request)
+
+    def _reader(self, call: _Call) -> Callable[[str], bool]:
+        """Whether the caller may read a patient's twin (``GET /twins/{id}``'s decision)."""
+        verdicts: dict[str, bool] = {}
+
+        def may_read(patient_id: str) -> bool:
+            if patient_id not in verdicts:
+                read = V1Interaction("state", "r", "Observation", ("twin", "?"))
+                one = _Call(call.principal, read, call.purpose, patient_id)
+                verdicts[patient_id] = self._decide(one).allowed
+            return verdicts[patient_id]
+
+        return may_read
 
     def _audited_send(self, send: Send, call: _Call) -> Send:
         state = {"blocked": False}

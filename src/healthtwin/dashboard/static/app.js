@@ -184,9 +184,38 @@
         out.textContent = n.available
           ? "NEWS2 " + n.total + " (" + n.band + " clinical risk) from vitals at " + n.time + ". " + n.response
           : "Not available: " + n.reason;
+        if (n.available) { drawVitals(n); }
       } catch (err) {
         out.textContent = "Not available: " + err.message;
       }
+    }
+
+    // The latest vital signs with their NEWS2 sub-scores. The twin forecasts glucose only
+    // and the API keeps the latest set of vitals, so there is no forecast band here.
+    function drawVitals(n) {
+      const rows = VITALS.map(function (v) {
+        const value = n.vitals[v.key];
+        return { label: v.label, unit: v.unit, value: value, score: news2Subscore(v.key, value) };
+      });
+      const total = rows.reduce(function (a, r) { return a + r.score; }, 0);
+      document.getElementById("vitals-section").hidden = false;
+      draw("vitals-plot", [{
+        type: "bar", orientation: "h", y: rows.map(function (r) { return r.label + " " + fmt(r.value, r.unit === "°C" ? 1 : 0) + " " + r.unit; }),
+        x: rows.map(function (r) { return r.score; }), name: "NEWS2 sub-score",
+        marker: { color: rows.map(function (r) { return SCORE_COLOURS[r.score]; }) },
+        text: rows.map(function (r) { return String(r.score); }), textposition: "outside", cliponaxis: false,
+      }], {
+        margin: { l: 190, r: 30, t: 10, b: 50 }, showlegend: false,
+        xaxis: { title: { text: "NEWS2 sub-score (0-3)" }, range: [0, 3.4], dtick: 1 },
+        yaxis: { autorange: "reversed", automargin: true },
+      });
+      fillTable("vitals-table", rows, function (tr, r) {
+        cell(tr, r.label, true); cell(tr, fmt(r.value, r.unit === "°C" ? 1 : 0) + " " + r.unit); cell(tr, r.score);
+      });
+      document.getElementById("vitals-note").textContent = "Observed at " + new Date(n.time).toLocaleString() + " (latest on file; consciousness " +
+        n.consciousness + "). Sub-scores sum to " + total + " of the NEWS2 total " + n.total +
+        ". No vitals forecast: this twin forecasts glucose only, so no bands are drawn.";
+      body.dataset.vitalsTotal = String(total);
     }
 
     async function loadRecommendations() {
@@ -316,11 +345,119 @@
     live();
   }
 
+  // NEWS2 (RCP 2017) sub-scores of one observation on SpO2 scale 1, on air, alert: the chart's
+  // lower band limits, the same as physiology/scores.py (values rounded half up to the
+  // chart's resolution, with the same slack).
+  const VITALS = [
+    { key: "respiratory_rate_per_min", label: "Respiration rate", unit: "/min" },
+    { key: "spo2_percent", label: "SpO2", unit: "%" },
+    { key: "systolic_bp_mm_hg", label: "Systolic BP", unit: "mmHg" },
+    { key: "heart_rate_per_min", label: "Pulse", unit: "/min" },
+    { key: "temperature_c", label: "Temperature", unit: "°C" },
+  ];
+  const NEWS2_BANDS = {
+    respiratory_rate_per_min: { limits: [9, 12, 21, 25], scores: [3, 1, 0, 2, 3], resolution: 1 },
+    spo2_percent: { limits: [92, 94, 96], scores: [3, 2, 1, 0], resolution: 1 },
+    systolic_bp_mm_hg: { limits: [91, 101, 111, 220], scores: [3, 2, 1, 0, 3], resolution: 1 },
+    heart_rate_per_min: { limits: [41, 51, 91, 111, 131], scores: [3, 1, 0, 1, 2, 3], resolution: 1 },
+    temperature_c: { limits: [35.1, 36.1, 38.1, 39.1], scores: [3, 1, 0, 1, 2], resolution: 0.1 },
+  };
+  const SCORE_COLOURS = ["#1e6b2f", "#b9770e", "#c0392b", "#8a1c00"];
+
+  function news2Subscore(key, value) {
+    const table = NEWS2_BANDS[key];
+    const charted = Math.floor(value / table.resolution + 0.5 + 1e-9);
+    const band = table.limits.filter(function (l) { return Math.round(l / table.resolution) <= charted; }).length;
+    return table.scores[band];
+  }
+  window.healthtwinNews2Subscore = news2Subscore;
+
   // -- region view ------------------------------------------------------------------------
   const palette = ["#0b5cad", "#c0392b", "#1e6b2f", "#7d3c98", "#b9770e", "#117a8b"];
 
   function regionView() {
     const job = body.dataset.jobId;
+    const view = { result: null };
+    const select = document.getElementById("regions-n");
+
+    // One small panel per region (the most populous first, at most the chosen number):
+    // incidence with bands, Rt with bands, ICU occupancy against the region's own beds.
+    function drawRegions() {
+      const result = view.result;
+      if (!result) { return; }
+      const names = Object.keys(result.variants);
+      const first = result.variants[names[0]];
+      const all = Object.keys((first && first.by_region) || {});
+      const box = document.getElementById("region-panels");
+      box.replaceChildren();
+      if (!all.length) {
+        document.getElementById("regions-note").textContent = "This run holds no per-region series (it was stored before they were kept).";
+        return;
+      }
+      const ranked = all.slice().sort(function (a, b) { return first.by_region[b].population - first.by_region[a].population; });
+      const shown = ranked.slice(0, Number(select.value));
+      document.getElementById("regions-note").textContent = shown.length < all.length
+        ? "Showing the " + shown.length + " most populous of " + all.length + " regions; the nation panels above sum all of them."
+        : "All " + all.length + " regions.";
+      shown.forEach(function (region, k) {
+        const figure = document.createElement("figure");
+        figure.className = "panel";
+        figure.dataset.region = region;
+        const caption = document.createElement("figcaption");
+        caption.id = "region-cap-" + k;
+        caption.textContent = region + " (population " + Math.round(first.by_region[region].population).toLocaleString() + ")";
+        const plot = document.createElement("div");
+        plot.id = "region-plot-" + k;
+        plot.className = "plot panel-plot";
+        plot.setAttribute("role", "img");
+        plot.setAttribute("aria-label", "Region " + region + ": incidence, Rt and ICU occupancy against its ICU beds, per variant");
+        figure.append(caption, plot);
+        box.appendChild(figure);
+        draw(plot.id, regionTraces(result, names, region), regionLayout(result, names, region));
+      });
+    }
+
+    function regionTraces(result, names, region) {
+      let traces = [];
+      names.forEach(function (name, i) {
+        const r = result.variants[name].by_region[region], day = result.variants[name].day;
+        const colour = palette[i % palette.length], legend = true;
+        traces = traces.concat(band(day, r.incidence["0.05"], r.incidence["0.95"], name + " 90 %", hexa(colour, 0.15), name)
+          .map(function (t) { return Object.assign(t, { showlegend: false }); }));
+        traces.push({ x: day, y: r.incidence["0.5"], mode: "lines", name: name, line: { color: colour }, legendgroup: name, showlegend: legend });
+        if (r.rt.t_end.length) {
+          traces = traces.concat(band(r.rt.t_end, r.rt.low, r.rt.high, name + " Rt 95 %", hexa(colour, 0.15), name)
+            .map(function (t) { return Object.assign(t, { yaxis: "y2", showlegend: false }); }));
+          traces.push({ x: r.rt.t_end, y: r.rt.mean, mode: "lines", name: name + " Rt", yaxis: "y2", line: { color: colour }, legendgroup: name, showlegend: false });
+        }
+        traces = traces.concat(band(day, r.icu_occupancy["0.05"], r.icu_occupancy["0.95"], name + " ICU 90 %", hexa(colour, 0.15), name)
+          .map(function (t) { return Object.assign(t, { yaxis: "y3", showlegend: false }); }));
+        traces.push({ x: day, y: r.icu_occupancy["0.5"], mode: "lines", name: name + " ICU", yaxis: "y3", line: { color: colour }, legendgroup: name, showlegend: false });
+      });
+      const v = result.variants[names[0]], beds = v.by_region[region].icu_beds;
+      if (beds != null) {
+        traces.push({ x: [v.day[0], v.day[v.day.length - 1]], y: [beds, beds], mode: "lines", name: "ICU beds", yaxis: "y3", line: { color: "#1a1a1a", dash: "dash" } });
+      }
+      return traces;
+    }
+
+    function regionLayout(result, names, region) {
+      const peak = Math.max.apply(null, names.map(function (n) { return Math.max.apply(null, result.variants[n].by_region[region].incidence["0.95"]); }));
+      return {
+        margin: { l: 55, r: 10, t: 10, b: 70 },
+        legend: { orientation: "h", y: -0.22, font: { size: 11 } },
+        xaxis: { title: { text: "day", standoff: 4 }, anchor: "y3" },
+        // A region the epidemic never reached keeps a readable 0-1 axis.
+        yaxis: Object.assign({ domain: [0.7, 1], title: { text: "infections/day" }, rangemode: "tozero" },
+          peak >= 1 ? { tickformat: "~s" } : { range: [0, 1], dtick: 1 }),
+        yaxis2: { domain: [0.37, 0.63], title: { text: "Rt" }, anchor: "x" },
+        yaxis3: { domain: [0, 0.3], title: { text: "ICU" }, rangemode: "tozero", anchor: "x" },
+        shapes: [{ type: "line", xref: "paper", yref: "y2", x0: 0, x1: 1, y0: 1, y1: 1, line: { dash: "dot", color: "#4a4a4a" } }],
+      };
+    }
+
+    select.addEventListener("change", drawRegions);
+    document.getElementById("regions-form").addEventListener("submit", function (event) { event.preventDefault(); drawRegions(); });
 
     async function poll() {
       const status = await api("/scenarios/" + job);
@@ -353,14 +490,21 @@
       draw("incidence-plot", inc, Object.assign({ yaxis: { title: { text: "new infections per day" } } }, dayAxis));
       draw("icu-plot", icu, Object.assign({ yaxis: { title: { text: "ICU occupancy" } } }, dayAxis));
       draw("rt-plot", rt, Object.assign({ yaxis: { title: { text: "Rt" } }, shapes: [{ type: "line", xref: "paper", x0: 0, x1: 1, y0: 1, y1: 1, line: { dash: "dot", color: "#4a4a4a" } }] }, dayAxis));
+      // Room on the right for the second axis; short tick labels; no second grid over the first.
       draw("compare-plot", [
         bar(names, result, "total_infections", "total infections", "#0b5cad", "y"),
         bar(names, result, "peak_icu_occupancy", "peak ICU occupancy", "#c0392b", "y2"),
       ], {
         barmode: "group",
-        yaxis: { title: { text: "total infections" } },
-        yaxis2: { title: { text: "peak ICU occupancy" }, overlaying: "y", side: "right" },
+        margin: { l: 80, r: 90, t: 10, b: 50 },
+        yaxis: { title: { text: "total infections", standoff: 10 }, tickformat: "~s", rangemode: "tozero", automargin: true },
+        yaxis2: {
+          title: { text: "peak ICU occupancy", standoff: 10 }, overlaying: "y", side: "right",
+          tickmode: "auto", tickformat: "~s", rangemode: "tozero", showgrid: false, automargin: true,
+        },
       });
+      view.result = result;
+      drawRegions();
       fillTable("compare-table", names, function (tr, name) {
         const v = result.variants[name];
         cell(tr, name, true);
@@ -567,10 +711,42 @@
     }).catch(function (err) { say("Could not load the audit trail: " + err.message); });
     api("/governance/cards").then(function (data) {
       fillTable("cards-table", data.cards, function (tr, c) {
-        cell(tr, c.title, true); cell(tr, c.model_type); cell(tr, c.risk_level);
+        cell(tr, c.name, true); cell(tr, (c.models || [c.name]).join(", "));
+        cell(tr, c.model_type); cell(tr, c.risk_level);
         cell(tr, c.primary_uses.join("; ")); cell(tr, c.caveats.join("; "));
       });
+      body.dataset.nCards = String(data.cards.length);
     }).catch(function (err) { say("Could not load the model cards: " + err.message); });
+    api("/governance/consents").then(function (data) {
+      const rows = [];
+      data.patients.forEach(function (p) {
+        const consents = p.consents.length ? p.consents : [null];
+        consents.forEach(function (c) { rows.push({ patient: p, consent: c }); });
+      });
+      const optouts = data.patients.filter(function (p) { return p.opt_out; }).length;
+      const n = rows.filter(function (r) { return r.consent; }).length;
+      document.getElementById("consent-summary").textContent = n + " consents on file for " + data.patients.length +
+        " patients; " + optouts + " opt-outs of secondary use in the registry.";
+      fillTable("consent-table", rows, function (tr, row) {
+        const c = row.consent, o = row.patient.opt_out;
+        cell(tr, "Patient/" + row.patient.patient, true);
+        cell(tr, c ? "Consent/" + c.id : "none on file");
+        cell(tr, c ? c.status + (c.active ? "" : " (not enforced)") : "–");
+        cell(tr, c ? c.scope : "–");
+        const decision = cell(tr, c ? (c.decision || "no base decision") + (c.purposes.length ? " for " + c.purposes.join(", ") : "") : "–");
+        if (c && c.decision) { decision.className = c.decision === "deny" ? "status-overridden" : "status-accepted"; }
+        cell(tr, c ? period(c.period) : "–");
+        cell(tr, c && c.exceptions.length ? c.exceptions.map(function (x) {
+          return (x.decision || "?") + " " + (x.purposes.length ? x.purposes.join(", ") : "any purpose") +
+            (x.resource_types.length ? " on " + x.resource_types.join(", ") : "") + (x.period[0] || x.period[1] ? " (" + period(x.period) + ")" : "");
+        }).join("; ") : (c && c.note ? c.note : "none"));
+        cell(tr, o ? o.purposes.join(", ") + (o.since ? " since " + o.since.slice(0, 10) : "") : "no");
+      });
+    }).catch(function (err) { say("Could not load the consent state: " + err.message); });
+
+    function period(p) {
+      return (p[0] || "open") + " to " + (p[1] || "open");
+    }
   }
 
   // -- overview ---------------------------------------------------------------------------
