@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import require
 
 from healthtwin.cli import main
+from healthtwin.cli import synth as synth_cli
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +60,8 @@ def test_copula_fit_sample_report(tables: tuple[Path, Path], tmp_path: Path,
     record = json.loads(page.with_suffix(".json").read_text())
     assert record["privacy"]["mechanism"] == "none"
     assert record["utility"]["target"] == "diabetes"
+    assert record["utility"]["metric"] == "auroc"  # a 0/1 column is a classification task
+    assert record["missing"] == {}
     assert "data:image/png;base64," in page.read_text()
 
 
@@ -133,3 +136,65 @@ def test_bad_requests_exit_2_with_a_message(
     filled = [a.format(real=tables[0], tmp=tmp_path) for a in args]
     assert main(filled) == 2
     assert capsys.readouterr().err.startswith("error: ")
+
+
+@pytest.fixture(scope="module")
+def copula_model(tables: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    model = tmp_path_factory.mktemp("copula") / "model"
+    assert main(["synth", "fit", "--data", str(tables[0]), "--method", "copula",
+                 "--out", str(model)]) == 0  # fmt: skip
+    return model
+
+
+def test_fhir_output_is_written_in_chunks_as_bulk_ndjson(
+    copula_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(synth_cli, "CHUNK_PATIENTS", 4)
+    out = tmp_path / "fhir"
+    args = ["synth", "sample", "--model", str(copula_model), "--n", "10", "--format", "fhir",
+            "--follow-up-days", "5", "--seed", "2", "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    patients = [json.loads(line) for line in (out / "Patient.ndjson").read_text().splitlines()]
+    assert [p["id"] for p in patients] == [f"synthetic-{i:05d}" for i in range(10)]
+    lines = {p.stem: p.read_text().splitlines() for p in out.glob("*.ndjson")}
+    assert {"Patient", "Encounter", "Observation"} <= set(lines)
+    bundle = json.loads((out / "bundle.json").read_text())  # small runs keep the Bundle
+    assert len(bundle["entry"]) == sum(len(v) for v in lines.values())
+    first = (out / "Observation.ndjson").read_bytes()
+    # A second run replaces the files (no appending to an earlier run), same bytes.
+    monkeypatch.setattr(synth_cli, "BUNDLE_MAX_PATIENTS", 5)
+    assert main(args) == 0
+    assert (out / "Observation.ndjson").read_bytes() == first
+    assert len((out / "Patient.ndjson").read_text().splitlines()) == 10
+    assert not (out / "bundle.json").exists()
+
+
+def test_omop_output_is_written_in_chunks_with_ids_continuing(
+    copula_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(synth_cli, "CHUNK_PATIENTS", 3)
+    out = tmp_path / "omop"
+    assert main(["synth", "sample", "--model", str(copula_model), "--n", "7", "--format", "omop",
+                 "--follow-up-days", "5", "--out", str(out)]) == 0  # fmt: skip
+    persons = pd.read_csv(out / "person.csv")
+    assert persons["person_id"].tolist() == list(range(1, 8))
+    assert persons["person_source_value"].tolist() == [f"synthetic-{i:05d}" for i in range(7)]
+    visits = pd.read_csv(out / "visit_occurrence.csv")
+    assert visits["visit_occurrence_id"].is_unique
+    assert set(visits["person_id"]) <= set(persons["person_id"])
+
+
+def test_report_without_holdout_warns_and_lists_what_is_missing(
+    tables: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real, other = tables
+    page = tmp_path / "report.html"
+    capsys.readouterr()
+    assert main(["synth", "report", "--real", str(real), "--synthetic", str(other),
+                 "--out", str(page), "--json"]) == 0  # fmt: skip
+    captured = capsys.readouterr()
+    assert "give --holdout <rows the generator never saw> for utility and privacy" in (captured.err)
+    summary = json.loads(captured.out)
+    assert {"utility", "dcr", "membership"} <= set(summary["missing"])
+    assert summary["discriminator_real"] == "training"
+    assert "Incomplete report: no holdout" in page.read_text()

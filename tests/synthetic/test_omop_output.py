@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from healthtwin.errors import InvalidInputError
-from healthtwin.interop.omop import import_omop_csv
+from healthtwin.interop.omop import export_omop_csv, import_omop_csv
 from healthtwin.interop.records import ObservationRecord
 from healthtwin.synthetic.demographics import sample_demographics
 from healthtwin.synthetic.longitudinal import (
@@ -19,7 +19,11 @@ from healthtwin.synthetic.longitudinal import (
     SyntheticPatient,
     generate_patients,
 )
-from healthtwin.synthetic.omop_output import CDM_SOURCE_COLUMNS, write_synthetic_omop
+from healthtwin.synthetic.omop_output import (
+    CDM_SOURCE_COLUMNS,
+    SyntheticOmopWriter,
+    write_synthetic_omop,
+)
 
 
 def _rows(folder: Path, table: str) -> list[dict[str, str]]:
@@ -105,3 +109,35 @@ def test_unmarked_ids_are_refused(patients: tuple[SyntheticPatient, ...], tmp_pa
     with pytest.raises(InvalidInputError, match="synthetic"):
         write_synthetic_omop([real_looking], tmp_path)
     assert not (tmp_path / "person.csv").exists()
+
+
+def test_chunks_write_the_same_files_as_one_export(
+    patients: tuple[SyntheticPatient, ...], tmp_path: Path
+) -> None:
+    whole, parts, plain = tmp_path / "whole", tmp_path / "parts", tmp_path / "plain"
+    report = write_synthetic_omop(patients, whole)
+    with SyntheticOmopWriter(parts) as writer:
+        writer.add(patients[:1])
+        writer.add(())
+        writer.add(patients[1:])
+    files = sorted(p.name for p in whole.glob("*.csv"))
+    assert files == sorted(p.name for p in parts.glob("*.csv"))
+    assert not list(parts.glob(".chunk-*"))  # scratch folders are removed
+    for name in files:
+        assert (parts / name).read_bytes() == (whole / name).read_bytes(), name
+    assert writer.report() == report
+    # The CDM tables are exactly what the interop layer's one-shot export writes.
+    export_omop_csv([p.data for p in patients], plain)
+    for path in plain.glob("*.csv"):
+        assert (whole / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+def test_a_patient_written_by_an_earlier_chunk_is_refused(
+    patients: tuple[SyntheticPatient, ...], tmp_path: Path
+) -> None:
+    with SyntheticOmopWriter(tmp_path) as writer:
+        writer.add(patients[:2])
+        with pytest.raises(InvalidInputError, match="earlier chunk"):
+            writer.add(patients[1:3])
+    assert writer.report().rows["person"] == 2
+    assert len(_rows(tmp_path, "person")) == 2

@@ -1,17 +1,56 @@
-"""``healthtwin synth``: fit tabular generators, sample synthetic patients, report on them."""
+"""``healthtwin synth``: fit tabular generators, sample synthetic patients, report on them.
+
+``synth sample --format fhir|omop`` generates and writes patients in chunks of
+:data:`CHUNK_PATIENTS` (250), so memory holds one chunk whatever ``--n``: chunk ``c``
+simulates rows ``250 c ...`` of the sampled table with the seed that
+:class:`~healthtwin.core.random.RandomStreams` derives from ``--seed`` and the name
+``chunk-<c>``, and ids continue across chunks (``synthetic-00000``...). The records depend
+on the chunk size, which is therefore fixed. fhir writes FHIR Bulk Data NDJSON
+(``Patient.ndjson``, ``Observation.ndjson``...; see
+:func:`~healthtwin.synthetic.fhir_output.write_synthetic_ndjson`), plus one
+``bundle.json`` collection Bundle when ``--n`` is at most :data:`BUNDLE_MAX_PATIENTS`
+(a larger Bundle passes readers' default limit of 100,000 entries); omop appends each
+chunk to the CSV tables (:class:`~healthtwin.synthetic.omop_output.SyntheticOmopWriter`).
+
+Measured with ``/usr/bin/time -v`` (copula model fitted on a 1,000-row table that is 20 %
+diabetic, ``--follow-up-days 30``, seed 0). Wall times were taken while other jobs loaded
+the two shared cores (load average 7-11), so CPU time (user + system) is the comparable
+figure; about 70 s of the 10,000-patient runs is the simulation itself
+(:func:`~healthtwin.synthetic.longitudinal.generate_patients`, 1.7 s per 250 patients).
+Memory stays flat from 1,000 to 10,000 patients.
+
+======  ======  ========  =========  ========  ======================================
+format  n       CPU (s)   wall (s)   peak RSS  written
+======  ======  ========  =========  ========  ======================================
+fhir    1000    12.5      43         294 MiB   120,854 resources, 94 MB NDJSON
+fhir    10000   88        413        320 MiB   1,210,328 resources, 936 MB NDJSON
+omop    1000    11.5      62         317 MiB   19 MB of CSV tables
+omop    10000   85        537        345 MiB   192 MB of CSV tables
+======  ======  ========  =========  ========  ======================================
+
+Writing FHIR costs 24 us of CPU per resource (25 patients, 3,458 resources: 0.084 s)
+against 1.5 ms through one validated pydantic Bundle (5.3 s), 63 times less; before this
+change fhir at n = 10,000 built that Bundle in memory and held 17 GB RSS after 11 minutes,
+unfinished.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import typer
 
-from healthtwin.cli.output import JsonOption, QuietOption, output_for
+from healthtwin.cli.output import JsonOption, Output, QuietOption, output_for
 from healthtwin.cli.synth_cohort import register
 from healthtwin.errors import InvalidInputError, UnknownModelError
+
+if TYPE_CHECKING:
+    from healthtwin.synthetic.longitudinal import LongitudinalConfig, SyntheticPatient
 
 synth_app = typer.Typer(
     help="Synthetic patients: fit a generator, sample, and report fidelity/utility/privacy; "
@@ -23,6 +62,10 @@ register(synth_app)
 METHODS = ("mst", "aim", "copula")
 FORMATS = ("csv", "fhir", "omop")
 LEDGER_FILE = "privacy_ledger.jsonl"
+#: Patients simulated and written at a time by ``synth sample --format fhir|omop``.
+CHUNK_PATIENTS = 250
+#: Largest ``--n`` for which ``synth sample --format fhir`` also writes ``bundle.json``.
+BUNDLE_MAX_PATIENTS = 500
 
 
 def _read_csv(path: Path) -> Any:
@@ -132,7 +175,10 @@ def sample(
 ) -> None:
     """Sample ``n`` rows; fhir/omop simulate each patient's records from the sampled table.
 
-    fhir and omop need the columns age_years, sex, bmi_kg_m2 and diabetes.
+    fhir and omop need the columns age_years, sex, bmi_kg_m2 and diabetes. Patients are
+    simulated and written 250 at a time: fhir writes FHIR Bulk Data NDJSON files
+    (Patient.ndjson, Observation.ndjson...; also bundle.json when n <= 500), omop the
+    OMOP CDM 5.4 CSV tables.
 
     \b
     Example:
@@ -151,26 +197,71 @@ def sample(
         output.result({"format": format, "n": n, "out": out / "synthetic.csv"},
                       str(out / "synthetic.csv"))  # fmt: skip
         return
-    from healthtwin.synthetic.demographics import demographics_from_table
-    from healthtwin.synthetic.longitudinal import LongitudinalConfig, generate_patients
+    from healthtwin.synthetic.longitudinal import LongitudinalConfig
 
-    with output.progress(f"simulating {follow_up_days} days of records for {n} patients"):
-        patients = generate_patients(
-            demographics_from_table(table),
-            config=LongitudinalConfig(follow_up_days=follow_up_days),
-            seed=seed,
-        )
-    written = out / "bundle.json" if format == "fhir" else out
+    config = LongitudinalConfig(follow_up_days=follow_up_days)
     if format == "fhir":
-        from healthtwin.synthetic.fhir_output import synthetic_bundle
-
-        bundle = synthetic_bundle(patients)
-        written.write_text(bundle.model_dump_json(exclude_none=True))
+        written = _sample_fhir(table, out, config, seed, output)
     else:
-        from healthtwin.synthetic.omop_output import write_synthetic_omop
-
-        write_synthetic_omop(patients, out, description="healthtwin synth sample")
+        written = _sample_omop(table, out, config, seed, output)
     output.result({"format": format, "n": n, "out": written}, str(written))
+
+
+def _chunks(
+    table: Any, config: LongitudinalConfig, seed: int, output: Output
+) -> Iterator[Sequence[SyntheticPatient]]:
+    """The patients of ``table`` simulated chunk by chunk (see the module notes)."""
+    from healthtwin.core.random import RandomStreams
+    from healthtwin.synthetic.demographics import demographics_from_table
+    from healthtwin.synthetic.longitudinal import generate_patients
+
+    streams = RandomStreams(seed)
+    n = len(table)
+    description = f"simulating {config.follow_up_days:g} days of records for {n} patients"
+    with output.progress(description, total=n) as bar:
+        for chunk, start in enumerate(range(0, n, CHUNK_PATIENTS)):
+            rows = table.iloc[start : start + CHUNK_PATIENTS]
+            chunk_seed = int(streams.sequence(f"chunk-{chunk}").generate_state(1)[0])
+            yield generate_patients(
+                demographics_from_table(rows), config=config, seed=chunk_seed, start_index=start
+            )
+            bar.advance(len(rows))
+
+
+def _sample_fhir(
+    table: Any, out: Path, config: LongitudinalConfig, seed: int, output: Output
+) -> Path:
+    from healthtwin.synthetic.fhir_output import (
+        NDJSON_TYPES,
+        SyntheticBundleFile,
+        write_synthetic_ndjson,
+    )
+
+    for rtype in NDJSON_TYPES:
+        (out / f"{rtype}.ndjson").unlink(missing_ok=True)  # the writer appends
+    bundle = out / "bundle.json"
+    with ExitStack() as stack:
+        whole = None
+        if len(table) <= BUNDLE_MAX_PATIENTS:
+            whole = stack.enter_context(SyntheticBundleFile(bundle))
+        else:
+            bundle.unlink(missing_ok=True)  # an earlier, smaller run's
+        for patients in _chunks(table, config, seed, output):
+            write_synthetic_ndjson(patients, out)
+            if whole is not None:
+                whole.add(patients)
+    return out
+
+
+def _sample_omop(
+    table: Any, out: Path, config: LongitudinalConfig, seed: int, output: Output
+) -> Path:
+    from healthtwin.synthetic.omop_output import SyntheticOmopWriter
+
+    with SyntheticOmopWriter(out, description="healthtwin synth sample") as writer:
+        for patients in _chunks(table, config, seed, output):
+            writer.add(patients)
+    return out
 
 
 @synth_app.command("report")
@@ -193,6 +284,11 @@ def report(
 ) -> None:
     """Fidelity, utility and privacy of a synthetic table, as HTML and JSON.
 
+    Utility (train on synthetic, test on real) and the privacy attacks need --holdout, real
+    rows the generator never saw; without it the report lists them as not computed (a
+    split of --real would not do: the generator saw all of it) and a warning says so. A
+    target with two values (0/1, yes/no) is scored by AUROC, others by R squared.
+
     \b
     Example:
       healthtwin synth report --real real.csv --synthetic synth.csv \\
@@ -203,6 +299,12 @@ def report(
 
     fitted = load_generator(model) if model is not None else None
     output = output_for(json_output, quiet)
+    if holdout is None:
+        output.warn(
+            "no --holdout: the report has no utility and no privacy section, and its "
+            "discriminator compares with the training rows; give --holdout <rows the "
+            "generator never saw> for utility and privacy"
+        )
     with output.progress("scoring fidelity, utility and privacy"):
         result = evaluate(
             _read_csv(real),
@@ -220,9 +322,11 @@ def report(
         {
             "mean_column_distance": result.mean_column_distance,
             "discriminator_auc": result.discriminator_auc,
+            "discriminator_real": result.discriminator_real,
+            "missing": sorted(result.missing),
             "out": out,
         },
         f"mean column distance {result.mean_column_distance:.3f}, discriminator AUC "
-        f"{result.discriminator_auc:.3f} (0.5: indistinguishable); wrote {out} and "
-        f"{out.with_suffix('.json')}",
+        f"{result.discriminator_auc:.3f} against the {result.discriminator_real} rows (0.5: "
+        f"indistinguishable); wrote {out} and {out.with_suffix('.json')}",
     )

@@ -5,6 +5,18 @@ Each ``*_to_record`` reads a ``fhir.resources.R4B`` resource into the frozen rec
 each ``*_from_record`` writes the record back as a resource. Writing then reading gives
 the record back unchanged; reading keeps only what the records hold.
 
+Writing is split in two: each ``*_json`` is a pure function that builds the resource's
+FHIR JSON as plain dictionaries (dates and times already written as the validated model
+serialises them, by :func:`fhir_instant`; no empty or None element), and the matching
+``*_from_record`` validates exactly that dictionary with
+:func:`~healthtwin.interop.fhir_json.build_resource`. Bulk writers that cannot afford a
+pydantic model per resource (millions of CGM readings) write the ``*_json`` dictionaries
+and validate a sample; ``tests/interop/test_fhir_records_json.py`` checks that a
+dictionary equals its validated model's ``model_dump(mode="json", by_alias=True,
+exclude_none=True)``. The medication writers (``administration_json``, ``request_json``,
+``medication_json``) live here too, beside the others, and are checked against
+:mod:`healthtwin.interop.fhir_medications`' validated writers.
+
 What is read:
 
 - Patient: the official (else usual, else first) name, identifiers with a value, birth
@@ -24,7 +36,7 @@ What is read:
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any, cast, get_args
 
@@ -50,6 +62,7 @@ from healthtwin.interop.records import (
     EncounterRecord,
     Gender,
     Identifier,
+    MedicationRecord,
     ObservationComponent,
     ObservationRecord,
     PatientRecord,
@@ -57,20 +70,50 @@ from healthtwin.interop.records import (
 
 __all__ = [
     "CONDITION_CLINICAL_SYSTEM",
+    "administration_json",
     "condition_from_record",
+    "condition_json",
     "condition_to_record",
     "encounter_from_record",
+    "encounter_json",
     "encounter_to_record",
+    "fhir_instant",
+    "medication_json",
     "observation_from_record",
+    "observation_json",
     "observation_to_record",
     "patient_from_record",
+    "patient_json",
     "patient_to_record",
+    "request_json",
     "resource_id",
 ]
 
 CONDITION_CLINICAL_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 _DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 _NAME_USES = ("official", "usual")
+
+
+def fhir_instant(value: date) -> str:
+    """A date or an aware datetime as FHIR JSON writes it (as the R4B models serialise it).
+
+    UTC is written ``Z``; other offsets as ``+hh:mm``; fractions of a second only when
+    there are some.
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime
+    >>> fhir_instant(datetime(2024, 5, 1, 8, tzinfo=UTC)), fhir_instant(date(1970, 5, 1))
+    ('2024-05-01T08:00:00Z', '1970-05-01')
+    """
+    if not isinstance(value, datetime):
+        return value.isoformat()
+    text = value.isoformat()
+    return f"{text[:-6]}Z" if value.utcoffset() == UTC.utcoffset(None) else text
+
+
+def _instant(value: date | None) -> str | None:
+    return None if value is None else fhir_instant(value)
 
 
 def resource_id(resource: Any, context: ReadContext) -> str:
@@ -150,7 +193,7 @@ def _birth_date(value: object) -> date | None:
 
 
 def patient_from_record(record: PatientRecord) -> Patient:
-    """Write a Patient.
+    """Write a Patient (:func:`patient_json`, validated).
 
     Examples
     --------
@@ -158,7 +201,19 @@ def patient_from_record(record: PatientRecord) -> Patient:
     >>> patient_from_record(PatientRecord(id="p1", family="Ng", country="NZ")).address[0].country
     'NZ'
     """
-    data: dict[str, Any] = {"id": record.id}
+    return build_resource(Patient, patient_json(record))
+
+
+def patient_json(record: PatientRecord) -> dict[str, Any]:
+    """A Patient as FHIR JSON, not validated (see the module notes).
+
+    Examples
+    --------
+    >>> from healthtwin.interop.records import PatientRecord
+    >>> patient_json(PatientRecord(id="p1", birth_date=date(1970, 5, 1)))
+    {'resourceType': 'Patient', 'id': 'p1', 'birthDate': '1970-05-01'}
+    """
+    data: dict[str, Any] = {"resourceType": "Patient", "id": record.id}
     if record.identifiers:
         data["identifier"] = [
             drop_none({"system": i.system, "value": i.value}) for i in record.identifiers
@@ -172,12 +227,12 @@ def patient_from_record(record: PatientRecord) -> Patient:
     if record.gender is not None:
         data["gender"] = record.gender
     if record.birth_date is not None:
-        data["birthDate"] = record.birth_date
+        data["birthDate"] = fhir_instant(record.birth_date)
     if record.country is not None:
         data["address"] = [{"use": "home", "country": record.country}]
     if record.managing_organization_id is not None:
         data["managingOrganization"] = reference("Organization", record.managing_organization_id)
-    return build_resource(Patient, data)
+    return data
 
 
 def observation_to_record(
@@ -262,12 +317,29 @@ def observation_from_record(record: ObservationRecord) -> Observation:
     >>> observation_to_record(observation_from_record(record)) == record
     True
     """
+    return build_resource(Observation, observation_json(record))
+
+
+def observation_json(record: ObservationRecord) -> dict[str, Any]:
+    """An Observation as FHIR JSON, not validated (see the module notes).
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime
+    >>> from healthtwin.interop.records import Coding, ObservationRecord
+    >>> record = ObservationRecord(id="o1", patient_id="p1",
+    ...     code=Coding(system="http://loinc.org", code="8867-4"),
+    ...     effective=datetime(2024, 5, 1, 8, tzinfo=UTC), value=61.0, unit="/min")
+    >>> observation_json(record)["effectiveDateTime"]
+    '2024-05-01T08:00:00Z'
+    """
     data: dict[str, Any] = {
+        "resourceType": "Observation",
         "id": record.id,
         "status": record.status,
         "code": concept(record.code),
         "subject": reference("Patient", record.patient_id),
-        "effectiveDateTime": record.effective,
+        "effectiveDateTime": fhir_instant(record.effective),
     }
     if record.category is not None:
         data["category"] = [{"coding": [{"system": OBSERVATION_CATEGORY, "code": record.category}]}]
@@ -289,7 +361,7 @@ def observation_from_record(record: ObservationRecord) -> Observation:
             )
             for c in record.components
         ]
-    return build_resource(Observation, data)
+    return data
 
 
 def condition_to_record(resource: Condition, context: ReadContext | None = None) -> ConditionRecord:
@@ -343,7 +415,22 @@ def condition_from_record(record: ConditionRecord) -> Condition:
     >>> condition_to_record(condition_from_record(record)) == record
     True
     """
+    return build_resource(Condition, condition_json(record))
+
+
+def condition_json(record: ConditionRecord) -> dict[str, Any]:
+    """A Condition as FHIR JSON, not validated (see the module notes).
+
+    Examples
+    --------
+    >>> from healthtwin.interop.records import Coding, ConditionRecord
+    >>> record = ConditionRecord(id="c1", patient_id="p1",
+    ...     code=Coding(system="http://snomed.info/sct", code="44054006"))
+    >>> sorted(condition_json(record))
+    ['clinicalStatus', 'code', 'id', 'resourceType', 'subject']
+    """
     data: dict[str, Any] = {
+        "resourceType": "Condition",
         "id": record.id,
         "subject": reference("Patient", record.patient_id),
         "code": concept(record.code),
@@ -353,12 +440,12 @@ def condition_from_record(record: ConditionRecord) -> Condition:
             "coding": [{"system": CONDITION_CLINICAL_SYSTEM, "code": record.clinical_status}]
         }
     if record.onset is not None:
-        data["onsetDateTime"] = record.onset
+        data["onsetDateTime"] = fhir_instant(record.onset)
     if record.abatement is not None:
-        data["abatementDateTime"] = record.abatement
+        data["abatementDateTime"] = fhir_instant(record.abatement)
     if record.encounter_id is not None:
         data["encounter"] = reference("Encounter", record.encounter_id)
-    return build_resource(Condition, data)
+    return data
 
 
 def encounter_to_record(resource: Encounter, context: ReadContext | None = None) -> EncounterRecord:
@@ -411,16 +498,142 @@ def encounter_from_record(record: EncounterRecord) -> Encounter:
     >>> encounter_to_record(encounter_from_record(record)) == record
     True
     """
+    return build_resource(Encounter, encounter_json(record))
+
+
+def encounter_json(record: EncounterRecord) -> dict[str, Any]:
+    """An Encounter as FHIR JSON, not validated (see the module notes).
+
+    Examples
+    --------
+    >>> from healthtwin.interop.records import EncounterRecord
+    >>> record = EncounterRecord(id="e1", patient_id="p1", status="planned", class_code="AMB")
+    >>> encounter_json(record)["class"]
+    {'system': 'http://terminology.hl7.org/CodeSystem/v3-ActCode', 'code': 'AMB'}
+    """
     data: dict[str, Any] = {
+        "resourceType": "Encounter",
         "id": record.id,
         "status": record.status,
         "class": {"system": ACT_CODE, "code": record.class_code},
         "subject": reference("Patient", record.patient_id),
     }
     if record.start is not None or record.end is not None:
-        data["period"] = drop_none({"start": record.start, "end": record.end})
+        data["period"] = drop_none({"start": _instant(record.start), "end": _instant(record.end)})
     if record.location_ids:
         data["location"] = [{"location": reference("Location", i)} for i in record.location_ids]
     if record.organization_id is not None:
         data["serviceProvider"] = reference("Organization", record.organization_id)
-    return build_resource(Encounter, data)
+    return data
+
+
+def _dosage(record: MedicationRecord, dose_key: str) -> dict[str, Any]:
+    return drop_none(
+        {
+            "route": None if record.route is None else concept(record.route),
+            dose_key: None
+            if record.dose is None and record.dose_unit is None
+            else ucum_quantity(record.dose, record.dose_unit),
+            "rateQuantity": None
+            if record.rate is None and record.rate_unit is None
+            else ucum_quantity(record.rate, record.rate_unit),
+        }
+    )
+
+
+def administration_json(record: MedicationRecord) -> dict[str, Any]:
+    """A MedicationAdministration as FHIR JSON, not validated.
+
+    The same resource as
+    :func:`~healthtwin.interop.fhir_medications.administration_from_record` writes.
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime
+    >>> from healthtwin.interop.records import Coding
+    >>> record = MedicationRecord(id="m1", patient_id="p1", kind="administration",
+    ...     medication=Coding(system="http://www.nlm.nih.gov/research/umls/rxnorm",
+    ...     code="274783"), start=datetime(2024, 5, 1, 7, 30, tzinfo=UTC), dose=6.0,
+    ...     dose_unit="U")
+    >>> administration_json(record)["dosage"]["dose"]["value"]
+    6.0
+    """
+    data: dict[str, Any] = {
+        "resourceType": "MedicationAdministration",
+        "id": record.id,
+        "status": record.status,
+        "medicationCodeableConcept": concept(record.medication),
+        "subject": reference("Patient", record.patient_id),
+    }
+    if record.end is None:
+        data["effectiveDateTime"] = fhir_instant(record.start)
+    else:
+        data["effectivePeriod"] = {
+            "start": fhir_instant(record.start),
+            "end": fhir_instant(record.end),
+        }
+    dosage = _dosage(record, "dose")
+    if dosage:
+        data["dosage"] = dosage
+    if record.encounter_id is not None:
+        data["context"] = reference("Encounter", record.encounter_id)
+    return data
+
+
+def request_json(record: MedicationRecord) -> dict[str, Any]:
+    """A MedicationRequest as FHIR JSON, not validated.
+
+    The same resource as :func:`~healthtwin.interop.fhir_medications.request_from_record`
+    writes (``intent = "order"``, ``authoredOn`` is the start, an end adds boundsPeriod).
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime
+    >>> from healthtwin.interop.records import Coding
+    >>> record = MedicationRecord(id="r1", patient_id="p1", kind="request",
+    ...     medication=Coding(system="http://www.nlm.nih.gov/research/umls/rxnorm",
+    ...     code="274783"), start=datetime(2024, 5, 1, tzinfo=UTC))
+    >>> request_json(record)["authoredOn"]
+    '2024-05-01T00:00:00Z'
+    """
+    data: dict[str, Any] = {
+        "resourceType": "MedicationRequest",
+        "id": record.id,
+        "status": record.status,
+        "intent": "order",
+        "medicationCodeableConcept": concept(record.medication),
+        "subject": reference("Patient", record.patient_id),
+        "authoredOn": fhir_instant(record.start),
+    }
+    dosage = _dosage(record, "doseQuantity")
+    instruction: dict[str, Any] = {}
+    if "route" in dosage:
+        instruction["route"] = dosage.pop("route")
+    if dosage:
+        instruction["doseAndRate"] = [dosage]
+    if record.end is not None:
+        bounds = {"start": fhir_instant(record.start), "end": fhir_instant(record.end)}
+        instruction["timing"] = {"repeat": {"boundsPeriod": bounds}}
+    if instruction:
+        data["dosageInstruction"] = [instruction]
+    if record.encounter_id is not None:
+        data["encounter"] = reference("Encounter", record.encounter_id)
+    return data
+
+
+def medication_json(record: MedicationRecord) -> dict[str, Any]:
+    """The resource a medication record's ``kind`` names, as FHIR JSON, not validated.
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime
+    >>> from healthtwin.interop.records import Coding
+    >>> record = MedicationRecord(id="m1", patient_id="p1", kind="administration",
+    ...     medication=Coding(system="http://snomed.info/sct", code="325072002"),
+    ...     start=datetime(2024, 5, 1, tzinfo=UTC))
+    >>> medication_json(record)["resourceType"]
+    'MedicationAdministration'
+    """
+    if record.kind == "administration":
+        return administration_json(record)
+    return request_json(record)

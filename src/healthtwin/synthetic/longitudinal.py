@@ -282,6 +282,7 @@ def generate_patients(
     population: VirtualPopulation | None = None,
     seed: int = 0,
     id_prefix: str = "synthetic-",
+    start_index: int = 0,
 ) -> tuple[SyntheticPatient, ...]:
     """Simulate every patient's records over the follow-up.
 
@@ -297,6 +298,10 @@ def generate_patients(
         Root seed; every layer has its own named stream.
     id_prefix
         Prefix of every patient id (``synthetic-00000``...).
+    start_index
+        Global index of the first patient, for ids when a large run is generated in
+        chunks: patient ``i`` of this call is ``f"{id_prefix}{start_index + i:05d}"``.
+        Only the ids change; the random numbers come from ``seed`` alone.
 
     Returns
     -------
@@ -311,6 +316,8 @@ def generate_patients(
     >>> len(pats), consistency_issues(pats)
     (4, [])
     """
+    if start_index < 0:
+        raise InvalidParameterError(f"start_index must be >= 0, got {start_index}")
     config = config or LongitudinalConfig()
     population = population or VirtualPopulation()
     streams = RandomStreams(seed)
@@ -326,7 +333,8 @@ def generate_patients(
     for i in range(n):
         row = int(np.searchsorted(diabetic, i))
         k = row if row < diabetic.size and diabetic[row] == i else None
-        builder = _RecordBuilder(f"{id_prefix}{i:05d}", demographics, i, config, death[i])
+        pid = f"{id_prefix}{start_index + i:05d}"
+        builder = _RecordBuilder(pid, demographics, i, config, death[i])
         builder.conditions(obs_rng)
         mean_interval = (
             config.visit_interval_days_diabetes

@@ -8,20 +8,36 @@ table that describes a whole data set) says in ``source_description`` that the d
 synthetic and how they were made. A deceased patient's death is in ``death.csv`` (CDM 5.4
 ``death`` table: ``person_id``, ``death_date``, ``death_datetime``, ``death_type_concept_id``
 32817 "EHR").
+
+A large run is written chunk by chunk with :class:`SyntheticOmopWriter`: each
+:meth:`~SyntheticOmopWriter.add` appends a chunk's rows to the CSV files, ids continuing
+where the last chunk stopped, so memory holds one chunk. Writing all patients at once or
+in chunks gives the same files, byte for byte; :func:`write_synthetic_omop` is one chunk.
 """
 
 from __future__ import annotations
 
 import csv
+import shutil
+import tempfile
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from types import TracebackType
 
-from healthtwin.errors import InvalidInputError
-from healthtwin.interop.omop import OmopExportReport, export_omop_csv
+from healthtwin.errors import InvalidInputError, ValidationIssue
+from healthtwin.interop.omop import (
+    CDM_TABLES,
+    SOURCE_RECORD,
+    OmopExportReport,
+    load_vocabulary,
+)
+from healthtwin.interop.omop.csvfiles import write_table
+from healthtwin.interop.omop.rows import RowBuilder
+from healthtwin.interop.omop.selection import select_patients
 from healthtwin.synthetic.longitudinal import SyntheticPatient
 
-__all__ = ["CDM_SOURCE_COLUMNS", "DEATH_COLUMNS", "write_synthetic_omop"]
+__all__ = ["CDM_SOURCE_COLUMNS", "DEATH_COLUMNS", "SyntheticOmopWriter", "write_synthetic_omop"]
 
 CDM_SOURCE_COLUMNS = (
     "cdm_source_name",
@@ -48,6 +64,152 @@ DEATH_COLUMNS = (
 #: OMOP concept of CDM version 5.4 and of the EHR record type.
 _CDM_54 = 756265
 _TYPE_EHR = 32817
+_WRITTEN = (*CDM_TABLES, SOURCE_RECORD)
+
+
+class SyntheticOmopWriter:
+    """OMOP CSV tables written chunk by chunk (see the module notes).
+
+    Opening writes every table's header, ``cdm_source.csv`` and an empty ``death.csv``
+    (replacing files of an earlier export); :meth:`add` appends each chunk's rows;
+    :meth:`report` sums what was written.
+
+    Parameters
+    ----------
+    folder
+        Output folder (created if needed).
+    description
+        Appended to ``cdm_source.source_description``.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> from healthtwin.synthetic.longitudinal import LongitudinalConfig, generate_patients
+    >>> from healthtwin.synthetic.demographics import sample_demographics
+    >>> demo = sample_demographics(3, np.random.default_rng(0), diabetes_prevalence=0.0)
+    >>> pats = generate_patients(demo, config=LongitudinalConfig(follow_up_days=30))
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     with SyntheticOmopWriter(folder) as writer:
+    ...         writer.add(pats[:2])
+    ...         writer.add(pats[2:])
+    ...     rows = (Path(folder) / "person.csv").read_text().splitlines()
+    >>> len(rows), writer.report().person_ids["synthetic-00002"]
+    (4, 3)
+    """
+
+    def __init__(self, folder: str | Path, *, description: str = "") -> None:
+        self.folder = Path(folder)
+        self._builder = RowBuilder(load_vocabulary())
+        self._rows: dict[str, int] = {}
+        self._skipped: list[ValidationIssue] = []
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for table in _WRITTEN:
+            write_table(self.folder, table, [])
+        _write(self.folder / "cdm_source.csv", CDM_SOURCE_COLUMNS, [_source(description)])
+        _write(self.folder / "death.csv", DEATH_COLUMNS, [])
+
+    def __enter__(self) -> SyntheticOmopWriter:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        return None
+
+    def add(self, patients: Sequence[SyntheticPatient]) -> None:
+        """Append the rows of ``patients`` (checked first; nothing of the chunk is written
+        if a record breaks an OMOP rule).
+
+        Raises
+        ------
+        InvalidInputError
+            If a patient id does not say it is synthetic, or was written before.
+        ResourceValidationError
+            If a record breaks an OMOP rule.
+        """
+        _check_ids(patients, self._builder.person_ids)
+        selection = select_patients([p.data for p in patients], strict=True)
+        self._skipped += selection.skipped
+        for data in selection.patients:
+            self._builder.add_patient(data)
+        rows, self._builder.rows = self._builder.rows, {}
+        with tempfile.TemporaryDirectory(dir=self.folder, prefix=".chunk-") as scratch:
+            for table in _WRITTEN:
+                if rows.get(table):
+                    # The interop layer formats the rows; only its header line is dropped.
+                    _append_body(write_table(Path(scratch), table, rows[table]), self.folder)
+                    self._rows[table] = self._rows.get(table, 0) + len(rows[table])
+        _append(self.folder / "death.csv", DEATH_COLUMNS, _deaths(patients, self._builder))
+
+    def report(self) -> OmopExportReport:
+        """Rows written per table, unmapped codes, skipped records and person ids so far."""
+        return OmopExportReport(
+            rows=dict(self._rows),
+            unmapped=self._builder.unmapped(),
+            skipped=tuple(self._skipped),
+            person_ids=dict(self._builder.person_ids),
+        )
+
+
+def _check_ids(patients: Sequence[SyntheticPatient], written: dict[str, int]) -> None:
+    unmarked = [p.data.patient.id for p in patients if "synthetic" not in p.data.patient.id]
+    if unmarked:
+        raise InvalidInputError(
+            f"patient id(s) {unmarked[:3]} do not say they are synthetic; generate them with "
+            "an id_prefix containing 'synthetic'"
+        )
+    again = [p.data.patient.id for p in patients if p.data.patient.id in written]
+    if again:
+        raise InvalidInputError(
+            f"patient id(s) {again[:3]} were written by an earlier chunk; give each chunk "
+            "its own ids (generate_patients(..., start_index=...))"
+        )
+
+
+def _source(description: str) -> dict[str, str]:
+    today = date.today().isoformat()
+    return {
+        "cdm_source_name": "healthtwin synthetic patients",
+        "cdm_source_abbreviation": "healthtwin-synthetic",
+        "cdm_holder": "healthtwin",
+        "source_description": (
+            "SYNTHETIC DATA: simulated patients (healthtwin.synthetic.longitudinal), not "
+            "records of real people. " + description
+        ).strip(),
+        "cdm_etl_reference": "healthtwin.synthetic.omop_output",
+        "source_release_date": today,
+        "cdm_release_date": today,
+        "cdm_version": "5.4",
+        "cdm_version_concept_id": str(_CDM_54),
+        "vocabulary_version": "healthtwin subset",
+    }
+
+
+def _deaths(patients: Sequence[SyntheticPatient], builder: RowBuilder) -> list[dict[str, str]]:
+    deaths = []
+    for p in patients:
+        if p.deceased is not None:
+            deaths.append(
+                {
+                    "person_id": str(builder.person_ids[p.data.patient.id]),
+                    "death_date": p.deceased.date().isoformat(),
+                    "death_datetime": p.deceased.replace(tzinfo=None).isoformat(sep=" "),
+                    "death_type_concept_id": str(_TYPE_EHR),
+                }
+            )
+    return deaths
+
+
+def _append_body(chunk: Path, folder: Path) -> None:
+    with (
+        chunk.open(encoding="utf-8") as source,
+        (folder / chunk.name).open("a", encoding="utf-8") as target,
+    ):
+        source.readline()
+        shutil.copyfileobj(source, target)
 
 
 def write_synthetic_omop(
@@ -76,50 +238,22 @@ def write_synthetic_omop(
     >>> report.rows["person"], "synthetic" in text
     (2, True)
     """
-    unmarked = [p.data.patient.id for p in patients if "synthetic" not in p.data.patient.id]
-    if unmarked:
-        raise InvalidInputError(
-            f"patient id(s) {unmarked[:3]} do not say they are synthetic; generate them with "
-            "an id_prefix containing 'synthetic'"
-        )
-    target = Path(folder)
-    report = export_omop_csv([p.data for p in patients], target)
-    today = date.today().isoformat()
-    source = {
-        "cdm_source_name": "healthtwin synthetic patients",
-        "cdm_source_abbreviation": "healthtwin-synthetic",
-        "cdm_holder": "healthtwin",
-        "source_description": (
-            "SYNTHETIC DATA: simulated patients (healthtwin.synthetic.longitudinal), not "
-            "records of real people. " + description
-        ).strip(),
-        "cdm_etl_reference": "healthtwin.synthetic.omop_output",
-        "source_release_date": today,
-        "cdm_release_date": today,
-        "cdm_version": "5.4",
-        "cdm_version_concept_id": str(_CDM_54),
-        "vocabulary_version": "healthtwin subset",
-    }
-    _write(target / "cdm_source.csv", CDM_SOURCE_COLUMNS, [source])
-    deaths = []
-    for p in patients:
-        if p.deceased is not None:
-            person_id = report.person_ids[p.data.patient.id]
-            deaths.append(
-                {
-                    "person_id": str(person_id),
-                    "death_date": p.deceased.date().isoformat(),
-                    "death_datetime": p.deceased.replace(tzinfo=None).isoformat(sep=" "),
-                    "death_type_concept_id": str(_TYPE_EHR),
-                }
-            )
-    _write(target / "death.csv", DEATH_COLUMNS, deaths)
-    return report
+    _check_ids(patients, {})
+    # Check everything before the writer replaces an earlier export's files.
+    select_patients([p.data for p in patients], strict=True)
+    with SyntheticOmopWriter(folder, description=description) as writer:
+        writer.add(patients)
+    return writer.report()
 
 
 def _write(path: Path, columns: Sequence[str], rows: Sequence[dict[str, str]]) -> None:
     with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle, lineterminator="\n").writerow(columns)
+    _append(path, columns, rows)
+
+
+def _append(path: Path, columns: Sequence[str], rows: Sequence[dict[str, str]]) -> None:
+    with path.open("a", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(columns)
         for row in rows:
             writer.writerow([row.get(c, "") for c in columns])
