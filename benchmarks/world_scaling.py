@@ -1,8 +1,9 @@
 """End-to-end wall time and peak memory of the world examples, and how they grow.
 
 Each example scenario of ``examples/`` is run at full size, end to end (epidemic, routing,
-hospital simulation, feedback, nation, monitor; outputs not written), and then the
-47-region country is grown along three axes, one at a time:
+hospital simulation, feedback, nation, monitor), timed twice: ``run_world`` alone and the
+whole ``healthtwin run`` (load, run and ``write_outputs``: tables, figures, report), and
+then the 47-region country is grown along three axes, one at a time (``run_world`` only):
 
 - **regions** (each with its hospital): the first 6, 12, 24 and 47 regions;
 - **hospitals** per region: the catchment of every region split over 1, 2 or 4 hospitals
@@ -17,8 +18,9 @@ only (CPU time is the steadier figure on a shared machine; the run is single-thr
 There is no peer for a linked world run (no open system does this); the comparison the
 issue asks for is the growth itself, reported as time per region, hospital or twin.
 
-Run with ``python -m benchmarks.world_scaling [--quick]``; writes
-``benchmarks/results/world_scaling.json`` (not in quick mode). ``--write-example PATH``
+Run with ``python -m benchmarks.world_scaling [--quick] [--examples-only]``; writes
+``benchmarks/results/world_scaling.json`` (``world_scaling_examples.json`` with
+``--examples-only``; nothing in quick mode). ``--write-example PATH``
 writes the 47-region example scenario (``examples/country-47-regions.yaml``) from
 :func:`country_47`.
 """
@@ -40,7 +42,12 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = Path(__file__).resolve().parent / "results" / "world_scaling.json"
-EXAMPLES = ("city-three-hospitals.yaml", "country-47-regions.yaml")
+EXAMPLES = (
+    "city-three-hospitals.yaml",
+    "country-47-regions.yaml",
+    "local-to-global.yaml",
+    "three-countries.yaml",
+)
 AGE_GROUPS = ["0-19", "20-64", "65+"]
 AGE_SHARES = [0.21, 0.59, 0.20]
 PATHWAYS = {
@@ -203,11 +210,13 @@ def measure_case(case: dict[str, Any]) -> dict[str, Any]:
     start, cpu = time.perf_counter(), time.process_time()
     result = run_world(world)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    whole = _whole_command(case) if "example" in case else {}
     c = result.countries
     return {
         **case,
         "wall_s": round(wall, 2),
         "cpu_s": round(cpu, 2),
+        **whole,
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "regions": sum(x.epidemic.admissions.shape[2] for x in c),
         "hospitals": sum(len(x.hospitals) for x in c),
@@ -221,6 +230,24 @@ def measure_case(case: dict[str, Any]) -> dict[str, Any]:
             )
         ),
     }
+
+
+def _whole_command(case: dict[str, Any]) -> dict[str, float]:
+    """Wall and CPU seconds of ``healthtwin run EXAMPLE --out TMP`` in this process."""
+    import tempfile
+
+    from healthtwin.cli import main as cli
+
+    args = ["run", str(ROOT / "examples" / case["example"]), "--quiet"]
+    if "days" in case:
+        args += ["--days", str(case["days"]), "--replicates", str(case["replicates"])]
+    with tempfile.TemporaryDirectory() as out:
+        start, cpu = time.perf_counter(), time.process_time()
+        code = cli([*args, "--out", out])
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    if code != 0:
+        raise RuntimeError(f"healthtwin {' '.join(args)} exited {code}")
+    return {"command_wall_s": round(wall, 2), "command_cpu_s": round(cpu, 2)}
 
 
 def _in_child(case: dict[str, Any]) -> dict[str, Any]:
@@ -255,9 +282,14 @@ def cases(quick: bool) -> list[dict[str, Any]]:
     return out
 
 
-def run(quick: bool = False) -> dict[str, Any]:
-    """Measure every case in its own process; write the JSON (not in quick mode)."""
-    rows = [_in_child(c) for c in cases(quick)]
+def run(quick: bool = False, examples_only: bool = False) -> dict[str, Any]:
+    """Measure every case in its own process; write the JSON (not in quick mode).
+
+    ``examples_only`` measures the examples alone and writes
+    ``world_scaling_examples.json`` instead.
+    """
+    todo = [c for c in cases(quick) if not examples_only or c["axis"] == "example"]
+    rows = [_in_child(c) for c in todo]
     growth = _growth(rows)
     result: dict[str, Any] = {
         "benchmark": "world runs end to end: wall time and peak memory",
@@ -268,7 +300,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         "growth": growth,
     }
     if not quick:
-        OUT.write_text(json.dumps(result, indent=2) + "\n")
+        path = OUT.with_name("world_scaling_examples.json") if examples_only else OUT
+        path.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(growth, indent=2))
     return result
 
@@ -297,9 +330,10 @@ main = run
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m benchmarks.world_scaling")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--examples-only", action="store_true")
     parser.add_argument("--write-example", type=Path, default=None)
     args = parser.parse_args()
     if args.write_example is not None:
         write_example(args.write_example)
     else:
-        run(quick=args.quick)
+        run(quick=args.quick, examples_only=args.examples_only)

@@ -106,3 +106,36 @@ def test_same_seed_same_run_and_unknown_entry_unit() -> None:
     assert (a.died, a.discharged) == (b.died, b.discharged)
     with pytest.raises(InvalidInputError, match="entry_unit"):
         simulate_routed(config, [1], entry_unit="ed", seed=0)
+
+
+def test_daily_deaths_discharges_and_icu_queues_add_up_to_the_whole_run() -> None:
+    from healthtwin.core.random import RandomStreams
+    from healthtwin.coupling.region_hospital import routed_draws, run_by_day
+    from healthtwin.hospital.engine_fast import run_fast
+    from healthtwin.hospital.model import compile_model
+
+    counts = np.array([12, 10, 8, 0, 0, 0, 0, 0, 0, 0])
+    cfg = _hospital({"dist": "exponential", "mean": 20.0})
+    run = simulate_routed(cfg, counts, entry_unit="ward", seed=4)
+    assert run.deaths_per_day.sum() == run.died > 0
+    assert run.discharges_per_day.sum() == run.discharged > 0
+    assert (run.deaths_per_day >= 0).all()
+    icu = run.units.index("icu")
+    # Three ICU beds for about six ICU patients in three days: some wait.
+    assert run.queue_days[:, icu].sum() > 0
+    assert run.queue_days[:, run.units.index("ward")].sum() == 0
+    # The day-by-day waiting is the whole run's, measured by the engine over the horizon;
+    # asking for it leaves the metrics unchanged.
+    model = compile_model(cfg)
+    streams = RandomStreams(4)
+    arrival = admission_hours(counts, streams.generator("hospital/rep0/admissions"))
+    draws = routed_draws(model, arrival, model.names.index("ward"), streams, 0)
+    waited = [0.0, 0.0]
+    with_queue = run_fast(model, draws, counts.size * 24.0, queue_hours=waited)
+    assert with_queue == run_fast(model, draws, counts.size * 24.0)
+    assert waited[icu] / 24.0 == pytest.approx(run.queue_days[:, icu].sum())
+    again = run_by_day(model, draws, counts)
+    np.testing.assert_array_equal(again.deaths_per_day, run.deaths_per_day)
+    # A roomy ICU has no queue.
+    roomy = simulate_routed(cfg.with_capacity("icu", beds=50), counts, entry_unit="ward", seed=4)
+    assert roomy.queue_days.sum() == 0

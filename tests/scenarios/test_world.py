@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from healthtwin.cli import main
 from healthtwin.errors import InvalidInputError, ResourceValidationError
 from healthtwin.scenarios import load_world
 
@@ -61,6 +62,13 @@ def test_the_example_and_a_small_world_validate(tmp_path: Path) -> None:
             9,
         ),
         ("icu: {discharge: 1.0}", "icu: {discharge: 0.5}", "countries.0.hospitals.0.config", 14),
+        ("disease: {r0: 2.0}", "disease: {rzero: 2.0}", "countries.0.disease.rzero.[key]", 8),
+        (
+            "    disease: {r0: 2.0}",
+            "    disease: {r0: 2.0}\n    initial_infected: {city: 5, town: 3}",
+            "countries.0.initial_infected",
+            9,
+        ),
     ],
 )
 def test_errors_name_the_field_and_the_line(
@@ -89,3 +97,34 @@ def test_not_yaml_or_missing_file(tmp_path: Path) -> None:
         load_world(_write(tmp_path, "days: [1, 2\n"))
     with pytest.raises(InvalidInputError, match="does not exist"):
         load_world(tmp_path / "none.yaml")
+
+
+def test_disease_typos_and_unknown_seed_regions_say_what_to_write(tmp_path: Path) -> None:
+    with pytest.raises(ResourceValidationError, match="parameter 'r_0'; did you mean 'r0'"):
+        load_world(_write(tmp_path, GOOD.replace("{r0: 2.0}", "{r_0: 2.0}")))
+    seeded = GOOD.replace("{r0: 2.0}", "{r0: 2.0}\n    initial_infected: {town: 3}")
+    with pytest.raises(ResourceValidationError, match="region 'town', which is not one of"):
+        load_world(_write(tmp_path, seeded))
+    # Every known parameter and a listed region pass.
+    fine = GOOD.replace(
+        "{r0: 2.0}", "{r0: 2.0, icu_fraction: 0.2}\n    initial_infected: {city: 3}"
+    )
+    assert load_world(_write(tmp_path, fine)).countries[0].disease["icu_fraction"] == 0.2
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "field"),
+    [("--days", "5", "days"), ("--replicates", "0", "replicates"), ("--seed", "-1", "seed")],
+)
+def test_bad_command_line_overrides_are_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str, field: str
+) -> None:
+    path = _write(tmp_path, GOOD)
+    code = main(["run", str(path), "--out", str(tmp_path / "out"), option, value])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: ")
+    assert err.count("\n") == 1
+    assert f"with {option}: invalid world scenario: {field}:" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()

@@ -19,6 +19,7 @@ import typer
 from healthtwin.cli.output import JsonOption, QuietOption, output_for
 from healthtwin.scenarios import load_world, run_world, write_outputs
 from healthtwin.scenarios.distributed import check_cluster
+from healthtwin.scenarios.world import parse_world
 
 __all__ = ["run"]
 
@@ -65,8 +66,10 @@ def run(
         if v is not None
     }
     if update:
-        world = type(world).model_validate(
-            {**world.model_dump(), **update, "base_dir": world.base_dir}
+        # Validated like the file (a one-line error naming the option's field, exit 2).
+        world = parse_world(
+            {**world.model_dump(), **update, "base_dir": world.base_dir},
+            source=f"{scenario} with --{' --'.join(update)}",
         )
     steps = len(world.countries) + (world.federation is not None)
     with output.progress(f"running {world.name}", total=steps) as bar:

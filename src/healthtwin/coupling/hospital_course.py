@@ -24,6 +24,15 @@ Events (twin time = hours since hospital arrival)
     stay alone ends the visit. Deterioration is reported once per patient; twins are
     integrated to ``horizon_hours`` (720) and treated as resolved after it.
 
+Escalation (``escalate=True``)
+    The deterioration is the twin's ICU need: in a unit of a twin kind other than
+    ``icu`` it ends the visit at once (the event after ``deteriorate`` is an immediate
+    ``fit_for_discharge``), and whoever routes the patient sends them to the ICU
+    (:mod:`healthtwin.scenarios.hospital_runs` sets the route; the course only ends the
+    stay). :meth:`TwinCourse.prognosis` gives each twin's event times ahead of the run so
+    that routes can be set before it. The twin's dynamics do not change in the ICU (no
+    treatment effect is modelled): a twin in a death basin dies there.
+
 Vitals
     Systolic BP comes from the circulation model: the Smith et al. (2004) closed-loop CVS
     at quasi-steady state (its beats settle in seconds to minutes, the inflammation moves
@@ -217,10 +226,13 @@ class TwinCourse:
         settings: TwinCourseSettings | None = None,
         *,
         seed: int = 0,
+        escalate: bool = False,
     ) -> None:
         self._config = config
         self.settings = TwinCourseSettings() if settings is None else settings
         self._seed = seed
+        self._escalate = escalate
+        self._escalating: set[int] = set()
         self._rng: np.random.Generator | None = None
         self._rep_entropy = 0
         self._rep = -1
@@ -241,6 +253,11 @@ class TwinCourse:
         self._sync(rng)
         block, j = self._twin(patient.id)
         unit = self._config.units[patient.unit]
+        if patient.id in self._escalating:
+            # The deterioration just reported ends this stay: the patient leaves for ICU.
+            self._escalating.discard(patient.id)
+            self._record_stay(patient, block, j, now)
+            return 0.0, "fit_for_discharge"
         if patient.stay_end_hours is None:
             patient.stay_end_hours = now + float(unit.los_hours.sample(rng, 1)[0])
         origin = patient.arrival_hours
@@ -265,6 +282,8 @@ class TwinCourse:
         at, kind = min(candidates, key=lambda c: c[0])
         if kind == "deteriorate":
             self._reported.add(patient.id)
+            if self._escalate and unit.kind != "icu" and unit.kind in self.settings.twin_kinds:
+                self._escalating.add(patient.id)
         if kind in ("deteriorate", "death"):
             true_time = det if kind == "deteriorate" else death
             self._record().events.append((self._key(patient.id), true_time, kind))
@@ -281,6 +300,37 @@ class TwinCourse:
         if k < 0:
             return None
         return int(block.total[j, k]), bool(block.single_3[j, k])
+
+    # -- prognosis ahead of the run -------------------------------------------------------
+    def start(self, rng: np.random.Generator) -> None:
+        """Start the replication whose course generator is ``rng`` (read, not consumed)."""
+        self._sync(rng)
+
+    def prognosis(self, patient_id: int) -> tuple[float, float, float]:
+        """Hours from arrival to the twin's deterioration, death and resolution.
+
+        ``inf`` when the event never happens within ``horizon_hours`` (resolution: never
+        settles). Call :meth:`start` with the replication's course generator first.
+
+        Examples
+        --------
+        >>> cfg = HospitalConfig.model_validate({
+        ...     "units": {"ward": {"kind": "ward", "beds": 5,
+        ...                        "los_hours": {"dist": "fixed", "mean": 24.0}}},
+        ...     "pathways": {"ward": {"discharge": 1.0}}})
+        >>> course = TwinCourse(cfg)
+        >>> course.start(np.random.default_rng(0))
+        >>> det, death, resolved = course.prognosis(0)
+        >>> det <= death and resolved >= 0
+        True
+        """
+        if self._rng is None:
+            raise InvalidParameterError(
+                "TwinCourse.prognosis needs a replication; call start(rng) with the "
+                "replication's course generator first"
+            )
+        block, j = self._twin(patient_id)
+        return float(block.deterioration[j]), float(block.death[j]), float(block.resolved[j])
 
     # -- recorded trajectories ------------------------------------------------------------
     def trajectories(self, kinds: tuple[str, ...] = ("deteriorate",)) -> NewsTrajectories:
@@ -316,6 +366,7 @@ class TwinCourse:
         self._rep_entropy = int(hashlib.sha256(state).hexdigest()[:16], 16)
         self._rng, self._rep = rng, self._rep + 1
         self._blocks, self._reported, self._recorded_until = {}, set(), {}
+        self._escalating = set()
         self._records.append(_Record())
 
     def _record(self) -> _Record:

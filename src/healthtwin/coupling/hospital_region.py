@@ -5,8 +5,11 @@ Two feedbacks:
 - **ICU overflow raises mortality**, by the stress-test rule of
   :mod:`healthtwin.population.stress`: each people-day of ICU demand above capacity
   carries the excess daily death risk ``(p_death_without - p_death_with) / mean_stay_days``.
-  :func:`overflow_deaths` gives those deaths per replicate, day and region; their sums
-  equal :func:`~healthtwin.population.stress.stress_test`'s ``overflow_deaths``.
+  :func:`overflow_deaths` gives those deaths per replicate, day and region from a demand
+  curve (their sums equal :func:`~healthtwin.population.stress.stress_test`'s
+  ``overflow_deaths``); :func:`queue_overflow_deaths` applies the same rule to the
+  people-days a hospital simulation's patients spent waiting for an ICU bed (what a
+  world run uses, so that overflow deaths are the hospitals').
 - **Occupancy triggers interventions** through the population controller contract:
   :class:`OccupancyTrigger` reads ``hospital_occupancy`` from each day's
   :class:`~healthtwin.population.controls.Observed` and, in every replicate and region
@@ -28,7 +31,7 @@ from healthtwin.errors import InvalidInputError, InvalidParameterError, ShapeErr
 from healthtwin.population.controls import DayControls, Observed
 from healthtwin.population.stress import stress_test
 
-__all__ = ["OccupancyTrigger", "overflow_deaths", "to_regions"]
+__all__ = ["OccupancyTrigger", "overflow_deaths", "queue_overflow_deaths", "to_regions"]
 
 
 def to_regions(per_hospital: FloatArray, hospital_region: IntArray, n_regions: int) -> FloatArray:
@@ -103,6 +106,55 @@ def overflow_deaths(
     excess_per_day = (p_death_without_care - p_death_with_care) / mean_stay_days
     demand = np.asarray(icu_demand, dtype=float)
     return np.asarray(np.maximum(demand - report.capacity, 0.0) * excess_per_day)
+
+
+def queue_overflow_deaths(
+    waiting_days: FloatArray,
+    *,
+    p_death_with_care: float,
+    p_death_without_care: float,
+    mean_stay_days: float,
+) -> FloatArray:
+    """Deaths attributable to waiting for an ICU bed: the stress-test rule on a queue.
+
+    Parameters
+    ----------
+    waiting_days : ndarray, shape (...)
+        People-days spent waiting for an ICU bed (for example ``(reps, days, H)``: the
+        mean number waiting over each day in each hospital).
+    p_death_with_care, p_death_without_care, mean_stay_days
+        As in :func:`overflow_deaths`.
+
+    Returns
+    -------
+    ndarray, same shape
+        Expected deaths: ``waiting_days * (p_death_without_care - p_death_with_care) /
+        mean_stay_days``.
+
+    Raises
+    ------
+    InvalidInputError
+        Negative or non-finite waiting.
+    InvalidParameterError
+        Probabilities outside [0, 1] or out of order, or a stay <= 0.
+
+    Examples
+    --------
+    >>> queue_overflow_deaths(np.array([0.0, 2.0, 5.0]), p_death_with_care=0.3,
+    ...                       p_death_without_care=0.8, mean_stay_days=10).tolist()
+    [0.0, 0.1, 0.25]
+    """
+    waiting = np.asarray(waiting_days, dtype=float)
+    if not np.isfinite(waiting).all() or (waiting < 0).any():
+        raise InvalidInputError("waiting_days must be finite people-days >= 0")
+    if not 0.0 <= p_death_with_care <= p_death_without_care <= 1.0:
+        raise InvalidParameterError(
+            f"need 0 <= p_death_with_care ({p_death_with_care}) <= p_death_without_care "
+            f"({p_death_without_care}) <= 1"
+        )
+    if not mean_stay_days > 0:
+        raise InvalidParameterError(f"mean_stay_days must be > 0; got {mean_stay_days}")
+    return np.asarray(waiting * ((p_death_without_care - p_death_with_care) / mean_stay_days))
 
 
 @dataclass(frozen=True)

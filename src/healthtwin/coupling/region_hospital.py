@@ -18,7 +18,7 @@ streams and electives (background, non-epidemic patients) are left out in this i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -41,6 +41,7 @@ __all__ = [
     "admission_hours",
     "route_admissions",
     "routed_draws",
+    "run_by_day",
     "simulate_routed",
 ]
 
@@ -183,6 +184,13 @@ class HospitalRun:
         Mean beds occupied in each unit over each day.
     arrived, discharged, died, refused, in_hospital
         Patient totals over the whole run (``arrived = discharged + died + in_hospital``).
+    deaths_per_day, discharges_per_day : ndarray of int, shape (days,)
+        Patients who died / were discharged each day (their sums are ``died`` and
+        ``discharged``, except in a run stitched from several capacities, see
+        :func:`~healthtwin.scenarios.hospital_runs.simulate_hospital`).
+    queue_days : ndarray, shape (days, U)
+        Mean number of patients waiting for a bed in each unit over each day (those
+        blocked in their previous unit included): people-days of waiting per day.
     """
 
     units: tuple[str, ...]
@@ -194,6 +202,9 @@ class HospitalRun:
     died: int
     refused: int
     in_hospital: int
+    deaths_per_day: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    discharges_per_day: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    queue_days: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
 
     def unit_occupancy(self, unit: str) -> FloatArray:
         """Mean beds occupied per day in ``unit``, shape ``(days,)``."""
@@ -251,20 +262,33 @@ def simulate_routed(
     streams = RandomStreams(seed)
     arrival = admission_hours(counts, streams.generator(f"hospital/rep{replication}/admissions"))
     draws = routed_draws(model, arrival, model.names.index(entry_unit), streams, replication)
+    return run_by_day(model, draws, counts)
+
+
+def run_by_day(model: CompiledModel, draws: PatientDraws, counts: IntArray) -> HospitalRun:
+    """Run the fast engine on ``draws`` over ``days = counts.size`` days, measured daily.
+
+    The event loop is the same up to any horizon, so the run of the patients who arrived
+    by the end of day ``d``, warmed up to its start, measures day ``d`` alone (occupancy,
+    waiting), and its cumulative deaths and discharges give the day's by difference.
+    """
     days = counts.size
-    horizon = days * HOURS_PER_DAY
-    totals = run_fast(model, draws, horizon)
+    totals = run_fast(model, draws, days * HOURS_PER_DAY)
     beds = np.asarray(model.beds, dtype=np.int64)
     occupancy = np.zeros((days, beds.size))
+    queue_days = np.zeros((days, beds.size))
+    exits = np.zeros((days, 2), dtype=np.int64)
     arrived_by = np.cumsum(counts)
     for d in range(days):
-        # The event loop is the same up to any horizon, so the run of the patients who
-        # arrived by the end of day d, warmed up to its start, measures day d alone.
         upto = replace(draws, arrival_hours=draws.arrival_hours[: int(arrived_by[d])])
-        day = run_fast(model, upto, (d + 1) * HOURS_PER_DAY, d * HOURS_PER_DAY)
+        waited = [0.0] * beds.size
+        day = run_fast(model, upto, (d + 1) * HOURS_PER_DAY, d * HOURS_PER_DAY, queue_hours=waited)
         occupancy[d] = [
             day[f"occupancy.{u}"] if b else 0.0 for u, b in zip(model.names, beds, strict=True)
         ]
+        queue_days[d] = np.asarray(waited) / HOURS_PER_DAY
+        exits[d] = day["patients.died"], day["patients.discharged"]
+    daily = np.diff(exits, axis=0, prepend=np.zeros((1, 2), dtype=np.int64))
     return HospitalRun(
         units=model.names,
         beds=beds,
@@ -275,6 +299,9 @@ def simulate_routed(
         died=int(totals["patients.died"]),
         refused=int(totals["patients.refused"]),
         in_hospital=int(totals["patients.in_system"]),
+        deaths_per_day=np.asarray(daily[:, 0], dtype=np.int64),
+        discharges_per_day=np.asarray(daily[:, 1], dtype=np.int64),
+        queue_days=queue_days,
     )
 
 

@@ -55,8 +55,15 @@ def run_fast(
     warmup_hours: float = 0.0,
     course: ClinicalCourse | None = None,
     course_rng: np.random.Generator | None = None,
+    *,
+    queue_hours: list[float] | None = None,
 ) -> dict[str, float]:
-    """Simulate one replication; returns its metrics."""
+    """Simulate one replication; returns its metrics.
+
+    ``queue_hours`` (one number per unit), when given, is increased by the people-hours
+    spent waiting in each unit's bed queue over ``[warmup_hours, horizon_hours]`` (a
+    patient blocked in the previous unit counts as waiting; the metrics are unchanged).
+    """
     tally = Tally(model)
     occ, area, last = tally.occ, tally.area, tally.last
     wait_sum, wait_n, wait_pos = tally.wait_sum, tally.wait_n, tally.wait_pos
@@ -271,6 +278,8 @@ def run_fast(
                     continue
                 q = pop(queue)[3]
                 t0 = req_t[q]
+                if queue_hours is not None and now > warmup_hours:
+                    queue_hours[w] += now - max(t0, warmup_hours)
                 area[w] += occ[w] * (now - last[w])
                 last[w] = now
                 occ[w] += 1
@@ -301,6 +310,10 @@ def run_fast(
                 last[old] = now
                 occ[old] -= 1
                 stack.append(old)
+    if queue_hours is not None:
+        for u, queue in enumerate(queues):
+            for entry in queue:
+                queue_hours[u] += max(horizon_hours - max(entry[1], warmup_hours), 0.0)
     discharged, died = tot_discharged - mark_discharged, tot_died - mark_died
     tally.in_system, tally.system_area, tally.system_last = sys_n, sys_area, sys_last
     tally.observations, tally.boarding = observations, boarding

@@ -4,7 +4,7 @@
 hospitals, the epidemic and its interventions, the surveillance set-up, seed, horizon and
 outputs); :func:`run_world` runs it through the coupling adapters of
 :mod:`healthtwin.coupling` (epidemic per country, admissions routed to hospitals, hospital
-simulation, ICU overflow fed back, national aggregation, cross-border monitor) and
+simulation, deaths and ICU queues fed back, national aggregation, cross-border monitor) and
 :func:`write_outputs` writes the tables and an HTML report.
 """
 

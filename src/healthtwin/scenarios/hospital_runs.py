@@ -6,7 +6,29 @@ random streams) with two things a world run needs:
 
 - **Patient twins.** With ``course="twins"`` every admitted patient's stays come from a
   :class:`~healthtwin.coupling.hospital_course.TwinCourse` through the hospital engine's
-  ``ClinicalCourse`` hook. Daily occupancy needs the engine's event loop re-run to the
+  ``ClinicalCourse`` hook, and so do the exits of the units the twins live in (kinds
+  ``ward``, ``icu``, ``step_down``). Before the run each twin's prognosis
+  (:meth:`~healthtwin.coupling.hospital_course.TwinCourse.prognosis`) sets the patient's
+  route through the engine's per-patient routing draws (``route_uniform``: the value
+  that selects the chosen destination in the unit's pathway row), without changing the
+  hospital package's API:
+
+  - a twin that deteriorates (its ICU need) leaves the entry unit for the ICU unit at
+    the deterioration, when the hospital has an ICU that the entry unit's pathway row
+    can reach (it queues, holding its bed, when the ICU is full, as in the engine);
+  - a twin that dies does so where it is (ward, ICU, or the ward while waiting for an
+    ICU bed): deaths come from the twins only;
+  - a twin that resolves leaves when its stay ends (at the later of resolution and the
+    unit's usual stay), to a destination drawn from the unit's pathway row *conditioned
+    on* neither death nor the ICU (discharge, or another ward);
+  - out of the ICU, a resolved twin goes to the step-down unit when there is one (the
+    engine's ``step_down`` rule), else as above.
+
+  What still comes from the tables: the usual stay of each unit (a floor on every twin
+  stay), the choice among non-ICU survivor destinations and their proportions, and
+  everything in units of other kinds (ED, theatre), which keep their rows unchanged.
+  Without an ICU reachable from the entry unit (or with an entry unit of another kind)
+  a deterioration is only counted. Daily occupancy needs the engine's event loop re-run to the
   end of each day (its results are totals); re-running the twins each time would cost
   ``days`` times their integration, so the run is done twice: once with the course, whose
   calls are recorded (each visit's unit, start, end and how it ended), then *replayed*
@@ -18,14 +40,18 @@ random streams) with two things a world run needs:
   no capacity schedule (``hospital/config.py`` holds fixed beds and daily nurse rosters),
   so the run is split at each change day: the hospital is simulated once per capacity with
   the same seed (common random numbers: the same patients), and day ``d`` of the result
-  is day ``d`` of the run whose capacity held on ``d``. Patient totals are those of the
-  last capacity's run. The stitch ignores the queue a capacity change leaves behind (the
-  run with the new capacity had it from day 0): an approximation, documented in
+  is day ``d`` of the run whose capacity held on ``d`` (occupancy, deaths, discharges
+  and queues alike). Patient totals (``arrived``, ``died``, ...) are those of the last
+  capacity's run, so with changes the daily deaths need not sum to ``died``; the world's
+  death totals use the daily series. The stitch ignores the queue a capacity change
+  leaves behind (the run with the new capacity had it from day 0): an approximation,
+  documented in
   ``docs/scaling.md``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -39,6 +65,7 @@ from healthtwin.coupling.region_hospital import (
     HospitalRun,
     admission_hours,
     routed_draws,
+    run_by_day,
 )
 from healthtwin.errors import InvalidInputError, SolverError
 from healthtwin.hospital.config import HospitalConfig
@@ -69,6 +96,9 @@ class PatientStays:
         Whether a single parameter scored 3 at each of those readings.
     twin_deaths
         Deaths the twins produced.
+    deterioration_hours : ndarray, shape (n,)
+        Hour of the run at which each patient's twin deterioration was reported (``inf``
+        without one; all ``inf`` without twins).
     """
 
     entry_los_hours: FloatArray
@@ -77,6 +107,7 @@ class PatientStays:
     news2_total: IntArray
     news2_single_3: np.ndarray
     twin_deaths: int
+    deterioration_hours: FloatArray = field(default_factory=lambda: np.zeros(0))
 
 
 @dataclass
@@ -160,13 +191,18 @@ def simulate_hospital(
     if icu_beds and icu_unit is None:
         raise InvalidInputError("ICU bed changes need an icu_unit; set the hospital's icu_unit")
     run, stays = _one(config, counts, entry_unit, icu_unit, seed, replication, twins)
-    occupancy = run.occupancy.copy()
+    daily = {k: getattr(run, k).copy() for k in _DAILY}
     for day, beds in icu_beds:
         # Same seed, new capacity: the same patients; days from ``day`` on come from it.
         cfg = config.with_capacity(str(icu_unit), beds=beds)
         run, stays = _one(cfg, counts, entry_unit, icu_unit, seed, replication, twins)
-        occupancy[day:] = run.occupancy[day:]
-    return replace(run, occupancy=occupancy), stays
+        for k, series in daily.items():
+            series[day:] = getattr(run, k)[day:]
+    return replace(run, **daily), stays
+
+
+#: The daily series of a HospitalRun that are stitched across capacity changes.
+_DAILY = ("occupancy", "deaths_per_day", "discharges_per_day", "queue_days")
 
 
 def _one(
@@ -186,17 +222,28 @@ def _one(
     first: dict[str, float] | None = None
     deteriorated = np.zeros(arrival.size, dtype=bool)
     news_total, news_red, twin_deaths = np.zeros(0, np.int64), np.zeros(0, bool), 0
+    det_hours = np.full(arrival.size, np.inf)
+    reached: np.ndarray | None = None
     if twins is not None:
-        twin = TwinCourse(config, twins, seed=seed)
+        icu = -1 if icu_unit is None else model.names.index(icu_unit)
+        escalate = _escalates(model, draws, icu, twins)
+        twin = TwinCourse(config, twins, seed=seed, escalate=escalate)
         recorder = _Recorder(twin)
         course_rng = streams.generator(f"hospital/rep{replication}/course")
+        twin.start(course_rng)
+        draws = _twin_routes(model, draws, twin, icu if escalate else -1)
         first = run_fast(model, draws, horizon, 0.0, recorder, course_rng)
         draws = _replayed(model, draws, recorder)
         traj = twin.trajectories(("deteriorate",))
         det_ids = traj.event_patient % 2**32
-        deteriorated[det_ids[det_ids < arrival.size]] = True
+        keep = det_ids < arrival.size
+        deteriorated[det_ids[keep]] = True
+        det_hours[det_ids[keep]] = traj.event_time_hours[keep]
         twin_deaths = int(twin.trajectories(("death",)).event_patient.size)
         news_total, news_red = traj.total, traj.any_single_3
+        reached = np.zeros(arrival.size, dtype=bool)
+        for p, visits in recorder.visits.items():
+            reached[p] = icu_unit is not None and any(v.unit == icu_unit for v in visits)
     run = _daily(model, draws, counts)
     if first is not None:
         again = (run.discharged, run.died, run.in_hospital)
@@ -206,7 +253,86 @@ def _one(
                 f"replaying the twin course changed the run ({before} -> {again} discharged, "
                 "died, in hospital); the engine's course hook and this replay disagree"
             )
-    return run, _stays(model, draws, icu_unit, deteriorated, news_total, news_red, twin_deaths)
+    stays = _stays(model, draws, icu_unit, deteriorated, news_total, news_red, twin_deaths)
+    if reached is not None:
+        stays = replace(stays, visited_icu=reached)
+    return run, replace(stays, deterioration_hours=det_hours)
+
+
+def _escalates(
+    model: CompiledModel, draws: PatientDraws, icu: int, twins: TwinCourseSettings
+) -> bool:
+    """Whether twins that deteriorate in the entry unit can be sent to the ICU unit."""
+    if icu < 0 or draws.n == 0:
+        return False
+    entry = int(draws.path[0])
+    kind = model.config.units[model.names[entry]].kind
+    if kind == "icu" or kind not in twins.twin_kinds:
+        return False
+    dest, cum = _row(model, entry, int(draws.priority[0]))
+    probs = np.diff(cum, prepend=0.0)
+    return bool(((dest == icu) & (probs > 0)).any())
+
+
+def _row(model: CompiledModel, unit: int, priority: int) -> tuple[np.ndarray, np.ndarray]:
+    return model.routes.get((unit, priority)) or model.routes[(unit, 0)]
+
+
+def _twin_routes(
+    model: CompiledModel, draws: PatientDraws, twin: TwinCourse, icu: int
+) -> PatientDraws:
+    """Routes set by each twin's prognosis (see the module docstring), as routing draws.
+
+    ``icu`` is the ICU unit's index when deteriorations escalate to it, else -1. Each
+    visit's ``route_uniform`` becomes the middle of the chosen destination's interval in
+    the unit's cumulative pathway row, so the engine's own routing picks it.
+    """
+    n, k_max = draws.n, draws.visits
+    uniforms = np.array(draws.route_uniform, dtype=float, copy=True)
+    path = np.asarray(draws.path, dtype=np.int64).reshape(n, k_max + 1).copy()
+    kinds = [model.config.units[name].kind for name in model.names]
+    twin_kinds = twin.settings.twin_kinds
+    avoid = _avoided_unit(icu, kinds)
+    for p in range(n):
+        det, death, _ = twin.prognosis(p)
+        prio = int(draws.priority[p])
+        unit = int(path[p, 0])
+        for k in range(k_max):
+            dest, cum = _row(model, unit, prio)
+            probs = np.diff(cum, prepend=0.0)
+            u = float(uniforms[p, k])
+            if kinds[unit] not in twin_kinds:
+                nxt = model.next_unit(unit, prio, u)
+            elif k == 0 and icu >= 0 and math.isfinite(det):
+                nxt = icu
+            elif math.isfinite(death):
+                nxt = DEATH  # the twin dies in this unit; the course ends the stay so
+            elif kinds[unit] == "icu" and model.step_down_unit not in (-1, unit):
+                nxt = model.step_down_unit
+            else:
+                allowed = (probs > 0) & (dest != DEATH) & (dest != avoid)
+                if not allowed.any():
+                    allowed = probs > 0
+                share = np.where(allowed, probs, 0.0)
+                pick = int(np.searchsorted(np.cumsum(share) / share.sum(), u, side="right"))
+                nxt = int(dest[min(pick, dest.size - 1)])
+            hit = np.flatnonzero((dest == nxt) & (probs > 0))
+            if hit.size:
+                i = int(hit[0])
+                uniforms[p, k] = (cum[i] - 0.5 * probs[i]) if i else 0.5 * cum[0]
+            path[p, k + 1] = nxt if k + 1 < k_max or nxt < 0 else -1
+            if nxt < 0:
+                path[p, k + 2 :] = nxt
+                break
+            unit = nxt
+    return replace(draws, route_uniform=uniforms, path=path.ravel().tolist())
+
+
+def _avoided_unit(icu: int, kinds: Sequence[str]) -> int:
+    """The unit resolved twins avoid: the escalation ICU, else any unit of kind ``icu``."""
+    if icu >= 0:
+        return icu
+    return next((u for u, kind in enumerate(kinds) if kind == "icu"), -99)
 
 
 def _replayed(model: CompiledModel, draws: PatientDraws, recorder: _Recorder) -> PatientDraws:
@@ -232,29 +358,7 @@ def _replayed(model: CompiledModel, draws: PatientDraws, recorder: _Recorder) ->
 
 
 def _daily(model: CompiledModel, draws: PatientDraws, counts: IntArray) -> HospitalRun:
-    days = counts.size
-    totals = run_fast(model, draws, days * HOURS_PER_DAY)
-    beds = np.asarray(model.beds, dtype=np.int64)
-    occupancy = np.zeros((days, beds.size))
-    arrived_by = np.cumsum(counts)
-    for d in range(days):
-        # As in simulate_routed: the run of those arrived by the end of day d measures day d.
-        upto = replace(draws, arrival_hours=draws.arrival_hours[: int(arrived_by[d])])
-        day = run_fast(model, upto, (d + 1) * HOURS_PER_DAY, d * HOURS_PER_DAY)
-        occupancy[d] = [
-            day[f"occupancy.{u}"] if b else 0.0 for u, b in zip(model.names, beds, strict=True)
-        ]
-    return HospitalRun(
-        units=model.names,
-        beds=beds,
-        admissions=counts,
-        occupancy=np.nan_to_num(occupancy) * beds,
-        arrived=int(totals["patients.arrived"]),
-        discharged=int(totals["patients.discharged"]),
-        died=int(totals["patients.died"]),
-        refused=int(totals["patients.refused"]),
-        in_hospital=int(totals["patients.in_system"]),
-    )
+    return run_by_day(model, draws, counts)
 
 
 def _stays(

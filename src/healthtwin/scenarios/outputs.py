@@ -64,13 +64,18 @@ def _tables(result: WorldResult, out: Path) -> list[Path]:
                     w.writerow([c.name, day, name, *(f"{v:g}" for v in q[:, d])])
     with hospitals.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(["country", "hospital", "replicate", "day", "admissions", "occupancy"])
+        w.writerow(["country", "hospital", "replicate", "day", "admissions", "occupancy",
+                    "deaths", "overflow_deaths", "icu_queue"])  # fmt: skip
         for c in result.countries:
             adm, occ = c.hospital_admissions(), c.hospital_occupancy()
+            died, queue = c.hospital_deaths(), c.icu_queue_days()
+            over = np.asarray(c.hospital_overflow_deaths)
             for rep in range(adm.shape[0]):
                 for h, name in enumerate(c.hospitals):
                     for d in range(adm.shape[1]):
-                        w.writerow([c.name, name, rep, d, adm[rep, d, h], f"{occ[rep, d, h]:.3f}"])
+                        i = (rep, d, h)
+                        w.writerow([c.name, name, rep, d, adm[i], f"{occ[i]:.3f}", f"{died[i]:g}",
+                                    f"{over[i]:.4f}", f"{queue[i]:.3f}"])  # fmt: skip
     return [national, hospitals]
 
 
@@ -89,16 +94,20 @@ def _report_html(result: WorldResult) -> str:
     for c in result.countries:
         s = summary["countries"][c.name]
         parts.append(f"<h2>{html.escape(c.name)}</h2><table>")
-        for key in ("admissions", "deaths", "overflow_deaths", "peak_icu_demand"):
+        for key in _COUNTRY_ROWS:
             parts.append(f"<tr><th>{key}</th><td>{_fmt(s[key])}</td></tr>")
         parts.append(f"<tr><th>icu_beds</th><td>{s['icu_beds']:g}</td></tr></table>")
+        parts.append(
+            "<p>deaths = hospital_deaths (simulated in the hospitals) + overflow_deaths "
+            "(waiting for an ICU bed, stress-test rule) + community_deaths (none: the "
+            "population model's deaths are in hospital); epidemic_deaths is the population "
+            "model's own count, for comparison, not part of the total.</p>"
+        )
         parts.append("<h3>Hospitals</h3><table><tr><th>hospital</th><th>admissions</th>"
-                     "<th>peak occupancy</th><th>deaths</th><th>discharges</th></tr>")  # fmt: skip
+                     "<th>peak occupancy</th><th>deaths</th><th>overflow deaths</th>"
+                     "<th>discharges</th><th>ICU queue (people-days)</th></tr>")  # fmt: skip
         for name, h in s["hospitals"].items():
-            cells = "".join(
-                f"<td>{_fmt(h[k])}</td>"
-                for k in ("admissions", "peak_occupancy", "deaths", "discharges")
-            )
+            cells = "".join(f"<td>{_fmt(h[k])}</td>" for k in _HOSPITAL_COLUMNS)
             parts.append(f"<tr><th>{html.escape(name)}</th>{cells}</tr>")
         parts.append("</table>")
         parts.append(_national_html(s) + _patients_html(s))
@@ -111,6 +120,26 @@ def _report_html(result: WorldResult) -> str:
     parts.append(f"<h2>World</h2><p>Alarming countries this week: {html.escape(alarms)}</p>")
     parts.append(f"<pre>{html.escape(result.monitor.to_json())}</pre></body></html>\n")
     return "".join(parts)
+
+
+_COUNTRY_ROWS = (
+    "admissions",
+    "deaths",
+    "hospital_deaths",
+    "overflow_deaths",
+    "community_deaths",
+    "epidemic_deaths",
+    "icu_queue_days",
+    "peak_icu_demand",
+)
+_HOSPITAL_COLUMNS = (
+    "admissions",
+    "peak_occupancy",
+    "deaths",
+    "overflow_deaths",
+    "discharges",
+    "icu_queue_days",
+)
 
 
 def _national_html(s: dict[str, Any]) -> str:

@@ -7,29 +7,50 @@ hospital and replicate under the world's seed, so the same seed gives the same n
    asks for it, the occupancy trigger of :mod:`~healthtwin.coupling.hospital_region`
    (contacts cut where the epidemic's hospital occupancy is above a line of the region's
    beds);
-2. each day's hospital admissions routed to the region's hospitals by catchment shares
-   (:func:`~healthtwin.coupling.region_hospital.route_admissions`) and each hospital
-   simulated with them as its arrivals, per replicate;
-3. the ICU demand of the epidemic against the hospitals' ICU beds: deaths attributable to
-   overflow (the stress-test rule) are added to the region's deaths;
+2. each day's hospital admissions by age group routed to the region's hospitals by
+   catchment shares (:func:`~healthtwin.coupling.region_hospital.route_admissions`) and
+   each hospital simulated with them as its arrivals, per replicate (with a cohort, the
+   admitted patients are matched to cohort members by age band,
+   :mod:`~healthtwin.scenarios.ages`);
+3. deaths, from one source of truth so that totals agree by construction at every
+   level (nation = sum of regions = sum of the region's hospitals + community):
+
+   - *hospital deaths* are the hospital simulation's, by day
+     (:attr:`~healthtwin.coupling.region_hospital.HospitalRun.deaths_per_day`);
+   - *overflow deaths* are the stress-test rule applied to each hospital's simulated
+     ICU queue: every person-day spent waiting for an ICU bed (blocked in the ward)
+     carries the excess daily death risk ``(p_death_without_care - p_death_with_care)
+     / mean_stay_days`` (:func:`~healthtwin.coupling.hospital_region.queue_overflow_deaths`;
+     expected, hence fractional, deaths);
+   - *community deaths* are the epidemic's deaths outside hospital. The population
+     model's deaths leave only its ward and ICU compartments
+     (:mod:`~healthtwin.population.compartments`), so these are 0; the epidemic's own
+     death count is reported as ``epidemic_deaths`` for comparison but is not in the
+     totals (its hospitalised patients are the hospitals' patients, counted there).
 4. national totals with quantiles over replicates (:mod:`~healthtwin.coupling.nation`).
 
 With a ``patients:`` section a hospital's admitted patients carry twins whose course
 drives their stays (:mod:`~healthtwin.scenarios.hospital_runs`); with a ``national:``
 section the national planner reallocates ICU beds at given days from the replicates'
 forecast ICU demand (:mod:`~healthtwin.coupling.national_allocation`), pushed down to the
-hospitals' ICUs for the rest of the run, and the ICU overflow of step 3 is counted against
-the reallocated beds. Unmet ICU bed-days are reported with and without the reallocation
-(same epidemic: common random numbers).
+hospitals' ICUs for the rest of the run, so the ICU queues of step 3 are those of the
+reallocated beds. Unmet ICU bed-days (the epidemic's ICU demand above the beds: the
+planner's view) are reported with and without the reallocation (same epidemic: common
+random numbers), next to the hospitals' simulated ICU queue (``icu_queue_days``).
 
 Then the world: each country's median weekly admissions go to the cross-border monitor
 (:mod:`~healthtwin.coupling.global_monitor`), whose alarms come back per country.
 :func:`~healthtwin.scenarios.outputs.write_outputs` writes ``summary.json``,
 ``monitor.json``, CSV tables and ``report.html``.
 
-The overflow feedback is one-way in this increment: overflow deaths are added after the
-epidemic run, and do not remove those people from later transmission (they are in ICU
-demand, already out of the community).
+What feeds what: the epidemic feeds the hospitals (admissions, by region and day) and,
+through the occupancy trigger, reads back its own hospital occupancy (not the hospitals'
+simulated occupancy, which is computed after it); the hospitals feed deaths, discharges,
+occupancy and ICU queues up to the regions and the nation; the nation feeds ICU beds
+back down to the hospitals. The feedback to transmission is one-way: deaths in hospital
+and overflow deaths do not change the epidemic (hospitalised people are already out of
+the community in the population model), and the epidemic's own ward/ICU outcomes are
+superseded by the hospitals'.
 """
 
 from __future__ import annotations
@@ -45,7 +66,11 @@ from healthtwin.core.random import RandomStreams
 from healthtwin.core.types import FloatArray, IntArray
 from healthtwin.coupling.global_monitor import alarming_countries, monitor_countries
 from healthtwin.coupling.hospital_course import TwinCourseSettings
-from healthtwin.coupling.hospital_region import OccupancyTrigger, overflow_deaths, to_regions
+from healthtwin.coupling.hospital_region import (
+    OccupancyTrigger,
+    queue_overflow_deaths,
+    to_regions,
+)
 from healthtwin.coupling.nation import NationalSeries, aggregate
 from healthtwin.coupling.national_allocation import (
     IcuReallocation,
@@ -64,6 +89,7 @@ from healthtwin.population.controls import DayControls, Observed
 from healthtwin.population.epidemic import EpidemicResult, simulate_epidemic
 from healthtwin.population.scenario import Variant
 from healthtwin.population.scenario_build import build_inputs, parameters_for, plan_for
+from healthtwin.scenarios.ages import age_band_edges, match_members, patient_bands
 from healthtwin.scenarios.distributed import check_cluster, executor_for  # W15b
 from healthtwin.scenarios.federated import FederatedWorld, share_back, train_federation  # W15b
 from healthtwin.scenarios.hospital_runs import PatientStays, simulate_hospital, summarise_stays
@@ -98,7 +124,8 @@ class CountryResult:
     icu_beds : ndarray, shape (R,)
         ICU beds of each region's hospitals.
     overflow_deaths : ndarray, shape (reps, days, R)
-        Deaths attributable to ICU overflow (against ``icu_schedule``).
+        Deaths attributable to ICU overflow: the stress-test rule on the hospitals'
+        simulated ICU queues, summed over each region's hospitals.
     icu_schedule : ndarray of int, shape (days, R)
         ICU beds per day and region after the national planner's reallocations.
     reallocations
@@ -107,6 +134,10 @@ class CountryResult:
         Per hospital, its admitted patients' summary
         (:func:`~healthtwin.scenarios.hospital_runs.summarise_stays`, plus the admitted
         cohort), or None without a ``patients`` section.
+    hospital_overflow_deaths : ndarray, shape (reps, days, H)
+        ``overflow_deaths`` per hospital.
+    icu_units
+        Each hospital's ICU unit (None without one), the unit whose queue is the overflow.
     """
 
     name: str
@@ -120,6 +151,8 @@ class CountryResult:
     icu_schedule: IntArray | None = None
     reallocations: tuple[IcuReallocation, ...] = ()
     patients: tuple[dict[str, Any] | None, ...] = ()
+    hospital_overflow_deaths: FloatArray | None = None
+    icu_units: tuple[str | None, ...] = ()
 
     def unmet_icu_bed_days(self, *, reallocated: bool = True) -> FloatArray:
         """ICU bed-days of demand above the beds per replicate, ``(reps,)``.
@@ -147,15 +180,46 @@ class CountryResult:
             ]
         )
 
+    def hospital_deaths(self) -> FloatArray:
+        """Deaths simulated in each hospital per replicate and day, ``(reps, days, H)``."""
+        return np.stack(
+            [np.stack([r.deaths_per_day for r in runs], axis=-1) for runs in self.hospital_runs]
+        ).astype(float)
+
+    def icu_queue_days(self) -> FloatArray:
+        """People waiting for an ICU bed (mean over the day), ``(reps, days, H)``."""
+        return _icu_queues(self.hospital_runs, self.icu_units)
+
+    def community_deaths(self) -> FloatArray:
+        """Deaths outside hospital, ``(reps, days, R)``: zero (see the module docstring)."""
+        return np.zeros_like(np.asarray(self.epidemic.deaths, dtype=float))
+
     def deaths(self) -> FloatArray:
-        """Epidemic deaths plus overflow deaths, ``(reps, days, R)``."""
-        return np.asarray(self.epidemic.deaths + self.overflow_deaths)
+        """Hospital + overflow deaths by region, plus community deaths, ``(reps, days, R)``."""
+        n_regions = len(self.epidemic.regions)
+        in_hospital = to_regions(self.hospital_deaths(), self.hospital_region, n_regions)
+        return np.asarray(in_hospital + self.overflow_deaths + self.community_deaths())
 
     def national(self, name: str) -> NationalSeries:
         """A national series: ``admissions``, ``deaths`` (with overflow) or ``icu_occupancy``."""
         if name == "deaths":
             return aggregate(self.deaths(), LEVELS)
         return aggregate(self.epidemic.get(name), LEVELS)
+
+
+def _icu_queues(
+    runs: tuple[tuple[HospitalRun, ...], ...], icu_units: tuple[str | None, ...]
+) -> FloatArray:
+    """People waiting for an ICU bed per replicate, day and hospital, ``(reps, days, H)``."""
+
+    def one(run: HospitalRun, unit: str | None) -> FloatArray:
+        if unit is None or unit not in run.units:
+            return np.zeros(run.occupancy.shape[0])
+        return np.asarray(run.queue_days[:, run.units.index(unit)])
+
+    return np.stack(
+        [np.stack([one(r, u) for r, u in zip(row, icu_units, strict=True)], -1) for row in runs]
+    )
 
 
 def _unit(run: HospitalRun, unit: str) -> FloatArray:
@@ -187,21 +251,32 @@ class WorldResult:
         for c in self.countries:
             hospitals: dict[str, dict[str, Any]] = {}
             admitted = c.hospital_admissions().sum(axis=1)
+            died = c.hospital_deaths().sum(axis=1)
+            overflow = np.asarray(c.hospital_overflow_deaths).sum(axis=1)
+            queued = c.icu_queue_days().sum(axis=1)
             for h, name in enumerate(c.hospitals):
                 runs = [runs[h] for runs in c.hospital_runs]
                 peak = c.hospital_occupancy()[:, :, h].max(axis=1)
                 hospitals[name] = {
                     "admissions": _q(admitted[:, h]),
                     "peak_occupancy": _q(peak),
-                    "deaths": _q(np.array([r.died for r in runs], dtype=float)),
-                    "discharges": _q(np.array([r.discharged for r in runs], dtype=float)),
+                    "deaths": _q(died[:, h]),
+                    "overflow_deaths": _q(overflow[:, h]),
+                    "discharges": _q(
+                        np.array([r.discharges_per_day.sum() for r in runs], dtype=float)
+                    ),
+                    "icu_queue_days": _q(queued[:, h]),
                 }
                 if c.patients and c.patients[h] is not None:
                     hospitals[name]["patients"] = c.patients[h]
             out["countries"][c.name] = {
                 "admissions": _q(c.national("admissions").cumulative()),
                 "deaths": _q(c.national("deaths").cumulative()),
+                "hospital_deaths": _q(died.sum(axis=1)),
                 "overflow_deaths": _q(c.overflow_deaths.sum(axis=(1, 2))),
+                "community_deaths": _q(c.community_deaths().sum(axis=(1, 2))),
+                "epidemic_deaths": _q(c.epidemic.deaths.sum(axis=(1, 2))),
+                "icu_queue_days": _q(queued.sum(axis=1)),
                 "peak_icu_demand": _q(c.national("icu_occupancy").totals.max(axis=1)),
                 "icu_beds": float(c.icu_beds.sum()),
                 "unmet_icu_bed_days": _q(c.unmet_icu_bed_days()),
@@ -319,10 +394,16 @@ def _run_country(
         mobility=inputs.mobility,
         initial_infected=inputs.initial_infected,
         controller=controller,
+        keep_ages=True,
     )
-    routed = route_admissions(
-        epidemic.admissions, catchment, streams.generator(f"world/{country.name}/routing")
+    # Routed with their age groups (reps, days, R, A, H), so that hospitals know ages.
+    routed_ages = route_admissions(
+        epidemic.get("admissions", by_age=True),
+        catchment,
+        streams.generator(f"world/{country.name}/routing"),
     )
+    routed = np.asarray(routed_ages.sum(axis=3), dtype=np.int64)
+    admitted_ages = np.asarray(routed_ages.sum(axis=2), dtype=np.int64)  # (reps, days, A, H)
     plans = _national_plans(country, epidemic.icu_occupancy, icu_beds, hospital_region, world.days)
     schedule = capacity_schedule(
         np.rint(icu_beds).astype(np.int64), [(p.day, p.after) for p, _ in plans], world.days
@@ -346,9 +427,9 @@ def _run_country(
         for rep in range(world.replicates)
     ]
     o = world.feedback.icu_overflow
-    extra = overflow_deaths(
-        epidemic.icu_occupancy,
-        np.broadcast_to(schedule, epidemic.icu_occupancy.shape),
+    runs = tuple(tuple(run for run, _ in row) for row in pairs)
+    extra = queue_overflow_deaths(
+        _icu_queues(runs, tuple(site.icu_unit for site in country.hospitals)),
         p_death_with_care=o.p_death_with_care,
         p_death_without_care=o.p_death_without_care,
         mean_stay_days=o.mean_stay_days,
@@ -359,12 +440,14 @@ def _run_country(
         hospitals=catchment.hospitals,
         hospital_region=hospital_region,
         routed=routed,
-        hospital_runs=tuple(tuple(run for run, _ in row) for row in pairs),
+        hospital_runs=runs,
         icu_beds=icu_beds,
-        overflow_deaths=extra,
+        overflow_deaths=to_regions(extra, hospital_region, n_regions),
         icu_schedule=schedule,
         reallocations=tuple(plan for plan, _ in plans),
-        patients=_patients(world, country, streams, pairs),
+        patients=_patients(world, country, streams, pairs, admitted_ages, geography.age_groups),
+        hospital_overflow_deaths=extra,
+        icu_units=tuple(site.icu_unit for site in country.hospitals),
     )
 
 
@@ -430,8 +513,16 @@ def _patients(
     country: CountryWorld,
     streams: RandomStreams,
     pairs: list[list[tuple[HospitalRun, PatientStays]]],
+    admitted_ages: IntArray,
+    age_groups: tuple[str, ...],
 ) -> tuple[dict[str, Any] | None, ...]:
-    """Per hospital: its admitted patients' summary (None without a ``patients`` section)."""
+    """Per hospital: its admitted patients' summary (None without a ``patients`` section).
+
+    With a cohort, each admitted patient is matched to a member of the same age band
+    (:mod:`~healthtwin.scenarios.ages`; ``admitted_ages`` is ``(reps, days, A, H)``), or to
+    member ``p mod size`` when the age groups have no numeric bands.
+    """
+    edges = age_band_edges(age_groups)
     out: list[dict[str, Any] | None] = []
     for h, site in enumerate(country.hospitals):
         spec = country.patients_of(site)
@@ -445,12 +536,28 @@ def _patients(
                 spec.cohort_size,
                 seed=_seed(streams, f"world/{country.name}/cohort/{site.name}"),
             )
-            member = np.concatenate([np.arange(row[h][0].arrived) for row in pairs])
-            member = member % spec.cohort_size
+            ages = np.asarray(cohort.columns["age_years"], dtype=float)
+            members, matched = [], []
+            for rep, row in enumerate(pairs):
+                n = row[h][0].arrived
+                if edges is None:
+                    members.append(np.arange(n) % spec.cohort_size)
+                    continue
+                rng = streams.generator(f"world/{country.name}/ages/{site.name}/rep{rep}")
+                bands = patient_bands(admitted_ages[rep, :, :, h], rng)[:n]
+                chosen = match_members(bands, ages, edges)
+                members.append(chosen)
+                own = np.searchsorted(edges, ages[chosen], side="right") - 1
+                matched.append(own == bands)
+            member = np.concatenate(members)
             summary["admitted_cohort"] = {
                 k: float(cohort.columns[k][member].mean()) if member.size else None
                 for k in ("age_years", "female", "hypertension", "diabetes")
             }
+            both = np.concatenate(matched) if matched else np.zeros(0, bool)
+            summary["admitted_cohort"]["age_band_matched_share"] = (
+                float(both.mean()) if both.size else None
+            )
         out.append(summary)
     return tuple(out)
 
