@@ -14,8 +14,6 @@ chromium``); without them the module is skipped, except under HEALTHTWIN_FULL_TE
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,14 +23,11 @@ import httpx
 import pytest
 from tests.api.security_fixtures import Keys, claims, config
 from tests.api.v1_server import free_port, serving
-from tests.conftest import FULL, require
+from tests.dashboard.conftest import assert_labelled, open_view
 
 from healthtwin.api.app import create_app
 from healthtwin.api.demo import load_demo
 from healthtwin.store import Store, open_store
-
-CHROMIUM = "/usr/bin/chromium"
-TIMEOUT_MS = 30_000
 
 
 @dataclass(frozen=True)
@@ -59,49 +54,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         store.close()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = require("playwright.sync_api", "test")
-    if shutil.which(CHROMIUM) is None:
-        message = f"{CHROMIUM} is missing: apt-get install -y chromium"
-        if FULL:
-            pytest.fail(f"{message} (HEALTHTWIN_FULL_TESTS=1 forbids skipping)")
-        pytest.skip(message)
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = os.environ.get("HEALTHTWIN_SCREENSHOTS")
-    folder = Path(target) if target else tmp_path_factory.mktemp("screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture
-def page(browser: Any, site: Site) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1366, "height": 900})
-    opened = context.new_page()
-    opened.set_default_timeout(TIMEOUT_MS)
-    problems: list[str] = []
-    opened.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    opened.on("pageerror", lambda e: problems.append(str(e)))
-    opened.problems = problems
-    try:
-        yield opened
-    finally:
-        context.close()
-
-
-def _open(page: Any, site: Site, path: str) -> None:
-    page.goto(f"{site.root}{path}#token={site.token}")
-
-
 def _traces(page: Any, plot_id: str) -> int:
     """Wait until the Plotly plot holds data; return its number of traces with points."""
     page.wait_for_function(
@@ -119,16 +71,8 @@ def _traces(page: Any, plot_id: str) -> int:
     return n
 
 
-def _labelled(page: Any) -> None:
-    unlabelled = page.evaluate(
-        "() => [...document.querySelectorAll('input, select')]"
-        ".filter(i => i.type !== 'hidden' && i.labels.length === 0).map(i => i.id)"
-    )
-    assert unlabelled == []
-
-
 def test_patient_view_plots_and_updates_the_forecast(page: Any, site: Site, shots: Path) -> None:
-    _open(page, site, "/dashboard/patients/twin-demo-ada")
+    open_view(page, site, "/dashboard/patients/twin-demo-ada")
     assert _traces(page, "glucose-plot") >= 6  # two bands (4 traces), median, readings
     page.wait_for_function("() => document.body.dataset.nReadings === '36'")
     assert "#token" not in page.url
@@ -137,7 +81,7 @@ def test_patient_view_plots_and_updates_the_forecast(page: Any, site: Site, shot
     page.wait_for_function(
         "() => document.getElementById('live-state').textContent === 'connected'"
     )
-    _labelled(page)
+    assert_labelled(page)
     page.screenshot(path=str(shots / "patient.png"), full_page=True)
 
     first = page.evaluate("() => document.body.dataset.forecastVersion")
@@ -173,7 +117,7 @@ def test_patient_view_plots_and_updates_the_forecast(page: Any, site: Site, shot
 def test_an_accepted_recommendation_appears_in_the_audit_trail(
     page: Any, site: Site, shots: Path
 ) -> None:
-    _open(page, site, "/dashboard/patients/twin-demo-ben")
+    open_view(page, site, "/dashboard/patients/twin-demo-ben")
     _traces(page, "glucose-plot")
     page.fill("#meal-g", "45")
     page.click("text=Ask for a bolus recommendation")
@@ -196,7 +140,7 @@ def test_an_accepted_recommendation_appears_in_the_audit_trail(
     row.filter(has_text="accept").first.wait_for()
     assert row.filter(has_text="Practitioner/dr-browser").count() >= 1
     assert page.locator("#cards-table tbody tr").count() > 10
-    _labelled(page)
+    assert_labelled(page)
     page.screenshot(path=str(shots / "governance.png"), full_page=True)
     [event] = [
         e
@@ -208,7 +152,7 @@ def test_an_accepted_recommendation_appears_in_the_audit_trail(
 
 
 def test_region_view_plots_every_variant(page: Any, site: Site, shots: Path) -> None:
-    _open(page, site, f"/dashboard/regions/{site.scenario_job}")
+    open_view(page, site, f"/dashboard/regions/{site.scenario_job}")
     assert _traces(page, "incidence-plot") == 6  # a band (2 traces) and a median per variant
     assert _traces(page, "rt-plot") >= 2
     assert _traces(page, "icu-plot") == 3  # two variants and the ICU beds
@@ -220,7 +164,7 @@ def test_region_view_plots_every_variant(page: Any, site: Site, shots: Path) -> 
 
 
 def test_overview_lists_twins_scenarios_and_alarms(page: Any, site: Site, shots: Path) -> None:
-    _open(page, site, "/dashboard/")
+    open_view(page, site, "/dashboard/")
     page.locator("#twins-table tbody a", has_text="twin-demo-cleo").wait_for()
     page.locator("#alarms-table tbody tr", has_text="FR").wait_for()
     page.locator("#scenarios-table tbody a").first.wait_for()

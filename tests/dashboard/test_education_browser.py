@@ -18,8 +18,6 @@ is skipped, except under HEALTHTWIN_FULL_TESTS=1.
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,13 +25,11 @@ from typing import Any
 import pytest
 from tests.api.security_fixtures import Keys, claims, config
 from tests.api.v1_server import free_port, serving
-from tests.conftest import FULL, require
+from tests.dashboard.conftest import TIMEOUT_MS, assert_labelled
 
 from healthtwin.api.app import create_app
 from healthtwin.store import open_store
 
-CHROMIUM = "/usr/bin/chromium"
-TIMEOUT_MS = 30_000
 # The page's and the script's English, none of which may show on a German page.
 ENGLISH_INTERFACE = (
     "Start a training case",
@@ -76,30 +72,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
         store.close()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = require("playwright.sync_api", "test")
-    if shutil.which(CHROMIUM) is None:
-        message = f"{CHROMIUM} is missing: apt-get install -y chromium"
-        if FULL:
-            pytest.fail(f"{message} (HEALTHTWIN_FULL_TESTS=1 forbids skipping)")
-        pytest.skip(message)
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-@pytest.fixture
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = os.environ.get("HEALTHTWIN_SCREENSHOTS")
-    folder = Path(target) if target else tmp_path_factory.mktemp("screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="en-GB")
@@ -114,14 +86,6 @@ def page(browser: Any) -> Iterator[Any]:
         yield opened
     finally:
         context.close()
-
-
-def _labelled(page: Any) -> None:
-    unlabelled = page.evaluate(
-        "() => [...document.querySelectorAll('input, select')]"
-        ".filter(i => i.type !== 'hidden' && i.labels.length === 0).map(i => i.id)"
-    )
-    assert unlabelled == []
 
 
 def _glucose_points(page: Any) -> list[float]:
@@ -176,7 +140,7 @@ def test_a_learner_treats_hypoglycaemia_in_german(
         ".some(o => o.value === 'hypoglycaemia' && !o.textContent.startsWith('Drowsy'))"
     )
     page.select_option("#case-select", "hypoglycaemia")
-    _labelled(page)
+    assert_labelled(page)
     page.screenshot(path=str(shots / "education-start.png"), full_page=True)
     _no_english(page)
     page.click("#start-button")
@@ -200,7 +164,7 @@ def test_a_learner_treats_hypoglycaemia_in_german(
     assert "(g," in dose_label
     assert dose_label.startswith("Dosis")
     assert page.locator("#dose-give_dextrose_iv").input_value() == "15"
-    _labelled(page)
+    assert_labelled(page)
 
     page.click("[data-info='capillary_glucose']")
     version = _wait_chart(page, version)

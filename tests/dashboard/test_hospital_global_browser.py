@@ -15,9 +15,7 @@ pytest's tmp dir).
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
@@ -27,15 +25,14 @@ from typing import Any
 import pytest
 from tests.api.security_fixtures import Keys, claims, config
 from tests.api.v1_server import free_port, serving
-from tests.conftest import FULL, require
+from tests.conftest import require
+from tests.dashboard.conftest import open_view
 
 from healthtwin.api.app import create_app
 from healthtwin.api.demo import DEMO_COUNTRIES, DEMO_HOSPITAL_ID, load_demo
 from healthtwin.dashboard.pages import NAVIGATION
 from healthtwin.store import open_store
 
-CHROMIUM = "/usr/bin/chromium"
-TIMEOUT_MS = 30_000
 AA_TEXT = 4.5
 
 
@@ -62,49 +59,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             yield Site(root, token, demo.scenario_job.id)
     finally:
         store.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = require("playwright.sync_api", "test")
-    if shutil.which(CHROMIUM) is None:
-        message = f"{CHROMIUM} is missing: apt-get install -y chromium"
-        if FULL:
-            pytest.fail(f"{message} (HEALTHTWIN_FULL_TESTS=1 forbids skipping)")
-        pytest.skip(message)
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = os.environ.get("HEALTHTWIN_SCREENSHOTS")
-    folder = Path(target) if target else tmp_path_factory.mktemp("screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture
-def page(browser: Any, site: Site) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1366, "height": 900})
-    opened = context.new_page()
-    opened.set_default_timeout(TIMEOUT_MS)
-    problems: list[str] = []
-    opened.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    opened.on("pageerror", lambda e: problems.append(str(e)))
-    opened.problems = problems
-    try:
-        yield opened
-    finally:
-        context.close()
-
-
-def _open(page: Any, site: Site, path: str) -> None:
-    page.goto(f"{site.root}{path}#token={site.token}")
 
 
 def _traces(page: Any, plot_id: str) -> int:
@@ -148,7 +102,7 @@ def _tab_reaches_every_control(page: Any) -> None:
 
 
 def test_hospital_view_shows_census_bands_and_alerts(page: Any, site: Site, shots: Path) -> None:
-    _open(page, site, f"/dashboard/hospitals/{DEMO_HOSPITAL_ID}")
+    open_view(page, site, f"/dashboard/hospitals/{DEMO_HOSPITAL_ID}")
     assert _traces(page, "census-plot") == 2  # in beds now, free beds
     assert _traces(page, "occupancy-plot") == 10  # three units x (band of 2 + median), line
     assert _traces(page, "queue-plot") == 9
@@ -167,7 +121,7 @@ def test_hospital_view_shows_census_bands_and_alerts(page: Any, site: Site, shot
 
 
 def test_a_forecast_run_from_the_page_replaces_the_plots(page: Any, site: Site) -> None:
-    _open(page, site, "/dashboard/hospitals")  # the first hospital, chosen by the page
+    open_view(page, site, "/dashboard/hospitals")  # the first hospital, chosen by the page
     _traces(page, "occupancy-plot")
     first = page.evaluate("() => document.body.dataset.forecastJob")
     page.fill("#forecast-days", "3")
@@ -181,7 +135,7 @@ def test_a_forecast_run_from_the_page_replaces_the_plots(page: Any, site: Site) 
 
 
 def test_global_view_highlights_alarming_countries(page: Any, site: Site, shots: Path) -> None:
-    _open(page, site, "/dashboard/global")
+    open_view(page, site, "/dashboard/global")
     assert _traces(page, "board-plot") == 1
     heat = page.evaluate("() => document.getElementById('board-plot').data[0]")
     assert heat["type"] == "heatmap"
@@ -244,7 +198,7 @@ def test_every_view_labels_controls_and_names_plots(page: Any, site: Site) -> No
     ]
     # One page visits every view in turn (its cache keeps Plotly.js: one download).
     for path in views:
-        _open(page, site, path)
+        open_view(page, site, path)
         _settle(page)
         unlabelled = page.evaluate(
             "() => [...document.querySelectorAll('input, select, textarea')]"

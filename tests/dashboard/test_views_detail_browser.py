@@ -13,8 +13,6 @@ Content-Security-Policy violation; the keyboard must reach every control. Screen
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
@@ -26,7 +24,7 @@ import numpy as np
 import pytest
 from tests.api.security_fixtures import Keys, claims, config
 from tests.api.v1_server import free_port, serving
-from tests.conftest import FULL, require
+from tests.dashboard.conftest import assert_labelled, open_view
 
 from healthtwin.api.app import create_app
 from healthtwin.api.demo import DEMO_PATIENTS, DEMO_SCENARIO, load_demo
@@ -36,8 +34,6 @@ from healthtwin.physiology.vitals import Vitals
 from healthtwin.population.ensemble import plan_tasks, run_task
 from healthtwin.population.scenario import parse_scenario
 
-CHROMIUM = "/usr/bin/chromium"
-TIMEOUT_MS = 30_000
 REGIONS = [r["name"] for r in DEMO_SCENARIO["geography"]["regions"]]
 
 
@@ -68,49 +64,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             yield Site(root, token, demo.scenario_job.id)
     finally:
         store.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = require("playwright.sync_api", "test")
-    if shutil.which(CHROMIUM) is None:
-        message = f"{CHROMIUM} is missing: apt-get install -y chromium"
-        if FULL:
-            pytest.fail(f"{message} (HEALTHTWIN_FULL_TESTS=1 forbids skipping)")
-        pytest.skip(message)
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = os.environ.get("HEALTHTWIN_SCREENSHOTS")
-    folder = Path(target) if target else tmp_path_factory.mktemp("screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture
-def page(browser: Any, site: Site) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1366, "height": 900})
-    opened = context.new_page()
-    opened.set_default_timeout(TIMEOUT_MS)
-    problems: list[str] = []
-    opened.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    opened.on("pageerror", lambda e: problems.append(str(e)))
-    opened.problems = problems
-    try:
-        yield opened
-    finally:
-        context.close()
-
-
-def _open(page: Any, site: Site, path: str) -> None:
-    page.goto(f"{site.root}{path}#token={site.token}")
 
 
 def _traces(page: Any, plot_id: str) -> int:
@@ -151,14 +104,6 @@ def _tab_reaches_every_control(page: Any) -> None:
         sorted(reached),
     )
     assert missed == []
-
-
-def _labelled(page: Any) -> None:
-    unlabelled = page.evaluate(
-        "() => [...document.querySelectorAll('input, select')]"
-        ".filter(i => i.type !== 'hidden' && i.labels.length === 0).map(i => i.id)"
-    )
-    assert unlabelled == []
 
 
 # -- the data behind the views (no browser) ------------------------------------------------
@@ -240,7 +185,7 @@ def test_the_model_cards_are_listed_once_each(site: Site) -> None:
 def test_region_view_has_a_panel_per_region_and_the_nation(
     page: Any, site: Site, shots: Path
 ) -> None:
-    _open(page, site, f"/dashboard/regions/{site.scenario_job}")
+    open_view(page, site, f"/dashboard/regions/{site.scenario_job}")
     assert _traces(page, "incidence-plot") == 6  # nation: band (2) + median, two variants
     page.locator("#region-panels figure.panel").nth(len(REGIONS) - 1).wait_for()
     panels = page.locator("#region-panels figure.panel")
@@ -275,7 +220,7 @@ def test_region_view_has_a_panel_per_region_and_the_nation(
     assert overflow[1] == 0
     page.select_option("#regions-n", "4")
     assert page.locator("#region-panels figure.panel").count() == len(REGIONS)
-    _labelled(page)
+    assert_labelled(page)
     _tab_reaches_every_control(page)
     page.screenshot(path=str(shots / "region-small-multiples.png"), full_page=True)
     assert page.problems == []
@@ -284,7 +229,7 @@ def test_region_view_has_a_panel_per_region_and_the_nation(
 def test_governance_view_lists_consents_and_one_row_per_card(
     page: Any, site: Site, shots: Path
 ) -> None:
-    _open(page, site, "/dashboard/governance")
+    open_view(page, site, "/dashboard/governance")
     page.wait_for_function("() => document.body.dataset.nCards !== undefined")
     n_cards = int(page.evaluate("() => document.body.dataset.nCards"))
     rows = page.locator("#cards-table tbody tr")
@@ -303,7 +248,7 @@ def test_governance_view_lists_consents_and_one_row_per_card(
     ben = consent_rows.filter(has_text="Patient/demo-ben").inner_text()
     assert "deny HMARKT" in ben
     assert "3 consents on file for 3 patients" in page.locator("#consent-summary").inner_text()
-    _labelled(page)
+    assert_labelled(page)
     _tab_reaches_every_control(page)
     page.screenshot(path=str(shots / "governance-consents.png"), full_page=True)
     assert page.problems == []
@@ -312,7 +257,7 @@ def test_governance_view_lists_consents_and_one_row_per_card(
 def test_patient_view_plots_vitals_with_their_news2_subscores(
     page: Any, site: Site, shots: Path
 ) -> None:
-    _open(page, site, "/dashboard/patients/twin-demo-ada")
+    open_view(page, site, "/dashboard/patients/twin-demo-ada")
     assert _traces(page, "vitals-plot") == 1
     bars = page.evaluate("() => document.getElementById('vitals-plot').data[0].x")
     # The demo's vitals: RR 22, SpO2 95, SBP 105, pulse 96, 38.3 degrees C (NEWS2 6).
