@@ -71,3 +71,43 @@ def assert_labelled(page: Any) -> None:
         ".filter(i => i.type !== 'hidden' && i.labels.length === 0).map(i => i.id)"
     )
     assert unlabelled == []
+
+
+def plot_traces(page: Any, plot_id: str) -> int:
+    """Wait until the Plotly plot holds data; return its number of traces with points."""
+    page.wait_for_function(
+        "id => { const el = document.getElementById(id);"
+        " return el && el.classList.contains('js-plotly-plot') && el.data &&"
+        " el.data.some(t => (t.y || []).length > 0); }",
+        arg=plot_id,
+    )
+    n: int = page.evaluate(
+        "id => document.getElementById(id).data.filter(t => (t.y || []).length > 0).length",
+        plot_id,
+    )
+    assert page.locator(f"#{plot_id} .main-svg").count() > 0
+    return n
+
+
+def tab_reaches_every_control(page: Any) -> None:
+    """Tab from the top of the page until every visible control has had the focus."""
+    n: int = page.evaluate(
+        "() => { const all = [...document.querySelectorAll("
+        "'a[href], button, input, select, textarea, [tabindex]:not([tabindex=\"-1\"])')]"
+        ".filter(e => !e.disabled && e.getClientRects().length > 0);"
+        " all.forEach((e, i) => e.dataset.kb = String(i)); return all.length; }"
+    )
+    assert n > 0
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    reached: set[str] = set()
+    for _ in range(n + 5):
+        page.keyboard.press("Tab")
+        mark = page.evaluate("() => document.activeElement.dataset.kb || null")
+        if mark is not None:
+            reached.add(mark)
+    missed = page.evaluate(
+        "seen => [...document.querySelectorAll('[data-kb]')].filter(e => !seen.includes("
+        "e.dataset.kb)).map(e => e.id || e.textContent.trim().slice(0, 40))",
+        sorted(reached),
+    )
+    assert missed == []

@@ -26,7 +26,7 @@ import pytest
 from tests.api.security_fixtures import Keys, claims, config
 from tests.api.v1_server import free_port, serving
 from tests.conftest import require
-from tests.dashboard.conftest import open_view
+from tests.dashboard.conftest import open_view, plot_traces, tab_reaches_every_control
 
 from healthtwin.api.app import create_app
 from healthtwin.api.demo import DEMO_COUNTRIES, DEMO_HOSPITAL_ID, load_demo
@@ -61,51 +61,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         store.close()
 
 
-def _traces(page: Any, plot_id: str) -> int:
-    """Wait until the Plotly plot holds data; return its number of traces with points."""
-    page.wait_for_function(
-        "id => { const el = document.getElementById(id);"
-        " return el && el.classList.contains('js-plotly-plot') && el.data &&"
-        " el.data.some(t => (t.y || []).length > 0); }",
-        arg=plot_id,
-    )
-    n: int = page.evaluate(
-        "id => document.getElementById(id).data.filter(t => (t.y || []).length > 0).length",
-        plot_id,
-    )
-    assert page.locator(f"#{plot_id} .main-svg").count() > 0
-    return n
-
-
-def _tab_reaches_every_control(page: Any) -> None:
-    """Tab from the top of the page until every visible control has had the focus."""
-    n: int = page.evaluate(
-        "() => { const all = [...document.querySelectorAll("
-        "'a[href], button, input, select, textarea, [tabindex]:not([tabindex=\"-1\"])')]"
-        ".filter(e => !e.disabled && e.getClientRects().length > 0);"
-        " all.forEach((e, i) => e.dataset.kb = String(i)); return all.length; }"
-    )
-    assert n > 0
-    page.evaluate("() => document.activeElement && document.activeElement.blur()")
-    reached: set[str] = set()
-    for _ in range(n + 5):
-        page.keyboard.press("Tab")
-        mark = page.evaluate("() => document.activeElement.dataset.kb || null")
-        if mark is not None:
-            reached.add(mark)
-    missed = page.evaluate(
-        "seen => [...document.querySelectorAll('[data-kb]')].filter(e => !seen.includes("
-        "e.dataset.kb)).map(e => e.id || e.textContent.trim().slice(0, 40))",
-        sorted(reached),
-    )
-    assert missed == []
-
-
 def test_hospital_view_shows_census_bands_and_alerts(page: Any, site: Site, shots: Path) -> None:
     open_view(page, site, f"/dashboard/hospitals/{DEMO_HOSPITAL_ID}")
-    assert _traces(page, "census-plot") == 2  # in beds now, free beds
-    assert _traces(page, "occupancy-plot") == 10  # three units x (band of 2 + median), line
-    assert _traces(page, "queue-plot") == 9
+    assert plot_traces(page, "census-plot") == 2  # in beds now, free beds
+    assert plot_traces(page, "occupancy-plot") == 10  # three units x (band of 2 + median), line
+    assert plot_traces(page, "queue-plot") == 9
     assert page.locator("#census-table tbody tr").count() == 3
     ward = page.locator("#census-table tbody tr", has_text="ward")
     assert "58" in ward.inner_text()
@@ -115,14 +75,14 @@ def test_hospital_view_shows_census_bands_and_alerts(page: Any, site: Site, shot
     # The alert line is drawn at the run's 85 %.
     line = page.evaluate("() => document.getElementById('occupancy-plot').data.at(-1).y")
     assert line == [85, 85]
-    _tab_reaches_every_control(page)
+    tab_reaches_every_control(page)
     page.screenshot(path=str(shots / "hospital.png"), full_page=True)
     assert page.problems == []
 
 
 def test_a_forecast_run_from_the_page_replaces_the_plots(page: Any, site: Site) -> None:
     open_view(page, site, "/dashboard/hospitals")  # the first hospital, chosen by the page
-    _traces(page, "occupancy-plot")
+    plot_traces(page, "occupancy-plot")
     first = page.evaluate("() => document.body.dataset.forecastJob")
     page.fill("#forecast-days", "3")
     page.fill("#forecast-reps", "4")
@@ -136,7 +96,7 @@ def test_a_forecast_run_from_the_page_replaces_the_plots(page: Any, site: Site) 
 
 def test_global_view_highlights_alarming_countries(page: Any, site: Site, shots: Path) -> None:
     open_view(page, site, "/dashboard/global")
-    assert _traces(page, "board-plot") == 1
+    assert plot_traces(page, "board-plot") == 1
     heat = page.evaluate("() => document.getElementById('board-plot').data[0]")
     assert heat["type"] == "heatmap"
     # Every monitored disease and country, quiet ones included.
@@ -164,7 +124,7 @@ def test_global_view_highlights_alarming_countries(page: Any, site: Site, shots:
     ranked = page.locator("#ranked-table tbody tr")
     assert ranked.count() == 3
     assert ranked.first.locator("td").first.inner_text() == "FR"
-    _tab_reaches_every_control(page)
+    tab_reaches_every_control(page)
     page.screenshot(path=str(shots / "global.png"), full_page=True)
     assert page.problems == []
 

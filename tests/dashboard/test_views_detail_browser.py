@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from tests.api.security_fixtures import Keys, claims, config
 from tests.api.v1_server import free_port, serving
-from tests.dashboard.conftest import assert_labelled, open_view
+from tests.dashboard.conftest import assert_labelled, open_view, tab_reaches_every_control
 
 from healthtwin.api.app import create_app
 from healthtwin.api.demo import DEMO_PATIENTS, DEMO_SCENARIO, load_demo
@@ -80,30 +80,6 @@ def _traces(page: Any, plot_id: str) -> int:
     )
     assert page.locator(f"#{plot_id} .main-svg path").count() > 0
     return n
-
-
-def _tab_reaches_every_control(page: Any) -> None:
-    """Tab from the top of the page until every visible control has had the focus."""
-    n: int = page.evaluate(
-        "() => { const all = [...document.querySelectorAll("
-        "'a[href], button, input, select, textarea, [tabindex]:not([tabindex=\"-1\"])')]"
-        ".filter(e => !e.disabled && e.getClientRects().length > 0);"
-        " all.forEach((e, i) => e.dataset.kb = String(i)); return all.length; }"
-    )
-    assert n > 0
-    page.evaluate("() => document.activeElement && document.activeElement.blur()")
-    reached: set[str] = set()
-    for _ in range(n + 5):
-        page.keyboard.press("Tab")
-        mark = page.evaluate("() => document.activeElement.dataset.kb || null")
-        if mark is not None:
-            reached.add(mark)
-    missed = page.evaluate(
-        "seen => [...document.querySelectorAll('[data-kb]')].filter(e => !seen.includes("
-        "e.dataset.kb)).map(e => e.id || e.textContent.trim().slice(0, 40))",
-        sorted(reached),
-    )
-    assert missed == []
 
 
 # -- the data behind the views (no browser) ------------------------------------------------
@@ -221,7 +197,7 @@ def test_region_view_has_a_panel_per_region_and_the_nation(
     page.select_option("#regions-n", "4")
     assert page.locator("#region-panels figure.panel").count() == len(REGIONS)
     assert_labelled(page)
-    _tab_reaches_every_control(page)
+    tab_reaches_every_control(page)
     page.screenshot(path=str(shots / "region-small-multiples.png"), full_page=True)
     assert page.problems == []
 
@@ -249,7 +225,7 @@ def test_governance_view_lists_consents_and_one_row_per_card(
     assert "deny HMARKT" in ben
     assert "3 consents on file for 3 patients" in page.locator("#consent-summary").inner_text()
     assert_labelled(page)
-    _tab_reaches_every_control(page)
+    tab_reaches_every_control(page)
     page.screenshot(path=str(shots / "governance-consents.png"), full_page=True)
     assert page.problems == []
 
