@@ -18,7 +18,7 @@ def test_readme_starts_with_the_two_setup_commands() -> None:
     lines = [ln for ln in first_block.group(1).splitlines() if ln.strip()]
     assert len(lines) == 2
     assert "pip install" in lines[0]
-    assert "healthtwin patient simulate" in lines[0]
+    assert "healthtwin run examples/local-to-global.yaml --out results/" in lines[0]
     assert "pip install" in lines[1]
     assert "pytest" in lines[1]
     assert text.index("```bash") < 40
