@@ -182,3 +182,45 @@ def test_a_failing_job_is_reported_as_failed() -> None:
     finally:
         runner.shutdown()
         store.close()
+
+
+def test_a_cohort_evaluation_runs_as_a_job_and_equals_the_in_process_one(
+    api: tuple[httpx.Client, Store],
+) -> None:
+    from healthtwin.coupling.evaluation import evaluate_controllers
+    from healthtwin.coupling.glucose_scenarios import scenario
+    from healthtwin.physiology.patients import load_patients
+
+    client, _ = api
+    body = {"controllers": ["basal-bolus", "pid"], "days": 1, "replicates": 2}
+    job = client.post("/jobs/cohort-evaluation", json=body).json()
+    final = _wait(client, f"/jobs/{job['id']}")
+    assert final["status"] == "succeeded"
+    assert final["progress"] == 1
+    result = client.get(f"/jobs/{job['id']}/result").json()
+    snacks = result["scenarios"]["snacks"]
+    direct = evaluate_controllers(
+        ["basal-bolus", "pid"], load_patients(["nominal-adult"]), [scenario("snacks")],
+        days=1, seeds=(0, 1),
+    )  # fmt: skip
+    for controller, metrics in direct.table("snacks").items():
+        for name, (mean, sd) in metrics.items():
+            assert snacks["metrics"][controller][name] == pytest.approx([mean, sd], abs=1e-9)
+    tir = snacks["versus_baseline"]["pid"]["tir_70_180"]
+    expected = direct.versus("snacks", "basal-bolus", "pid", "tir_70_180")
+    assert tir["mean"] == pytest.approx(expected.mean, abs=1e-9)
+    # Intervals are over patients: one patient has none (null in JSON, not a number).
+    assert (tir["n_patients"], tir["low"], tir["high"]) == (1, None, None)
+
+
+def test_a_cohort_evaluation_with_unknown_names_is_refused(
+    api: tuple[httpx.Client, Store],
+) -> None:
+    client, _ = api
+    response = client.post("/jobs/cohort-evaluation", json={"controllers": ["magic"]})
+    assert response.status_code == 400
+    assert "basal-bolus" in response.json()["detail"]
+    huge = {"controllers": ["basal-bolus", "pid"], "days": 14, "replicates": 20}
+    refused = client.post("/jobs/cohort-evaluation", json=huge)
+    assert refused.status_code == 400
+    assert "patient-days" in refused.json()["detail"]

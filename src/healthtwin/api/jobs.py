@@ -15,6 +15,7 @@ Routes: ``GET /api/v1/jobs``, ``GET /api/v1/jobs/{id}``, ``POST /api/v1/jobs/{id
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import queue
 import threading
@@ -48,6 +49,8 @@ jobs_router = APIRouter(prefix="/api/v1", tags=["jobs"])
 _FINAL = ("succeeded", "failed", "cancelled")
 #: Prefix of the twin-state ids that hold job results (twin ids may not start with it).
 RESULT_PREFIX = "job."
+#: Closed-loop patient-days one cohort-evaluation job may simulate (a few CPU minutes).
+MAX_COHORT_PATIENT_DAYS = 400
 #: Most simulated replication-days one hospital job may ask for.
 MAX_REPLICATION_DAYS = 20_000
 
@@ -360,6 +363,99 @@ def hospital_work(body: HospitalJobIn) -> Work:
     return work
 
 
+class CohortEvaluationJobIn(BaseModel):
+    """Controllers in closed loop on a virtual cohort, evaluated in the background."""
+
+    model_config = ConfigDict(extra="forbid")
+    controllers: list[str] = Field(
+        min_length=1,
+        max_length=6,
+        description="The first is the baseline of the paired differences.",
+    )
+    patients: list[str] = Field(
+        default_factory=lambda: ["nominal-adult"],
+        min_length=1,
+        max_length=30,
+        description="Virtual patients: nominal-adult, or simglucose's adult#001...",
+    )
+    scenarios: list[str] = Field(default_factory=lambda: ["snacks"], min_length=1, max_length=6)
+    days: int = Field(default=1, ge=1, le=14)
+    replicates: int = Field(default=2, ge=1, le=20)
+
+
+def cohort_evaluation_work(body: CohortEvaluationJobIn) -> Work:
+    """The work of a cohort evaluation (names checked now; one run per scenario and controller).
+
+    Progress advances after each (scenario, controller) run and cancellation is checked
+    between runs; the result holds, per scenario, each controller's metrics (mean and SD
+    over patient-runs) and its paired difference from the baseline with a 95 % interval.
+
+    Raises
+    ------
+    InvalidInputError
+        For an unknown controller, patient or scenario (the valid names are listed).
+    """
+    from healthtwin.coupling.closed_loop import CONTROLLERS, run_closed_loop
+    from healthtwin.coupling.evaluation import METRICS, Evaluation
+    from healthtwin.coupling.glucose_scenarios import SCENARIOS, scenario
+    from healthtwin.physiology.patients import load_patients
+
+    for what, names, valid in (
+        ("controller", body.controllers, CONTROLLERS),
+        ("scenario", body.scenarios, tuple(SCENARIOS)),
+    ):
+        unknown = [n for n in names if n not in valid]
+        if unknown:
+            raise InvalidInputError(f"unknown {what}(s) {unknown}; valid: {', '.join(valid)}")
+    if len(set(body.controllers)) != len(body.controllers):
+        raise InvalidInputError(f"controllers repeat: {body.controllers}")
+    patient_days = (
+        len(body.controllers) * len(body.scenarios) * len(body.patients)
+        * body.replicates * body.days
+    )  # fmt: skip
+    if patient_days > MAX_COHORT_PATIENT_DAYS:
+        raise InvalidInputError(
+            f"{patient_days} simulated patient-days (controllers x scenarios x patients x "
+            f"replicates x days) exceed {MAX_COHORT_PATIENT_DAYS} per job; ask for less"
+        )
+    patients = load_patients(body.patients)
+    kinds = [scenario(name) for name in body.scenarios]
+    seeds = tuple(range(body.replicates))
+
+    def work(context: JobContext) -> JobOutput:
+        runs = {}
+        total = len(kinds) * len(body.controllers)
+        for sc in kinds:
+            for name in body.controllers:
+                context.check()
+                runs[(sc.name, name)] = run_closed_loop(
+                    name, patients, sc, days=body.days, seeds=seeds
+                )
+                context.progress(len(runs) / total, f"{name} on {sc.name}")
+        evaluation = Evaluation(
+            tuple(body.controllers), tuple(body.scenarios),
+            tuple(p.name for p in patients), seeds, body.days, runs,
+            dict.fromkeys(runs, 0.0),
+        )  # fmt: skip
+        baseline = body.controllers[0]
+        summary = {
+            sc: {
+                "metrics": evaluation.table(sc),
+                "versus_baseline": {
+                    other: {
+                        m: dataclasses.asdict(evaluation.versus(sc, baseline, other, m))
+                        for m in METRICS
+                    }
+                    for other in body.controllers[1:]
+                },
+            }
+            for sc in evaluation.scenarios
+        }
+        return JobOutput({"kind": "cohort-evaluation", "baseline": baseline, "scenarios": summary})
+
+    return work
+
+
 def _json_safe(value: Any) -> Any:
     """``value`` with every non-finite float replaced by ``None`` (strict JSON).
 
@@ -408,6 +504,21 @@ def cancel_job(request: Request, job_id: str) -> dict[str, Any]:
 def job_result(request: Request, job_id: str) -> dict[str, Any]:
     """A succeeded job's result (persisted in the store)."""
     return _runner(request).result(job_id)
+
+
+@jobs_router.post("/jobs/cohort-evaluation", status_code=202)
+def submit_cohort_evaluation(request: Request, body: CohortEvaluationJobIn) -> dict[str, Any]:
+    """Evaluate glucose controllers in closed loop on a virtual cohort, in the background."""
+    work = cohort_evaluation_work(body)
+    job = _runner(request).submit(
+        "cohort-evaluation",
+        work,
+        actor=_actor(request),
+        description=(
+            f"cohort evaluation: {', '.join(body.controllers)} on {len(body.patients)} patients"
+        ),
+    )
+    return job.to_dict()
 
 
 @jobs_router.post("/jobs/hospital", status_code=202)
