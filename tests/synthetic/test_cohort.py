@@ -181,3 +181,21 @@ def test_cli_cohort_writes_parquet(spec_file: Path, tmp_path: Path) -> None:
     table = pd.read_parquet(out)
     assert len(table) == 30
     assert "age_years" in table.columns
+
+
+def test_cli_cohort_follows_a_countrys_pyramid(spec_file: Path, tmp_path: Path) -> None:
+    require("starsim_data", "popdata")
+    app = typer.Typer()
+    register(app)
+    ages = {}
+    for country in ("Niger", "Japan"):
+        out = tmp_path / f"{country}.csv"
+        result = CliRunner().invoke(
+            app,
+            ["cohort", "--spec", str(spec_file), "--n", "60", "--country", country,
+             "--out", str(out)],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        ages[country] = np.loadtxt(out, delimiter=",", skiprows=1, usecols=0).mean()
+        assert "age_years mean" in (tmp_path / f"{country}_validation.txt").read_text()
+    assert ages["Japan"] - ages["Niger"] > 8

@@ -29,17 +29,36 @@ def cohort(
     oversample: Annotated[
         int, typer.Option("--oversample", min=1, help="candidates drawn per member")
     ] = 4,
+    country: Annotated[
+        str | None,
+        typer.Option(
+            "--country",
+            help="shape ages by this country's UN WPP pyramid (popdata extra), e.g. Kenya",
+        ),
+    ] = None,
+    year: Annotated[int, typer.Option("--year", help="year of the --country pyramid")] = 2020,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """Generate a virtual cohort matched to the spec's targets, with its validation report.
 
+    With --country the ages follow that country's population pyramid within the spec's
+    inclusion range, and the validation report checks them against it.
+
     \b
     Example:
       healthtwin synth cohort --spec cohort.yaml --n 1000 --out cohort.parquet
+      healthtwin synth cohort --spec cohort.yaml --country Japan --out japan.csv
     """
     output = output_for(json_output, quiet)
     cohort_spec = load_cohort_spec(spec)
+    if country is not None:
+        from healthtwin.coupling.regional_cohorts import regional_spec
+        from healthtwin.population.demography import country_geography
+
+        cohort_spec = regional_spec(
+            cohort_spec, country_geography(country, level="national", year=year)
+        )
     with output.progress(f"generating {n} members ({n * oversample} candidates)"):
         result = generate_cohort(cohort_spec, n, seed=seed, oversample=oversample)
     result.write(out)
