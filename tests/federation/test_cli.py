@@ -16,11 +16,19 @@ def _main(args: list[str]) -> int:
     return main(args)
 
 
-def test_demo_in_process_prints_each_round(capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_in_process_prints_each_round(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     pytest.importorskip("flwr", reason="Flower is the 'fed' extra")
+    import json
+
     code = _main(["federation", "demo", "--sites", "3", "--rounds", "2", "--model", "cox",
-                  "--dp-epsilon", "2.0", "--in-process"])  # fmt: skip
+                  "--dp-epsilon", "2.0", "--in-process", "--out",
+                  str(tmp_path / "cox.json")])  # fmt: skip
     out = capsys.readouterr().out
+    saved = json.loads((tmp_path / "cox.json").read_text())
+    assert len(saved["theta"]) > 0
+    assert saved["rounds"][-1]["epsilon"] == pytest.approx(2.0)
     assert code == 0
     assert "round 1: sites 3/3" in out
     assert "round 2: sites 3/3" in out
@@ -96,7 +104,9 @@ def test_bad_split_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--split 'random'" in capsys.readouterr().err
 
 
-def test_demo_boosts_trees_equal_to_the_pooled_fit(capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_boosts_trees_equal_to_the_pooled_fit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     pytest.importorskip("flwr", reason="Flower is the 'fed' extra")
     import json
 
@@ -104,8 +114,13 @@ def test_demo_boosts_trees_equal_to_the_pooled_fit(capsys: pytest.CaptureFixture
     from healthtwin.federation.sites import load_site_data
 
     code = _main(["federation", "demo", "--model", "gbdt", "--trees", "3", "--max-depth", "2",
-                  "--dataset", "veterans", "--in-process", "--json"])  # fmt: skip
+                  "--dataset", "veterans", "--in-process", "--json",
+                  "--out", str(tmp_path / "gbdt.json")])  # fmt: skip
     document = json.loads(capsys.readouterr().out)
+    saved = json.loads((tmp_path / "gbdt.json").read_text())
+    from healthtwin.federation.gbdt import GradientBoostedTrees
+
+    reloaded = GradientBoostedTrees.from_json(json.dumps(saved["gbdt"]))
     assert code == 0
     assert document["trees"] == 3
     assert {lv["tree"] for lv in document["levels"]} == {0, 1, 2}
@@ -117,3 +132,4 @@ def test_demo_boosts_trees_equal_to_the_pooled_fit(capsys: pytest.CaptureFixture
         BoostingConfig(n_trees=3, max_depth=2),
     )
     assert document["metrics"] == pytest.approx(central.evaluate(pooled), abs=1e-12)
+    assert reloaded.evaluate(pooled) == pytest.approx(document["metrics"], abs=1e-12)

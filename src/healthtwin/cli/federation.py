@@ -50,6 +50,10 @@ def demo_command(
     in_process: Annotated[
         bool, typer.Option("--in-process", help="Run the same apps in one process instead.")
     ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write the trained model (JSON: parameters, rounds, privacy spent)."),
+    ] = None,
     trees: Annotated[int, typer.Option(help="gbdt: number of trees.")] = 20,
     max_depth: Annotated[int, typer.Option(help="gbdt: depth of each tree.")] = 3,
     json_output: JsonOption = False,
@@ -67,7 +71,7 @@ def demo_command(
     """
     output = output_for(json_output, quiet)
     if model == "gbdt":
-        _boosting_demo(output, sites, trees, max_depth, dp_epsilon, dataset, split, in_process)
+        _boosting_demo(output, sites, trees, max_depth, dp_epsilon, dataset, split, in_process, out)
         return
     if secure_aggregation and sites < 2:
         raise InvalidInputError("--secure-aggregation needs at least two --sites")
@@ -109,7 +113,21 @@ def demo_command(
         "secure_aggregation": secure_aggregation, "seconds": seconds,
         "rounds": [dataclasses.asdict(r) for r in result.rounds],
     }  # fmt: skip
+    if out is not None:
+        saved = {**document, "dataset": dataset, "theta": result.theta.tolist()}
+        _write_model(out, saved)
+        document["out"] = str(out)
+        lines.append(f"model -> {out}")
     output.result(document, *lines)
+
+
+def _write_model(path: Path, document: dict[str, object]) -> None:
+    import json
+
+    from healthtwin.cli.output import jsonable
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(jsonable(document), indent=1) + "\n", encoding="utf-8")
 
 
 def _boosting_demo(
@@ -121,6 +139,7 @@ def _boosting_demo(
     dataset: str,
     split: str,
     in_process: bool,
+    out: Path | None,
 ) -> None:
     """``demo --model gbdt``: federated histogram boosting over the same sites."""
     import json
@@ -176,6 +195,10 @@ def _boosting_demo(
         "sites": sites, "model": "gbdt", "trees": len(model.trees), "dp_epsilon": dp_epsilon,
         "epsilon": epsilon, "metrics": scores, "levels": levels,
     }  # fmt: skip
+    if out is not None:
+        _write_model(out, {**document, "gbdt": json.loads(model.to_json())})
+        document["out"] = str(out)
+        lines.append(f"model -> {out}")
     output.result(document, *lines)
 
 
