@@ -73,7 +73,13 @@ from healthtwin.hospital.course import ClinicalCourse, EventKind, Patient
 from healthtwin.hospital.engine_fast import run_fast
 from healthtwin.hospital.model import DEATH, CompiledModel, PatientDraws, compile_model
 
-__all__ = ["PatientStays", "simulate_hospital", "summarise_stays"]
+__all__ = [
+    "PatientStays",
+    "icu_nurses_per_shift",
+    "simulate_hospital",
+    "summarise_stays",
+    "with_icu_beds",
+]
 
 
 @dataclass(frozen=True)
@@ -194,11 +200,43 @@ def simulate_hospital(
     daily = {k: getattr(run, k).copy() for k in _DAILY}
     for day, beds in icu_beds:
         # Same seed, new capacity: the same patients; days from ``day`` on come from it.
-        cfg = config.with_capacity(str(icu_unit), beds=beds)
+        cfg = with_icu_beds(config, str(icu_unit), beds)
         run, stays = _one(cfg, counts, entry_unit, icu_unit, seed, replication, twins)
         for k, series in daily.items():
             series[day:] = getattr(run, k)[day:]
     return replace(run, **daily), stays
+
+
+def icu_nurses_per_shift(config: HospitalConfig, icu_unit: str, beds: int) -> int | None:
+    """Nurses each ICU shift needs to staff ``beds`` (None: the unit has no roster).
+
+    Examples
+    --------
+    >>> cfg = HospitalConfig.model_validate({
+    ...     "units": {"icu": {"kind": "icu", "beds": 4, "los_hours": {"dist": "fixed", "mean": 9},
+    ...                       "staff": {"patients_per_nurse": 2.0,
+    ...                                 "shifts": [{"start_hour": 0, "length_hours": 24,
+    ...                                             "nurses": 2}]}}},
+    ...     "pathways": {"icu": {"discharge": 1.0}}})
+    >>> icu_nurses_per_shift(cfg, "icu", 7)
+    4
+    """
+    staff = config.units[icu_unit].staff
+    if staff is None:
+        return None
+    return int(np.ceil(beds / staff.patients_per_nurse))
+
+
+def with_icu_beds(config: HospitalConfig, icu_unit: str, beds: int) -> HospitalConfig:
+    """``config`` with ``beds`` ICU beds, and, if the unit has a roster, the nurses to staff them.
+
+    The national planner moves staffed beds: a bed without the nurses to run it adds no
+    usable capacity (usable beds are ``min(beds, nurses x patients_per_nurse)``), so every
+    shift of the unit gets ``ceil(beds / patients_per_nurse)`` nurses.
+    """
+    return config.with_capacity(
+        icu_unit, beds=beds, nurses_per_shift=icu_nurses_per_shift(config, icu_unit, beds)
+    )
 
 
 #: The daily series of a HospitalRun that are stitched across capacity changes.

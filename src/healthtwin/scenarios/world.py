@@ -153,6 +153,8 @@ class NationalSpec(BaseModel):
     At each day the forecast (the replicates' ICU demand over the rest of the run) goes to
     :func:`~healthtwin.coupling.national_allocation.reallocate_icu_beds`; the regions'
     new beds are shared over their hospitals and hold until the next day of the list.
+    Beds move staffed: an ICU with a nursing roster gets the nurses its new beds need on
+    every shift (:func:`~healthtwin.scenarios.hospital_runs.with_icu_beds`).
     The forecast is the run's own replicate ensemble (an oracle forecast: a real planner
     would use a forecast hub's ensemble). Days at or after the horizon are ignored, so
     a run shortened with ``--days`` still runs. With ``vaccine_daily_doses``, the nation offers
