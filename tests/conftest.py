@@ -17,6 +17,7 @@ import importlib
 import os
 import pwd
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -107,8 +108,26 @@ def postgres_database(admin: Engine) -> Iterator[str]:
     try:
         yield admin.url.set(database=name).render_as_string(hide_password=False)
     finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _drop_database(admin, name)
+
+
+def _drop_database(admin: Engine, name: str, tries: int = 20) -> None:
+    """Drop a test database, closing what is still connected to it.
+
+    ``WITH (FORCE)`` terminates the other sessions on the database, which a role that is
+    not a superuser may only do for sessions of its own role: an autovacuum worker that
+    happens to be on the database makes it fail ("must be a member of the role whose
+    process is being terminated"). The worker is gone within moments, so try again.
+    """
+    for attempt in range(tries):
+        try:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            return
+        except SQLAlchemyError:
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
 
 
 @pytest.fixture(params=BACKENDS)

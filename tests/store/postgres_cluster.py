@@ -3,7 +3,7 @@
 Used by ``tests/store/conftest.py`` when ``HEALTHTWIN_POSTGRES_URL`` is not set and the
 server binaries are installed (Debian: ``/usr/lib/postgresql/<version>/bin``). PostgreSQL
 refuses to run as root, so as root the server runs as the ``postgres`` OS user that the
-Debian package creates. Durability is switched off (``fsync=off``): the data is discarded.
+Debian package creates. Durability and autovacuum are switched off: the data is discarded.
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ class Cluster:
         )
         options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
         options += " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        # Databases live for one test: vacuuming them only races with their DROP.
+        options += " -c autovacuum=off"
         subprocess.run(
             self._command(
                 str(self.bin_dir / "pg_ctl"),
