@@ -176,14 +176,18 @@ def _page(result: WorldResult, out: Path) -> str:
     return (out / "report.html").read_text()
 
 
-def test_the_national_planner_moves_beds_to_demand_and_conserves_them(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("forecast", "day"), [("ensemble", 12), ("trend", 27)])
+def test_the_national_planner_moves_beds_to_demand_and_conserves_them(
+    tmp_path: Path, forecast: str, day: int
+) -> None:
     base = run_world(parse_world(_uneven()))
-    planned = run_world(parse_world(_uneven(days=[12], movable_fraction=1.0)))
+    national = {"days": [day], "movable_fraction": 1.0, "forecast": forecast}
+    planned = run_world(parse_world(_uneven(**national)))
     c, b = planned.countries[0], base.countries[0]
     np.testing.assert_array_equal(c.epidemic.icu_occupancy, b.epidemic.icu_occupancy)
     assert c.icu_schedule is not None
     assert (c.icu_schedule.sum(axis=1) == 9).all()
-    assert (c.icu_schedule[:12] == 3).all()
+    assert (c.icu_schedule[:day] == 3).all()
     (plan,) = c.reallocations
     assert plan.after[0] > 3
     assert plan.moved > 0
@@ -198,7 +202,7 @@ def test_the_national_planner_moves_beds_to_demand_and_conserves_them(tmp_path: 
     assert with_.mean() < without.mean()
     s = planned.summary()["countries"]["X"]
     assert s["unmet_icu_bed_days"][1] <= s["unmet_icu_bed_days_without_reallocation"][1]
-    assert s["reallocations"][0]["day"] == 12
+    assert s["reallocations"][0]["day"] == day
     assert "National ICU planner" in _page(planned, tmp_path)
     assert c.overflow_deaths.sum() < b.overflow_deaths.sum()
 

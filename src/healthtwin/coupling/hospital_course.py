@@ -75,7 +75,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -203,6 +203,12 @@ class TwinCourse:
         Heterogeneity, thresholds and numerics.
     seed
         Mixed into every patient's draws.
+    escalate
+        Whether a twin's deterioration on a ward sends it to the ICU.
+    twin_cache
+        Where to keep simulated twins for courses of the same hospital and settings run
+        again (a run over more days re-uses the twins of a shorter one: the same patients
+        have the same twins); None keeps them for this course only.
 
     Examples
     --------
@@ -227,8 +233,12 @@ class TwinCourse:
         *,
         seed: int = 0,
         escalate: bool = False,
+        twin_cache: MutableMapping[tuple[int, int, int], Any] | None = None,
     ) -> None:
         self._config = config
+        # Simulated blocks of twins, shared by courses of the same hospital and settings
+        # (a block depends only on the seed, the replication's course stream and its ids).
+        self._cache = twin_cache
         self.settings = TwinCourseSettings() if settings is None else settings
         self._seed = seed
         self._escalate = escalate
@@ -405,7 +415,12 @@ class TwinCourse:
         b = pid // size
         block = self._blocks.get(b)
         if block is None:
-            block = self._simulate_block(range(b * size, (b + 1) * size))
+            key = (self._seed, self._rep_entropy, b)
+            block = None if self._cache is None else self._cache.get(key)
+            if block is None:
+                block = self._simulate_block(range(b * size, (b + 1) * size))
+                if self._cache is not None:
+                    self._cache[key] = block
             self._blocks[b] = block
         return block, pid - b * size
 

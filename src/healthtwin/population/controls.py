@@ -10,7 +10,7 @@ day in each replicate.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -44,11 +44,15 @@ class Observed:
     population
         People alive per replicate and region, shape ``(reps, regions)`` (for per-capita
         thresholds).
+    by_age
+        The same quantities per age group, ``(reps, regions, ages)`` (a controller that
+        routes the day's admissions to hospitals needs their ages).
     """
 
     day: int
     values: dict[str, FloatArray]
     population: FloatArray
+    by_age: dict[str, FloatArray] = field(default_factory=dict)
 
     def get(self, quantity: str) -> FloatArray:
         """One quantity, ``(reps, regions)``; unknown names list the known ones."""

@@ -372,6 +372,7 @@ def _ask(
         day=day,
         values={q: v[:, -1].sum(axis=2) for q, v in values.items()},
         population=np.asarray(state[:, :D].sum(axis=(1, 3)), dtype=float),
+        by_age={q: v[:, -1] for q, v in values.items()},
     )
     controls = controller(observed)
     if controls is None:

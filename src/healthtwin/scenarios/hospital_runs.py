@@ -52,8 +52,9 @@ random streams) with two things a world run needs:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -156,6 +157,7 @@ def simulate_hospital(
     replication: int = 0,
     twins: TwinCourseSettings | None = None,
     icu_beds: Sequence[tuple[int, int]] = (),
+    twin_cache: MutableMapping[tuple[int, int, int], Any] | None = None,
 ) -> tuple[HospitalRun, PatientStays]:
     """Run one hospital replication on routed admissions (see the module docstring).
 
@@ -173,6 +175,9 @@ def simulate_hospital(
         Settings of the patient twins; None keeps the units' distributions.
     icu_beds
         ``(day, beds)`` changes of the ICU unit's beds, each from its day on.
+    twin_cache
+        Shared store of simulated twins (:class:`~healthtwin.coupling.hospital_course.TwinCourse`):
+        runs of the same hospital over more days re-use the twins of shorter ones.
 
     Returns
     -------
@@ -196,12 +201,12 @@ def simulate_hospital(
         )
     if icu_beds and icu_unit is None:
         raise InvalidInputError("ICU bed changes need an icu_unit; set the hospital's icu_unit")
-    run, stays = _one(config, counts, entry_unit, icu_unit, seed, replication, twins)
+    run, stays = _one(config, counts, entry_unit, icu_unit, seed, replication, twins, twin_cache)
     daily = {k: getattr(run, k).copy() for k in _DAILY}
     for day, beds in icu_beds:
         # Same seed, new capacity: the same patients; days from ``day`` on come from it.
         cfg = with_icu_beds(config, str(icu_unit), beds)
-        run, stays = _one(cfg, counts, entry_unit, icu_unit, seed, replication, twins)
+        run, stays = _one(cfg, counts, entry_unit, icu_unit, seed, replication, twins, twin_cache)
         for k, series in daily.items():
             series[day:] = getattr(run, k)[day:]
     return replace(run, **daily), stays
@@ -251,6 +256,7 @@ def _one(
     seed: int,
     replication: int,
     twins: TwinCourseSettings | None,
+    twin_cache: MutableMapping[tuple[int, int, int], Any] | None = None,
 ) -> tuple[HospitalRun, PatientStays]:
     model = compile_model(config)
     streams = RandomStreams(seed)
@@ -265,7 +271,7 @@ def _one(
     if twins is not None:
         icu = -1 if icu_unit is None else model.names.index(icu_unit)
         escalate = _escalates(model, draws, icu, twins)
-        twin = TwinCourse(config, twins, seed=seed, escalate=escalate)
+        twin = TwinCourse(config, twins, seed=seed, escalate=escalate, twin_cache=twin_cache)
         recorder = _Recorder(twin)
         course_rng = streams.generator(f"hospital/rep{replication}/course")
         twin.start(course_rng)

@@ -110,7 +110,7 @@ def _report_html(result: WorldResult) -> str:
             cells = "".join(f"<td>{_fmt(h[k])}</td>" for k in _HOSPITAL_COLUMNS)
             parts.append(f"<tr><th>{html.escape(name)}</th>{cells}</tr>")
         parts.append("</table>")
-        parts.append(_national_html(s) + _patients_html(s))
+        parts.append(_national_html(s) + _reviews_html(s) + _patients_html(s))
         parts.append(_figure(partial(_plot_regions, c=c), "Region: admissions"))
         parts.append(_figure(partial(_plot_hospitals, c=c), "Hospitals: occupancy"))
         parts.append(_figure(partial(_plot_nation, c=c), "Nation: ICU demand"))
@@ -152,6 +152,28 @@ def _national_html(s: dict[str, Any]) -> str:
         f"<tr><th>unmet ICU bed-days</th><td>{_fmt(s['unmet_icu_bed_days'])}</td></tr>"
         "<tr><th>without reallocation</th>"
         f"<td>{_fmt(s['unmet_icu_bed_days_without_reallocation'])}</td></tr></table>"
+    )
+
+
+def _reviews_html(s: dict[str, Any]) -> str:
+    """The hospital loop's reviews: where the hospitals' occupancy cut contacts."""
+    reviews = s.get("occupancy_reviews") or []
+    cut = [r for r in reviews if any(v > 0 for v in r["share_of_replicates_above"].values())]
+    if not reviews:
+        return ""
+    rows = "".join(
+        f"<tr><th>day {r['day']}</th><td>"
+        + html.escape(
+            ", ".join(f"{k}: {v:.0%}" for k, v in r["share_of_replicates_above"].items() if v > 0)
+        )
+        + "</td></tr>"
+        for r in cut
+    )
+    return (
+        "<h3>Hospital occupancy reviews</h3><p>The hospitals were simulated with the "
+        f"epidemic and reviewed {len(reviews)} times; contacts were cut from the next day "
+        "in the regions whose hospitals were above the occupancy line (share of "
+        f"replicates):</p><table>{rows or '<tr><td>never above the line</td></tr>'}</table>"
     )
 
 

@@ -3,15 +3,19 @@
 For each country, in this order (every random draw from a stream named after the country,
 hospital and replicate under the world's seed, so the same seed gives the same numbers):
 
-1. the epidemic (chain binomial) with the country's interventions, plus, when the scenario
-   asks for it, the occupancy trigger of :mod:`~healthtwin.coupling.hospital_region`
-   (contacts cut where the epidemic's hospital occupancy is above a line of the region's
-   beds);
-2. each day's hospital admissions by age group routed to the region's hospitals by
-   catchment shares (:func:`~healthtwin.coupling.region_hospital.route_admissions`) and
-   each hospital simulated with them as its arrivals, per replicate (with a cohort, the
+1. the epidemic (chain binomial) with the country's interventions and, when the scenario
+   has an occupancy line, the hospitals simulated together with it
+   (:mod:`~healthtwin.scenarios.hospital_loop`): each day's hospital admissions by age
+   group are routed to the region's hospitals by catchment shares as the day ends, and
+   at each review the hospitals are simulated over the days so far; where their
+   occupancy is above the line of their beds, the region's contacts are cut until the
+   next review (``source: epidemic`` watches the epidemic's own ward and ICU
+   compartments instead, :class:`~healthtwin.coupling.hospital_region.OccupancyTrigger`);
+2. each hospital simulated with its routed admissions as arrivals, per replicate (without
+   the loop the admissions are routed after the epidemic,
+   :func:`~healthtwin.coupling.region_hospital.route_admissions`; with a cohort, the
    admitted patients are matched to cohort members by age band,
-   :mod:`~healthtwin.scenarios.ages`);
+   :mod:`~healthtwin.scenarios.ages`); these runs are the ones the reviews saw;
 3. deaths, from one source of truth so that totals agree by construction at every
    level (nation = sum of regions = sum of the region's hospitals + community):
 
@@ -31,8 +35,9 @@ hospital and replicate under the world's seed, so the same seed gives the same n
 
 With a ``patients:`` section a hospital's admitted patients carry twins whose course
 drives their stays (:mod:`~healthtwin.scenarios.hospital_runs`); with a ``national:``
-section the national planner reallocates ICU beds at given days from the replicates'
-forecast ICU demand (:mod:`~healthtwin.coupling.national_allocation`), pushed down to the
+section the national planner reallocates ICU beds at given days from a forecast of ICU
+demand (by default each replicate's demand so far on its recent trend; ``forecast:
+ensemble`` is the run's own future, an oracle for comparison), pushed down to the
 hospitals' ICUs for the rest of the run, so the ICU queues of step 3 are those of the
 reallocated beds. Unmet ICU bed-days (the epidemic's ICU demand above the beds: the
 planner's view) are reported with and without the reallocation (same epidemic: common
@@ -43,19 +48,19 @@ Then the world: each country's median weekly admissions go to the cross-border m
 :func:`~healthtwin.scenarios.outputs.write_outputs` writes ``summary.json``,
 ``monitor.json``, CSV tables and ``report.html``.
 
-What feeds what: the epidemic feeds the hospitals (admissions, by region and day) and,
-through the occupancy trigger, reads back its own hospital occupancy (not the hospitals'
-simulated occupancy, which is computed after it); the hospitals feed deaths, discharges,
+What feeds what: the epidemic feeds the hospitals (admissions, by region, age and day);
+the hospitals' simulated occupancy feeds back to transmission within the run (the
+occupancy line, reviewed as the epidemic runs); the hospitals feed deaths, discharges,
 occupancy and ICU queues up to the regions and the nation; the nation feeds ICU beds
-back down to the hospitals. The feedback to transmission is one-way: deaths in hospital
-and overflow deaths do not change the epidemic (hospitalised people are already out of
-the community in the population model), and the epidemic's own ward/ICU outcomes are
-superseded by the hospitals'.
+back down to the hospitals, from the days it replans on. Deaths in hospital and
+overflow deaths do not change transmission: hospitalised people are already out of the
+community in the population model, whose own ward/ICU outcomes are superseded by the
+hospitals'.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
@@ -92,8 +97,9 @@ from healthtwin.population.scenario_build import build_inputs, parameters_for, p
 from healthtwin.scenarios.ages import age_band_edges, match_members, patient_bands
 from healthtwin.scenarios.distributed import check_cluster, executor_for  # W15b
 from healthtwin.scenarios.federated import FederatedWorld, share_back, train_federation  # W15b
+from healthtwin.scenarios.hospital_loop import HospitalLoop, Review, trend_forecast
 from healthtwin.scenarios.hospital_runs import PatientStays, simulate_hospital, summarise_stays
-from healthtwin.scenarios.world import CountryWorld, HospitalSite, WorldScenario
+from healthtwin.scenarios.world import CountryWorld, HospitalSite, NationalSpec, WorldScenario
 from healthtwin.surveillance.monitor import MonitorConfig, MonitorReport
 from healthtwin.synthetic.cohort import generate_cohort
 
@@ -138,6 +144,9 @@ class CountryResult:
         ``overflow_deaths`` per hospital.
     icu_units
         Each hospital's ICU unit (None without one), the unit whose queue is the overflow.
+    reviews
+        What each review of the hospital loop saw (empty unless the occupancy line watches
+        the hospitals, :mod:`~healthtwin.scenarios.hospital_loop`).
     """
 
     name: str
@@ -153,6 +162,7 @@ class CountryResult:
     patients: tuple[dict[str, Any] | None, ...] = ()
     hospital_overflow_deaths: FloatArray | None = None
     icu_units: tuple[str | None, ...] = ()
+    reviews: tuple[Review, ...] = ()
 
     def unmet_icu_bed_days(self, *, reallocated: bool = True) -> FloatArray:
         """ICU bed-days of demand above the beds per replicate, ``(reps,)``.
@@ -287,6 +297,15 @@ class WorldResult:
                     {"day": r.day, "moved": r.moved, "after": r.after.tolist()}
                     for r in c.reallocations
                 ],
+                "occupancy_reviews": [
+                    {
+                        "day": r.day,
+                        "share_of_replicates_above": dict(
+                            zip(c.epidemic.regions, r.above.mean(axis=0).tolist(), strict=True)
+                        ),
+                    }
+                    for r in c.reviews
+                ],
                 "hospitals": hospitals,
             }
         # W15b: the federation, and the model each hospital received.
@@ -383,7 +402,11 @@ def _run_country(
     icu_beds = to_regions(
         np.array([h.icu_beds() for h in country.hospitals]), hospital_region, n_regions
     )
-    controller = _controller(world, country, spec, variant, inputs, beds)
+    planner = _NationalPlanner.of(country, icu_beds, hospital_region)
+    # Twins simulated once per country: the loop's reviews and the final runs share them.
+    cache: dict[tuple[int, int, int], Any] = {}
+    loop = _hospital_loop(world, country, streams, catchment, hospital_region, beds, planner, cache)
+    controller = _controller(world, country, spec, variant, inputs, beds, loop)
     epidemic = simulate_epidemic(
         geography,
         inputs.contacts,
@@ -396,33 +419,33 @@ def _run_country(
         controller=controller,
         keep_ages=True,
     )
-    # Routed with their age groups (reps, days, R, A, H), so that hospitals know ages.
-    routed_ages = route_admissions(
-        epidemic.get("admissions", by_age=True),
-        catchment,
-        streams.generator(f"world/{country.name}/routing"),
-    )
+    if loop is not None:
+        # Routed and planned day by day while the epidemic ran (the reviews saw these).
+        routed_ages = loop.routed_ages
+        changes = loop.icu_changes
+    else:
+        # Routed with their age groups (reps, days, R, A, H), so that hospitals know ages.
+        routed_ages = route_admissions(
+            epidemic.get("admissions", by_age=True),
+            catchment,
+            streams.generator(f"world/{country.name}/routing"),
+        )
+        if planner is not None:
+            planner.plan_all(np.asarray(epidemic.icu_occupancy, dtype=float), world.days)
+        changes = _icu_changes(
+            [h.icu_beds() for h in country.hospitals], [] if planner is None else planner.plans
+        )
+    plans = [] if planner is None else planner.plans
     routed = np.asarray(routed_ages.sum(axis=3), dtype=np.int64)
     admitted_ages = np.asarray(routed_ages.sum(axis=2), dtype=np.int64)  # (reps, days, A, H)
-    plans = _national_plans(country, epidemic.icu_occupancy, icu_beds, hospital_region, world.days)
     schedule = capacity_schedule(
         np.rint(icu_beds).astype(np.int64), [(p.day, p.after) for p, _ in plans], world.days
     )
-    changes = _icu_changes([h.icu_beds() for h in country.hospitals], plans)
     per_hospital = routed.sum(axis=2)
     pairs = [
         [
-            simulate_hospital(
-                site.config,
-                per_hospital[rep, :, h],
-                entry_unit=site.entry_unit,
-                icu_unit=site.icu_unit,
-                seed=_seed(streams, f"world/{country.name}/hospital/{site.name}"),
-                replication=rep,
-                twins=_twins(country, site),
-                icu_beds=changes[h],
-            )
-            for h, site in enumerate(country.hospitals)
+            _simulate_site(country, streams, rep, h, per_hospital[rep, :, h], changes[h], cache)
+            for h in range(len(country.hospitals))
         ]
         for rep in range(world.replicates)
     ]
@@ -448,7 +471,134 @@ def _run_country(
         patients=_patients(world, country, streams, pairs, admitted_ages, geography.age_groups),
         hospital_overflow_deaths=extra,
         icu_units=tuple(site.icu_unit for site in country.hospitals),
+        reviews=() if loop is None else tuple(loop.reviews),
     )
+
+
+def _simulate_site(
+    country: CountryWorld,
+    streams: RandomStreams,
+    rep: int,
+    h: int,
+    counts: IntArray,
+    changes: Sequence[tuple[int, int]],
+    twin_cache: dict[tuple[int, int, int], Any] | None = None,
+) -> tuple[HospitalRun, PatientStays]:
+    """Hospital ``h`` of replicate ``rep`` on its admissions per day (``counts``)."""
+    site = country.hospitals[h]
+    return simulate_hospital(
+        site.config,
+        counts,
+        entry_unit=site.entry_unit,
+        icu_unit=site.icu_unit,
+        seed=_seed(streams, f"world/{country.name}/hospital/{site.name}"),
+        replication=rep,
+        twins=_twins(country, site),
+        icu_beds=[(d, b) for d, b in changes if d < counts.size],
+        twin_cache=twin_cache,
+    )
+
+
+def _hospital_loop(
+    world: WorldScenario,
+    country: CountryWorld,
+    streams: RandomStreams,
+    catchment: Catchment,
+    hospital_region: IntArray,
+    beds: FloatArray,
+    planner: _NationalPlanner | None,
+    cache: dict[tuple[int, int, int], Any],
+) -> HospitalLoop | None:
+    """The co-simulation of hospitals and epidemic, when the occupancy line watches hospitals."""
+    line = world.feedback.occupancy_line
+    if line is None or line.source != "hospitals":
+        return None
+    if planner is not None and planner.spec.forecast == "ensemble":
+        raise InvalidInputError(
+            f"country {country.name!r}: national.forecast 'ensemble' needs the whole run's "
+            "ICU demand, which is not known while the hospitals are simulated with the "
+            "epidemic (feedback.occupancy_line.source: hospitals); use national.forecast: "
+            "trend, or occupancy_line.source: epidemic"
+        )
+    spec = country.population_scenario(world)
+    inputs = build_inputs(spec)
+
+    def simulate(rep: int, h: int, counts: IntArray, changes: Sequence[tuple[int, int]]) -> Any:
+        return _simulate_site(country, streams, rep, h, counts, changes, cache)[0]
+
+    return HospitalLoop(
+        catchment,
+        hospital_region,
+        beds,
+        days=world.days,
+        replicates=world.replicates,
+        n_ages=inputs.geography.n_ages,
+        n_settings=len(inputs.contacts.settings),
+        routing=lambda day: streams.generator(f"world/{country.name}/routing/day{day}"),
+        simulate=simulate,
+        line=line.line,
+        contact_scale=line.contact_scale,
+        review_every_days=line.review_every_days,
+        plan_days=() if planner is None else tuple(planner.spec.days),
+        plan=None if planner is None else planner.plan_on_trend,
+    )
+
+
+class _NationalPlanner:
+    """The national ICU planner of one country: each plan, with the hospitals' beds after it."""
+
+    def __init__(
+        self,
+        spec: NationalSpec,
+        hospital_beds: IntArray,
+        icu_beds: FloatArray,
+        hospital_region: IntArray,
+    ) -> None:
+        self.spec = spec
+        self.hospital_region = hospital_region
+        self.weights = hospital_beds.astype(float)
+        # Only regions with an ICU can hold ICU beds: plan over those.
+        self.held = np.flatnonzero(to_regions(self.weights, hospital_region, icu_beds.size) > 0)
+        self.beds = np.rint(icu_beds).astype(np.int64)
+        self.plans: list[tuple[IcuReallocation, IntArray]] = []
+
+    @classmethod
+    def of(
+        cls, country: CountryWorld, icu_beds: FloatArray, hospital_region: IntArray
+    ) -> _NationalPlanner | None:
+        if country.national is None:
+            return None
+        beds = np.array([h.icu_beds() for h in country.hospitals], dtype=np.int64)
+        return cls(country.national, beds, icu_beds, hospital_region)
+
+    def plan_all(self, icu_demand: FloatArray, days: int) -> None:
+        """Plan at every planning day before ``days`` from the epidemic's ICU demand."""
+        for day in (d for d in self.spec.days if d < days):
+            if self.spec.forecast == "ensemble":
+                self(day, icu_demand[:, day:])
+            else:
+                self.plan_on_trend(day, trend_forecast(icu_demand[:, :day], days - day))
+
+    def plan_on_trend(self, day: int, forecast: FloatArray) -> IntArray:
+        """Plan at ``day`` on a forecast ``(S, days_left, R)``; the hospitals' ICU beds."""
+        return self(day, forecast)
+
+    def __call__(self, day: int, forecast: FloatArray) -> IntArray:
+        plan = reallocate_icu_beds(
+            forecast[:, :, self.held],
+            self.beds[self.held],
+            day=day,
+            movable_fraction=self.spec.movable_fraction,
+            objective=self.spec.objective,
+            alpha=self.spec.alpha,
+        )
+        after = self.beds.copy()
+        after[self.held] = plan.after
+        plan = replace(plan, before=self.beds, after=after)
+        per_hospital = split_to_hospitals(after, self.hospital_region, self.weights)
+        self.plans.append((plan, per_hospital))
+        self.beds, self.weights = after, per_hospital.astype(float)
+        return per_hospital
 
 
 def _icu_changes(
@@ -469,43 +619,6 @@ def _icu_changes(
 def _twins(country: CountryWorld, site: HospitalSite) -> TwinCourseSettings | None:
     spec = country.patients_of(site)
     return spec.twin.settings() if spec is not None and spec.course == "twins" else None
-
-
-def _national_plans(
-    country: CountryWorld,
-    icu_demand: FloatArray,
-    icu_beds: FloatArray,
-    hospital_region: IntArray,
-    days: int,
-) -> list[tuple[IcuReallocation, IntArray]]:
-    """Each reallocation of the national planner, with the hospitals' ICU beds after it.
-
-    Days at or after the horizon are skipped (a run shortened by an override).
-    """
-    spec = country.national
-    if spec is None:
-        return []
-    weights = np.array([h.icu_beds() for h in country.hospitals], dtype=float)
-    # Only regions with an ICU can hold ICU beds: plan over those.
-    held = np.flatnonzero(to_regions(weights, hospital_region, icu_beds.size) > 0)
-    beds = np.rint(icu_beds).astype(np.int64)
-    plans = []
-    for day in (d for d in spec.days if d < days):
-        plan = reallocate_icu_beds(
-            icu_demand[:, day:, held],
-            beds[held],
-            day=day,
-            movable_fraction=spec.movable_fraction,
-            objective=spec.objective,
-            alpha=spec.alpha,
-        )
-        after = beds.copy()
-        after[held] = plan.after
-        plan = replace(plan, before=beds, after=after)
-        per_hospital = split_to_hospitals(after, hospital_region, weights)
-        plans.append((plan, per_hospital))
-        beds, weights = after, per_hospital.astype(float)
-    return plans
 
 
 def _patients(
@@ -582,15 +695,18 @@ def _controller(
     variant: Variant,
     inputs: Any,
     beds: FloatArray,
+    loop: HospitalLoop | None,
 ) -> Controller | None:
-    """The country's interventions, occupancy trigger and national vaccine campaign."""
+    """The country's interventions, occupancy trigger (or hospital loop) and vaccine campaign."""
     parts: list[Controller] = []
     plan = plan_for(spec, variant, inputs)
     if plan.interventions:
         parts.append(plan.controller(world.replicates))
     n_settings = len(inputs.contacts.settings)
     line = world.feedback.occupancy_line
-    if line is not None:
+    if loop is not None:
+        parts.append(loop)
+    elif line is not None:
         parts.append(
             OccupancyTrigger(
                 beds,

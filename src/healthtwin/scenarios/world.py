@@ -155,8 +155,12 @@ class NationalSpec(BaseModel):
     new beds are shared over their hospitals and hold until the next day of the list.
     Beds move staffed: an ICU with a nursing roster gets the nurses its new beds need on
     every shift (:func:`~healthtwin.scenarios.hospital_runs.with_icu_beds`).
-    The forecast is the run's own replicate ensemble (an oracle forecast: a real planner
-    would use a forecast hub's ensemble). Days at or after the horizon are ignored, so
+    The forecast (``forecast``) is ``trend`` (the default: each replicate's ICU demand so
+    far projected on its last week's log-linear trend,
+    :func:`~healthtwin.scenarios.hospital_loop.trend_forecast`; the planner knows only
+    the past) or ``ensemble`` (the run's own replicates over the rest of the run: an
+    oracle, for comparison; not available when the hospitals are simulated together with
+    the epidemic, since their future is not known yet). Days at or after the horizon are ignored, so
     a run shortened with ``--days`` still runs. With ``vaccine_daily_doses``, the nation offers
     that many first doses a day from ``vaccine_start_day``, shared over regions by
     population and, from each planning day on, by the new infections the nation saw
@@ -168,6 +172,7 @@ class NationalSpec(BaseModel):
     objective: Literal["expected", "cvar"] = "expected"
     alpha: Annotated[float, Field(gt=0, lt=1)] = 0.9
     movable_fraction: Probability = 0.5
+    forecast: Literal["trend", "ensemble"] = "trend"
     vaccine_daily_doses: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     vaccine_start_day: int = Field(default=0, ge=0)
 
@@ -309,11 +314,20 @@ class IcuOverflowSpec(BaseModel):
 
 
 class OccupancyLineSpec(BaseModel):
-    """Contacts scaled by ``contact_scale`` while occupancy is above ``line`` x beds."""
+    """Contacts scaled by ``contact_scale`` while occupancy is above ``line`` x beds.
+
+    ``source: hospitals`` (the default) watches the hospitals' simulated occupancy,
+    simulated together with the epidemic and reviewed every ``review_every_days`` days
+    (:mod:`~healthtwin.scenarios.hospital_loop`); ``source: epidemic`` watches the
+    population model's own ward and ICU compartments every day (cheaper, but blind to
+    the hospitals' queues, twins and reallocated beds).
+    """
 
     model_config = _STRICT
     line: float = Field(gt=0, allow_inf_nan=False)
     contact_scale: Probability
+    source: Literal["hospitals", "epidemic"] = "hospitals"
+    review_every_days: int = Field(default=7, ge=1)
 
 
 class FeedbackSpec(BaseModel):

@@ -1,0 +1,262 @@
+"""The epidemic and its hospitals simulated together, day by day.
+
+:class:`HospitalLoop` is a controller of the epidemic
+(:func:`~healthtwin.population.epidemic.simulate_epidemic`): at the end of each simulated
+day it routes that day's admissions, by age group, to the region's hospitals by catchment
+shares (a multinomial draw from a stream of its own per day), and on review days it
+simulates every hospital of every replicate over the days so far and reads each one's
+occupancy on that day. Where a region's hospitals are fuller than ``line`` x their beds,
+contacts in the region are scaled by ``contact_scale`` until the next review. The
+hospitals' *simulated* occupancy (their twins, pathways, ICU queues and reallocated beds)
+therefore changes transmission within the run, which a trigger on the epidemic's own
+hospital compartments cannot do.
+
+The hospital runs are *prefix-consistent*: a hospital simulated on the admissions of days
+``0..d`` reports, for those days, exactly what the run over the whole horizon reports
+(arrivals, routes and stays come from streams drawn in arrival order, and the engine is
+causal). The occupancy a review saw is therefore the occupancy the results report for
+that day, which :attr:`HospitalLoop.reviews` keeps for checking.
+
+With a national planner, the planner can only know the past: at each planning day it
+plans on :func:`trend_forecast` of each replicate's ICU demand, and the new ICU beds hold
+in the hospitals from that day on (in later reviews and in the results).
+
+Cost: a review simulates ``replicates x hospitals`` hospital runs over the days so far, so
+a run costs about ``days / (2 x review_every_days)`` times the hospital runs of a run
+without the loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from healthtwin.core.types import BoolArray, FloatArray, IntArray
+from healthtwin.coupling.hospital_region import to_regions
+from healthtwin.coupling.region_hospital import Catchment, HospitalRun, route_admissions
+from healthtwin.errors import InvalidParameterError
+from healthtwin.population.controls import DayControls, Observed
+
+__all__ = ["HospitalLoop", "Review", "trend_forecast"]
+
+#: ``simulate(rep, h, counts_per_day, icu_changes) -> HospitalRun``
+SimulateFn = Callable[[int, int, IntArray, Sequence[tuple[int, int]]], HospitalRun]
+#: ``plan(day, forecast (reps, days_left, R)) -> ICU beds per hospital from day on``
+PlanFn = Callable[[int, FloatArray], IntArray]
+
+
+def trend_forecast(
+    history: FloatArray,
+    days_ahead: int,
+    *,
+    window_days: int = 7,
+    max_growth_per_day: float = float(np.log(2.0) / 3.0),
+) -> FloatArray:
+    """Project each path's series on its recent log-linear trend.
+
+    The growth rate of each path and region is the slope of ``log(1 + y)`` over the last
+    ``window_days`` days (or what there is), clipped to ``+-max_growth_per_day`` (default:
+    doubling or halving in 3 days at most); the forecast continues ``1 + y`` from the
+    last day at that rate.
+
+    Parameters
+    ----------
+    history : ndarray, shape (S, T, R)
+        The series so far (people) per path, day and region; ``T >= 1``.
+    days_ahead
+        Days to forecast (>= 1).
+
+    Returns
+    -------
+    ndarray, shape (S, days_ahead, R)
+        Forecast values (>= 0) for the days after the last one.
+
+    Examples
+    --------
+    >>> y = (np.exp(0.1 * np.arange(8)) - 1.0)[None, :, None]
+    >>> f = trend_forecast(y, 3)
+    >>> np.allclose(f[0, :, 0], np.exp(0.1 * np.arange(8, 11)) - 1.0)
+    True
+    >>> trend_forecast(np.full((1, 1, 2), 4.0), 2)[0].round(9).tolist()
+    [[4.0, 4.0], [4.0, 4.0]]
+    """
+    y = np.asarray(history, dtype=float)
+    if y.ndim != 3 or y.shape[1] < 1:
+        raise InvalidParameterError(
+            f"history must have shape (paths, days >= 1, regions); got {y.shape}"
+        )
+    if days_ahead < 1 or window_days < 1:
+        raise InvalidParameterError(
+            f"days_ahead and window_days must be >= 1; got {days_ahead} and {window_days}"
+        )
+    log_y = np.log1p(np.maximum(y, 0.0))
+    lag = min(window_days, y.shape[1] - 1)
+    growth = (log_y[:, -1] - log_y[:, -1 - lag]) / lag if lag > 0 else np.zeros_like(log_y[:, -1])
+    growth = np.clip(growth, -max_growth_per_day, max_growth_per_day)
+    steps = np.arange(1, days_ahead + 1, dtype=float)[None, :, None]
+    return np.asarray(
+        np.maximum(np.expm1(log_y[:, -1][:, None, :] + growth[:, None, :] * steps), 0.0)
+    )
+
+
+@dataclass(frozen=True)
+class Review:
+    """What one review saw: the hospitals' occupancy on ``day`` and the regions above the line.
+
+    Attributes
+    ----------
+    day
+        The reviewed day; the decision holds from ``day + 1`` to the next review.
+    occupancy : ndarray, shape (reps, H)
+        Each hospital's mean occupied beds (all units) over ``day``.
+    above : ndarray of bool, shape (reps, R)
+        Regions whose hospitals were above the line (contacts cut from ``day + 1``).
+    """
+
+    day: int
+    occupancy: FloatArray
+    above: BoolArray
+
+
+@dataclass
+class HospitalLoop:
+    """A controller that co-simulates the hospitals with the epidemic (see the module docstring).
+
+    Parameters
+    ----------
+    catchment
+        Catchment shares ``(R, H)``.
+    hospital_region : ndarray of int, shape (H,)
+        Region of each hospital.
+    beds : ndarray, shape (R,)
+        Beds (all units) of each region's hospitals, the line's denominator.
+    days, replicates, n_ages, n_settings
+        The epidemic's horizon, replicates, age groups and contact settings.
+    routing
+        ``routing(day)``: the generator that splits that day's admissions.
+    simulate
+        Runs one hospital of one replicate on its admissions per day so far, with ICU
+        bed changes ``(day, beds)``.
+    line, contact_scale
+        Contacts in a region are scaled by ``contact_scale`` while its hospitals are above
+        ``line`` x ``beds`` (None: no trigger; the loop still routes and plans).
+    review_every_days
+        Days between reviews (the first at the end of day ``review_every_days - 1``).
+    plan_days, plan
+        Days the national planner replans ICU beds, and the plan itself (given the day
+        and the trend forecast of the epidemic's ICU demand from that day on).
+
+    Examples
+    --------
+    A hospital simulated on the loop's own routing, reviewed every 2 days:
+
+    >>> from healthtwin.hospital.config import HospitalConfig
+    >>> from healthtwin.scenarios.hospital_runs import simulate_hospital
+    >>> cfg = HospitalConfig.model_validate({"units": {"ward": {"kind": "ward", "beds": 4,
+    ...     "los_hours": {"dist": "fixed", "mean": 60.0}}},
+    ...     "pathways": {"ward": {"discharge": 1.0}}})
+    >>> def sim(rep, h, counts, changes):
+    ...     return simulate_hospital(cfg, counts, entry_unit="ward", icu_unit=None, seed=rep)[0]
+    >>> loop = HospitalLoop(Catchment(("c",), ("h",), np.ones((1, 1))), np.array([0]),
+    ...     np.array([4.0]), days=4, replicates=1, n_ages=1, n_settings=1,
+    ...     routing=np.random.default_rng, simulate=sim, line=0.5, contact_scale=0.2,
+    ...     review_every_days=2)
+    >>> seen = lambda day, n: Observed(day, {"icu_occupancy": np.zeros((1, 1))},
+    ...     np.ones((1, 1)), by_age={"admissions": np.full((1, 1, 1), float(n))})
+    >>> [loop(seen(d, n)).contact_scale.ravel().tolist() for d, n in ((0, 3), (1, 1))]
+    [[1.0], [0.2]]
+    >>> review = loop.reviews[0]
+    >>> review.day, bool(3.0 < review.occupancy[0, 0] < 4.0), review.above.tolist()
+    (1, True, [[True]])
+    """
+
+    catchment: Catchment
+    hospital_region: IntArray
+    beds: FloatArray
+    days: int
+    replicates: int
+    n_ages: int
+    n_settings: int
+    routing: Callable[[int], np.random.Generator]
+    simulate: SimulateFn
+    line: float | None = None
+    contact_scale: float = 1.0
+    review_every_days: int = 7
+    plan_days: tuple[int, ...] = ()
+    plan: PlanFn | None = None
+    routed_ages: IntArray = field(init=False)
+    icu_changes: list[list[tuple[int, int]]] = field(init=False)
+    reviews: list[Review] = field(init=False, default_factory=list)
+    _icu_demand: FloatArray = field(init=False, repr=False)
+    _above: BoolArray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.review_every_days < 1:
+            raise InvalidParameterError(
+                f"review_every_days must be >= 1; got {self.review_every_days}"
+            )
+        n_regions, n_hospitals = len(self.catchment.regions), len(self.catchment.hospitals)
+        shape = (self.replicates, self.days, n_regions, self.n_ages, n_hospitals)
+        self.routed_ages = np.zeros(shape, dtype=np.int64)
+        self.icu_changes = [[] for _ in range(n_hospitals)]
+        self._icu_demand = np.zeros((self.replicates, self.days, n_regions))
+        self._above = np.zeros((self.replicates, n_regions), dtype=bool)
+
+    def __call__(self, observed: Observed) -> DayControls | None:
+        """Route the day's admissions, plan and review when due; the next day's controls."""
+        day = observed.day
+        if day < 0 or day >= self.days:
+            return self._controls()
+        admissions = observed.by_age["admissions"]  # (reps, R, A)
+        routed = route_admissions(admissions[:, None], self.catchment, self.routing(day))
+        self.routed_ages[:, day] = routed[:, 0]
+        self._icu_demand[:, day] = observed.get("icu_occupancy")
+        following = day + 1
+        if self.plan is not None and following in self.plan_days and following < self.days:
+            forecast = trend_forecast(self._icu_demand[:, :following], self.days - following)
+            for h, beds in enumerate(self.plan(following, forecast)):
+                current = self.icu_changes[h][-1][1] if self.icu_changes[h] else None
+                if current != int(beds):
+                    self.icu_changes[h].append((following, int(beds)))
+        if self.line is not None and following % self.review_every_days == 0:
+            self._review(day)
+        return self._controls()
+
+    def admissions(self, rep: int, h: int, through_day: int) -> IntArray:
+        """Admissions per day of hospital ``h`` in replicate ``rep``, days ``0..through_day``."""
+        return np.asarray(
+            self.routed_ages[rep, : through_day + 1, :, :, h].sum(axis=(1, 2)), dtype=np.int64
+        )
+
+    def _review(self, day: int) -> None:
+        n_hospitals = len(self.catchment.hospitals)
+        occupancy = np.zeros((self.replicates, n_hospitals))
+        for rep in range(self.replicates):
+            for h in range(n_hospitals):
+                counts = self.admissions(rep, h, day)
+                if counts.any():
+                    run = self.simulate(rep, h, counts, self.icu_changes[h])
+                    occupancy[rep, h] = float(run.occupancy[day].sum())
+        by_region = to_regions(occupancy, self.hospital_region, len(self.catchment.regions))
+        assert self.line is not None
+        self._above = by_region > self.line * np.asarray(self.beds, dtype=float)[None, :]
+        self.reviews.append(Review(day, occupancy, self._above.copy()))
+
+    def _controls(self) -> DayControls | None:
+        if self.line is None:
+            return None
+        scale = np.where(self._above, self.contact_scale, 1.0)
+        none = DayControls.none(
+            reps=self.replicates,
+            regions=scale.shape[1],
+            settings=self.n_settings,
+            ages=self.n_ages,
+        )
+        return DayControls(
+            contact_scale=np.repeat(scale[:, :, None], self.n_settings, axis=2),
+            mobility_scale=none.mobility_scale,
+            isolation=none.isolation,
+            vaccine_doses=none.vaccine_doses,
+        )
