@@ -136,7 +136,7 @@ def test_every_command_shows_an_example(command: str) -> None:
     ("script", "message"),
     [
         ("give_morphine\n", "line 1: 'give_morphine': unknown command or action"),
-        ("wait 1\ngive_dextrose_iv 500\n", "line 2: 'give_dextrose_iv 500': dose 500 g"),
+        ("wait 1\ngive_dextrose_iv 500\n", "line 2: 'give_dextrose_iv 500': The dose 500.0\u00a0g"),
         ("99\n", "no action number 99"),
         ("wait soon\n", "'soon' is not a number"),
     ],
@@ -155,6 +155,36 @@ def test_bad_play_input_gives_one_clear_line(
     assert message in err
     assert "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_german_learners_refused_dose_is_explained_in_german(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("wait 1\ngive_glucagon_im 2,5\n"))
+    assert main(["educate", "play", "hypoglycaemia", "--locale", "de", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    label = Localizer("de").gettext("Give intramuscular glucagon")
+    assert label != "Give intramuscular glucagon"
+    assert (
+        f"Die Dosis 2,5\u00a0mg für „{label}“ liegt außerhalb des erlaubten Bereichs von "
+        "0,5\u00a0mg bis 1,0\u00a0mg; geben Sie eine Dosis in diesem Bereich."
+    ) in err
+    assert "'give_glucagon_im 2,5'" in err  # the line as typed
+    assert "outside" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_an_interactive_learner_reads_refusals_in_their_language(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    session = Session(load_case("hypoglycaemia"), seed=0)
+    player = _Player(session, Localizer("fr"), None, Output(OutputMode.human))
+    player.run(enumerate(["wait 0,5", "give_dextrose_iv 500", "wait abc", "end"], 1), True)
+    said = capsys.readouterr().out.splitlines()
+    refusals = [line for line in said if line.startswith("erreur")]
+    assert len(refusals) == 2
+    assert "La dose 500,0\u00a0g pour «\u00a0" in refusals[0]
+    assert "«\u00a0abc\u00a0» n'est pas un nombre" in refusals[1]
 
 
 def test_a_german_learner_types_decimal_commas(

@@ -17,7 +17,13 @@ from healthtwin.education.case import (
 )
 from healthtwin.errors import InvalidInputError, ResourceValidationError, UnknownModelError
 
-SHIPPED = ("anaesthesia_induction", "hyperglycaemia_dka", "hypoglycaemia", "septic_shock")
+SHIPPED = (
+    "anaesthesia_induction",
+    "hyperglycaemia_dka",
+    "hypoglycaemia",
+    "septic_shock",
+    "trauma_haemorrhage",
+)
 
 
 def _variant(tmp_path: Path, old: str, new: str) -> tuple[Path, int]:
@@ -179,3 +185,19 @@ def test_measure_units_follow_the_name() -> None:
     assert measure_unit("gcs") == "1"
     with pytest.raises(InvalidInputError, match="no unit suffix"):
         measure_unit("glucose")
+
+
+def test_inline_and_cohort_patients_both_load() -> None:
+    inline, cohort = load_case("septic_shock").patient, load_case("hypoglycaemia").patient
+    assert inline.cohort is None
+    assert inline.weight_kg == 70
+    assert cohort.cohort is not None
+    assert cohort.cohort.cohort == "t1d_adults"
+
+
+def test_an_unknown_comorbidity_is_refused_at_its_line(tmp_path: Path) -> None:
+    path, line = _variant(tmp_path, "comorbidities: [cellulitis]", "comorbidities: [celulitis]")
+    err = _error(path)
+    assert f"(line {line})" in str(err)
+    assert "'celulitis'" in str(err)
+    assert "cellulitis" in str(err).split("known ids are", 1)[1]

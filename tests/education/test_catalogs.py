@@ -14,7 +14,19 @@ from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
 from healthtwin.education.culture import CULTURE_FIELDS, load_profiles
-from healthtwin.education.i18n import Localizer, catalog_path, placeholders, supported_locales
+from healthtwin.education.i18n import (
+    ERRORS_DOMAIN,
+    Localizer,
+    catalog_path,
+    placeholders,
+    supported_locales,
+)
+from healthtwin.education.learner_errors import (
+    ERR_MINUTES_NOT_POSITIVE,
+    LEARNER_MESSAGES,
+    LearnerError,
+    error_catalog_files,
+)
 from healthtwin.education.record import Message
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -209,3 +221,69 @@ def test_case_texts_hold_no_quantities_the_unit_layer_would_miss(path: Path) -> 
         text for text, _, _ in EXTRACT.yaml_strings(path, EXTRACT.CASE_KEYS) if inline.search(text)
     ]
     assert not offending, f"put these quantities in placeholders: {offending}"
+
+
+# --- the errors domain: what a learner is told when a move is refused ------------------------
+
+
+def test_the_errors_catalogs_are_up_to_date() -> None:
+    """Fails when a learner message id changed since the errors catalogs were regenerated."""
+    for path, text in error_catalog_files().items():
+        assert path.is_file(), path
+        assert path.read_text("utf-8") == text, (
+            f"{path} is stale: run .venv/bin/python -m healthtwin.education.learner_errors, "
+            "then translate"
+        )
+    template = _read(PACKAGE / "locale" / f"{ERRORS_DOMAIN}.pot")
+    assert _ids(template) == set(LEARNER_MESSAGES)
+    for language in TRANSLATED:
+        catalog = _read(catalog_path(language, domain=ERRORS_DOMAIN), language)
+        assert _ids(catalog) == set(LEARNER_MESSAGES), language
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_every_errors_catalog_is_complete_with_identical_placeholders(language: str) -> None:
+    catalog = _read(catalog_path(language, domain=ERRORS_DOMAIN), language)
+    problems = []
+    for message in catalog:
+        if not message.id:
+            continue
+        msgid, msgstr = str(message.id), str(message.string)
+        if not msgstr.strip() or message.fuzzy:
+            problems.append(f"untranslated or fuzzy: {msgid!r}")
+        elif placeholders(msgid) != placeholders(msgstr):
+            problems.append(f"placeholders differ: {msgid!r} -> {msgstr!r}")
+        elif msgstr == msgid:
+            problems.append(f"copied, not translated: {msgid!r}")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("language", supported_locales())
+def test_every_learner_error_is_served_in_every_language(language: str) -> None:
+    loc = Localizer(language)
+    for msgid in LEARNER_MESSAGES:
+        params = {key: f"<{key}>" for key in placeholders(msgid)}
+        text = loc.render_error(LearnerError(msgid, params))
+        assert all(f"<{key}>" in text for key in params), (language, text)
+        assert (text == msgid.format_map(params)) == (language == "en"), (language, text)
+
+
+def test_the_errors_domain_stays_out_of_the_cases_catalogs() -> None:
+    shipped = _ids(_read(PACKAGE / "locale" / "messages.pot"))
+    assert not shipped & set(LEARNER_MESSAGES)
+    found = {f[0] for f in EXTRACT.collect([], [], [PACKAGE])}
+    assert not found & set(LEARNER_MESSAGES)
+
+
+def test_a_catalog_folder_without_errors_catalogs_serves_the_packages(tmp_path: Path) -> None:
+    path = catalog_path("de", tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_text('msgid "Give IV glucose"\nmsgstr "Glukose i.v. geben"\n', "utf-8")
+    loc = Localizer("de", catalog_dir=tmp_path)
+    err = LearnerError(ERR_MINUTES_NOT_POSITIVE, {"minutes": 0.0})
+    assert loc.render_error(err) == Localizer("de").render_error(err)
+    own = catalog_path("de", tmp_path, ERRORS_DOMAIN)
+    own.write_text(
+        f'msgid "{ERR_MINUTES_NOT_POSITIVE}"\nmsgstr "Warte länger als {{minutes}}."\n', "utf-8"
+    )
+    assert Localizer("de", catalog_dir=tmp_path).render_error(err) == "Warte länger als 0."

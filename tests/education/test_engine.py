@@ -218,3 +218,22 @@ def test_vitals_are_the_monitor_in_canonical_units() -> None:
 
 def test_engine_message_ids_are_exported() -> None:
     assert set(ENGINE_MESSAGES) == {MSG_CASE_ENDED, MSG_PATIENT_DIED, MSG_RESULT_PENDING}
+
+
+def test_a_haemorrhage_event_plays_out_and_a_tourniquet_stops_it() -> None:
+    case = load_case("trauma_haemorrhage")
+    bleeding = Session(case, seed=0)
+    opening = bleeding.start()
+    assert case.timeline[0].params["text"] in [m.msgid for m in opening]
+    hr0 = bleeding.vitals()["hr_per_min"].value
+    bleeding.advance(20)
+    stopped = Session(case, seed=0)
+    stopped.start()
+    stopped.act("apply_tourniquet")
+    stopped.advance(20)
+    assert bleeding.vitals()["hr_per_min"].value > hr0 + 20
+    assert bleeding.vitals()["sbp_mmhg"].value < stopped.vitals()["sbp_mmhg"].value - 20
+    stopped.act("transfuse_red_cells", 1000.0)
+    stopped.advance(30)
+    assert stopped.vitals()["hr_per_min"].value < hr0 - 20
+    assert not bleeding.dead

@@ -181,3 +181,52 @@ def test_sample_parameters_keeps_the_mean_and_the_spread() -> None:
     assert draws.std() / draws.mean() == pytest.approx(0.3, abs=0.03)
     assert (draws > 0).all()
     assert "insulin_sensitivity_factor_cv" not in r.sample_parameters(nominal, rng)
+
+
+# --- comorbidity factors and the haemorrhage event ----------------------------------------
+
+
+def test_slower_insulin_clearance_keeps_plasma_insulin_higher() -> None:
+    r = GlucoseResponder()
+    init = {"glucose_mmol_per_l": 6.0, "sc_insulin_on_board_u": 6.0}
+    insulin = []
+    for factor in (1.0, 0.6):
+        s = r.initial({"insulin_clearance_factor": factor}, init, _rng())
+        insulin.append(float(_run(r, s, 60).y[4]))
+    assert insulin[1] > 1.3 * insulin[0]
+
+
+def test_cohort_sensitivity_factors_scale_their_hovorka_constants() -> None:
+    r = GlucoseResponder()
+    base = r.initial({}, {"glucose_mmol_per_l": 6.0}, _rng()).theta[0]
+    s = r.initial(
+        {"disposal_sensitivity_factor": 2.0, "egp_sensitivity_factor": 0.5},
+        {"glucose_mmol_per_l": 6.0},
+        _rng(),
+    ).theta[0]
+    np.testing.assert_allclose(s[8:11] / base[8:11], [2.0, 2.0, 0.5])
+
+
+def test_haemorrhage_and_transfusion_in_the_circulation_responder() -> None:
+    from healthtwin.education.responders.sepsis import SepsisResponder
+
+    r = SepsisResponder()
+    healthy = {"inflammation": 0.0, "lactate_mmol_per_l": 1.0, "hr_per_min": 80.0}
+    s0 = r.initial({}, healthy, _rng())
+    # Flows start when given (the engine advances from the event's time).
+    bleeding = r.event(s0, {"event": "haemorrhage", "volume_ml": 1000, "text": "x"}, 0.0)
+    assert bleeding.bleeds == ((10.0, 100.0),)
+    after = r.advance(bleeding, 0.0, 30.0, _rng())
+    assert after.bled_ml == pytest.approx(1000.0)
+    assert after.bleeds == ()
+    assert r.measure(after)["map_mmhg"] < r.measure(s0)["map_mmhg"]
+    assert r.measure(after)["hr_per_min"] > r.measure(s0)["hr_per_min"] + 15
+    given = r.apply(after, {"type": "blood_transfusion", "over_min": 10}, 1000.0, 30.0)
+    restored = r.advance(given, 30.0, 60.0, _rng())
+    assert restored.bled_ml == pytest.approx(0.0, abs=1e-6)
+    assert r.measure(restored)["hr_per_min"] < r.measure(after)["hr_per_min"] - 15
+    for bad in ({"volume_ml": -5}, {"volume_ml": 500, "over_min": 0}, {"volume_ml": "lots"}):
+        with pytest.raises(InvalidInputError, match="haemorrhage needs volume_ml"):
+            r.event(s0, {"event": "haemorrhage", **bad}, 0.0)
+    with pytest.raises(InvalidInputError, match="blood_transfusion over_min"):
+        r.apply(s0, {"type": "blood_transfusion", "over_min": 0}, 300.0, 0.0)

@@ -14,6 +14,14 @@ Sources (also in the shipped cases' ``references``):
   10-15 min, aiming for glucose >= 4.0 mmol/L; glucagon 1 mg IM as the alternative. The
   glucagon trial endpoint of Rickels et al., Diabetes Care 2016;39:264 (a rise of at least
   20 mg/dL, 1.1 mmol/L, within 30 min) is used for glucagon.
+- ATLS, Advanced Trauma Life Support Student Course Manual, 10th ed. (American College of
+  Surgeons, 2018), table 3-1, signs of haemorrhage by class in a 70-kg adult (blood volume
+  about 70 mL/kg, 4.9 L): class I (< 15 % lost) little change; class II (15-30 %)
+  tachycardia (heart rate about 100-120 /min) with a normal systolic pressure and a
+  narrowed pulse pressure; class III (31-40 %) heart rate about 120-140 /min and a falling
+  systolic pressure (hypotension); class IV (> 40 %) heart rate above 140 /min and a
+  markedly low systolic pressure. Lactate (base deficit) rises with the class, and blood
+  restores the circulation where crystalloid only partly does.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from healthtwin.education.case import load_case
 from healthtwin.education.engine import replay
 from healthtwin.education.patients import draw_patients
 from healthtwin.education.record import ActionTaken, SessionRecord
+from healthtwin.education.responders.sepsis import SepsisResponder, SepsisState
 
 DKA = load_case("hyperglycaemia_dka")
 HYPO = load_case("hypoglycaemia")
@@ -117,8 +126,8 @@ def test_iv_glucose_corrects_hypoglycaemia_by_the_recheck() -> None:
     g = rec.measures["glucose_mmol_per_l"]
     assert g[25] >= 4.0
     assert g[30] >= 4.0
-    # Upper bound: 15 g (83 mmol) in the accessible glucose volume (0.16 L/kg x 68 kg).
-    assert g.max() - g[0] <= 15.0 * 1000.0 / 180.16 / (0.16 * 68.0)
+    # Upper bound: 15 g (83 mmol) in the accessible glucose volume (0.16 L/kg x weight).
+    assert g.max() - g[0] <= 15.0 * 1000.0 / 180.16 / (0.16 * HYPO.patient.weight_kg)
 
 
 def test_glucagon_raises_glucose_within_half_an_hour() -> None:
@@ -134,3 +143,76 @@ def test_the_hypoglycaemia_expert_pathway_stabilises_the_patient() -> None:
     assert 4.0 <= g[-1] <= 10.0
     assert rec.measures["gcs"][-1] == 15.0
     assert np.argmax(g >= 4.0) <= 15
+
+
+# --- haemorrhage (ATLS 10th ed., table 3-1) ------------------------------------------------
+
+#: A healthy 70-kg adult (no sepsis) in the circulation responder: blood volume 4.9 L.
+HEALTHY = {"inflammation": 0.0, "lactate_mmol_per_l": 1.0, "hr_per_min": 80.0}
+BLOOD_VOLUME_ML = 70.0 * 70.0
+
+
+def _bled(fraction: float, minutes_after: float = 20.0) -> tuple[SepsisState, SepsisState]:
+    """(before, after): ``fraction`` of the blood volume lost over 10 min, read
+    ``minutes_after`` the bleeding stopped."""
+    r, rng = SepsisResponder(), np.random.default_rng(0)
+    before = r.initial({}, HEALTHY, rng)
+    s = r.event(
+        before, {"event": "haemorrhage", "volume_ml": fraction * BLOOD_VOLUME_ML, "over_min": 10}, 0
+    )
+    return before, r.advance(s, 0.0, 10.0 + minutes_after, rng)
+
+
+def _vitals(state: SepsisState) -> dict[str, float]:
+    return SepsisResponder().measure(state)
+
+
+def test_the_healthy_baseline_is_normal() -> None:
+    v = _vitals(_bled(0.0001)[0])
+    assert 85 <= v["map_mmhg"] <= 95
+    assert 110 <= v["sbp_mmhg"] <= 130
+    assert v["hr_per_min"] == 80.0
+
+
+def test_class_i_haemorrhage_changes_little() -> None:
+    before, after = (_vitals(s) for s in _bled(0.10))
+    assert after["hr_per_min"] < 100
+    assert after["sbp_mmhg"] >= 0.9 * before["sbp_mmhg"]
+
+
+def test_class_ii_haemorrhage_gives_tachycardia_with_a_normal_systolic_pressure() -> None:
+    before, after = (_vitals(s) for s in _bled(0.20))
+    assert 100 <= after["hr_per_min"] <= 120
+    assert after["sbp_mmhg"] >= 90
+    assert after["sbp_mmhg"] >= 0.8 * before["sbp_mmhg"]
+    pulse = {k: v["sbp_mmhg"] - v["dbp_mmhg"] for k, v in (("b", before), ("a", after))}
+    assert pulse["a"] < pulse["b"]
+
+
+def test_class_iii_haemorrhage_gives_hypotension_and_marked_tachycardia() -> None:
+    before, after = (_vitals(s) for s in _bled(0.35))
+    assert 120 <= after["hr_per_min"] <= 140
+    assert after["sbp_mmhg"] < 90
+    assert after["lactate_mmol_per_l"] > before["lactate_mmol_per_l"] + 0.5
+
+
+def test_class_iv_haemorrhage_is_worse_still() -> None:
+    class_iii, class_iv = _vitals(_bled(0.35)[1]), _vitals(_bled(0.45)[1])
+    assert class_iv["hr_per_min"] > 140
+    assert class_iv["sbp_mmhg"] < class_iii["sbp_mmhg"] - 10
+    assert class_iv["lactate_mmol_per_l"] > class_iii["lactate_mmol_per_l"]
+
+
+def test_blood_restores_the_circulation_better_than_the_same_crystalloid() -> None:
+    r, rng = SepsisResponder(), np.random.default_rng(0)
+    before, bled = _bled(0.35, minutes_after=5.0)
+    courses = {}
+    for kind in ("blood_transfusion", "fluid_bolus"):
+        s = r.apply(bled, {"type": kind, "over_min": 15}, 1500.0, 15.0)
+        courses[kind] = _vitals(r.advance(s, 15.0, 45.0, rng))
+    untreated = _vitals(r.advance(bled, 15.0, 45.0, rng))
+    base, blood, fluid = _vitals(before), courses["blood_transfusion"], courses["fluid_bolus"]
+    assert blood["map_mmhg"] >= 0.9 * base["map_mmhg"]
+    assert blood["hr_per_min"] < 100
+    assert untreated["map_mmhg"] < fluid["map_mmhg"] < blood["map_mmhg"]
+    assert SepsisResponder.haemoglobin_g_per_dl(r.advance(bled, 15.0, 45.0, rng)) < 12.0

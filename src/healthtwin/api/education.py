@@ -19,7 +19,22 @@ Routes under ``/api/v1/education`` (JSON in and out; errors are RFC 9457 problem
 - ``POST /sessions/{id}/end``: the twin plays on to the case's end; the score report,
   xAPI statements and, on request, the counterfactual debrief. The locale-free session
   record is persisted in the store (as twin state ``edu.<id>``), so that
-  ``GET /sessions/{id}/report`` grades it again later, after a restart too.
+  ``GET /sessions/{id}/report`` grades it again later, after a restart too. A debrief
+  within a small synchronous budget (:data:`SYNC_DEBRIEF_TWIN_MIN` twin minutes) comes in
+  the answer; a larger one runs as a background job (:mod:`healthtwin.api.jobs`): the
+  answer is ``202`` with the report, ``debrief_job`` and a ``Location`` of the job.
+- ``POST /sessions/{id}/debrief``: debrief a finished session as a background job
+  (``202``, ``Location: /api/v1/education/debriefs/{job}``); ``GET /debriefs/{job}``
+  answers its status, progress (patient replays done over their total) and, once it has
+  succeeded, the debrief (also at ``GET /api/v1/jobs/{job}/result``, from the store after a
+  restart); ``POST /debriefs/{job}/cancel`` stops it at its next variant. A debrief larger
+  than :data:`MAX_DEBRIEF_TWIN_MIN` twin minutes is refused (``400``) saying how to shrink it.
+
+A move the learner cannot make (a dose out of range, a number typed the wrong way, an
+action not available yet, a session that has ended) is answered as problem details whose
+``detail`` is in the learner's language, units and number format, with the extension
+members ``msgid`` (of the ``errors`` catalogs), ``params`` (canonical values) and
+``locale`` (see :mod:`healthtwin.education.learner_errors`).
 
 The engine (:class:`healthtwin.education.engine.Session`) holds no locale; everything a
 learner reads is rendered here by a :class:`~healthtwin.education.i18n.Localizer` and the
@@ -33,19 +48,32 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from healthtwin.api.jobs import Job, JobContext, JobOutput, JobRunner, Work
+from healthtwin.api.openapi_doc import PROBLEM_JSON
+from healthtwin.api.outcome import http_status
 from healthtwin.education.case import Case, case_ids, load_case, measure_unit
 from healthtwin.education.culture import CultureProfile, culture_for
-from healthtwin.education.debrief import debrief
+from healthtwin.education.debrief import Debrief, debrief
 from healthtwin.education.engine import Session
 from healthtwin.education.i18n import Localizer, resolve_locale
+from healthtwin.education.learner_errors import (
+    ERR_DOSE_OUT_OF_RANGE,
+    ERR_NO_DOSE,
+    ERR_SESSION_CLOSED,
+    LearnerConflictError,
+    LearnerError,
+    LearnerMessageError,
+)
 from healthtwin.education.record import Message, Quantity, SessionRecord
 from healthtwin.education.scoring import ScoreReport, measure_name, score
 from healthtwin.education.verify import verified_record
@@ -54,12 +82,17 @@ from healthtwin.errors import ConflictError, InvalidInputError, NotFoundError
 from healthtwin.store import Store
 
 __all__ = [
+    "DEBRIEF_JOB_KIND",
     "MAX_DEBRIEF_TWIN_MIN",
     "MAX_SESSIONS",
     "RECORD_PREFIX",
+    "SYNC_DEBRIEF_TWIN_MIN",
     "EducationRegistry",
     "EducationSession",
+    "debrief_replays",
+    "debrief_work",
     "education_router",
+    "learner_problem",
     "record_key",
 ]
 
@@ -68,13 +101,18 @@ education_router = APIRouter(prefix="/api/v1/education", tags=["education"])
 RECORD_PREFIX = "edu."
 #: Most sessions one server holds in memory (finished ones are dropped first).
 MAX_SESSIONS = 500
-#: Most twin minutes one debrief request may replay: patient replays (draws x variants,
-#: the variants being the played session, the expert pathway and, per action, each shift
-#: and its removal) x the case's duration. Beyond it the request is refused with a 400
-#: saying how to shrink it. 100 000 twin minutes take about three minutes on one core
-#: (1 666 replays of the 60-minute hypoglycaemia case, 277 of the 6-hour DKA case; the
-#: default 10 draws then allow a 12-action DKA session).
-MAX_DEBRIEF_TWIN_MIN = 100_000.0
+#: Most twin minutes one debrief may replay: patient replays (draws x variants, the
+#: variants being the played session, the expert pathway and, per action, each shift and
+#: its removal) x the case's duration. Beyond it the request is refused with a 400 saying
+#: how to shrink it. A twin minute costs about 0.75 ms on one core, so the 2 million
+#: allowed take about half an hour in the background (33 333 replays of the 60-minute
+#: hypoglycaemia case; at the most, 50 draws and 4 shifts, a 22-action 6-hour DKA session).
+MAX_DEBRIEF_TWIN_MIN = 2_000_000.0
+#: Most twin minutes a debrief may replay inside a request (about 2 s); beyond it the
+#: debrief runs as a background job.
+SYNC_DEBRIEF_TWIN_MIN = 2_500.0
+#: The kind of the background jobs that debrief a session.
+DEBRIEF_JOB_KIND = "education-debrief"
 _MODEL = "education-session"
 _CASE_ID = r"^[a-z0-9_]{1,64}$"
 _STRICT = ConfigDict(extra="forbid")
@@ -125,21 +163,27 @@ class RequestIn(BaseModel):
 
 
 class AdvanceIn(BaseModel):
-    """Twin minutes to let pass."""
+    """Twin minutes to let pass (one that is not positive is refused in the learner's
+    language)."""
 
     model_config = _STRICT
-    minutes: float = Field(gt=0, le=24 * 60)
+    minutes: float = Field(le=24 * 60)
 
 
-class EndIn(BaseModel):
-    """Finish the session: score, xAPI and (on request) the debrief."""
+class DebriefIn(BaseModel):
+    """A counterfactual debrief: patients per variant and the shifts of each action."""
 
     model_config = _STRICT
-    debrief: bool = False
     n_draws: int = Field(default=10, ge=1, le=50, description="Patients per debrief variant.")
     shifts: list[Annotated[float, Field(ge=-120, le=120)]] = Field(
         default_factory=lambda: [-10.0], min_length=1, max_length=4
     )
+
+
+class EndIn(DebriefIn):
+    """Finish the session: score, xAPI and (on request) the debrief."""
+
+    debrief: bool = False
     actor_mbox: str = Field(default="mailto:learner@example.org", max_length=320)
 
 
@@ -188,14 +232,24 @@ class EducationRegistry:
     >>> registry = EducationRegistry()
     >>> registry.localizer("de_DE", None).language
     'de'
+    >>> registry.sync_debrief_twin_min, registry.max_debrief_twin_min
+    (2500.0, 2000000.0)
     """
 
-    def __init__(self, max_sessions: int = MAX_SESSIONS) -> None:
+    def __init__(
+        self,
+        max_sessions: int = MAX_SESSIONS,
+        *,
+        sync_debrief_twin_min: float = SYNC_DEBRIEF_TWIN_MIN,
+        max_debrief_twin_min: float = MAX_DEBRIEF_TWIN_MIN,
+    ) -> None:
         self._sessions: dict[str, EducationSession] = {}
         self._cases: dict[str, Case] = {}
         self._localizers: dict[tuple[str, str | None], Localizer] = {}
         self._max = max_sessions
         self._lock = threading.Lock()
+        self.sync_debrief_twin_min = float(sync_debrief_twin_min)
+        self.max_debrief_twin_min = float(max_debrief_twin_min)
 
     def case(self, case_id: str) -> Case:
         """A shipped case (loaded once); ``NotFoundError`` listing the cases otherwise."""
@@ -385,38 +439,87 @@ def _typed(loc: Localizer, x: float) -> str:
 
 
 def _canonical_dose(view: _View, case: Case, body: ActionIn) -> float | None:
-    """The learner's dose in the action's canonical unit, checked against its range."""
-    spec = case.action(body.action_id)
-    if body.dose is None or spec.dose is None:
-        if body.dose is not None:
-            raise InvalidInputError(f"action {spec.id!r} takes no dose; got {body.dose!r}")
+    """The learner's dose in the action's canonical unit, checked against its range.
+
+    An unknown action passes (``None``): the engine refuses it, listing the actions.
+    """
+    spec = next((a for a in case.actions if a.id == body.action_id), None)
+    if spec is None or body.dose is None or spec.dose is None:
+        if spec is not None and body.dose is not None:
+            raise LearnerError(
+                ERR_NO_DOSE,
+                {"action": spec.label, "action_id": spec.id, "dose": str(body.dose)},
+                english=f"action {spec.id!r} takes no dose; got {body.dose!r}",
+            )
         return None
     d, loc = spec.dose, view.loc
     typed = loc.parse_number(body.dose) if isinstance(body.dose, str) else float(body.dose)
     canonical = loc.to_canonical(typed, d.unit)
     if not d.min - 1e-9 <= canonical <= d.max + 1e-9:
-        low, high = (loc.quantity(Quantity(v, d.unit)) for v in (d.min, d.max))
-        raise InvalidInputError(
-            f"dose {loc.number(typed, 2)} {loc.unit(d.unit)} for {spec.id!r} "
-            f"({loc.gettext(spec.label)}) is outside the allowed range {low} to {high}; "
-            "give a dose in that range"
+        raise LearnerError(
+            ERR_DOSE_OUT_OF_RANGE,
+            {
+                "dose": Quantity(canonical, d.unit),
+                "action": spec.label,
+                "action_id": spec.id,
+                "low": Quantity(d.min, d.unit),
+                "high": Quantity(d.max, d.unit),
+            },
+            english=(
+                f"dose {canonical:g} {d.unit} for {spec.id!r} is outside the allowed range "
+                f"{d.min:g}-{d.max:g} {d.unit}; give a dose in that range"
+            ),
         )
     return min(max(canonical, d.min), d.max)
 
 
-def _moved(request: Request, session_id: str, locale: str | None, move: Any) -> dict[str, Any]:
+def learner_problem(error: LearnerMessageError, loc: Localizer) -> JSONResponse:
+    """A refused move as RFC 9457 problem details in the learner's language.
+
+    ``type``, ``title``, ``status`` and ``detail`` as every ``/api/v1`` problem (``detail``
+    rendered by :meth:`~healthtwin.education.i18n.Localizer.render_error`), plus the
+    extension members ``msgid``, ``params`` (canonical, as JSON) and ``locale``.
+
+    Examples
+    --------
+    >>> from healthtwin.education.learner_errors import ERR_MINUTES_NOT_POSITIVE
+    >>> problem = learner_problem(
+    ...     LearnerError(ERR_MINUTES_NOT_POSITIVE, {"minutes": -1.5}), Localizer("de"))
+    >>> problem.status_code, json.loads(problem.body)["detail"]
+    (400, 'Die Wartezeit muss eine positive Zahl von Minuten sein, erhalten: -1,5.')
+    """
+    status, _ = http_status(error)
+    body = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": loc.render_error(error),
+        "msgid": error.msgid,
+        "params": error.plain_params(),
+        "locale": loc.choice.tag,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def _moved(request: Request, session_id: str, locale: str | None, move: Any) -> Any:
     """Apply ``move(session, view)`` under the session's lock; answer its new messages and
-    the state."""
+    the state (or, for a move the learner cannot make, a problem in their language)."""
     session = _registry(request).get(session_id)
-    with session.lock:
-        if session.ended:
-            raise ConflictError(
-                f"training session {session_id} has ended; read its report at "
-                f"/api/v1/education/sessions/{session_id}/report"
-            )
-        view = _view(request, session, locale)
-        new = session.take(move(session, view))
-        return {"new_messages": [_message(view, m) for m in new], **_state(session, view)}
+    view = _view(request, session, locale)
+    try:
+        with session.lock:
+            if session.ended:
+                report = f"/api/v1/education/sessions/{session_id}/report"
+                raise LearnerConflictError(
+                    ERR_SESSION_CLOSED,
+                    {"report": report, "session_id": session_id},
+                    english=f"training session {session_id} has ended; read its report at "
+                    + report,
+                )
+            new = session.take(move(session, view))
+            return {"new_messages": [_message(view, m) for m in new], **_state(session, view)}
+    except LearnerMessageError as err:
+        return learner_problem(err, view.loc)
 
 
 def _message(view: _View, m: Message) -> dict[str, Any]:
@@ -434,7 +537,7 @@ def _report(
     body: EndIn,
 ) -> dict[str, Any]:
     report = score(case, record)
-    doc: dict[str, Any] = {
+    return {
         "case_id": case.id,
         "locale": view.loc.choice.tag,
         "record": json.loads(record.to_json()),
@@ -443,22 +546,59 @@ def _report(
             case, record, report, actor_mbox=body.actor_mbox, started_at=started_at
         ),
     }
-    if body.debrief:
-        _check_debrief_cost(case, record, body)
-        found = debrief(case, record, shifts=tuple(body.shifts), n_draws=body.n_draws)
-        plain = found.to_dict()
-        for variant in plain["variants"]:
-            variant["outcomes_local"] = {
-                m: {
-                    "label": view.loc.gettext(measure_name(m)),
-                    "unit_local": view.loc.unit(m),
-                    **{q: view.loc.to_local(v, m) for q, v in band.items()},
-                }
-                for m, band in variant["outcomes"].items()
+
+
+def _debrief_doc(found: Debrief, view: _View) -> dict[str, Any]:
+    """The debrief as JSON, with outcome bands in local units and its messages rendered."""
+    plain = found.to_dict()
+    for variant in plain["variants"]:
+        variant["outcomes_local"] = {
+            m: {
+                "label": view.loc.gettext(measure_name(m)),
+                "unit_local": view.loc.unit(m),
+                **{q: view.loc.to_local(v, m) for q, v in band.items()},
             }
-        plain["rendered"] = [view.text(m) for m in found.messages]
-        doc["debrief"] = plain
-    return doc
+            for m, band in variant["outcomes"].items()
+        }
+    plain["rendered"] = [view.text(m) for m in found.messages]
+    return plain
+
+
+def debrief_work(
+    case: Case,
+    record: SessionRecord,
+    loc: Localizer,
+    culture: CultureProfile,
+    *,
+    session_id: str,
+    shifts: Sequence[float],
+    n_draws: int,
+) -> Work:
+    """The work of a debrief job: :func:`~healthtwin.education.debrief.debrief`, reported.
+
+    Progress is the patient replays done over their total, after each variant (of
+    ``n_draws`` replays), where cancellation is checked too. The result's ``debrief`` is
+    the same document a synchronous debrief answers, rendered with ``loc`` and ``culture``.
+    """
+    view = _View(loc, culture)
+
+    def work(context: JobContext) -> JobOutput:
+        context.check()
+
+        def progress(done: int, total: int) -> None:
+            context.progress(done / total, f"{done * n_draws} of {total * n_draws} patient replays")
+            context.check()
+
+        found = debrief(case, record, shifts=tuple(shifts), n_draws=n_draws, progress=progress)
+        doc = {
+            "kind": DEBRIEF_JOB_KIND,
+            "session_id": session_id,
+            "locale": view.loc.choice.tag,
+            "debrief": _debrief_doc(found, view),
+        }
+        return JobOutput(doc)
+
+    return work
 
 
 def debrief_replays(n_actions: int, n_shifts: int, n_draws: int) -> int:
@@ -472,18 +612,61 @@ def debrief_replays(n_actions: int, n_shifts: int, n_draws: int) -> int:
     return n_draws * (2 + n_actions * (n_shifts + 1))
 
 
-def _check_debrief_cost(case: Case, record: SessionRecord, body: EndIn) -> None:
+def _debrief_cost(
+    registry: EducationRegistry, case: Case, record: SessionRecord, body: DebriefIn
+) -> float:
+    """Twin minutes the debrief replays (``InvalidInputError`` beyond the job limit)."""
+    limit = registry.max_debrief_twin_min
     replays = debrief_replays(len(record.actions), len(body.shifts), body.n_draws)
-    if replays * case.duration_min > MAX_DEBRIEF_TWIN_MIN:
+    if replays * case.duration_min > limit:
         per_draw = debrief_replays(len(record.actions), len(body.shifts), 1)
-        most = int(MAX_DEBRIEF_TWIN_MIN // (per_draw * case.duration_min))
+        most = int(limit // (per_draw * case.duration_min))
         hint = f"ask for n_draws <= {most}" if most >= 1 else "ask for fewer shifts"
         raise InvalidInputError(
             f"a debrief of {len(record.actions)} actions with {len(body.shifts)} shifts and "
             f"n_draws={body.n_draws} costs {replays} patient replays of {case.duration_min:g} "
-            f"minutes, more than the {MAX_DEBRIEF_TWIN_MIN:g} twin minutes one request may "
-            f"run; {hint}, or debrief offline with 'healthtwin educate grade --debrief'"
+            f"minutes, more than the {limit:g} twin minutes one debrief job may run; "
+            f"{hint}, or debrief offline with 'healthtwin educate grade --debrief'"
         )
+    return replays * case.duration_min
+
+
+def _submit_debrief(
+    request: Request,
+    session_id: str,
+    case: Case,
+    record: SessionRecord,
+    view: _View,
+    body: DebriefIn,
+) -> tuple[Job, str]:
+    """Queue a debrief job; its record and where to follow it."""
+    twin_min = _debrief_cost(_registry(request), case, record, body)
+    work = debrief_work(
+        case,
+        record,
+        view.loc,
+        view.culture,
+        session_id=session_id,
+        shifts=body.shifts,
+        n_draws=body.n_draws,
+    )
+    actor = (request.headers.get("x-actor") or "anonymous").strip()[:255] or "anonymous"
+    job = _jobs(request).submit(
+        DEBRIEF_JOB_KIND,
+        work,
+        actor=actor,
+        description=f"debrief of training session {session_id}: {twin_min:g} twin minutes",
+    )
+    return job, f"/api/v1/education/debriefs/{job.id}"
+
+
+def _jobs(request: Request) -> JobRunner:
+    runner: JobRunner = request.app.state.jobs
+    return runner
+
+
+def _job_view(job: Job, location: str) -> dict[str, Any]:
+    return {**job.to_dict(), "location": location}
 
 
 def _items(view: _View, case: Case, report: ScoreReport) -> list[dict[str, Any]]:
@@ -610,9 +793,17 @@ def advance(request: Request, session_id: str, body: AdvanceIn, locale: LocaleQu
 
 @education_router.post("/sessions/{session_id}/end")
 def end_session(
-    request: Request, session_id: str, body: EndIn | None = None, locale: LocaleQuery = None
+    request: Request,
+    session_id: str,
+    response: Response,
+    body: EndIn | None = None,
+    locale: LocaleQuery = None,
 ) -> Any:
-    """Finish: the twin plays on to the case's end; score, xAPI, debrief; record stored."""
+    """Finish: the twin plays on to the case's end; score, xAPI, debrief; record stored.
+
+    A debrief beyond the synchronous budget is queued as a job: ``202``, ``Location`` of
+    the job and ``debrief_job`` in the answer.
+    """
     body = body or EndIn()
     session = _registry(request).get(session_id)
     with session.lock:
@@ -625,11 +816,71 @@ def end_session(
         view = _view(request, session, locale)
         record = session.engine.record()
         state = _state(session, view)
-    return {
-        "session_id": session_id,
-        **_report(session.case, record, view, session.started_at, body),
-        "state": state,
-    }
+    case = session.case
+    doc = {"session_id": session_id, **_report(case, record, view, session.started_at, body)}
+    if body.debrief:
+        twin_min = _debrief_cost(_registry(request), case, record, body)
+        if twin_min <= _registry(request).sync_debrief_twin_min:
+            found = debrief(case, record, shifts=tuple(body.shifts), n_draws=body.n_draws)
+            doc["debrief"] = _debrief_doc(found, view)
+        else:
+            job, location = _submit_debrief(request, session_id, case, record, view, body)
+            response.status_code = 202
+            response.headers["Location"] = location
+            doc["debrief_job"] = _job_view(job, location)
+    return {**doc, "state": state}
+
+
+@education_router.post("/sessions/{session_id}/debrief", status_code=202)
+def debrief_session(
+    request: Request,
+    session_id: str,
+    response: Response,
+    body: DebriefIn | None = None,
+    locale: LocaleQuery = None,
+) -> Any:
+    """Debrief a finished session in the background; answer the job and its ``Location``."""
+    body = body or DebriefIn()
+    case, record, view, _ = _finished(request, session_id, locale)
+    job, location = _submit_debrief(request, session_id, case, record, view, body)
+    response.headers["Location"] = location
+    return _job_view(job, location)
+
+
+@education_router.get("/debriefs/{job_id}")
+def get_debrief(request: Request, job_id: str) -> Any:
+    """A debrief job: status and progress; with the debrief once it has succeeded."""
+    runner = _jobs(request)
+    location = f"/api/v1/education/debriefs/{job_id}"
+    try:
+        job = runner.get(job_id)
+    except NotFoundError:
+        result = _stored_debrief(runner, job_id)  # a job of an earlier run of the server
+        return {"id": job_id, "status": "succeeded", "location": location, **result}
+    if job.kind != DEBRIEF_JOB_KIND:
+        raise NotFoundError(f"job {job_id} is not a debrief; see /api/v1/jobs/{job_id}")
+    doc = _job_view(job, location)
+    if job.status == "succeeded":
+        doc["debrief"] = runner.result(job_id)["debrief"]
+    return doc
+
+
+@education_router.post("/debriefs/{job_id}/cancel", status_code=202)
+def cancel_debrief(request: Request, job_id: str) -> Any:
+    """Ask a debrief job to stop at its next variant."""
+    runner = _jobs(request)
+    if runner.get(job_id).kind != DEBRIEF_JOB_KIND:
+        raise NotFoundError(f"job {job_id} is not a debrief; see /api/v1/jobs/{job_id}")
+    return _job_view(runner.cancel(job_id), f"/api/v1/education/debriefs/{job_id}")
+
+
+def _stored_debrief(runner: JobRunner, job_id: str) -> dict[str, Any]:
+    if not job_id.replace("-", "").isalnum() or len(job_id) > 60:
+        raise NotFoundError(f"no debrief job {job_id[:80]!r}")
+    result = runner.result(job_id)
+    if result.get("kind") != DEBRIEF_JOB_KIND:
+        raise NotFoundError(f"job {job_id} is not a debrief; see /api/v1/jobs/{job_id}")
+    return {k: result[k] for k in ("session_id", "locale", "debrief")}
 
 
 @education_router.get("/sessions/{session_id}/report")
@@ -640,7 +891,48 @@ def get_report(
     with_debrief: Annotated[bool, Query(alias="debrief")] = False,
     n_draws: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> Any:
-    """Grade a finished session again (from the store), in any locale."""
+    """Grade a finished session again (from the store), in any locale.
+
+    ``?debrief=true`` answers the debrief only within the synchronous budget; a larger one
+    is refused with a pointer to ``POST /sessions/{id}/debrief`` (a background job).
+    """
+    case, record, view, started = _graded_again(request, session_id, locale)
+    body = EndIn(debrief=with_debrief, n_draws=n_draws)
+    doc = {"session_id": session_id, **_report(case, record, view, started, body)}
+    if with_debrief:
+        twin_min = _debrief_cost(_registry(request), case, record, body)
+        if twin_min > _registry(request).sync_debrief_twin_min:
+            raise InvalidInputError(
+                f"a debrief of {twin_min:g} twin minutes is more than the "
+                f"{_registry(request).sync_debrief_twin_min:g} one request may run; ask for "
+                f"it as a background job: POST /api/v1/education/sessions/{session_id}/debrief"
+            )
+        found = debrief(case, record, shifts=tuple(body.shifts), n_draws=body.n_draws)
+        doc["debrief"] = _debrief_doc(found, view)
+    return doc
+
+
+def _finished(
+    request: Request, session_id: str, locale: str | None
+) -> tuple[Case, SessionRecord, _View, datetime]:
+    """A finished session's case, record, view and start: live, else from the store."""
+    session = _registry(request).find(session_id)
+    if session is None:
+        return _graded_again(request, session_id, locale)
+    with session.lock:
+        if not session.ended:
+            raise ConflictError(
+                f"training session {session_id} is still being played; end it first with "
+                f"POST /api/v1/education/sessions/{session_id}/end"
+            )
+        view = _view(request, session, locale)
+        return session.case, session.engine.record(), view, session.started_at
+
+
+def _graded_again(
+    request: Request, session_id: str, locale: str | None
+) -> tuple[Case, SessionRecord, _View, datetime]:
+    """A stored session's case, verified record, view and start."""
     snapshot = _stored(_store(request), session_id)
     meta = snapshot.metadata
     stored = SessionRecord.from_json(json.dumps(meta["record"]))
@@ -659,9 +951,7 @@ def get_report(
         registry.localizer(chosen, units),
         culture_for(case, chosen, bool(meta.get("keep_foreign"))),
     )
-    started = datetime.fromisoformat(str(meta["started_at"]))
-    body = EndIn(debrief=with_debrief, n_draws=n_draws)
-    return {"session_id": session_id, **_report(case, record, view, started, body)}
+    return case, record, view, datetime.fromisoformat(str(meta["started_at"]))
 
 
 def _stored(store: Store, session_id: str) -> Any:

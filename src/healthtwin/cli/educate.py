@@ -11,9 +11,12 @@ A CASE given as a path that does not exist but names a shipped case
 on stderr, so the command lines of the documentation work from any folder.
 
 Everything a learner reads is in their ``--locale``: the case's messages through the
-catalogs, and the session's own words (``help``, menus, headings, errors) through
-:mod:`healthtwin.education.ui_text`. The command words themselves (``actions``, ``info``,
-``wait``, ``vitals``, ``help``, ``end``) are typed the same in every language.
+catalogs, the session's own words (``help``, menus, headings) through
+:mod:`healthtwin.education.ui_text`, and a refused move (a dose out of range, a number
+typed the wrong way, an action not available yet) through the ``errors`` catalogs
+(:mod:`healthtwin.education.learner_errors`), its dose in the learner's units. The command
+words themselves (``actions``, ``info``, ``wait``, ``vitals``, ``help``, ``end``) are typed
+the same in every language.
 """
 
 from __future__ import annotations
@@ -275,12 +278,13 @@ class _Player:
                 if not self.command(line):
                     break
             except InvalidInputError as err:
+                error = self.error_text(err)
                 if not interactive:
                     where = self.text["script_line"]
                     raise InvalidInputError(
-                        where.format(number=number, line=repr(line.strip()), error=err)
+                        where.format(number=number, line=repr(line.strip()), error=error)
                     ) from err
-                self.output.say(self.text["error_line"].format(error=err))
+                self.output.say(self.text["error_line"].format(error=error))
         if not self.session.finished:
             self.show(self.session.advance(self.session.case.duration_min - self.session.now_min))
 
@@ -310,6 +314,14 @@ class _Player:
             dose = self._number(args[0]) if args else None
             self.show(self.session.act(action_id, dose))
         return True
+
+    def error_text(self, error: InvalidInputError) -> str:
+        """What the learner reads of a refused line, in their language and units."""
+        from healthtwin.education.learner_errors import LearnerMessageError
+
+        if isinstance(error, LearnerMessageError):
+            return self.loc.render_error(error)
+        return str(error)
 
     def help(self) -> str:
         """The ``help`` text: each command with what it does, in the learner's language."""

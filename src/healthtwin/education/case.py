@@ -34,9 +34,19 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from healthtwin.core.yaml_lines import line_of, validation_issue
+from healthtwin.education.comorbidities import comorbidity_ids
+from healthtwin.education.patients import CohortSource, resolve_cohort_patient, spec_parameters
 from healthtwin.education.responders import make_responder
 from healthtwin.errors import (
     InvalidInputError,
@@ -132,6 +142,13 @@ class PatientSpec(BaseModel):
 
     ``parameters`` are the responder's physiology parameters; a key ``<name>_cv`` gives the
     coefficient of variation of ``<name>`` across patients (debrief draws patients from it).
+    ``comorbidities`` are ids of :mod:`healthtwin.education.comorbidities` (they act on the
+    parameters; unknown ids are refused).
+
+    Written with ``cohort: <id or file>`` (and ``seed``, ``select``, ``member``), the
+    patient is a member of a virtual cohort, resolved at load time into this inline form
+    by :func:`~healthtwin.education.patients.resolve_cohort_patient`; ``cohort`` then
+    records where it came from.
     """
 
     model_config = _STRICT
@@ -142,6 +159,27 @@ class PatientSpec(BaseModel):
     height_cm: Annotated[float, Field(gt=0, le=250)]
     comorbidities: list[str] = Field(default_factory=list)
     parameters: dict[str, Finite] = Field(default_factory=dict)
+    cohort: CohortSource | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_cohort(cls, data: Any, info: ValidationInfo) -> Any:
+        if isinstance(data, Mapping) and isinstance(data.get("cohort"), str):
+            case_dir = (info.context or {}).get("case_dir")
+            return resolve_cohort_patient(data, None if case_dir is None else Path(case_dir))
+        return data
+
+    @field_validator("comorbidities")
+    @classmethod
+    def _known_comorbidities(cls, ids: list[str]) -> list[str]:
+        known = comorbidity_ids()
+        unknown = [i for i in ids if i not in known]
+        if unknown:
+            raise ValueError(
+                f"unknown comorbidity id(s) {unknown}; known ids are {list(known)} "
+                "(education/data/comorbidities.yaml)"
+            )
+        return ids
 
 
 class TimelineEvent(BaseModel):
@@ -519,7 +557,7 @@ def _measure_issues(case: Case, known: set[str]) -> Iterator[tuple[tuple[int | s
 
 
 def _dry_run_issues(case: Case, responder: Any) -> Iterator[tuple[tuple[int | str, ...], str]]:
-    params = {"weight_kg": case.patient.weight_kg, **case.patient.parameters}
+    params = spec_parameters(case.patient)
     try:
         state0 = responder.initial(params, case.initial_state, np.random.default_rng(0))
     except (InvalidInputError, InvalidParameterError) as err:
@@ -541,7 +579,10 @@ def _dry_run_issues(case: Case, responder: Any) -> Iterator[tuple[tuple[int | st
 
 
 def parse_case(
-    data: Mapping[str, Any], source: str = "case", root: yaml.Node | None = None
+    data: Mapping[str, Any],
+    source: str = "case",
+    root: yaml.Node | None = None,
+    case_dir: Path | None = None,
 ) -> Case:
     """Validate a mapping into a :class:`Case`, field checks then cross-checks.
 
@@ -553,6 +594,9 @@ def parse_case(
         Name of the file, for messages.
     root
         The YAML node tree of ``data`` (from ``yaml.compose``), to give line numbers.
+    case_dir
+        The case file's folder, where a cohort file named by ``patient.cohort`` is looked
+        for (packaged cohort ids need none).
 
     Raises
     ------
@@ -560,7 +604,7 @@ def parse_case(
         Every broken rule, each with its field path (and line when ``root`` is given).
     """
     try:
-        case = Case.model_validate(dict(data))
+        case = Case.model_validate(dict(data), context={"case_dir": case_dir})
     except ValidationError as err:
         raise _located(
             source, root, [(tuple(e["loc"]), str(e["msg"])) for e in err.errors()]
@@ -655,7 +699,7 @@ def load_case(path_or_id: str | Path) -> Case:
         raise InvalidInputError(f"{p}: not valid YAML ({err}); fix the syntax") from err
     if not isinstance(data, dict) or root is None:
         raise InvalidInputError(f"{p}: expected a mapping with a case's fields (id, title...)")
-    return parse_case(data, source=str(p), root=root)
+    return parse_case(data, source=str(p), root=root, case_dir=p.parent)
 
 
 def learner_strings(case: Case) -> list[str]:

@@ -11,7 +11,11 @@ Because the grid does not depend on how the learner chunks time, :func:`replay` 
 session's actions and requests gives the identical record (and so the identical score).
 
 Nothing here is localised: messages are English message ids with parameters
-(:class:`~healthtwin.education.record.Message`), quantities carry canonical units.
+(:class:`~healthtwin.education.record.Message`), quantities carry canonical units. A move
+the learner cannot make is refused with a
+:class:`~healthtwin.education.learner_errors.LearnerError` (an ``InvalidInputError``): an
+English message for developers, plus the ``errors``-domain message id and parameters that
+the faces render in the learner's language and units.
 
 Examples
 --------
@@ -38,6 +42,20 @@ from typing import Any, Final
 import numpy as np
 
 from healthtwin.education.case import ActionSpec, Case, InfoSpec, measure_unit
+from healthtwin.education.learner_errors import (
+    ERR_ACTION_NOT_YET,
+    ERR_DOSE_NOT_A_NUMBER,
+    ERR_DOSE_OUT_OF_RANGE,
+    ERR_ENDED_DIED,
+    ERR_ENDED_TIME,
+    ERR_INFO_NEEDS,
+    ERR_INFO_NOT_YET,
+    ERR_MINUTES_NOT_POSITIVE,
+    ERR_NO_DOSE,
+    ERR_UNKNOWN_ACTION,
+    ERR_UNKNOWN_INFO,
+    LearnerError,
+)
 from healthtwin.education.patients import patient_parameters
 from healthtwin.education.record import (
     ActionTaken,
@@ -207,15 +225,24 @@ class Session:
         >>> s.act("give_dextrose_iv", dose=500.0)
         Traceback (most recent call last):
         ...
-        healthtwin.errors.InvalidInputError: dose 500 g for 'give_dextrose_iv' is outside ...
+        healthtwin.education.learner_errors.LearnerError: dose 500 g for 'give_dextrose_iv' ...
         """
         out = self._ensure_started()
         self._check_open()
-        spec = self.case.action(action_id)
+        spec = self._action(action_id)
         if spec.available_after_min > self._clock + _EPS:
-            raise InvalidInputError(
-                f"action {action_id!r} is available from minute {spec.available_after_min:g}; "
-                f"it is minute {self._clock:g}"
+            raise LearnerError(
+                ERR_ACTION_NOT_YET,
+                {
+                    "action": spec.label,
+                    "action_id": spec.id,
+                    "from_min": spec.available_after_min,
+                    "now_min": self._clock,
+                },
+                english=(
+                    f"action {action_id!r} is available from minute "
+                    f"{spec.available_after_min:g}; it is minute {self._clock:g}"
+                ),
             )
         value = _checked_dose(spec, dose)
         self._state = self._responder.apply(self._state, spec.effect, value, float(self._grid))
@@ -241,14 +268,9 @@ class Session:
         """
         out = self._ensure_started()
         self._check_open()
-        spec = self.case.info(info_id)
+        spec = self._info(info_id)
         if not self._info_open(spec):
-            missing = sorted(set(spec.requires) - self._disclosed)
-            raise InvalidInputError(
-                f"information {info_id!r} is not available yet (needs {missing} disclosed and "
-                f"minute >= {spec.available_after_min:g}; it is minute {self._clock:g}); "
-                f"available now: {[i.id for i in self.available_information()]}"
-            )
+            self._refuse_info(spec)
         ready = self._clock + spec.turnaround_min
         self._requests.append(InfoRequest(self._clock, spec.id, ready))
         values = self._last or self._responder.measure(self._state)
@@ -273,7 +295,13 @@ class Session:
             If ``minutes`` is not a positive finite number, or the session has finished.
         """
         if not (isinstance(minutes, int | float) and math.isfinite(minutes) and minutes > 0):
-            raise InvalidInputError(f"minutes must be a positive number, got {minutes!r}")
+            finite = isinstance(minutes, int | float) and math.isfinite(minutes)
+            shown: str | float = float(minutes) if finite else repr(minutes)
+            raise LearnerError(
+                ERR_MINUTES_NOT_POSITIVE,
+                {"minutes": shown},
+                english=f"minutes must be a positive number, got {minutes!r}",
+            )
         return self._advance_to(self._clock + float(minutes))
 
     # --- internals --------------------------------------------------------------------
@@ -346,25 +374,87 @@ class Session:
     def _check_open(self) -> None:
         if self.finished:
             why = "the patient died" if self._dead else "the case's time is over"
-            raise InvalidInputError(
-                f"the session has finished at minute {self._clock:g} ({why}); read record()"
+            raise LearnerError(
+                ERR_ENDED_DIED if self._dead else ERR_ENDED_TIME,
+                {"minute": self._clock},
+                english=(
+                    f"the session has finished at minute {self._clock:g} ({why}); read record()"
+                ),
             )
+
+    def _action(self, action_id: str) -> ActionSpec:
+        try:
+            return self.case.action(action_id)
+        except InvalidInputError as err:
+            ids = [a.id for a in self.available_actions()]
+            raise LearnerError(
+                ERR_UNKNOWN_ACTION,
+                {"action_id": action_id, "actions": ", ".join(ids)},
+                english=str(err),
+            ) from err
+
+    def _info(self, info_id: str) -> InfoSpec:
+        try:
+            return self.case.info(info_id)
+        except InvalidInputError as err:
+            ids = [i.id for i in self.available_information()]
+            raise LearnerError(
+                ERR_UNKNOWN_INFO,
+                {"info_id": info_id, "items": ", ".join(ids)},
+                english=str(err),
+            ) from err
+
+    def _refuse_info(self, spec: InfoSpec) -> None:
+        missing = sorted(set(spec.requires) - self._disclosed)
+        available = [i.id for i in self.available_information()]
+        english = (
+            f"information {spec.id!r} is not available yet (needs {missing} disclosed and "
+            f"minute >= {spec.available_after_min:g}; it is minute {self._clock:g}); "
+            f"available now: {available}"
+        )
+        params: dict[str, str | float | Quantity] = {
+            "info": spec.label,
+            "info_id": spec.id,
+            "needed": ", ".join(missing),
+            "from_min": spec.available_after_min,
+            "now_min": self._clock,
+            "available": ", ".join(available) or "-",
+        }
+        raise LearnerError(ERR_INFO_NEEDS if missing else ERR_INFO_NOT_YET, params, english=english)
 
 
 def _checked_dose(spec: ActionSpec, dose: float | None) -> float | None:
     if spec.dose is None:
         if dose is not None:
-            raise InvalidInputError(f"action {spec.id!r} takes no dose; got {dose!r}")
+            raise LearnerError(
+                ERR_NO_DOSE,
+                {"action": spec.label, "action_id": spec.id, "dose": repr(dose)},
+                english=f"action {spec.id!r} takes no dose; got {dose!r}",
+            )
         return None
     if dose is None:
         return float(spec.dose.default)
     d = spec.dose
     if isinstance(dose, bool) or not isinstance(dose, int | float) or not math.isfinite(dose):
-        raise InvalidInputError(f"dose for {spec.id!r} must be a finite number, got {dose!r}")
+        raise LearnerError(
+            ERR_DOSE_NOT_A_NUMBER,
+            {"action": spec.label, "action_id": spec.id, "dose": repr(dose)},
+            english=f"dose for {spec.id!r} must be a finite number, got {dose!r}",
+        )
     if not d.min <= dose <= d.max:
-        raise InvalidInputError(
-            f"dose {dose:g} {d.unit} for {spec.id!r} is outside the allowed range "
-            f"{d.min:g}-{d.max:g} {d.unit}; give a dose in that range"
+        raise LearnerError(
+            ERR_DOSE_OUT_OF_RANGE,
+            {
+                "dose": Quantity(float(dose), d.unit),
+                "action": spec.label,
+                "action_id": spec.id,
+                "low": Quantity(d.min, d.unit),
+                "high": Quantity(d.max, d.unit),
+            },
+            english=(
+                f"dose {dose:g} {d.unit} for {spec.id!r} is outside the allowed range "
+                f"{d.min:g}-{d.max:g} {d.unit}; give a dose in that range"
+            ),
         )
     return float(dose)
 

@@ -6,7 +6,8 @@ text through four separate, swappable layers:
 
 - **language**: gettext catalogs ``education/locale/<lang>/LC_MESSAGES/healthtwin.po``
   (English is the message id itself), read with Babel and compiled in memory when a
-  localizer is made, so no compiled ``.mo`` file can go stale;
+  localizer is made, so no compiled ``.mo`` file can go stale; the errors a learner reads
+  (:mod:`healthtwin.education.learner_errors`) have their own domain, ``errors.po``;
 - **units**: :mod:`healthtwin.education.units` (mmol/L, mg/dL or g/L; degC or degF),
   overridable with ``units="si"`` or ``"conventional"``;
 - **numbers**: Babel's CLDR number formats (``2,5`` in de/es/fr, ``2.5`` in en/zh);
@@ -40,6 +41,14 @@ from babel.support import NullTranslations, Translations
 
 from healthtwin.education import units as unitlayer
 from healthtwin.education.drugs import DrugNames, load_drug_names
+from healthtwin.education.learner_errors import (
+    ERR_NOT_A_NUMBER,
+    ERR_NOT_A_NUMBER_HINT,
+    ERR_NOT_FINITE,
+    ERRORS_DOMAIN,
+    LearnerError,
+    LearnerMessageError,
+)
 from healthtwin.education.record import Message, Quantity
 from healthtwin.errors import InvalidInputError
 
@@ -48,6 +57,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DOMAIN",
+    "ERRORS_DOMAIN",
     "N_",
     "LocaleChoice",
     "Localizer",
@@ -140,16 +150,34 @@ def resolve_locale(locale: str) -> LocaleChoice:
     return LocaleChoice(str(parsed), parsed.language, units, column)
 
 
-def catalog_path(language: str, directory: Path | None = None) -> Path:
-    """Where the ``.po`` catalog of a language lives."""
+def catalog_path(language: str, directory: Path | None = None, domain: str = DOMAIN) -> Path:
+    """Where the ``.po`` catalog of a language (and gettext domain) lives.
+
+    Examples
+    --------
+    >>> catalog_path("de", Path("locale"), ERRORS_DOMAIN).as_posix()
+    'locale/de/LC_MESSAGES/errors.po'
+    """
     root = directory or Path(str(resources.files("healthtwin.education").joinpath("locale")))
-    return root / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+    return root / language / "LC_MESSAGES" / f"{domain}.po"
 
 
-def load_translations(language: str, directory: Path | None = None) -> NullTranslations:
+def load_translations(
+    language: str, directory: Path | None = None, domain: str = DOMAIN
+) -> NullTranslations:
     """Read a language's ``.po`` catalog and compile it in memory (fuzzy entries left out).
 
     English, the message ids' own language, has no catalog.
+
+    Parameters
+    ----------
+    language : str
+        ``de``, ``es``, ``fr``, ``zh`` (``en``: the ids themselves).
+    directory : Path, optional
+        Catalogs to read instead of the package's.
+    domain : str
+        ``healthtwin`` (the cases, interface and scores) or ``errors`` (what a learner is
+        told when a move is refused).
 
     Raises
     ------
@@ -158,17 +186,20 @@ def load_translations(language: str, directory: Path | None = None) -> NullTrans
     """
     if language == "en":
         return NullTranslations()
-    path = catalog_path(language, directory)
+    path = catalog_path(language, directory, domain)
     if not path.is_file():
-        raise InvalidInputError(
-            f"no catalog for {language!r} at {path}; run scripts/extract_education_messages.py"
+        hint = (
+            "run python -m healthtwin.education.learner_errors"
+            if domain == ERRORS_DOMAIN
+            else "run scripts/extract_education_messages.py"
         )
+        raise InvalidInputError(f"no catalog for {language!r} at {path}; {hint}")
     with path.open("rb") as handle:
-        catalog = read_po(handle, locale=language, domain=DOMAIN)
+        catalog = read_po(handle, locale=language, domain=domain)
     buffer = io.BytesIO()
     write_mo(buffer, catalog, use_fuzzy=False)
     buffer.seek(0)
-    return Translations(buffer, domain=DOMAIN)
+    return Translations(buffer, domain=domain)
 
 
 def placeholders(text: str) -> set[str]:
@@ -192,7 +223,8 @@ class Localizer:
     units : {"si", "conventional"} or UnitSystem, optional
         Override the locale's units.
     catalog_dir : Path, optional
-        Catalogs to read instead of the package's (tests, new cases).
+        Catalogs to read instead of the package's (tests, new cases); the package's
+        ``errors`` catalogs serve when it has none of its own.
 
     Examples
     --------
@@ -221,6 +253,12 @@ class Localizer:
             units = self.choice.units if wanted.name == self.choice.units.name else wanted
         self.units = units or self.choice.units
         self._translations = load_translations(self.language, catalog_dir)
+        own_errors = catalog_dir is not None and (
+            catalog_path(self.language, catalog_dir, ERRORS_DOMAIN).is_file()
+        )
+        self._errors = load_translations(
+            self.language, catalog_dir if own_errors else None, ERRORS_DOMAIN
+        )
         self._drugs = drugs or load_drug_names()
 
     def gettext(self, msgid: str) -> str:
@@ -258,13 +296,23 @@ class Localizer:
         try:
             value = float(parse_decimal(cleaned, locale=self.choice.tag, strict=True))
         except NumberFormatError as err:
+            separator = self.number(0.5)[1]
             maybe = f"; did you mean {err.suggestions[-1]!r}?" if err.suggestions else ""
-            raise InvalidInputError(
+            english = (
                 f"{text!r} is not a number in locale {self.choice.tag} (decimal separator "
-                f"{self.number(0.5)[1]!r}){maybe}"
-            ) from err
+                f"{separator!r}){maybe}"
+            )
+            params: dict[str, str | float | Quantity] = {"text": text, "separator": separator}
+            if err.suggestions:
+                params["suggestion"] = err.suggestions[-1]
+            msgid = ERR_NOT_A_NUMBER_HINT if err.suggestions else ERR_NOT_A_NUMBER
+            raise LearnerError(msgid, params, english=english) from err
         if not math.isfinite(value):
-            raise InvalidInputError(f"{text!r} is not a finite number; type a plain value")
+            raise LearnerError(
+                ERR_NOT_FINITE,
+                {"text": text},
+                english=f"{text!r} is not a finite number; type a plain value",
+            )
         return value
 
     def unit(self, kind_or_unit: str) -> str:
@@ -325,7 +373,27 @@ class Localizer:
         InvalidInputError
             If the text needs a parameter the message lacks.
         """
-        template = self.gettext(message.msgid)
+        return self._filled(self.gettext(message.msgid), message, culture)
+
+    def render_error(self, error: LearnerMessageError) -> str:
+        """What a learner reads of a refused move: its ``errors``-domain text, filled in.
+
+        Parameters are rendered as by :meth:`render` (a dose in the learner's units and
+        number format, a label through the cases' catalog).
+
+        Examples
+        --------
+        >>> from healthtwin.education.learner_errors import ERR_DOSE_OUT_OF_RANGE
+        >>> err = LearnerError(ERR_DOSE_OUT_OF_RANGE, {"dose": Quantity(2.5, "mg"),
+        ...     "action": "Give intramuscular glucagon", "low": Quantity(0.5, "mg"),
+        ...     "high": Quantity(1.0, "mg")})
+        >>> Localizer("de").render_error(err)
+        'Die Dosis 2,5\\xa0mg für „...“ liegt außerhalb des erlaubten Bereichs ...'
+        """
+        template = str(self._errors.gettext(error.msgid))
+        return self._filled(template, error.message(), None)
+
+    def _filled(self, template: str, message: Message, culture: CultureProfile | None) -> str:
         values = {key: self._param(key, value) for key, value in message.params.items()}
         needed = placeholders(template)
         context = culture.fields() if culture is not None else _NEUTRAL_CULTURE

@@ -1,43 +1,397 @@
-"""The virtual patient of a case: nominal parameters and draws from their uncertainty.
+"""The virtual patient of a case: written inline or drawn from a virtual cohort.
 
-A case's ``patient`` block gives demographics and responder parameters; a parameter
-``<name>_cv`` states how much ``<name>`` varies between patients like this one (the
-responder's :meth:`~healthtwin.education.responders.Responder.sample_parameters` draws
-from it). Draw ``k`` uses its own random stream spawned from the seed, so patient ``k`` is
-the same patient in every replay that asks for it (common random numbers: a learner's
-pathway and the expert pathway are compared on the same patients).
+A case's ``patient`` block either writes the patient out (demographics, comorbidities and
+responder parameters) or names a virtual cohort and a member of it::
+
+    patient:
+      model: glucose
+      cohort: t1d_adults          # a packaged cohort id, or a .yaml file next to the case
+      sex: female                 # a selection criterion kept in sight (pronouns follow it)
+      seed: 7                     # the cohort's seed: same seed, same cohort, same patient
+      select: {age_years: [65, 80], bmi_kg_m2: [18.5, 30]}
+      member: 0                   # the first member matching ``select`` (default 0)
+      comorbidities: [cellulitis] # added to the member's own
+      parameters: {...}           # case parameters; they win over drawn ones
+
+A cohort file (``education/cohorts/<id>.yaml``) holds a
+:class:`~healthtwin.synthetic.cohort_spec.CohortSpec` under ``spec`` and the cohort's
+``size``; :func:`~healthtwin.synthetic.cohort.generate_cohort` builds it (sample, check
+each twin's plausibility, match the published targets by entropy balancing). At load time
+the member becomes a concrete patient: age, sex, weight and height (from weight and BMI),
+comorbidities (``diabetes_comorbidity`` for members with diabetes, ``hypertension``,
+``obesity`` for a BMI of 30 kg/m2 or more) and the physiology the cohort drew, mapped onto
+the responder (:func:`member_parameters`: the UVA/Padova twin's ``Vmx`` and ``kp3`` over the
+Dalla Man 2007 reference give the glucose responder's ``disposal_sensitivity_factor`` and
+``egp_sensitivity_factor``; age, height and sex are the anaesthesia responder's
+covariates). Comorbidities then act (:mod:`healthtwin.education.comorbidities`).
+
+Debrief draws (:func:`draw_patients`): for an inline patient, a parameter ``<name>_cv``
+states how much ``<name>`` varies between patients like this one (the responder's
+``sample_parameters`` draws from it); for a cohort patient each draw is another member
+matching the same selection (with its own weight, physiology and comorbidities), then the
+remaining ``_cv`` spreads. Draw ``k`` uses its own random stream spawned from the seed, so
+patient ``k`` is the same patient in every replay that asks for it (common random numbers:
+a learner's pathway and the expert pathway are compared on the same patients).
+
+Generating a cohort costs about a second, so the generated members are memoised per
+(cohort file contents, seed): a pure function of its arguments, never mutated.
 """
 
 from __future__ import annotations
 
+import functools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
 import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from healthtwin.education.case import Case
+from healthtwin.education.comorbidities import apply_comorbidities
 from healthtwin.education.responders import make_responder
-from healthtwin.errors import InvalidParameterError
+from healthtwin.errors import InvalidInputError, InvalidParameterError
 
-__all__ = ["draw_patients", "patient_parameters"]
+if TYPE_CHECKING:
+    from healthtwin.education.case import Case, PatientSpec
+    from healthtwin.synthetic.cohort_spec import CohortSpec
+
+__all__ = [
+    "CohortFile",
+    "CohortMember",
+    "CohortSelect",
+    "CohortSource",
+    "cohort_ids",
+    "cohort_members",
+    "draw_patients",
+    "member_parameters",
+    "patient_parameters",
+    "resolve_cohort_patient",
+]
+
+_STRICT = ConfigDict(frozen=True, extra="forbid", strict=True)
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+Range = Annotated[list[Finite], Field(min_length=2, max_length=2)]
+#: Dalla Man et al. 2007 reference constants the cohort's twins are drawn around.
+_VMX_REF, _KP3_REF = 0.047, 0.009
+_OBESITY_BMI = 30.0
+
+
+class CohortSelect(BaseModel):
+    """Which members of a cohort may be the case's patient: ranges ``[low, high]``
+    (inclusive), a sex, and whether the member has hypertension."""
+
+    model_config = _STRICT
+    age_years: Range | None = None
+    sex: Literal["female", "male"] | None = None
+    weight_kg: Range | None = None
+    bmi_kg_m2: Range | None = None
+    hba1c_percent: Range | None = None
+    hypertension: bool | None = None
+    disposal_sensitivity_factor: Range | None = None
+    egp_sensitivity_factor: Range | None = None
+
+    def matches(self, member: CohortMember) -> bool:
+        """Whether the member meets every criterion given."""
+        for name in ("age_years", "weight_kg", "bmi_kg_m2", "hba1c_percent"):
+            bounds = getattr(self, name)
+            if bounds is not None and not bounds[0] <= getattr(member, name) <= bounds[1]:
+                return False
+        for name in ("disposal_sensitivity_factor", "egp_sensitivity_factor"):
+            bounds = getattr(self, name)
+            value = member.physiology.get(name, math.nan)
+            if bounds is not None and not bounds[0] <= value <= bounds[1]:
+                return False
+        if self.sex is not None and member.sex != self.sex:
+            return False
+        return self.hypertension is None or member.hypertension == self.hypertension
+
+
+class CohortSource(BaseModel):
+    """Where a cohort patient came from (kept on the case, used for the debrief draws)."""
+
+    model_config = _STRICT
+    cohort: str = Field(min_length=1)
+    path: str = Field(min_length=1)
+    seed: Annotated[int, Field(ge=0)] = 0
+    member: Annotated[int, Field(ge=0)] = 0
+    select: CohortSelect = CohortSelect()
+    row: Annotated[int, Field(ge=0)] = 0
+    case_comorbidities: list[str] = Field(default_factory=list)
+    drawn_parameters: list[str] = Field(default_factory=list)
+
+
+class _CohortRequest(BaseModel):
+    """The cohort form of a case's ``patient`` block, before resolution."""
+
+    model_config = _STRICT
+    model: str
+    cohort: str = Field(min_length=1)
+    sex: Literal["female", "male"] | None = None
+    seed: Annotated[int, Field(ge=0)] = 0
+    member: Annotated[int, Field(ge=0)] = 0
+    select: CohortSelect = CohortSelect()
+    comorbidities: list[str] = Field(default_factory=list)
+    parameters: dict[str, Finite] = Field(default_factory=dict)
+
+
+class CohortFile(BaseModel):
+    """A cohort file: the synthetic cohort spec (validated by ``CohortSpec``), its size,
+    the comorbidity id of its members with diabetes and the sources of its targets."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    description: str = Field(min_length=1)
+    references: list[str] = Field(default_factory=list)
+    size: Annotated[int, Field(ge=10, le=1000)] = 120
+    diabetes_comorbidity: str | None = None
+    spec: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CohortMember:
+    """One member of a generated cohort (row ``row``), ready to be a case's patient.
+
+    ``physiology`` holds the glucose factors drawn with the member's UVA/Padova twin
+    (``disposal_sensitivity_factor`` = ``Vmx / 0.047``, ``egp_sensitivity_factor`` =
+    ``kp3 / 0.009``); it is empty for members without a twin (no diabetes).
+    """
+
+    row: int
+    age_years: float
+    sex: Literal["female", "male"]
+    weight_kg: float
+    height_cm: float
+    bmi_kg_m2: float
+    hba1c_percent: float
+    hypertension: bool
+    comorbidities: tuple[str, ...]
+    physiology: Mapping[str, float]
+
+
+def cohort_ids() -> list[str]:
+    """Ids of the cohorts shipped with healthtwin, sorted.
+
+    Examples
+    --------
+    >>> "t1d_adults" in cohort_ids()
+    True
+    """
+    folder = resources.files("healthtwin.education") / "cohorts"
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def _cohort_path(name: str, case_dir: Path | None) -> Path:
+    if name.endswith((".yaml", ".yml")):
+        path = Path(name) if case_dir is None else case_dir / name
+        if not path.is_file():
+            raise InvalidInputError(
+                f"cohort file {path} does not exist; put it next to the case file or name a "
+                f"packaged cohort: {cohort_ids()}"
+            )
+        return path
+    if name not in cohort_ids():
+        raise InvalidInputError(
+            f"no packaged cohort {name!r}; cohorts are {cohort_ids()} (or name a .yaml file "
+            "next to the case)"
+        )
+    return Path(str(resources.files("healthtwin.education") / "cohorts" / f"{name}.yaml"))
+
+
+def cohort_members(path: str | Path, seed: int = 0) -> tuple[CohortMember, ...]:
+    """Every member of the cohort in a cohort file, generated with ``seed``.
+
+    Raises
+    ------
+    InvalidInputError
+        If the file is missing, not YAML, or not a valid cohort (each problem named).
+
+    Examples
+    --------
+    >>> members = cohort_members(_cohort_path("t1d_adults", None), seed=7)
+    >>> len(members) == len(cohort_members(_cohort_path("t1d_adults", None), seed=7))
+    True
+    >>> members[0].comorbidities[0]
+    'type_1_diabetes'
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise InvalidInputError(f"cannot read cohort file {path}: {err}") from err
+    try:
+        _parse(text)
+    except (yaml.YAMLError, ValidationError) as err:
+        raise InvalidInputError(f"cohort file {path} is not a valid cohort: {err}") from err
+    return _generate(text, seed)
+
+
+def _parse(text: str) -> tuple[CohortFile, CohortSpec]:
+    from healthtwin.synthetic.cohort_spec import CohortSpec
+
+    cfile = CohortFile.model_validate(yaml.safe_load(text))
+    return cfile, CohortSpec.model_validate(cfile.spec)
+
+
+@functools.lru_cache(maxsize=16)
+def _generate(text: str, seed: int) -> tuple[CohortMember, ...]:
+    from healthtwin.synthetic.cohort import generate_cohort
+
+    cfile, spec = _parse(text)
+    cohort = generate_cohort(spec, cfile.size, seed=seed)
+    cols = cohort.columns
+    members = []
+    for row, twin in enumerate(cohort.twins):
+        weight, bmi = float(cols["body_weight_kg"][row]), float(cols["bmi_kg_m2"][row])
+        diabetic, hypertensive = bool(cols["diabetes"][row]), bool(cols["hypertension"][row])
+        derived = [cfile.diabetes_comorbidity] if diabetic and cfile.diabetes_comorbidity else []
+        derived += ["hypertension"] if hypertensive else []
+        derived += ["obesity"] if bmi >= _OBESITY_BMI else []
+        physiology = {}
+        if twin is not None:
+            physiology = {
+                "disposal_sensitivity_factor": float(np.asarray(twin.params.Vmx)[0]) / _VMX_REF,
+                "egp_sensitivity_factor": float(np.asarray(twin.params.kp3)[0]) / _KP3_REF,
+            }
+        members.append(
+            CohortMember(
+                row=row,
+                age_years=round(float(cols["age_years"][row]), 1),
+                sex="female" if cols["female"][row] > 0.5 else "male",
+                weight_kg=round(weight, 1),
+                height_cm=round(100.0 * math.sqrt(weight / bmi), 1),
+                bmi_kg_m2=bmi,
+                hba1c_percent=float(cols["hba1c_percent"][row]),
+                hypertension=hypertensive,
+                comorbidities=tuple(derived),
+                physiology=physiology,
+            )
+        )
+    return tuple(members)
+
+
+def member_parameters(kind: str, member: CohortMember) -> dict[str, float]:
+    """The responder parameters a cohort member brings (besides ``weight_kg``).
+
+    Glucose: the twin's insulin-sensitivity factors; anaesthesia: the Schnider/Minto
+    covariates age, height and sex; other responders: none (their parameters are not
+    drawn by the cohort).
+
+    Examples
+    --------
+    >>> m = CohortMember(0, 60.0, "male", 80.0, 175.0, 26.1, 7.5, False, (), {})
+    >>> member_parameters("anaesthesia", m)
+    {'age_years': 60.0, 'height_cm': 175.0, 'male': 1.0}
+    """
+    if kind == "glucose":
+        return dict(member.physiology)
+    if kind == "anaesthesia":
+        male = 1.0 if member.sex == "male" else 0.0
+        return {"age_years": member.age_years, "height_cm": member.height_cm, "male": male}
+    return {}
+
+
+def _matching(members: Sequence[CohortMember], select: CohortSelect) -> list[CohortMember]:
+    return [m for m in members if select.matches(m)]
+
+
+def resolve_cohort_patient(data: Mapping[str, Any], case_dir: Path | None) -> dict[str, Any]:
+    """A case's cohort ``patient`` block turned into the inline form (plus its source).
+
+    Parameters
+    ----------
+    data
+        The ``patient`` mapping with a ``cohort`` key.
+    case_dir
+        The folder of the case file (where a cohort ``.yaml`` named by the case lives).
+
+    Returns
+    -------
+    dict
+        ``model``, ``age_years``, ``sex``, ``weight_kg``, ``height_cm``,
+        ``comorbidities``, ``parameters`` and ``cohort`` (a :class:`CohortSource` mapping).
+
+    Raises
+    ------
+    ValueError
+        For a malformed block, an unknown cohort, or a selection with too few members
+        (pydantic reports it under ``patient``).
+    """
+    try:
+        req = _CohortRequest.model_validate(dict(data))
+    except ValidationError as err:
+        text = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        raise ValueError(f"cohort patient: {text}") from err
+    if req.sex is not None:
+        if req.select.sex not in (None, req.sex):
+            raise ValueError(
+                f"cohort patient: sex {req.sex!r} contradicts select.sex {req.select.sex!r}; "
+                "give one of them"
+            )
+        req = req.model_copy(update={"select": req.select.model_copy(update={"sex": req.sex})})
+    try:
+        path = _cohort_path(req.cohort, case_dir)
+        members = _matching(cohort_members(path, req.seed), req.select)
+    except InvalidInputError as err:
+        raise ValueError(str(err)) from err
+    if req.member >= len(members):
+        raise ValueError(
+            f"member {req.member} asked for, but only {len(members)} member(s) of cohort "
+            f"{req.cohort!r} (seed {req.seed}) match select "
+            f"{req.select.model_dump(exclude_none=True)}; widen select or pick a lower member"
+        )
+    chosen = members[req.member]
+    drawn = member_parameters(req.model, chosen)
+    source = CohortSource(
+        cohort=req.cohort,
+        path=str(path),
+        seed=req.seed,
+        member=req.member,
+        select=req.select,
+        row=chosen.row,
+        case_comorbidities=list(req.comorbidities),
+        drawn_parameters=sorted(set(drawn) - set(req.parameters)),
+    )
+    return {
+        "model": req.model,
+        "age_years": chosen.age_years,
+        "sex": chosen.sex,
+        "weight_kg": chosen.weight_kg,
+        "height_cm": chosen.height_cm,
+        "comorbidities": list(dict.fromkeys([*chosen.comorbidities, *req.comorbidities])),
+        "parameters": {**drawn, **req.parameters},
+        "cohort": source.model_dump(),
+    }
 
 
 def patient_parameters(case: Case) -> dict[str, float]:
-    """The nominal patient's responder parameters (body weight included as ``weight_kg``).
+    """The nominal patient's responder parameters (``weight_kg`` included), with the
+    comorbidities' factors applied.
 
     Examples
     --------
     >>> from healthtwin.education.case import load_case
-    >>> patient_parameters(load_case("hypoglycaemia"))["weight_kg"]
-    68.0
+    >>> case = load_case("hypoglycaemia")
+    >>> patient_parameters(case)["weight_kg"] == case.patient.weight_kg
+    True
     """
-    return {"weight_kg": float(case.patient.weight_kg), **case.patient.parameters}
+    return spec_parameters(case.patient)
+
+
+def spec_parameters(patient: PatientSpec) -> dict[str, float]:
+    """:func:`patient_parameters` of a ``patient`` block."""
+    base = {"weight_kg": float(patient.weight_kg), **patient.parameters}
+    return apply_comorbidities(patient.model, patient.comorbidities, base)
 
 
 def draw_patients(case: Case, n: int, seed: int = 0) -> list[dict[str, float]]:
-    """``n`` patients drawn from the case's parameter uncertainty.
+    """``n`` patients drawn like the case's own: other cohort members, or ``_cv`` spreads.
 
     Parameters
     ----------
     case
-        The case whose ``patient.parameters`` (and their ``_cv`` spreads) are drawn from.
+        The case whose patient is drawn from (see the module docstring).
     n
         Number of patients (>= 1).
     seed
@@ -64,6 +418,19 @@ def draw_patients(case: Case, n: int, seed: int = 0) -> list[dict[str, float]]:
     if n < 1:
         raise InvalidParameterError(f"n must be >= 1 patient, got {n}")
     responder = make_responder(case.patient.model)
-    nominal = patient_parameters(case)
-    streams = np.random.SeedSequence(seed).spawn(n)
-    return [responder.sample_parameters(nominal, np.random.default_rng(s)) for s in streams]
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n)]
+    source = case.patient.cohort
+    if source is None:
+        nominal = patient_parameters(case)
+        return [responder.sample_parameters(nominal, rng) for rng in streams]
+    members = _matching(cohort_members(source.path, source.seed), source.select)
+    others = [m for m in members if m.row != source.row] or members
+    own = {k: v for k, v in case.patient.parameters.items() if k not in source.drawn_parameters}
+    out = []
+    for rng in streams:
+        member = others[int(rng.integers(len(others)))]
+        base = {"weight_kg": member.weight_kg, **member_parameters(case.patient.model, member)}
+        ids = list(dict.fromkeys([*member.comorbidities, *source.case_comorbidities]))
+        params = apply_comorbidities(case.patient.model, ids, {**base, **own})
+        out.append(responder.sample_parameters(params, rng))
+    return out

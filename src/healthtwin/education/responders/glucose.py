@@ -10,7 +10,14 @@ the gut ``D1`` (times the bioavailability ``AG``). One factor ``insulin_sensitiv
 scales ``S_IT, S_ID, S_IE`` (the insulin resistance of ketoacidosis and stress), and
 ``acidosis_resistance_per_ph`` ``k`` scales them further by ``exp(-k max(7.4 - pH, 0))``:
 metabolic acidosis impairs insulin action (DeFronzo & Beckles, Am J Physiol 236:E328,
-1979), so sensitivity recovers as the ketoacidosis resolves.
+1979), so sensitivity recovers as the ketoacidosis resolves. A patient from a virtual
+cohort (:mod:`healthtwin.education.patients`) brings two more factors drawn with the
+UVA/Padova twin: ``disposal_sensitivity_factor`` (the twin's ``Vmx`` over the Dalla Man
+2007 reference, insulin-dependent glucose use) scales ``S_IT, S_ID`` and
+``egp_sensitivity_factor`` (``kp3`` over its reference, insulin's suppression of hepatic
+glucose output) scales ``S_IE``. ``insulin_clearance_factor`` scales Hovorka's plasma
+insulin elimination ``ke`` (below 1 in chronic kidney disease, see
+:mod:`healthtwin.education.comorbidities`).
 
 Extension (semi-mechanistic, for diabetic ketoacidosis and severe hypoglycaemia):
 
@@ -115,6 +122,9 @@ DEFAULTS: Final[Mapping[str, float]] = MappingProxyType(
         "weight_kg": 70.0,
         "basal_glucose_mmol_l": 6.0,
         "insulin_sensitivity_factor": 1.0,
+        "disposal_sensitivity_factor": 1.0,
+        "egp_sensitivity_factor": 1.0,
+        "insulin_clearance_factor": 1.0,
         "acidosis_resistance_per_ph": 0.0,
         "egp_factor": 1.0,
         "ketone_ceiling_mmol_l": 0.2,
@@ -173,8 +183,10 @@ def _param(parameters: Mapping[str, float], name: str) -> float:
 def _theta(p: Mapping[str, float]) -> FloatArray:
     f = _param(p, "insulin_sensitivity_factor")
     table = dict(HOVORKA_2004_TABLE1)
-    for key in ("SIT", "SID", "SIE"):
-        table[key] *= f
+    table["SIT"] *= f * _param(p, "disposal_sensitivity_factor")
+    table["SID"] *= f * _param(p, "disposal_sensitivity_factor")
+    table["SIE"] *= f * _param(p, "egp_sensitivity_factor")
+    table["ke"] *= _param(p, "insulin_clearance_factor")
     table["EGP0"] *= _param(p, "egp_factor")
     hp = HovorkaParameters(BW=_param(p, "weight_kg"), Gb=_param(p, "basal_glucose_mmol_l"), **table)
     return np.asarray(hp.to_matrix(1), dtype=np.float64)

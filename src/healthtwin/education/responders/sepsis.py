@@ -38,6 +38,25 @@ rate-equivalent concentration ``C`` (µg/kg/min at steady state) and heart rate.
 - Oxygen: ``PaO2 = FiO2 713 - 40/0.8 - AaDO2``, with the A-a gradient 15 + 45 I/(I + 0.5)
   mmHg (lung injury), SaO2 by Severinghaus (1979).
 
+- Haemorrhage (timeline event ``{event: haemorrhage, volume_ml, over_min}``): blood leaves
+  at a constant rate; the equilibrium volume falls with it less a quarter that the
+  interstitium refills (transcapillary refill), and haemoglobin mass leaves with the blood,
+  so haemoglobin concentration falls only as crystalloid or refill dilutes it. The lost
+  share ``f`` of blood volume (bled, not yet restored; capped at 0.4) drives a sympathetic
+  response standing in for the baroreceptor and volume-receptor reflexes: unstressed
+  volume falls by ``0.7 f`` of itself (venoconstriction), SVR rises by ``0.9 f``, heart
+  rate by ``150 f`` /min and lactate production by ``10 f`` (splanchnic hypoperfusion).
+  Calibrated to the classes of the ATLS manual (10th ed., 2018, table 3-1): for a 70-kg
+  adult, 10 % lost leaves heart rate below 100 /min; 20 % gives about 105 /min with a
+  systolic pressure near 100 mmHg and a narrowed pulse pressure; 35 % about 125 /min and a
+  systolic pressure below 90 mmHg; 45 % above 140 /min. Only bleeding drives it: a septic
+  patient's capillary leak keeps its vasoplegic course.
+- Blood (effect ``blood_transfusion``, mL over ``over_min``): packed red cells with 20 g/dL
+  haemoglobin that stay in the vessels and undo the loss.
+- Comorbidity factors (:mod:`healthtwin.education.comorbidities`):
+  ``cardiac_reserve_factor`` scales the maximal cardiac output (heart failure) and
+  ``hr_response_factor`` every reflex rise of heart rate (beta-blockers).
+
 The coefficients not cited are a teaching calibration: an untreated patient of the
 shipped case (MAP about 58 mmHg, lactate 4 mmol/L) slides to MAP below 50 and lactate
 above 6 within two hours; 30 mL/kg of crystalloid raises MAP by 10-15 mmHg for a while;
@@ -83,6 +102,9 @@ SEPSIS_DEFAULTS: Mapping[str, float] = MappingProxyType(
         "antibiotic_kill_per_min": 0.015,
         "capillary_leak_ml_per_min": 4.0,
         "noradrenaline_ec50_ug_per_kg_per_min": 0.3,
+        # Appended (draws follow this order): comorbidity factors, neutral at 1.
+        "cardiac_reserve_factor": 1.0,
+        "hr_response_factor": 1.0,
     }
 )
 
@@ -97,16 +119,24 @@ _DEFAULT_CV: Final[Mapping[str, float]] = MappingProxyType(
     }
 )
 
-_INITIAL_KEYS = ("volume_deficit_ml", "inflammation", "lactate_mmol_per_l", "hr_per_min")
+_INITIAL_KEYS = (
+    "volume_deficit_ml",
+    "inflammation",
+    "lactate_mmol_per_l",
+    "hr_per_min",
+    "blood_loss_ml",
+)
 _EFFECTS = (
     "fluid_bolus",
     "noradrenaline_rate",
     "antibiotic",
     "oxygen",
     "urinary_catheter",
+    "blood_transfusion",
+    "haemostasis",
     "none",
 )
-_EVENTS = ("infection_worsens",)
+_EVENTS = ("infection_worsens", "haemorrhage")
 _STEP_MIN = 0.25
 _NE_K_PER_MIN = 2.0 / 8.84  # Beloeil 2005: CL 2 L/min, V 8.84 L
 _NE_EMAX_SVR, _NE_GAMMA = 0.8, 1.0
@@ -116,14 +146,25 @@ _INFECTION_MAX = 3.0
 _ABX_ONSET_MIN = 30.0
 _LACTATE_K_PER_MIN = math.log(2.0) / 60.0
 _DO2_CRIT_ML_PER_KG_PER_MIN = 8.0
+#: Haemoglobin of packed red cells (g/dL; haematocrit about 0.6).
+_PRBC_HB_G_PER_DL = 20.0
+#: Share of a haemorrhage the interstitium refills (transcapillary refill).
+_REFILL_SHARE = 0.25
+#: The sympathetic response to blood loss, per unit of the lost fraction of blood volume
+#: (capped at 40 %): unstressed volume recruited, resistance raised, heart rate added.
+_LOSS_VENOUS, _LOSS_SVR, _LOSS_HR_PER_MIN, _LOSS_CAP = 0.7, 0.9, 150.0, 0.4
+#: Lactate production per unit of lost fraction (splanchnic vasoconstriction).
+_LOSS_LACTATE = 10.0
 
 
 @dataclass(frozen=True)
 class SepsisState:
     """One patient in septic shock (opaque to the engine; every step returns a new one).
 
-    ``infusions`` holds running fluid infusions as ``(end_min, ml_per_min)``;
-    ``antibiotic_min`` is when effective antibiotics were given (``inf`` if not yet).
+    ``infusions``, ``bleeds`` and ``transfusions`` hold running crystalloid infusions,
+    haemorrhages and transfusions as ``(end_min, ml_per_min)``; ``antibiotic_min`` is when
+    effective antibiotics were given (``inf`` if not yet); ``haemoglobin_g`` is the
+    haemoglobin mass in the blood and ``bled_ml`` the blood lost and not yet transfused.
     """
 
     t_min: float
@@ -141,6 +182,10 @@ class SepsisState:
     fluid_given_ml: float
     params: Mapping[str, float]
     start_volume_ml: float
+    haemoglobin_g: float = math.nan
+    bled_ml: float = 0.0
+    bleeds: tuple[tuple[float, float], ...] = ()
+    transfusions: tuple[tuple[float, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -157,11 +202,15 @@ class SepsisResponder:
     Effects (the case's ``effect: {type: ...}``; doses in the action's canonical unit):
     ``fluid_bolus`` (mL of crystalloid over ``over_min``, default 15), ``noradrenaline_rate``
     (µg/kg/min; 0 stops), ``antibiotic`` (``effective: false`` for a drug the organism
-    resists), ``oxygen`` (``fio2``, default 0.4), ``urinary_catheter``, ``none`` (blood
-    cultures and other acts without a physiological effect). Timeline event:
-    ``infection_worsens`` (``factor``, default 1.5, multiplies the inflammatory drive).
-    ``initial_state`` may set ``volume_deficit_ml`` (default 300), ``inflammation`` (1),
-    ``lactate_mmol_per_l`` (4) and ``hr_per_min`` (115).
+    resists), ``oxygen`` (``fio2``, default 0.4), ``urinary_catheter``,
+    ``blood_transfusion`` (mL of packed red cells over ``over_min``, default 15),
+    ``haemostasis`` (pressure, a tourniquet or surgery: running haemorrhages stop), ``none``
+    (blood cultures and other acts without a physiological effect). Timeline events:
+    ``infection_worsens`` (``factor``, default 1.5, multiplies the inflammatory drive) and
+    ``haemorrhage`` (``volume_ml`` lost over ``over_min``, default 10).
+    ``initial_state`` may set ``volume_deficit_ml`` (default 0), ``inflammation`` (1),
+    ``lactate_mmol_per_l`` (4), ``hr_per_min`` (115) and ``blood_loss_ml`` (0: blood lost
+    just before the start, which drives the response to bleeding).
 
     Examples
     --------
@@ -205,15 +254,18 @@ class SepsisResponder:
         volume = p["blood_volume_ml_per_kg"] * p["weight_kg"] - init.get("volume_deficit_ml", 0.0)
         inflammation = init.get("inflammation", 1.0)
         lactate = init.get("lactate_mmol_per_l", 4.0)
-        if volume <= 0 or inflammation < 0 or lactate <= 0:
+        # Blood lost just before the start: gone from the vessels, not yet refilled.
+        lost = init.get("blood_loss_ml", 0.0)
+        if volume - lost <= 0 or inflammation < 0 or lactate <= 0 or lost < 0:
             raise InvalidInputError(
-                f"sepsis initial_state gives blood volume {volume} mL, inflammation "
-                f"{inflammation}, lactate {lactate}: each must be positive (inflammation >= 0)"
+                f"sepsis initial_state gives blood volume {volume - lost} mL, inflammation "
+                f"{inflammation}, lactate {lactate}, blood loss {lost} mL: each must be "
+                "positive (inflammation and blood loss >= 0)"
             )
         return SepsisState(
             t_min=0.0,
-            blood_volume_ml=volume,
-            equilibrium_shift_ml=0.0,
+            blood_volume_ml=volume - lost,
+            equilibrium_shift_ml=-(1.0 - _REFILL_SHARE) * lost,
             inflammation=inflammation,
             lactate_mmol_per_l=lactate,
             noradrenaline_level=0.0,
@@ -226,6 +278,8 @@ class SepsisResponder:
             fluid_given_ml=0.0,
             params=MappingProxyType(p),
             start_volume_ml=volume,
+            haemoglobin_g=p["haemoglobin_g_per_dl"] * (volume - lost) / 100.0,
+            bled_ml=lost,
         )
 
     def apply(
@@ -257,6 +311,15 @@ class SepsisResponder:
             return replace(state, fio2=fio2)
         if kind == "urinary_catheter":
             return replace(state, catheter=True)
+        if kind == "blood_transfusion":
+            volume = _dose(dose, kind, 0.0, 5000.0)
+            over = float(effect.get("over_min", 15.0))
+            if not over > 0:
+                raise InvalidInputError(f"blood_transfusion over_min must be > 0, got {over!r}")
+            flow = (t_min + over, volume / over)
+            return replace(state, transfusions=(*state.transfusions, flow))
+        if kind == "haemostasis":
+            return replace(state, bleeds=())
         if kind == "none":
             return state
         raise InvalidInputError(
@@ -264,12 +327,15 @@ class SepsisResponder:
         )
 
     def event(self, state: SepsisState, event: Mapping[str, Any], t_min: float) -> SepsisState:
-        """A timeline event: ``infection_worsens`` (``factor`` multiplies the drive)."""
+        """A timeline event: ``infection_worsens`` (``factor`` multiplies the drive) or
+        ``haemorrhage`` (``volume_ml`` of blood lost evenly over ``over_min``, default 10)."""
         name = str(event.get("event", ""))
         if name not in _EVENTS:
             raise InvalidInputError(
                 f"unknown sepsis event {name!r}; valid events: {', '.join(_EVENTS)}"
             )
+        if name == "haemorrhage":
+            return _haemorrhage(state, event, t_min)
         factor = float(event.get("factor", 1.5))
         if not factor > 0:
             raise InvalidInputError(f"infection_worsens factor must be > 0, got {factor!r}")
@@ -286,8 +352,13 @@ class SepsisResponder:
             h = min(_STEP_MIN, t1_min - t)
             y = _rk4(state, y, t, h)
             t += h
-        running = tuple(inf for inf in state.infusions if inf[0] > t1_min + 1e-9)
-        return replace(_from_vector(state, y), t_min=t1_min, infusions=running)
+        return replace(
+            _from_vector(state, y),
+            t_min=t1_min,
+            infusions=_running(state.infusions, t1_min),
+            bleeds=_running(state.bleeds, t1_min),
+            transfusions=_running(state.transfusions, t1_min),
+        )
 
     def measure(self, state: SepsisState) -> dict[str, float]:
         """Vital signs, lactate, urine output and central venous pressure."""
@@ -296,23 +367,16 @@ class SepsisResponder:
     @staticmethod
     def cardiac_output_l_per_min(state: SepsisState) -> float:
         """Cardiac output (L/min; not a measure: the engine's unit table lacks L/min)."""
-        return _circulation(
-            state.params,
-            state.blood_volume_ml,
-            state.inflammation,
-            state.noradrenaline_level,
-            state.hr_per_min,
-        ).cardiac_output_l_per_min
+        return _state_circulation(state).cardiac_output_l_per_min
+
+    @staticmethod
+    def haemoglobin_g_per_dl(state: SepsisState) -> float:
+        """Haemoglobin concentration (g/dL): lost with blood, diluted by crystalloid."""
+        return _haemoglobin(state.haemoglobin_g, state.blood_volume_ml)
 
     def dead(self, state: SepsisState) -> bool:
         """Circulatory collapse (MAP < 30 mmHg) or lactate above 15 mmol/L."""
-        circ = _circulation(
-            state.params,
-            state.blood_volume_ml,
-            state.inflammation,
-            state.noradrenaline_level,
-            state.hr_per_min,
-        )
+        circ = _state_circulation(state)
         return circ.map_mmhg < 30.0 or state.lactate_mmol_per_l > 15.0
 
     def sample_parameters(
@@ -323,6 +387,30 @@ class SepsisResponder:
 
 
 # -- kernels ------------------------------------------------------------------------------
+def _haemorrhage(state: SepsisState, event: Mapping[str, Any], t_min: float) -> SepsisState:
+    raw_volume, raw_over = event.get("volume_ml"), event.get("over_min", 10.0)
+    volume, over = _number_or_nan(raw_volume), _number_or_nan(raw_over)
+    if not 0.0 < volume <= 5000.0 or not over > 0.0:
+        raise InvalidInputError(
+            f"haemorrhage needs volume_ml in (0, 5000] and over_min > 0 (default 10), got "
+            f"volume_ml={raw_volume!r}, over_min={raw_over!r}"
+        )
+    flow = (t_min + over, volume / over)
+    return replace(state, bleeds=(*state.bleeds, flow))
+
+
+def _number_or_nan(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return math.nan
+    return float(value)
+
+
+def _running(
+    flows: tuple[tuple[float, float], ...], t_min: float
+) -> tuple[tuple[float, float], ...]:
+    return tuple(f for f in flows if f[0] > t_min + 1e-9)
+
+
 def _dose(dose: float | None, kind: str, lo: float, hi: float) -> float:
     if dose is None:
         raise InvalidInputError(f"effect {kind!r} needs a dose; give one in the action")
@@ -345,19 +433,25 @@ def _noradrenaline_share(p: Mapping[str, float], level: float) -> float:
 
 
 def _circulation(
-    p: Mapping[str, float], volume_ml: float, inflammation: float, ne_level: float, hr: float
+    p: Mapping[str, float],
+    volume_ml: float,
+    inflammation: float,
+    ne_level: float,
+    hr: float,
+    loss: float = 0.0,
 ) -> _Circulation:
     s_i, f_ne = _sepsis_share(inflammation), _noradrenaline_share(p, ne_level)
     unstressed = (
         p["unstressed_fraction"]
         * p["blood_volume_ml_per_kg"]
         * p["weight_kg"]
-        * (1.0 + 0.06 * s_i - 0.10 * f_ne)
+        * (1.0 + 0.06 * s_i - 0.10 * f_ne - _LOSS_VENOUS * loss)
     )
     pmsf = max(volume_ml - unstressed, 0.0) / p["venous_compliance_ml_per_mmhg"]
     r_vr = p["venous_resistance_mmhg_min_per_l"]
     co_max = (
         p["cardiac_output_max_l_per_min"]
+        * p["cardiac_reserve_factor"]
         * math.sqrt(max(hr, 1.0) / p["baseline_hr_per_min"])
         * (1.0 + 0.1 * f_ne)
     )
@@ -371,7 +465,12 @@ def _circulation(
             lo = rap
     rap = 0.5 * (lo + hi)
     co = max((pmsf - rap) / r_vr, 0.0)
-    svr = p["baseline_svr_mmhg_min_per_l"] * (1.0 - 0.63 * s_i) * (1.0 + _NE_EMAX_SVR * f_ne)
+    svr = (
+        p["baseline_svr_mmhg_min_per_l"]
+        * (1.0 - 0.63 * s_i)
+        * (1.0 + _NE_EMAX_SVR * f_ne)
+        * (1.0 + _LOSS_SVR * loss)
+    )
     return _Circulation(co, rap, co * svr + rap, 1000.0 * co / max(hr, 1.0))
 
 
@@ -390,6 +489,8 @@ def _vector(state: SepsisState) -> list[float]:
         state.lactate_mmol_per_l,
         state.noradrenaline_level,
         state.hr_per_min,
+        state.haemoglobin_g,
+        state.bled_ml,
     ]
 
 
@@ -402,40 +503,56 @@ def _from_vector(state: SepsisState, y: list[float]) -> SepsisState:
         lactate_mmol_per_l=max(y[3], 0.0),
         noradrenaline_level=max(y[4], 0.0),
         hr_per_min=y[5],
+        haemoglobin_g=max(y[6], 0.0),
+        bled_ml=max(y[7], 0.0),
     )
 
 
-def _infusion_ml_per_min(state: SepsisState, t0: float, h: float) -> float:
-    """Mean fluid rate over ``[t0, t0 + h]``, so the volume given is exact."""
+def _infusion_ml_per_min(infusions: tuple[tuple[float, float], ...], t0: float, h: float) -> float:
+    """Mean rate of ``(end_min, ml_per_min)`` flows over ``[t0, t0 + h]`` (exact volumes)."""
     total = 0.0
-    for end, rate in state.infusions:
+    for end, rate in infusions:
         total += rate * max(0.0, min(end, t0 + h) - t0)
     return total / h
 
 
 def _rk4(state: SepsisState, y: list[float], t: float, h: float) -> list[float]:
-    fluid = _infusion_ml_per_min(state, t, h)
-    k1 = _rhs(state, y, t, fluid)
-    k2 = _rhs(state, [a + 0.5 * h * b for a, b in zip(y, k1, strict=True)], t + 0.5 * h, fluid)
-    k3 = _rhs(state, [a + 0.5 * h * b for a, b in zip(y, k2, strict=True)], t + 0.5 * h, fluid)
-    k4 = _rhs(state, [a + h * b for a, b in zip(y, k3, strict=True)], t + h, fluid)
+    flows = (
+        _infusion_ml_per_min(state.infusions, t, h),
+        _infusion_ml_per_min(state.bleeds, t, h),
+        _infusion_ml_per_min(state.transfusions, t, h),
+    )
+    k1 = _rhs(state, y, t, flows)
+    k2 = _rhs(state, [a + 0.5 * h * b for a, b in zip(y, k1, strict=True)], t + 0.5 * h, flows)
+    k3 = _rhs(state, [a + 0.5 * h * b for a, b in zip(y, k2, strict=True)], t + 0.5 * h, flows)
+    k4 = _rhs(state, [a + h * b for a, b in zip(y, k3, strict=True)], t + h, flows)
     return [
         a + h * (b1 + 2.0 * b2 + 2.0 * b3 + b4) / 6.0
         for a, b1, b2, b3, b4 in zip(y, k1, k2, k3, k4, strict=True)
     ]
 
 
-def _rhs(state: SepsisState, y: list[float], t: float, fluid_ml_per_min: float) -> list[float]:
+def _rhs(
+    state: SepsisState, y: list[float], t: float, flows: tuple[float, float, float]
+) -> list[float]:
     p = state.params
-    volume, shift, infl, lactate, ne, hr = y
+    fluid_ml_per_min, bleed, blood = flows
+    volume, shift, infl, lactate, ne, hr, hb_g, bled = y
     infl = max(infl, 0.0)
-    circ = _circulation(p, volume, infl, ne, hr)
+    loss = _loss_fraction(state, volume, bled)
+    circ = _circulation(p, volume, infl, ne, hr, loss)
     s_i = _sepsis_share(infl)
     leak = p["capillary_leak_ml_per_min"] * infl / (infl + 1.0)
     # Sepsis speeds the fluid's escape and lowers the share the plasma keeps.
     k_fluid = (1.0 + infl) * math.log(2.0) / _FLUID_HALF_TIME_MIN
-    d_volume = fluid_ml_per_min - k_fluid * (volume - state.start_volume_ml - shift)
+    d_volume = fluid_ml_per_min - bleed + blood
+    d_volume -= k_fluid * (volume - state.start_volume_ml - shift)
+    # Blood lost moves the equilibrium down, less the share the interstitium refills;
+    # transfused blood stays in the vessels.
     d_shift = _PLASMA_SHARE_OF_ECF / (1.0 + infl) * fluid_ml_per_min - leak
+    d_shift += blood - (1.0 - _REFILL_SHARE) * bleed
+    hb = _haemoglobin(hb_g, volume)
+    d_hb = (blood * _PRBC_HB_G_PER_DL - bleed * hb) / 100.0
     kill = 0.0
     if t >= state.antibiotic_min:
         since = t - state.antibiotic_min
@@ -443,20 +560,20 @@ def _rhs(state: SepsisState, y: list[float], t: float, fluid_ml_per_min: float) 
     d_infl = p["infection_growth_per_min"] * infl * (1.0 - infl / _INFECTION_MAX) - kill * infl
     co0 = _healthy_cardiac_output(p)
     weight = p["weight_kg"]
-    hb = p["haemoglobin_g_per_dl"] * state.start_volume_ml / max(volume, 1.0)
     pao2, sao2 = _arterial_oxygen(state)
     do2 = circ.cardiac_output_l_per_min * 10.0 * (1.34 * hb * sao2 / 100.0 + 0.003 * pao2)
     hypoxia = max(0.0, 1.0 - do2 / (_DO2_CRIT_ML_PER_KG_PER_MIN * weight))
     production = 1.0 + 2.0 * infl + 20.0 * max(0.0, 65.0 - circ.map_mmhg) / 65.0 + 10.0 * hypoxia
+    production += _LOSS_LACTATE * loss
     hepatic = min(max(circ.cardiac_output_l_per_min / co0, 0.3), 1.2)
     d_lactate = _LACTATE_K_PER_MIN * (production - hepatic * lactate)
     d_ne = _NE_K_PER_MIN * (state.noradrenaline_rate - ne)
     f_ne = _noradrenaline_share(p, ne)
-    target_hr = (
-        p["baseline_hr_per_min"] + 30.0 * s_i + 1.0 * max(0.0, 75.0 - circ.map_mmhg) + 8.0 * f_ne
-    )
+    reflex = 30.0 * s_i + 1.0 * max(0.0, 75.0 - circ.map_mmhg) + 8.0 * f_ne
+    reflex += _LOSS_HR_PER_MIN * loss
+    target_hr = p["baseline_hr_per_min"] + p["hr_response_factor"] * reflex
     d_hr = (min(target_hr, 170.0) - hr) / 2.0
-    return [d_volume, d_shift, d_infl, d_lactate, d_ne, d_hr]
+    return [d_volume, d_shift, d_infl, d_lactate, d_ne, d_hr, d_hb, bleed - blood]
 
 
 def _healthy_cardiac_output(p: Mapping[str, float]) -> float:
@@ -464,11 +581,35 @@ def _healthy_cardiac_output(p: Mapping[str, float]) -> float:
     return _circulation(p, volume, 0.0, 0.0, p["baseline_hr_per_min"]).cardiac_output_l_per_min
 
 
+def _state_circulation(state: SepsisState) -> _Circulation:
+    return _circulation(
+        state.params,
+        state.blood_volume_ml,
+        state.inflammation,
+        state.noradrenaline_level,
+        state.hr_per_min,
+        _loss_fraction(state, state.blood_volume_ml, state.bled_ml),
+    )
+
+
+def _loss_fraction(state: SepsisState, volume_ml: float, bled_ml: float) -> float:
+    """The share of blood volume lost to bleeding and not yet restored (capped).
+
+    Only volume lost to haemorrhage drives the sympathetic response: a septic patient's
+    capillary leak does not (its vasoplegia is modelled by the inflammatory terms).
+    """
+    p = state.params
+    lost = min(max(bled_ml, 0.0), max(state.start_volume_ml - volume_ml, 0.0))
+    return min(lost / (p["blood_volume_ml_per_kg"] * p["weight_kg"]), _LOSS_CAP)
+
+
+def _haemoglobin(haemoglobin_g: float, volume_ml: float) -> float:
+    return 100.0 * haemoglobin_g / max(volume_ml, 1.0)
+
+
 def _vitals(state: SepsisState) -> dict[str, float]:
     p = state.params
-    circ = _circulation(
-        p, state.blood_volume_ml, state.inflammation, state.noradrenaline_level, state.hr_per_min
-    )
+    circ = _state_circulation(state)
     s_i = _sepsis_share(state.inflammation)
     # Pulse pressure = stroke volume / arterial compliance (1.6 mL/mmHg).
     pulse = circ.stroke_volume_ml / 1.6
