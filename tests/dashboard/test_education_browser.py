@@ -28,6 +28,7 @@ from tests.api.v1_server import free_port, serving
 from tests.dashboard.conftest import TIMEOUT_MS, assert_labelled
 
 from healthtwin.api.app import create_app
+from healthtwin.api.education import EducationRegistry
 from healthtwin.store import open_store
 
 # The page's and the script's English, none of which may show on a German page.
@@ -250,3 +251,46 @@ def test_the_start_page_follows_the_browsers_language(browser: Any, site: tuple[
         assert problems == []
     finally:
         context.close()
+
+
+@pytest.fixture(scope="module")
+def job_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """A server whose every debrief is too large to answer at once: each runs as a job."""
+    keys = Keys.make()
+    store = open_store(f"sqlite:///{tmp_path_factory.mktemp('edu-jobs') / 'store.sqlite'}")
+    port = free_port()
+    app = create_app(store, base_url=f"http://127.0.0.1:{port}/fhir", security=config(keys))
+    app.state.education = EducationRegistry(sync_debrief_twin_min=1.0)
+    token = keys.sign(claims("clinician", sub="learner-jobs", lifetime_s=1800))
+    try:
+        with serving(app, port) as root:
+            yield root, token
+    finally:
+        store.close()
+
+
+def test_a_debrief_job_is_followed_and_shown_when_done(
+    page: Any, job_site: tuple[str, str], shots: Path
+) -> None:
+    root, token = job_site
+    page.goto(f"{root}/dashboard/education#token={token}")
+    page.wait_for_function("() => Number(document.body.dataset.casesLoaded || 0) > 0")
+    page.select_option("#case-select", "hypoglycaemia")
+    page.click("#start-button")
+    page.wait_for_url("**/dashboard/education/es-*")
+    _wait_chart(page, None)
+    page.fill("#draws-input", "2")
+    page.click("#end-button")
+    # the score comes at once, the debrief when its job has run
+    page.wait_for_function("() => document.body.dataset.scored !== undefined", timeout=120_000)
+    page.wait_for_function(
+        "() => document.body.dataset.debriefJob === 'succeeded'", timeout=120_000
+    )
+    # no action was taken: the case as played and the expert pathway
+    assert page.locator("#debrief-table tbody tr").count() == 2
+    expert = page.locator("#debrief-table tr[data-variant='expert'] th").inner_text()
+    assert expert == "Expert pathway"
+    assert page.locator("#debrief-table tr[data-variant='played']").count() == 1
+    page.screenshot(path=str(shots / "education-debrief-job.png"), full_page=True)
+    _no_csp_violation(page)
+    assert page.problems == []

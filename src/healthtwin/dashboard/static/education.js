@@ -303,9 +303,39 @@
       say(text($("debrief-input").checked ? "finishing_debrief" : "finishing"));
       act(function () {
         const draws = Math.min(50, Math.max(1, Math.round(Number($("draws-input").value) || 5)));
-        return api(path + "/end", { debrief: $("debrief-input").checked, n_draws: draws }).then(function (r) { say(""); return r; });
+        return api(path + "/end", { debrief: $("debrief-input").checked, n_draws: draws }).then(function (r) {
+          say("");
+          if (r.debrief_job) { followDebrief(r); }
+          return r;
+        });
       });
     });
+
+    // A debrief too large to answer at once runs as a job: follow it, then show it.
+    function followDebrief(report) {
+      const where = report.debrief_job.location;
+      const url = where.indexOf(API) === 0 ? where.slice(API.length) : where;
+      const tag = report.state.locale;
+      body.dataset.debriefJob = "running";
+      function poll() {
+        api(url).then(function (job) {
+          if (job.status === "succeeded") {
+            say("");
+            report.debrief = job.debrief;
+            body.dataset.debriefJob = "succeeded";
+            showReport(report);
+          } else if (job.status === "failed" || job.status === "cancelled") {
+            body.dataset.debriefJob = job.status;
+            say(text("debrief_stopped", { status: job.status, detail: job.error || "" }));
+          } else {
+            const percent = new Intl.NumberFormat((tag || "en").replace("_", "-"), { style: "percent" });
+            say(text("debrief_progress", { percent: percent.format(Number(job.progress)) }));
+            setTimeout(poll, 1000);
+          }
+        }).catch(function (err) { say(err.message); });
+      }
+      poll();
+    }
     $("score-h").tabIndex = -1;
     api(path).then(function (state) {
       show(state);
