@@ -44,9 +44,11 @@ ALLOWED: dict[str, set[str]] = {
     "coupling": {"core", "store", *SCALES},
     "scenarios": {"core", "coupling", "store", *SCALES},
     "education": {"core", "coupling", "store", "scenarios", *SCALES},
-    # The service mounts the dashboard pages.
-    "api": {"core", "coupling", "store", "scenarios", "education", "dashboard", *SCALES},
-    "dashboard": {"core", "coupling", "store", "scenarios", "education", *SCALES},
+    # The web faces are thin: their logic is below scenarios/ (and education/); they
+    # speak FHIR (interop), go through the governance layer and read the store, but call
+    # no scale or coupling directly. The service mounts the dashboard pages.
+    "api": {"core", "store", "scenarios", "education", "dashboard", "governance", "interop"},
+    "dashboard": {"core", "store", "scenarios", "education", "governance", "interop"},
     # `healthtwin serve` starts the web service: the one face that may start another.
     "cli": {"core", "coupling", "store", "scenarios", "education", "api", "dashboard", *SCALES},
 }

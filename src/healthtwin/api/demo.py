@@ -19,21 +19,24 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
-
-from healthtwin.api.hospitals import HospitalIn, SimulateIn, make_twin, simulation_work
+from healthtwin.api.hospitals import SimulateIn, simulation_work
 from healthtwin.api.jobs import Job, JobRunner
 from healthtwin.api.regions import scenario_work
 from healthtwin.api.twin_sessions import CGM_GLUCOSE, GlucoseReading, PatientTwinSession
 from healthtwin.api.twins import ingest
-from healthtwin.core import Events, Inputs, Rate, Twin
 from healthtwin.errors import NotFoundError
 from healthtwin.interop.records import Coding, ObservationRecord
-from healthtwin.physiology.patients import load_patient
-from healthtwin.physiology.uva_padova import UvaPadova
-from healthtwin.population.scenario import parse_scenario
+from healthtwin.scenarios import demo_world
+from healthtwin.scenarios.demo_world import (
+    DEMO_COUNTRIES,
+    DEMO_FORECAST,
+    DEMO_HOSPITAL_ID,
+    DEMO_SCENARIO,
+    demo_hospital_twin,
+    demo_region_scenario,
+    fill_demo_alarms,
+)
 from healthtwin.store import Store
-from healthtwin.surveillance.monitor import SeriesKey
 
 __all__ = [
     "DEMO_COUNTRIES",
@@ -51,37 +54,6 @@ DEMO_PATIENTS = (
     ("demo-ben", "adult#001"),
     ("demo-cleo", "child#001"),
 )
-DEMO_SCENARIO: dict[str, Any] = {
-    "name": "demo-region",
-    "days": 60,
-    "replicates": 6,
-    "seed": 7,
-    "geography": {
-        "regions": [
-            # Coordinates turn on travel (a gravity model), so the epidemic reaches the south.
-            {"name": "north", "population": 200_000, "latitude": 52.1, "longitude": 5.1},
-            {"name": "south", "population": 120_000, "latitude": 51.4, "longitude": 5.5},
-        ]
-    },
-    "disease": {"r0": 2.0},
-    "initial_infected": {"north": 40},
-    "capacity": {"icu_beds": {"north": 12, "south": 8}},
-    "variants": [
-        {"name": "no action"},
-        {
-            "name": "distancing",
-            "interventions": [{"type": "contact_reduction", "settings": {"community": 0.5}}],
-        },
-    ],
-}
-#: Id of the demo hospital twin.
-DEMO_HOSPITAL_ID = "demo-general"
-#: Countries of the demo's global alarm board.
-DEMO_COUNTRIES = ("FR", "BE", "DE", "NL", "ES", "IT", "PL", "SE")
-#: (disease, syndrome, weekly mean) of the global board's series.
-_GLOBAL_DISEASES = (("influenza", "ili", 120.0), ("salmonellosis", "gastro", 30.0))
-#: Latest weekly counts that make outbreaks (others are drawn as usual weeks).
-_OUTBREAKS = {("ES", "influenza"): 260.0}
 #: (Patient id, scope, policy rule, period, denied purposes) of the demo's Consents.
 _CONSENTS = (
     ("demo-ada", "research", "OPTIN", ("2024-01-01", "2027-12-31"), ()),
@@ -112,25 +84,16 @@ def simulated_cgm(
 ) -> list[GlucoseReading]:
     """Five-minute CGM of one virtual patient eating ``meal_g`` at 30 min (noise SD 5 mg/dL).
 
+    See :func:`healthtwin.scenarios.demo_world.simulated_cgm`.
+
     Examples
     --------
     >>> readings = simulated_cgm("adult#001", hours=1.0)
     >>> len(readings), readings[0].t_min, 60 < readings[0].glucose_mg_dl < 250
     (12, 5.0, True)
     """
-    person = load_patient(profile)
-    model = UvaPadova([person])
-    rng = np.random.default_rng(seed)
-    basal = Rate.constant(person.basal_u_per_min, 0.0)
-    meal = Events(np.array([30.0]), np.array([meal_g]))
-    twin = Twin(model, model.initial_state(1, rng), 0.0, seed=seed)
-    plan = Inputs(rates={"insulin_u_per_min": basal}, events={"meal_g": meal})
-    forecast = twin.forecast(hours * 60.0, plan, dt_out=5.0)
-    glucose = forecast.channel("glucose_mg_dl")[0]
-    noisy = np.clip(glucose + rng.normal(0.0, 5.0, glucose.shape), 40.0, 400.0)
-    return [
-        GlucoseReading(float(t), float(g)) for t, g in zip(forecast.t[1:], noisy[1:], strict=True)
-    ]
+    t_min, glucose = demo_world.simulated_cgm(profile, hours=hours, meal_g=meal_g, seed=seed)
+    return [GlucoseReading(float(t), float(g)) for t, g in zip(t_min, glucose, strict=True)]
 
 
 def load_demo(state: Any, store: Store, *, now: datetime | None = None) -> Demo:
@@ -172,25 +135,22 @@ def load_demo(state: Any, store: Store, *, now: datetime | None = None) -> Demo:
     store.add_observations(vitals)
     _demo_consents(store)
     runner: JobRunner = state.jobs
-    spec = parse_scenario(DEMO_SCENARIO, source="demo scenario")
     job = runner.submit(
         "population-scenario",
-        scenario_work(spec, None),
+        scenario_work(demo_region_scenario(), None),
         actor="Device/healthtwin-demo",
         description="demo: two regions, 60 days x 6 replicates",
     )
-    _demo_alarms(state)
+    fill_demo_alarms(state.alarms)
     hospital_job = _demo_hospital(state, runner)
     return Demo(tuple(twin_ids), job, DEMO_HOSPITAL_ID, hospital_job)
 
 
 def _demo_hospital(state: Any, runner: JobRunner) -> Job:
-    twin = state.hospitals.add(
-        make_twin(
-            HospitalIn(hospital_id=DEMO_HOSPITAL_ID, name="Demo general hospital", preset="demo")
-        )
+    twin = state.hospitals.add(demo_hospital_twin())
+    settings = SimulateIn(
+        days=DEMO_FORECAST.days, replications=DEMO_FORECAST.replications, seed=DEMO_FORECAST.seed
     )
-    settings = SimulateIn(days=14, replications=20, seed=5)
     job = runner.submit(
         "hospital-forecast",
         simulation_work(twin, settings),
@@ -245,23 +205,3 @@ def _exists(store: Store, pid: str, resource_type: str = "Patient") -> bool:
     except NotFoundError:
         return False
     return True
-
-
-def _demo_alarms(state: Any) -> None:
-    rng = np.random.default_rng(11)
-    for country in ("FR", "BE", "DE", "NL"):
-        counts = rng.poisson(20.0, size=20).astype(float).tolist()
-        state.alarms.add_series(SeriesKey(country, "measles", "rash"), counts, "2024-01-01")
-    week = {
-        SeriesKey(c, "measles", "rash"): float(n)
-        for c, n in (("FR", 75), ("BE", 52), ("DE", 19), ("NL", 23))
-    }
-    for disease, syndrome, mean in _GLOBAL_DISEASES:
-        for country in DEMO_COUNTRIES:
-            counts = rng.poisson(mean, size=20).astype(float).tolist()
-            state.alarms.add_series(SeriesKey(country, disease, syndrome), counts, "2024-01-01")
-            if (country, disease) == ("SE", "influenza"):
-                continue  # Sweden has not reported its latest influenza count yet
-            latest = _OUTBREAKS.get((country, disease), float(rng.poisson(mean)))
-            week[SeriesKey(country, disease, syndrome)] = latest
-    state.alarms.append_week("2024-05-20", week)

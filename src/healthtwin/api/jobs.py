@@ -15,7 +15,6 @@ Routes: ``GET /api/v1/jobs``, ``GET /api/v1/jobs/{id}``, ``POST /api/v1/jobs/{id
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import queue
 import threading
@@ -31,9 +30,14 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from healthtwin.errors import ConflictError, InvalidInputError, NotFoundError, TwinError
+from healthtwin.scenarios.cohort_evaluation import MAX_COHORT_PATIENT_DAYS, plan_cohort_evaluation
+from healthtwin.scenarios.hospital_simulation import MAX_REPLICATION_DAYS, plan_hospital_simulation
+from healthtwin.scenarios.reporting import Reporter, RunOutput
 from healthtwin.store import Store
 
 __all__ = [
+    "MAX_COHORT_PATIENT_DAYS",
+    "MAX_REPLICATION_DAYS",
     "RESULT_PREFIX",
     "Job",
     "JobCancelledError",
@@ -49,10 +53,6 @@ jobs_router = APIRouter(prefix="/api/v1", tags=["jobs"])
 _FINAL = ("succeeded", "failed", "cancelled")
 #: Prefix of the twin-state ids that hold job results (twin ids may not start with it).
 RESULT_PREFIX = "job."
-#: Closed-loop patient-days one cohort-evaluation job may simulate (a few CPU minutes).
-MAX_COHORT_PATIENT_DAYS = 400
-#: Most simulated replication-days one hospital job may ask for.
-MAX_REPLICATION_DAYS = 20_000
 
 
 def result_key(job_id: str) -> str:
@@ -319,48 +319,21 @@ class HospitalJobIn(BaseModel):
 def hospital_work(body: HospitalJobIn) -> Work:
     """The work of a hospital simulation job (validated now, run later).
 
-    The run is one unit (splitting replications into chunks would change which random
-    streams each replication draws), checked for cancellation before and after.
+    See :mod:`healthtwin.scenarios.hospital_simulation`.
 
     Raises
     ------
     InvalidInputError
-        If ``body.config`` is not a valid hospital configuration.
+        If the run is too large or ``body.config`` is not a valid hospital configuration.
     """
-    from pydantic import ValidationError
-
-    from healthtwin.hospital.config import HospitalConfig
-    from healthtwin.hospital.simulate import simulate
-
-    if body.replications * (body.days + body.warmup_days) > MAX_REPLICATION_DAYS:
-        raise InvalidInputError(
-            f"{body.replications} replications of {body.days + body.warmup_days:g} days exceed "
-            f"{MAX_REPLICATION_DAYS} replication-days per job; run fewer or shorter ones"
-        )
-    try:
-        config = HospitalConfig.model_validate(body.config)
-    except ValidationError as err:
-        raise InvalidInputError(f"hospital config is invalid: {err}") from err
-
-    def work(context: JobContext) -> JobOutput:
-        context.check()
-        context.progress(0.05, f"simulating {body.replications} replications")
-        result = simulate(
-            config,
-            days=body.days,
-            replications=body.replications,
-            seed=body.seed,
-            warmup_days=body.warmup_days,
-        )
-        context.check()
-        summary = {
-            name: {"mean": s.mean, "low": s.low, "high": s.high, "level": s.level}
-            for name, s in result.summary().items()
-        }
-        arrays = {name.replace(":", "_"): v for name, v in result.per_replication.items()}
-        return JobOutput({"kind": "hospital", "metrics": summary}, arrays)
-
-    return work
+    plan = plan_hospital_simulation(
+        body.config,
+        days=body.days,
+        warmup_days=body.warmup_days,
+        replications=body.replications,
+        seed=body.seed,
+    )
+    return _job_work(plan.run)
 
 
 class CohortEvaluationJobIn(BaseModel):
@@ -386,72 +359,30 @@ class CohortEvaluationJobIn(BaseModel):
 def cohort_evaluation_work(body: CohortEvaluationJobIn) -> Work:
     """The work of a cohort evaluation (names checked now; one run per scenario and controller).
 
-    Progress advances after each (scenario, controller) run and cancellation is checked
-    between runs; the result holds, per scenario, each controller's metrics (mean and SD
-    over patient-runs) and its paired difference from the baseline with a 95 % interval.
+    See :mod:`healthtwin.scenarios.cohort_evaluation`: progress advances after each
+    (scenario, controller) run and cancellation is checked between runs.
 
     Raises
     ------
     InvalidInputError
         For an unknown controller, patient or scenario (the valid names are listed).
     """
-    from healthtwin.coupling.closed_loop import CONTROLLERS, run_closed_loop
-    from healthtwin.coupling.evaluation import METRICS, Evaluation
-    from healthtwin.coupling.glucose_scenarios import SCENARIOS, scenario
-    from healthtwin.physiology.patients import load_patients
+    plan = plan_cohort_evaluation(
+        body.controllers,
+        patients=body.patients,
+        scenarios=body.scenarios,
+        days=body.days,
+        replicates=body.replicates,
+    )
+    return _job_work(plan.run)
 
-    for what, names, valid in (
-        ("controller", body.controllers, CONTROLLERS),
-        ("scenario", body.scenarios, tuple(SCENARIOS)),
-    ):
-        unknown = [n for n in names if n not in valid]
-        if unknown:
-            raise InvalidInputError(f"unknown {what}(s) {unknown}; valid: {', '.join(valid)}")
-    if len(set(body.controllers)) != len(body.controllers):
-        raise InvalidInputError(f"controllers repeat: {body.controllers}")
-    patient_days = (
-        len(body.controllers) * len(body.scenarios) * len(body.patients)
-        * body.replicates * body.days
-    )  # fmt: skip
-    if patient_days > MAX_COHORT_PATIENT_DAYS:
-        raise InvalidInputError(
-            f"{patient_days} simulated patient-days (controllers x scenarios x patients x "
-            f"replicates x days) exceed {MAX_COHORT_PATIENT_DAYS} per job; ask for less"
-        )
-    patients = load_patients(body.patients)
-    kinds = [scenario(name) for name in body.scenarios]
-    seeds = tuple(range(body.replicates))
+
+def _job_work(run: Callable[[Reporter], RunOutput]) -> Work:
+    """A scenario's run as a job's work (the job's context is its reporter)."""
 
     def work(context: JobContext) -> JobOutput:
-        runs = {}
-        total = len(kinds) * len(body.controllers)
-        for sc in kinds:
-            for name in body.controllers:
-                context.check()
-                runs[(sc.name, name)] = run_closed_loop(
-                    name, patients, sc, days=body.days, seeds=seeds
-                )
-                context.progress(len(runs) / total, f"{name} on {sc.name}")
-        evaluation = Evaluation(
-            tuple(body.controllers), tuple(body.scenarios),
-            tuple(p.name for p in patients), seeds, body.days, runs,
-            dict.fromkeys(runs, 0.0),
-        )  # fmt: skip
-        baseline = body.controllers[0]
-        summary = {
-            sc: {
-                "metrics": evaluation.table(sc),
-                "versus_baseline": {
-                    other: {
-                        m: dataclasses.asdict(evaluation.versus(sc, baseline, other, m))
-                        for m in METRICS
-                    }
-                    for other in body.controllers[1:]
-                },
-            }
-            for sc in evaluation.scenarios
-        }
-        return JobOutput({"kind": "cohort-evaluation", "baseline": baseline, "scenarios": summary})
+        output = run(context)
+        return JobOutput(output.summary, output.arrays)
 
     return work
 

@@ -16,8 +16,19 @@ Routes under ``/api/v1`` (JSON in and out; errors are RFC 9457 problem details):
   (:func:`healthtwin.control.recommend.recommend`) proposed through ``store.oversight()``;
   ``POST /recommendations/{rid}/accept`` or ``/override`` records the clinician's
   decision (and an accepted plan is applied to the twin).
+- ``POST /twins/{id}/vitals``: one vital-signs set (respiration rate, SpO2 and its scale,
+  supplemental oxygen, temperature, systolic BP, heart rate, ACVPU consciousness) or a
+  batch (``{"observations": [...]}``); each set is scored (NEWS2) and stored as
+  Observations (LOINC codes, see :mod:`healthtwin.scenarios.patient_vitals`); a value out
+  of range is a ``422`` naming the field, the value and the allowed range.
+  ``GET /twins/{id}/vitals`` lists the sets with their NEWS2; the state's ``vitals`` holds
+  the latest set, its NEWS2 (total, sub-scores, clinical response) and the NEWS2 trend.
 - ``GET /twins/{id}/stream``: server-sent events, one ``reading`` event per new reading
-  with the updated forecast median, for live CGM views.
+  with the updated forecast median, and one ``vitals`` event per new vital-signs set
+  with its NEWS2, for live views.
+
+The twin's logic lives in :mod:`healthtwin.scenarios.patient_session`; this module only
+adapts HTTP requests to it.
 """
 
 from __future__ import annotations
@@ -47,6 +58,12 @@ from healthtwin.api.twin_sessions import (
 )
 from healthtwin.errors import InvalidInputError
 from healthtwin.governance.oversight import Recommendation
+from healthtwin.scenarios.patient_vitals import (
+    MEASURED_RANGES,
+    VitalSigns,
+    latest_news2,
+    vital_signs_from_rows,
+)
 from healthtwin.store import Store
 
 __all__ = [
@@ -55,6 +72,8 @@ __all__ = [
     "ObservationIn",
     "OverrideValue",
     "TwinCreate",
+    "VitalsBatch",
+    "VitalsIn",
     "twins_router",
 ]
 
@@ -101,6 +120,50 @@ class ObservationBatch(BaseModel):
 
     model_config = _STRICT
     observations: list[ObservationIn] = Field(min_length=1, max_length=2000)
+
+
+def _measured(name: str, description: str) -> Any:
+    """A measured vital sign: its range documented here, checked in the scenarios layer.
+
+    The check is not pydantic's, so that a value out of range is answered with the field,
+    the value and the range together (one ``422`` issue per bad field).
+    """
+    low, high, inclusive, unit = MEASURED_RANGES[name]
+    bound: dict[str, Any] = {"minimum" if inclusive else "exclusiveMinimum": low, "maximum": high}
+    interval = f"{'[' if inclusive else '('}{low:g}, {high:g}] {unit}"
+    return Field(description=f"{description}; allowed {interval}.", json_schema_extra=bound)
+
+
+class VitalsIn(BaseModel):
+    """One vital-signs set (NEWS2 chart): ``t_min`` or ``time``, and every measurement."""
+
+    model_config = _STRICT
+    t_min: float | None = Field(default=None, ge=0)
+    time: datetime | None = None
+    respiratory_rate_per_min: float = _measured("respiratory_rate_per_min", "Breaths per min")
+    spo2_percent: float = _measured("spo2_percent", "SpO2 by pulse oximetry (%)")
+    spo2_scale: int = Field(
+        default=1,
+        description="NEWS2 SpO2 scale: 1, or 2 for hypercapnic respiratory failure "
+        "(prescribed target 88-92 %).",
+        json_schema_extra={"enum": [1, 2]},
+    )
+    on_oxygen: bool = Field(default=False, description="Supplemental oxygen (else air).")
+    temperature_c: float = _measured("temperature_c", "Body temperature (degrees C)")
+    systolic_bp_mm_hg: float = _measured("systolic_bp_mm_hg", "Systolic blood pressure (mmHg)")
+    heart_rate_per_min: float = _measured("heart_rate_per_min", "Heart rate (beats per min)")
+    consciousness: str = Field(
+        max_length=20,
+        description="ACVPU: A (alert), C (new confusion), V (voice), P (pain), "
+        "U (unresponsive); a word is accepted too.",
+    )
+
+
+class VitalsBatch(BaseModel):
+    """Several vital-signs sets at once."""
+
+    model_config = _STRICT
+    observations: list[VitalsIn] = Field(min_length=1, max_length=2000)
 
 
 class PlanIn(BaseModel):
@@ -283,13 +346,20 @@ def post_observations(
 
 
 def _reading(session: PatientTwinSession, item: ObservationIn) -> GlucoseReading:
-    if (item.t_min is None) == (item.time is None):
-        raise InvalidInputError(
-            "give each reading exactly one of t_min (minutes after the twin's start) or "
-            "time (ISO 8601 with timezone)"
-        )
-    t_min = item.t_min if item.t_min is not None else session.minutes(item.time)  # type: ignore[arg-type]
-    return GlucoseReading(t_min, item.glucose_mg_dl)
+    return GlucoseReading(_t_min(session, item.t_min, item.time, "reading"), item.glucose_mg_dl)
+
+
+def _t_min(
+    session: PatientTwinSession, t_min: float | None, when: datetime | None, what: str
+) -> float:
+    if t_min is not None and when is None:
+        return t_min
+    if when is not None and t_min is None:
+        return session.minutes(when)
+    raise InvalidInputError(
+        f"give each {what} exactly one of t_min (minutes after the twin's start) or "
+        "time (ISO 8601 with timezone)"
+    )
 
 
 @twins_router.post("/twins/{twin_id}/events", status_code=201)
@@ -456,63 +526,66 @@ def _recommendation(r: Recommendation, twin_id: str | None) -> dict[str, Any]:
     }
 
 
-#: LOINC codes of the NEWS2 vital signs (latest value of each is scored).
-NEWS2_VITALS = {
-    "respiratory_rate_per_min": ("9279-1",),
-    "spo2_percent": ("59408-5", "2708-6"),
-    "systolic_bp_mm_hg": ("8480-6",),
-    "heart_rate_per_min": ("8867-4",),
-    "temperature_c": ("8310-5",),
-}
-
-
-def latest_news2(store: Store, patient_id: str) -> dict[str, Any]:
-    """NEWS2 of the patient's latest vital signs in the store (consciousness assumed Alert).
+def record_vitals(store: Store, session: PatientTwinSession, sets: list[VitalSigns]) -> int:
+    """Score and keep ``sets`` and store them as Observations, under the twin's lock.
 
     Examples
     --------
     >>> from healthtwin.store import open_store
+    >>> v = VitalSigns(5.0, respiratory_rate_per_min=18, spo2_percent=97, systolic_bp_mm_hg=120,
+    ...                heart_rate_per_min=80, temperature_c=37.0, consciousness="A")
     >>> with open_store("sqlite://") as store:
-    ...     latest_news2(store, "p1")["available"]
-    False
+    ...     s = PatientTwinSession.create("d2", members=8)
+    ...     record_vitals(store, s, [v]), len(store.observations("d2"))
+    (1, 8)
     """
-    from healthtwin.physiology.scores import news2, news2_response
-    from healthtwin.physiology.vitals import Vitals
+    with session.lock:
+        store.add_observations(session.record_vitals(sets))
+    return len(sets)
 
-    values: dict[str, float] = {}
-    times = []
-    for name, codes in NEWS2_VITALS.items():
-        for code in codes:
-            found = store.observations(patient_id, code, limit=1, newest_first=True)
-            if found and found[0].value is not None:
-                values[name] = float(found[0].value)
-                times.append(found[0].effective)
-                break
-    missing = [n for n in NEWS2_VITALS if n not in values]
-    if missing:
-        return {"available": False, "reason": f"no {', '.join(missing)} on file"}
-    scores = news2(
-        Vitals.from_arrays(
-            respiratory_rate_per_min=values["respiratory_rate_per_min"],
-            spo2_percent=values["spo2_percent"],
-            systolic_bp_mm_hg=values["systolic_bp_mm_hg"],
-            heart_rate_per_min=values["heart_rate_per_min"],
-            temperature_c=values["temperature_c"],
-            consciousness="A",
-        )
+
+@twins_router.post("/twins/{twin_id}/vitals", status_code=201)
+def post_vitals(request: Request, twin_id: str, body: VitalsBatch | VitalsIn) -> dict[str, Any]:
+    """Score and store one vital-signs set or a batch; answer the latest NEWS2."""
+    session = _registry(request).get(twin_id)
+    items = body.observations if isinstance(body, VitalsBatch) else [body]
+    paths = (
+        [f"body.observations.{i}" for i in range(len(items))]
+        if isinstance(body, VitalsBatch)
+        else ["body"]
     )
-    total, red = int(scores.total[0]), bool(scores.any_single_3[0])
-    response = news2_response(total, red)
-    return {
-        "available": True,
-        "total": total,
-        "any_single_3": red,
-        "band": scores.bands()[0].label,
-        "time": max(times).isoformat(),
-        "vitals": values,
-        "consciousness": "A (assumed: not recorded)",
-        "response": f"Monitoring {response.monitoring_frequency}; {response.actions[0]}.",
-    }
+    rows = [_vitals_row(session, item) for item in items]
+    added = record_vitals(_store(request), session, vital_signs_from_rows(rows, paths=paths))
+    with session.lock:
+        latest = session.vitals_state()
+        return {
+            "twin_id": twin_id,
+            "added": added,
+            "n_sets": len(session.vitals),
+            "version": session.version,
+            "news2": None if latest is None else latest["news2"],
+        }
+
+
+def _vitals_row(session: PatientTwinSession, item: VitalsIn) -> dict[str, Any]:
+    row = item.model_dump(exclude={"time"})
+    row["t_min"] = _t_min(session, item.t_min, item.time, "vital-signs set")
+    return row
+
+
+@twins_router.get("/twins/{twin_id}/vitals")
+def get_vitals(request: Request, twin_id: str) -> dict[str, Any]:
+    """Every vital-signs set posted to the twin, in time order, each with its NEWS2."""
+    session = _registry(request).get(twin_id)
+    with session.lock:
+        pairs = sorted(zip(session.vitals, session.news2, strict=True), key=lambda p: p[0].t_min)
+        return {
+            "twin_id": twin_id,
+            "vitals": [
+                {**v.as_dict(), "time": session.when(v.t_min).isoformat(), "news2": n}
+                for v, n in pairs
+            ],
+        }
 
 
 @twins_router.get("/twins/{twin_id}/news2")
@@ -525,8 +598,12 @@ def get_news2(request: Request, twin_id: str) -> dict[str, Any]:
 _SSE_EVENT = {
     "type": "object",
     "properties": {
-        "event": {"type": "string", "enum": ["hello", "reading"]},
-        "data": {"type": "string", "description": "JSON: the twin and new readings/forecast."},
+        "event": {"type": "string", "enum": ["hello", "reading", "vitals"]},
+        "data": {
+            "type": "string",
+            "description": "JSON: the twin and its new readings and forecast (reading), or "
+            "one new vital-signs set with its NEWS2 (vitals).",
+        },
     },
     "required": ["event", "data"],
 }
@@ -543,7 +620,8 @@ class EventStreamResponse(StreamingResponse):
     response_class=EventStreamResponse,
     responses={
         200: {
-            "description": "Server-sent events: ``hello``, then ``reading`` per new reading.",
+            "description": "Server-sent events: ``hello``, then ``reading`` per new reading "
+            "and ``vitals`` per new vital-signs set.",
             # Each event's fields, as OpenAPI 3.2 describes event streams.
             "content": {"text/event-stream": {"schema": _SSE_EVENT}},
         }
@@ -555,29 +633,40 @@ async def stream(
     max_s: Annotated[float, Query(gt=0, le=3600)] = 600.0,
     poll_s: Annotated[float, Query(ge=0.05, le=10)] = 0.25,
 ) -> EventStreamResponse:
-    """Server-sent events: ``reading`` per new reading (with the forecast median)."""
+    """Server-sent events: ``reading`` per new reading (with the forecast median) and
+    ``vitals`` per new vital-signs set (with its NEWS2)."""
     session = _registry(request).get(twin_id)
     stopping: threading.Event = request.app.state.stopping
 
     async def events() -> AsyncIterator[str]:
-        seen = len(session.readings)
+        seen, seen_sets, n_events = len(session.readings), len(session.vitals), len(session.events)
         version = session.version
         deadline = time.monotonic() + max_s
-        yield f"event: hello\ndata: {json.dumps({'twin_id': twin_id, 'n_readings': seen})}\n\n"
+        hello = {"twin_id": twin_id, "n_readings": seen, "n_vitals": seen_sets}
+        yield f"event: hello\ndata: {json.dumps(hello)}\n\n"
         while time.monotonic() < deadline and not stopping.is_set():
             if await request.is_disconnected():
                 return
             if session.version != version:
                 with session.lock:
                     new = session.readings[seen:]
-                    seen, version = len(session.readings), session.version
-                forecast = await asyncio.to_thread(session.forecast, 120.0, 5.0)
-                payload = {
-                    "twin_id": twin_id,
-                    "readings": [{"t_min": r.t_min, "glucose_mg_dl": r.glucose_mg_dl} for r in new],
-                    "forecast": forecast,
-                }
-                yield f"event: reading\ndata: {json.dumps(payload)}\n\n"
+                    sets = [
+                        {
+                            "twin_id": twin_id,
+                            "vitals": {**v.as_dict(), "time": session.when(v.t_min).isoformat()},
+                            "news2": n,
+                        }
+                        for v, n in zip(
+                            session.vitals[seen_sets:], session.news2[seen_sets:], strict=True
+                        )
+                    ]
+                    glucose_changed = bool(new) or len(session.events) != n_events or not sets
+                    seen, seen_sets = len(session.readings), len(session.vitals)
+                    n_events, version = len(session.events), session.version
+                for payload in sets:
+                    yield f"event: vitals\ndata: {json.dumps(payload)}\n\n"
+                if glucose_changed:
+                    yield await _reading_event(session, twin_id, new)
             await asyncio.sleep(poll_s)
 
     return EventStreamResponse(
@@ -585,3 +674,15 @@ async def stream(
         media_type="text/event-stream",
         headers={"X-Accel-Buffering": "no"},
     )
+
+
+async def _reading_event(
+    session: PatientTwinSession, twin_id: str, new: list[GlucoseReading]
+) -> str:
+    forecast = await asyncio.to_thread(session.forecast, 120.0, 5.0)
+    payload = {
+        "twin_id": twin_id,
+        "readings": [{"t_min": r.t_min, "glucose_mg_dl": r.glucose_mg_dl} for r in new],
+        "forecast": forecast,
+    }
+    return f"event: reading\ndata: {json.dumps(payload)}\n\n"

@@ -25,7 +25,9 @@ request                                       resource type              action
 ``GET /twins``                                Patient                    s
 ``POST /twins``                               Observation                c
 ``GET /twins/{id}[/state|/forecast|/stream]`` Observation                r
+``GET /twins/{id}/vitals|news2``              Observation                r
 ``POST /twins/{id}/observations|events``      Observation                c
+``POST /twins/{id}/vitals``                   Observation                c
 ``POST /twins/{id}/what-if``                  Observation                r
 ``GET|POST /twins/{id}/recommendations``      GuidanceResponse           s / c
 ``GET /recommendations/{id}``                 GuidanceResponse           r
@@ -150,6 +152,8 @@ def _classify_twins(method: str, rest: list[str]) -> V1Interaction:
     sub = rest[1] if len(rest) > 1 else "state"
     if sub == "observations" and method == "POST":
         return V1Interaction("observe", "c", "Observation", target)
+    if sub == "vitals" and method == "POST":
+        return V1Interaction("observe-vitals", "c", "Observation", target)
     if sub == "recommendations":
         action = "c" if method == "POST" else "s"
         return V1Interaction("recommend", action, "GuidanceResponse", target)

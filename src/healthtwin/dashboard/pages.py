@@ -44,6 +44,7 @@ _STATIC = {
     "app.js": "text/javascript",
     "dashboard.css": "text/css",
     "education.js": "text/javascript",
+    "vitals.js": "text/javascript",
 }
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 

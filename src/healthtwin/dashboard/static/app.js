@@ -195,7 +195,9 @@
     function drawVitals(n) {
       const rows = VITALS.map(function (v) {
         const value = n.vitals[v.key];
-        return { label: v.label, unit: v.unit, value: value, score: news2Subscore(v.key, value) };
+        // The API's sub-scores know the SpO2 scale and oxygen; the local table assumes scale 1 on air.
+        const score = n.subscores ? n.subscores[v.subscore] : news2Subscore(v.key, value);
+        return { label: v.label, unit: v.unit, value: value, score: score };
       });
       const total = rows.reduce(function (a, r) { return a + r.score; }, 0);
       document.getElementById("vitals-section").hidden = false;
@@ -325,7 +327,11 @@
         if (line.startsWith("event:")) { kind = line.slice(6).trim(); }
         if (line.startsWith("data:")) { data += line.slice(5).trim(); }
       });
-      if (kind !== "reading" || !data) { return; }
+      if (!data) { return; }
+      // Other panels (vitals.js) hear every event of the one stream.
+      document.dispatchEvent(new CustomEvent("healthtwin:stream", { detail: { kind: kind, data: data } }));
+      if (kind === "vitals") { loadNews2(); return; }
+      if (kind !== "reading") { return; }
       const payload = JSON.parse(data);
       if (view.state) {
         view.state.readings = view.state.readings.concat(payload.readings)
@@ -349,11 +355,11 @@
   // lower band limits, the same as physiology/scores.py (values rounded half up to the
   // chart's resolution, with the same slack).
   const VITALS = [
-    { key: "respiratory_rate_per_min", label: "Respiration rate", unit: "/min" },
-    { key: "spo2_percent", label: "SpO2", unit: "%" },
-    { key: "systolic_bp_mm_hg", label: "Systolic BP", unit: "mmHg" },
-    { key: "heart_rate_per_min", label: "Pulse", unit: "/min" },
-    { key: "temperature_c", label: "Temperature", unit: "°C" },
+    { key: "respiratory_rate_per_min", subscore: "respiration_rate", label: "Respiration rate", unit: "/min" },
+    { key: "spo2_percent", subscore: "spo2", label: "SpO2", unit: "%" },
+    { key: "systolic_bp_mm_hg", subscore: "systolic_bp", label: "Systolic BP", unit: "mmHg" },
+    { key: "heart_rate_per_min", subscore: "pulse", label: "Pulse", unit: "/min" },
+    { key: "temperature_c", subscore: "temperature", label: "Temperature", unit: "°C" },
   ];
   const NEWS2_BANDS = {
     respiratory_rate_per_min: { limits: [9, 12, 21, 25], scores: [3, 1, 0, 2, 3], resolution: 1 },
@@ -371,6 +377,7 @@
     return table.scores[band];
   }
   window.healthtwinNews2Subscore = news2Subscore;
+  window.healthtwinApi = api;
 
   // -- region view ------------------------------------------------------------------------
   const palette = ["#0b5cad", "#c0392b", "#1e6b2f", "#7d3c98", "#b9770e", "#117a8b"];
