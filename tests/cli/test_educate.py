@@ -103,7 +103,7 @@ def test_grade_exports_xapi_html_and_a_debrief(tmp_path: Path) -> None:
     xapi, page = tmp_path / "statements.json", tmp_path / "report.html"
     result = runner.invoke(
         app,
-        ["educate", "grade", str(out), "--locale", "fr", "--xapi", str(xapi), "--html", str(page),
+        ["educate", "grade", str(out), "--locale", "fr", "--xapi", str(xapi), "--report", str(page),
          "--started-at", "2026-03-01T09:30:00+00:00", "--debrief", "--draws", "2", "--json"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -114,6 +114,11 @@ def test_grade_exports_xapi_html_and_a_debrief(tmp_path: Path) -> None:
     assert '<html lang="fr">' in page.read_text(encoding="utf-8")
     assert doc["debrief"]["variants"][-1]["id"] == "expert"
     assert len(doc["debrief"]["rendered"]) == len(doc["debrief"]["messages"])
+    # --html, the option's first name, still works
+    again = tmp_path / "again.html"
+    old = runner.invoke(app, ["educate", "grade", str(out), "--html", str(again), "--quiet"])
+    assert old.exit_code == 0, old.output
+    assert again.read_text(encoding="utf-8").startswith("<!doctype html>")
 
 
 def test_list_names_the_shipped_cases() -> None:

@@ -178,7 +178,12 @@ def grade_command(
         list[float] | None,
         typer.Option(help="Debrief shift of each action, minutes (repeat; default -10)."),
     ] = None,
-    html_out: Annotated[Path | None, typer.Option("--html", help="Write an HTML report.")] = None,
+    html_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--report", "--html", help="Write an HTML report (the option name of every command)."
+        ),
+    ] = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -187,7 +192,7 @@ def grade_command(
     \b
     Example:
         healthtwin educate grade session.json --locale zh --debrief \\
-            --xapi statements.json --html report.html
+            --xapi statements.json --report report.html
     """
     from healthtwin.education.case import load_case
     from healthtwin.education.debrief import debrief as run_debrief
