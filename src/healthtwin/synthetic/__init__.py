@@ -65,6 +65,8 @@ _EXPORTS: dict[str, str] = {
     "fill_cgm_gaps": "imputation",
     "multiple_imputation": "imputation",
     "pool_rubin": "imputation",
+    "ImputedPrediction": "imputed_predictions",
+    "predict_over_imputations": "imputed_predictions",
     "consistency_issues": "longitudinal",
     "generate_patients": "longitudinal",
     "write_synthetic_omop": "omop_output",

@@ -12,7 +12,10 @@ chained equations (van Buuren & Groothuis-Oudshoorn, J Stat Softw 45(3), 2011):
 
 Every imputed cell is flagged (``ImputationResult.mask``) and carries its between-copy
 variance. Estimates computed on each copy are pooled by Rubin's rules (Rubin 1987;
-Barnard & Rubin 1999 degrees of freedom) in :func:`pool_rubin`.
+Barnard & Rubin 1999 degrees of freedom) in :func:`pool_rubin`; a model's predictions on
+the imputed records, by
+:func:`~healthtwin.synthetic.imputed_predictions.predict_over_imputations`, so that the
+gaps' uncertainty reaches the prediction's interval.
 
 Imputation cannot repair data missing not at random: the mechanism must be stated, and
 the masking validation (``tests/validation/test_imputation_masking.py``) covers MCAR and
