@@ -14,6 +14,7 @@ served.
 The twin API under ``/api/v1`` (:mod:`~healthtwin.api.twins`, :mod:`~healthtwin.api.jobs`,
 :mod:`~healthtwin.api.regions`, :mod:`~healthtwin.api.alarms`,
 :mod:`~healthtwin.api.hospitals`, :mod:`~healthtwin.api.federated_runs`,
+:mod:`~healthtwin.api.world_runs`,
 :mod:`~healthtwin.api.governance_routes`) answers errors as RFC 9457 problem details
 (``application/problem+json``; each invalid part of a request is an ``errors[]`` entry
 whose ``pointer`` is an RFC 6901 JSON Pointer rooted at the request part, such as
@@ -61,6 +62,7 @@ from healthtwin.api.twin_sessions import TwinRegistry
 from healthtwin.api.twins import twins_router
 from healthtwin.api.v1_governance import PREFIX as V1_PREFIX
 from healthtwin.api.v1_governance import ApiGovernance
+from healthtwin.api.world_runs import world_runs_router
 from healthtwin.errors import InvalidParameterError, TwinError, ValidationIssue
 from healthtwin.governance.signing import SigningKey
 from healthtwin.interop.fhir_json import DEFAULT_MAX_DEPTH
@@ -229,6 +231,7 @@ def create_app(
         hospitals_router,
         federated_runs_router,
         education_router,
+        world_runs_router,
     ):
         app.include_router(router, responses=v1_responses(security.enabled))
     _describe_openapi(app, security)

@@ -36,6 +36,7 @@ request                                       resource type              action
 ``/alarms``                                   DetectedIssue              s / c
 ``/hospitals``                                Location                   s, r, c, u
 ``/federated-runs``                           Task                       s, r, c
+``/worlds`` (world scenario runs)             Task                       s, r, c
 ``/education`` (virtual patients)              Task                       r, c, u
 ``/governance/audit``                         AuditEvent                 s
 ``/governance/cards``                         Library                    s
@@ -99,6 +100,8 @@ _COLLECTIONS = {
     # A hospital twin is about beds and units (aggregate flow), no one patient's data.
     "hospitals": "Location",
     "federated-runs": "Task",
+    # A world run simulates populations and hospitals: no one patient's data.
+    "worlds": "Task",
     # Training sessions play virtual patients: no real patient's data is touched.
     "education": "Task",
 }

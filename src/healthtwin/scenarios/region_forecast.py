@@ -37,6 +37,7 @@ __all__ = [
     "RegionEnsemble",
     "parse_region_scenario",
     "plan_region_ensemble",
+    "refuse_files",
     "summarise_variant",
 ]
 
@@ -69,21 +70,32 @@ def parse_region_scenario(
     healthtwin.errors.InvalidInputError: scenario.geography.regions_csv: files cannot be ...
     """
     if not allow_files:
-        _refuse_files(data)
+        refuse_files(data)
     return parse_scenario(data, source=source)
 
 
-def _refuse_files(data: Any, path: str = "scenario") -> None:
+def refuse_files(data: Any, path: str = "scenario") -> None:
+    """Refuse any field naming a file (``*_csv``, ``*_file``, ``*_path``, ``base_dir``).
+
+    A client of the service cannot make the server read its files.
+
+    Examples
+    --------
+    >>> refuse_files({"countries": [{"geography": {"regions_csv": "x.csv"}}]}, "world")
+    Traceback (most recent call last):
+    ...
+    healthtwin.errors.InvalidInputError: world.countries[0].geography.regions_csv: files ...
+    """
     if isinstance(data, Mapping):
         for key, value in data.items():
             if isinstance(key, str) and (key.endswith(_FILE_KEYS) or key == "base_dir"):
                 raise InvalidInputError(
                     f"{path}.{key}: files cannot be named over the API; send the values inline"
                 )
-            _refuse_files(value, f"{path}.{key}")
+            refuse_files(value, f"{path}.{key}")
     elif isinstance(data, list):
         for number, item in enumerate(data):
-            _refuse_files(item, f"{path}[{number}]")
+            refuse_files(item, f"{path}[{number}]")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,93 @@
+"""World scenarios over HTTP: submit a local-to-global run, follow it, read its results.
+
+- ``POST /api/v1/worlds``: a world scenario (the YAML schema of
+  :mod:`healthtwin.scenarios.world`, as JSON; ``seed``, ``replicates`` and ``days``
+  override the scenario's, as ``healthtwin run`` does) runs in the background as a job
+  (:mod:`healthtwin.scenarios.world_jobs`: progress after each country and the
+  federation, cancellation between them); answered ``202`` with the job.
+- ``GET /api/v1/worlds`` and ``GET /api/v1/worlds/{job_id}``: status.
+- ``GET /api/v1/worlds/{job_id}/results``: the world's summary (key numbers with 5, 50
+  and 95 % quantiles per country and hospital), the cross-border monitor's report and each
+  country's national daily series as bands; ``409`` until the job has succeeded. The result
+  is kept in the store with the job.
+
+Fields that name files are refused, and a run larger than
+:data:`~healthtwin.scenarios.world_jobs.MAX_WORLD_WORK` replicate-day-regions is refused
+with a pointer to the CLI.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from healthtwin.api.jobs import JobContext, JobOutput, JobRunner, Work
+from healthtwin.scenarios.world_jobs import WorldRun, plan_world_run
+
+__all__ = ["WORLD_JOB_KIND", "WorldIn", "world_runs_router", "world_work"]
+
+WORLD_JOB_KIND = "world-run"
+world_runs_router = APIRouter(prefix="/api/v1", tags=["worlds"])
+
+
+class WorldIn(BaseModel):
+    """A world scenario to run (``world`` follows the world scenario file's schema)."""
+
+    model_config = ConfigDict(extra="forbid")
+    world: dict[str, Any]
+    seed: int | None = Field(default=None, ge=0)
+    replicates: int | None = Field(default=None, ge=1, le=200)
+    days: int | None = Field(default=None, ge=1, le=3650)
+
+
+def world_work(plan: WorldRun) -> Work:
+    """The job's work: the world run, reported per country."""
+
+    def work(context: JobContext) -> JobOutput:
+        return JobOutput(plan.run(context).summary)
+
+    return work
+
+
+def _runner(request: Request) -> JobRunner:
+    runner: JobRunner = request.app.state.jobs
+    return runner
+
+
+@world_runs_router.post("/worlds", status_code=202)
+def submit_world(request: Request, body: WorldIn) -> dict[str, Any]:
+    """Validate a world scenario and run it end to end in the background."""
+    plan = plan_world_run(body.world, seed=body.seed, replicates=body.replicates, days=body.days)
+    actor = (request.headers.get("x-actor") or "anonymous").strip()[:255] or "anonymous"
+    w = plan.world
+    job = _runner(request).submit(
+        WORLD_JOB_KIND,
+        world_work(plan),
+        actor=actor,
+        description=(
+            f"world {w.name}: {len(w.countries)} countries, {w.days} days x "
+            f"{w.replicates} replicates"
+        ),
+    )
+    return job.to_dict()
+
+
+@world_runs_router.get("/worlds")
+def list_worlds(request: Request) -> dict[str, Any]:
+    """World runs, newest first."""
+    jobs = [j.to_dict() for j in _runner(request).jobs() if j.kind == WORLD_JOB_KIND]
+    return {"worlds": jobs}
+
+
+@world_runs_router.get("/worlds/{job_id}")
+def world_status(request: Request, job_id: str) -> dict[str, Any]:
+    """A world run's status and progress."""
+    return _runner(request).get(job_id).to_dict()
+
+
+@world_runs_router.get("/worlds/{job_id}/results")
+def world_results(request: Request, job_id: str) -> dict[str, Any]:
+    """The world's summary, monitor report and national bands (``409`` until done)."""
+    return _runner(request).result(job_id)
