@@ -11,13 +11,21 @@ from rich.table import Table
 
 from healthtwin.cli.evaluation_report import write_report
 from healthtwin.cli.output import JsonOption, QuietOption, merge_alias, output_for
-from healthtwin.coupling.closed_loop import CONTROLLERS
-from healthtwin.coupling.evaluation import METRICS, Evaluation, evaluate_controllers
-from healthtwin.coupling.glucose_scenarios import SCENARIOS, scenario
 from healthtwin.errors import InvalidInputError
-from healthtwin.physiology.patients import cohort_names, load_patients
+from healthtwin.scenarios.controller_evaluation import (
+    COHORTS,
+    CONTROLLER_NAMES,
+    METRIC_COLUMNS,
+    METRICS,
+    SCENARIO_NAMES,
+    Evaluation,
+    cohort_patients,
+    evaluate_cohort,
+    metric_rows,
+)
 
-COHORTS = ("simglucose", "nominal")
+CONTROLLERS = CONTROLLER_NAMES
+SCENARIOS = SCENARIO_NAMES
 
 
 def _names(text: str, valid: tuple[str, ...] | list[str], what: str) -> list[str]:
@@ -63,17 +71,13 @@ def evaluate(
         raise InvalidInputError(f"--days and --replicates must be >= 1, got {days} and {seeds}")
     output = output_for(json_output, quiet)
     chosen = _names(controllers, CONTROLLERS, "controller(s)")
-    if cohort not in COHORTS:
-        raise InvalidInputError(f"unknown cohort {cohort!r}; valid: {', '.join(COHORTS)}")
-    pool = list(cohort_names()) if cohort == "simglucose" else ["nominal-adult"]
+    pool = cohort_patients(cohort)
     names = pool if patients is None else _names(patients, pool, "patient(s)")
-    kinds = [scenario(s) for s in _names(scenarios, list(SCENARIOS), "scenario(s)")]
+    kinds = _names(scenarios, list(SCENARIOS), "scenario(s)")
     with output.progress(
         f"evaluating {', '.join(chosen)} on {len(names)} patients x {seeds} seeds x {days} days"
     ):
-        evaluation = evaluate_controllers(
-            chosen, load_patients(names), kinds, days=days, seeds=tuple(range(seeds))
-        )
+        evaluation = evaluate_cohort(chosen, names, kinds, days=days, replicates=seeds)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_report(evaluation, out)
     if metrics_csv is not None:
@@ -104,11 +108,5 @@ def _write_metrics(evaluation: Evaluation, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["scenario", "controller", "patient", "seed", *METRICS])
-        for kind in evaluation.scenarios:
-            for name in evaluation.controllers:
-                values = {m: evaluation.metric(kind, name, m) for m in METRICS}
-                for p, patient in enumerate(evaluation.patients):
-                    for s, seed in enumerate(evaluation.seeds):
-                        row = [f"{values[m][p, s]:.6g}" for m in METRICS]
-                        writer.writerow([kind, name, patient, seed, *row])
+        writer.writerow(METRIC_COLUMNS)
+        writer.writerows(metric_rows(evaluation))

@@ -235,69 +235,12 @@ def fairness(
       healthtwin governance fairness --dataset whas500 --model cox \\
           --by gender,age --out fairness.md
     """
-    import numpy as np
+    from healthtwin.scenarios.model_fairness import model_fairness
 
-    from healthtwin.governance.fairness import fairness_report
-    from healthtwin.prognosis.datasets import load_dataset
-    from healthtwin.prognosis.fairness import age_bands
-    from healthtwin.prognosis.out_of_fold import out_of_fold_survival
-    from healthtwin.prognosis.risk_calibration import event_by_horizon
-
-    data = load_dataset(dataset)
-    columns = [c.strip() for c in by.split(",") if c.strip()]
-    unknown = [c for c in columns if c not in data.features.columns]
-    if unknown or not columns:
-        raise InvalidInputError(
-            f"--by {by!r}: unknown columns {unknown}; {dataset} has {list(data.features.columns)}"
-        )
-    if model in PROGRESSION_MODELS:
-        if data.y is None:
-            raise InvalidInputError(f"{dataset} has no numeric outcome; use e.g. diabetes")
-        predicted = _out_of_fold_progression(model, data.features, data.y, data.categorical)
-        keep = np.ones(len(data.y), dtype=bool)
-        y_true: Any = data.y
-        name, outcome = f"progression-{model.replace('_', '-')}", "disease progression"
-    else:
-        if data.time is None or data.event is None:
-            raise InvalidInputError(f"{dataset} is not a survival data set; choose one with times")
-        time, event = data.time, data.event
-        when = float(np.median(time)) if horizon is None else horizon
-        survival = out_of_fold_survival(model, data.features, time, event, when)
-        had, keep = event_by_horizon(time, event, when)
-        y_true, predicted = had[keep].astype(int), 1.0 - survival[keep]
-        name, outcome = f"survival-{model}", f"event by {when:g} days"
-    groups = {}
-    for column in columns:
-        values = data.features[column].to_numpy()
-        if column == "age":
-            values = np.array(age_bands(values), dtype=object)
-        groups[column] = np.asarray(values).astype(str)[keep]
-    report = fairness_report(name, y_true, predicted, groups, outcome=outcome)
+    made = model_fairness(dataset, model=model, by=by, horizon=horizon)
+    report, name, columns = made.report, made.model_key, list(made.columns)
     text = json.dumps(report.to_dict(), indent=2) if out.suffix == ".json" else report.to_markdown()
     out.write_text(text + "\n", encoding="utf-8")
     output_for(json_output, quiet).result(
         {**report.to_dict(), "out": out}, f"fairness of {name} on {dataset} by {columns}: {out}"
     )
-
-
-#: Progression (regression) models the fairness report can cross-validate.
-PROGRESSION_MODELS = ("ridge", "gradient_boosting", "linear")
-
-
-def _out_of_fold_progression(
-    model: str, features: Any, y: Any, categorical: tuple[str, ...], folds: int = 5
-) -> Any:
-    """Each patient's predicted progression from a model fitted without them."""
-    import numpy as np
-
-    from healthtwin.prognosis.progression import ProgressionModel
-
-    order = np.random.default_rng(0).permutation(len(y))
-    predicted = np.empty(len(y))
-    for part in np.array_split(order, folds):
-        train = np.setdiff1d(order, part)
-        fitted = ProgressionModel(model, categorical=categorical).fit(
-            features.iloc[train], np.asarray(y)[train]
-        )
-        predicted[part] = fitted.predict(features.iloc[part])
-    return predicted

@@ -9,241 +9,16 @@ input).
 
 from __future__ import annotations
 
-import csv
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-import numpy as np
 import typer
 
-from healthtwin.assimilation import ObservationSeries
 from healthtwin.cli.output import JsonOption, QuietOption, output_for
-from healthtwin.core import Events, Inputs, Rate
-from healthtwin.core.types import FloatArray
-from healthtwin.coupling.patient_sync import (
-    CIRCULATION_ESTIMABLE,
-    DEFAULT_NOISE,
-    GLUCOSE_ALIASES,
-    GLUCOSE_STATES,
-    TwinRecipe,
-    sync_twin,
-)
 from healthtwin.errors import InvalidInputError
-from healthtwin.physiology.circulation import SmithCVS
-from healthtwin.physiology.hovorka import MG_DL_PER_MMOL_L
-from healthtwin.physiology.patients import load_patient
-from healthtwin.physiology.pkpd import PKPD_MODELS, make_pkpd_model
-from healthtwin.physiology.pkpd.covariates import parse_covariates
-from healthtwin.physiology.pkpd.dosing import read_dosing_csv, split_at_resets
-from healthtwin.physiology.uva_padova import UvaPadova
+from healthtwin.scenarios.patient_sync import DRUG_MODELS, parameter_estimates, prepare_sync
 
-GLUCOSE_MG_DL_COLUMNS = ("glucose_mg_dl", "plasma_glucose_mg_dl")
-
-
-@dataclass(frozen=True)
-class _Setup:
-    """What a sync run needs to know about the twin's model."""
-
-    model: Any
-    plan: Inputs
-    states: tuple[str, ...] | None
-    estimable: dict[str, tuple[str, float, float]]
-    reference: Any  # one-member state giving the prior's nominal parameter values
-
-
-def _read_columns(
-    path: Path, required: tuple[str, ...], optional: tuple[str, ...] = ()
-) -> dict[str, FloatArray]:
-    """Numeric columns of a CSV file; errors name the file, row and column."""
-    if not path.is_file():
-        raise InvalidInputError(f"no file at {path}; give the path of a CSV file")
-    with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        header = reader.fieldnames or []
-        missing = [c for c in required if c not in header]
-        if missing:
-            raise InvalidInputError(f"{path}: missing column(s) {missing}; found {header}")
-        columns: dict[str, list[float]] = {c: [] for c in (*required, *optional) if c in header}
-        for row_number, row in enumerate(reader, start=2):
-            for name, values in columns.items():
-                text = (row.get(name) or "").strip()
-                try:
-                    values.append(float(text) if text else float("nan"))
-                except ValueError as err:
-                    raise InvalidInputError(
-                        f"{path}, line {row_number}, column {name}: {text!r} is not a number"
-                    ) from err
-    return {k: np.asarray(v) for k, v in columns.items()}
-
-
-def _observations(path: Path, outputs: tuple[str, ...]) -> tuple[ObservationSeries, list[str]]:
-    """Readings in columns named after model outputs (glucose_mmol_l is converted)."""
-    if not path.is_file():
-        raise InvalidInputError(f"no file at {path}; give the path of a CSV file")
-    with path.open(newline="") as fh:
-        header = next(csv.reader(fh), [])
-    accepted = set(outputs) | ({"glucose_mmol_l"} if "glucose_mg_dl" in outputs else set())
-    extra = [c for c in header if c != "t_min" and c not in accepted]
-    if extra:
-        raise InvalidInputError(
-            f"{path}: column(s) {extra} are not outputs of the model; reading columns are "
-            f"{', '.join(sorted(accepted))} (glucose in mg/dL as glucose_mg_dl, or declared "
-            "mmol/L as glucose_mmol_l)"
-        )
-    cols = _read_columns(path, ("t_min",), tuple(sorted(accepted)))
-    if "glucose_mmol_l" in cols:
-        if "glucose_mg_dl" in cols:
-            raise InvalidInputError(f"{path}: give glucose_mg_dl or glucose_mmol_l, not both")
-        cols["glucose_mg_dl"] = cols.pop("glucose_mmol_l") * MG_DL_PER_MMOL_L  # declared unit
-    names = [o for o in outputs if o in cols]
-    if not names:
-        raise InvalidInputError(
-            f"{path}: no reading column; give one or more of {', '.join(sorted(accepted))}"
-        )
-    for name in GLUCOSE_MG_DL_COLUMNS:
-        present = cols.get(name, np.array([]))
-        present = present[np.isfinite(present)]
-        if present.size and (present.min() < 10 or present.max() > 1000):
-            raise InvalidInputError(
-                f"{path}: {name} readings {present.min():g}-{present.max():g} are not mg/dL; "
-                "name the column glucose_mmol_l if they are in mmol/L"
-            )
-    for name in names:
-        if np.any(cols[name] < 0):
-            raise InvalidInputError(f"{path}: {name} has negative readings")
-    values = np.stack([cols[n] for n in names], axis=1)
-    return ObservationSeries(cols["t_min"], values), names
-
-
-def _glucose_inputs(meals: Path | None, insulin: Path | None, basal_u_per_min: float) -> Inputs:
-    events: dict[str, Events] = {}
-    rates: dict[str, Rate] = {}
-    if meals is not None:
-        m = _read_columns(meals, ("t_min", "carbs_g"))
-        if np.any(~np.isfinite(m["carbs_g"])) or np.any(m["carbs_g"] < 0):
-            raise InvalidInputError(f"{meals}: carbs_g must be numbers >= 0")
-        events["meal_g"] = Events(m["t_min"], m["carbs_g"])
-    if insulin is None:
-        rates["insulin_u_per_min"] = Rate.constant(basal_u_per_min, 0.0)
-    else:
-        ins = _read_columns(insulin, ("t_min",), ("insulin_u_per_min", "bolus_u"))
-        if "insulin_u_per_min" in ins:
-            rates["insulin_u_per_min"] = Rate(ins["t_min"], np.nan_to_num(ins["insulin_u_per_min"]))
-        else:
-            rates["insulin_u_per_min"] = Rate.constant(basal_u_per_min, 0.0)
-        if "bolus_u" in ins:
-            events["bolus_u"] = Events(ins["t_min"], np.nan_to_num(ins["bolus_u"]))
-    return Inputs(rates=rates, events=events)
-
-
-def _fluid_inputs(fluids: Path | None) -> Inputs:
-    if fluids is None:
-        return Inputs()
-    cols = _read_columns(fluids, ("t_min",), ("fluid_bolus_ml", "fluid_infusion_ml_per_min"))
-    events, rates = {}, {}
-    if "fluid_bolus_ml" in cols:
-        events["fluid_bolus_ml"] = Events(cols["t_min"], np.nan_to_num(cols["fluid_bolus_ml"]))
-    if "fluid_infusion_ml_per_min" in cols:
-        infusion = np.nan_to_num(cols["fluid_infusion_ml_per_min"])
-        rates["fluid_infusion_ml_per_min"] = Rate(cols["t_min"], infusion)
-    if not events and not rates:
-        raise InvalidInputError(
-            f"{fluids}: give fluid_bolus_ml and/or fluid_infusion_ml_per_min columns"
-        )
-    return Inputs(rates=rates, events=events)
-
-
-def _setup(
-    model: str,
-    patient: str,
-    meals: Path | None,
-    insulin: Path | None,
-    covariates: str | None,
-    dosing: Path | None,
-    fluids: Path | None,
-) -> _Setup:
-    rng = np.random.default_rng(0)
-    if fluids is not None and model != "cvs-smith":
-        raise InvalidInputError("--fluids applies to --model cvs-smith only")
-    if model == "cvs-smith":
-        if any(x is not None for x in (meals, insulin, covariates, dosing)):
-            raise InvalidInputError(
-                "--model cvs-smith takes --fluids; --meals, --insulin, --covariates and "
-                "--dosing belong to other models"
-            )
-        circulation = SmithCVS()
-        estimable = {n: (n, 1e-3, 1e4) for n in CIRCULATION_ESTIMABLE}
-        # Parameters only: the beat-resolved states re-equilibrate within beats.
-        return _Setup(
-            circulation, _fluid_inputs(fluids), (), estimable, circulation.initial_state(1, rng)
-        )
-    if model == "uva-padova":
-        if covariates is not None or dosing is not None:
-            raise InvalidInputError("--covariates and --dosing apply to drug models only")
-        person = load_patient(patient)
-        twin_model = UvaPadova([person])
-        return _Setup(
-            twin_model,
-            _glucose_inputs(meals, insulin, person.basal_u_per_min),
-            GLUCOSE_STATES,
-            dict(GLUCOSE_ALIASES),
-            twin_model.initial_state(1, rng),
-        )
-    if model in PKPD_MODELS:
-        if meals is not None or insulin is not None:
-            raise InvalidInputError("--meals and --insulin apply to --model uva-padova only")
-        if dosing is None:
-            raise InvalidInputError(f"--model {model} needs --dosing (NONMEM-style CSV)")
-        drug = make_pkpd_model(model, None if covariates is None else parse_covariates(covariates))
-        parts = split_at_resets(read_dosing_csv(dosing))
-        if len(parts) > 1:
-            raise InvalidInputError(
-                f"{dosing}: EVID 3/4 resets start a new patient state; sync one part at a time"
-            )
-        reference = drug.initial_state(1, rng)
-        names = ("v1_l", "k10", "k12", "k21", "k13", "k31", "ka", "ke0", "ec50", "gamma")
-        estimable = {}
-        for name in names:
-            value = float(reference.theta[0, drug.parameter_index(name)])
-            if value > 0:
-                estimable[name] = (name, value / 1e3, value * 1e3)
-        return _Setup(drug, drug.inputs_from_records(parts[0][1]), None, estimable, reference)
-    raise InvalidInputError(
-        f"patient sync supports --model uva-padova, cvs-smith and {', '.join(PKPD_MODELS)}, "
-        f"not {model}"
-    )
-
-
-def _noise(
-    text: str | None, names: list[str], sensor_sd: float, outputs: dict[str, Any]
-) -> list[float]:
-    given: dict[str, float] = {}
-    for item in (text or "").split(","):
-        if not item.strip():
-            continue
-        key, sep, value = item.partition("=")
-        try:
-            given[key.strip()] = float(value) if sep else float("nan")
-        except ValueError:
-            given[key.strip()] = float("nan")
-    bad = [k for k, v in given.items() if k not in outputs or not v > 0]
-    if bad:
-        raise InvalidInputError(
-            f"--noise takes output=SD pairs with SD > 0 (outputs: {', '.join(outputs)}); "
-            f"cannot use {bad}"
-        )
-    defaults = {"glucose_mg_dl": sensor_sd, **DEFAULT_NOISE}
-    sds = []
-    for name in names:
-        sd = given.get(name, defaults.get(name))
-        if sd is None:
-            raise InvalidInputError(
-                f"give the reading noise of {name} as --noise {name}=SD "
-                f"(in {outputs[name].unit}); it depends on the assay or monitor"
-            )
-        sds.append(sd)
-    return sds
+PKPD_MODELS = DRUG_MODELS
 
 
 def sync(
@@ -314,37 +89,34 @@ def sync(
         ) from err
     if not ahead or any(not h > 0 for h in ahead):
         raise InvalidInputError(f"--horizons must be positive minutes, got {horizons!r}")
-    setup = _setup(model, patient, meals, insulin, covariates, dosing, fluids)
     wanted = [n.strip() for n in estimate.split(",") if n.strip()]
-    series, observed = _observations(observations, tuple(setup.model.outputs))
-    sds = _noise(noise, observed, sensor_sd, dict(setup.model.outputs))
-    recipe = TwinRecipe(setup.model, setup.plan, setup.states, setup.estimable)
+    prepared = prepare_sync(
+        observations,
+        model=model,
+        patient=patient,
+        meals=meals,
+        insulin=insulin,
+        covariates=covariates,
+        dosing=dosing,
+        fluids=fluids,
+        noise=noise,
+        sensor_sd=sensor_sd,
+    )
+    series, observed = prepared.series, list(prepared.observed)
     with output.progress(f"assimilating {series.times.size} readings ({members} members)"):
-        synced = sync_twin(
-            recipe,
-            series,
-            observed,
-            sds,
-            estimate=wanted,
-            members=members,
-            prior_cv=prior_cv,
-            horizons=ahead,
-            seed=seed,
-        )
+        synced = prepared.run(wanted, members=members, prior_cv=prior_cv, horizons=ahead, seed=seed)
     report = synced.report
     out.parent.mkdir(parents=True, exist_ok=True)
     report.write_csv(out, "min")
     lines = [
         f"wrote {out} ({series.times.size} readings of {', '.join(observed)}, {members} members)"
     ]
-    estimates: dict[str, dict[str, float]] = {}
-    for j, name in enumerate(wanted):
-        p5, p50, p95, _ = report.parameters[-1, j]
-        nominal = synced.nominal[j]
-        estimates[name] = {"p5": p5, "p50": p50, "p95": p95, "prior": nominal}
+    estimates = parameter_estimates(synced)
+    for j, (name, e) in enumerate(estimates.items()):
+        nominal = e["prior"]
         lines.append(
-            f"{name} ({synced.parameters[j]}): {p50 / nominal:.3f}x the prior "
-            f"(90 % interval {p5 / nominal:.3f}-{p95 / nominal:.3f})"
+            f"{name} ({synced.parameters[j]}): {e['p50'] / nominal:.3f}x the prior "
+            f"(90 % interval {e['p5'] / nominal:.3f}-{e['p95'] / nominal:.3f})"
         )
     document = {"readings": series.times.size, "observed": observed, "members": members,
                 "parameters": estimates, "out": out}  # fmt: skip
