@@ -45,6 +45,7 @@ _STATIC = {
     "dashboard.css": "text/css",
     "education.js": "text/javascript",
     "vitals.js": "text/javascript",
+    "worlds.js": "text/javascript",
 }
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
@@ -64,6 +65,7 @@ class NavItem:
 NAVIGATION = (
     NavItem("overview", "Overview", f"{PREFIX}/"),
     NavItem("hospitals", "Hospitals", f"{PREFIX}/hospitals"),
+    NavItem("worlds", "Worlds", f"{PREFIX}/worlds"),
     NavItem("global", "Global alarms", f"{PREFIX}/global"),
     NavItem("governance", "Governance", f"{PREFIX}/governance"),
     NavItem("education", "Education", f"{PREFIX}/education"),
@@ -221,6 +223,21 @@ def hospital(request: Request, hospital_id: str) -> HTMLResponse:
 def global_alarms(request: Request) -> HTMLResponse:
     """The global alarm board by country and disease."""
     return _page(request, "global.html", title="Global alarm board", active="global")
+
+
+@dashboard_router.get("/worlds", response_class=HTMLResponse)
+def worlds(request: Request) -> HTMLResponse:
+    """The world runs, and the newest finished one by country."""
+    return _page(request, "worlds.html", title="World runs", active="worlds", job_id="")
+
+
+@dashboard_router.get("/worlds/{job_id}", response_class=HTMLResponse)
+def world(request: Request, job_id: str) -> HTMLResponse:
+    """One world run: key numbers and national bands per country."""
+    job_id = _checked(job_id, "world run id")
+    return _page(
+        request, "worlds.html", title=f"World run {job_id}", active="worlds", job_id=job_id
+    )
 
 
 @dashboard_router.get("/governance", response_class=HTMLResponse)

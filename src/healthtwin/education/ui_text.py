@@ -86,7 +86,7 @@ SCRIPT_TEXT: Final[Mapping[str, str]] = MappingProxyType(
         "failed_total": N_("Not passed: {total} / {max_total} points (pass mark {pass_mark})"),
         "finishing": N_("Playing the case to its end…"),
         "finishing_debrief": N_("Playing the case to its end and replaying alternatives…"),
-        "debrief_progress": N_("Replaying alternatives for the debrief: {percent} done…"),
+        "debrief_job_progress": N_("Replaying alternatives for the debrief: {percent} done…"),
         "debrief_stopped": N_("The debrief did not finish ({status}). {detail}"),
         "minutes_axis": N_("minutes since the start"),
         "request_failed": N_("Request failed ({status}): {detail}"),

@@ -329,7 +329,7 @@
             say(text("debrief_stopped", { status: job.status, detail: job.error || "" }));
           } else {
             const percent = new Intl.NumberFormat((tag || "en").replace("_", "-"), { style: "percent" });
-            say(text("debrief_progress", { percent: percent.format(Number(job.progress)) }));
+            say(text("debrief_job_progress", { percent: percent.format(Number(job.progress)) }));
             setTimeout(poll, 1000);
           }
         }).catch(function (err) { say(err.message); });
