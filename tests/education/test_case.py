@@ -187,12 +187,30 @@ def test_measure_units_follow_the_name() -> None:
         measure_unit("glucose")
 
 
-def test_inline_and_cohort_patients_both_load() -> None:
-    inline, cohort = load_case("septic_shock").patient, load_case("hypoglycaemia").patient
+INLINE_PATIENT = """\
+patient:
+  model: sepsis
+  age_years: 67
+  sex: female
+  weight_kg: 70
+  height_cm: 164
+  comorbidities: [type_2_diabetes]
+  parameters: {infection_growth_per_min_cv: 0.3}
+"""
+
+
+def test_inline_and_cohort_patients_both_load(tmp_path: Path) -> None:
+    text = case_path("septic_shock").read_text(encoding="utf-8")
+    block = text[text.index("patient:\n") : text.index("initial_state:")]
+    path = tmp_path / "inline.yaml"
+    path.write_text(text.replace(block, INLINE_PATIENT), encoding="utf-8")
+    inline, cohort = load_case(path).patient, load_case("hypoglycaemia").patient
     assert inline.cohort is None
     assert inline.weight_kg == 70
     assert cohort.cohort is not None
     assert cohort.cohort.cohort == "t1d_adults"
+    # Every shipped case takes its patient from a virtual cohort.
+    assert all(load_case(c).patient.cohort is not None for c in SHIPPED)
 
 
 def test_an_unknown_comorbidity_is_refused_at_its_line(tmp_path: Path) -> None:

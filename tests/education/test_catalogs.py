@@ -13,6 +13,7 @@ import yaml
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
+from healthtwin.education.case import load_case
 from healthtwin.education.culture import CULTURE_FIELDS, load_profiles
 from healthtwin.education.i18n import (
     ERRORS_DOMAIN,
@@ -208,8 +209,9 @@ def test_every_case_has_a_full_profile_per_locale(path: Path) -> None:
             assert profile.fields()[field].strip(), (path.stem, profile.locale, field)
     doc = yaml.safe_load(path.read_text("utf-8"))
     assert doc["culture"]["origin"] in profiles
-    # The relative is the patient's: "her daughter" for a woman, "his wife" for a man.
-    pronoun = {"female": "her ", "male": "his "}[doc["patient"]["sex"]]
+    # The relative is the patient's: "her daughter" for a woman, "his wife" for a man. The
+    # sex is the resolved patient's (a cohort member's, when the case names a cohort).
+    pronoun = {"female": "her ", "male": "his "}[load_case(path).patient.sex]
     for profile in profiles.values():
         assert profile.relative.startswith(pronoun), (profile.locale, profile.relative)
 

@@ -173,8 +173,14 @@ def test_draws_are_other_members_matching_the_selection() -> None:
     assert len({d["glucagon_response_factor"] for d in drawn}) == 8
 
 
-def test_inline_patients_still_draw_from_their_cv() -> None:
-    case = load_case("septic_shock")
+def test_inline_patients_still_draw_from_their_cv(tmp_path: Path) -> None:
+    text = case_path("septic_shock").read_text(encoding="utf-8")
+    block = text[text.index("patient:\n") : text.index("initial_state:")]
+    inline = "patient:\n  model: sepsis\n  age_years: 67\n  sex: female\n  weight_kg: 70\n"
+    inline += "  height_cm: 164\n  parameters: {infection_growth_per_min_cv: 0.3}\n"
+    path = tmp_path / "inline.yaml"
+    path.write_text(text.replace(block, inline), encoding="utf-8")
+    case = load_case(path)
     assert case.patient.cohort is None
     drawn = draw_patients(case, 3, seed=1)
     assert len({d["infection_growth_per_min"] for d in drawn}) == 3

@@ -211,6 +211,17 @@ def test_grouping_and_garbage() -> None:
         ("es", "suxamethonium", "suxametonio"),
         ("fr", "piperacillin_tazobactam", "pipéracilline/tazobactam"),
         ("zh", "propofol", "丙泊酚"),
+        ("en", "tranexamic_acid", "tranexamic acid"),
+        ("de", "tranexamic_acid", "Tranexamsäure"),
+        ("es", "tranexamic_acid", "ácido tranexámico"),
+        ("fr", "tranexamic_acid", "acide tranexamique"),
+        ("zh", "tranexamic_acid", "氨甲环酸"),
+        ("en", "red_cell_concentrate", "red cells"),
+        ("en_US", "red_cell_concentrate", "red blood cells"),
+        ("de", "red_cell_concentrate", "Erythrozytenkonzentrat"),
+        ("es", "red_cell_concentrate", "concentrado de hematíes"),
+        ("fr", "red_cell_concentrate", "concentré de globules rouges"),
+        ("zh", "red_cell_concentrate", "悬浮红细胞"),
     ],
 )
 def test_drug_names_follow_the_locale(locale: str, generic_id: str, name: str) -> None:

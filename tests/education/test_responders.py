@@ -35,8 +35,10 @@ def _run(r: GlucoseResponder, s: GlucoseState, minutes: int) -> GlucoseState:
 
 
 def test_registry_lists_kinds_and_names_them_in_errors() -> None:
-    assert set(responder_kinds()) >= {"glucose", "sepsis", "anaesthesia"}
-    with pytest.raises(UnknownModelError, match="choose one of anaesthesia, glucose, sepsis"):
+    assert set(responder_kinds()) >= {"glucose", "sepsis", "circulation", "anaesthesia"}
+    with pytest.raises(
+        UnknownModelError, match="choose one of anaesthesia, circulation, glucose, sepsis"
+    ):
         make_responder("cardiac")
 
 

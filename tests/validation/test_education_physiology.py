@@ -21,7 +21,10 @@ Sources (also in the shipped cases' ``references``):
   narrowed pulse pressure; class III (31-40 %) heart rate about 120-140 /min and a falling
   systolic pressure (hypotension); class IV (> 40 %) heart rate above 140 /min and a
   markedly low systolic pressure. Lactate (base deficit) rises with the class, and blood
-  restores the circulation where crystalloid only partly does.
+  restores the circulation where crystalloid only partly does. The trauma case's patients
+  are cohort members of other sizes: their blood volume by Nadler, Hidalgo & Bloch
+  (Surgery 1962;51:224) and a circulation scaled to it, so the classes are shares of their
+  own blood volume.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import pytest
 
 from healthtwin.education.case import load_case
 from healthtwin.education.engine import replay
-from healthtwin.education.patients import draw_patients
+from healthtwin.education.patients import cohort_members, draw_patients, member_parameters
 from healthtwin.education.record import ActionTaken, SessionRecord
 from healthtwin.education.responders.sepsis import SepsisResponder, SepsisState
 
@@ -216,3 +219,26 @@ def test_blood_restores_the_circulation_better_than_the_same_crystalloid() -> No
     assert blood["hr_per_min"] < 100
     assert untreated["map_mmhg"] < fluid["map_mmhg"] < blood["map_mmhg"]
     assert SepsisResponder.haemoglobin_g_per_dl(r.advance(bled, 15.0, 45.0, rng)) < 12.0
+
+
+def test_the_atls_classes_hold_for_the_trauma_cases_cohort_patients() -> None:
+    """The table is for healthy adults of any size: young men of the trauma case's cohort
+    selection (their own blood volume by Nadler, size-scaled circulation) losing 20 % and
+    35 % of it fall in classes II and III."""
+    case = load_case("trauma_haemorrhage")
+    source = case.patient.cohort
+    assert source is not None
+    members = [m for m in cohort_members(source.path, source.seed) if source.select.matches(m)]
+    r, rng = SepsisResponder(), np.random.default_rng(0)
+    for member in members[::4]:
+        params = {"weight_kg": member.weight_kg, **member_parameters("circulation", member)}
+        volume_ml = params["blood_volume_ml_per_kg"] * member.weight_kg
+        before = r.initial(params, HEALTHY, rng)
+        after = {}
+        for fraction in (0.20, 0.35):
+            bleed = {"event": "haemorrhage", "volume_ml": fraction * volume_ml, "over_min": 10}
+            after[fraction] = _vitals(r.advance(r.event(before, bleed, 0.0), 0.0, 30.0, rng))
+        assert 100 <= after[0.20]["hr_per_min"] <= 120, member
+        assert after[0.20]["sbp_mmhg"] >= 90, member
+        assert 120 <= after[0.35]["hr_per_min"] <= 140, member
+        assert after[0.35]["sbp_mmhg"] < 90, member

@@ -1,13 +1,14 @@
 """The training-case format: a virtual patient, what the learner may do and ask, and a rubric.
 
 A case is a YAML mapping validated by :class:`Case` (pydantic v2, strict: unknown keys are
-errors). Cross-checks run after the field checks: the rubric, the expert pathway and the
-information items refer to existing action and information ids, dose defaults and expert
-doses lie inside their ranges, every measure named exists for the case's responder, and
-every action effect and timeline event is accepted by the responder (a dry run on the
-initial patient). :func:`load_case` reports every broken rule with its field path *and*
-its line in the file (``hypoglycaemia.yaml:42: actions.1.dose.default: ...``), using the
-YAML node positions (the helpers of :mod:`healthtwin.scenarios.world`).
+errors). Cross-checks (:mod:`healthtwin.education.case_checks`) run after the field
+checks: the rubric, the expert pathway and the information items refer to existing action
+and information ids, dose defaults and expert doses lie inside their ranges, every measure
+named exists for the case's responder, and every action effect and timeline event is
+accepted by the responder (a dry run on the initial patient). :func:`load_case` reports
+every broken rule with its field path *and* its line in the file
+(``hypoglycaemia.yaml:42: actions.1.dose.default: ...``), using the YAML node positions
+(the helpers of :mod:`healthtwin.scenarios.world`).
 
 Learner-facing strings are exactly the string values under the keys ``title``,
 ``summary``, ``label``, ``text`` and ``reason``; :func:`learner_strings` lists them in
@@ -27,12 +28,11 @@ True
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import numpy as np
 import yaml
 from pydantic import (
     BaseModel,
@@ -44,14 +44,11 @@ from pydantic import (
     model_validator,
 )
 
-from healthtwin.core.yaml_lines import line_of, validation_issue
+from healthtwin.education.case_checks import cross_issues, located_error
 from healthtwin.education.comorbidities import comorbidity_ids
-from healthtwin.education.patients import CohortSource, resolve_cohort_patient, spec_parameters
-from healthtwin.education.responders import make_responder
+from healthtwin.education.patients import CohortSource, resolve_cohort_patient
 from healthtwin.errors import (
     InvalidInputError,
-    InvalidParameterError,
-    ResourceValidationError,
     UnknownModelError,
 )
 
@@ -450,131 +447,6 @@ class Case(BaseModel):
         )
 
 
-# --- cross-checks: (location, message) pairs, so that each gets its YAML line --------------
-
-
-def _cross_issues(case: Case) -> Iterator[tuple[tuple[int | str, ...], str]]:
-    yield from _id_issues(case)
-    try:
-        responder = make_responder(case.patient.model)
-    except UnknownModelError as err:
-        yield ("patient", "model"), str(err)
-        return
-    yield from _measure_issues(case, set(responder.measures))
-    yield from _dry_run_issues(case, responder)
-
-
-def _id_issues(case: Case) -> Iterator[tuple[tuple[int | str, ...], str]]:
-    actions = [a.id for a in case.actions]
-    infos = [i.id for i in case.information]
-    for name, ids in (("actions", actions), ("information", infos)):
-        dupes = sorted({x for x in ids if ids.count(x) > 1})
-        if dupes:
-            yield (name,), f"ids must be unique; repeated: {dupes}"
-    refs: list[tuple[tuple[int | str, ...], str, list[str]]] = []
-    r = case.rubric
-    refs += [
-        (("rubric", "critical_actions", k, "action"), c.action, actions)
-        for k, c in enumerate(r.critical_actions)
-    ]
-    refs += [
-        (("rubric", "critical_actions", k, "any_of"), a, actions)
-        for k, c in enumerate(r.critical_actions)
-        for a in c.any_of
-    ]
-    for k, q in enumerate(r.required):
-        if q.before_action is not None:
-            refs.append((("rubric", "required", k, "before_action"), q.before_action, actions))
-        if q.action is not None:
-            refs.append((("rubric", "required", k, "action"), q.action, actions))
-        if q.info is not None:
-            refs.append((("rubric", "required", k, "info"), q.info, infos))
-    for k, c in enumerate(r.contraindicated):
-        refs.append((("rubric", "contraindicated", k, "action"), c.action, actions))
-        if c.before_info is not None:
-            refs.append((("rubric", "contraindicated", k, "before_info"), c.before_info, infos))
-    refs += [(("expert", k, "action"), e.action, actions) for k, e in enumerate(case.expert)]
-    for k, i in enumerate(case.information):
-        refs += [(("information", k, "requires"), q, infos) for q in i.requires]
-    for loc, ref, valid in refs:
-        if ref not in valid:
-            yield loc, f"{ref!r} is not a defined id; valid ids are {valid}"
-    yield from _dose_issues(case)
-
-
-def _dose_issues(case: Case) -> Iterator[tuple[tuple[int | str, ...], str]]:
-    by_id = {a.id: a for a in case.actions}
-    for k, step in enumerate(case.expert):
-        spec = by_id.get(step.action)
-        if spec is None:
-            continue
-        if spec.dose is None and step.dose is not None:
-            yield ("expert", k, "dose"), f"action {spec.id!r} takes no dose; remove the dose"
-        elif spec.dose is not None and step.dose is not None:
-            d = spec.dose
-            if not d.min <= step.dose <= d.max:
-                yield (
-                    ("expert", k, "dose"),
-                    (f"dose {step.dose:g} {d.unit} is outside [{d.min:g}, {d.max:g}] {d.unit}"),
-                )
-        if step.at_min > case.duration_min:
-            yield (
-                ("expert", k, "at_min"),
-                (f"at_min {step.at_min:g} is after the case's end ({case.duration_min:g} min)"),
-            )
-
-
-def _measure_issues(case: Case, known: set[str]) -> Iterator[tuple[tuple[int | str, ...], str]]:
-    places: list[tuple[tuple[int | str, ...], str]] = []
-    places += [(("monitor", k), m) for k, m in enumerate(case.monitor)]
-    for k, i in enumerate(case.information):
-        places += [(("information", k, "measure"), m) for m in i.all_measures]
-    for k, n in enumerate(case.narrative):
-        if n.when is not None:
-            places.append((("narrative", k, "when", "measure"), n.when.measure))
-    r = case.rubric
-    places += [(("rubric", "harm", k, "measure"), h.measure) for k, h in enumerate(r.harm)]
-    places += [
-        (("rubric", "harm", k, "when", "measure"), h.when.measure)
-        for k, h in enumerate(r.harm)
-        if h.when is not None
-    ]
-    places += [
-        (("rubric", "final_state", k, "measure"), f.measure) for k, f in enumerate(r.final_state)
-    ]
-    for k, c in enumerate(r.contraindicated):
-        if c.when is not None:
-            places.append((("rubric", "contraindicated", k, "when", "measure"), c.when.measure))
-    for loc, measure in places:
-        if measure not in known:
-            yield (
-                loc,
-                (
-                    f"measure {measure!r} is not reported by the {case.patient.model!r} responder; "
-                    f"it reports {sorted(known)}"
-                ),
-            )
-
-
-def _dry_run_issues(case: Case, responder: Any) -> Iterator[tuple[tuple[int | str, ...], str]]:
-    params = spec_parameters(case.patient)
-    try:
-        state0 = responder.initial(params, case.initial_state, np.random.default_rng(0))
-    except (InvalidInputError, InvalidParameterError) as err:
-        yield ("initial_state",), str(err)
-        return
-    for k, a in enumerate(case.actions):
-        try:
-            responder.apply(state0, a.effect, None if a.dose is None else a.dose.default, 0.0)
-        except (InvalidInputError, InvalidParameterError) as err:
-            yield ("actions", k, "effect"), str(err)
-    for k, e in enumerate(case.timeline):
-        try:
-            responder.event(state0, e.params, e.at_min)
-        except (InvalidInputError, InvalidParameterError) as err:
-            yield ("timeline", k, "event"), str(err)
-
-
 # --- loading -------------------------------------------------------------------------------
 
 
@@ -606,24 +478,13 @@ def parse_case(
     try:
         case = Case.model_validate(dict(data), context={"case_dir": case_dir})
     except ValidationError as err:
-        raise _located(
+        raise located_error(
             source, root, [(tuple(e["loc"]), str(e["msg"])) for e in err.errors()]
         ) from err
-    problems = list(_cross_issues(case))
+    problems = list(cross_issues(case))
     if problems:
-        raise _located(source, root, problems)
+        raise located_error(source, root, problems)
     return case
-
-
-def _located(
-    source: str, root: yaml.Node | None, problems: Sequence[tuple[tuple[int | str, ...], str]]
-) -> ResourceValidationError:
-    # Imported here: the line finder lives with the world scenarios, whose import is heavy.
-
-    issues = tuple(validation_issue({"loc": loc, "msg": msg}, root) for loc, msg in problems)
-    text = "; ".join(f"{i.path}: {i.message}" if i.path else i.message for i in issues)
-    where = f"{source}:{line_of(root, problems[0][0])}" if root is not None else source
-    return ResourceValidationError(f"{where}: invalid training case: {text}", issues)
 
 
 def case_ids() -> list[str]:

@@ -32,6 +32,7 @@ from types import MappingProxyType
 
 import yaml
 
+from healthtwin.education.responders import canonical_kind
 from healthtwin.errors import InvalidInputError, UnknownModelError
 
 __all__ = [
@@ -149,7 +150,8 @@ def apply_comorbidities(
     Parameters
     ----------
     kind
-        The responder kind (``"glucose"``, ``"sepsis"``...): only its modifiers apply.
+        The responder kind (``"glucose"``, ``"sepsis"``...; an alias such as
+        ``"circulation"`` counts as its kind): only its modifiers apply.
     comorbidities
         Comorbidity ids (each must be known).
     parameters
@@ -175,7 +177,8 @@ def apply_comorbidities(
     check_comorbidities(ids)
     table = load_comorbidities()
     out = {k: float(v) for k, v in parameters.items()}
+    canonical = canonical_kind(kind)
     for cid in ids:
-        for name, factor in table[cid].modifiers.get(kind, {}).items():
+        for name, factor in table[cid].modifiers.get(canonical, {}).items():
             out[name] = out.get(name, 1.0) * factor
     return out

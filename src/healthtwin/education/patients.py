@@ -19,11 +19,16 @@ A cohort file (``education/cohorts/<id>.yaml``) holds a
 each twin's plausibility, match the published targets by entropy balancing). At load time
 the member becomes a concrete patient: age, sex, weight and height (from weight and BMI),
 comorbidities (``diabetes_comorbidity`` for members with diabetes, ``hypertension``,
-``obesity`` for a BMI of 30 kg/m2 or more) and the physiology the cohort drew, mapped onto
-the responder (:func:`member_parameters`: the UVA/Padova twin's ``Vmx`` and ``kp3`` over the
-Dalla Man 2007 reference give the glucose responder's ``disposal_sensitivity_factor`` and
-``egp_sensitivity_factor``; age, height and sex are the anaesthesia responder's
-covariates). Comorbidities then act (:mod:`healthtwin.education.comorbidities`).
+``obesity`` for a BMI of 30 kg/m2 or more, and the file's ``comorbidities`` drawn by age
+band, each from its own named random stream), its ASA physical status
+(:func:`asa_class`) and the physiology its covariates imply, mapped onto the responder
+(:func:`member_parameters`, :mod:`healthtwin.education.member_physiology`): the
+UVA/Padova twin's ``Vmx`` and ``kp3`` over the Dalla Man 2007 reference give the glucose
+responder's ``disposal_sensitivity_factor`` and ``egp_sensitivity_factor``; age, height,
+sex and hypertension give the anaesthesia responder's Schnider/Minto covariates, propofol
+C50 and post-induction fall; age, sex, weight and height give the circulation's blood
+volume (Nadler), size and cardiac reserve. Comorbidities then act
+(:mod:`healthtwin.education.comorbidities`).
 
 Debrief draws (:func:`draw_patients`): for an inline patient, a parameter ``<name>_cv``
 states how much ``<name>`` varies between patients like this one (the responder's
@@ -40,6 +45,7 @@ Generating a cohort costs about a second, so the generated members are memoised 
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -49,21 +55,24 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from healthtwin.education.comorbidities import apply_comorbidities
-from healthtwin.education.responders import make_responder
-from healthtwin.errors import InvalidInputError, InvalidParameterError
+from healthtwin.education.comorbidities import apply_comorbidities, check_comorbidities
+from healthtwin.education.member_physiology import covariate_parameters
+from healthtwin.education.responders import canonical_kind, make_responder
+from healthtwin.errors import InvalidInputError, InvalidParameterError, UnknownModelError
 
 if TYPE_CHECKING:
     from healthtwin.education.case import Case, PatientSpec
     from healthtwin.synthetic.cohort_spec import CohortSpec
 
 __all__ = [
+    "AgeBandPrevalence",
     "CohortFile",
     "CohortMember",
     "CohortSelect",
     "CohortSource",
+    "asa_class",
     "cohort_ids",
     "cohort_members",
     "draw_patients",
@@ -82,7 +91,8 @@ _OBESITY_BMI = 30.0
 
 class CohortSelect(BaseModel):
     """Which members of a cohort may be the case's patient: ranges ``[low, high]``
-    (inclusive), a sex, and whether the member has hypertension."""
+    (inclusive), a sex, whether the member has hypertension, comorbidity ids the member
+    must have (``with_comorbidities``) or must not have (``without_comorbidities``)."""
 
     model_config = _STRICT
     age_years: Range | None = None
@@ -90,13 +100,28 @@ class CohortSelect(BaseModel):
     weight_kg: Range | None = None
     bmi_kg_m2: Range | None = None
     hba1c_percent: Range | None = None
+    asa_class: Range | None = None
     hypertension: bool | None = None
     disposal_sensitivity_factor: Range | None = None
     egp_sensitivity_factor: Range | None = None
+    with_comorbidities: list[str] = Field(default_factory=list)
+    without_comorbidities: list[str] = Field(default_factory=list)
+
+    @field_validator("with_comorbidities", "without_comorbidities")
+    @classmethod
+    def _known_ids(cls, ids: list[str]) -> list[str]:
+        try:
+            check_comorbidities(ids)
+        except UnknownModelError as err:
+            raise ValueError(str(err)) from err
+        return ids
 
     def matches(self, member: CohortMember) -> bool:
         """Whether the member meets every criterion given."""
-        for name in ("age_years", "weight_kg", "bmi_kg_m2", "hba1c_percent"):
+        own = set(member.comorbidities)
+        if not own.issuperset(self.with_comorbidities) or own & set(self.without_comorbidities):
+            return False
+        for name in ("age_years", "weight_kg", "bmi_kg_m2", "hba1c_percent", "asa_class"):
             bounds = getattr(self, name)
             if bounds is not None and not bounds[0] <= getattr(member, name) <= bounds[1]:
                 return False
@@ -138,16 +163,54 @@ class _CohortRequest(BaseModel):
     parameters: dict[str, Finite] = Field(default_factory=dict)
 
 
+class AgeBandPrevalence(BaseModel):
+    """A comorbidity's prevalence by age band: ``age_years`` edges (increasing, one more
+    than the prevalences) and the ``prevalence`` in each band (0-1)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    age_years: Annotated[list[Finite], Field(min_length=2)]
+    prevalence: Annotated[list[Annotated[float, Field(ge=0, le=1)]], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _bands(self) -> AgeBandPrevalence:
+        edges = self.age_years
+        if len(edges) != len(self.prevalence) + 1 or any(
+            b <= a for a, b in itertools.pairwise(edges)
+        ):
+            raise ValueError(
+                f"give increasing age_years edges and one prevalence per band, got edges "
+                f"{edges} and prevalences {self.prevalence}"
+            )
+        return self
+
+    def at(self, age_years: np.ndarray) -> np.ndarray:
+        """The prevalence at each age ``(n,)`` (ages outside the edges take the end bands)."""
+        band = np.searchsorted(np.asarray(self.age_years), age_years, side="right") - 1
+        band = np.clip(band, 0, len(self.prevalence) - 1)
+        return np.asarray(self.prevalence)[band]
+
+
 class CohortFile(BaseModel):
     """A cohort file: the synthetic cohort spec (validated by ``CohortSpec``), its size,
-    the comorbidity id of its members with diabetes and the sources of its targets."""
+    the comorbidity id of its members with diabetes, further comorbidities drawn by age
+    band (``comorbidities``: id -> :class:`AgeBandPrevalence`) and the sources."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     description: str = Field(min_length=1)
     references: list[str] = Field(default_factory=list)
     size: Annotated[int, Field(ge=10, le=1000)] = 120
     diabetes_comorbidity: str | None = None
+    comorbidities: dict[str, AgeBandPrevalence] = Field(default_factory=dict)
     spec: dict[str, Any]
+
+    @field_validator("comorbidities")
+    @classmethod
+    def _known(cls, table: dict[str, AgeBandPrevalence]) -> dict[str, AgeBandPrevalence]:
+        try:
+            check_comorbidities(table)
+        except UnknownModelError as err:
+            raise ValueError(str(err)) from err
+        return table
 
 
 @dataclass(frozen=True)
@@ -157,6 +220,8 @@ class CohortMember:
     ``physiology`` holds the glucose factors drawn with the member's UVA/Padova twin
     (``disposal_sensitivity_factor`` = ``Vmx / 0.047``, ``egp_sensitivity_factor`` =
     ``kp3 / 0.009``); it is empty for members without a twin (no diabetes).
+    ``asa_class`` is the ASA physical status implied by the member's comorbidities
+    (:func:`asa_class`).
     """
 
     row: int
@@ -169,6 +234,35 @@ class CohortMember:
     hypertension: bool
     comorbidities: tuple[str, ...]
     physiology: Mapping[str, float]
+    asa_class: int = 1
+
+
+#: Comorbidities of ASA class III (severe systemic disease) and of class II (mild).
+_ASA_III = frozenset({"heart_failure", "chronic_kidney_disease"})
+_ASA_II = frozenset(
+    {"hypertension", "obesity", "type_1_diabetes", "type_2_diabetes", "beta_blocker"}
+)
+_MORBID_OBESITY_BMI = 40.0
+
+
+def asa_class(comorbidities: Sequence[str], bmi_kg_m2: float) -> int:
+    """The ASA physical status (I-III) a member's comorbidities imply.
+
+    After the ASA Physical Status Classification System (American Society of
+    Anesthesiologists, amended 2020) and its examples: III (severe systemic disease) for
+    heart failure, chronic kidney disease or a BMI of 40 kg/m2 or more; II (mild systemic
+    disease) for treated hypertension, diabetes, obesity or regular beta-blocker
+    treatment; I otherwise. A simplification: control and severity are not drawn.
+
+    Examples
+    --------
+    >>> asa_class([], 24.0), asa_class(["hypertension"], 24.0), asa_class([], 41.0)
+    (1, 2, 3)
+    """
+    ids = set(comorbidities)
+    if ids & _ASA_III or bmi_kg_m2 >= _MORBID_OBESITY_BMI:
+        return 3
+    return 2 if ids & _ASA_II else 1
 
 
 def cohort_ids() -> list[str]:
@@ -241,6 +335,7 @@ def _generate(text: str, seed: int) -> tuple[CohortMember, ...]:
     cfile, spec = _parse(text)
     cohort = generate_cohort(spec, cfile.size, seed=seed)
     cols = cohort.columns
+    extra = _draw_comorbidities(cfile, cols["age_years"], seed)
     members = []
     for row, twin in enumerate(cohort.twins):
         weight, bmi = float(cols["body_weight_kg"][row]), float(cols["bmi_kg_m2"][row])
@@ -248,6 +343,7 @@ def _generate(text: str, seed: int) -> tuple[CohortMember, ...]:
         derived = [cfile.diabetes_comorbidity] if diabetic and cfile.diabetes_comorbidity else []
         derived += ["hypertension"] if hypertensive else []
         derived += ["obesity"] if bmi >= _OBESITY_BMI else []
+        derived += [cid for cid, has in extra.items() if has[row]]
         physiology = {}
         if twin is not None:
             physiology = {
@@ -266,30 +362,49 @@ def _generate(text: str, seed: int) -> tuple[CohortMember, ...]:
                 hypertension=hypertensive,
                 comorbidities=tuple(derived),
                 physiology=physiology,
+                asa_class=asa_class(derived, bmi),
             )
         )
     return tuple(members)
+
+
+def _draw_comorbidities(
+    cfile: CohortFile, age_years: np.ndarray, seed: int
+) -> dict[str, np.ndarray]:
+    """Each listed comorbidity drawn for every member ``(n,)`` at its age band's prevalence,
+    from a stream of its own (named after the comorbidity) so that adding one to a cohort
+    file leaves the others' draws unchanged."""
+    from healthtwin.core.random import RandomStreams
+
+    streams = RandomStreams(seed)
+    return {
+        cid: streams.generator(f"comorbidity:{cid}").random(age_years.size) < band.at(age_years)
+        for cid, band in cfile.comorbidities.items()
+    }
 
 
 def member_parameters(kind: str, member: CohortMember) -> dict[str, float]:
     """The responder parameters a cohort member brings (besides ``weight_kg``).
 
     Glucose: the twin's insulin-sensitivity factors; anaesthesia: the Schnider/Minto
-    covariates age, height and sex; other responders: none (their parameters are not
-    drawn by the cohort).
+    covariates age, height and sex, the age's propofol C50 and the fall of pressure after
+    induction; circulation (``sepsis``): blood volume, size-scaled capacities and the
+    age's cardiac reserve (:mod:`healthtwin.education.member_physiology`).
 
     Examples
     --------
     >>> m = CohortMember(0, 60.0, "male", 80.0, 175.0, 26.1, 7.5, False, (), {})
-    >>> member_parameters("anaesthesia", m)
-    {'age_years': 60.0, 'height_cm': 175.0, 'male': 1.0}
+    >>> {k: round(v, 2) for k, v in member_parameters("anaesthesia", m).items()}
+    {'age_years': 60.0, 'height_cm': 175.0, 'male': 1.0, 'propofol_c50_scale': 0.85, \
+'map_drop_scale': 1.1}
+    >>> round(member_parameters("circulation", m)["blood_volume_ml_per_kg"], 1)
+    64.3
     """
-    if kind == "glucose":
+    if canonical_kind(kind) == "glucose":
         return dict(member.physiology)
-    if kind == "anaesthesia":
-        male = 1.0 if member.sex == "male" else 0.0
-        return {"age_years": member.age_years, "height_cm": member.height_cm, "male": male}
-    return {}
+    return covariate_parameters(
+        kind, member.age_years, member.sex, member.weight_kg, member.height_cm, member.hypertension
+    )
 
 
 def _matching(members: Sequence[CohortMember], select: CohortSelect) -> list[CohortMember]:

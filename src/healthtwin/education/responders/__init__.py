@@ -8,7 +8,10 @@ the generator passed in, so a session replays exactly.
 
 Kinds are resolved through an explicit registry of ``"module:Class"`` paths imported lazily,
 so a responder whose module is not installed yet gives a clear :class:`UnknownModelError`
-rather than an ``ImportError`` traceback.
+rather than an ``ImportError`` traceback. A kind may have aliases: ``circulation`` names the
+``sepsis`` responder, whose lumped circulation also models haemorrhage (with no
+inflammation it is a patient without sepsis); :func:`canonical_kind` maps an alias to its
+kind (the kind the comorbidity table and the cohort mapping are keyed by).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import numpy as np
 
 from healthtwin.errors import MissingDependencyError, UnknownModelError
 
-__all__ = ["Responder", "make_responder", "responder_kinds"]
+__all__ = ["Responder", "canonical_kind", "make_responder", "responder_kinds"]
 
 
 @runtime_checkable
@@ -81,6 +84,19 @@ _REGISTRY: Final[Mapping[str, str]] = MappingProxyType(
         "anaesthesia": "healthtwin.education.responders.anaesthesia:AnaesthesiaResponder",
     }
 )
+# alias -> registered kind; an alias is a valid ``patient.model`` too.
+_ALIASES: Final[Mapping[str, str]] = MappingProxyType({"circulation": "sepsis"})
+
+
+def canonical_kind(kind: str) -> str:
+    """The registered kind an alias stands for (a registered kind maps to itself).
+
+    Examples
+    --------
+    >>> canonical_kind("circulation"), canonical_kind("sepsis"), canonical_kind("glucose")
+    ('sepsis', 'sepsis', 'glucose')
+    """
+    return _ALIASES.get(kind, kind)
 
 
 def responder_kinds() -> tuple[str, ...]:
@@ -88,10 +104,10 @@ def responder_kinds() -> tuple[str, ...]:
 
     Examples
     --------
-    >>> "glucose" in responder_kinds()
-    True
+    >>> "glucose" in responder_kinds(), "circulation" in responder_kinds()
+    (True, True)
     """
-    return tuple(sorted(_REGISTRY))
+    return tuple(sorted({*_REGISTRY, *_ALIASES}))
 
 
 def make_responder(kind: str) -> Responder:
@@ -100,7 +116,7 @@ def make_responder(kind: str) -> Responder:
     Parameters
     ----------
     kind : str
-        ``"glucose"``, ``"sepsis"`` or ``"anaesthesia"``.
+        ``"glucose"``, ``"sepsis"`` (alias ``"circulation"``) or ``"anaesthesia"``.
 
     Returns
     -------
@@ -116,9 +132,11 @@ def make_responder(kind: str) -> Responder:
     --------
     >>> make_responder("glucose").kind
     'glucose'
+    >>> make_responder("circulation").kind
+    'sepsis'
     """
     try:
-        target = _REGISTRY[kind]
+        target = _REGISTRY[canonical_kind(kind)]
     except KeyError as err:
         raise UnknownModelError(
             f"unknown responder kind {kind!r}; choose one of {', '.join(responder_kinds())}"

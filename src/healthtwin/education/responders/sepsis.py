@@ -197,7 +197,7 @@ class _Circulation:
 
 
 class SepsisResponder:
-    """A patient in septic shock (``patient.model: sepsis``).
+    """A patient in septic shock or bleeding (``patient.model: sepsis``, alias ``circulation``).
 
     Effects (the case's ``effect: {type: ...}``; doses in the action's canonical unit):
     ``fluid_bolus`` (mL of crystalloid over ``over_min``, default 15), ``noradrenaline_rate``
