@@ -8,7 +8,6 @@ command runs.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shlex
 import subprocess
@@ -75,46 +74,36 @@ def demo_command(
         return
     if secure_aggregation and sites < 2:
         raise InvalidInputError("--secure-aggregation needs at least two --sites")
-    if split not in {"iid", "case-mix"}:
-        raise InvalidInputError(f"--split {split!r}; choose 'iid' or 'case-mix'")
+    from healthtwin.scenarios.federation_runs import demo_nodes, train_demo
+
     outcome = "binary" if model == "logistic" else "survival"
-    nodes: list[dict[str, bool | float | int | str]] = [
-        {"dataset": dataset, "site-index": k, "n-sites": sites, "split": split,
-         "outcome": outcome}
-        for k in range(sites)
-    ]  # fmt: skip
+    nodes = demo_nodes(sites, dataset=dataset, split=split, outcome=outcome)
     run_config: dict[str, bool | float | int | str] = {
         "model": model, "num-rounds": rounds, "strategy": strategy,
         "dp-epsilon": dp_epsilon, "clip-norm": clip_norm,
         "secure-aggregation": secure_aggregation,
     }  # fmt: skip
-    from healthtwin.federation.apps import client_app, format_round
-
     task = f"training {model} over {sites} sites for {rounds} rounds"
     if in_process:
-        from healthtwin.federation.local_grid import InProcessGrid, run_in_grid
-
-        with output.progress(f"{task} (in process)"):
-            result = run_in_grid(InProcessGrid(client_app, nodes), run_config)
-        seconds = sum(r.seconds for r in result.rounds)
+        task = f"{task} (in process)"
     else:
-        from healthtwin.federation.deployment import LoopbackFederation
-
         output.say(f"starting a SuperLink and {sites} SuperNodes on 127.0.0.1 (TLS, node auth)")
-        with output.progress(task), LoopbackFederation(nodes) as federation:
-            deployed = federation.run(run_config, timeout_s=120.0 + 60.0 * rounds)
-        result, seconds = deployed.result, deployed.seconds
-    lines = [format_round(record) for record in result.rounds]
+    with output.progress(task):
+        trained = train_demo(
+            nodes, run_config, in_process=in_process, timeout_s=120.0 + 60.0 * rounds
+        )
+    seconds = trained.seconds
+    lines = list(trained.round_lines)
     if secure_aggregation:
         lines.insert(0, "secure aggregation (SecAgg+): the server saw only the sum of the updates")
     lines.append(f"done in {seconds:.1f} s")
     document = {
         "sites": sites, "model": model, "dp_epsilon": dp_epsilon,
         "secure_aggregation": secure_aggregation, "seconds": seconds,
-        "rounds": [dataclasses.asdict(r) for r in result.rounds],
+        "rounds": trained.rounds,
     }  # fmt: skip
     if out is not None:
-        saved = {**document, "dataset": dataset, "theta": result.theta.tolist()}
+        saved = {**document, "dataset": dataset, "theta": trained.theta}
         _write_model(out, saved)
         document["out"] = str(out)
         lines.append(f"model -> {out}")
@@ -142,61 +131,34 @@ def _boosting_demo(
     out: Path | None,
 ) -> None:
     """``demo --model gbdt``: federated histogram boosting over the same sites."""
-    import json
+    from healthtwin.scenarios.federation_runs import demo_nodes, train_boosting_demo
 
-    from healthtwin.federation.gbdt import GradientBoostedTrees
-    from healthtwin.federation.sites import load_site_data
-
-    if split not in {"iid", "case-mix"}:
-        raise InvalidInputError(f"--split {split!r}; choose 'iid' or 'case-mix'")
-    nodes: list[dict[str, bool | float | int | str]] = [
-        {"dataset": dataset, "site-index": k, "n-sites": sites, "split": split,
-         "outcome": "binary"}
-        for k in range(sites)
-    ]  # fmt: skip
+    nodes = demo_nodes(sites, dataset=dataset, split=split, outcome="binary")
     run_config: dict[str, bool | float | int | str] = {
         "num-trees": trees, "max-depth": max_depth, "dp-epsilon": dp_epsilon,
     }  # fmt: skip
     task = f"boosting {trees} trees of depth {max_depth} over {sites} sites"
     if in_process:
-        from healthtwin.federation.gbdt_flower import gbdt_client_app, run_boosting_in_grid
-        from healthtwin.federation.local_grid import InProcessGrid
-
-        with output.progress(f"{task} (in process)"):
-            result = run_boosting_in_grid(InProcessGrid(gbdt_client_app, nodes), run_config)
-        model, epsilon = result.model, result.epsilon
-        levels = [dataclasses.asdict(level) for level in result.levels]
+        task = f"{task} (in process)"
     else:
-        from healthtwin.federation.deployment import LoopbackFederation
-        from healthtwin.federation.gbdt_flower import GBDT_APP, GBDT_RUN_CONFIG_DEFAULTS
-
         output.say(f"starting a SuperLink and {sites} SuperNodes on 127.0.0.1 (TLS, node auth)")
-        config = {**GBDT_RUN_CONFIG_DEFAULTS, **run_config}
-        with output.progress(task), LoopbackFederation(nodes) as federation:
-            path, _ = federation.submit(GBDT_APP, config, timeout_s=120.0 + 30.0 * trees)
-        payload = json.loads(path.read_text())
-        model = GradientBoostedTrees.from_json(json.dumps(payload["model"]))
-        epsilon, levels = float(payload["epsilon"]), list(payload["levels"])
-    lines = []
-    for tree in range(len(model.trees)):
-        mine = [lv for lv in levels if lv["tree"] == tree]
-        failed = sorted({site for lv in mine for site, _ in lv["failed"]})
-        sent = sum(int(lv["bytes_sent"]) + int(lv["bytes_received"]) for lv in mine)
-        lines.append(
-            f"tree {tree + 1:3d}: {len(mine)} levels, {len(mine[-1]['answered']) if mine else 0}"
-            f" sites answered, failed {failed or 'none'}, {sent:,} bytes"
-        )
-    scores = model.evaluate(load_site_data(dataset, outcome="binary"))
+    with output.progress(task):
+        boosted = train_boosting_demo(
+            nodes, run_config, dataset=dataset, in_process=in_process,
+            timeout_s=120.0 + 30.0 * trees,
+        )  # fmt: skip
+    scores, epsilon = boosted.scores, boosted.epsilon
+    lines = list(boosted.tree_lines)
     lines.append(
         f"on the pooled sites' records: AUROC {scores['auc']:.3f}, log-loss "
         f"{scores['log_loss']:.3f}" + (f"; epsilon spent {epsilon:.3g}" if epsilon else "")
     )
     document = {
-        "sites": sites, "model": "gbdt", "trees": len(model.trees), "dp_epsilon": dp_epsilon,
-        "epsilon": epsilon, "metrics": scores, "levels": levels,
+        "sites": sites, "model": "gbdt", "trees": boosted.n_trees, "dp_epsilon": dp_epsilon,
+        "epsilon": epsilon, "metrics": scores, "levels": boosted.levels,
     }  # fmt: skip
     if out is not None:
-        _write_model(out, {**document, "gbdt": json.loads(model.to_json())})
+        _write_model(out, {**document, "gbdt": boosted.model})
         document["out"] = str(out)
         lines.append(f"model -> {out}")
     output.result(document, *lines)
@@ -214,9 +176,9 @@ def project_command(
     Example:
       healthtwin federation project --out flower-app/
     """
-    from healthtwin.federation.deployment import write_app_project
+    from healthtwin.scenarios.federation_runs import write_flower_project
 
-    written = write_app_project(out) / "pyproject.toml"
+    written = write_flower_project(out)
     output_for(json_output, quiet).result({"out": written}, str(written))
 
 

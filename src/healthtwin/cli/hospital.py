@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import csv
-import html
-import io
 import json
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 
 from healthtwin.cli.output import JsonOption, Output, QuietOption, merge_alias, output_for
-from healthtwin.coupling.hospital_course import TwinCourse
 from healthtwin.errors import InvalidInputError
-from healthtwin.hospital import SimulationResult, load_hospital_config, mmc_config, simulate
-from healthtwin.hospital.early_warning import evaluate_alerts
-from healthtwin.hospital.queueing import erlang_c, mmc_mean_wait
 
 hospital_app = typer.Typer(
     help="Hospital patient flow, resources and safety.", no_args_is_help=True
@@ -87,22 +78,27 @@ def simulate_command(
         raise InvalidInputError("give --config hospital.yaml (or --mmc 9,1,10 for M/M/c)")
     if engine not in ("fast", "simpy"):
         raise InvalidInputError(f"--engine must be 'fast' or 'simpy', got {engine!r}")
-    cfg = load_hospital_config(config)
-    course = TwinCourse(cfg, seed=seed) if twins else None
+    from healthtwin.scenarios.hospital_reports import (
+        write_simulation_report,
+        write_simulation_tables,
+    )
+    from healthtwin.scenarios.hospital_studies import early_warning_line, simulate_hospital_file
+
     with output.progress(f"simulating {replications} replications of {days:g} days ({engine})"):
-        result = simulate(cfg, days=days, replications=replications, warmup_days=warmup_days,
-                          seed=seed, engine="simpy" if engine == "simpy" else "fast",
-                          course=course)  # fmt: skip
+        study = simulate_hospital_file(config, days=days, replications=replications,
+                                       warmup_days=warmup_days, seed=seed,
+                                       engine="simpy" if engine == "simpy" else "fast",
+                                       twins=twins)  # fmt: skip
+    result, warning = study.result, study.early_warning
     summary = result.summary()
     lines = [f"{name:32s} {s.mean:12.4f}  [{s.low:.4f}, {s.high:.4f}]"
              for name, s in summary.items() if not name.startswith("patients.")]  # fmt: skip
-    warning = None if course is None else _early_warning(course)
     if warning is not None:
-        lines.append(_early_warning_line(warning))
+        lines.append(early_warning_line(warning))
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        write_tables(result, out)
-        write_report(result, out / "report.html", str(config))
+        write_simulation_tables(result, out)
+        write_simulation_report(result, out / "report.html", str(config))
         if warning is not None:
             (out / "early_warning.json").write_text(json.dumps(warning, indent=2) + "\n")
         lines.append(f"wrote {out / 'summary.csv'}, {out / 'replications.csv'}, "
@@ -114,33 +110,6 @@ def simulate_command(
         "early_warning": warning, "out": out,
     }  # fmt: skip
     output.result(document, "\n".join(lines))
-
-
-def _early_warning(course: TwinCourse) -> dict[str, float | int]:
-    """Evaluate RCP's alert rule (NEWS2 >= 5 or any single 3) on the twins' trajectories."""
-    found = evaluate_alerts(course.trajectories())
-    summary: dict[str, float | int] = {
-        "deteriorations": found.events,
-        "detected_within_24h": found.detected,
-        "sensitivity": found.sensitivity,
-        "sensitivity_95_low": found.sensitivity_low,
-        "sensitivity_95_high": found.sensitivity_high,
-        "lead_time_median_hours": found.lead_median_hours,
-        "lead_time_q25_hours": found.lead_q25_hours,
-        "lead_time_q75_hours": found.lead_q75_hours,
-        "false_alerts_per_100_patient_days": found.false_alerts_per_100_patient_days,
-        "patient_days": found.patient_days,
-    }
-    return summary
-
-
-def _early_warning_line(w: dict[str, float | int]) -> str:
-    return (
-        f"NEWS2 alert rule (>= 5 or any single 3): sensitivity {w['sensitivity']:.2f} "
-        f"[{w['sensitivity_95_low']:.2f}, {w['sensitivity_95_high']:.2f}] over "
-        f"{w['deteriorations']} deteriorations, median lead {w['lead_time_median_hours']:.1f} h, "
-        f"{w['false_alerts_per_100_patient_days']:.1f} false alerts per 100 patient-days"
-    )
 
 
 def _mmc(
@@ -161,19 +130,12 @@ def _mmc(
     if not hours > 0 or replications < 2:
         raise InvalidInputError(f"need --hours > 0 and --replications >= 2, got {hours}, "
                                 f"{replications}")  # fmt: skip
-    per_rep_days = hours / replications / 24.0
+    from healthtwin.scenarios.hospital_studies import check_mmc
+
     with output.progress(f"simulating M/M/{c} for {hours:g} h"):
-        result = simulate(mmc_config(lam, mu, c), days=per_rep_days, replications=replications,
-                          warmup_days=min(per_rep_days * 0.02, 10.0), seed=seed)  # fmt: skip
-    summary = result.summary()
-    w, p = summary["wait_hours.queue"], summary["waited_fraction.queue"]
-    exact_w, exact_p = float(mmc_mean_wait(c, lam, mu)), float(erlang_c(c, lam / mu))
-    document = {
-        "mmc": {"arrival_rate": lam, "service_rate": mu, "servers": c},
-        "hours": hours, "replicates": replications, "seed": seed,
-        "mean_wait_hours": {"mean": w.mean, "low": w.low, "high": w.high, "erlang_c": exact_w},
-        "p_wait": {"mean": p.mean, "low": p.low, "high": p.high, "erlang_c": exact_p},
-    }  # fmt: skip
+        document = check_mmc(lam, mu, c, hours=hours, replications=replications, seed=seed)
+    w, p = document["mean_wait_hours"], document["p_wait"]
+    exact_w, exact_p = w["erlang_c"], p["erlang_c"]
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "mmc.json").write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
@@ -182,83 +144,11 @@ def _mmc(
         document,
         f"M/M/{c}: arrival rate {lam}/h, service rate {mu}/h, {hours:g} h in "
         f"{replications} replications\n"
-        f"mean_wait_hours {w.mean:.5f}  95% CI [{w.low:.5f}, {w.high:.5f}]  "
+        f"mean_wait_hours {w['mean']:.5f}  95% CI [{w['low']:.5f}, {w['high']:.5f}]  "
         f"Erlang C {exact_w:.5f}\n"
-        f"p_wait          {p.mean:.5f}  95% CI [{p.low:.5f}, {p.high:.5f}]  "
+        f"p_wait          {p['mean']:.5f}  95% CI [{p['low']:.5f}, {p['high']:.5f}]  "
         f"Erlang C {exact_p:.5f}",
     )
-
-
-def write_tables(result: SimulationResult, folder: Path) -> None:
-    """``replications.csv`` (one row per replication) and ``summary.csv`` (mean, 95 % CI)."""
-    names = result.metrics
-    with (folder / "replications.csv").open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["replication", *names])
-        for r in range(result.replications):
-            w.writerow([r, *(f"{result.values(m)[r]:.6g}" for m in names)])
-    with (folder / "summary.csv").open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["metric", "mean", "low", "high", "level"])
-        for m, s in result.summary().items():
-            w.writerow([m, f"{s.mean:.6g}", f"{s.low:.6g}", f"{s.high:.6g}", s.level])
-
-
-# Here the ALLOCATION helper adds `healthtwin hospital plan` (a @hospital_app.command("plan")).
-
-
-def _bar_png(result: SimulationResult, prefix: str, label: str) -> str | None:
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        return None
-    summary = result.summary()
-    items = [(m.removeprefix(prefix), s) for m, s in summary.items()
-             if m.startswith(prefix) and np.isfinite(s.mean)]  # fmt: skip
-    fig = Figure(figsize=(7, 3.2))
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    x = np.arange(len(items))
-    means = np.array([s.mean for _, s in items])
-    err = np.array([[s.mean - s.low for _, s in items], [s.high - s.mean for _, s in items]])
-    ax.bar(x, means, yerr=np.nan_to_num(err), capsize=4, color="#4c78a8")
-    ax.set_xticks(x, [u for u, _ in items])
-    ax.set_ylabel(label)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def write_report(result: SimulationResult, path: Path, title: str) -> None:
-    """A self-contained HTML report: summary table, occupancy and wait plots (95 % CIs)."""
-    rows = "".join(
-        f"<tr><td>{html.escape(m)}</td><td>{s.mean:.4g}</td><td>{s.low:.4g}</td>"
-        f"<td>{s.high:.4g}</td></tr>"
-        for m, s in result.summary().items()
-    )
-    parts = [
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>healthtwin hospital simulation: {html.escape(title)}</title>",
-        "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:60em}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em}</style>",
-        "</head><body>",
-        f"<h1>Hospital simulation: {html.escape(title)}</h1>",
-        f"<p>{result.replications} replications of {result.days:g} days after "
-        f"{result.warmup_days:g} warm-up days; engine {result.engine}; seed {result.seed}.</p>",
-    ]
-    for prefix, label in (("occupancy.", "mean occupancy"), ("wait_hours.", "mean wait (h)")):
-        png = _bar_png(result, prefix, label)
-        if png is None:
-            parts.append("<p>(plots need matplotlib: pip install 'healthtwin[plot]')</p>")
-        else:
-            parts.append(f"<h2>{label}</h2><img alt='{label} by unit' "
-                         f"src='data:image/png;base64,{png}'>")  # fmt: skip
-    parts.append("<h2>All metrics (mean and 95 % t-interval over replications)</h2>")
-    parts.append(f"<table><tr><th>metric</th><th>mean</th><th>low</th><th>high</th></tr>{rows}"
-                 "</table></body></html>")  # fmt: skip
-    path.write_text("\n".join(parts), encoding="utf-8")
 
 
 @hospital_app.command("plan")
@@ -288,8 +178,7 @@ def plan(
     """
     from rich.table import Table as _Table
 
-    from healthtwin.hospital.config import load_hospital_config as _load
-    from healthtwin.hospital.plan import plan_capacity
+    from healthtwin.scenarios.hospital_studies import plan_hospital_capacity
 
     replications = merge_alias(
         replicates, replications, 10, name="--replicates", old="--replications"
@@ -299,8 +188,8 @@ def plan(
     )
     output = output_for(json_output, quiet)
     with output.progress(f"searching plans for {target}"):
-        result = plan_capacity(
-            _load(config), target, days=days, warmup_days=warmup_days,
+        result = plan_hospital_capacity(
+            config, target, days=days, warmup_days=warmup_days,
             replications=replications, max_replications=max_replications,
             confidence=confidence, seed=seed,
         )  # fmt: skip

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
 
 from healthtwin.cli.output import JsonOption, Output, QuietOption, output_for
 from healthtwin.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from healthtwin.scenarios.epidemic_runs import (
+        EpidemicResult,
+        PopulationScenario,
+        PreparedScenario,
+    )
 
 population_app = typer.Typer(help="Population health and epidemics.", no_args_is_help=True)
 
@@ -39,11 +45,12 @@ def rt(
       healthtwin population rt --incidence flu.csv --si-mean 2.6 --si-sd 1.5 \\
           --out rt.csv
     """
-    from healthtwin.population.rt import estimate_rt, read_incidence
+    from healthtwin.scenarios.epidemic_runs import estimate_rt_file
 
     weights = None if si_distr is None else _parse_si_distr(si_distr)
-    estimate = estimate_rt(
-        read_incidence(incidence),
+    windows = estimate_rt_file(
+        incidence,
+        out,
         si_mean=si_mean,
         si_sd=si_sd,
         si_distr=weights,
@@ -51,10 +58,9 @@ def rt(
         prior_mean=prior_mean,
         prior_sd=prior_sd,
     )
-    estimate.write_csv(out)
     output_for(json_output, quiet).result(
-        {"windows": estimate.t_start.size, "out": out},
-        f"wrote {estimate.t_start.size} windows to {out}",
+        {"windows": windows, "out": out},
+        f"wrote {windows} windows to {out}",
     )
 
 
@@ -121,47 +127,20 @@ def simulate(
     Example:
       healthtwin population simulate --scenario scenario.yaml --out projection/
     """
-    import json
-
-    from healthtwin.population.projection_files import (
-        plot_projection,
-        write_daily_csv,
-        write_hub_csv,
+    from healthtwin.scenarios.epidemic_runs import (
+        prepare_population_scenario,
+        variant_names,
+        write_projection,
     )
-    from healthtwin.population.scenario import load_scenario, regional_values
-    from healthtwin.population.scenario_build import build_inputs, stress_report
 
-    spec = load_scenario(scenario)
-    if replicates is not None:
-        spec = spec.model_copy(update={"replicates": replicates})
-    chosen = [spec.variant(v) for v in variant] if variant else spec.variant_list()
-    inputs = build_inputs(spec)
+    prepared = prepare_population_scenario(scenario, replicates=replicates)
+    names = variant_names(prepared.spec, variant)
     out.mkdir(parents=True, exist_ok=True)
     output = output_for(json_output, quiet)
-    results = _run_variants(spec, [v.name for v in chosen], scheduler, address, workers, output)
-    rows = write_daily_csv(results, out / "daily.csv", start_date=spec.start_date)
-    if spec.start_date is not None and spec.days >= 7:
-        write_hub_csv(results, out / "hub.csv", start_date=spec.start_date)
-    summary: dict[str, object] = {
-        "scenario": spec.name,
-        "replicates": spec.replicates,
-        "days": spec.days,
-    }
-    for v in chosen:
-        result = results[v.name]
-        entry: dict[str, object] = {
-            "infections_median": float(np.median(result.national("incidence").sum(axis=1))),
-            "deaths_median": float(np.median(result.national("deaths").sum(axis=1))),
-            "peak_icu_median": float(np.median(result.national("icu_occupancy").max(axis=1))),
-        }
-        if spec.capacity.icu_beds is not None:
-            entry["icu_stress"] = stress_report(spec, v, result, inputs).summary()
-        summary[v.name] = entry
-    (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    results = _run_variants(prepared.spec, names, scheduler, address, workers, output)
+    rows, summary = write_projection(prepared, results, out, plot=plot)
     if plot:
-        beds = regional_values(spec.capacity.icu_beds, inputs.geography, "icu_beds")
-        plot_projection(results, out / "national.png", title=spec.name, capacity=beds)
-        _projection_report(out, spec.name, summary)
+        _projection_report(out, prepared.spec.name, summary)
     output.result(
         {"rows": rows, "out": out, "summary": summary},
         f"wrote {rows} rows for {len(results)} variant(s) to {out / 'daily.csv'}"
@@ -226,92 +205,47 @@ def plan(
       healthtwin population plan --scenario scenario.yaml \\
           --resource icu_beds --out plan/
     """
-    import json
-
-    from healthtwin.population.allocation import allocate, pro_rata
-    from healthtwin.population.scenario import load_scenario, regional_values
-    from healthtwin.population.scenario_build import (
-        RESOURCES,
-        build_inputs,
-        resource_demand,
-        stress_report,
+    from healthtwin.scenarios.epidemic_plans import (
+        PLAN_RESOURCES,
+        default_total,
+        plan_resource,
     )
+    from healthtwin.scenarios.epidemic_runs import prepare_population_scenario, variant_names
 
-    if resource not in (*RESOURCES, "vaccine_doses"):
-        raise InvalidInputError(
-            f"--resource {resource!r}: choose one of {[*RESOURCES, 'vaccine_doses']}"
-        )
+    if resource not in PLAN_RESOURCES:
+        raise InvalidInputError(f"--resource {resource!r}: choose one of {list(PLAN_RESOURCES)}")
     if objective not in ("expected", "cvar"):
         raise InvalidInputError(f"--objective {objective!r}: choose expected or cvar")
-    spec = load_scenario(scenario)
+    prepared = prepare_population_scenario(scenario)
     output = output_for(json_output, quiet)
     if resource == "vaccine_doses":
-        _plan_vaccine(spec, out, total, output)
+        _plan_vaccine(prepared, out, total, output)
         return
-    inputs = build_inputs(spec)
-    geography = inputs.geography
     if total is None:
-        current = regional_values(getattr(spec.capacity, resource), geography, resource)
-        if current is None:
-            raise InvalidInputError(
-                f"give --total or capacity.{resource} in the scenario: how many units to place"
-            )
-        total = round(float(current.sum()))
-    variants = spec.variant_list()
-    results = _run_variants(spec, [v.name for v in variants], scheduler, address, workers, output)
-    demand = np.concatenate([resource_demand(spec, r, resource) for r in results.values()], axis=0)
-    best = allocate(demand, total, objective=objective, alpha=alpha)  # type: ignore[arg-type]
-    fair = pro_rata(demand, total, geography.population.sum(axis=1))
-    out.mkdir(parents=True, exist_ok=True)
-    with (out / "allocation.csv").open("w", encoding="utf-8") as handle:
-        handle.write("region,population,pro_rata,optimized,unmet_pro_rata,unmet_optimized\n")
-        for r, region in enumerate(geography.regions):
-            handle.write(
-                f"{region},{geography.population[r].sum():.0f},{fair.capacity[r]},"
-                f"{best.capacity[r]},{fair.unmet_by_region[r]:.6g},{best.unmet_by_region[r]:.6g}\n"
-            )
-    report: dict[str, object] = {
-        "scenario": spec.name,
-        "resource": resource,
-        "total_units": total,
-        "objective": objective,
-        "paths": int(demand.shape[0]),
-        "expected_unmet_people_days": {
-            "pro_rata": fair.expected_unmet,
-            "optimized": best.expected_unmet,
-        },
-        "cvar_unmet_people_days": {
-            "alpha": alpha,
-            "pro_rata": fair.cvar(alpha),
-            "optimized": best.cvar(alpha),
-        },
-        "variants": {},
-    }
-    for v in variants:
-        per_variant = {}
-        for label, allocation in (("pro_rata", fair), ("optimized", best)):
-            per_variant[label] = stress_report(
-                spec, v, results[v.name], inputs, resource=resource,
-                beds=allocation.capacity.astype(float),
-            ).summary()  # fmt: skip
-        report["variants"][v.name] = per_variant  # type: ignore[index]
-    (out / "plan.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+        total = default_total(prepared, resource)
+    names = variant_names(prepared.spec)
+    results = _run_variants(prepared.spec, names, scheduler, address, workers, output)
+    report = plan_resource(
+        prepared, results, out, resource=resource, total=total,
+        objective="cvar" if objective == "cvar" else "expected", alpha=alpha,
+    )  # fmt: skip
+    unmet = report["expected_unmet_people_days"]
     output.result(
         {**report, "out": out},
-        f"{resource}: expected unmet people-days {fair.expected_unmet:.1f} (pro rata) -> "
-        f"{best.expected_unmet:.1f} (optimized); wrote {out / 'allocation.csv'}",
+        f"{resource}: expected unmet people-days {unmet['pro_rata']:.1f} (pro rata) -> "
+        f"{unmet['optimized']:.1f} (optimized); wrote {out / 'allocation.csv'}",
     )
 
 
 def _run_variants(
-    spec: Any,
+    spec: PopulationScenario,
     names: list[str],
     scheduler: str,
     address: str | None,
     workers: int | None,
     output: Output,
-) -> dict[str, Any]:
-    from healthtwin.population.ensemble import run_ensemble
+) -> dict[str, EpidemicResult]:
+    from healthtwin.scenarios.epidemic_runs import run_variants
 
     if scheduler not in ("local", "dask"):
         raise InvalidInputError(f"--scheduler {scheduler!r}: choose local or dask")
@@ -319,15 +253,7 @@ def _run_variants(
     with output.progress(
         f"simulating {len(names)} variant(s) x {spec.replicates} replicates ({scheduler})"
     ):
-        ensemble = run_ensemble(
-            spec,
-            variants=names,
-            scheduler=scheduler,  # type: ignore[arg-type]
-            address=address,
-            n_workers=workers,
-            replicates_per_task=None if scheduler == "local" else max(1, spec.replicates // 4),
-        )
-    return {name: ensemble.variant(name) for name in names}
+        return run_variants(spec, names, scheduler=scheduler, address=address, workers=workers)
 
 
 @population_app.command("chronic")
@@ -353,43 +279,22 @@ def chronic(
       healthtwin population chronic --people 20000 --years 20 --uptake 0.3 \\
           --out t2d/
     """
-    import json
-
-    from healthtwin.population.chronic import project_t2d_programme
+    from healthtwin.scenarios.chronic_runs import project_prevention_programme
 
     output = output_for(json_output, quiet)
     with output.progress(f"ageing {people} people x {replicates} replicates over {years} years"):
-        base, arm, effect = project_t2d_programme(
-            n=people,
+        summary = project_prevention_programme(
+            out,
+            people=people,
             years=years,
             start_year=start_year,
             uptake=uptake,
             rate_ratio=rate_ratio,
-            cost_per_participant=cost,
+            cost=cost,
             replicates=replicates,
             seed=seed,
         )
-    out.mkdir(parents=True, exist_ok=True)
-    with (out / "prevalence.csv").open("w", encoding="utf-8") as handle:
-        handle.write(
-            "year,arm,prevalence_mean,prevalence_q05,prevalence_q95,incidence_mean,deaths_mean\n"
-        )
-        for label, projection in (("baseline", base), ("programme", arm)):
-            prevalence, incidence, deaths = (
-                projection.prevalence,
-                projection.incidence,
-                projection.deaths,
-            )
-            for y in range(prevalence.shape[1]):
-                lo, hi = np.quantile(prevalence[:, y], [0.05, 0.95])
-                handle.write(
-                    f"{start_year + y},{label},{prevalence[:, y].mean():.6g},{lo:.6g},{hi:.6g},"
-                    f"{incidence[:, y].mean():.6g},{deaths[:, y].mean():.6g}\n"
-                )
-    summary = {"people": people, "years": years, "uptake": uptake, "rate_ratio": rate_ratio}
-    summary["effect_q05_q50_q95"] = effect.summary()  # type: ignore[assignment]
-    (out / "programme.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    averted = effect.summary()["cases_averted"]
+    averted = summary["effect_q05_q50_q95"]["cases_averted"]
     output.result(
         {**summary, "out": out},
         f"cases averted over {years} years: {averted[1]:.0f} (90 % range {averted[0]:.0f}-"
@@ -397,40 +302,18 @@ def chronic(
     )
 
 
-def _plan_vaccine(spec: Any, out: Path, daily_doses: int | None, output: Output) -> None:
-    import json
-
-    from healthtwin.population.scenario_build import build_inputs
-    from healthtwin.population.vaccine_allocation import allocate_vaccine, rule_shares
+def _plan_vaccine(
+    scenario: PreparedScenario, out: Path, daily_doses: int | None, output: Output
+) -> None:
+    from healthtwin.scenarios.epidemic_plans import plan_vaccine
 
     if daily_doses is None or daily_doses <= 0:
         raise InvalidInputError("--resource vaccine_doses needs --total DOSES_PER_DAY (> 0)")
     with output.progress("optimizing the vaccine allocation"):
-        best = allocate_vaccine(spec, daily_doses=float(daily_doses))
-    geography = build_inputs(spec).geography
-    fair = rule_shares("population", geography)
-    out.mkdir(parents=True, exist_ok=True)
-    with (out / "allocation.csv").open("w", encoding="utf-8") as handle:
-        handle.write("region,population,pro_rata_share,optimized_share\n")
-        for r, region in enumerate(geography.regions):
-            handle.write(
-                f"{region},{geography.population[r].sum():.0f},{fair[r]:.6f},"
-                f"{best.shares[region]:.6f}\n"
-            )
-    report = {
-        "scenario": spec.name,
-        "resource": "vaccine_doses",
-        "daily_doses": daily_doses,
-        "objective": best.objective,
-        "optimized": best.value,
-        "pro_rata": best.pro_rata,
-        "candidates": {
-            k: {"mean": v[0], "se_vs_pro_rata": v[1]} for k, v in best.candidates.items()
-        },
-    }
-    (out / "plan.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+        report = plan_vaccine(scenario, daily_doses, out)
     output.result(
         {**report, "out": out},
-        f"vaccine doses: {best.objective} {best.pro_rata:.1f} (pro rata) -> {best.value:.1f} "
+        f"vaccine doses: {report['objective']} {report['pro_rata']:.1f} (pro rata) -> "
+        f"{report['optimized']:.1f} "
         f"(optimized); wrote {out / 'allocation.csv'}",
     )

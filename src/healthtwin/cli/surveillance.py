@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from healthtwin.cli.output import JsonOption, QuietOption, merge_alias, output_for
 from healthtwin.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from healthtwin.scenarios.surveillance_runs import EvaluationResult
 
 surveillance_app = typer.Typer(help="Outbreak detection on count series.", no_args_is_help=True)
 
@@ -56,7 +59,7 @@ def detect_command(
       healthtwin surveillance detect --method farrington-flexible \\
           --input salmonella.csv --range 373:528 --out alarms.csv
     """
-    from healthtwin.surveillance import detect, read_series_csv
+    from healthtwin.scenarios.surveillance_runs import detect_file
 
     given = {
         "b": b, "w": w, "alpha": alpha, "no_periods": no_periods,
@@ -68,12 +71,10 @@ def detect_command(
         "k": k, "h": h, "m": m, "trans": trans,
     }  # fmt: skip
     control = {key: value for key, value in given.items() if value is not None}
-    table = detect(read_series_csv(input), method=method, range_t=_range(range_), control=control)
-    table.write_csv(out)
-    alarms = int(table.detection.alarm.sum())
+    weeks, alarms = detect_file(input, out, method=method, range_t=_range(range_), control=control)
     output_for(json_output, quiet).result(
-        {"method": method, "weeks": table.detection.t.size, "alarms": alarms, "out": out},
-        f"wrote {table.detection.t.size} weeks ({alarms} alarms) to {out}",
+        {"method": method, "weeks": weeks, "alarms": alarms, "out": out},
+        f"wrote {weeks} weeks ({alarms} alarms) to {out}",
     )
 
 
@@ -118,19 +119,21 @@ def evaluate_command(
       healthtwin surveillance evaluate --replicates 30 --out evaluation.md \\
           --report evaluation.html
     """
-    from healthtwin.surveillance.detect import METHODS
-    from healthtwin.surveillance.evaluation import evaluate_detectors
-    from healthtwin.surveillance.simulation import simulate_noufaily
+    from healthtwin.scenarios.surveillance_runs import (
+        DETECTORS,
+        evaluate_methods,
+        simulate_evaluation_design,
+    )
 
     chosen = [m.strip() for m in methods.split(",") if m.strip()]
-    unknown = [m for m in chosen if m not in METHODS]
+    unknown = [m for m in chosen if m not in DETECTORS]
     if unknown or not chosen:
-        raise InvalidInputError(f"--methods: unknown {unknown}; choose from {list(METHODS)}")
+        raise InvalidInputError(f"--methods: unknown {unknown}; choose from {list(DETECTORS)}")
     replicates = merge_alias(replicates, reps, 30, name="--replicates", old="--reps")
     if replicates < 1:
         raise InvalidInputError(f"--replicates must be >= 1; got {replicates}")
     output = output_for(json_output, quiet)
-    simulated = simulate_noufaily(replicates, seed)
+    simulated = simulate_evaluation_design(replicates, seed)
     calls = len(chosen) * len(simulated.scenarios)
     with output.progress(f"evaluating {len(chosen)} detector(s)", total=calls) as bar:
 
@@ -138,7 +141,7 @@ def evaluate_command(
             bar.describe(f"{method}, scenario {scenario}")
             bar.advance()
 
-        result = evaluate_detectors(simulated, chosen, progress=step)
+        result = evaluate_methods(simulated, chosen, progress=step)
     if out.suffix == ".csv":
         result.to_frame().to_csv(out, index=False)
     else:
@@ -153,12 +156,12 @@ def evaluate_command(
     )  # fmt: skip
 
 
-def _evaluation_report(result: object, path: Path, replicates: int) -> None:
+def _evaluation_report(result: EvaluationResult, path: Path, replicates: int) -> None:
     """FPR and POD of each method by scenario, with the averaged summary table."""
     from healthtwin.cli.plots import figure_data_uri, html_report, html_table, new_figure
 
-    frame = result.to_frame()  # type: ignore[attr-defined]
-    summary: dict[str, dict[str, float]] = result.summary()  # type: ignore[attr-defined]
+    frame = result.to_frame()
+    summary = result.summary()
     fig = new_figure(10, 6)
     axes = fig.subplots(2, 1, sharex=True)
     for method, rows in frame.groupby("method", sort=False):
@@ -208,10 +211,9 @@ def monitor_command(
     """
     import csv
     import json
+    import math
 
-    import numpy as np
-
-    from healthtwin.surveillance.monitor import CrossBorderMonitor, MonitorConfig, SeriesKey
+    from healthtwin.scenarios.surveillance_runs import monitor_weekly_series
 
     try:
         rows = list(csv.DictReader(input.read_text(encoding="utf-8").splitlines()))
@@ -226,25 +228,21 @@ def monitor_command(
             borders = json.loads(neighbours.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as err:
             raise InvalidInputError(f"--neighbours {neighbours}: not a readable JSON map") from err
-    monitor = CrossBorderMonitor(
-        MonitorConfig(method=method, neighbours=borders, lookback_weeks=lookback_weeks)
-    )
-    series: dict[SeriesKey, list[tuple[str, float]]] = {}
+    series: dict[tuple[str, str, str], list[tuple[str, float]]] = {}
     for line, row in enumerate(rows, start=2):
-        key = SeriesKey(row["country"], row["disease"], row["syndrome"])
+        key = (row["country"], row["disease"], row["syndrome"])
         try:
-            value = float(row["observed"]) if row["observed"] not in ("", "NA") else np.nan
+            value = float(row["observed"]) if row["observed"] not in ("", "NA") else math.nan
         except ValueError as err:
             raise InvalidInputError(
                 f"--input line {line}: observed {row['observed']!r} is not a number"
             ) from err
         series.setdefault(key, []).append((row["date"], value))
-    for key, points in series.items():
-        points.sort()
-        monitor.add_series(key, [v for _, v in points], start=points[0][0])
     output = output_for(json_output, quiet)
     with output.progress(f"monitoring {len(series)} series"):
-        report = monitor.evaluate()
+        report = monitor_weekly_series(
+            series, method=method, neighbours=borders, lookback_weeks=lookback_weeks
+        )
     out.write_text(report.to_json(), encoding="utf-8")
     output.result(
         {"series": len(series), "out": out, "report": json.loads(report.to_json())},

@@ -32,25 +32,22 @@ Writing FHIR costs 24 us of CPU per resource (25 patients, 3,458 resources: 0.08
 against 1.5 ms through one validated pydantic Bundle (5.3 s), 63 times less; before this
 change fhir at n = 10,000 built that Bundle in memory and held 17 GB RSS after 11 minutes,
 unfinished.
+
+The work itself is :mod:`healthtwin.scenarios.synthetic_runs`; this module parses the
+options, shows progress and says what was written.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
-import numpy as np
 import typer
 
-from healthtwin.cli.output import JsonOption, Output, QuietOption, output_for
+from healthtwin.cli.output import JsonOption, QuietOption, output_for
 from healthtwin.cli.synth_cohort import register
-from healthtwin.errors import InvalidInputError, UnknownModelError
-
-if TYPE_CHECKING:
-    from healthtwin.synthetic.longitudinal import LongitudinalConfig, SyntheticPatient
+from healthtwin.errors import UnknownModelError
 
 synth_app = typer.Typer(
     help="Synthetic patients: fit a generator, sample, and report fidelity/utility/privacy; "
@@ -66,15 +63,6 @@ LEDGER_FILE = "privacy_ledger.jsonl"
 CHUNK_PATIENTS = 250
 #: Largest ``--n`` for which ``synth sample --format fhir`` also writes ``bundle.json``.
 BUNDLE_MAX_PATIENTS = 500
-
-
-def _read_csv(path: Path) -> Any:
-    import pandas as pd
-
-    try:
-        return pd.read_csv(path)
-    except (OSError, ValueError) as err:
-        raise InvalidInputError(f"cannot read {path} as CSV: {err}") from err
 
 
 @synth_app.command("fit")
@@ -107,52 +95,19 @@ def fit(
     Example:
       healthtwin synth fit --data real.csv --method aim --epsilon 1.0 --out model/
     """
-    from healthtwin.governance.privacy_budget import (
-        BudgetAccount,
-        JsonLinesLedgerStore,
-        PrivacyBudget,
-        PrivacyLedger,
-    )
-    from healthtwin.synthetic.aim import AIM
-    from healthtwin.synthetic.copula import GaussianCopula
-    from healthtwin.synthetic.private_pgm import MST
-    from healthtwin.synthetic.tabular import FittedGenerator, TableSchema
+    from healthtwin.scenarios.synthetic_runs import fit_generator, read_table, read_table_schema
 
     if method not in METHODS:
         raise UnknownModelError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    table = _read_csv(data)
-    public = None
-    if schema is not None:
-        try:
-            public = TableSchema.from_dict(json.loads(schema.read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            raise InvalidInputError(f"cannot read the schema {schema}: {err}") from err
-    rng = np.random.default_rng(seed)
+    table = read_table(data)
+    public = None if schema is None else read_table_schema(schema)
     out.mkdir(parents=True, exist_ok=True)
     output = output_for(json_output, quiet)
-    fitted: FittedGenerator
-    progress = output.progress(f"fitting {method} on {len(table)} rows")
-    if method == "copula":
-        with progress:
-            fitted = GaussianCopula(schema=public).fit(table, rng=rng)
-    else:
-        dataset = data.stem
-        cap = PrivacyBudget(budget if budget is not None else epsilon, delta)
-        book = PrivacyLedger(
-            JsonLinesLedgerStore(ledger or out / LEDGER_FILE),
-            project_budgets={"synthetic-data": cap},
-            dataset_budgets={dataset: cap},
-            gaussian_delta=delta,
-        )
-        account = BudgetAccount(
-            book, "synthetic-data", dataset, f"{method.upper()} synthetic table"
-        )
-        kind = AIM if method == "aim" else MST
-        generator = kind(epsilon=epsilon, delta=delta, n_bins=bins, schema=public, account=account)
-        with progress:
-            fitted = generator.fit(table, rng=rng)
-    fitted.save(out)
-    privacy = fitted.privacy()
+    with output.progress(f"fitting {method} on {len(table)} rows"):
+        privacy = fit_generator(
+            table, out, method=method, dataset=data.stem, ledger=ledger or out / LEDGER_FILE,
+            epsilon=epsilon, delta=delta, bins=bins, schema=public, budget=budget, seed=seed,
+        )  # fmt: skip
     output.result(
         {"method": method, "out": out, "privacy": privacy},
         f"fitted {method} on {len(table)} rows of {data}; wrote {out}",
@@ -185,83 +140,26 @@ def sample(
       healthtwin synth sample --model model/ --n 10000 --format fhir \\
           --out synthetic/
     """
-    from healthtwin.synthetic.tabular import load_generator
+    from healthtwin.scenarios.synthetic_runs import sample_generator, write_patient_records
 
     if format not in FORMATS:
         raise UnknownModelError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
     output = output_for(json_output, quiet)
-    table = load_generator(model).sample(n, np.random.default_rng(seed))
+    table = sample_generator(model, n, seed=seed)
     out.mkdir(parents=True, exist_ok=True)
     if format == "csv":
         table.to_csv(out / "synthetic.csv", index=False)
         output.result({"format": format, "n": n, "out": out / "synthetic.csv"},
                       str(out / "synthetic.csv"))  # fmt: skip
         return
-    from healthtwin.synthetic.longitudinal import LongitudinalConfig
-
-    config = LongitudinalConfig(follow_up_days=follow_up_days)
-    if format == "fhir":
-        written = _sample_fhir(table, out, config, seed, output)
-    else:
-        written = _sample_omop(table, out, config, seed, output)
+    description = f"simulating {follow_up_days:g} days of records for {len(table)} patients"
+    with output.progress(description, total=len(table)) as bar:
+        written = write_patient_records(
+            table, out, format="fhir" if format == "fhir" else "omop",
+            follow_up_days=follow_up_days, seed=seed, chunk_patients=CHUNK_PATIENTS,
+            bundle_max_patients=BUNDLE_MAX_PATIENTS, advance=bar.advance,
+        )  # fmt: skip
     output.result({"format": format, "n": n, "out": written}, str(written))
-
-
-def _chunks(
-    table: Any, config: LongitudinalConfig, seed: int, output: Output
-) -> Iterator[Sequence[SyntheticPatient]]:
-    """The patients of ``table`` simulated chunk by chunk (see the module notes)."""
-    from healthtwin.core.random import RandomStreams
-    from healthtwin.synthetic.demographics import demographics_from_table
-    from healthtwin.synthetic.longitudinal import generate_patients
-
-    streams = RandomStreams(seed)
-    n = len(table)
-    description = f"simulating {config.follow_up_days:g} days of records for {n} patients"
-    with output.progress(description, total=n) as bar:
-        for chunk, start in enumerate(range(0, n, CHUNK_PATIENTS)):
-            rows = table.iloc[start : start + CHUNK_PATIENTS]
-            chunk_seed = int(streams.sequence(f"chunk-{chunk}").generate_state(1)[0])
-            yield generate_patients(
-                demographics_from_table(rows), config=config, seed=chunk_seed, start_index=start
-            )
-            bar.advance(len(rows))
-
-
-def _sample_fhir(
-    table: Any, out: Path, config: LongitudinalConfig, seed: int, output: Output
-) -> Path:
-    from healthtwin.synthetic.fhir_output import (
-        NDJSON_TYPES,
-        SyntheticBundleFile,
-        write_synthetic_ndjson,
-    )
-
-    for rtype in NDJSON_TYPES:
-        (out / f"{rtype}.ndjson").unlink(missing_ok=True)  # the writer appends
-    bundle = out / "bundle.json"
-    with ExitStack() as stack:
-        whole = None
-        if len(table) <= BUNDLE_MAX_PATIENTS:
-            whole = stack.enter_context(SyntheticBundleFile(bundle))
-        else:
-            bundle.unlink(missing_ok=True)  # an earlier, smaller run's
-        for patients in _chunks(table, config, seed, output):
-            write_synthetic_ndjson(patients, out)
-            if whole is not None:
-                whole.add(patients)
-    return out
-
-
-def _sample_omop(
-    table: Any, out: Path, config: LongitudinalConfig, seed: int, output: Output
-) -> Path:
-    from healthtwin.synthetic.omop_output import SyntheticOmopWriter
-
-    with SyntheticOmopWriter(out, description="healthtwin synth sample") as writer:
-        for patients in _chunks(table, config, seed, output):
-            writer.add(patients)
-    return out
 
 
 @synth_app.command("report")
@@ -294,10 +192,8 @@ def report(
       healthtwin synth report --real real.csv --synthetic synth.csv \\
           --out report.html
     """
-    from healthtwin.synthetic.evaluation import evaluate, write_report
-    from healthtwin.synthetic.tabular import load_generator
+    from healthtwin.scenarios.synthetic_runs import score_synthetic, write_synthetic_report
 
-    fitted = load_generator(model) if model is not None else None
     output = output_for(json_output, quiet)
     if holdout is None:
         output.warn(
@@ -306,18 +202,10 @@ def report(
             "generator never saw> for utility and privacy"
         )
     with output.progress("scoring fidelity, utility and privacy"):
-        result = evaluate(
-            _read_csv(real),
-            _read_csv(synthetic),
-            rng=np.random.default_rng(seed),
-            holdout=None if holdout is None else _read_csv(holdout),
-            target=target,
-            schema=None if fitted is None else fitted.schema,
-            privacy=None if fitted is None else fitted.privacy(),
+        result = score_synthetic(
+            real, synthetic, holdout=holdout, target=target, model=model, seed=seed
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_report(result, out)
-    write_report(result, out.with_suffix(".json"))
+    write_synthetic_report(result, out)
     output.result(
         {
             "mean_column_distance": result.mean_column_distance,

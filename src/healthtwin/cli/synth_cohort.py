@@ -7,16 +7,12 @@ The commands are plain functions registered on the ``synth`` sub-app by :func:`r
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
-import numpy as np
 import typer
 
 from healthtwin.cli.output import JsonOption, QuietOption, output_for
 from healthtwin.errors import InvalidInputError
-from healthtwin.synthetic.cohort import generate_cohort
-from healthtwin.synthetic.cohort_spec import load_cohort_spec
-from healthtwin.synthetic.imputation import multiple_imputation
 
 __all__ = ["cohort", "impute", "register"]
 
@@ -50,17 +46,12 @@ def cohort(
       healthtwin synth cohort --spec cohort.yaml --n 1000 --out cohort.parquet
       healthtwin synth cohort --spec cohort.yaml --country Japan --out japan.csv
     """
-    output = output_for(json_output, quiet)
-    cohort_spec = load_cohort_spec(spec)
-    if country is not None:
-        from healthtwin.coupling.regional_cohorts import regional_spec
-        from healthtwin.population.demography import country_geography
+    from healthtwin.scenarios.synthetic_cohorts import generate_virtual_cohort, load_cohort
 
-        cohort_spec = regional_spec(
-            cohort_spec, country_geography(country, level="national", year=year)
-        )
+    output = output_for(json_output, quiet)
+    cohort_spec = load_cohort(spec, country=country, year=year)
     with output.progress(f"generating {n} members ({n * oversample} candidates)"):
-        result = generate_cohort(cohort_spec, n, seed=seed, oversample=oversample)
+        result = generate_virtual_cohort(cohort_spec, n, seed=seed, oversample=oversample)
     result.write(out)
     report = out.with_name(out.stem + "_validation.txt")
     report.write_text(result.report_text() + "\n", encoding="utf-8")
@@ -91,33 +82,19 @@ def impute(
     Example:
       healthtwin synth impute --data incomplete.csv --out completed.csv
     """
-    import pandas as pd
+    from healthtwin.scenarios.synthetic_cohorts import impute_table, read_numeric_table
 
     if method not in ("bayes", "gbm"):
         raise InvalidInputError(f"--method must be 'bayes' or 'gbm', got {method!r}")
-    if not data.is_file():
-        raise InvalidInputError(f"no file at {data}; give the path of a CSV file")
-    frame = pd.read_csv(data)
-    numeric = frame.select_dtypes(include="number")
-    if numeric.shape[1] != frame.shape[1]:
-        bad = sorted(set(frame.columns) - set(numeric.columns))
-        raise InvalidInputError(f"columns {bad} are not numeric; encode them as numbers first")
-    chosen: Literal["bayes", "gbm"] = "gbm" if method == "gbm" else "bayes"
+    frame = read_numeric_table(data)
     output = output_for(json_output, quiet)
     with output.progress(f"imputing {m} copies ({method})"):
-        result = multiple_imputation(
-            numeric.to_numpy(dtype=np.float64), m=m, method=chosen, rng=np.random.default_rng(seed)
+        imputed = impute_table(
+            frame, out, m=m, method="gbm" if method == "gbm" else "bayes", seed=seed
         )
-    columns = list(frame.columns)
-    pd.DataFrame(result.mean, columns=columns).to_csv(out, index=False)
-    stem = out.with_suffix("")
-    pd.DataFrame(result.mask.astype(int), columns=columns).to_csv(
-        f"{stem}_imputed.csv", index=False
-    )
-    pd.DataFrame(result.variance, columns=columns).to_csv(f"{stem}_variance.csv", index=False)
     output.result(
-        {"imputed_cells": int(result.mask.sum()), "m": m, "method": method, "out": out},
-        f"{int(result.mask.sum())} cells imputed ({m} copies, {method}) -> {out}",
+        {"imputed_cells": imputed, "m": m, "method": method, "out": out},
+        f"{imputed} cells imputed ({m} copies, {method}) -> {out}",
     )
 
 
