@@ -180,9 +180,7 @@ def grade_command(
     ] = None,
     html_out: Annotated[
         Path | None,
-        typer.Option(
-            "--report", "--html", help="Write an HTML report (the option name of every command)."
-        ),
+        typer.Option("--report", "--html", help="Write an HTML report (score, debrief, course)."),
     ] = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
