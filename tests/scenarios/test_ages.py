@@ -69,3 +69,32 @@ def test_admitted_patients_are_as_old_as_the_epidemics_admissions() -> None:
     members = generate_cohort(spec.cohort_spec(), spec.cohort_size, seed=0)
     assert cohort["age_years"] > float(np.mean(members.columns["age_years"])) + 10.0
     assert cohort["age_years"] >= 65.0 - 5.0
+
+
+def test_matching_the_first_days_matches_those_patients_as_the_whole_run_does() -> None:
+    # Prefix consistency: the hospital loop's reviews see the first d days only.
+    from healthtwin.scenarios.ages import AdmittedPatients
+
+    counts = np.random.default_rng(4).poisson(3.0, (20, 3))
+    ages = np.array([25.0, 40.0, 55.0, 70.0, 85.0, 66.0])
+    patients = AdmittedPatients(
+        lambda rep: np.random.default_rng(rep),
+        np.array([0.5, 1.0, 2.0]),
+        ages,
+        np.linspace(1.0, 1.5, ages.size),
+        np.array([0.0, 20.0, 65.0]),
+    )
+    whole_bands, whole_members = patients.match(3, counts)
+    assert whole_members is not None
+    whole_growth = patients.growth(whole_bands, whole_members)
+    for days in (1, 7, 13):
+        bands, members = patients.match(3, counts[:days])
+        n = int(counts[:days].sum())
+        np.testing.assert_array_equal(bands, whole_bands[:n])
+        np.testing.assert_array_equal(members, whole_members[:n])
+        np.testing.assert_array_equal(patients.growth(bands, members), whole_growth[:n])
+    # Each patient's twin growth is their band's factor times their member's covariates.
+    own = np.searchsorted([0.0, 20.0, 65.0], ages[whole_members], side="right") - 1
+    assert (own[whole_bands > 0] == whole_bands[whole_bands > 0]).all()
+    expected = np.array([0.5, 1.0, 2.0])[whole_bands] * np.linspace(1.0, 1.5, 6)[whole_members]
+    np.testing.assert_allclose(whole_growth, expected)

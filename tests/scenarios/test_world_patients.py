@@ -80,8 +80,10 @@ def test_twins_lengthen_stays_as_their_resolution_implies(
     u = usual.summary()["countries"]["X"]["hospitals"]["h"]["patients"]
     assert u["news2_mean"] is None
     assert u["twin_icu_need_share"] == 0.0
-    # A twin's stay is the later of the usual stay and its resolution (death aside).
-    assert t["mean_entry_los_hours"] > u["mean_entry_los_hours"] + 5.0
+    # A twin's stay is the later of the usual stay and its resolution (death aside). Twins
+    # calibrated to the disease's hospital fatality (14 % here) deteriorate more often and
+    # leave the ward for the ICU at once, which shortens the mean a little (was + 5 h).
+    assert t["mean_entry_los_hours"] > u["mean_entry_los_hours"] + 2.0
 
 
 def test_twin_stays_exceed_usual_stays_within_a_99_percent_interval() -> None:

@@ -106,6 +106,9 @@ class PatientStays:
     deterioration_hours : ndarray, shape (n,)
         Hour of the run at which each patient's twin deterioration was reported (``inf``
         without one; all ``inf`` without twins).
+    died : ndarray of bool, shape (n,)
+        Whether the patient's route ends in death (with twins: the twin's prognosis), also
+        for patients still in hospital at the end of the run, who die after it.
     """
 
     entry_los_hours: FloatArray
@@ -115,6 +118,7 @@ class PatientStays:
     news2_single_3: np.ndarray
     twin_deaths: int
     deterioration_hours: FloatArray = field(default_factory=lambda: np.zeros(0))
+    died: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
 
 @dataclass
@@ -158,6 +162,7 @@ def simulate_hospital(
     twins: TwinCourseSettings | None = None,
     icu_beds: Sequence[tuple[int, int]] = (),
     twin_cache: MutableMapping[tuple[int, int, int], Any] | None = None,
+    twin_growth: FloatArray | None = None,
 ) -> tuple[HospitalRun, PatientStays]:
     """Run one hospital replication on routed admissions (see the module docstring).
 
@@ -178,6 +183,9 @@ def simulate_hospital(
     twin_cache
         Shared store of simulated twins (:class:`~healthtwin.coupling.hospital_course.TwinCourse`):
         runs of the same hospital over more days re-use the twins of shorter ones.
+    twin_growth : ndarray, shape (sum(counts_per_day),), optional
+        Each admitted patient's twin growth multiplier, in arrival order (their age band
+        and covariates, :mod:`~healthtwin.coupling.twin_calibration`); None: 1.
 
     Returns
     -------
@@ -201,12 +209,18 @@ def simulate_hospital(
         )
     if icu_beds and icu_unit is None:
         raise InvalidInputError("ICU bed changes need an icu_unit; set the hospital's icu_unit")
-    run, stays = _one(config, counts, entry_unit, icu_unit, seed, replication, twins, twin_cache)
+    if twin_growth is not None and np.size(twin_growth) != int(counts.sum()):
+        raise InvalidInputError(
+            f"twin_growth needs one multiplier per admitted patient ({int(counts.sum())}); "
+            f"got {np.size(twin_growth)}"
+        )
+    course = None if twins is None else (twins, twin_growth)
+    run, stays = _one(config, counts, entry_unit, icu_unit, seed, replication, course, twin_cache)
     daily = {k: getattr(run, k).copy() for k in _DAILY}
     for day, beds in icu_beds:
         # Same seed, new capacity: the same patients; days from ``day`` on come from it.
         cfg = with_icu_beds(config, str(icu_unit), beds)
-        run, stays = _one(cfg, counts, entry_unit, icu_unit, seed, replication, twins, twin_cache)
+        run, stays = _one(cfg, counts, entry_unit, icu_unit, seed, replication, course, twin_cache)
         for k, series in daily.items():
             series[day:] = getattr(run, k)[day:]
     return replace(run, **daily), stays
@@ -255,7 +269,7 @@ def _one(
     icu_unit: str | None,
     seed: int,
     replication: int,
-    twins: TwinCourseSettings | None,
+    twins: tuple[TwinCourseSettings, FloatArray | None] | None,
     twin_cache: MutableMapping[tuple[int, int, int], Any] | None = None,
 ) -> tuple[HospitalRun, PatientStays]:
     model = compile_model(config)
@@ -269,9 +283,17 @@ def _one(
     det_hours = np.full(arrival.size, np.inf)
     reached: np.ndarray | None = None
     if twins is not None:
+        settings, growth = twins
         icu = -1 if icu_unit is None else model.names.index(icu_unit)
-        escalate = _escalates(model, draws, icu, twins)
-        twin = TwinCourse(config, twins, seed=seed, escalate=escalate, twin_cache=twin_cache)
+        escalate = _escalates(model, draws, icu, settings)
+        twin = TwinCourse(
+            config,
+            settings,
+            seed=seed,
+            escalate=escalate,
+            twin_cache=twin_cache,
+            growth_multiplier=growth,
+        )
         recorder = _Recorder(twin)
         course_rng = streams.generator(f"hospital/rep{replication}/course")
         twin.start(course_rng)
@@ -419,6 +441,7 @@ def _stays(
     los = np.asarray(draws.los_hours, dtype=float).reshape(n, k_max)
     icu = -99 if icu_unit is None else model.names.index(icu_unit)
     return PatientStays(
+        died=(path == DEATH).any(axis=1),
         entry_los_hours=los[:, 0] if n else np.zeros(0),
         visited_icu=(path == icu).any(axis=1),
         deteriorated=deteriorated,

@@ -70,7 +70,11 @@ import numpy as np
 from healthtwin.core.random import RandomStreams
 from healthtwin.core.types import FloatArray, IntArray
 from healthtwin.coupling.global_monitor import alarming_countries, monitor_countries
-from healthtwin.coupling.hospital_course import TwinCourseSettings
+from healthtwin.coupling.hospital_course import (
+    TwinCourseSettings,
+    prefetch_twins,
+    replication_entropy,
+)
 from healthtwin.coupling.hospital_region import (
     OccupancyTrigger,
     queue_overflow_deaths,
@@ -89,12 +93,19 @@ from healthtwin.coupling.region_hospital import (
     HospitalRun,
     route_admissions,
 )
+from healthtwin.coupling.twin_calibration import (
+    TwinDeathCurve,
+    calibrate_age_factors,
+    covariate_multiplier,
+    death_curve,
+    hospital_fatality,
+)
 from healthtwin.errors import InvalidInputError
 from healthtwin.population.controls import DayControls, Observed
 from healthtwin.population.epidemic import EpidemicResult, simulate_epidemic
 from healthtwin.population.scenario import Variant
 from healthtwin.population.scenario_build import build_inputs, parameters_for, plan_for
-from healthtwin.scenarios.ages import age_band_edges, match_members, patient_bands
+from healthtwin.scenarios.ages import AdmittedPatients, age_band_edges
 from healthtwin.scenarios.distributed import check_cluster, executor_for  # W15b
 from healthtwin.scenarios.federated import FederatedWorld, share_back, train_federation  # W15b
 from healthtwin.scenarios.hospital_loop import HospitalLoop, Review, trend_forecast
@@ -405,7 +416,10 @@ def _run_country(
     planner = _NationalPlanner.of(country, icu_beds, hospital_region)
     # Twins simulated once per country: the loop's reviews and the final runs share them.
     cache: dict[tuple[int, int, int], Any] = {}
-    loop = _hospital_loop(world, country, streams, catchment, hospital_region, beds, planner, cache)
+    admitted = _admitted_patients(world, country, streams, spec, variant, inputs)
+    loop = _hospital_loop(
+        world, country, streams, catchment, hospital_region, beds, planner, cache, admitted
+    )
     controller = _controller(world, country, spec, variant, inputs, beds, loop)
     epidemic = simulate_epidemic(
         geography,
@@ -442,9 +456,19 @@ def _run_country(
         np.rint(icu_beds).astype(np.int64), [(p.day, p.after) for p, _ in plans], world.days
     )
     per_hospital = routed.sum(axis=2)
+    _prefetch_twins(country, streams, admitted, admitted_ages, cache)
     pairs = [
         [
-            _simulate_site(country, streams, rep, h, per_hospital[rep, :, h], changes[h], cache)
+            _simulate_site(
+                country,
+                streams,
+                rep,
+                h,
+                per_hospital[rep, :, h],
+                changes[h],
+                cache,
+                _growth(country, admitted, rep, h, admitted_ages[rep, :, :, h]),
+            )
             for h in range(len(country.hospitals))
         ]
         for rep in range(world.replicates)
@@ -468,7 +492,7 @@ def _run_country(
         overflow_deaths=to_regions(extra, hospital_region, n_regions),
         icu_schedule=schedule,
         reallocations=tuple(plan for plan, _ in plans),
-        patients=_patients(world, country, streams, pairs, admitted_ages, geography.age_groups),
+        patients=_patients(country, streams, admitted, pairs, admitted_ages, geography.age_groups),
         hospital_overflow_deaths=extra,
         icu_units=tuple(site.icu_unit for site in country.hospitals),
         reviews=() if loop is None else tuple(loop.reviews),
@@ -483,6 +507,7 @@ def _simulate_site(
     counts: IntArray,
     changes: Sequence[tuple[int, int]],
     twin_cache: dict[tuple[int, int, int], Any] | None = None,
+    twin_growth: FloatArray | None = None,
 ) -> tuple[HospitalRun, PatientStays]:
     """Hospital ``h`` of replicate ``rep`` on its admissions per day (``counts``)."""
     site = country.hospitals[h]
@@ -496,6 +521,7 @@ def _simulate_site(
         twins=_twins(country, site),
         icu_beds=[(d, b) for d, b in changes if d < counts.size],
         twin_cache=twin_cache,
+        twin_growth=twin_growth,
     )
 
 
@@ -508,6 +534,7 @@ def _hospital_loop(
     beds: FloatArray,
     planner: _NationalPlanner | None,
     cache: dict[tuple[int, int, int], Any],
+    admitted: tuple[AdmittedPatients | None, ...],
 ) -> HospitalLoop | None:
     """The co-simulation of hospitals and epidemic, when the occupancy line watches hospitals."""
     line = world.feedback.occupancy_line
@@ -523,10 +550,20 @@ def _hospital_loop(
     spec = country.population_scenario(world)
     inputs = build_inputs(spec)
 
-    def simulate(rep: int, h: int, counts: IntArray, changes: Sequence[tuple[int, int]]) -> Any:
-        return _simulate_site(country, streams, rep, h, counts, changes, cache)[0]
+    reviewed_days = [0]
 
-    return HospitalLoop(
+    def simulate(rep: int, h: int, counts: IntArray, changes: Sequence[tuple[int, int]]) -> Any:
+        if counts.size != reviewed_days[0]:
+            # A new review: every hospital's new twins integrated at once.
+            reviewed_days[0] = counts.size
+            ages = loop.routed_ages[:, : counts.size].sum(axis=2)
+            _prefetch_twins(country, streams, admitted, ages, cache)
+        # The patients so far, matched as the whole run matches them (prefix-consistent).
+        by_day_band = loop.routed_ages[rep, : counts.size, :, :, h].sum(axis=1)
+        growth = _growth(country, admitted, rep, h, by_day_band)
+        return _simulate_site(country, streams, rep, h, counts, changes, cache, growth)[0]
+
+    loop = HospitalLoop(
         catchment,
         hospital_region,
         beds,
@@ -542,6 +579,7 @@ def _hospital_loop(
         plan_days=() if planner is None else tuple(planner.spec.days),
         plan=None if planner is None else planner.plan_on_trend,
     )
+    return loop
 
 
 class _NationalPlanner:
@@ -621,10 +659,112 @@ def _twins(country: CountryWorld, site: HospitalSite) -> TwinCourseSettings | No
     return spec.twin.settings() if spec is not None and spec.course == "twins" else None
 
 
-def _patients(
+def _admitted_patients(
     world: WorldScenario,
     country: CountryWorld,
     streams: RandomStreams,
+    spec: Any,
+    variant: Variant,
+    inputs: Any,
+) -> tuple[AdmittedPatients | None, ...]:
+    """Per hospital: how its patients are matched and their twins' growth (None: no spec).
+
+    The cohort (``cohort_size`` members) is generated once per hospital; with ``course:
+    twins`` and ``twin.calibrate``, each band's factor makes the twins of the members the
+    band is matched to die at the disease's hospital fatality of the band
+    (:mod:`~healthtwin.coupling.twin_calibration`; one death curve per twin settings).
+    """
+    age_groups = inputs.geography.age_groups
+    target = hospital_fatality(parameters_for(spec, variant), len(age_groups))
+    edges = age_band_edges(age_groups)
+    curves: dict[Any, TwinDeathCurve] = {}
+    out: list[AdmittedPatients | None] = []
+    for site in country.hospitals:
+        patients = country.patients_of(site)
+        if patients is None:
+            out.append(None)
+            continue
+        ages = multiplier = None
+        if patients.cohort_size > 0:
+            cohort = generate_cohort(
+                patients.cohort_spec(),
+                patients.cohort_size,
+                seed=_seed(streams, f"world/{country.name}/cohort/{site.name}"),
+            )
+            ages = np.asarray(cohort.columns["age_years"], dtype=float)
+            multiplier = covariate_multiplier(
+                ages,
+                *(cohort.columns.get(k) for k in ("diabetes", "hypertension")),
+            )
+        admitted = AdmittedPatients(
+            partial(_ages_stream, streams, f"world/{country.name}/ages/{site.name}"),
+            np.ones(len(age_groups)),
+            ages,
+            multiplier,
+            edges,
+        )
+        if patients.course == "twins" and patients.twin.calibrate:
+            settings = patients.twin.settings()
+            if settings not in curves:
+                curves[settings] = death_curve(settings)
+            calibration = calibrate_age_factors(curves[settings], target, admitted.pools())
+            admitted = replace(admitted, age_factor=calibration.age_factor)
+        out.append(admitted)
+    return tuple(out)
+
+
+def _ages_stream(streams: RandomStreams, name: str, rep: int) -> np.random.Generator:
+    return streams.generator(f"{name}/rep{rep}")
+
+
+def _growth(
+    country: CountryWorld,
+    admitted: tuple[AdmittedPatients | None, ...],
+    rep: int,
+    h: int,
+    by_day_band: IntArray,
+) -> FloatArray | None:
+    """Twin growth multipliers of hospital ``h``'s patients (None without twins)."""
+    patients = admitted[h] if admitted else None
+    spec = country.patients_of(country.hospitals[h])
+    if patients is None or spec is None or spec.course != "twins":
+        return None
+    return patients.growth(*patients.match(rep, by_day_band))
+
+
+def _prefetch_twins(
+    country: CountryWorld,
+    streams: RandomStreams,
+    admitted: tuple[AdmittedPatients | None, ...],
+    ages: IntArray,
+    cache: dict[tuple[int, int, int], Any],
+) -> None:
+    """Integrate together the twins every hospital and replicate will ask the cache for.
+
+    ``ages`` is ``(reps, days, A, H)``: the admissions so far. The twins are those the
+    runs of :func:`_simulate_site` create (same seeds, course streams and growth).
+    """
+    by_settings: dict[TwinCourseSettings, list[tuple[int, int, FloatArray]]] = {}
+    for h, site in enumerate(country.hospitals):
+        spec = country.patients_of(site)
+        if spec is None or spec.course != "twins":
+            continue
+        seed = _seed(streams, f"world/{country.name}/hospital/{site.name}")
+        for rep in range(ages.shape[0]):
+            growth = _growth(country, admitted, rep, h, ages[rep, :, :, h])
+            if growth is None or not growth.size:
+                continue
+            course_rng = RandomStreams(seed).generator(f"hospital/rep{rep}/course")
+            courses = by_settings.setdefault(spec.twin.settings(), [])
+            courses.append((seed, replication_entropy(course_rng), growth))
+    for settings, courses in by_settings.items():
+        prefetch_twins(settings, courses, cache)
+
+
+def _patients(
+    country: CountryWorld,
+    streams: RandomStreams,
+    admitted: tuple[AdmittedPatients | None, ...],
     pairs: list[list[tuple[HospitalRun, PatientStays]]],
     admitted_ages: IntArray,
     age_groups: tuple[str, ...],
@@ -633,44 +773,47 @@ def _patients(
 
     With a cohort, each admitted patient is matched to a member of the same age band
     (:mod:`~healthtwin.scenarios.ages`; ``admitted_ages`` is ``(reps, days, A, H)``), or to
-    member ``p mod size`` when the age groups have no numeric bands.
+    member ``p mod size`` when the age groups have no numeric bands. ``by_age_band``
+    gives each band's patients, the deaths their routes end in (with twins, the twins'
+    prognosis, also after the run's end) and the twins' growth factor.
     """
     edges = age_band_edges(age_groups)
     out: list[dict[str, Any] | None] = []
     for h, site in enumerate(country.hospitals):
         spec = country.patients_of(site)
-        if spec is None:
+        patients = admitted[h] if admitted else None
+        if spec is None or patients is None:
             out.append(None)
             continue
         summary: dict[str, Any] = dict(summarise_stays([row[h][1] for row in pairs], spec.course))
-        if spec.cohort_size > 0:
+        matched = [patients.match(rep, admitted_ages[rep, :, :, h]) for rep in range(len(pairs))]
+        bands = np.concatenate([b for b, _ in matched])
+        died = np.concatenate([row[h][1].died for row in pairs])
+        summary["by_age_band"] = {
+            label: {
+                "patients": int((bands == b).sum()),
+                "deaths": int(died[bands == b].sum()) if died.size == bands.size else None,
+                "twin_growth_factor": float(patients.age_factor[b]),
+            }
+            for b, label in enumerate(age_groups)
+        }
+        if patients.member_ages is not None:
             cohort = generate_cohort(
                 spec.cohort_spec(),
                 spec.cohort_size,
                 seed=_seed(streams, f"world/{country.name}/cohort/{site.name}"),
             )
-            ages = np.asarray(cohort.columns["age_years"], dtype=float)
-            members, matched = [], []
-            for rep, row in enumerate(pairs):
-                n = row[h][0].arrived
-                if edges is None:
-                    members.append(np.arange(n) % spec.cohort_size)
-                    continue
-                rng = streams.generator(f"world/{country.name}/ages/{site.name}/rep{rep}")
-                bands = patient_bands(admitted_ages[rep, :, :, h], rng)[:n]
-                chosen = match_members(bands, ages, edges)
-                members.append(chosen)
-                own = np.searchsorted(edges, ages[chosen], side="right") - 1
-                matched.append(own == bands)
-            member = np.concatenate(members)
+            member = np.concatenate([m for _, m in matched if m is not None])
             summary["admitted_cohort"] = {
                 k: float(cohort.columns[k][member].mean()) if member.size else None
                 for k in ("age_years", "female", "hypertension", "diabetes")
             }
-            both = np.concatenate(matched) if matched else np.zeros(0, bool)
-            summary["admitted_cohort"]["age_band_matched_share"] = (
-                float(both.mean()) if both.size else None
-            )
+            if edges is not None:
+                own = np.searchsorted(edges, patients.member_ages[member], side="right") - 1
+                share: float | None = float((own == bands).mean()) if bands.size else None
+            else:
+                share = None
+            summary["admitted_cohort"]["age_band_matched_share"] = share
         out.append(summary)
     return tuple(out)
 

@@ -105,7 +105,16 @@ DiseaseKey = Annotated[str, AfterValidator(_disease_key)]
 
 
 class TwinSpec(BaseModel):
-    """Heterogeneity and numerics of the patient twins (see ``TwinCourseSettings``)."""
+    """Heterogeneity and numerics of the patient twins (see ``TwinCourseSettings``).
+
+    With ``calibrate: true`` (the default) each age band's twins are given the growth
+    factor that makes their death share the disease's hospital fatality of the band
+    (``(1 - icu_fraction) * ward_death_fraction + icu_fraction * icu_death_fraction`` of
+    the country's ``disease:``), over the cohort members the band's patients are matched
+    to (:func:`~healthtwin.coupling.twin_calibration.calibrate_age_factors`; about half a
+    second per world). With ``calibrate: false`` the factor is 1 in every band and the
+    twins' death share is their basin's (about 5 % at the default heterogeneity).
+    """
 
     model_config = _STRICT
     pathogen_median: Positive = 0.4
@@ -114,10 +123,11 @@ class TwinSpec(BaseModel):
     growth_sigma: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.25
     horizon_hours: Positive = 720.0
     step_hours: Positive = 0.25
+    calibrate: bool = True
 
     def settings(self) -> TwinCourseSettings:
         """The :class:`TwinCourseSettings` these values give."""
-        return TwinCourseSettings(**self.model_dump())
+        return TwinCourseSettings(**self.model_dump(exclude={"calibrate"}))
 
 
 class PatientsSpec(BaseModel):
@@ -131,7 +141,13 @@ class PatientsSpec(BaseModel):
     the same age band (the country's age groups, carried from the epidemic's admissions;
     the nearest band with members when the cohort has none in it;
     :mod:`~healthtwin.scenarios.ages`): the results report who was admitted (age, sex,
-    comorbidities). The inflammation twin does not yet read these covariates.
+    comorbidities). Each twin reads its patient: its pathogen growth is multiplied by its
+    age band's factor (calibrated to the disease's hospital fatality, :class:`TwinSpec`)
+    and by the matched member's age, diabetes and hypertension
+    (:func:`~healthtwin.coupling.twin_calibration.covariate_multiplier`; without a cohort,
+    by the band's factor only). The patients are matched before the hospitals are
+    simulated, in arrival order, so a hospital simulated over the first days of the run
+    gives those days' patients the same twins as the whole run.
     """
 
     model_config = _STRICT
