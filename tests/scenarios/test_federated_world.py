@@ -13,17 +13,19 @@ from healthtwin.core.random import RandomStreams
 from healthtwin.errors import InvalidInputError, ResourceValidationError, UnknownModelError
 from healthtwin.federation.models import LogisticRegression, fit_central
 from healthtwin.federation.sites import pool
-from healthtwin.scenarios import WorldScenario, parse_world
+from healthtwin.scenarios import WorldScenario, parse_world, run_world
 from healthtwin.scenarios.federated import (
     HORIZON_HOURS,
     TRUE_LOG_HAZARD,
     CohortMix,
     FederatedWorld,
+    icu_features,
     share_back,
     synthetic_patients,
     train_federation,
 )
 
+FEATURE_COLUMNS = ("age_years", "female", "bmi_kg_m2", "diabetes", "hypertension")
 UNIT = {"los_hours": {"dist": "exponential", "mean": 100}}
 CONFIG = {
     "units": {"ward": {"kind": "ward", "beds": 30, **UNIT},
@@ -201,3 +203,50 @@ def test_the_federated_fit_is_the_central_fit_on_the_same_patients(
         central_p = np.mean(1 / (1 + np.exp(-model.risk_score(central, data.features))))
         federated_p = np.mean(1 / (1 + np.exp(-trained.risk[k])))
         assert abs(central_p - federated_p) < 0.02
+
+
+def test_each_hospital_uses_the_shared_model_as_its_patients_prognosis_model(
+    trained: FederatedWorld,
+) -> None:
+    world = _world()
+    shared_world, _ = share_back(world, trained)
+    theta = trained.result.theta
+    for site in (h for c in shared_world.countries for h in c.hospitals):
+        assert site.prognosis is not None
+        assert site.prognosis.version == trained.provenance.target
+        assert site.prognosis.intercept == pytest.approx(theta[0])
+        assert site.prognosis.coefficients == pytest.approx(tuple(theta[1:]))
+    # On the synthetic patients it was trained on, the hospital's model reproduces the
+    # federation's own risk scores, patient by patient.
+    columns, data = synthetic_patients(
+        CohortMix(), 500, np.random.default_rng(1), baseline_icu_probability=0.1
+    )
+    site = shared_world.countries[0].hospitals[0]
+    assert site.prognosis is not None
+    features = icu_features(*(columns[k] for k in FEATURE_COLUMNS))
+    np.testing.assert_allclose(features, data.features)
+    np.testing.assert_allclose(
+        site.prognosis.predict(features),
+        1.0 / (1.0 + np.exp(-(theta[0] + data.features @ theta[1:]))),
+    )
+
+
+def test_the_world_run_checks_the_model_on_its_admitted_patients() -> None:
+    world = parse_world(
+        {
+            "days": 28, "replicates": 2, "seed": 3,
+            "federation": {"rounds": 10, "learning_rate": 2.0, "patients_per_hospital": 300},
+            "countries": [{**_country("Old", 1), "initial_infected": {"r": 200},
+                           "patients": {"course": "twins", "cohort_size": 60}}],
+        }
+    )  # fmt: skip
+    result = run_world(world)
+    c = result.countries[0]
+    block = result.summary()["countries"]["Old"]["hospitals"]["Old-0"]["patients"]
+    check = block["prognosis_check"]
+    arrived = sum(runs[0].arrived for runs in c.hospital_runs)
+    assert check["patients"] == arrived > 30
+    assert 0.0 < check["mean_predicted_icu"] < 1.0
+    assert check["observed_icu_share"] == pytest.approx(block["icu_transfer_share"])
+    assert 0.0 <= check["brier"] <= 1.0
+    assert check["version"] == result.federation.provenance.target

@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from healthtwin.core.random import RandomStreams
@@ -86,7 +87,9 @@ __all__ = [
     "CohortMix",
     "FederatedWorld",
     "FederationSpec",
+    "PrognosisModel",
     "SharedModel",
+    "icu_features",
     "share_back",
     "synthetic_patients",
     "train_federation",
@@ -98,6 +101,65 @@ TRUE_LOG_HAZARD = (0.8, -0.2, 0.3, 0.6, 0.4)
 HORIZON_HOURS = 168.0
 _STRICT = ConfigDict(frozen=True, extra="forbid")
 Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+
+
+def icu_features(
+    age_years: npt.ArrayLike,
+    female: npt.ArrayLike,
+    bmi_kg_m2: npt.ArrayLike,
+    diabetes: npt.ArrayLike,
+    hypertension: npt.ArrayLike,
+) -> FloatArray:
+    """The model's features of :data:`FEATURES` (fixed public scalings), ``(n, 5)``.
+
+    Examples
+    --------
+    >>> icu_features([75.0], [1], [31.0], [0], [1]).tolist()
+    [[1.0, 1.0, 1.0, 0.0, 1.0]]
+    """
+    return np.column_stack(
+        [
+            (np.asarray(age_years, dtype=np.float64) - 60.0) / 15.0,
+            np.asarray(female, dtype=np.float64),
+            (np.asarray(bmi_kg_m2, dtype=np.float64) - 26.0) / 5.0,
+            np.asarray(diabetes, dtype=np.float64),
+            np.asarray(hypertension, dtype=np.float64),
+        ]
+    )
+
+
+class PrognosisModel(BaseModel):
+    """A hospital's ICU-transfer prognosis model: logistic on :data:`FEATURES`.
+
+    The federation's shared model as the hospital uses it: each admitted patient's risk
+    of an ICU transfer within :data:`HORIZON_HOURS`, from the patient's own features.
+
+    Examples
+    --------
+    >>> m = PrognosisModel(version="urn:x", intercept=-2.0, coefficients=(1, 0, 0, 0, 0))
+    >>> m.predict(icu_features([60.0, 90.0], [0, 0], [26.0, 26.0], [0, 0], [0, 0])).round(3)
+    array([0.119, 0.5  ])
+    """
+
+    model_config = _STRICT
+    version: str
+    intercept: float = Field(allow_inf_nan=False)
+    coefficients: tuple[float, ...]
+
+    @model_validator(mode="after")
+    def _one_per_feature(self) -> PrognosisModel:
+        if len(self.coefficients) != len(FEATURES):
+            raise ValueError(
+                f"give one coefficient per feature {list(FEATURES)}; got {len(self.coefficients)}"
+            )
+        return self
+
+    def predict(self, features: FloatArray) -> FloatArray:
+        """Risk of an ICU transfer per patient, ``(n,)``, from ``(n, 5)`` features."""
+        logit = self.intercept + np.asarray(features, dtype=np.float64) @ np.asarray(
+            self.coefficients
+        )
+        return np.asarray(1.0 / (1.0 + np.exp(-logit)))
 
 
 class CohortMix(BaseModel):
@@ -414,14 +476,8 @@ def synthetic_patients(
         age_weights=tuple(weights / weights.sum()),
         bmi_median_kg_m2=mix.bmi_median_kg_m2,
     )
-    features = np.column_stack(
-        [
-            (people.age_years - 60.0) / 15.0,
-            people.female.astype(np.float64),
-            (people.bmi_kg_m2 - 26.0) / 5.0,
-            people.diabetes.astype(np.float64),
-            people.hypertension.astype(np.float64),
-        ]
+    features = icu_features(
+        people.age_years, people.female, people.bmi_kg_m2, people.diabetes, people.hypertension
     )
     rate_per_hour = -math.log1p(-baseline_icu_probability) / HORIZON_HOURS
     hazard = rate_per_hour * np.exp(features @ np.asarray(TRUE_LOG_HAZARD))
@@ -525,6 +581,15 @@ def share_back(
                 before = float(site.config.pathways[site.entry_unit].get(site.icu_unit, 0.0))
                 after = float(np.mean(1.0 / (1.0 + np.exp(-risk))))
                 site = _with_icu_probability(site, after)
+            if federated.spec.model == "logistic" and federated.spec.data == "synthetic":
+                # The hospital's prognosis model: each admitted patient's own risk.
+                theta = np.asarray(federated.result.theta, dtype=float)
+                model = PrognosisModel(
+                    version=federated.provenance.target,
+                    intercept=float(theta[0]),
+                    coefficients=tuple(float(v) for v in theta[1:]),
+                )
+                site = site.model_copy(update={"prognosis": model})
             shared.append(
                 SharedModel(
                     country.name,

@@ -60,12 +60,14 @@ hospitals'.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+from scipy import stats
 
 from healthtwin.core.random import RandomStreams
 from healthtwin.core.types import FloatArray, IntArray
@@ -107,7 +109,12 @@ from healthtwin.population.scenario import Variant
 from healthtwin.population.scenario_build import build_inputs, parameters_for, plan_for
 from healthtwin.scenarios.ages import AdmittedPatients, age_band_edges
 from healthtwin.scenarios.distributed import check_cluster, executor_for  # W15b
-from healthtwin.scenarios.federated import FederatedWorld, share_back, train_federation  # W15b
+from healthtwin.scenarios.federated import (
+    FederatedWorld,
+    icu_features,
+    share_back,
+    train_federation,
+)
 from healthtwin.scenarios.hospital_loop import HospitalLoop, Review, trend_forecast
 from healthtwin.scenarios.hospital_runs import PatientStays, simulate_hospital, summarise_stays
 from healthtwin.scenarios.world import CountryWorld, HospitalSite, NationalSpec, WorldScenario
@@ -814,8 +821,65 @@ def _patients(
             else:
                 share = None
             summary["admitted_cohort"]["age_band_matched_share"] = share
+            if site.prognosis is not None:
+                stays = [row[h][1] for row in pairs]
+                summary["prognosis_check"] = _prognosis_check(
+                    site, cohort.columns, [m for _, m in matched], stays
+                )
         out.append(summary)
     return tuple(out)
+
+
+def _prognosis_check(
+    site: HospitalSite,
+    columns: Mapping[str, Any],
+    members: list[IntArray | None],
+    stays: list[PatientStays],
+) -> dict[str, Any]:
+    """The hospital's prognosis model on its own admitted patients, checked against them.
+
+    Each admitted patient's ICU-transfer risk comes from the features of the cohort member
+    they were matched to; their simulated stay says whether they reached the ICU. Reported:
+    patients, mean predicted risk against the observed ICU share (calibration in the
+    large), Brier score and AUROC (discrimination), pooled over replicates.
+    """
+    assert site.prognosis is not None
+    risk, reached = [], []
+    for chosen, stay in zip(members, stays, strict=True):
+        if chosen is None or chosen.size != stay.visited_icu.size:
+            continue
+        x = icu_features(*(np.asarray(columns[k])[chosen] for k in _ICU_COLUMNS))
+        risk.append(site.prognosis.predict(x))
+        reached.append(np.asarray(stay.visited_icu, dtype=bool))
+    p = np.concatenate(risk) if risk else np.zeros(0)
+    y = np.concatenate(reached) if reached else np.zeros(0, dtype=bool)
+    return {
+        "version": site.prognosis.version,
+        "patients": int(p.size),
+        "mean_predicted_icu": float(p.mean()) if p.size else None,
+        "observed_icu_share": float(y.mean()) if y.size else None,
+        "brier": float(np.mean((p - y) ** 2)) if p.size else None,
+        "auroc": _auroc(p, y),
+    }
+
+
+#: Cohort columns of the prognosis model's features, in the order of ``icu_features``.
+_ICU_COLUMNS = ("age_years", "female", "bmi_kg_m2", "diabetes", "hypertension")
+
+
+def _auroc(score: FloatArray, label: npt.NDArray[np.bool_]) -> float | None:
+    """Area under the ROC curve (Mann-Whitney, ties halved); None without both classes.
+
+    Examples
+    --------
+    >>> _auroc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([False, False, True, True]))
+    0.75
+    """
+    positives, negatives = int(label.sum()), int((~label).sum())
+    if positives == 0 or negatives == 0:
+        return None
+    ranks = stats.rankdata(score)
+    return float((ranks[label].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
 def _seed(streams: RandomStreams, name: str) -> int:

@@ -67,7 +67,7 @@ from healthtwin.population.scenario import (
     MobilitySpec,
     PopulationScenario,
 )
-from healthtwin.scenarios.federated import FederationSpec  # W15b: federation
+from healthtwin.scenarios.federated import FederationSpec, PrognosisModel
 from healthtwin.synthetic.cohort_spec import CohortSpec
 
 __all__ = [
@@ -210,6 +210,8 @@ class HospitalSite(BaseModel):
     icu_unit: str | None = "icu"
     config: HospitalConfig
     patients: PatientsSpec | None = None
+    #: The hospital's ICU-transfer prognosis model (the federation's, when shared back).
+    prognosis: PrognosisModel | None = None
 
     @model_validator(mode="after")
     def _units(self) -> HospitalSite:
