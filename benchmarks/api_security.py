@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import shutil
 import tempfile
@@ -148,6 +149,7 @@ def _v1_twin_state(
 
 
 def main(quick: bool = False) -> dict[str, Any]:
+    load_before = os.getloadavg()[0]
     n_consents = 10_000 if quick else N_CONSENTS
     n_patients = 8_000 if quick else N_PATIENTS
     repeats = 200 if quick else REPEATS
@@ -252,6 +254,9 @@ def main(quick: bool = False) -> dict[str, Any]:
         "requests": rows,
         "components": components,
         "target_p50_ms": 2.0,
+        # Other work on the machine slows both apps: read the figures against this.
+        "cpus": os.cpu_count(),
+        "load_average_1min": {"start": load_before, "end": os.getloadavg()[0]},
         "quick": quick,
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)

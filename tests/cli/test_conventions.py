@@ -16,7 +16,9 @@ import json
 import math
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -26,7 +28,14 @@ from typer.testing import CliRunner
 
 from healthtwin.cli import main
 from healthtwin.cli.app import app
-from healthtwin.cli.output import Output, OutputMode, jsonable, merge_alias, output_for
+from healthtwin.cli.output import (
+    Output,
+    OutputMode,
+    ProgressTask,
+    jsonable,
+    merge_alias,
+    output_for,
+)
 from healthtwin.hospital.queueing import mmc_mean_wait
 
 EPIESTIM = Path(__file__).resolve().parents[1] / "data" / "epiestim"
@@ -363,3 +372,77 @@ def test_the_issue_command_lines_still_parse(line: str) -> None:
         command, words = command.commands[words[0]], words[1:]
     with command.make_context(command.name or "", list(words)) as ctx:
         assert all(not str(v).startswith("--") for v in ctx.params.values())
+
+
+SMALL_HOSPITAL = (
+    "units:\n"
+    "  ed: {kind: ed, beds: 10, los_hours: {dist: exponential, mean: 2.0}}\n"
+    "  ward: {kind: ward, beds: 40, los_hours: {dist: lognormal, mean: 72.0, cv: 0.8}}\n"
+    "arrivals:\n  - {unit: ed, rate_per_hour: [0.4]}\n"
+    "pathways:\n  ed: {ward: 0.6, discharge: 0.4}\n  ward: {discharge: 1.0}\n"
+)
+
+
+@pytest.fixture
+def bars(monkeypatch: pytest.MonkeyPatch) -> list[ProgressTask]:
+    """Every progress bar a command opens, with its total and how far it got."""
+    opened: list[ProgressTask] = []
+    original = Output.progress
+
+    @contextmanager
+    def recording(self: Output, description: str, total: float | None = None) -> Any:
+        with original(self, description, total) as bar:
+            opened.append(bar)
+            yield bar
+
+    monkeypatch.setattr(Output, "progress", recording)
+    return opened
+
+
+def test_hospital_simulate_counts_replications_on_its_bar(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bars: list[ProgressTask]
+) -> None:
+    from healthtwin.hospital import load_hospital_config, simulate
+
+    config = tmp_path / "small.yaml"
+    config.write_text(SMALL_HOSPITAL)
+    args = ["hospital", "simulate", "--config", str(config), "--days", "5", "--replicates", "3"]
+    assert main([*args, "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)  # stdout stays one document
+    assert [(b.total, b.completed) for b in bars] == [(3, 3.0)]
+    # Replication by replication, the run is the engine's own run on the same seed.
+    direct = simulate(load_hospital_config(config), days=5, replications=3, seed=0)
+    means = {m: jsonable(s.mean) for m, s in direct.summary().items()}
+    assert {m: v["mean"] for m, v in document["metrics"].items()} == means
+    assert sum(v is not None for v in means.values()) > 10
+    assert main([*args, "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == captured.err == ""
+    assert [(b.total, b.completed) for b in bars[1:]] == [(3, 3.0)]
+
+
+def test_the_mmc_check_counts_replications_on_its_bar(
+    capsys: pytest.CaptureFixture[str], bars: list[ProgressTask]
+) -> None:
+    args = ["hospital", "simulate", "--mmc", "9,1,10", "--hours", "2000", "--replicates", "4"]
+    assert main([*args, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["replicates"] == 4
+    assert [(b.total, b.completed) for b in bars] == [(4, 4.0)]
+
+
+def test_a_person_at_a_terminal_sees_replications_counted(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    screen = _Terminal()
+    monkeypatch.setattr(sys, "stderr", screen)
+    args = ["hospital", "simulate", "--mmc", "9,1,10", "--hours", "2000", "--replicates", "3"]
+    assert main(args) == 0
+    assert "M/M/10" in capsys.readouterr().out
+    assert "3/3" in screen.getvalue()
+
+
+def test_progress_task_update_sets_the_count() -> None:
+    with Output(OutputMode.json).progress("counting", total=5) as bar:
+        for done in range(1, 6):
+            bar.update(done)
+    assert (bar.total, bar.completed) == (5, 5.0)

@@ -84,11 +84,12 @@ def simulate_command(
     )
     from healthtwin.scenarios.hospital_studies import early_warning_line, simulate_hospital_file
 
-    with output.progress(f"simulating {replications} replications of {days:g} days ({engine})"):
+    with output.progress(f"simulating {replications} replications of {days:g} days ({engine})",
+                         total=replications) as bar:  # fmt: skip
         study = simulate_hospital_file(config, days=days, replications=replications,
                                        warmup_days=warmup_days, seed=seed,
                                        engine="simpy" if engine == "simpy" else "fast",
-                                       twins=twins)  # fmt: skip
+                                       twins=twins, on_replication=bar.update)  # fmt: skip
     result, warning = study.result, study.early_warning
     summary = result.summary()
     lines = [f"{name:32s} {s.mean:12.4f}  [{s.low:.4f}, {s.high:.4f}]"
@@ -132,8 +133,9 @@ def _mmc(
                                 f"{replications}")  # fmt: skip
     from healthtwin.scenarios.hospital_studies import check_mmc
 
-    with output.progress(f"simulating M/M/{c} for {hours:g} h"):
-        document = check_mmc(lam, mu, c, hours=hours, replications=replications, seed=seed)
+    with output.progress(f"simulating M/M/{c} for {hours:g} h", total=replications) as bar:
+        document = check_mmc(lam, mu, c, hours=hours, replications=replications, seed=seed,
+                             on_replication=bar.update)  # fmt: skip
     w, p = document["mean_wait_hours"], document["p_wait"]
     exact_w, exact_p = w["erlang_c"], p["erlang_c"]
     if out is not None:

@@ -105,12 +105,27 @@ class ProgressTask:
     _progress: Any = None
     _task: Any = None
     completed: float = field(default=0.0)
+    total: float | None = None
 
     def advance(self, steps: float = 1.0) -> None:
         """Move the bar ``steps`` forward."""
         self.completed += steps
         if self._progress is not None:
             self._progress.advance(self._task, steps)
+
+    def update(self, completed: float) -> None:
+        """Set how much of :attr:`total` is done (a callback for runs that count units).
+
+        Examples
+        --------
+        >>> task = ProgressTask(total=4)
+        >>> task.update(3)
+        >>> task.completed, task.total
+        (3.0, 4)
+        """
+        self.completed = float(completed)
+        if self._progress is not None:
+            self._progress.update(self._task, completed=completed)
 
     def describe(self, description: str) -> None:
         """Change the text beside the bar (e.g. the item now running)."""
@@ -180,12 +195,12 @@ class Output:
         >>> with Output(OutputMode.json).progress("fitting", total=3) as bar:
         ...     for _ in range(3):
         ...         bar.advance()
-        >>> bar.completed
-        3.0
+        >>> bar.completed, bar.total
+        (3.0, 3)
         """
         with self._stdout_kept():
             if not (self.human and sys.stderr.isatty()):
-                yield ProgressTask()
+                yield ProgressTask(total=total)
                 return
             from rich.console import Console
             from rich.progress import (
@@ -203,7 +218,7 @@ class Output:
                 columns.append(MofNCompleteColumn())
             columns.append(TimeElapsedColumn())
             with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-                yield ProgressTask(bar, bar.add_task(description, total=total))
+                yield ProgressTask(bar, bar.add_task(description, total=total), total=total)
 
     @contextmanager
     def _stdout_kept(self) -> Iterator[None]:

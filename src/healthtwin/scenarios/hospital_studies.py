@@ -13,15 +13,24 @@ the HTML report of a simulation are :mod:`healthtwin.scenarios.hospital_reports`
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
+from healthtwin.core.random import RandomStreams
 from healthtwin.coupling.hospital_course import TwinCourse
 from healthtwin.hospital import SimulationResult, load_hospital_config, mmc_config, simulate
+from healthtwin.hospital.config import HospitalConfig
+from healthtwin.hospital.course import ClinicalCourse
 from healthtwin.hospital.early_warning import evaluate_alerts
+from healthtwin.hospital.model import compile_model, draw_patients
 from healthtwin.hospital.plan import PlanResult, plan_capacity
 from healthtwin.hospital.queueing import erlang_c, mmc_mean_wait
+from healthtwin.hospital.simulate import ENGINES
 
 __all__ = [
     "HospitalStudy",
@@ -60,6 +69,7 @@ def simulate_hospital_file(
     seed: int = 0,
     engine: Literal["fast", "simpy"] = "fast",
     twins: bool = False,
+    on_replication: Callable[[int], None] | None = None,
 ) -> HospitalStudy:
     """Simulate the hospital of a YAML file over ``days`` after ``warmup_days``.
 
@@ -76,6 +86,8 @@ def simulate_hospital_file(
     twins
         Admitted patients are inflammation twins giving events and NEWS2; the alert rule
         (NEWS2 >= 5 or any single 3) is then evaluated on their trajectories.
+    on_replication
+        Called with the number of replications done after each one (progress bars).
 
     Returns
     -------
@@ -101,7 +113,7 @@ def simulate_hospital_file(
     """
     hospital = load_hospital_config(config)
     course = TwinCourse(hospital, seed=seed) if twins else None
-    result = simulate(
+    result = _simulate(
         hospital,
         days=days,
         replications=replications,
@@ -109,6 +121,7 @@ def simulate_hospital_file(
         seed=seed,
         engine=engine,
         course=course,
+        on_replication=on_replication,
     )
     warning = None if course is None else _early_warning(course)
     return HospitalStudy(result, warning)
@@ -159,6 +172,7 @@ def check_mmc(
     hours: float,
     replications: int,
     seed: int = 0,
+    on_replication: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Simulate the M/M/c queue for ``hours`` in all and set it beside Erlang C.
 
@@ -173,6 +187,8 @@ def check_mmc(
         Parallel servers ``c``.
     hours, replications, seed
         Total simulated hours, their independent replications and the root seed.
+    on_replication
+        Called with the number of replications done after each one (progress bars).
 
     Returns
     -------
@@ -189,8 +205,9 @@ def check_mmc(
     """
     lam, mu, c = arrival_rate, service_rate, servers
     per_rep_days = hours / replications / 24.0
-    result = simulate(mmc_config(lam, mu, c), days=per_rep_days, replications=replications,
-                      warmup_days=min(per_rep_days * 0.02, 10.0), seed=seed)  # fmt: skip
+    result = _simulate(mmc_config(lam, mu, c), days=per_rep_days, replications=replications,
+                       warmup_days=min(per_rep_days * 0.02, 10.0), seed=seed,
+                       on_replication=on_replication)  # fmt: skip
     summary = result.summary()
     w, p = summary["wait_hours.queue"], summary["waited_fraction.queue"]
     exact_w, exact_p = float(mmc_mean_wait(c, lam, mu)), float(erlang_c(c, lam / mu))
@@ -250,3 +267,47 @@ def plan_hospital_capacity(
         replications=replications, max_replications=max_replications,
         confidence=confidence, seed=seed,
     )  # fmt: skip
+
+
+def _simulate(
+    config: HospitalConfig,
+    *,
+    days: float,
+    replications: int,
+    warmup_days: float,
+    seed: int,
+    engine: Literal["fast", "simpy"] = "fast",
+    course: ClinicalCourse | None = None,
+    on_replication: Callable[[int], None] | None = None,
+) -> SimulationResult:
+    """:func:`healthtwin.hospital.simulate`, reporting each replication to ``on_replication``.
+
+    Without a callback it is that function. With one it runs the same replications (same
+    streams, same engine; ``tests/scenarios/test_hospital_studies.py`` checks the results
+    are identical) one by one; the loop belongs in ``simulate`` itself once it takes a
+    callback.
+    """
+    if on_replication is None:
+        return simulate(config, days=days, replications=replications, warmup_days=warmup_days,
+                        seed=seed, engine=engine, course=course)  # fmt: skip
+    if engine not in ENGINES or not days > 0 or not warmup_days >= 0 or replications < 1:
+        # Let simulate() raise its own message for bad arguments.
+        return simulate(config, days=days, replications=replications, warmup_days=warmup_days,
+                        seed=seed, engine=engine, course=course)  # fmt: skip
+    run, model, streams = ENGINES[engine], compile_model(config), RandomStreams(seed)
+    horizon = (days + warmup_days) * 24.0
+    rows = []
+    start = time.process_time()
+    for r in range(replications):
+        draws = draw_patients(model, horizon, streams, r, None, full_paths=course is not None)
+        rng = streams.generator(f"hospital/rep{r}/course")
+        rows.append(run(model, draws, horizon, warmup_days * 24.0, course, rng))
+        on_replication(r + 1)
+    return SimulationResult(
+        per_replication={k: np.array([row[k] for row in rows]) for k in rows[0]},
+        days=days,
+        warmup_days=warmup_days,
+        seed=seed,
+        engine=engine,
+        cpu_seconds=time.process_time() - start,
+    )

@@ -35,6 +35,7 @@ from healthtwin.governance.signing import SigningKey
 from healthtwin.interop.records import Coding, ObservationRecord
 from healthtwin.physiology.patients import load_patient
 from healthtwin.physiology.uva_padova import STATE_NAMES, UvaPadova
+from healthtwin.scenarios.forecast_noise import GlucoseModelError, forecast_quantiles
 from healthtwin.scenarios.patient_vitals import VitalSigns, news2_summaries, vitals_records
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "MAX_GAP_MIN",
     "MAX_MEMBERS",
     "MODEL",
+    "MODEL_ERROR",
     "MODEL_VERSION",
     "GlucoseReading",
     "PatientTwinSession",
@@ -65,6 +67,8 @@ _SENSITIVITY = "Vmx"
 #: told about (demo patient adult#001, 50 g unannounced: tracking RMSE 13.9 mg/dL against
 #: 29.2 with 1.01).
 STATE_INFLATION = 1.1
+#: Model error added to forecasts (log-normal discrepancy growing with lead time).
+MODEL_ERROR = GlucoseModelError()
 #: Spread of the prior's glucose around the basal steady state (coefficient of variation).
 GLUCOSE_PRIOR_CV = 0.25
 _GLUCOSE_COLUMNS = ("plasma_glucose_mg_per_kg", "tissue_glucose_mg_per_kg", "sc_glucose_mg_per_kg")
@@ -122,6 +126,7 @@ class PatientTwinSession:
     basal_u_per_min: float
     carb_ratio_g_per_u: float
     nominal_sensitivity: float
+    sensor_sd_mg_dl: float = 8.0
     readings: list[GlucoseReading] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     vitals: list[VitalSigns] = field(default_factory=list)
@@ -190,7 +195,29 @@ class PatientTwinSession:
             basal_u_per_min=float(person.basal_u_per_min),
             carb_ratio_g_per_u=float(person.carb_ratio_g_per_u),
             nominal_sensitivity=float(reference.theta[0, column]),
+            sensor_sd_mg_dl=float(sensor_sd_mg_dl),
         )
+
+    def definition(self) -> dict[str, Any]:
+        """The arguments of :meth:`create` that make this twin again, e.g. after a restart
+        (the twin is then rebuilt from them and the data on file).
+
+        Examples
+        --------
+        >>> s = PatientTwinSession.create("t5", members=8, seed=3)
+        >>> again = PatientTwinSession.create(**s.definition())
+        >>> (again.twin_id, again.members, again.seed, again.start) == ("t5", 8, 3, s.start)
+        True
+        """
+        return {
+            "twin_id": self.twin_id,
+            "patient_id": self.patient_id,
+            "profile": self.profile,
+            "members": self.members,
+            "seed": self.seed,
+            "start": self.start,
+            "sensor_sd_mg_dl": self.sensor_sd_mg_dl,
+        }
 
     # -- time ------------------------------------------------------------------------
     def minutes(self, when: datetime) -> float:
@@ -367,6 +394,9 @@ class PatientTwinSession:
     ) -> dict[str, Any]:
         """Glucose forecast quantiles over ``[t, t + horizon_min]`` with its provenance.
 
+        The quantiles include model error (:data:`MODEL_ERROR`, see
+        :mod:`healthtwin.scenarios.forecast_noise`), so the bands widen with lead time.
+
         ``key`` (Ed25519) signs the provenance record; without it the record is hashed only.
 
         Examples
@@ -381,7 +411,9 @@ class PatientTwinSession:
             forecast = self.twin.forecast(horizon_min, dt_out=dt_min)
             version, n = self.version, len(self.readings)
             readings = [(r.t_min, r.glucose_mg_dl) for r in self.readings]
-        bands = forecast.quantiles("glucose_mg_dl", levels)
+        glucose = forecast.channel("glucose_mg_dl")
+        lead = np.asarray(forecast.t, dtype=np.float64) - float(forecast.t[0])
+        bands = forecast_quantiles(glucose, lead, levels, MODEL_ERROR)
         quantiles = {_key(q): _floats(row) for q, row in zip(levels, bands, strict=True)}
         return {
             "twin_id": self.twin_id,
@@ -417,7 +449,12 @@ class PatientTwinSession:
             inputs={f"urn:healthtwin:twin:{self.twin_id}:readings": readings},
             model_name="uva-padova-enkf-twin",
             model_version=self.profile,
-            model_parameters={"profile": self.profile, "members": self.members},
+            model_parameters={
+                "profile": self.profile,
+                "members": self.members,
+                "model_error_log_sd_per_sqrt_min": MODEL_ERROR.log_sd_per_sqrt_min,
+                "model_error_correlation_min": MODEL_ERROR.correlation_min,
+            },
             agent="Device/healthtwin-api",
             activity="forecast",
             time=datetime.now(UTC),
@@ -441,7 +478,11 @@ class PatientTwinSession:
     def what_if(
         self, plans: Mapping[str, tuple[float, float]], horizon_min: float, dt_min: float = 5.0
     ) -> dict[str, Any]:
-        """Forecasts under each plan with common random numbers, and time in range."""
+        """Forecasts under each plan with common random numbers, and time in range.
+
+        The bands include model error (:data:`MODEL_ERROR`); time in range is the
+        ensemble's (the plans share the model error, so it does not change their ranking).
+        """
         if not plans:
             raise InvalidInputError("what-if needs at least one plan")
         with self.lock:
@@ -449,7 +490,10 @@ class PatientTwinSession:
         tir = result.summary(time_in_band("glucose_mg_dl", 70.0, 180.0), 0.9)
         out = {}
         for name, forecast in result.items():
-            low, mid, high = forecast.quantiles("glucose_mg_dl", (0.05, 0.5, 0.95))
+            lead = np.asarray(forecast.t, dtype=np.float64) - float(forecast.t[0])
+            low, mid, high = forecast_quantiles(
+                forecast.channel("glucose_mg_dl"), lead, (0.05, 0.5, 0.95), MODEL_ERROR
+            )
             out[name] = {
                 "t_min": _floats(forecast.t),
                 "quantiles": {"0.05": _floats(low), "0.5": _floats(mid), "0.95": _floats(high)},
