@@ -391,3 +391,17 @@ def test_the_routes_are_governed_and_audited(secured: tuple[str, Store, Keys]) -
         "POST", f"/api/v1/education/sessions/{sid}/end"
     )
     assert classify_v1("GET", queued.headers["location"]).resource_type == "Task"
+
+
+def test_the_seed_chooses_the_virtual_patient(api: tuple[httpx.Client, Store]) -> None:
+    """Seed 0 is the case's own patient; another seed another member of its cohort."""
+    client, _ = api
+
+    def pressure_after_10_min(seed: int) -> float:
+        sid = _start(client, case_id="septic_shock", seed=seed)["session_id"]
+        state = _ok(client.post(f"/sessions/{sid}/advance", json={"minutes": 10}))
+        return float(next(v["value"] for v in state["vitals"] if v["measure"] == "map_mmhg"))
+
+    own, one, two = (pressure_after_10_min(s) for s in (0, 1, 2))
+    assert len({own, one, two}) == 3
+    assert pressure_after_10_min(1) == one

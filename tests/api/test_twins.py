@@ -117,7 +117,9 @@ def test_readings_move_the_forecast_and_are_stored(api: tuple[httpx.Client, Stor
     assert q["0.5"][0] > before["quantiles"]["0.5"][0] + 40
     stored = store.observations(twin_id, "99504-3")
     assert sorted(o.value for o in stored) == [250.0] * 8
-    assert len(store.twin_state_history(twin_id)) == 2
+    # One snapshot at creation (the twin's definition, for a restart), one per post.
+    history = store.twin_state_history(twin_id)
+    assert [h.metadata["n_readings"] for h in history] == [0, 1, 8]
     # Every forecast says what it came from: the readings and the forecast itself, hashed.
     from fhir.resources.R4B.provenance import Provenance
 

@@ -118,3 +118,24 @@ class _Silent:
 
     def progress(self, fraction: float, message: str = "") -> None:
         """Ignore."""
+
+
+def test_a_finished_world_run_is_found_after_a_restart(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    folder = tmp_path_factory.mktemp("worlds-restart")
+    with (
+        running(folder) as (root, _, _),
+        httpx.Client(base_url=f"{root}/api/v1", timeout=60) as client,
+    ):
+        job = client.post("/worlds", json={"world": WORLD, "days": 14}).json()
+        assert _finish(client, job["id"])["status"] == "succeeded"
+        summary = client.get(f"/worlds/{job['id']}/results").json()["summary"]
+    with (
+        running(folder) as (root, _, _),
+        httpx.Client(base_url=f"{root}/api/v1", timeout=60) as client,
+    ):
+        status = client.get(f"/worlds/{job['id']}")
+        assert status.status_code == 200, status.text
+        assert status.json()["status"] == "succeeded"
+        assert client.get(f"/worlds/{job['id']}/results").json()["summary"] == summary

@@ -76,7 +76,10 @@ def test_patient_view_plots_and_updates_the_forecast(page: Any, site: Site, shot
     assert _traces(page, "glucose-plot") >= 6  # two bands (4 traces), median, readings
     page.wait_for_function("() => document.body.dataset.nReadings === '36'")
     assert "#token" not in page.url
-    page.wait_for_function("() => document.getElementById('news2').textContent.includes('NEWS2 6')")
+    # The demo's vitals on file (NEWS2 6) are in the one vital-signs panel at page load.
+    page.wait_for_function("() => document.body.dataset.news2Live === '6'")
+    assert "NEWS2 6: medium clinical risk" in page.locator("#news2-live").inner_text()
+    assert page.locator("body").inner_text().count("NEWS2 6") == 1
     assert page.locator("#params-table tbody tr").count() == 1
     page.wait_for_function(
         "() => document.getElementById('live-state').textContent === 'connected'"

@@ -234,14 +234,23 @@ def test_patient_view_plots_vitals_with_their_news2_subscores(
     page: Any, site: Site, shots: Path
 ) -> None:
     open_view(page, site, "/dashboard/patients/twin-demo-ada")
-    assert _traces(page, "vitals-plot") == 1
-    bars = page.evaluate("() => document.getElementById('vitals-plot').data[0].x")
-    # The demo's vitals: RR 22, SpO2 95, SBP 105, pulse 96, 38.3 degrees C (NEWS2 6).
-    assert bars == [2, 1, 1, 1, 1]
-    assert page.evaluate("() => document.body.dataset.vitalsTotal") == "6"
-    page.wait_for_function("() => document.getElementById('news2').textContent.includes('NEWS2 6')")
-    assert page.locator("#vitals-table tbody tr").count() == 5
-    assert "No vitals forecast" in page.locator("#vitals-note").inner_text()
+    # The demo's vitals on file: RR 22, SpO2 95, SBP 105, pulse 96, 38.3 degrees C, alert,
+    # on air (NEWS2 6), shown once: the latest set with its sub-scores and the trend.
+    page.wait_for_function("() => document.body.dataset.news2Live === '6'")
+    rows = page.locator("#latest-vitals-table tbody tr")
+    assert rows.count() == 7
+    subscores = {
+        rows.nth(k).locator("th").inner_text(): rows.nth(k).locator("td").nth(1).inner_text()
+        for k in range(7)
+    }
+    assert subscores == {
+        "Respiration rate": "2", "SpO2": "1", "Air or oxygen": "0", "Systolic BP": "1",
+        "Pulse": "1", "Consciousness (ACVPU)": "0", "Temperature": "1",
+    }  # fmt: skip
+    assert _traces(page, "news2-trend-plot") >= 1
+    assert page.evaluate(
+        "() => document.getElementById('news2-trend-plot').data.some(t => t.y && t.y[0] === 6)"
+    )
     page.screenshot(path=str(shots / "patient-vitals.png"), full_page=True)
     # The page's sub-scores agree with the package's NEWS2 on and around every band limit.
     grid = {

@@ -54,12 +54,18 @@ from healthtwin.api.hardening import SecurityHeaders, cors_options
 from healthtwin.api.hospitals import HospitalRegistry, hospitals_router
 from healthtwin.api.jobs import JobRunner, jobs_router
 from healthtwin.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
-from healthtwin.api.openapi_doc import PROBLEM_JSON, describe_v1, json_pointer, v1_responses
+from healthtwin.api.openapi_doc import (
+    PROBLEM_JSON,
+    describe_v1,
+    json_pointer,
+    request_error,
+    v1_responses,
+)
 from healthtwin.api.outcome import FHIR_JSON, http_status, operation_outcome
 from healthtwin.api.regions import regions_router
 from healthtwin.api.security import AuthenticationError, SecurityConfig
 from healthtwin.api.twin_sessions import TwinRegistry
-from healthtwin.api.twins import twins_router
+from healthtwin.api.twins import restorer, twins_router
 from healthtwin.api.v1_governance import PREFIX as V1_PREFIX
 from healthtwin.api.v1_governance import ApiGovernance
 from healthtwin.api.world_runs import world_runs_router
@@ -84,8 +90,7 @@ def _problem_details(status: int, body: dict[str, Any], error: Exception) -> JSO
     """
     if isinstance(error, RequestValidationError):
         errors = [
-            {"pointer": json_pointer(tuple(e.get("loc", ()))), "detail": str(e.get("msg"))}
-            for e in error.errors()
+            dict(zip(("pointer", "detail"), request_error(e), strict=True)) for e in error.errors()
         ]
     else:
         errors = [
@@ -114,13 +119,16 @@ def _problem_details(status: int, body: dict[str, Any], error: Exception) -> JSO
 async def _problem(request: Request, error: Exception) -> JSONResponse:
     """Any error as an OperationOutcome response (the one exception handler).
 
-    Under ``/api/v1`` the same error is answered as RFC 9457 problem details.
+    Under ``/api/v1`` the same error is answered as RFC 9457 problem details, and an
+    invalid body is a ``400`` (the FHIR facade's ``422`` for a resource that parses but
+    breaks a rule, such as a vital sign out of range, is not part of the twin API).
     """
     response = await _outcome_response(request, error)
     path = request.url.path
     if path == V1_PREFIX or path.startswith(V1_PREFIX + "/"):
         body = json.loads(bytes(response.body))
-        problem = _problem_details(response.status_code, body, error)
+        status = 400 if response.status_code == 422 else response.status_code
+        problem = _problem_details(status, body, error)
         for name in ("www-authenticate",):
             if name in response.headers:
                 problem.headers[name] = response.headers[name]
@@ -235,7 +243,8 @@ def create_app(
     ):
         app.include_router(router, responses=v1_responses(security.enabled))
     _describe_openapi(app, security)
-    app.state.twins = TwinRegistry()
+    # Twins not in memory (the service restarted) are re-created from the store on demand.
+    app.state.twins = TwinRegistry(restore=restorer(store))
     app.state.education = EducationRegistry()
     app.state.jobs = JobRunner(store)
     app.state.alarms = AlarmBoard()

@@ -5,7 +5,9 @@ only: three FHIR Patients with three hours of CGM (each simulated with its own U
 virtual patient eating 50 g at 30 min, plus sensor noise), one set of vital signs (so the
 patient view can show NEWS2), a two-region epidemic scenario with a "distancing" variant
 running as a background job, a demo hospital twin (ED, ward, ICU; today's census) simulated
-forward as a background job, and a global alarm board: weekly counts of measles, influenza
+forward as a background job, a small two-country world run (14 days x 2 replicates,
+:data:`~healthtwin.scenarios.demo_world.DEMO_WORLD`) as a background job for the Worlds
+view, and a global alarm board: weekly counts of measles, influenza
 and salmonellosis in eight countries through the cross-border monitor, with outbreaks of
 measles in France and Belgium and of influenza in Spain, and one series (influenza in
 Sweden) whose latest count is missing. Each demo patient has a Consent on file (for the
@@ -23,7 +25,8 @@ from healthtwin.api.hospitals import SimulateIn, simulation_work
 from healthtwin.api.jobs import Job, JobRunner
 from healthtwin.api.regions import scenario_work
 from healthtwin.api.twin_sessions import CGM_GLUCOSE, GlucoseReading, PatientTwinSession
-from healthtwin.api.twins import ingest
+from healthtwin.api.twins import ingest, load_stored_vitals
+from healthtwin.api.world_runs import WORLD_JOB_KIND, world_work
 from healthtwin.errors import NotFoundError
 from healthtwin.interop.records import Coding, ObservationRecord
 from healthtwin.scenarios import demo_world
@@ -34,6 +37,7 @@ from healthtwin.scenarios.demo_world import (
     DEMO_SCENARIO,
     demo_hospital_twin,
     demo_region_scenario,
+    demo_world_run,
     fill_demo_alarms,
 )
 from healthtwin.store import Store
@@ -71,12 +75,13 @@ _VITALS = (  # LOINC, value, unit: a patient with a raised NEWS2
 
 @dataclass(frozen=True)
 class Demo:
-    """What :func:`load_demo` made: twin ids, the scenario job and the hospital's job."""
+    """What :func:`load_demo` made: twin ids and the scenario, hospital and world jobs."""
 
     twin_ids: tuple[str, ...]
     scenario_job: Job
     hospital_id: str = DEMO_HOSPITAL_ID
     hospital_job: Job | None = None
+    world_job: Job | None = None
 
 
 def simulated_cgm(
@@ -107,18 +112,9 @@ def load_demo(state: Any, store: Store, *, now: datetime | None = None) -> Demo:
     """
     now = now or datetime.now(UTC)
     start = now - timedelta(hours=3)
-    twin_ids = []
-    for number, (pid, profile) in enumerate(DEMO_PATIENTS):
+    for pid, _ in DEMO_PATIENTS:
         if not _exists(store, pid):
             store.create({"resourceType": "Patient", "id": pid, "gender": "unknown"})
-        session = PatientTwinSession.create(
-            f"twin-{pid}", patient_id=pid, profile=profile, members=32, seed=number, start=start
-        )
-        state.twins.add(session)
-        _forget_earlier_readings(store, pid, session.twin_id)
-        session.apply_plan(30.0, 50.0, 0.0, "meal logged by the patient")
-        ingest(store, session, simulated_cgm(profile, seed=number))
-        twin_ids.append(session.twin_id)
     vitals = [
         ObservationRecord(
             id=f"demo-ada-vitals-{code}",
@@ -133,6 +129,17 @@ def load_demo(state: Any, store: Store, *, now: datetime | None = None) -> Demo:
         if not store.observations("demo-ada", code, limit=1)
     ]
     store.add_observations(vitals)
+    twin_ids = []
+    for number, (pid, profile) in enumerate(DEMO_PATIENTS):
+        session = PatientTwinSession.create(
+            f"twin-{pid}", patient_id=pid, profile=profile, members=32, seed=number, start=start
+        )
+        state.twins.add(session)
+        _forget_earlier_readings(store, pid, session.twin_id)
+        session.apply_plan(30.0, 50.0, 0.0, "meal logged by the patient")
+        ingest(store, session, simulated_cgm(profile, seed=number))
+        load_stored_vitals(store, session)  # the live NEWS2 panel starts with them
+        twin_ids.append(session.twin_id)
     _demo_consents(store)
     runner: JobRunner = state.jobs
     job = runner.submit(
@@ -143,7 +150,15 @@ def load_demo(state: Any, store: Store, *, now: datetime | None = None) -> Demo:
     )
     fill_demo_alarms(state.alarms)
     hospital_job = _demo_hospital(state, runner)
-    return Demo(tuple(twin_ids), job, DEMO_HOSPITAL_ID, hospital_job)
+    world = demo_world_run()
+    world_job = runner.submit(
+        WORLD_JOB_KIND,
+        world_work(world),
+        actor="Device/healthtwin-demo",
+        description=f"demo: world {world.world.name}, {len(world.world.countries)} countries, "
+        f"{world.world.days} days x {world.world.replicates} replicates",
+    )
+    return Demo(tuple(twin_ids), job, DEMO_HOSPITAL_ID, hospital_job, world_job)
 
 
 def _demo_hospital(state: Any, runner: JobRunner) -> Job:

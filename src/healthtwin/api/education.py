@@ -137,7 +137,12 @@ class SessionCreate(BaseModel):
 
     model_config = _STRICT
     case_id: str = Field(pattern=_CASE_ID, description="A shipped case (GET /cases).")
-    seed: int = Field(default=0, ge=0, le=2**31 - 1, description="Seed of the patient.")
+    seed: int = Field(
+        default=0,
+        ge=0,
+        le=2**31 - 1,
+        description="Seed of the patient: 0 is the case's own, another seed another like it.",
+    )
     locale: str = Field(default="en", min_length=2, max_length=20)
     keep_foreign: bool = Field(
         default=False, description="Meet the case's original patient, not a local one."

@@ -246,6 +246,43 @@ class JobRunner:
             raise NotFoundError(f"no job {job_id!r} is known to this server; list them at /jobs")
         return job
 
+    def status(self, job_id: str) -> dict[str, Any]:
+        """The job record as JSON: from memory, else (after a restart) as kept in the store
+        with its result (only succeeded jobs leave one).
+
+        Raises
+        ------
+        NotFoundError
+            If this runner never had the job and the store holds no record of it.
+
+        Examples
+        --------
+        >>> from healthtwin.store import open_store
+        >>> store = open_store("sqlite://")
+        >>> first = JobRunner(store)
+        >>> job = first.submit("demo", lambda ctx: JobOutput({"answer": 42}), actor="me")
+        >>> first.wait(job.id, timeout_s=10).status
+        'succeeded'
+        >>> first.shutdown()
+        >>> later = JobRunner(store)  # the service started again on the same store
+        >>> later.status(job.id)["status"], later.result(job.id)["answer"]
+        ('succeeded', 42)
+        >>> later.shutdown(); store.close()
+        """
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is not None:
+            return job.to_dict()
+        try:
+            history = self._store.twin_state_history(result_key(job_id))
+        except NotFoundError:
+            history = []
+        kept = [s.metadata["job"] for s in history if isinstance(s.metadata.get("job"), dict)]
+        if not kept:
+            raise NotFoundError(f"no job {job_id!r} is known to this server; list them at /jobs")
+        record: dict[str, Any] = kept[-1]
+        return record
+
     def jobs(self) -> list[Job]:
         """Every job, newest first."""
         with self._lock:
@@ -421,8 +458,8 @@ def list_jobs(request: Request) -> dict[str, Any]:
 
 @jobs_router.get("/jobs/{job_id}")
 def get_job(request: Request, job_id: str) -> dict[str, Any]:
-    """A job's status and progress."""
-    return _runner(request).get(job_id).to_dict()
+    """A job's status and progress (after a restart, a succeeded job's record on file)."""
+    return _runner(request).status(job_id)
 
 
 @jobs_router.post("/jobs/{job_id}/cancel", status_code=202)

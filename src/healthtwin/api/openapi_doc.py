@@ -10,6 +10,11 @@ keeps FastAPI from adding its 422. :func:`describe_v1` then finishes the documen
 the purpose-of-use header (``X-Purpose-Of-Use`` unless configured otherwise; required when
 the service has no default purpose).
 
+The FHIR facade's operations (``/fhir``) are described too: FastAPI would declare a
+``422 HTTPValidationError`` there as well, but an invalid request is a ``400``
+``OperationOutcome`` (``application/fhir+json``); a resource that parses but breaks a rule
+is a ``422`` ``OperationOutcome`` on create and update.
+
 Error pointers (``errors[].pointer``) are JSON Pointers (RFC 6901) in URI fragment form,
 rooted at the part of the request that was wrong: ``#/body/value/bolus_u``,
 ``#/query/horizon_min``, ``#/path/twin_id``.
@@ -17,9 +22,22 @@ rooted at the part of the request that was wrong: ``#/body/value/bolus_u``,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["PROBLEM_JSON", "PROBLEM_SCHEMA", "describe_v1", "json_pointer", "v1_responses"]
+from pydantic import BaseModel, Discriminator
+
+__all__ = [
+    "BATCH",
+    "PROBLEM_JSON",
+    "PROBLEM_SCHEMA",
+    "SINGLE",
+    "describe_v1",
+    "json_pointer",
+    "request_error",
+    "single_or_batch",
+    "v1_responses",
+]
 
 PROBLEM_JSON = "application/problem+json"
 _REF = {"$ref": "#/components/schemas/Problem"}
@@ -64,6 +82,49 @@ _STATUSES: dict[int | str, str] = {
 }
 
 
+#: A FHIR OperationOutcome, as the ``/fhir`` facade answers its errors.
+OUTCOME_SCHEMA: dict[str, Any] = {
+    "title": "OperationOutcome",
+    "type": "object",
+    "description": "FHIR R4 OperationOutcome: one issue per problem found.",
+    "required": ["resourceType", "issue"],
+    "properties": {
+        "resourceType": {"type": "string", "enum": ["OperationOutcome"]},
+        "issue": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["severity", "code"],
+                "properties": {
+                    "severity": {"type": "string"},
+                    "code": {"type": "string"},
+                    "diagnostics": {"type": "string"},
+                    "expression": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        },
+    },
+}
+_FHIR_JSON = "application/fhir+json"
+_OUTCOME_REF = {"$ref": "#/components/schemas/OperationOutcome"}
+_FHIR_STATUSES: dict[str, str] = {
+    "400": "Invalid request (parameters or a body that is not a FHIR resource).",
+    "401": "No valid bearer token.",
+    "403": "Refused by the policy, the token's scopes or the patient's consent.",
+    "404": "No such resource (or resource type).",
+    "409": "Conflict with the current state.",
+    "412": "The If-Match version is not the current one.",
+    "413": "Request body over the size limit.",
+    "422": "The resource parses but breaks a rule (a profile, a reference, a range).",
+    "429": "Rate limit exceeded (see Retry-After).",
+    "default": "Any other error.",
+}
+#: Statuses only some methods can answer: a body's (POST, PUT), a change's (and DELETE).
+_BODY_STATUSES = frozenset({"413", "422"})
+_CHANGE_STATUSES = frozenset({"409", "412"})
+
+
 def v1_responses(secured: bool) -> dict[int | str, dict[str, Any]]:
     """The error responses of every ``/api/v1`` operation (401/403 only when ``secured``).
 
@@ -95,10 +156,87 @@ def json_pointer(location: tuple[Any, ...] | list[Any]) -> str:
     return "#" + "".join(f"/{t}" for t in tokens)
 
 
+#: The tags of a body that is one item or a batch (:func:`single_or_batch`); they name the
+#: shape pydantic validated and are kept out of error pointers.
+SINGLE = "(single)"
+BATCH = "(batch)"
+
+
+def single_or_batch(key: str) -> Discriminator:
+    """The shape of a body that is one item or a batch (an object with ``key``).
+
+    Use it on a union of ``Annotated[Batch, Tag(BATCH)]`` and ``Annotated[One, Tag(SINGLE)]``:
+    the shape is decided from the body before validation, so an invalid body is answered
+    with the errors of the shape it was sent in, not of both (as a plain union would).
+
+    Examples
+    --------
+    >>> from typing import Annotated
+    >>> from pydantic import Tag, TypeAdapter
+    >>> class One(BaseModel):
+    ...     x: int
+    >>> class Many(BaseModel):
+    ...     items: list[One]
+    >>> body = Annotated[
+    ...     Annotated[Many, Tag(BATCH)] | Annotated[One, Tag(SINGLE)], single_or_batch("items")
+    ... ]
+    >>> adapter = TypeAdapter(body)
+    >>> type(adapter.validate_python({"items": [{"x": 1}]})).__name__
+    'Many'
+    >>> try:
+    ...     adapter.validate_python({"items": [{"x": "a"}]})
+    ... except ValueError as err:
+    ...     print([e["loc"] for e in err.errors()])
+    [('(batch)', 'items', 0, 'x')]
+    """
+
+    def shape(value: Any) -> str | None:
+        if isinstance(value, Mapping):
+            return BATCH if key in value else SINGLE
+        if isinstance(value, BaseModel):
+            return BATCH if hasattr(value, key) else SINGLE
+        return None
+
+    return Discriminator(
+        shape,
+        custom_error_type="object_type",
+        custom_error_message=f"the body must be a JSON object: one item, or a batch "
+        f"{{{key!r}: [...]}}",
+    )
+
+
+def request_error(error: Mapping[str, Any]) -> tuple[str, str]:
+    """The JSON Pointer into the request as sent, and the message, of one pydantic error.
+
+    The shape tags of :func:`single_or_batch` are dropped from the pointer, and malformed
+    JSON points at the whole body (pydantic puts the character offset in ``loc``).
+
+    Examples
+    --------
+    >>> request_error({"loc": ("body", BATCH, "observations", 2, "glucose_mg_dl"),
+    ...                "msg": "Input should be greater than or equal to 10"})
+    ('#/body/observations/2/glucose_mg_dl', 'Input should be greater than or equal to 10')
+    >>> request_error({"type": "json_invalid", "loc": ("body", 6), "msg": "JSON decode error",
+    ...                "ctx": {"error": "Expecting value"}})
+    ('#/body', 'malformed JSON at character 6: Expecting value')
+    """
+    location = tuple(error.get("loc", ()))
+    message = str(error.get("msg"))
+    if error.get("type") == "json_invalid":
+        where = f" at character {location[1]}" if len(location) > 1 else ""
+        reason = (error.get("ctx") or {}).get("error", message)
+        return json_pointer(location[:1]), f"malformed JSON{where}: {reason}"
+    if len(location) > 1 and location[0] == "body" and location[1] in (SINGLE, BATCH):
+        location = (location[0], *location[2:])
+    return json_pointer(location), message
+
+
 def describe_v1(
     spec: dict[str, Any], *, secured: bool, purpose_header: str, purpose_required: bool
 ) -> dict[str, Any]:
-    """Finish ``spec`` (FastAPI's document) for ``/api/v1``; return it (changed in place).
+    """Finish ``spec`` (FastAPI's document) for ``/api/v1`` and ``/fhir``; return it.
+
+    ``spec`` is changed in place.
 
     Examples
     --------
@@ -111,6 +249,7 @@ def describe_v1(
     """
     components = spec.setdefault("components", {})
     components.setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    _describe_fhir(spec, secured=secured)
     if secured:
         components.setdefault("securitySchemes", {})["bearer"] = {
             "type": "http",
@@ -140,6 +279,34 @@ def describe_v1(
                 )
     _drop_unused(components.get("schemas", {}), spec)
     return spec
+
+
+def _describe_fhir(spec: dict[str, Any], *, secured: bool) -> None:
+    """Declare the ``OperationOutcome`` errors the ``/fhir`` operations really answer."""
+    fhir = {
+        path: operations
+        for path, operations in spec.get("paths", {}).items()
+        if path == "/fhir" or path.startswith("/fhir/")
+    }
+    if not fhir:
+        return
+    spec["components"].setdefault("schemas", {})["OperationOutcome"] = OUTCOME_SCHEMA
+    for operations in fhir.values():
+        for method, operation in operations.items():
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            has_body = method in ("post", "put")
+            for status, text in _FHIR_STATUSES.items():
+                if status in _BODY_STATUSES and not has_body:
+                    continue
+                if status in _CHANGE_STATUSES and not (has_body or method == "delete"):
+                    continue
+                if status in ("401", "403") and not secured:
+                    continue
+                responses.setdefault(
+                    status,
+                    {"description": text, "content": {_FHIR_JSON: {"schema": _OUTCOME_REF}}},
+                )
 
 
 def _drop_unused(schemas: dict[str, Any], spec: dict[str, Any]) -> None:

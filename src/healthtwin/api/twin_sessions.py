@@ -10,6 +10,7 @@ here for the modules that import them from the API.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from healthtwin.errors import ConflictError, NotFoundError
 from healthtwin.scenarios.patient_session import (
@@ -30,12 +31,21 @@ __all__ = [
     "MODEL_VERSION",
     "GlucoseReading",
     "PatientTwinSession",
+    "Restore",
     "TwinRegistry",
 ]
+
+#: Re-creates a twin that is not in memory (after a restart) from what is on file, or
+#: answers ``None`` when nothing is.
+Restore = Callable[[str], PatientTwinSession | None]
 
 
 class TwinRegistry:
     """The service's live twins by id (thread-safe).
+
+    With ``restore``, a twin that is not in memory (the service restarted) is re-created
+    on demand by ``restore(twin_id)`` and kept; without it, or when nothing is on file,
+    it is unknown.
 
     Examples
     --------
@@ -43,11 +53,15 @@ class TwinRegistry:
     >>> s = registry.add(PatientTwinSession.create("a", members=8))
     >>> registry.get("a") is s, registry.patient_of("a"), registry.patient_of("zz")
     (True, 'a', None)
+    >>> again = TwinRegistry(restore=lambda i: PatientTwinSession.create(i, members=8))
+    >>> again.get("b").twin_id, [s.twin_id for s in again.sessions()]
+    ('b', ['b'])
     """
 
-    def __init__(self) -> None:
+    def __init__(self, restore: Restore | None = None) -> None:
         self._sessions: dict[str, PatientTwinSession] = {}
         self._lock = threading.Lock()
+        self._restore = restore
 
     def add(self, session: PatientTwinSession) -> PatientTwinSession:
         """Register ``session``; ``ConflictError`` if its id is taken."""
@@ -61,8 +75,7 @@ class TwinRegistry:
 
     def get(self, twin_id: str) -> PatientTwinSession:
         """The session ``twin_id``; ``NotFoundError`` otherwise (naming no other twin)."""
-        with self._lock:
-            session = self._sessions.get(twin_id)
+        session = self._find(twin_id)
         if session is None:
             # Other twins' ids are not listed: they would leak who has a twin.
             raise NotFoundError(
@@ -72,9 +85,20 @@ class TwinRegistry:
 
     def patient_of(self, twin_id: str) -> str | None:
         """The FHIR Patient id of a twin (``None`` if unknown)."""
+        session = self._find(twin_id)
+        return None if session is None else session.patient_id
+
+    def _find(self, twin_id: str) -> PatientTwinSession | None:
         with self._lock:
             session = self._sessions.get(twin_id)
-        return None if session is None else session.patient_id
+        if session is not None or self._restore is None:
+            return session
+        # Rebuilt outside the lock (it replays the twin's data); the first one kept wins.
+        restored = self._restore(twin_id)
+        if restored is None:
+            return None
+        with self._lock:
+            return self._sessions.setdefault(twin_id, restored)
 
     def sessions(self) -> list[PatientTwinSession]:
         """Every session, by id."""

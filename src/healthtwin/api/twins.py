@@ -15,14 +15,20 @@ Routes under ``/api/v1`` (JSON in and out; errors are RFC 9457 problem details):
 - ``POST /twins/{id}/recommendations``: a meal-bolus recommendation
   (:func:`healthtwin.control.recommend.recommend`) proposed through ``store.oversight()``;
   ``POST /recommendations/{rid}/accept`` or ``/override`` records the clinician's
-  decision (and an accepted plan is applied to the twin).
+  decision, and the accepted or overriding plan is applied to the twin that proposed it
+  (the recommendation's value records it as ``twin``, a ``Device`` reference; a patient
+  may have several twins). A proposal without a plan (``plan: null``: no feasible bolus)
+  cannot be accepted (``409``); it can be overridden.
 - ``POST /twins/{id}/vitals``: one vital-signs set (respiration rate, SpO2 and its scale,
   supplemental oxygen, temperature, systolic BP, heart rate, ACVPU consciousness) or a
   batch (``{"observations": [...]}``); each set is scored (NEWS2) and stored as
   Observations (LOINC codes, see :mod:`healthtwin.scenarios.patient_vitals`); a value out
-  of range is a ``422`` naming the field, the value and the allowed range.
+  of range is a ``400`` problem whose ``errors[]`` name the field (pointer), the value and
+  the allowed range.
   ``GET /twins/{id}/vitals`` lists the sets with their NEWS2; the state's ``vitals`` holds
   the latest set, its NEWS2 (total, sub-scores, clinical response) and the NEWS2 trend.
+  A twin made for a stored Patient starts with the complete vital-signs sets on file
+  since its start (as it starts with the stored CGM readings).
 - ``GET /twins/{id}/stream``: server-sent events, one ``reading`` event per new reading
   with the updated forecast median, and one ``vitals`` event per new vital-signs set
   with its NEWS2, for live views.
@@ -44,24 +50,27 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Tag
 
 from healthtwin.api.education import RECORD_PREFIX as EDUCATION_PREFIX
 from healthtwin.api.jobs import RESULT_PREFIX
+from healthtwin.api.openapi_doc import BATCH, SINGLE, single_or_batch
 from healthtwin.api.twin_sessions import (
     CGM_GLUCOSE,
+    MAX_GAP_MIN,
     MODEL,
     MODEL_VERSION,
     GlucoseReading,
     PatientTwinSession,
     TwinRegistry,
 )
-from healthtwin.errors import InvalidInputError
+from healthtwin.errors import ConflictError, InvalidInputError, NotFoundError
 from healthtwin.governance.oversight import Recommendation
 from healthtwin.scenarios.patient_vitals import (
     MEASURED_RANGES,
     VitalSigns,
     latest_news2,
+    stored_vital_signs,
     vital_signs_from_rows,
 )
 from healthtwin.store import Store
@@ -74,6 +83,12 @@ __all__ = [
     "TwinCreate",
     "VitalsBatch",
     "VitalsIn",
+    "ingest",
+    "load_stored_vitals",
+    "record_vitals",
+    "restore",
+    "restorer",
+    "snapshot",
     "twins_router",
 ]
 
@@ -126,7 +141,7 @@ def _measured(name: str, description: str) -> Any:
     """A measured vital sign: its range documented here, checked in the scenarios layer.
 
     The check is not pydantic's, so that a value out of range is answered with the field,
-    the value and the range together (one ``422`` issue per bad field).
+    the value and the range together (one ``400`` error per bad field).
     """
     low, high, inclusive, unit = MEASURED_RANGES[name]
     bound: dict[str, Any] = {"minimum" if inclusive else "exclusiveMinimum": low, "maximum": high}
@@ -246,16 +261,124 @@ def ingest(store: Store, session: PatientTwinSession, readings: list[GlucoseRead
     with session.lock:
         records = session.assimilate(readings)
         store.add_observations(records)
+        snapshot(store, session)
+    return len(records)
+
+
+def snapshot(store: Store, session: PatientTwinSession) -> None:
+    """Save the twin's state with what re-creates it after a restart (:func:`restore`).
+
+    The metadata hold the twin's definition (:meth:`PatientTwinSession.definition`) and
+    its events (meals and boluses given); readings and vital signs are on file already.
+    """
+    with session.lock:
         state = session.twin.state
+        definition = session.definition()
         store.save_twin_state(
             session.twin_id,
             model=MODEL,
             model_version=MODEL_VERSION,
             valid_time=session.when(session.twin.t),
             arrays={"x": state.x, "theta": state.theta},
-            metadata={"patient_id": session.patient_id, "n_readings": len(session.readings)},
+            metadata={
+                "patient_id": session.patient_id,
+                "n_readings": len(session.readings),
+                "definition": {**definition, "start": session.start.isoformat()},
+                "events": [dict(e) for e in session.events],
+            },
         )
-    return len(records)
+
+
+def restore(store: Store, twin_id: str) -> PatientTwinSession | None:
+    """Re-create twin ``twin_id`` from the store (after a restart); ``None`` if not on file.
+
+    The twin is made again from its saved definition, given its logged meals and boluses,
+    and corrected with its patient's CGM readings since its start, then given the
+    vital-signs sets on file: the state it had, up to the ensemble's random draws, which
+    are seeded. (A patient with several twins gives each all its readings since its start.)
+
+    Examples
+    --------
+    >>> from healthtwin.store import open_store
+    >>> with open_store("sqlite://") as store:
+    ...     s = PatientTwinSession.create("d4", members=8)
+    ...     _ = ingest(store, s, [GlucoseReading(5.0, 150.0), GlucoseReading(10.0, 160.0)])
+    ...     again = restore(store, "d4")
+    ...     missing = restore(store, "nobody")
+    >>> again.twin.t, len(again.readings), bool(again.twin.state.x.sum() == s.twin.state.x.sum())
+    (10.0, 2, True)
+    >>> missing is None
+    True
+    """
+    kept = _definitions(store, twin_id)
+    if not kept:
+        return None
+    latest = kept[-1]
+    definition = dict(latest["definition"])
+    definition["start"] = datetime.fromisoformat(definition["start"])
+    session = PatientTwinSession.create(**definition)
+    for event in latest.get("events", []):
+        session.apply_plan(
+            float(event["t_min"]),
+            float(event["meal_g"]),
+            float(event["bolus_u"]),
+            str(event.get("source", "")),
+        )
+    found = store.observations(session.patient_id, CGM_GLUCOSE, start=session.start)
+    readings = [
+        GlucoseReading(session.minutes(o.effective), o.value) for o in found if o.value is not None
+    ]
+    if readings:
+        session.assimilate(readings)
+    load_stored_vitals(store, session)
+    return session
+
+
+def _definitions(store: Store, twin_id: str) -> list[dict[str, Any]]:
+    """The metadata of the twin's snapshots that define it, oldest recorded first."""
+    try:
+        history = store.twin_state_history(twin_id)
+    except NotFoundError:
+        return []
+    kept = sorted((h for h in history if "definition" in h.metadata), key=lambda h: h.recorded_time)
+    return [dict(h.metadata) for h in kept]
+
+
+def restorer(store: Store) -> Callable[[str], PatientTwinSession | None]:
+    """:func:`restore` over ``store``, for :class:`~healthtwin.api.twin_sessions.TwinRegistry`."""
+
+    def restore_from_store(twin_id: str) -> PatientTwinSession | None:
+        return restore(store, twin_id)
+
+    return restore_from_store
+
+
+def load_stored_vitals(store: Store, session: PatientTwinSession) -> int:
+    """Give ``session`` its patient's complete vital-signs sets on file since its start.
+
+    They are scored (NEWS2) and kept like posted sets, but not stored again; a set more
+    than :data:`MAX_GAP_MIN` ahead of the twin is left out. Answers how many were taken.
+
+    Examples
+    --------
+    >>> from healthtwin.store import open_store
+    >>> v = VitalSigns(5.0, respiratory_rate_per_min=22, spo2_percent=95, systolic_bp_mm_hg=105,
+    ...                heart_rate_per_min=96, temperature_c=38.3, consciousness="A")
+    >>> with open_store("sqlite://") as store:
+    ...     first = PatientTwinSession.create("d3", members=8)
+    ...     _ = record_vitals(store, first, [v])
+    ...     again = PatientTwinSession.create("d3", members=8, start=first.start)
+    ...     taken, stored = load_stored_vitals(store, again), len(store.observations("d3"))
+    >>> taken, again.news2[-1]["total"], stored
+    (1, 6, 8)
+    """
+    with session.lock:
+        limit = session.twin.t + MAX_GAP_MIN
+        found = stored_vital_signs(store, session.patient_id, session.minutes, since=session.start)
+        sets = [v for v in found if v.t_min <= limit]
+        if sets:
+            session.record_vitals(sets)  # the records are on file already
+    return len(sets)
 
 
 @twins_router.post("/twins", status_code=201)
@@ -276,6 +399,9 @@ def create_twin(request: Request, body: TwinCreate, response: Response) -> dict[
             first = store.observations(body.patient_id, CGM_GLUCOSE, limit=1)
             start = first[0].effective if first else None
     twin_id = body.twin_id or f"twin-{uuid.uuid4().hex[:12]}"
+    if _definitions(store, twin_id):
+        # A twin of an earlier run of the service (it is re-created on first use).
+        raise ConflictError(f"twin {twin_id!r} already exists; choose another id or omit it")
     session = PatientTwinSession.create(
         twin_id,
         patient_id=body.patient_id,
@@ -294,7 +420,9 @@ def create_twin(request: Request, body: TwinCreate, response: Response) -> dict[
         ]
         if stored:
             session.assimilate(stored)
+        load_stored_vitals(store, session)
     _registry(request).add(session)
+    snapshot(store, session)
     response.headers["Location"] = f"/api/v1/twins/{twin_id}"
     return session.state()
 
@@ -328,7 +456,12 @@ def _anyone(patient_id: str) -> bool:
 
 @twins_router.post("/twins/{twin_id}/observations", status_code=201)
 def post_observations(
-    request: Request, twin_id: str, body: ObservationBatch | ObservationIn
+    request: Request,
+    twin_id: str,
+    body: Annotated[
+        Annotated[ObservationBatch, Tag(BATCH)] | Annotated[ObservationIn, Tag(SINGLE)],
+        single_or_batch("observations"),
+    ],
 ) -> dict[str, Any]:
     """Assimilate one reading or a batch, store them, and answer the new state summary."""
     session = _registry(request).get(twin_id)
@@ -367,6 +500,7 @@ def post_event(request: Request, twin_id: str, body: EventIn) -> dict[str, Any]:
     """Log a meal and/or bolus that was given; later forecasts and readings account for it."""
     session = _registry(request).get(twin_id)
     session.apply_plan(body.t_min, body.meal_g, body.bolus_u, f"logged by {_actor(request)}")
+    snapshot(_store(request), session)
     return {"twin_id": twin_id, "events": len(session.events), "version": session.version}
 
 
@@ -418,6 +552,8 @@ def propose_recommendation(request: Request, twin_id: str, body: RecommendIn) ->
     else:
         meal, bolus = named[advice.chosen]
         value = {"plan": advice.chosen, "meal_g": meal, "bolus_u": bolus, "t_min": session.twin.t}
+    # The proposing twin (a patient may have several): decisions are applied to it.
+    value["twin"] = f"Device/{twin_id}"
     value["explanation"] = advice.explain()
     value["assessments"] = [
         {
@@ -440,35 +576,50 @@ def propose_recommendation(request: Request, twin_id: str, body: RecommendIn) ->
             patient=f"Patient/{session.patient_id}",
         )
     )
-    return _recommendation(made, twin_id)
+    return _recommendation(made)
 
 
 @twins_router.get("/twins/{twin_id}/recommendations")
 def list_recommendations(request: Request, twin_id: str) -> dict[str, Any]:
-    """The twin's recommendations, oldest first, with their status."""
+    """The twin's recommendations, oldest first, with their status.
+
+    Only those the twin proposed (its patient's other twins have their own).
+    """
     session = _registry(request).get(twin_id)
     board = _store(request).oversight()
     found = board.recommendations(patient=f"Patient/{session.patient_id}")
-    return {"recommendations": [_recommendation(r, twin_id) for r in found]}
+    return {
+        "recommendations": [_recommendation(r) for r in found if _proposer(r) in (twin_id, None)]
+    }
 
 
 @twins_router.get("/recommendations/{recommendation_id}")
 def get_recommendation(request: Request, recommendation_id: str) -> dict[str, Any]:
     """One recommendation as it stands."""
-    return _recommendation(_store(request).oversight().recommendation(recommendation_id), None)
+    return _recommendation(_store(request).oversight().recommendation(recommendation_id))
 
 
 @twins_router.post("/recommendations/{recommendation_id}/accept")
 def accept_recommendation(
     request: Request, recommendation_id: str, body: DecisionIn | None = None
 ) -> dict[str, Any]:
-    """Accept as proposed; the plan is applied to the twin."""
+    """Accept as proposed; the plan is applied to the twin that proposed it.
+
+    A proposal without a plan (no feasible bolus) is a ``409``: override it instead.
+    """
     board = _store(request).oversight()
+    proposed = board.recommendation(recommendation_id)
+    if proposed.status == "proposed" and proposed.value.get("plan") is None:
+        raise ConflictError(
+            f"recommendation {recommendation_id!r} proposes no plan "
+            f"(status {proposed.value.get('status')!r}): there is nothing to accept; "
+            "override it with a value ({'bolus_u': ...}) and a reason instead"
+        )
     decided = board.accept(
         recommendation_id, actor=_actor(request), reason=body.reason if body else None
     )
     _apply(request, decided, decided.value)
-    return _recommendation(decided, None)
+    return _recommendation(decided)
 
 
 @twins_router.post("/recommendations/{recommendation_id}/override")
@@ -490,15 +641,36 @@ def override_recommendation(
         .override(recommendation_id, actor=_actor(request), reason=body.reason, value=value)
     )
     _apply(request, decided, {**decided.value, **value})
-    return _recommendation(decided, None)
+    return _recommendation(decided)
+
+
+def _proposer(r: Recommendation) -> str | None:
+    """The id of the twin that proposed ``r`` (``None`` for a record without one)."""
+    twin = r.value.get("twin")
+    return twin.removeprefix("Device/") if isinstance(twin, str) else None
 
 
 def _apply(request: Request, decided: Recommendation, value: dict[str, Any]) -> None:
-    patient = (decided.patient or "").removeprefix("Patient/")
-    sessions = [s for s in _registry(request).sessions() if s.patient_id == patient]
-    if not sessions or value.get("bolus_u") is None:
+    """Apply the decided plan to the twin that proposed it (if it is live).
+
+    A record without its twin (made before twins were recorded) is applied only when its
+    patient has exactly one twin: with several, which one proposed it is unknown.
+    """
+    if value.get("bolus_u") is None:
         return
-    session = sessions[0]
+    registry = _registry(request)
+    twin_id = _proposer(decided)
+    if twin_id is None:
+        patient = (decided.patient or "").removeprefix("Patient/")
+        owned = [s for s in registry.sessions() if s.patient_id == patient]
+        if len(owned) != 1:
+            return
+        session = owned[0]
+    else:
+        try:
+            session = registry.get(twin_id)
+        except NotFoundError:
+            return
     t_min = float(value.get("t_min", session.twin.t))
     session.apply_plan(
         max(t_min, 0.0),
@@ -506,12 +678,13 @@ def _apply(request: Request, decided: Recommendation, value: dict[str, Any]) -> 
         float(value["bolus_u"]),
         f"GuidanceResponse/{decided.id} ({decided.status})",
     )
+    snapshot(_store(request), session)
 
 
-def _recommendation(r: Recommendation, twin_id: str | None) -> dict[str, Any]:
+def _recommendation(r: Recommendation) -> dict[str, Any]:
     return {
         "id": r.id,
-        "twin_id": twin_id,
+        "twin_id": _proposer(r),
         "patient": r.patient,
         "model": r.model,
         "model_version": r.model_version,
@@ -545,7 +718,14 @@ def record_vitals(store: Store, session: PatientTwinSession, sets: list[VitalSig
 
 
 @twins_router.post("/twins/{twin_id}/vitals", status_code=201)
-def post_vitals(request: Request, twin_id: str, body: VitalsBatch | VitalsIn) -> dict[str, Any]:
+def post_vitals(
+    request: Request,
+    twin_id: str,
+    body: Annotated[
+        Annotated[VitalsBatch, Tag(BATCH)] | Annotated[VitalsIn, Tag(SINGLE)],
+        single_or_batch("observations"),
+    ],
+) -> dict[str, Any]:
     """Score and store one vital-signs set or a batch; answer the latest NEWS2."""
     session = _registry(request).get(twin_id)
     items = body.observations if isinstance(body, VitalsBatch) else [body]

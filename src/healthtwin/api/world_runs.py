@@ -83,8 +83,8 @@ def list_worlds(request: Request) -> dict[str, Any]:
 
 @world_runs_router.get("/worlds/{job_id}")
 def world_status(request: Request, job_id: str) -> dict[str, Any]:
-    """A world run's status and progress."""
-    return _runner(request).get(job_id).to_dict()
+    """A world run's status and progress (also after a restart, from the store)."""
+    return _runner(request).status(job_id)
 
 
 @world_runs_router.get("/worlds/{job_id}/results")

@@ -131,7 +131,8 @@ def serve(
         typer.Option(
             "--demo",
             help="Load the synthetic demo dataset: three patient twins with CGM, a region "
-            "scenario and an alarm board (never with --production).",
+            "scenario, a hospital forecast and a small world run (background jobs) and an "
+            "alarm board (never with --production).",
         ),
     ] = False,
 ) -> None:

@@ -8,6 +8,9 @@ Everything here is synthetic and reproducible from fixed seeds:
   with a "distancing" variant, and :func:`demo_region_scenario` it validated;
 - :func:`demo_hospital_twin` is the demo hospital (ED, ward, ICU; today's census) and
   :data:`DEMO_FORECAST` how far the demo forecasts it;
+- :data:`DEMO_WORLD` is a small two-country world (14 days, 2 replicates; each country
+  two regions and a hospital per region) and :func:`demo_world_run` it validated, run by
+  the demo as a background job so the Worlds view has a run to show;
 - :func:`fill_demo_alarms` fills an alarm board with weekly counts of measles, influenza
   and salmonellosis in eight countries (:data:`DEMO_COUNTRIES`), with outbreaks of measles
   in France and Belgium and of influenza in Spain, and one series (influenza in Sweden)
@@ -28,6 +31,7 @@ from healthtwin.scenarios.alarm_board import AlarmBoard, SeriesKey
 from healthtwin.scenarios.hospital_forecast import ForecastSettings
 from healthtwin.scenarios.hospital_twins import HospitalTwin, make_hospital_twin
 from healthtwin.scenarios.region_forecast import PopulationScenario, parse_region_scenario
+from healthtwin.scenarios.world_jobs import WorldRun, plan_world_run
 
 __all__ = [
     "DEMO_ALARM_WEEK",
@@ -35,8 +39,10 @@ __all__ = [
     "DEMO_FORECAST",
     "DEMO_HOSPITAL_ID",
     "DEMO_SCENARIO",
+    "DEMO_WORLD",
     "demo_hospital_twin",
     "demo_region_scenario",
+    "demo_world_run",
     "fill_demo_alarms",
     "simulated_cgm",
 ]
@@ -62,6 +68,47 @@ DEMO_SCENARIO: dict[str, Any] = {
             "name": "distancing",
             "interventions": [{"type": "contact_reduction", "settings": {"community": 0.5}}],
         },
+    ],
+}
+_UNIT_LOS = {"los_hours": {"dist": "exponential", "mean": 80}}
+#: The demo's world: two countries of two regions each, a hospital per region (ward and
+#: ICU), 14 days x 2 replicates (a few seconds of work).
+DEMO_WORLD: dict[str, Any] = {
+    "name": "demo-world",
+    "seed": 5,
+    "days": 14,
+    "replicates": 2,
+    "countries": [
+        {
+            "name": country,
+            "geography": {
+                "regions": [
+                    {"name": f"{country}-a", "population": 20_000},
+                    {"name": f"{country}-b", "population": 10_000},
+                ]
+            },
+            "disease": {"r0": 2.4, "hospitalised_fraction": 0.05},
+            "initial_infected": {f"{country}-a": 40},
+            "hospitals": [
+                {
+                    "name": f"{country}-h{region}",
+                    "region": f"{country}-{region}",
+                    "catchment_share": 1.0,
+                    "config": {
+                        "units": {
+                            "ward": {"kind": "ward", "beds": 30, **_UNIT_LOS},
+                            "icu": {"kind": "icu", "beds": 3, **_UNIT_LOS},
+                        },
+                        "pathways": {
+                            "ward": {"icu": 0.1, "discharge": 0.9},
+                            "icu": {"discharge": 1.0},
+                        },
+                    },
+                }
+                for region in "ab"
+            ],
+        }
+        for country in ("Eastland", "Westland")
     ],
 }
 #: Id of the demo hospital twin.
@@ -127,6 +174,18 @@ def demo_region_scenario() -> PopulationScenario:
     12
     """
     return parse_region_scenario(DEMO_SCENARIO, source="demo scenario")
+
+
+def demo_world_run() -> WorldRun:
+    """:data:`DEMO_WORLD`, validated and planned (two countries, 14 days x 2 replicates).
+
+    Examples
+    --------
+    >>> plan = demo_world_run()
+    >>> plan.world.name, [c.name for c in plan.world.countries], plan.world.days
+    ('demo-world', ['Eastland', 'Westland'], 14)
+    """
+    return plan_world_run(DEMO_WORLD, source="demo world")
 
 
 def demo_hospital_twin() -> HospitalTwin:

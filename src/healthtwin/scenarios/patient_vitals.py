@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -55,6 +55,7 @@ __all__ = [
     "VitalSigns",
     "latest_news2",
     "news2_summaries",
+    "stored_vital_signs",
     "vital_signs_from_rows",
     "vitals_records",
 ]
@@ -401,6 +402,64 @@ def latest_news2(store: Store, patient_id: str) -> dict[str, Any]:
         "subscores": summary["subscores"],
         "response": f"Monitoring {response.monitoring_frequency}; {response.actions[0]}.",
     }
+
+
+def stored_vital_signs(
+    store: Store,
+    patient_id: str,
+    minutes: Callable[[datetime], float],
+    *,
+    since: datetime | None = None,
+) -> list[VitalSigns]:
+    """The complete vital-signs sets on file for ``patient_id``, in time order.
+
+    Observations taken at one time form a set; a set needs the five measured quantities
+    (:data:`NEWS2_CODES`), and consciousness, supplemental oxygen and the SpO2 scale are
+    read when recorded at that time (else Alert, air and scale 1). ``minutes`` turns a
+    time into the set's ``t_min`` (a twin's clock); sets before ``since`` are left out.
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime, timedelta
+    >>> from healthtwin.store import open_store
+    >>> start = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> v = VitalSigns(0.0, respiratory_rate_per_min=22, spo2_percent=95, systolic_bp_mm_hg=105,
+    ...                heart_rate_per_min=96, temperature_c=38.3, consciousness="V")
+    >>> with open_store("sqlite://") as store:
+    ...     _ = store.add_observations(vitals_records("t", "p1", start + timedelta(minutes=30), v))
+    ...     sets = stored_vital_signs(
+    ...         store, "p1", lambda t: (t - start).total_seconds() / 60, since=start
+    ...     )
+    >>> [(s.t_min, s.respiratory_rate_per_min, s.consciousness) for s in sets]
+    [(30.0, 22.0, 'V')]
+    """
+    by_code = {code: name for name, codes in NEWS2_CODES.items() for code in codes}
+    extras = {VITAL_CODES[n][0].code: n for n in ("consciousness", "on_oxygen", "spo2_scale")}
+    at: dict[datetime, dict[str, float]] = {}
+    for record in store.observations(patient_id, start=since):
+        name = by_code.get(record.code.code) or extras.get(record.code.code)
+        if name is None or record.value is None:
+            continue
+        at.setdefault(record.effective, {}).setdefault(name, float(record.value))
+    sets = []
+    for when in sorted(at):
+        values = at[when]
+        if any(name not in values for name in NEWS2_CODES):
+            continue
+        sets.append(
+            VitalSigns(
+                minutes(when),
+                respiratory_rate_per_min=values["respiratory_rate_per_min"],
+                spo2_percent=values["spo2_percent"],
+                systolic_bp_mm_hg=values["systolic_bp_mm_hg"],
+                heart_rate_per_min=values["heart_rate_per_min"],
+                temperature_c=values["temperature_c"],
+                consciousness=Consciousness(int(values.get("consciousness", 0))).letter,
+                spo2_scale=int(values.get("spo2_scale", 1)),
+                on_oxygen=bool(values.get("on_oxygen", 0.0)),
+            )
+        )
+    return sets
 
 
 def _latest(store: Store, patient_id: str, code: str) -> float | None:

@@ -177,48 +177,8 @@
       document.getElementById("last-update").textContent = new Date().toLocaleTimeString();
     }
 
-    async function loadNews2() {
-      const out = document.getElementById("news2");
-      try {
-        const n = await api("/twins/" + twin + "/news2");
-        out.textContent = n.available
-          ? "NEWS2 " + n.total + " (" + n.band + " clinical risk) from vitals at " + n.time + ". " + n.response
-          : "Not available: " + n.reason;
-        if (n.available) { drawVitals(n); }
-      } catch (err) {
-        out.textContent = "Not available: " + err.message;
-      }
-    }
-
-    // The latest vital signs with their NEWS2 sub-scores. The twin forecasts glucose only
-    // and the API keeps the latest set of vitals, so there is no forecast band here.
-    function drawVitals(n) {
-      const rows = VITALS.map(function (v) {
-        const value = n.vitals[v.key];
-        // The API's sub-scores know the SpO2 scale and oxygen; the local table assumes scale 1 on air.
-        const score = n.subscores ? n.subscores[v.subscore] : news2Subscore(v.key, value);
-        return { label: v.label, unit: v.unit, value: value, score: score };
-      });
-      const total = rows.reduce(function (a, r) { return a + r.score; }, 0);
-      document.getElementById("vitals-section").hidden = false;
-      draw("vitals-plot", [{
-        type: "bar", orientation: "h", y: rows.map(function (r) { return r.label + " " + fmt(r.value, r.unit === "°C" ? 1 : 0) + " " + r.unit; }),
-        x: rows.map(function (r) { return r.score; }), name: "NEWS2 sub-score",
-        marker: { color: rows.map(function (r) { return SCORE_COLOURS[r.score]; }) },
-        text: rows.map(function (r) { return String(r.score); }), textposition: "outside", cliponaxis: false,
-      }], {
-        margin: { l: 190, r: 30, t: 10, b: 50 }, showlegend: false,
-        xaxis: { title: { text: "NEWS2 sub-score (0-3)" }, range: [0, 3.4], dtick: 1 },
-        yaxis: { autorange: "reversed", automargin: true },
-      });
-      fillTable("vitals-table", rows, function (tr, r) {
-        cell(tr, r.label, true); cell(tr, fmt(r.value, r.unit === "°C" ? 1 : 0) + " " + r.unit); cell(tr, r.score);
-      });
-      document.getElementById("vitals-note").textContent = "Observed at " + new Date(n.time).toLocaleString() + " (latest on file; consciousness " +
-        n.consciousness + "). Sub-scores sum to " + total + " of the NEWS2 total " + n.total +
-        ". No vitals forecast: this twin forecasts glucose only, so no bands are drawn.";
-      body.dataset.vitalsTotal = String(total);
-    }
+    // Vital signs and NEWS2 have one panel, drawn by vitals.js from /twins/{id}/vitals and
+    // the stream's `vitals` events (the twin's sets include those on file at its creation).
 
     async function loadRecommendations() {
       const data = await api("/twins/" + twin + "/recommendations");
@@ -330,7 +290,6 @@
       if (!data) { return; }
       // Other panels (vitals.js) hear every event of the one stream.
       document.dispatchEvent(new CustomEvent("healthtwin:stream", { detail: { kind: kind, data: data } }));
-      if (kind === "vitals") { loadNews2(); return; }
       if (kind !== "reading") { return; }
       const payload = JSON.parse(data);
       if (view.state) {
@@ -346,7 +305,7 @@
       refresh().catch(function (err) { say(err.message); });
     }
 
-    Promise.all([refresh(), loadRecommendations(), loadNews2()])
+    Promise.all([refresh(), loadRecommendations()])
       .catch(function (err) { say("Could not load the twin: " + err.message); });
     live();
   }
@@ -354,13 +313,6 @@
   // NEWS2 (RCP 2017) sub-scores of one observation on SpO2 scale 1, on air, alert: the chart's
   // lower band limits, the same as physiology/scores.py (values rounded half up to the
   // chart's resolution, with the same slack).
-  const VITALS = [
-    { key: "respiratory_rate_per_min", subscore: "respiration_rate", label: "Respiration rate", unit: "/min" },
-    { key: "spo2_percent", subscore: "spo2", label: "SpO2", unit: "%" },
-    { key: "systolic_bp_mm_hg", subscore: "systolic_bp", label: "Systolic BP", unit: "mmHg" },
-    { key: "heart_rate_per_min", subscore: "pulse", label: "Pulse", unit: "/min" },
-    { key: "temperature_c", subscore: "temperature", label: "Temperature", unit: "°C" },
-  ];
   const NEWS2_BANDS = {
     respiratory_rate_per_min: { limits: [9, 12, 21, 25], scores: [3, 1, 0, 2, 3], resolution: 1 },
     spo2_percent: { limits: [92, 94, 96], scores: [3, 2, 1, 0], resolution: 1 },
@@ -368,7 +320,6 @@
     heart_rate_per_min: { limits: [41, 51, 91, 111, 131], scores: [3, 1, 0, 1, 2, 3], resolution: 1 },
     temperature_c: { limits: [35.1, 36.1, 38.1, 39.1], scores: [3, 1, 0, 1, 2], resolution: 0.1 },
   };
-  const SCORE_COLOURS = ["#1e6b2f", "#b9770e", "#c0392b", "#8a1c00"];
 
   function news2Subscore(key, value) {
     const table = NEWS2_BANDS[key];

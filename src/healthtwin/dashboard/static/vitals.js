@@ -1,7 +1,9 @@
-// healthtwin dashboard, patient view: the live vital-signs panel. The latest set with its
-// NEWS2 (total, risk band in colour and words, RCP Chart 4 response, sub-scores) and the
-// NEWS2 trend, loaded from /twins/{id}/vitals and updated by each `vitals` event of the
-// twin's stream (app.js re-dispatches the stream's events as "healthtwin:stream").
+// healthtwin dashboard, patient view: the one vital-signs and NEWS2 panel. The latest set
+// with its NEWS2 (total, risk band in colour and words, RCP Chart 4 response, sub-scores)
+// and the NEWS2 trend, loaded at page load from /twins/{id}/vitals (which holds the sets
+// on file when the twin was made as well as those posted since) and updated by each
+// `vitals` event of the twin's stream (app.js re-dispatches the stream's events as
+// "healthtwin:stream"). Without any set the panel says so in words and draws no plot.
 // No framework; data is written with textContent only.
 "use strict";
 
@@ -45,10 +47,17 @@
 
   function render() {
     const ordered = Array.from(sets.values()).sort(function (a, b) { return a.vitals.t_min - b.vitals.t_min; });
-    if (!ordered.length) { return; }
+    const out = document.getElementById("news2-live");
+    const shown = document.getElementById("vitals-shown");
+    body.dataset.vitalsSets = String(ordered.length);
+    if (!ordered.length) {
+      out.textContent = "No vital signs yet.";
+      shown.hidden = true;
+      return;
+    }
+    shown.hidden = false;  // before drawing, so that the plot takes the panel's width
     const last = ordered[ordered.length - 1];
     const n = last.news2, band = BANDS[n.band] || BANDS.high;
-    const out = document.getElementById("news2-live");
     out.textContent = "NEWS2 " + n.total + ": " + n.band + " clinical risk (" + n.trigger + ")" +
       (n.any_single_3 ? ", a score of 3 in one parameter" : "") + ". Monitoring " +
       n.monitoring_frequency + "; " + n.actions[0] + ". Latest set at t = " +
@@ -94,7 +103,6 @@
       }),
     }, { responsive: true, displaylogo: false });
     body.dataset.news2Live = String(n.total);
-    body.dataset.vitalsSets = String(ordered.length);
   }
 
   document.addEventListener("healthtwin:stream", function (event) {
