@@ -7,7 +7,9 @@ Message ids come from three places:
 - the cultural profiles (``education/cultures/*.yaml``): ``relative`` and ``diet``;
 - the education package's Python source: the first argument of ``Message(...)``, every
   ``msgid=`` keyword, the fifth argument of ``ScoreItem(...)``, every ``N_("...")`` and
-  every string constant assigned to a name starting with ``MSG_``.
+  every string constant assigned to a name starting with ``MSG_``. A counted message
+  (``healthtwin.education.i18n.PLURAL_FORMS``) becomes a plural entry, its singular as
+  ``msgid`` and the id a record holds as ``msgid_plural``.
 
 Writes ``education/locale/messages.pot`` and updates
 ``education/locale/<lang>/LC_MESSAGES/healthtwin.po`` for de, es, fr, zh: new ids get an
@@ -32,6 +34,8 @@ from pathlib import Path
 import yaml
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po, write_po
+
+from healthtwin.education.i18n import PLURAL_FORMS
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "healthtwin" / "education"
@@ -132,8 +136,15 @@ def template(found: Iterable[Found]) -> Catalog:
     catalog = _catalog(None)
     for msgid, where, _line in found:
         # Files only, no lines: moving a text inside a case does not touch the catalogs.
-        catalog.add(msgid, locations=[(where, None)])
+        catalog.add(_entry_id(msgid), locations=[(where, None)])
     return catalog
+
+
+def _entry_id(msgid: str) -> str | tuple[str, str]:
+    """A counted message (``PLURAL_FORMS``) is a plural entry: (singular, plural)."""
+    if msgid in PLURAL_FORMS:
+        return (PLURAL_FORMS[msgid][0], msgid)
+    return msgid
 
 
 def _catalog(language: str | None) -> Catalog:
@@ -159,6 +170,13 @@ def merged(pot: Catalog, language: str, existing: Catalog | None) -> Catalog:
             continue
         old = existing.get(message.id) if existing is not None else None
         translation = old.string if old is not None and not old.fuzzy else ""
+        if message.pluralizable:
+            forms = catalog.num_plurals
+            forms_kept = translation if isinstance(translation, tuple | list) else None
+            kept = old is not None and old.pluralizable and forms_kept is not None
+            translation = tuple(str(f) for f in forms_kept or ()) if kept else ("",) * forms
+        elif not isinstance(translation, str):
+            translation = ""
         catalog.add(message.id, translation, locations=message.locations)
     return catalog
 

@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -22,13 +23,18 @@ from healthtwin.education.scoring import score
 
 # The hypoglycaemia case's expert pathway, typed as a learner would (numbered menu too):
 # 20 g IV glucose, a recheck after it (above 4.0 mmol/L: no repeat), then ~20 g of a
-# long-acting carbohydrate.
+# long-acting carbohydrate; the patient has chronic kidney disease (insulin acts longer),
+# so a second recheck finds the glucose drifting down and a second snack follows.
 SCRIPT = """# history, then a capillary glucose
 info history_nurse
 info capillary_glucose
 wait 2
 1 20
 wait 15
+info capillary_glucose
+wait 3
+give_long_acting_carbohydrate 20
+wait 12
 info capillary_glucose
 wait 3
 give_long_acting_carbohydrate 20
@@ -54,11 +60,13 @@ def test_scripted_play_writes_a_record_that_grade_scores(tmp_path: Path) -> None
     out, text = _play(tmp_path, "en")
     record = SessionRecord.from_json(out.read_text(encoding="utf-8"))
     assert [a.action_id for a in record.actions] == [
-        "give_dextrose_iv", "give_long_acting_carbohydrate"
+        "give_dextrose_iv", "give_long_acting_carbohydrate", "give_long_acting_carbohydrate"
     ]  # fmt: skip
-    assert [a.t_min for a in record.actions] == [2.0, 20.0]
+    assert [a.t_min for a in record.actions] == [2.0, 20.0, 35.0]
     assert record.actions[0].dose == 20.0  # "1 20": action number 1 with a dose of 20 g
-    assert [r.t_min for r in record.requests if r.info_id == "capillary_glucose"] == [0.0, 17.0]
+    assert [r.t_min for r in record.requests if r.info_id == "capillary_glucose"] == [
+        0.0, 17.0, 32.0
+    ]  # fmt: skip
     assert record.ended_min == 60.0  # "end" lets the twin play on to the case's end
     assert "Capillary glucose: 2" in text
     expected = score(load_case("hypoglycaemia"), record)
@@ -78,7 +86,7 @@ def test_piped_input_plays_without_a_prompt(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert result.output == ""
-    assert len(SessionRecord.from_json(out.read_text(encoding="utf-8")).actions) == 2
+    assert len(SessionRecord.from_json(out.read_text(encoding="utf-8")).actions) == 3
 
 
 def test_the_same_script_scores_the_same_in_german_and_chinese(tmp_path: Path) -> None:
@@ -346,3 +354,23 @@ def test_grade_refuses_a_tampered_session_file(
     assert "does not match a replay of its own actions" in err
     assert len(err.strip().splitlines()) == 1
     assert main(["educate", "grade", str(out)]) == 0
+
+
+def test_the_seed_chooses_the_virtual_patient(tmp_path: Path) -> None:
+    """`--seed`: 0 is the case's own patient, another seed another member, same per seed."""
+
+    def play(seed: int, name: str) -> SessionRecord:
+        out = tmp_path / f"{name}.json"
+        result = runner.invoke(
+            app,
+            ["educate", "play", "septic_shock", "--seed", str(seed), "--out", str(out), "--quiet"],
+            input="wait 10\nend\n",
+        )
+        assert result.exit_code == 0, result.output
+        return SessionRecord.from_json(out.read_text(encoding="utf-8"))
+
+    own, one, two, again = play(0, "own"), play(1, "one"), play(7, "two"), play(1, "again")
+    assert (own.seed, one.seed, two.seed) == (0, 1, 7)
+    maps = [r.measures["map_mmhg"] for r in (own, one, two)]
+    assert not any(np.allclose(a, b) for k, a in enumerate(maps) for b in maps[k + 1 :])
+    np.testing.assert_array_equal(again.measures["map_mmhg"], one.measures["map_mmhg"])

@@ -46,7 +46,7 @@ def test_hypo_expert_rechecks_and_does_not_repeat_glucose_above_4() -> None:
     assert len(doses) == 1
     assert 15 <= (doses[0].dose or 0) <= 20
     carbs = [e.dose for e in case.expert if e.action == "give_long_acting_carbohydrate"]
-    assert carbs == [20.0]
+    assert carbs == [20.0, 20.0]  # the second after the recheck: kidney disease (below)
     record = _expert_record(case)
     rechecks = [r.t_min for r in record.requests if r.info_id == "capillary_glucose"]
     assert any(t >= 10 for t in rechecks) or "capillary_glucose" in {
@@ -167,3 +167,65 @@ def test_anaesthesia_prompt_intubation_needs_no_bag_mask_but_apnoea_is_harm() ->
     apnoeic = [a for a in no_mask if a.action_id != "intubate"] + [A(15.0, "intubate")]
     report = score(case, replay(case, apnoeic, requests=expert_requests(case)))
     assert _item(report, "harm", "resp_rate_per_min") < 0
+
+
+# --- trauma haemorrhage (ATLS 10th ed.; Rossaint et al. 2023) -----------------------------
+
+_CRYSTALLOID_ONLY = [A(1.0, "apply_tourniquet"), A(3.0, "give_crystalloid_bolus", 1000.0),
+                     A(18.0, "give_crystalloid_bolus", 1000.0),
+                     A(33.0, "give_crystalloid_bolus", 1000.0)]  # fmt: skip
+
+
+def test_trauma_crystalloid_alone_fails_and_ends_worse_than_blood() -> None:
+    case = load_case("trauma_haemorrhage")
+    fluid, expert = replay(case, _CRYSTALLOID_ONLY), _expert_record(case)
+    fluid_report, expert_report = score(case, fluid), score(case, expert)
+    assert expert_report.passed
+    assert not fluid_report.passed
+    assert fluid_report.total < expert_report.total
+    assert _item(fluid_report, "harm", "crystalloid_given_ml") < 0
+    assert _item(expert_report, "harm", "crystalloid_given_ml") == 0
+    # Crystalloid dilutes: lower haemoglobin, and lactate (oxygen delivery) suffers.
+    hb, lac = "haemoglobin_g_per_dl", "lactate_mmol_per_l"
+    assert fluid.measures[hb][-1] < expert.measures[hb][-1] - 2.0
+    assert fluid.measures[lac][-1] > expert.measures[lac][-1]
+    # Haemoglobin can be asked for, as a lab with a turnaround.
+    assert case.info("lab_haemoglobin").turnaround_min > 0
+
+
+def test_trauma_blood_is_essential_to_pass() -> None:
+    case = load_case("trauma_haemorrhage")
+    no_blood = [e for e in _expert(case) if e.action_id != "transfuse_red_cells"]
+    report = score(case, replay(case, no_blood, requests=expert_requests(case)))
+    assert report.total >= case.rubric.pass_mark  # enough points...
+    assert not report.passed  # ...but no blood, no pass
+    item = next(i for i in report.items if i.ref == "transfuse_red_cells")
+    assert "cannot be passed" in item.msgid
+
+
+def test_trauma_bleeding_goes_on_until_a_tourniquet_stops_it() -> None:
+    case = load_case("trauma_haemorrhage")
+    blood_only = replay(case, [A(5.0, "transfuse_red_cells", 500.0),
+                               A(20.0, "transfuse_red_cells", 500.0)])  # fmt: skip
+    early = replay(case, [A(1.0, "apply_tourniquet")])
+    map_ = "map_mmhg"
+    # Without haemostasis, blood does not keep up: the pressure falls into shock.
+    assert blood_only.measures[map_][-1] < 60.0
+    assert blood_only.measures[map_][-1] < blood_only.measures[map_][20]
+    assert not score(case, blood_only).passed
+    nothing = replay(case, ())
+    assert nothing.died_min is not None
+    assert nothing.died_min <= case.duration_min
+    # A tourniquet at minute 1 stops it: the pressure recovers with no further treatment.
+    assert early.died_min is None
+    assert early.measures[map_][-1] > early.measures[map_][0]
+
+
+def test_trauma_noradrenaline_is_penalised_only_before_blood() -> None:
+    case = load_case("trauma_haemorrhage")
+    contra = next(c for c in case.rubric.contraindicated if c.action == "start_noradrenaline")
+    first = score(case, replay(case, [A(1.0, "start_noradrenaline", 0.1),
+                                      A(2.0, "apply_tourniquet")]))  # fmt: skip
+    after = score(case, _expert_record(case, [A(30.0, "start_noradrenaline", 0.05)]))
+    assert _item(first, "contraindicated", "start_noradrenaline") == -contra.penalty
+    assert _item(after, "contraindicated", "start_noradrenaline") == 0

@@ -154,7 +154,8 @@ def test_the_case_patient_is_a_member_with_the_cases_clinical_picture(
         assert p.sex == "female"
         assert 60 <= p.age_years <= 80
         assert {"type_2_diabetes", "recurrent_urinary_tract_infection"} <= set(p.comorbidities)
-        assert not {"heart_failure", "beta_blocker"} & set(p.comorbidities)
+        assert "beta_blocker" in p.comorbidities  # the teaching point (blunted tachycardia)
+        assert "heart_failure" not in p.comorbidities
     else:
         assert p.sex == "male"
         assert 65 <= p.age_years <= 80
@@ -310,3 +311,52 @@ def test_the_cross_checks_live_in_their_own_module(tmp_path: Path) -> None:
     )
     with pytest.raises(ResourceValidationError, match="'apply_turnstile' is not a defined id"):
         load_case(path)
+
+
+# --- comorbidities that teach (issue 16, item 5) ---------------------------------------------
+
+
+def _without(case: Case, comorbidity: str) -> dict[str, float]:
+    """The case's own patient with one comorbidity's factors taken away."""
+    ids = [c for c in case.patient.comorbidities if c != comorbidity]
+    assert len(ids) == len(case.patient.comorbidities) - 1
+    base = {"weight_kg": float(case.patient.weight_kg), **case.patient.parameters}
+    return apply_comorbidities(case.patient.model, ids, base)
+
+
+def test_the_septic_patient_on_a_beta_blocker_hides_her_shock() -> None:
+    case = load_case("septic_shock")
+    assert "beta_blocker" in case.patient.comorbidities
+    assert case.patient.cohort is not None
+    assert "beta_blocker" in case.patient.cohort.select.with_comorbidities
+    assert patient_parameters(case)["hr_response_factor"] == pytest.approx(0.4)
+    assert all(d["hr_response_factor"] == pytest.approx(0.4) for d in draw_patients(case, 4, 1))
+    assert any("bisoprolol" in n.text for n in case.narrative)
+    untreated = replay(case, ())
+    plain = replay(case, (), parameters=_without(case, "beta_blocker"))
+    hr, map_ = "hr_per_min", "map_mmhg"
+    # Blunted tachycardia: a slower pulse for the same (or a worse) shock.
+    assert untreated.measures[hr][30] < plain.measures[hr][30] - 10.0
+    assert untreated.measures[map_][30] <= plain.measures[map_][30]
+    assert score(case, _expert_record(case)).passed
+
+
+def test_the_hypoglycaemic_patient_with_kidney_disease_clears_insulin_slowly() -> None:
+    case = load_case("hypoglycaemia")
+    assert "chronic_kidney_disease" in case.patient.comorbidities
+    assert case.patient.cohort is not None
+    assert "chronic_kidney_disease" in case.patient.cohort.select.with_comorbidities
+    assert patient_parameters(case)["insulin_clearance_factor"] == pytest.approx(0.6)
+    draws = draw_patients(case, 4, 1)
+    assert all(d["insulin_clearance_factor"] == pytest.approx(0.6) for d in draws)
+    assert any("kidney" in n.text for n in case.narrative)
+    first = [e for e in case.expert if e.action != "give_long_acting_carbohydrate"]
+    actions = [ActionTaken(e.at_min, e.action, e.dose) for e in first]
+    actions.append(ActionTaken(20.0, "give_long_acting_carbohydrate", 20.0))
+    kidney = replay(case, actions)
+    plain = replay(case, actions, parameters=_without(case, "chronic_kidney_disease"))
+    g = "glucose_mmol_per_l"
+    # The insulin acts for longer: after the same treatment the glucose falls again.
+    assert kidney.measures[g][60] < plain.measures[g][60] - 0.5
+    assert kidney.measures[g][60] < 4.0 <= plain.measures[g][60]
+    assert score(case, _expert_record(case)).passed

@@ -58,7 +58,8 @@ def _read(path: Path, language: str | None = None) -> Catalog:
 
 
 def _ids(catalog: Catalog) -> set[str]:
-    return {str(m.id) for m in catalog if m.id}
+    """Message ids; a plural entry counts by its plural form (the id a record holds)."""
+    return {m.id[-1] if isinstance(m.id, tuple) else str(m.id) for m in catalog if m.id}
 
 
 # --- extraction, on a fixture --------------------------------------------------------------
@@ -146,7 +147,9 @@ def test_template_and_catalogs_are_up_to_date() -> None:
     expected = EXTRACT.outputs()
     pot = expected[PACKAGE / "locale" / "messages.pot"]
     shipped = _ids(_read(PACKAGE / "locale" / "messages.pot"))
-    wanted = {m for m in re.findall(r'^msgid "(.*)"$', pot, flags=re.M) if m}
+    # A plural entry's id is its msgid_plural (the id a record holds).
+    pattern = r'^msgid "(.*)"$(?:\nmsgid_plural "(.*)"$)?'
+    wanted = {p or m for m, p in re.findall(pattern, pot, flags=re.M) if m}
     assert shipped == {_unescape(m) for m in wanted}, (
         "run: .venv/bin/python scripts/extract_education_messages.py, then translate"
     )
@@ -164,6 +167,14 @@ def test_every_catalog_is_complete_with_identical_placeholders(language: str) ->
     problems = []
     for message in catalog:
         if not message.id:
+            continue
+        if isinstance(message.id, tuple):  # a plural entry: every form translated
+            forms = [str(f) for f in message.string]
+            ids = " ".join(message.id)
+            if not all(f.strip() for f in forms) or message.fuzzy:
+                problems.append(f"untranslated plural: {message.id!r}")
+            elif any(placeholders(f) != placeholders(ids) for f in forms):
+                problems.append(f"placeholders differ: {message.id!r} -> {forms!r}")
             continue
         msgid, msgstr = str(message.id), str(message.string)
         if not msgstr.strip():

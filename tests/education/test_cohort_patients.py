@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from healthtwin.education.case import case_path, load_case
+from healthtwin.education.case import Case, case_path, load_case
 from healthtwin.education.comorbidities import (
     apply_comorbidities,
     check_comorbidities,
@@ -22,11 +22,12 @@ from healthtwin.education.patients import (
     cohort_members,
     draw_patients,
     patient_parameters,
+    seeded_patient_parameters,
 )
 from healthtwin.education.record import ActionTaken
 from healthtwin.education.responders.glucose import GlucoseResponder
 from healthtwin.education.responders.sepsis import SepsisResponder
-from healthtwin.errors import ResourceValidationError, UnknownModelError
+from healthtwin.errors import InvalidParameterError, ResourceValidationError, UnknownModelError
 from healthtwin.physiology.hovorka import HOVORKA_2004_TABLE1, HovorkaParameters
 
 HYPO = load_case("hypoglycaemia")
@@ -77,8 +78,9 @@ def test_the_member_becomes_a_concrete_patient_with_its_physiology() -> None:
         member.weight_kg,
         member.height_cm,
     )
-    assert 65 <= p.age_years <= 80
+    assert 55 <= p.age_years <= 85
     assert p.sex == "female"
+    assert "chronic_kidney_disease" in p.comorbidities
     # Weight and height give back the member's BMI.
     assert p.weight_kg / (p.height_cm / 100) ** 2 == pytest.approx(member.bmi_kg_m2, rel=2e-3)
     # Its own comorbidities (diabetes, hypertension...) and the case's.
@@ -107,7 +109,9 @@ def test_the_cohort_twin_physiology_reaches_the_responder() -> None:
 def _small_cohort_case(tmp_path: Path, seed: int) -> Path:
     (tmp_path / "small.yaml").write_text(SMALL, encoding="utf-8")
     path = _variant(tmp_path, "hypoglycaemia", "cohort: t1d_adults", "cohort: small.yaml")
-    text = path.read_text(encoding="utf-8").replace("member: 5", "member: 0")
+    # The small cohort draws no kidney disease: select on age, sex and BMI only.
+    text = path.read_text(encoding="utf-8")
+    text = text.replace("    with_comorbidities: [chronic_kidney_disease]\n", "")
     path.write_text(text.replace("seed: 7", f"seed: {seed}"), encoding="utf-8")
     return path
 
@@ -118,16 +122,22 @@ def test_the_same_seed_gives_the_same_patient_and_another_seed_another(tmp_path:
     assert load_case(_small_cohort_case(tmp_path, 1)).patient == one
     other = load_case(_small_cohort_case(tmp_path, 2)).patient
     assert (other.age_years, other.weight_kg) != (one.age_years, one.weight_kg)
-    assert 65 <= other.age_years <= 80
+    assert 55 <= other.age_years <= 85
 
 
 def test_members_are_selected_in_order() -> None:
-    select = CohortSelect(age_years=[65, 80], sex="female", bmi_kg_m2=[18.5, 30])
+    select = CohortSelect(
+        age_years=[55, 85],
+        sex="female",
+        bmi_kg_m2=[18.5, 30],
+        with_comorbidities=["chronic_kidney_disease"],
+    )
     matching = [m for m in _members() if select.matches(m)]
     source = HYPO.patient.cohort
     assert source is not None
     assert matching[source.member].row == source.row
-    assert all(65 <= m.age_years <= 80 and m.sex == "female" for m in matching)
+    assert all(55 <= m.age_years <= 85 and m.sex == "female" for m in matching)
+    assert all("chronic_kidney_disease" in m.comorbidities for m in matching)
 
 
 def test_a_cohort_file_next_to_the_case_is_used(tmp_path: Path) -> None:
@@ -142,9 +152,13 @@ def test_a_cohort_file_next_to_the_case_is_used(tmp_path: Path) -> None:
     [
         ("cohort: t1d_adults", "cohort: martians", r"no packaged cohort 'martians'.*t1d_adults"),
         ("cohort: t1d_adults", "cohort: missing.yaml", "does not exist"),
-        ("member: 5", "member: 500", "only .* member"),
-        ("select: {age_years", "select: {sex: male, age_years", "contradicts select.sex"),
-        ("member: 5", "member: 5\n  weight_kg: 70", "weight_kg"),
+        ("member: 0", "member: 500", "only .* member"),
+        (
+            "    age_years: [55, 85]",
+            "    sex: male\n    age_years: [55, 85]",
+            "contradicts select.sex",
+        ),
+        ("member: 0", "member: 0\n  weight_kg: 70", "weight_kg"),
     ],
 )
 def test_broken_cohort_patients_name_the_problem_and_the_line(
@@ -218,20 +232,23 @@ def test_factors_multiply_and_only_touch_their_responder() -> None:
     assert both["insulin_clearance_factor"] == pytest.approx(0.6)
 
 
-def _minutes_below(case_path_or_id: str | Path, limit: float) -> tuple[int, float]:
-    case = load_case(case_path_or_id)
-    glucose = replay(case, [ActionTaken(5.0, "give_dextrose_iv", 15.0)]).measures[
-        "glucose_mmol_per_l"
-    ]
+def _minutes_below(
+    case: Case, limit: float, parameters: dict[str, float] | None = None
+) -> tuple[int, float]:
+    glucose = replay(
+        case, [ActionTaken(5.0, "give_dextrose_iv", 15.0)], parameters=parameters
+    ).measures["glucose_mmol_per_l"]
     return int((glucose < limit).sum()), float(glucose[-1])
 
 
-def test_kidney_disease_keeps_the_same_patient_hypoglycaemic_longer(tmp_path: Path) -> None:
-    old, new = "comorbidities: [cellulitis]", "comorbidities: [cellulitis, chronic_kidney_disease]"
-    ckd = _variant(tmp_path, "hypoglycaemia", old, new)
-    assert load_case(ckd).patient.age_years == HYPO.patient.age_years
-    below, end = _minutes_below("hypoglycaemia", 4.0)
-    below_ckd, end_ckd = _minutes_below(ckd, 4.0)
+def test_kidney_disease_keeps_the_same_patient_hypoglycaemic_longer() -> None:
+    # The case's patient has chronic kidney disease; the same patient without its factor.
+    assert "chronic_kidney_disease" in HYPO.patient.comorbidities
+    ids = [c for c in HYPO.patient.comorbidities if c != "chronic_kidney_disease"]
+    base = {"weight_kg": float(HYPO.patient.weight_kg), **HYPO.patient.parameters}
+    plain = apply_comorbidities("glucose", ids, base)
+    below_ckd, end_ckd = _minutes_below(HYPO, 4.0)
+    below, end = _minutes_below(HYPO, 4.0, plain)
     # Insulin on board is cleared more slowly: more minutes below 4 mmol/L after the same
     # glucose, and a lower glucose at the end of the hour.
     assert below_ckd >= below + 3
@@ -268,3 +285,20 @@ def test_a_beta_blocker_blunts_the_tachycardia_of_blood_loss() -> None:
         rises.append(r.measure(r.advance(s, 0.0, 30.0, rng))["hr_per_min"] - 80.0)
     assert rises[0] > 20.0
     assert rises[1] < 0.5 * rises[0]
+
+
+def test_the_seed_chooses_the_virtual_patient() -> None:
+    """Seed 0 is the case's own member; another seed another member, deterministically."""
+    case = load_case("septic_shock")
+    assert seeded_patient_parameters(case, 0) == patient_parameters(case)
+    assert seeded_patient_parameters(case, None) == patient_parameters(case)
+    one, two = seeded_patient_parameters(case, 1), seeded_patient_parameters(case, 2)
+    assert one == seeded_patient_parameters(case, 1)
+    assert len({one["weight_kg"], two["weight_kg"], case.patient.weight_kg}) == 3
+    # The session plays the patient its seed chooses: different courses, same per seed.
+    courses = {s: replay(case, (), seed=s).measures["map_mmhg"] for s in (0, 1, 2)}
+    assert not np.allclose(courses[0], courses[1])
+    assert not np.allclose(courses[1], courses[2])
+    np.testing.assert_array_equal(replay(case, (), seed=1).measures["map_mmhg"], courses[1])
+    with pytest.raises(InvalidParameterError, match="seed"):
+        seeded_patient_parameters(case, -1)

@@ -10,6 +10,7 @@ from healthtwin.education.debrief import Band, Debrief, debrief, expert_requests
 from healthtwin.education.engine import replay
 from healthtwin.education.i18n import Localizer, placeholders
 from healthtwin.education.record import ActionTaken, InfoRequest, SessionRecord
+from healthtwin.education.scoring import score
 from healthtwin.errors import InvalidParameterError
 
 N_DRAWS = 3
@@ -136,3 +137,27 @@ def test_progress_is_reported_after_each_variant(case: Case, late: SessionRecord
     found = debrief(case, late, shifts=(), n_draws=1, progress=lambda *c: calls.append(c))
     assert [v.id for v in found.variants] == ["played", "without:0", "expert"]
     assert calls == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_the_headline_is_the_learners_own_patient() -> None:
+    """A cohort patient: the headline compares the played patient, the bands add context."""
+    trauma = load_case("trauma_haemorrhage")
+    played = replay(trauma, [ActionTaken(1.0, "apply_tourniquet"),
+                             ActionTaken(12.0, "transfuse_red_cells", 500.0)])  # fmt: skip
+    own = score(trauma, played).total
+    found = debrief(trauma, played, shifts=(-5.0,), n_draws=N_DRAWS, seed=2)
+    assert found.variant("played").own_score == own
+    heads = [m for m in found.messages if m.msgid.startswith("Score:")]
+    assert heads
+    assert all(m.params["played_score"] == own for m in heads)
+    assert "for your patient" in heads[0].msgid
+    assert "similar patients" in heads[0].msgid
+    expert = found.variant("expert")
+    assert heads[-1].params["score"] == expert.own_score == expert.reports[0].total
+    lactate = [m for m in found.messages if m.params.get("measure") == "lactate"]
+    assert lactate
+    final = played.measures["lactate_mmol_per_l"][-1]
+    assert all(m.params["played"].value == pytest.approx(final) for m in lactate)  # type: ignore[union-attr]
+    doc = found.to_dict()["variants"][0]
+    assert doc["own"]["score"] == own
+    assert "q50" in doc["score"]

@@ -28,8 +28,10 @@ def hypo() -> Case:
 @pytest.fixture(scope="module")
 def played(hypo: Case) -> SessionRecord:
     return replay(
-        hypo, [A(2.0, "give_dextrose_iv", 20.0), A(20.0, "give_long_acting_carbohydrate", 20.0)]
-    )
+        hypo,
+        [A(2.0, "give_dextrose_iv", 20.0), A(20.0, "give_long_acting_carbohydrate", 20.0),
+         A(35.0, "give_long_acting_carbohydrate", 20.0)],
+    )  # fmt: skip
 
 
 # --- 1. the grader replays the actions -----------------------------------------------

@@ -310,3 +310,33 @@ def test_a_case_kept_foreign_is_still_in_the_learners_language() -> None:
     local = zh.render(message, culture_for(case, "zh"))
     assert foreign.startswith("她的女儿说，Mrs Margaret Evans")
     assert local.startswith("她的儿子说，李秀英女士")
+
+
+def test_a_dose_smaller_than_the_units_last_digit_keeps_its_digits() -> None:
+    """A typed 0,02 g is echoed as 0,02 g, not 0,0 g (issue 16)."""
+    from healthtwin.education.record import Quantity
+
+    de = Localizer("de")
+    assert de.quantity(Quantity(0.02, "g")) == "0,02\u00a0g"
+    assert de.quantity(Quantity(0.0, "g")) == "0,0\u00a0g"
+    assert de.quantity(Quantity(3.4, "mmHg"), "cvp_mmhg") == "3\u00a0mmHg"
+
+
+@pytest.mark.parametrize(
+    ("language", "one", "five"),
+    [
+        ("en", "Result expected in 1 minute.", "Result expected in 5 minutes."),
+        ("de", "Ergebnis in 1 Minute erwartet.", "Ergebnis in 5 Minuten erwartet."),
+        ("fr", "Résultat attendu dans 1 minute.", "Résultat attendu dans 5 minutes."),
+    ],
+)
+def test_counted_messages_take_the_languages_plural_form(
+    language: str, one: str, five: str
+) -> None:
+    """No "1 minutes" (issue 16): counted messages go through ngettext."""
+    from healthtwin.education.engine import MSG_RESULT_PENDING
+    from healthtwin.education.record import Message
+
+    loc = Localizer(language)
+    assert loc.render(Message(MSG_RESULT_PENDING, {"wait_min": 1.0})) == one
+    assert loc.render(Message(MSG_RESULT_PENDING, {"wait_min": 5.0})) == five

@@ -121,3 +121,41 @@ def test_shipped_case_plays_through_the_engine() -> None:
     assert session.finished
     assert not session.dead
     assert session.record().measures["map_mmhg"].shape == session.record().times_min.shape
+
+
+def test_haemorrhage_event_formats_and_haemostasis() -> None:
+    r = SepsisResponder()
+    s0 = r.initial({}, {"inflammation": 0.0}, _rng())
+    timed = r.event(s0, {"event": "haemorrhage", "volume_ml": 500.0, "over_min": 10.0}, 0.0)
+    rate = r.event(s0, {"event": "haemorrhage", "rate_ml_per_min": 50.0, "over_min": 10.0}, 0.0)
+    # volume_ml over over_min and rate_ml_per_min for over_min lose the same blood.
+    a, b = r.advance(timed, 0.0, 30.0, _rng()), r.advance(rate, 0.0, 30.0, _rng())
+    assert a.bled_ml == pytest.approx(500.0)
+    assert b.bled_ml == pytest.approx(500.0)
+    # until: haemostasis goes on past over_min, slowing as the pressure falls ...
+    open_ = r.event(
+        s0, {"event": "haemorrhage", "rate_ml_per_min": 50.0, "until": "haemostasis"}, 0
+    )
+    c = r.advance(open_, 0.0, 30.0, _rng())
+    assert 500.0 < c.bled_ml < 30 * 50.0 * 1.5
+    # ... until haemostasis stops it.
+    stopped = r.apply(open_, {"type": "haemostasis"}, None, 0.0)
+    assert r.advance(stopped, 0.0, 30.0, _rng()).bled_ml == pytest.approx(0.0)
+    for bad in ({"volume_ml": 500.0, "rate_ml_per_min": 10.0}, {"rate_ml_per_min": -1.0},
+                {"volume_ml": 500.0, "until": "dawn"}, {}):  # fmt: skip
+        with pytest.raises(InvalidInputError):
+            r.event(s0, {"event": "haemorrhage", **bad}, 0.0)
+
+
+def test_blood_and_crystalloid_are_measured_and_crystalloid_dilutes() -> None:
+    r = SepsisResponder()
+    s0 = r.initial({}, {"inflammation": 0.0, "blood_loss_ml": 1000.0}, _rng())
+    fluid = r.apply(s0, {"type": "fluid_bolus"}, 1000.0, 0.0)
+    blood = r.apply(s0, {"type": "blood_transfusion"}, 1000.0, 0.0)
+    f, b = r.measure(r.advance(fluid, 0, 60, _rng())), r.measure(r.advance(blood, 0, 60, _rng()))
+    assert f["crystalloid_given_ml"] == 1000.0
+    assert f["blood_given_ml"] == 0.0
+    assert b["blood_given_ml"] == 1000.0
+    assert b["crystalloid_given_ml"] == 0.0
+    assert f["haemoglobin_g_per_dl"] < 11.0 < b["haemoglobin_g_per_dl"]
+    assert f["lactate_mmol_per_l"] > b["lactate_mmol_per_l"]

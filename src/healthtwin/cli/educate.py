@@ -92,7 +92,13 @@ def list_command(
 def play_command(
     case: Annotated[str, typer.Argument(help="A case file (.yaml) or a shipped case id.")],
     locale: LocaleOption = "en",
-    seed: Annotated[int, typer.Option(help="Seed of the virtual patient.")] = 0,
+    seed: Annotated[
+        int,
+        typer.Option(
+            help="Seed of the virtual patient: 0 is the case's own, another seed another "
+            "patient like it (deterministic)."
+        ),
+    ] = 0,
     speed: Annotated[
         float,
         typer.Option(help="Twin minutes per real second while waiting (0: at once)."),

@@ -90,6 +90,8 @@ _UNIT_SUFFIXES = (
     ("_percent", "%"),
     ("_ml_per_h", "mL/h"),
     ("_c", "degC"),
+    ("_g_per_dl", "g/dL"),
+    ("_given_ml", "mL"),
 )
 _UNITLESS = frozenset({"ph", "bis", "gcs"})
 
@@ -294,7 +296,8 @@ class CriticalAction(BaseModel):
     """An action that earns ``points`` when taken within ``within_min`` of the start.
 
     ``any_of`` lists alternative actions that satisfy the item as well (e.g. IM glucagon
-    instead of IV glucose); the first of them taken counts.
+    instead of IV glucose); the first of them taken counts. An ``essential`` action must
+    be taken (at any time) for the session to pass, whatever its total.
     """
 
     model_config = _STRICT
@@ -302,6 +305,7 @@ class CriticalAction(BaseModel):
     within_min: Minutes
     points: Points
     any_of: list[Id] = Field(default_factory=list)
+    essential: bool = False
 
     @property
     def actions(self) -> tuple[str, ...]:

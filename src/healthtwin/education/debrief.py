@@ -18,11 +18,16 @@ Variants:
 - ``expert``: the case's ``expert`` pathway, with the information requests the rubric
   asks for made as soon as they are available.
 
-For each variant the score and the rubric's final-state measures are summarised by their
+For each variant the score and the rubric's final-state measures are given on the
+learner's own patient (draw 0: ``own_score``, ``own_outcomes``) and summarised by their
 5 %, 50 % and 95 % quantiles over the draws, and each counterfactual is explained in a
 :class:`~healthtwin.education.record.Message` (English id plus parameters) for the
-localizer, e.g. *Had you chosen "Give IV fluids" 10 minutes earlier, lactate at minute 60
-would have been 2.1 (1.8 to 2.6) instead of 3.0 (2.5 to 3.6)*.
+localizer. The headline is the learner's own patient, as played against the variant; the
+bands over the patients drawn come as context, e.g. *Had you chosen "Give IV fluids" 10
+minutes earlier: at minute 60, lactate 2.1 instead of 3.0 for your patient; across similar
+patients 1.8 to 2.6 instead of 2.5 to 3.6*. The message parameters ``score``,
+``played_score``, ``value`` and ``played`` (and their glucose and pH forms) are the own
+patient's values; ``*_low`` and ``*_high`` are the bands' 5 % and 95 % quantiles.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ import numpy as np
 from healthtwin.core.types import FloatArray
 from healthtwin.education.case import Case
 from healthtwin.education.engine import replay
-from healthtwin.education.patients import draw_patients, patient_parameters
+from healthtwin.education.patients import draw_patients, seeded_patient_parameters
 from healthtwin.education.record import ActionTaken, InfoRequest, Message, Quantity, SessionRecord
 from healthtwin.education.scoring import ScoreReport, measure_family, measure_params, score
 from healthtwin.errors import InvalidInputError, InvalidParameterError
@@ -127,6 +132,16 @@ class VariantOutcome:
         """Quantiles of each final-state measure over the patients drawn."""
         return {m: Band.of(v) for m, v in self.outcomes.items()}
 
+    @property
+    def own_score(self) -> float:
+        """The total score on the learner's own patient (draw 0)."""
+        return float(self.reports[0].total)
+
+    @property
+    def own_outcomes(self) -> dict[str, float]:
+        """Each final-state measure on the learner's own patient (draw 0)."""
+        return {m: float(v[0]) for m, v in self.outcomes.items()}
+
 
 @dataclass(frozen=True)
 class Debrief:
@@ -182,6 +197,7 @@ class Debrief:
                     ],
                     "score": _band_dict(v.score_band),
                     "outcomes": {m: _band_dict(b) for m, b in v.outcome_bands.items()},
+                    "own": {"score": v.own_score, "outcomes": v.own_outcomes},
                 }
                 for v in self.variants
             ],
@@ -323,7 +339,7 @@ def _patients(
     case: Case, record_seed: int, n_draws: int, seed: int
 ) -> list[tuple[int, dict[str, float]]]:
     """(seed, parameters) of each patient: the played one first, then draws."""
-    out = [(record_seed, patient_parameters(case))]
+    out = [(record_seed, seeded_patient_parameters(case, record_seed))]
     if n_draws > 1:
         drawn = draw_patients(case, n_draws - 1, seed)
         seeds = np.random.SeedSequence(seed).generate_state(n_draws - 1)
@@ -387,13 +403,13 @@ def _explain(
     out = [
         Message(_head_msgid(v.kind, (v.shift_min or 0.0) < 0), head_params, "feedback"),
         Message(
-            "Score: {score} ({score_low} to {score_high}) instead of {played_score} "
-            "({played_low} to {played_high}).",
+            "Score: {score} instead of {played_score} for your patient; across similar "
+            "patients {score_low} to {score_high} instead of {played_low} to {played_high}.",
             {
-                "score": theirs.median,
+                "score": v.own_score,
                 "score_low": theirs.low,
                 "score_high": theirs.high,
-                "played_score": mine.median,
+                "played_score": played.own_score,
                 "played_low": mine.low,
                 "played_high": mine.high,
             },
@@ -405,10 +421,10 @@ def _explain(
         params = {
             **measure_params(
                 measure,
-                value=b.median,
+                value=v.own_outcomes[measure],
                 low=b.low,
                 high=b.high,
-                played=p.median,
+                played=played.own_outcomes[measure],
                 played_low=p.low,
                 played_high=p.high,
             ),
@@ -434,17 +450,20 @@ def _outcome_msgid(family: str) -> str:
     # layer converts and formats them; other measures keep their canonical unit.
     if family == "glucose":
         m = Message(
-            "At minute {at_min}: glucose {glucose} ({glucose_low} to {glucose_high}) instead "
-            "of {glucose_played} ({glucose_played_low} to {glucose_played_high})."
+            "At minute {at_min}: glucose {glucose} instead of {glucose_played} for your "
+            "patient; across similar patients {glucose_low} to {glucose_high} instead of "
+            "{glucose_played_low} to {glucose_played_high}."
         )
     elif family == "ph":
         m = Message(
-            "At minute {at_min}: pH {ph} ({ph_low} to {ph_high}) instead of {ph_played} "
-            "({ph_played_low} to {ph_played_high})."
+            "At minute {at_min}: pH {ph} instead of {ph_played} for your patient; across "
+            "similar patients {ph_low} to {ph_high} instead of {ph_played_low} to "
+            "{ph_played_high}."
         )
     else:
         m = Message(
-            "At minute {at_min}: {measure} {value} ({low} to {high}) instead of {played} "
-            "({played_low} to {played_high})."
+            "At minute {at_min}: {measure} {value} instead of {played} for your patient; "
+            "across similar patients {low} to {high} instead of {played_low} to "
+            "{played_high}."
         )
     return m.msgid

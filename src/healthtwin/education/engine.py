@@ -56,7 +56,7 @@ from healthtwin.education.learner_errors import (
     ERR_UNKNOWN_INFO,
     LearnerError,
 )
-from healthtwin.education.patients import patient_parameters
+from healthtwin.education.patients import seeded_patient_parameters
 from healthtwin.education.record import (
     ActionTaken,
     InfoRequest,
@@ -103,9 +103,11 @@ class Session:
     case
         The case to play.
     seed
-        Seed of the patient's random streams (same seed, same patient and course).
+        Seed of the virtual patient and its random streams (same seed, same patient and
+        course): 0 is the case's own patient, another seed another patient like it
+        (:func:`healthtwin.education.patients.seeded_patient_parameters`).
     parameters
-        Responder parameters of the patient; default the case's nominal patient (see
+        Responder parameters of the patient; default the patient ``seed`` chooses (see
         :func:`healthtwin.education.patients.draw_patients` for others).
     started_at
         Wall-clock start of the session (ISO 8601), kept in the record for the xAPI
@@ -125,7 +127,9 @@ class Session:
         self.started_at = started_at
         self._responder = make_responder(case.patient.model)
         init_seq, dyn_seq = np.random.SeedSequence(self.seed).spawn(2)
-        params = patient_parameters(case) if parameters is None else dict(parameters)
+        params = (
+            seeded_patient_parameters(case, self.seed) if parameters is None else dict(parameters)
+        )
         self._state: Any = self._responder.initial(
             params, case.initial_state, np.random.default_rng(init_seq)
         )

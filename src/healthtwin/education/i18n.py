@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from babel import Locale, UnknownLocaleError
@@ -59,6 +60,7 @@ __all__ = [
     "DOMAIN",
     "ERRORS_DOMAIN",
     "N_",
+    "PLURAL_FORMS",
     "LocaleChoice",
     "Localizer",
     "catalog_path",
@@ -92,6 +94,19 @@ def N_(msgid: str) -> str:  # noqa: N802 - the gettext convention
     """
     return msgid
 
+
+#: Messages with a count: the (plural) message id a record holds -> its singular English
+#: form and the parameter that counts. The catalogs hold them as plural entries
+#: (``msgid``/``msgid_plural``), rendered with ``ngettext`` so that a learner reads "1
+#: minute" and "5 minutes" in every language's plural rule.
+PLURAL_FORMS: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        "Result expected in {wait_min} minutes.": (
+            "Result expected in {wait_min} minute.",
+            "wait_min",
+        ),
+    }
+)
 
 # Cultural placeholders when a message is rendered without a profile.
 _NEUTRAL_CULTURE = {
@@ -265,6 +280,21 @@ class Localizer:
         """The translation of ``msgid`` (the id itself when the catalog lacks it)."""
         return str(self._translations.gettext(msgid))
 
+    def ngettext(self, msgid: str, count: float) -> str:
+        """The translation of a counted message (a :data:`PLURAL_FORMS` key) for ``count``.
+
+        Examples
+        --------
+        >>> Localizer("en").ngettext("Result expected in {wait_min} minutes.", 1)
+        'Result expected in {wait_min} minute.'
+        >>> Localizer("de").ngettext("Result expected in {wait_min} minutes.", 5)
+        'Ergebnis in {wait_min} Minuten erwartet.'
+        """
+        singular, _ = PLURAL_FORMS[msgid]
+        # A fractional count takes the plural in English; the catalog's rule decides else.
+        n = int(count) if float(count).is_integer() else 2
+        return str(self._translations.ngettext(singular, msgid, n))
+
     def number(self, x: float, digits: int = 1) -> str:
         """``x`` with ``digits`` decimals in the locale's format.
 
@@ -349,7 +379,13 @@ class Localizer:
                 return text
             return f"{text}\u00a0{unitlayer.unit_label(q.unit, self.language)}"
         unit = unitlayer.local_unit(kind, self.units)
-        text = self.number(unitlayer.to_local(q.value, kind, self.units), unit.digits)
+        local = unitlayer.to_local(q.value, kind, self.units)
+        text = self.number(local, unit.digits)
+        if local != 0 and abs(local) < 10.0**-unit.digits:
+            # Smaller than the unit's last digit (a typed dose of 0.02 g): keep up to three
+            # more decimals rather than echo "0.0 g".
+            pattern = "#,##0." + "0" * unit.digits + "###"
+            text = format_decimal(local, format=pattern, locale=self.choice.tag)
         if not unit.symbol:
             return text
         label = unitlayer.unit_label(unit.symbol, self.language)
@@ -373,6 +409,10 @@ class Localizer:
         InvalidInputError
             If the text needs a parameter the message lacks.
         """
+        if message.msgid in PLURAL_FORMS:
+            count = message.params.get(PLURAL_FORMS[message.msgid][1])
+            if isinstance(count, int | float):
+                return self._filled(self.ngettext(message.msgid, count), message, culture)
         return self._filled(self.gettext(message.msgid), message, culture)
 
     def render_error(self, error: LearnerMessageError) -> str:

@@ -79,6 +79,7 @@ __all__ = [
     "member_parameters",
     "patient_parameters",
     "resolve_cohort_patient",
+    "seeded_patient_parameters",
 ]
 
 _STRICT = ConfigDict(frozen=True, extra="forbid", strict=True)
@@ -538,14 +539,69 @@ def draw_patients(case: Case, n: int, seed: int = 0) -> list[dict[str, float]]:
     if source is None:
         nominal = patient_parameters(case)
         return [responder.sample_parameters(nominal, rng) for rng in streams]
-    members = _matching(cohort_members(source.path, source.seed), source.select)
-    others = [m for m in members if m.row != source.row] or members
-    own = {k: v for k, v in case.patient.parameters.items() if k not in source.drawn_parameters}
+    others = _other_members(case)
     out = []
     for rng in streams:
         member = others[int(rng.integers(len(others)))]
-        base = {"weight_kg": member.weight_kg, **member_parameters(case.patient.model, member)}
-        ids = list(dict.fromkeys([*member.comorbidities, *source.case_comorbidities]))
-        params = apply_comorbidities(case.patient.model, ids, {**base, **own})
-        out.append(responder.sample_parameters(params, rng))
+        out.append(responder.sample_parameters(_member_patient(case, member), rng))
     return out
+
+
+def seeded_patient_parameters(case: Case, seed: int | None) -> dict[str, float]:
+    """The patient a learner plays with ``seed`` (the ``--seed`` of the faces).
+
+    Seed ``None`` or 0 is the case's own patient (:func:`patient_parameters`). Another seed
+    is another patient like it, deterministically: for a cohort patient, member
+    ``(seed - 1) mod n`` of the ``n`` other members matching the case's selection (so
+    consecutive seeds give different members), with its own size, physiology and
+    comorbidities and the remaining ``_cv`` spreads drawn from the seed; for an inline
+    patient, the ``_cv`` spreads drawn from the seed.
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``seed`` is negative.
+
+    Examples
+    --------
+    >>> from healthtwin.education.case import load_case
+    >>> case = load_case("septic_shock")
+    >>> seeded_patient_parameters(case, 0) == patient_parameters(case)
+    True
+    >>> a, b = seeded_patient_parameters(case, 1), seeded_patient_parameters(case, 2)
+    >>> a == seeded_patient_parameters(case, 1), a["weight_kg"] != b["weight_kg"]
+    (True, True)
+    """
+    if not seed:
+        return patient_parameters(case)
+    if seed < 0:
+        raise InvalidParameterError(f"seed must be >= 0, got {seed}")
+    responder = make_responder(case.patient.model)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 16]))
+    if case.patient.cohort is None:
+        return responder.sample_parameters(patient_parameters(case), rng)
+    others = _other_members(case)
+    member = others[(int(seed) - 1) % len(others)]
+    return responder.sample_parameters(_member_patient(case, member), rng)
+
+
+def _source(case: Case) -> CohortSource:
+    if case.patient.cohort is None:
+        raise InvalidInputError(f"case {case.id!r} has no cohort patient; name a cohort")
+    return case.patient.cohort
+
+
+def _other_members(case: Case) -> list[CohortMember]:
+    """The members matching a cohort case's selection, its own member left out."""
+    source = _source(case)
+    members = _matching(cohort_members(source.path, source.seed), source.select)
+    return [m for m in members if m.row != source.row] or members
+
+
+def _member_patient(case: Case, member: CohortMember) -> dict[str, float]:
+    """A member's responder parameters, with the case's own and the comorbidities'."""
+    source = _source(case)
+    own = {k: v for k, v in case.patient.parameters.items() if k not in source.drawn_parameters}
+    base = {"weight_kg": member.weight_kg, **member_parameters(case.patient.model, member)}
+    ids = list(dict.fromkeys([*member.comorbidities, *source.case_comorbidities]))
+    return apply_comorbidities(case.patient.model, ids, {**base, **own})

@@ -27,6 +27,8 @@ measure                       unit
 ``bis``                       1
 ``gcs``                       1
 ``urine_ml_per_h``            mL/h
+``haemoglobin_g_per_dl``      g/dL
+``crystalloid_given_ml``      mL
 ============================  ==========
 """
 

@@ -7,7 +7,8 @@ in every language. The rubric (:class:`~healthtwin.education.case.Rubric`) has f
 - **critical actions**: the first time the action (or one of its ``any_of``
   alternatives) was taken, in minutes from the case's start; full points when it is at
   most ``within_min``, none when late or missed (the time is still reported when late,
-  ``None`` when missed);
+  ``None`` when missed); a session that never takes an ``essential`` one does not pass,
+  whatever its total (e.g. blood for a patient bleeding to death);
 - **required** actions and information requests: points when done at all (with
   ``before_action``: only when done before that action was first taken);
 - **contraindicated** actions: minus ``penalty`` once per rubric item, however often the
@@ -93,6 +94,9 @@ MEASURE_NAMES: Mapping[str, str] = {
     "bis": N_("BIS"),
     "gcs": N_("Glasgow Coma Scale"),
     "urine_ml_per_h": N_("urine output"),
+    "haemoglobin_g_per_dl": N_("haemoglobin"),
+    "crystalloid_given_ml": N_("crystalloid given"),
+    "blood_given_ml": N_("red cells given"),
     "neuromuscular_block_percent": N_("neuromuscular block"),
 }
 
@@ -332,10 +336,13 @@ def score(case: Case, record: SessionRecord) -> ScoreReport:
     rubric = case.rubric
     items: list[ScoreItem] = []
     first: dict[str, float | None] = {}
+    missed_essential = False
     for crit in rubric.critical_actions:
         t = _first_action(record, *crit.actions)
         first[crit.action] = t
-        items.append(_critical_item(crit.action, t, crit.within_min, crit.points))
+        items.append(_critical_item(crit.action, t, crit.within_min, crit.points, crit.essential))
+        if crit.essential and t is None:
+            missed_essential = True
     for req in rubric.required:
         items.append(_required_item(record, req.action, req.info, req.points, req.before_action))
     for contra in rubric.contraindicated:
@@ -381,7 +388,7 @@ def score(case: Case, record: SessionRecord) -> ScoreReport:
     return ScoreReport(
         total=total,
         max_total=max_total,
-        passed=death is None and total >= rubric.pass_mark,
+        passed=death is None and not missed_essential and total >= rubric.pass_mark,
         items=tuple(items),
         time_to_critical_min=first,
         harm_minutes=harm_minutes,
@@ -398,7 +405,15 @@ def _first_action(record: SessionRecord, *action_ids: str) -> float | None:
     return min(times) if times else None
 
 
-def _critical_item(action: str, t: float | None, within_min: float, points: float) -> ScoreItem:
+def _critical_item(
+    action: str, t: float | None, within_min: float, points: float, essential: bool = False
+) -> ScoreItem:
+    if t is None and essential:
+        m = Message(
+            "Not done (target: within {within_min} minutes); the case cannot be passed without it.",
+            {"within_min": within_min},
+        )
+        return ScoreItem("critical", action, 0.0, points, m.msgid, m.params)
     if t is None:
         m = Message("Not done (target: within {within_min} minutes).", {"within_min": within_min})
         return ScoreItem("critical", action, 0.0, points, m.msgid, m.params)

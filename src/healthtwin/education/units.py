@@ -110,6 +110,7 @@ _MEASURE_KINDS = {
     "bis": "index",
     "gcs": "index",
     "urine_ml_per_h": "urine",
+    "haemoglobin_g_per_dl": "haemoglobin",
 }
 # A measure not in the table still has a unit suffix (record.py's naming rule).
 _SUFFIX_KINDS = (
@@ -118,6 +119,8 @@ _SUFFIX_KINDS = (
     ("_per_min", "rate"),
     ("_percent", "percent"),
     ("_ml_per_h", "urine"),
+    ("_g_per_dl", "haemoglobin"),
+    ("_given_ml", "volume"),
 )
 # Kind -> (canonical unit, decimals shown) for kinds whose unit never changes.
 _FIXED: dict[str, Unit] = {
@@ -132,6 +135,8 @@ _FIXED: dict[str, Unit] = {
     "percent": Unit("%", 0),
     "index": Unit("", 0),
     "urine": Unit("mL/h", 0),
+    "haemoglobin": Unit("g/dL", 1),
+    "volume": Unit("mL", 0),
 }
 _GLUCOSE: dict[str, Unit] = {
     "mmol/L": Unit("mmol/L", 1),

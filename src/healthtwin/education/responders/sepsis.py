@@ -34,12 +34,19 @@ rate-equivalent concentration ``C`` (µg/kg/min at steady state) and heart rate.
   - k h L``, ``k = ln 2 / 60 min`` (clearance half-life of an hour), ``h = CO/CO0`` (hepatic
   flow, 0.3-1.2); the sepsis term is adrenergic (aerobic) lactate, the others are
   hypoperfusion. ``DO2 = CO (1.34 Hb SaO2 + 0.003 PaO2)``, critical 8 mL/kg/min (Shibutani
-  et al., Crit Care Med 11:640, 1983); haemoglobin is diluted by crystalloid.
+  et al., Crit Care Med 11:640, 1983); ``DO2crit`` in the lactate term is 1.5 times that
+  (heterogeneous microcirculation: some beds run short first), so haemoglobin diluted by
+  crystalloid costs lactate before the whole-body critical value is reached. Anaemia below
+  the patient's own haemoglobin raises heart rate by 3.5 /min per g/dL (Weiskopf et al.,
+  JAMA 279:217, 1998).
 - Oxygen: ``PaO2 = FiO2 713 - 40/0.8 - AaDO2``, with the A-a gradient 15 + 45 I/(I + 0.5)
   mmHg (lung injury), SaO2 by Severinghaus (1979).
 
-- Haemorrhage (timeline event ``{event: haemorrhage, volume_ml, over_min}``): blood leaves
-  at a constant rate; the equilibrium volume falls with it less a quarter that the
+- Haemorrhage (timeline event ``{event: haemorrhage, volume_ml, over_min}``, or
+  ``rate_ml_per_min`` with ``over_min``, or with ``until: haemostasis``): blood leaves at a
+  constant rate, or, for an uncontrolled bleed (``until: haemostasis``), at its rate times
+  ``MAP / 80 mmHg`` (capped at 1.5) until a ``haemostasis`` effect stops it; the
+  equilibrium volume falls with it less a quarter that the
   interstitium refills (transcapillary refill), and haemoglobin mass leaves with the blood,
   so haemoglobin concentration falls only as crystalloid or refill dilutes it. The lost
   share ``f`` of blood volume (bled, not yet restored; capped at 0.4) drives a sympathetic
@@ -52,7 +59,9 @@ rate-equivalent concentration ``C`` (µg/kg/min at steady state) and heart rate.
   systolic pressure below 90 mmHg; 45 % above 140 /min. Only bleeding drives it: a septic
   patient's capillary leak keeps its vasoplegic course.
 - Blood (effect ``blood_transfusion``, mL over ``over_min``): packed red cells with 20 g/dL
-  haemoglobin that stay in the vessels and undo the loss.
+  haemoglobin that stay in the vessels and undo the loss. Measures include
+  ``haemoglobin_g_per_dl`` and the running totals ``crystalloid_given_ml`` and
+  ``blood_given_ml`` (what a rubric scores restrictive crystalloid and blood by).
 - Comorbidity factors (:mod:`healthtwin.education.comorbidities`):
   ``cardiac_reserve_factor`` scales the maximal cardiac output (heart failure) and
   ``hr_response_factor`` every reflex rise of heart rate (beta-blockers).
@@ -146,6 +155,10 @@ _INFECTION_MAX = 3.0
 _ABX_ONSET_MIN = 30.0
 _LACTATE_K_PER_MIN = math.log(2.0) / 60.0
 _DO2_CRIT_ML_PER_KG_PER_MIN = 8.0
+_DO2_KNEE = 1.5
+#: Heart-rate rise per g/dL of haemoglobin below the patient's own (compensation of
+#: anaemia: Weiskopf et al., JAMA 279:217, 1998, about 30 /min from 13 to 5 g/dL).
+_ANAEMIA_HR_PER_G_PER_DL = 3.5
 #: Haemoglobin of packed red cells (g/dL; haematocrit about 0.6).
 _PRBC_HB_G_PER_DL = 20.0
 #: Share of a haemorrhage the interstitium refills (transcapillary refill).
@@ -155,6 +168,9 @@ _REFILL_SHARE = 0.25
 _LOSS_VENOUS, _LOSS_SVR, _LOSS_HR_PER_MIN, _LOSS_CAP = 0.7, 0.9, 150.0, 0.4
 #: Lactate production per unit of lost fraction (splanchnic vasoconstriction).
 _LOSS_LACTATE = 10.0
+#: An uncontrolled bleed (``until: haemostasis``) flows at its rate at this MAP and in
+#: proportion to MAP otherwise (capped at 1.5 times), so it slows as the pressure falls.
+_BLEED_REF_MAP_MMHG = 80.0
 
 
 @dataclass(frozen=True)
@@ -186,6 +202,7 @@ class SepsisState:
     bled_ml: float = 0.0
     bleeds: tuple[tuple[float, float], ...] = ()
     transfusions: tuple[tuple[float, float], ...] = ()
+    blood_given_ml: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -235,6 +252,9 @@ class SepsisResponder:
         "lactate_mmol_per_l",
         "urine_ml_per_h",
         "cvp_mmhg",
+        "haemoglobin_g_per_dl",
+        "crystalloid_given_ml",
+        "blood_given_ml",
     )
 
     def initial(
@@ -317,7 +337,11 @@ class SepsisResponder:
             if not over > 0:
                 raise InvalidInputError(f"blood_transfusion over_min must be > 0, got {over!r}")
             flow = (t_min + over, volume / over)
-            return replace(state, transfusions=(*state.transfusions, flow))
+            return replace(
+                state,
+                transfusions=(*state.transfusions, flow),
+                blood_given_ml=state.blood_given_ml + volume,
+            )
         if kind == "haemostasis":
             return replace(state, bleeds=())
         if kind == "none":
@@ -388,15 +412,35 @@ class SepsisResponder:
 
 # -- kernels ------------------------------------------------------------------------------
 def _haemorrhage(state: SepsisState, event: Mapping[str, Any], t_min: float) -> SepsisState:
-    raw_volume, raw_over = event.get("volume_ml"), event.get("over_min", 10.0)
-    volume, over = _number_or_nan(raw_volume), _number_or_nan(raw_over)
-    if not 0.0 < volume <= 5000.0 or not over > 0.0:
+    """A bleed: ``volume_ml`` over ``over_min`` (default 10), or ``rate_ml_per_min`` for
+    ``over_min``; with ``until: haemostasis`` it goes on at that rate until stopped."""
+    until = event.get("until")
+    if until is not None and until != "haemostasis":
         raise InvalidInputError(
-            f"haemorrhage needs volume_ml in (0, 5000] and over_min > 0 (default 10), got "
-            f"volume_ml={raw_volume!r}, over_min={raw_over!r}"
+            f"haemorrhage until must be 'haemostasis' (or absent), got {until!r}"
         )
-    flow = (t_min + over, volume / over)
-    return replace(state, bleeds=(*state.bleeds, flow))
+    raw_volume, raw_over = event.get("volume_ml"), event.get("over_min", 10.0)
+    raw_rate = event.get("rate_ml_per_min")
+    over = _number_or_nan(raw_over)
+    if raw_rate is not None:
+        rate = _number_or_nan(raw_rate)
+        if not 0.0 < rate <= 500.0 or raw_volume is not None:
+            raise InvalidInputError(
+                f"haemorrhage rate_ml_per_min must be in (0, 500] and not given with "
+                f"volume_ml, got rate_ml_per_min={raw_rate!r}, volume_ml={raw_volume!r}"
+            )
+    else:
+        volume = _number_or_nan(raw_volume)
+        if not 0.0 < volume <= 5000.0 or not over > 0.0:
+            raise InvalidInputError(
+                f"haemorrhage needs volume_ml in (0, 5000] and over_min > 0 (default 10), or "
+                f"rate_ml_per_min; got volume_ml={raw_volume!r}, over_min={raw_over!r}"
+            )
+        rate = volume / over
+    if not over > 0.0:
+        raise InvalidInputError(f"haemorrhage over_min must be > 0, got {raw_over!r}")
+    end = math.inf if until == "haemostasis" else t_min + over
+    return replace(state, bleeds=(*state.bleeds, (end, rate)))
 
 
 def _number_or_nan(value: Any) -> float:
@@ -474,9 +518,10 @@ def _circulation(
     return _Circulation(co, rap, co * svr + rap, 1000.0 * co / max(hr, 1.0))
 
 
-def _arterial_oxygen(state: SepsisState) -> tuple[float, float]:
-    """PaO2 (mmHg) and SaO2 (%)."""
-    pao2 = state.fio2 * 713.0 - 40.0 / 0.8 - (15.0 + 45.0 * _sepsis_share(state.inflammation))
+def _arterial_oxygen(state: SepsisState, inflammation: float | None = None) -> tuple[float, float]:
+    """PaO2 (mmHg) and SaO2 (%) (at ``inflammation``, default the state's)."""
+    infl = state.inflammation if inflammation is None else inflammation
+    pao2 = state.fio2 * 713.0 - 40.0 / 0.8 - (15.0 + 45.0 * _sepsis_share(infl))
     pao2 = max(pao2, 20.0)
     return pao2, oxygen_saturation_percent(pao2)
 
@@ -517,10 +562,12 @@ def _infusion_ml_per_min(infusions: tuple[tuple[float, float], ...], t0: float, 
 
 
 def _rk4(state: SepsisState, y: list[float], t: float, h: float) -> list[float]:
+    timed = tuple(b for b in state.bleeds if math.isfinite(b[0]))
     flows = (
         _infusion_ml_per_min(state.infusions, t, h),
-        _infusion_ml_per_min(state.bleeds, t, h),
+        _infusion_ml_per_min(timed, t, h),
         _infusion_ml_per_min(state.transfusions, t, h),
+        sum(rate for end, rate in state.bleeds if not math.isfinite(end)),
     )
     k1 = _rhs(state, y, t, flows)
     k2 = _rhs(state, [a + 0.5 * h * b for a, b in zip(y, k1, strict=True)], t + 0.5 * h, flows)
@@ -533,14 +580,16 @@ def _rk4(state: SepsisState, y: list[float], t: float, h: float) -> list[float]:
 
 
 def _rhs(
-    state: SepsisState, y: list[float], t: float, flows: tuple[float, float, float]
+    state: SepsisState, y: list[float], t: float, flows: tuple[float, float, float, float]
 ) -> list[float]:
     p = state.params
-    fluid_ml_per_min, bleed, blood = flows
+    fluid_ml_per_min, bleed, blood, open_bleed = flows
     volume, shift, infl, lactate, ne, hr, hb_g, bled = y
     infl = max(infl, 0.0)
     loss = _loss_fraction(state, volume, bled)
     circ = _circulation(p, volume, infl, ne, hr, loss)
+    # An uncontrolled bleed flows with the arterial pressure that drives it.
+    bleed += open_bleed * min(max(circ.map_mmhg / _BLEED_REF_MAP_MMHG, 0.0), 1.5)
     s_i = _sepsis_share(infl)
     leak = p["capillary_leak_ml_per_min"] * infl / (infl + 1.0)
     # Sepsis speeds the fluid's escape and lowers the share the plasma keeps.
@@ -560,9 +609,11 @@ def _rhs(
     d_infl = p["infection_growth_per_min"] * infl * (1.0 - infl / _INFECTION_MAX) - kill * infl
     co0 = _healthy_cardiac_output(p)
     weight = p["weight_kg"]
-    pao2, sao2 = _arterial_oxygen(state)
+    pao2, sao2 = _arterial_oxygen(state, infl)
     do2 = circ.cardiac_output_l_per_min * 10.0 * (1.34 * hb * sao2 / 100.0 + 0.003 * pao2)
-    hypoxia = max(0.0, 1.0 - do2 / (_DO2_CRIT_ML_PER_KG_PER_MIN * weight))
+    # Microvascular heterogeneity: some beds run short of oxygen before the whole-body
+    # delivery reaches the critical value, so anaerobic lactate starts at 1.5 times it.
+    hypoxia = max(0.0, 1.0 - do2 / (_DO2_KNEE * _DO2_CRIT_ML_PER_KG_PER_MIN * weight))
     production = 1.0 + 2.0 * infl + 20.0 * max(0.0, 65.0 - circ.map_mmhg) / 65.0 + 10.0 * hypoxia
     production += _LOSS_LACTATE * loss
     hepatic = min(max(circ.cardiac_output_l_per_min / co0, 0.3), 1.2)
@@ -571,6 +622,7 @@ def _rhs(
     f_ne = _noradrenaline_share(p, ne)
     reflex = 30.0 * s_i + 1.0 * max(0.0, 75.0 - circ.map_mmhg) + 8.0 * f_ne
     reflex += _LOSS_HR_PER_MIN * loss
+    reflex += _ANAEMIA_HR_PER_G_PER_DL * max(0.0, p["haemoglobin_g_per_dl"] - hb)
     target_hr = p["baseline_hr_per_min"] + p["hr_response_factor"] * reflex
     d_hr = (min(target_hr, 170.0) - hr) / 2.0
     return [d_volume, d_shift, d_infl, d_lactate, d_ne, d_hr, d_hb, bleed - blood]
@@ -628,4 +680,7 @@ def _vitals(state: SepsisState) -> dict[str, float]:
         "lactate_mmol_per_l": state.lactate_mmol_per_l,
         "urine_ml_per_h": urine,
         "cvp_mmhg": circ.rap_mmhg,
+        "haemoglobin_g_per_dl": _haemoglobin(state.haemoglobin_g, state.blood_volume_ml),
+        "crystalloid_given_ml": state.fluid_given_ml,
+        "blood_given_ml": state.blood_given_ml,
     }
