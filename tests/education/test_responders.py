@@ -232,3 +232,18 @@ def test_haemorrhage_and_transfusion_in_the_circulation_responder() -> None:
             r.event(s0, {"event": "haemorrhage", **bad}, 0.0)
     with pytest.raises(InvalidInputError, match="blood_transfusion over_min"):
         r.apply(s0, {"type": "blood_transfusion", "over_min": 0}, 300.0, 0.0)
+
+
+def test_a_missed_insulin_dose_stops_the_background_insulin() -> None:
+    r = GlucoseResponder()
+    init = {"glucose_mmol_per_l": 7.0, "sc_insulin_rate_u_per_h": 1.0}
+    s0 = r.initial({"weight_kg": 70.0}, init, _rng())
+    missed = r.event(s0, {"event": "missed_insulin_dose"}, 0.0)
+    half = r.event(s0, {"event": "missed_insulin_dose", "fraction": 0.5}, 0.0)
+    assert missed.rates["sc_insulin_rate_u_per_h"] == 0.0
+    assert half.rates["sc_insulin_rate_u_per_h"] == pytest.approx(0.5)
+    glucose = [r.measure(_run(r, s, 240))["glucose_mmol_per_l"] for s in (s0, half, missed)]
+    assert glucose[0] < glucose[1] < glucose[2]
+    assert glucose[2] > glucose[0] + 1.0
+    with pytest.raises(InvalidInputError, match="fraction"):
+        r.event(s0, {"event": "missed_insulin_dose", "fraction": 2.0}, 0.0)

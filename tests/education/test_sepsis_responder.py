@@ -159,3 +159,18 @@ def test_blood_and_crystalloid_are_measured_and_crystalloid_dilutes() -> None:
     assert b["crystalloid_given_ml"] == 0.0
     assert f["haemoglobin_g_per_dl"] < 11.0 < b["haemoglobin_g_per_dl"]
     assert f["lactate_mmol_per_l"] > b["lactate_mmol_per_l"]
+
+
+def test_sepsis_onset_brings_an_infection_to_a_well_patient() -> None:
+    r = SepsisResponder()
+    well = r.initial({}, {"inflammation": 0.0}, _rng())
+    onset = r.event(well, {"event": "sepsis_onset"}, 10.0)
+    assert onset.inflammation == pytest.approx(1.0)
+    after, control = r.advance(onset, 10.0, 70.0, _rng()), r.advance(well, 10.0, 70.0, _rng())
+    assert r.measure(after)["map_mmhg"] < r.measure(control)["map_mmhg"] - 5.0
+    assert r.measure(after)["lactate_mmol_per_l"] > r.measure(control)["lactate_mmol_per_l"]
+    # an infection already worse than the onset's drive is left as it is
+    worse = r.event(r.initial({}, {"inflammation": 2.0}, _rng()), {"event": "sepsis_onset"}, 0.0)
+    assert worse.inflammation == pytest.approx(2.0)
+    with pytest.raises(InvalidInputError, match="drive"):
+        r.event(well, {"event": "sepsis_onset", "drive": 0.0}, 0.0)

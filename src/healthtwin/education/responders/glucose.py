@@ -114,7 +114,7 @@ GLUCOSE_MEASURES: Final = (
     "gcs",
     "urine_ml_per_h",
 )
-_EVENTS: Final = ("meal", "sc_insulin", "fluid_loss", "note")
+_EVENTS: Final = ("meal", "sc_insulin", "missed_insulin_dose", "fluid_loss", "note")
 
 #: Defaults of the extension; a case's ``patient.parameters`` overrides any of them.
 DEFAULTS: Final[Mapping[str, float]] = MappingProxyType(
@@ -307,13 +307,25 @@ class GlucoseResponder:
 
     def event(self, state: GlucoseState, event: Mapping[str, Any], t_min: float) -> GlucoseState:
         """A timeline event: ``meal`` (``carbs_g``), ``sc_insulin`` (``units``),
-        ``fluid_loss`` (``ml``) or ``note`` (no physiology; for narrative)."""
+        ``missed_insulin_dose`` (the background subcutaneous insulin, pump basal or the
+        absorption of a long-acting dose, stops from now on: ``fraction``, default 1, of its
+        rate is missed), ``fluid_loss`` (``ml``) or ``note`` (no physiology; for narrative)."""
         kind = event.get("event")
         needs = {"meal": "carbs_g", "sc_insulin": "units", "fluid_loss": "ml"}
         if kind not in _EVENTS:
             raise InvalidInputError(f"unknown glucose event {kind!r}; events are {list(_EVENTS)}")
         if kind == "note":
             return state
+        if kind == "missed_insulin_dose":
+            fraction = _number("fraction", event.get("fraction", 1.0))
+            if not 0.0 <= fraction <= 1.0:
+                raise InvalidInputError(
+                    f"missed_insulin_dose fraction must be in [0, 1], got {fraction:g}"
+                )
+            rate = state.rates["sc_insulin_rate_u_per_h"] * (1.0 - fraction)
+            return dataclasses.replace(
+                state, rates={**state.rates, "sc_insulin_rate_u_per_h": rate}
+            )
         key = needs[str(kind)]
         if key not in event:
             raise InvalidInputError(f"event {kind!r} needs {key!r}; got {dict(event)}")

@@ -145,7 +145,7 @@ _EFFECTS = (
     "haemostasis",
     "none",
 )
-_EVENTS = ("infection_worsens", "haemorrhage")
+_EVENTS = ("infection_worsens", "sepsis_onset", "haemorrhage")
 _STEP_MIN = 0.25
 _NE_K_PER_MIN = 2.0 / 8.84  # Beloeil 2005: CL 2 L/min, V 8.84 L
 _NE_EMAX_SVR, _NE_GAMMA = 0.8, 1.0
@@ -351,8 +351,10 @@ class SepsisResponder:
         )
 
     def event(self, state: SepsisState, event: Mapping[str, Any], t_min: float) -> SepsisState:
-        """A timeline event: ``infection_worsens`` (``factor`` multiplies the drive) or
-        ``haemorrhage`` (``volume_ml`` of blood lost evenly over ``over_min``, default 10)."""
+        """A timeline event: ``infection_worsens`` (``factor`` multiplies the drive),
+        ``sepsis_onset`` (an infection takes hold now: the drive rises to ``drive``, default
+        1, the septic-shock reference) or ``haemorrhage`` (``volume_ml`` of blood lost
+        evenly over ``over_min``, default 10)."""
         name = str(event.get("event", ""))
         if name not in _EVENTS:
             raise InvalidInputError(
@@ -360,6 +362,13 @@ class SepsisResponder:
             )
         if name == "haemorrhage":
             return _haemorrhage(state, event, t_min)
+        if name == "sepsis_onset":
+            drive = float(event.get("drive", 1.0))
+            if not 0.0 < drive <= _INFECTION_MAX:
+                raise InvalidInputError(
+                    f"sepsis_onset drive must be in (0, {_INFECTION_MAX:g}], got {drive!r}"
+                )
+            return replace(state, inflammation=max(state.inflammation, drive))
         factor = float(event.get("factor", 1.5))
         if not factor > 0:
             raise InvalidInputError(f"infection_worsens factor must be > 0, got {factor!r}")
