@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.api.v1_server import running
+from tests.api.v1_server import new_twin, running, v1_client
 
 from healthtwin.api.demo import load_demo
 from healthtwin.scenarios.demo_world import DEMO_WORLD
@@ -31,18 +31,12 @@ PROBLEM = "application/problem+json"
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Client, Store]]:
-    with (
-        running(tmp_path_factory.mktemp("review")) as (root, store, _),
-        httpx.Client(base_url=f"{root}/api/v1", timeout=60) as client,
-    ):
-        yield client, store
+    with v1_client(tmp_path_factory.mktemp("review")) as opened:
+        yield opened
 
 
 def _twin(client: httpx.Client, **extra: Any) -> str:
-    twin_id = f"r-{uuid.uuid4().hex[:10]}"
-    response = client.post("/twins", json={"twin_id": twin_id, "members": 8, **extra})
-    assert response.status_code == 201, response.text
-    return twin_id
+    return new_twin(client, "r", **extra)
 
 
 def _two_twins_of_one_patient(client: httpx.Client, store: Store) -> tuple[str, str]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.api.v1_server import running
+from tests.api.v1_server import v1_client
 
 from healthtwin.api.v1_governance import classify_v1
 from healthtwin.scenarios.world_jobs import MAX_WORLD_WORK, plan_world_run
@@ -49,11 +49,8 @@ WORLD: dict[str, Any] = {
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Client, Store]]:
-    with (
-        running(tmp_path_factory.mktemp("worlds")) as (root, store, _),
-        httpx.Client(base_url=f"{root}/api/v1", timeout=60) as client,
-    ):
-        yield client, store
+    with v1_client(tmp_path_factory.mktemp("worlds")) as opened:
+        yield opened
 
 
 def _finish(client: httpx.Client, job_id: str) -> dict[str, Any]:
@@ -124,17 +121,11 @@ def test_a_finished_world_run_is_found_after_a_restart(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     folder = tmp_path_factory.mktemp("worlds-restart")
-    with (
-        running(folder) as (root, _, _),
-        httpx.Client(base_url=f"{root}/api/v1", timeout=60) as client,
-    ):
+    with v1_client(folder) as (client, _):
         job = client.post("/worlds", json={"world": WORLD, "days": 14}).json()
         assert _finish(client, job["id"])["status"] == "succeeded"
         summary = client.get(f"/worlds/{job['id']}/results").json()["summary"]
-    with (
-        running(folder) as (root, _, _),
-        httpx.Client(base_url=f"{root}/api/v1", timeout=60) as client,
-    ):
+    with v1_client(folder) as (client, _):
         status = client.get(f"/worlds/{job['id']}")
         assert status.status_code == 200, status.text
         assert status.json()["status"] == "succeeded"

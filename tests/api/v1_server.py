@@ -10,10 +10,13 @@ from __future__ import annotations
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
@@ -73,3 +76,21 @@ def running(
             yield root, store, app
     finally:
         store.close()
+
+
+@contextmanager
+def v1_client(directory: Path) -> Iterator[tuple[httpx.Client, Store]]:
+    """A client on ``/api/v1`` of a server over a fresh SQLite store in ``directory``."""
+    with (
+        running(directory) as (root, store, _),
+        httpx.Client(base_url=f"{root}/api/v1", timeout=60) as client,
+    ):
+        yield client, store
+
+
+def new_twin(client: httpx.Client, prefix: str = "t", **extra: Any) -> str:
+    """Create a patient twin with 8 members (and ``extra`` fields); its id."""
+    twin_id = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    response = client.post("/twins", json={"twin_id": twin_id, "members": 8, **extra})
+    assert response.status_code == 201, response.text
+    return twin_id

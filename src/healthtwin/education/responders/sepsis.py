@@ -308,11 +308,7 @@ class SepsisResponder:
         """The state right after a learner action at ``t_min``."""
         kind = str(effect.get("type", ""))
         if kind == "fluid_bolus":
-            volume = _dose(dose, kind, 0.0, 5000.0)
-            over = float(effect.get("over_min", 15.0))
-            if not over > 0:
-                raise InvalidInputError(f"fluid_bolus over_min must be > 0, got {over!r}")
-            infusion = (t_min + over, volume / over)
+            volume, infusion = _flow(kind, effect, dose, t_min)
             return replace(
                 state,
                 infusions=(*state.infusions, infusion),
@@ -332,11 +328,7 @@ class SepsisResponder:
         if kind == "urinary_catheter":
             return replace(state, catheter=True)
         if kind == "blood_transfusion":
-            volume = _dose(dose, kind, 0.0, 5000.0)
-            over = float(effect.get("over_min", 15.0))
-            if not over > 0:
-                raise InvalidInputError(f"blood_transfusion over_min must be > 0, got {over!r}")
-            flow = (t_min + over, volume / over)
+            volume, flow = _flow(kind, effect, dose, t_min)
             return replace(
                 state,
                 transfusions=(*state.transfusions, flow),
@@ -420,6 +412,18 @@ class SepsisResponder:
 
 
 # -- kernels ------------------------------------------------------------------------------
+def _flow(
+    kind: str, effect: Mapping[str, Any], dose: float | None, t_min: float
+) -> tuple[float, tuple[float, float]]:
+    """A volume (mL) run in over the effect's ``over_min`` (default 15): the volume and its
+    ``(end_min, mL/min)`` flow."""
+    volume = _dose(dose, kind, 0.0, 5000.0)
+    over = float(effect.get("over_min", 15.0))
+    if not over > 0:
+        raise InvalidInputError(f"{kind} over_min must be > 0, got {over!r}")
+    return volume, (t_min + over, volume / over)
+
+
 def _haemorrhage(state: SepsisState, event: Mapping[str, Any], t_min: float) -> SepsisState:
     """A bleed: ``volume_ml`` over ``over_min`` (default 10), or ``rate_ml_per_min`` for
     ``over_min``; with ``until: haemostasis`` it goes on at that rate until stopped."""
