@@ -1,0 +1,289 @@
+"""The admitted patients of a world's hospitals: cohorts, twins and the prognosis check.
+
+A hospital with a ``patients:`` section admits people who are matched by age band to
+members of a cohort generated once per hospital (:mod:`~healthtwin.scenarios.ages`);
+with ``course: twins`` each carries a twin whose growth factor is calibrated so that
+the twins of a band die at the disease's hospital fatality of that band
+(:mod:`~healthtwin.coupling.twin_calibration`). After the run, each hospital's patients
+are summarised by age band, and a hospital with a prognosis model (shared back by the
+federation) has the model checked on its own admitted patients (:func:`prognosis_check`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from functools import partial
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats
+
+from healthtwin.core.random import RandomStreams
+from healthtwin.core.types import FloatArray, IntArray
+from healthtwin.coupling.hospital_course import (
+    TwinCourseSettings,
+    prefetch_twins,
+    replication_entropy,
+)
+from healthtwin.coupling.region_hospital import HospitalRun
+from healthtwin.coupling.twin_calibration import (
+    TwinDeathCurve,
+    calibrate_age_factors,
+    covariate_multiplier,
+    death_curve,
+    hospital_fatality,
+)
+from healthtwin.population.scenario import Variant
+from healthtwin.population.scenario_build import parameters_for
+from healthtwin.scenarios.ages import AdmittedPatients, age_band_edges
+from healthtwin.scenarios.federated import icu_features
+from healthtwin.scenarios.hospital_runs import PatientStays, summarise_stays
+from healthtwin.scenarios.world import CountryWorld, HospitalSite, WorldScenario
+from healthtwin.synthetic.cohort import generate_cohort
+
+__all__ = [
+    "ICU_COLUMNS",
+    "admitted_patients",
+    "auroc",
+    "patients_summary",
+    "prefetch_world_twins",
+    "prognosis_check",
+    "twin_growth",
+    "twin_settings",
+    "world_seed",
+]
+
+
+def world_seed(streams: RandomStreams, name: str) -> int:
+    """The integer seed of the stream ``name`` under the world's seed.
+
+    Examples
+    --------
+    >>> world_seed(RandomStreams(1), "a") == world_seed(RandomStreams(1), "a")
+    True
+    """
+    return int(streams.sequence(name).generate_state(1)[0])
+
+
+def twin_settings(country: CountryWorld, site: HospitalSite) -> TwinCourseSettings | None:
+    spec = country.patients_of(site)
+    return spec.twin.settings() if spec is not None and spec.course == "twins" else None
+
+
+def admitted_patients(
+    world: WorldScenario,
+    country: CountryWorld,
+    streams: RandomStreams,
+    spec: Any,
+    variant: Variant,
+    inputs: Any,
+) -> tuple[AdmittedPatients | None, ...]:
+    """Per hospital: how its patients are matched and their twins' growth (None: no spec).
+
+    The cohort (``cohort_size`` members) is generated once per hospital; with ``course:
+    twins`` and ``twin.calibrate``, each band's factor makes the twins of the members the
+    band is matched to die at the disease's hospital fatality of the band
+    (:mod:`~healthtwin.coupling.twin_calibration`; one death curve per twin settings).
+    """
+    age_groups = inputs.geography.age_groups
+    target = hospital_fatality(parameters_for(spec, variant), len(age_groups))
+    edges = age_band_edges(age_groups)
+    curves: dict[Any, TwinDeathCurve] = {}
+    out: list[AdmittedPatients | None] = []
+    for site in country.hospitals:
+        patients = country.patients_of(site)
+        if patients is None:
+            out.append(None)
+            continue
+        ages = multiplier = None
+        if patients.cohort_size > 0:
+            cohort = generate_cohort(
+                patients.cohort_spec(),
+                patients.cohort_size,
+                seed=world_seed(streams, f"world/{country.name}/cohort/{site.name}"),
+            )
+            ages = np.asarray(cohort.columns["age_years"], dtype=float)
+            multiplier = covariate_multiplier(
+                ages,
+                *(cohort.columns.get(k) for k in ("diabetes", "hypertension")),
+            )
+        admitted = AdmittedPatients(
+            partial(_ages_stream, streams, f"world/{country.name}/ages/{site.name}"),
+            np.ones(len(age_groups)),
+            ages,
+            multiplier,
+            edges,
+        )
+        if patients.course == "twins" and patients.twin.calibrate:
+            settings = patients.twin.settings()
+            if settings not in curves:
+                curves[settings] = death_curve(settings)
+            calibration = calibrate_age_factors(curves[settings], target, admitted.pools())
+            admitted = replace(admitted, age_factor=calibration.age_factor)
+        out.append(admitted)
+    return tuple(out)
+
+
+def _ages_stream(streams: RandomStreams, name: str, rep: int) -> np.random.Generator:
+    return streams.generator(f"{name}/rep{rep}")
+
+
+def twin_growth(
+    country: CountryWorld,
+    admitted: tuple[AdmittedPatients | None, ...],
+    rep: int,
+    h: int,
+    by_day_band: IntArray,
+) -> FloatArray | None:
+    """Twin growth multipliers of hospital ``h``'s patients (None without twins)."""
+    patients = admitted[h] if admitted else None
+    spec = country.patients_of(country.hospitals[h])
+    if patients is None or spec is None or spec.course != "twins":
+        return None
+    return patients.growth(*patients.match(rep, by_day_band))
+
+
+def prefetch_world_twins(
+    country: CountryWorld,
+    streams: RandomStreams,
+    admitted: tuple[AdmittedPatients | None, ...],
+    ages: IntArray,
+    cache: dict[tuple[int, int, int], Any],
+) -> None:
+    """Integrate together the twins every hospital and replicate will ask the cache for.
+
+    ``ages`` is ``(reps, days, A, H)``: the admissions so far. The twins are those the
+    hospital runs of :func:`~healthtwin.scenarios.run.run_world` create (same seeds,
+    course streams and growth).
+    """
+    by_settings: dict[TwinCourseSettings, list[tuple[int, int, FloatArray]]] = {}
+    for h, site in enumerate(country.hospitals):
+        spec = country.patients_of(site)
+        if spec is None or spec.course != "twins":
+            continue
+        seed = world_seed(streams, f"world/{country.name}/hospital/{site.name}")
+        for rep in range(ages.shape[0]):
+            growth = twin_growth(country, admitted, rep, h, ages[rep, :, :, h])
+            if growth is None or not growth.size:
+                continue
+            course_rng = RandomStreams(seed).generator(f"hospital/rep{rep}/course")
+            courses = by_settings.setdefault(spec.twin.settings(), [])
+            courses.append((seed, replication_entropy(course_rng), growth))
+    for settings, courses in by_settings.items():
+        prefetch_twins(settings, courses, cache)
+
+
+def patients_summary(
+    country: CountryWorld,
+    streams: RandomStreams,
+    admitted: tuple[AdmittedPatients | None, ...],
+    pairs: list[list[tuple[HospitalRun, PatientStays]]],
+    admitted_ages: IntArray,
+    age_groups: tuple[str, ...],
+) -> tuple[dict[str, Any] | None, ...]:
+    """Per hospital: its admitted patients' summary (None without a ``patients`` section).
+
+    With a cohort, each admitted patient is matched to a member of the same age band
+    (:mod:`~healthtwin.scenarios.ages`; ``admitted_ages`` is ``(reps, days, A, H)``), or to
+    member ``p mod size`` when the age groups have no numeric bands. ``by_age_band``
+    gives each band's patients, the deaths their routes end in (with twins, the twins'
+    prognosis, also after the run's end) and the twins' growth factor.
+    """
+    edges = age_band_edges(age_groups)
+    out: list[dict[str, Any] | None] = []
+    for h, site in enumerate(country.hospitals):
+        spec = country.patients_of(site)
+        patients = admitted[h] if admitted else None
+        if spec is None or patients is None:
+            out.append(None)
+            continue
+        summary: dict[str, Any] = dict(summarise_stays([row[h][1] for row in pairs], spec.course))
+        matched = [patients.match(rep, admitted_ages[rep, :, :, h]) for rep in range(len(pairs))]
+        bands = np.concatenate([b for b, _ in matched])
+        died = np.concatenate([row[h][1].died for row in pairs])
+        summary["by_age_band"] = {
+            label: {
+                "patients": int((bands == b).sum()),
+                "deaths": int(died[bands == b].sum()) if died.size == bands.size else None,
+                "twin_growth_factor": float(patients.age_factor[b]),
+            }
+            for b, label in enumerate(age_groups)
+        }
+        if patients.member_ages is not None:
+            cohort = generate_cohort(
+                spec.cohort_spec(),
+                spec.cohort_size,
+                seed=world_seed(streams, f"world/{country.name}/cohort/{site.name}"),
+            )
+            member = np.concatenate([m for _, m in matched if m is not None])
+            summary["admitted_cohort"] = {
+                k: float(cohort.columns[k][member].mean()) if member.size else None
+                for k in ("age_years", "female", "hypertension", "diabetes")
+            }
+            if edges is not None:
+                own = np.searchsorted(edges, patients.member_ages[member], side="right") - 1
+                share: float | None = float((own == bands).mean()) if bands.size else None
+            else:
+                share = None
+            summary["admitted_cohort"]["age_band_matched_share"] = share
+            if site.prognosis is not None:
+                stays = [row[h][1] for row in pairs]
+                summary["prognosis_check"] = prognosis_check(
+                    site, cohort.columns, [m for _, m in matched], stays
+                )
+        out.append(summary)
+    return tuple(out)
+
+
+def prognosis_check(
+    site: HospitalSite,
+    columns: Mapping[str, Any],
+    members: list[IntArray | None],
+    stays: list[PatientStays],
+) -> dict[str, Any]:
+    """The hospital's prognosis model on its own admitted patients, checked against them.
+
+    Each admitted patient's ICU-transfer risk comes from the features of the cohort member
+    they were matched to; their simulated stay says whether they reached the ICU. Reported:
+    patients, mean predicted risk against the observed ICU share (calibration in the
+    large), Brier score and AUROC (discrimination), pooled over replicates.
+    """
+    assert site.prognosis is not None
+    risk, reached = [], []
+    for chosen, stay in zip(members, stays, strict=True):
+        if chosen is None or chosen.size != stay.visited_icu.size:
+            continue
+        x = icu_features(*(np.asarray(columns[k])[chosen] for k in ICU_COLUMNS))
+        risk.append(site.prognosis.predict(x))
+        reached.append(np.asarray(stay.visited_icu, dtype=bool))
+    p = np.concatenate(risk) if risk else np.zeros(0)
+    y = np.concatenate(reached) if reached else np.zeros(0, dtype=bool)
+    return {
+        "version": site.prognosis.version,
+        "patients": int(p.size),
+        "mean_predicted_icu": float(p.mean()) if p.size else None,
+        "observed_icu_share": float(y.mean()) if y.size else None,
+        "brier": float(np.mean((p - y) ** 2)) if p.size else None,
+        "auroc": auroc(p, y),
+    }
+
+
+#: Cohort columns of the prognosis model's features, in the order of ``icu_features``.
+ICU_COLUMNS = ("age_years", "female", "bmi_kg_m2", "diabetes", "hypertension")
+
+
+def auroc(score: FloatArray, label: npt.NDArray[np.bool_]) -> float | None:
+    """Area under the ROC curve (Mann-Whitney, ties halved); None without both classes.
+
+    Examples
+    --------
+    >>> auroc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([False, False, True, True]))
+    0.75
+    """
+    positives, negatives = int(label.sum()), int((~label).sum())
+    if positives == 0 or negatives == 0:
+        return None
+    ranks = stats.rankdata(score)
+    return float((ranks[label].sum() - positives * (positives + 1) / 2) / (positives * negatives))
