@@ -73,8 +73,6 @@ Trajectories for early-warning evaluation
 
 from __future__ import annotations
 
-import hashlib
-import itertools
 import math
 from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field
@@ -82,31 +80,33 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import ndtri
 
-from healthtwin.core.inputs import Inputs
 from healthtwin.core.types import BoolArray, FloatArray
+from healthtwin.coupling.twin_blocks import (
+    TwinBlock,
+    TwinRequest,
+    growth_multipliers,
+    prefetch_twins,
+    replication_entropy,
+    simulate_twins,
+)
+from healthtwin.coupling.twin_dynamics import (
+    SMITH_SBP_TABLE_MM_HG,
+    circulation_sbp_table,
+    integrate_twins,
+    twin_initial_state,
+)
+from healthtwin.coupling.twin_settings import TwinCourseSettings
 from healthtwin.errors import InvalidParameterError
 from healthtwin.hospital.config import HospitalConfig
 from healthtwin.hospital.course import EventKind, Patient
 from healthtwin.hospital.early_warning import NewsTrajectories
-from healthtwin.physiology.circulation import (
-    SmithCVS,
-    septic_shock_parameters,
-    smith_nominal_parameters,
-)
-from healthtwin.physiology.inflammation import (
-    Inflammation,
-    inflammation_rhs,
-    reynolds_nominal_parameters,
-)
-from healthtwin.physiology.scores import news2
-from healthtwin.physiology.vitals import Vitals
 
 __all__ = [
     "SMITH_SBP_TABLE_MM_HG",
     "TwinCourse",
     "TwinCourseSettings",
+    "TwinRequest",
     "circulation_sbp_table",
     "integrate_twins",
     "prefetch_twins",
@@ -114,89 +114,7 @@ __all__ = [
     "twin_initial_state",
 ]
 
-#: SBP (mmHg) of the Smith et al. (2004) CVS at shock fractions 0, 0.1, ..., 1 (R_sys
-#: from nominal to Revie et al. 2013 septic shock); from :func:`circulation_sbp_table`.
-SMITH_SBP_TABLE_MM_HG = (
-    116.49, 113.38, 110.19, 106.94, 103.64, 100.28, 96.85, 93.37, 89.83, 86.22, 82.56,
-)  # fmt: skip
-_P, _N, _D = 0, 1, 2
 _REP_SHIFT = 2**32
-
-
-def circulation_sbp_table(n_points: int = 11) -> FloatArray:
-    """SBP (mmHg) of the Smith 2004 CVS with ``R_sys`` interpolated to septic shock.
-
-    Runs the model (numba-compiled when available; about 6 s the first time) for 30 min
-    at ``n_points`` equally spaced shock fractions from 0 to 1, shape ``(n_points,)``.
-    """
-    nominal = float(np.ravel(smith_nominal_parameters().R_sys)[0])
-    septic = float(np.ravel(septic_shock_parameters().R_sys)[0])
-    r_sys = nominal + (septic - nominal) * np.linspace(0.0, 1.0, n_points)
-    model = SmithCVS(smith_nominal_parameters(R_sys=r_sys))
-    rng = np.random.default_rng(0)
-    state = model.advance(model.initial_state(n_points, rng), 0.0, 30.0, Inputs(), rng)
-    return np.asarray(model.observe(state)[:, 1])
-
-
-@dataclass(frozen=True, kw_only=True)
-class TwinCourseSettings:
-    """Heterogeneity, event thresholds and numerics of :class:`TwinCourse` (see module)."""
-
-    pathogen_median: float = 0.4
-    pathogen_sigma: float = 0.5
-    growth_median: float = 0.3
-    growth_sigma: float = 0.25
-    deterioration_damage: float = 3.0
-    death_damage: float = 15.0
-    shock_damage: float = 10.0
-    resolved_pathogen: float = 0.05
-    resolved_damage: float = 1.0
-    resolved_phagocytes: float = 0.05
-    horizon_hours: float = 720.0
-    step_hours: float = 0.25
-    block_size: int = 64
-    record_every_hours: float = 1.0
-    twin_kinds: frozenset[str] = field(default=frozenset({"ward", "icu", "step_down"}))
-
-    def __post_init__(self) -> None:
-        for name in self.__dataclass_fields__:
-            value = getattr(self, name)
-            if name == "twin_kinds":
-                continue
-            if name.endswith("sigma") and value == 0:
-                continue
-            if not (math.isfinite(value) and value > 0):
-                raise InvalidParameterError(
-                    f"TwinCourseSettings.{name} must be a finite number > 0, got {value!r}"
-                )
-        if not self.deterioration_damage < self.death_damage:
-            raise InvalidParameterError(
-                f"deterioration_damage ({self.deterioration_damage}) must be below "
-                f"death_damage ({self.death_damage})"
-            )
-
-
-@dataclass(frozen=True)
-class _Block:
-    """Twins of ``block_size`` consecutive patient ids: events (h) and NEWS2 on the grid."""
-
-    deterioration: FloatArray  # (B,), inf when never
-    death: FloatArray
-    resolved: FloatArray
-    total: npt.NDArray[np.int8]  # (B, T)
-    single_3: BoolArray  # (B, T)
-    growth_multiplier: FloatArray = field(default_factory=lambda: np.zeros(0))  # (B,)
-
-    @property
-    def size(self) -> int:
-        return int(self.deterioration.size)
-
-    def joined(self, more: _Block) -> _Block:
-        """This block's twins followed by ``more``'s."""
-        return _Block(*(np.concatenate([getattr(self, f), getattr(more, f)]) for f in _FIELDS))
-
-
-_FIELDS = ("deterioration", "death", "resolved", "total", "single_3", "growth_multiplier")
 
 
 @dataclass
@@ -263,12 +181,12 @@ class TwinCourse:
         self.settings = TwinCourseSettings() if settings is None else settings
         self._seed = seed
         self._escalate = escalate
-        self._growth = None if growth_multiplier is None else _multipliers(growth_multiplier)
+        self._growth = None if growth_multiplier is None else growth_multipliers(growth_multiplier)
         self._escalating: set[int] = set()
         self._rng: np.random.Generator | None = None
         self._rep_entropy = 0
         self._rep = -1
-        self._blocks: dict[int, _Block] = {}
+        self._blocks: dict[int, TwinBlock] = {}
         self._reported: set[int] = set()
         self._recorded_until: dict[int, float] = {}
         self._records: list[_Record] = []
@@ -412,7 +330,7 @@ class TwinCourse:
         k = int(twin_hours / self.settings.step_hours + 0.5)
         return min(k, self._grid.size - 1)
 
-    def _record_stay(self, patient: Patient, block: _Block, j: int, end: float) -> None:
+    def _record_stay(self, patient: Patient, block: TwinBlock, j: int, end: float) -> None:
         # From hospital arrival (or time 0 for the census) and then contiguously, so that
         # waiting for a cubicle and boarding are recorded too.
         start = self._recorded_until.get(patient.id, max(patient.arrival_hours, 0.0))
@@ -431,7 +349,7 @@ class TwinCourse:
         rec.single_3.append(block.single_3[j, k])
         rec.stays.append((key, start, end))
 
-    def _twin(self, pid: int) -> tuple[_Block, int]:
+    def _twin(self, pid: int) -> tuple[TwinBlock, int]:
         size = self.settings.block_size
         b = pid // size
         block = self._blocks.get(b)
@@ -440,7 +358,7 @@ class TwinCourse:
             self._blocks[b] = block
         return block, pid - b * size
 
-    def _known_block(self, b: int, pid: int) -> _Block:
+    def _known_block(self, b: int, pid: int) -> TwinBlock:
         """Block ``b`` with the twins of every known patient in it (from the cache if kept).
 
         A cached block whose patients are a prefix of the known ones is extended by the
@@ -458,7 +376,7 @@ class TwinCourse:
                 )
             wanted = self._growth[first : first + size]
         key = (self._seed, self._rep_entropy, b)
-        cached: _Block | None = None if self._cache is None else self._cache.get(key)
+        cached: TwinBlock | None = None if self._cache is None else self._cache.get(key)
         if cached is not None:
             n = min(cached.size, wanted.size)
             if not np.array_equal(cached.growth_multiplier[:n], wanted[:n]):
@@ -474,301 +392,6 @@ class TwinCourse:
             self._cache[key] = block
         return block
 
-    def _simulate_block(self, ids: range, growth_multiplier: FloatArray) -> _Block:
+    def _simulate_block(self, ids: range, growth_multiplier: FloatArray) -> TwinBlock:
         request = (self._seed, self._rep_entropy, ids, growth_multiplier)
-        return _simulate_twins(self.settings, [request])[0]
-
-
-#: ``(seed, replication entropy, patient ids, growth multipliers)`` of twins to simulate.
-TwinRequest = tuple[int, int, range, FloatArray]
-
-
-def replication_entropy(rng: np.random.Generator) -> int:
-    """The number a course reads (without consuming it) from a replication's generator."""
-    state = repr(rng.bit_generator.state).encode()
-    return int(hashlib.sha256(state).hexdigest()[:16], 16)
-
-
-def prefetch_twins(
-    settings: TwinCourseSettings,
-    courses: Sequence[tuple[int, int, FloatArray]],
-    cache: MutableMapping[tuple[int, int, int], Any],
-) -> int:
-    """Simulate in one batch the twins that courses will ask ``cache`` for and it lacks.
-
-    A run of many hospitals (or replications) over the same days asks for a few new
-    twins each; integrating them together costs little more than integrating one
-    hospital's (the integration's cost is mostly per step, not per twin).
-
-    Parameters
-    ----------
-    settings
-        The courses' settings (the same for all).
-    courses
-        ``(seed, replication_entropy(course generator), growth multipliers (n,))`` of
-        each :class:`TwinCourse` that will run with ``twin_cache=cache``.
-    cache
-        The courses' twin cache; completed in place.
-
-    Returns
-    -------
-    int
-        Twins simulated.
-    """
-    size = settings.block_size
-    requests: list[TwinRequest] = []
-    where: list[tuple[tuple[int, int, int], _Block | None]] = []
-    for seed, entropy, growth in courses:
-        growth = _multipliers(growth)
-        for b in range(-(-growth.size // size)):
-            key, wanted = (seed, entropy, b), growth[b * size : (b + 1) * size]
-            cached: _Block | None = cache.get(key)
-            if cached is not None:
-                n = min(cached.size, wanted.size)
-                if not np.array_equal(cached.growth_multiplier[:n], wanted[:n]):
-                    cached = None
-            have = 0 if cached is None else cached.size
-            if have >= wanted.size:
-                continue
-            ids = range(b * size + have, b * size + wanted.size)
-            requests.append((seed, entropy, ids, wanted[have:]))
-            where.append((key, cached))
-    for (key, cached), block in zip(where, _simulate_twins(settings, requests), strict=True):
-        cache[key] = block if cached is None else cached.joined(block)
-    return sum(len(r[2]) for r in requests)
-
-
-def _simulate_twins(settings: TwinCourseSettings, requests: Sequence[TwinRequest]) -> list[_Block]:
-    """The twins of each request, integrated together, one block per request.
-
-    Twins go through in chunks of at most :data:`_CHUNK_TWINS`: the NEWS2 scores hold a
-    few arrays of ``(twins, grid)`` (about 1 MB per twin at the default grid).
-    """
-    if not requests:
-        return []
-    rows = [(seed, entropy, i) for seed, entropy, ids, _ in requests for i in ids]
-    growth = np.concatenate([np.asarray(r[3], dtype=float) for r in requests])
-    parts = [
-        _simulate_rows(settings, rows[a : a + _CHUNK_TWINS], growth[a : a + _CHUNK_TWINS])
-        for a in range(0, len(rows), _CHUNK_TWINS)
-    ]
-    every = _Block(*(np.concatenate([getattr(p, f) for p in parts]) for f in _FIELDS))
-    bounds = np.cumsum([0] + [len(r[2]) for r in requests])
-    return [
-        _Block(*(getattr(every, f)[a:b] for f in _FIELDS)) for a, b in itertools.pairwise(bounds)
-    ]
-
-
-#: Most twins integrated and scored at once.
-_CHUNK_TWINS = 128
-
-
-def _simulate_rows(
-    settings: TwinCourseSettings, rows: Sequence[tuple[int, int, int]], growth: FloatArray
-) -> _Block:
-    """Twins ``(seed, replication entropy, patient id)`` with their growth multipliers."""
-    s = settings
-    grid = np.arange(0.0, s.horizon_hours + 0.5 * s.step_hours, s.step_hours)
-    gens = [np.random.default_rng(np.random.SeedSequence(list(row))) for row in rows]
-    z = np.array([g.standard_normal(4) for g in gens]).reshape(len(gens), 4)
-    x0, theta = twin_initial_state(s, z[:, 0], z[:, 1], growth)
-    states, _ = integrate_twins(x0, theta, s)
-    assert states is not None
-    deterioration = _first_crossing(grid, states[:, :, _D], s.deterioration_damage)
-    death = _first_crossing(grid, states[:, :, _D], s.death_damage)
-    resolved = _resolution_hours(states, s, grid)
-    total, single_3 = _scores(states, z[:, 2:], gens, s)
-    return _Block(deterioration, death, resolved, total, single_3, np.asarray(growth, float))
-
-
-def _resolution_hours(states: FloatArray, s: TwinCourseSettings, grid: FloatArray) -> FloatArray:
-    settled = _settled(states, s)
-    unsettled = ~settled
-    last = states.shape[1] - 1 - np.argmax(unsettled[:, ::-1], axis=1)
-    never_unsettled = ~unsettled.any(axis=1)
-    hours = grid[np.minimum(last + 1, grid.size - 1)]
-    hours = np.where(never_unsettled, 0.0, hours)
-    return np.where(settled[:, -1], hours, math.inf)
-
-
-def _scores(
-    states: FloatArray,
-    offsets: FloatArray,
-    gens: list[np.random.Generator],
-    settings: TwinCourseSettings,
-) -> tuple[npt.NDArray[np.int8], BoolArray]:
-    n, t = states.shape[:2]
-    act = states[:, :, _N] / (states[:, :, _N] + 0.1)
-    shock = np.clip(states[:, :, _D] / settings.shock_damage, 0.0, 1.0)
-    noise = np.stack([g.standard_normal((6, t)) for g in gens], axis=1)  # (6, n, t)
-    table = np.asarray(SMITH_SBP_TABLE_MM_HG)
-    sbp = np.interp(shock, np.linspace(0.0, 1.0, table.size), table)
-    confused = noise[5] < _probit(0.7 * np.clip(2.0 * (shock - 0.5), 0.0, 1.0))
-    vitals = Vitals(
-        respiratory_rate_per_min=_flat(np.clip(15 + 6 * act + 10 * shock + 1.5 * noise[0], 4, 60)),
-        spo2_percent=_flat(np.clip(97.5 - 7 * shock + noise[1], 50, 100)),
-        spo2_scale=np.ones(n * t, dtype=np.int64),
-        on_oxygen=_flat(shock > 0.5).astype(np.bool_),
-        systolic_bp_mm_hg=_flat(np.clip(sbp + 10 * offsets[:, 1:2] + 8 * noise[2], 40, 250)),
-        heart_rate_per_min=_flat(
-            np.clip(75 + 20 * act + 30 * shock + 8 * offsets[:, 0:1] + 2.5 * noise[3], 30, 220)
-        ),
-        consciousness=_flat(confused).astype(np.int64),
-        temperature_c=_flat(np.clip(36.8 + 1.8 * act + 0.3 * noise[4], 34, 42)),
-    )
-    scores = news2(vitals)
-    return (
-        scores.total.reshape(n, t).astype(np.int8),
-        scores.any_single_3.reshape(n, t).copy(),
-    )
-
-
-def twin_initial_state(
-    settings: TwinCourseSettings,
-    z_load: FloatArray,
-    z_growth: FloatArray,
-    growth_multiplier: FloatArray | float = 1.0,
-) -> tuple[FloatArray, FloatArray]:
-    """Initial states and parameters of twins from their standard-normal draws.
-
-    ``P(0) = pathogen_median * exp(pathogen_sigma * z_load)`` and ``k_pg =
-    growth_median * exp(growth_sigma * z_growth) * growth_multiplier``; the other
-    parameters are Table 1's, ``N*(0) = D(0) = 0`` and ``CA(0) = s_c / mu_c``.
-
-    Returns
-    -------
-    x0 : ndarray, shape (n, 4)
-    theta : ndarray, shape (n, n_parameters)
-
-    Examples
-    --------
-    >>> x0, theta = twin_initial_state(TwinCourseSettings(), np.zeros(2), np.zeros(2), 2.0)
-    >>> x0[:, 0].tolist(), theta[:, Inflammation.parameter_index("k_pg")].tolist()
-    ([0.4, 0.4], [0.6, 0.6])
-    """
-    s = settings
-    z_load = np.asarray(z_load, dtype=float).reshape(-1)
-    n = z_load.size
-    theta = reynolds_nominal_parameters().to_matrix(n).copy()
-    growth = s.growth_median * np.exp(s.growth_sigma * np.asarray(z_growth, dtype=float))
-    theta[:, Inflammation.parameter_index("k_pg")] = growth * growth_multiplier
-    x0 = np.zeros((n, 4))
-    x0[:, _P] = s.pathogen_median * np.exp(s.pathogen_sigma * z_load)
-    x0[:, 3] = (
-        theta[:, Inflammation.parameter_index("s_c")]
-        / theta[:, Inflammation.parameter_index("mu_c")]
-    )
-    return x0, theta
-
-
-def integrate_twins(
-    x0: FloatArray, theta: FloatArray, settings: TwinCourseSettings, *, keep_states: bool = True
-) -> tuple[FloatArray | None, BoolArray]:
-    """RK4 of independent twins on the grid ``0, step_hours, ..., horizon_hours``.
-
-    Every 24 h of twin time, a twin that has settled (pathogen, damage and phagocytes
-    below their ``resolved_*`` levels) or reached ``death_damage`` is frozen: its state is
-    held from then on and it is no longer integrated. Each twin's course therefore
-    depends on its own parameters only, not on the twins integrated with it.
-
-    Parameters
-    ----------
-    x0 : ndarray, shape (n, 4)
-    theta : ndarray, shape (n, n_parameters)
-    settings
-        Step, horizon and the levels above.
-    keep_states
-        Return the states on the grid (else only who died: far less memory).
-
-    Returns
-    -------
-    states : ndarray, shape (n, T, 4), or None
-    died : ndarray of bool, shape (n,)
-        Whether damage reached ``death_damage`` at a grid time.
-
-    Examples
-    --------
-    >>> s = TwinCourseSettings(horizon_hours=240.0)
-    >>> x0, theta = twin_initial_state(s, np.array([0.0, 3.0]), np.zeros(2))
-    >>> states, died = integrate_twins(x0, theta, s)
-    >>> states.shape, died.tolist()
-    ((2, 961, 4), [False, True])
-    """
-    s, h = settings, settings.step_hours
-    n_steps = np.arange(0.0, s.horizon_hours + 0.5 * h, h).size
-    x = np.array(x0, dtype=float, copy=True)
-    n = x.shape[0]
-    out = np.empty((n, n_steps, 4)) if keep_states else None
-    if out is not None:
-        out[:, 0] = x
-    peak = np.zeros(n)  # highest damage on the grid, per twin
-    # The active twins' states and parameters, compacted only when some freeze.
-    rows, xa, ta = np.arange(n), x, np.asarray(theta, dtype=float)
-    peak_a, u = xa[:, _D].copy(), np.zeros((n, 1))
-    check_every = max(1, int(24.0 / h))
-    for k in range(1, n_steps):
-        if not rows.size:
-            break
-        k1 = inflammation_rhs(xa, u, ta)
-        k2 = inflammation_rhs(xa + 0.5 * h * k1, u, ta)
-        k3 = inflammation_rhs(xa + 0.5 * h * k2, u, ta)
-        k4 = inflammation_rhs(xa + h * k3, u, ta)
-        xa = xa + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
-        np.maximum(peak_a, xa[:, _D], out=peak_a)
-        if out is not None:
-            out[rows, k] = xa
-        if k % check_every == 0:
-            done = _settled(xa, s) | (xa[:, _D] >= s.death_damage)
-            if done.any():
-                if out is not None:
-                    out[rows[done], k + 1 :] = xa[done][:, None, :]
-                peak[rows[done]] = peak_a[done]
-                keep = ~done
-                rows, xa, ta, peak_a = rows[keep], xa[keep], ta[keep], peak_a[keep]
-                u = u[: rows.size]
-    peak[rows] = peak_a
-    return out, peak >= s.death_damage
-
-
-def _settled(x: FloatArray, s: TwinCourseSettings) -> BoolArray:
-    return np.asarray(
-        (x[..., _P] < s.resolved_pathogen)
-        & (x[..., _D] < s.resolved_damage)
-        & (x[..., _N] < s.resolved_phagocytes)
-    )
-
-
-def _multipliers(values: FloatArray) -> FloatArray:
-    out = np.asarray(values, dtype=float).reshape(-1)
-    if not (np.isfinite(out) & (out > 0)).all():
-        raise InvalidParameterError(
-            "growth_multiplier must be finite and > 0 for every patient; got "
-            f"{out[~(np.isfinite(out) & (out > 0))][:3].tolist()}"
-        )
-    return out
-
-
-def _flat(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    return np.ascontiguousarray(a).reshape(-1)
-
-
-def _probit(p: FloatArray) -> FloatArray:
-    """Standard normal quantile of ``p`` (0 -> -inf), so ``z < probit(p)`` has chance ``p``."""
-    return np.asarray(ndtri(p))
-
-
-def _first_crossing(grid: FloatArray, values: FloatArray, level: float) -> FloatArray:
-    """First time each row reaches ``level``, linearly interpolated (inf: never)."""
-    above = values >= level
-    k = np.argmax(above, axis=1)
-    hit = above.any(axis=1)
-    out = np.full(values.shape[0], math.inf)
-    rows = np.flatnonzero(hit)
-    for i in rows:
-        j = int(k[i])
-        if j == 0:
-            out[i] = 0.0
-            continue
-        v0, v1 = values[i, j - 1], values[i, j]
-        out[i] = grid[j - 1] + (grid[j] - grid[j - 1]) * (level - v0) / (v1 - v0)
-    return out
+        return simulate_twins(self.settings, [request])[0]

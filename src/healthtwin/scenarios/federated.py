@@ -17,8 +17,13 @@ diabetes, hypertension; fixed public scalings, so no site shares a statistic). P
 without a transfer are censored at ``H``. The logistic model learns "transfer within
 ``H``" and the Cox model the hours to it. With ``data: <name>`` the prognosis package's
 shipped data set ``<name>`` is split across the hospitals by case mix
-(:func:`~healthtwin.federation.sites.split_by_case_mix`). Each site holds out a share of
-its patients on which every round's model is evaluated (patient-weighted over sites).
+(:func:`~healthtwin.federation.sites.split_by_case_mix`). With ``data: twins`` each
+hospital's training table is *a previous season of its own admitted patients*
+(:mod:`~healthtwin.scenarios.federated_season`): members of the hospital's ``patients:``
+cohort, each with a twin simulated by the run's own machinery, labelled by whether the
+twin needed the ICU (or died), so the model learns what the run's twins do. Each site
+holds out a share of its patients on which every round's model is evaluated
+(patient-weighted over sites).
 
 **Training.** FedAvg or FedProx rounds (:mod:`~healthtwin.federation.strategies`), with
 DP-FedAvg when ``epsilon`` is given (noise calibrated to spend exactly ``epsilon`` over
@@ -32,9 +37,16 @@ its parameters, of the configuration and of every round). With ``share_back: pat
 (logistic model on synthetic data) the model *replaces the fixed ICU-transfer
 probability of the hospital's entry unit*: the new probability is the model's mean
 predicted risk over the hospital's own patients, and the unit's other exits are scaled
-so the row still sums to 1. With ``share_back: model-card`` (always so for the Cox model
-or a shipped data set, whose outcome is not an ICU transfer) the pathways are left alone
-and the model is recorded in each hospital's results only.
+so the row still sums to 1 (hospitals with twins route each patient by the twin, so
+there the model is only recorded). With ``share_back: triage`` the model *acts on each
+admitted patient*: a patient whose predicted risk is above ``triage_threshold`` is
+admitted straight to the ICU (queueing for a bed when it is full), in the hospitals whose
+patients have twins and a cohort (the risk is the matched member's;
+:func:`~healthtwin.scenarios.world_patients.prefetch_world_twins`); the pathways are
+left alone. With ``share_back: model-card`` (always so for the Cox model or a shipped
+data set, whose outcome is not an ICU transfer) the pathways are left alone and the
+model is recorded in each hospital's results only. The logistic model on ``synthetic``
+or ``twins`` data becomes each hospital's prognosis model (``HospitalSite.prognosis``).
 
 Every random draw comes from a stream named ``world/federation/<country>/<hospital>``
 (patients) or ``world/federation/aggregation`` (DP noise), so the same seed trains the
@@ -188,8 +200,10 @@ class FederationSpec(BaseModel):
     model : {"logistic", "cox"}
         The prognosis model trained.
     data : str
-        ``"synthetic"`` (patients drawn from each country's ``cohorts`` case mix) or a
-        data set of :mod:`healthtwin.prognosis.datasets` split over the hospitals.
+        ``"synthetic"`` (patients drawn from each country's ``cohorts`` case mix),
+        ``"twins"`` (a previous season of each hospital's own twin patients; needs every
+        hospital to have ``patients: {course: twins}``) or a data set of
+        :mod:`healthtwin.prognosis.datasets` split over the hospitals.
     strategy, proximal_mu, rounds, local_steps, learning_rate
         Training (:class:`~healthtwin.federation.strategies.FederationConfig`).
     epsilon, delta, clip_norm
@@ -202,8 +216,13 @@ class FederationSpec(BaseModel):
         How unlike the sites are when a shipped data set is split (0: IID).
     cohorts
         Case mix per country name (default :class:`CohortMix` for the others).
-    share_back : {"pathway", "model-card"}
-        Replace the entry unit's ICU-transfer probability, or only record the model.
+    share_back : {"pathway", "model-card", "triage"}
+        Replace the entry unit's ICU-transfer probability, only record the model, or
+        admit the patients whose predicted risk is above ``triage_threshold`` straight to
+        the ICU.
+    triage_threshold
+        The risk above which ``share_back: triage`` sends a patient straight to the ICU
+        (0: everyone; 1: nobody).
 
     Examples
     --------
@@ -229,17 +248,22 @@ class FederationSpec(BaseModel):
     baseline_icu_probability: float = Field(default=0.08, gt=0, lt=1)
     case_mix_skew: Probability = 0.5
     cohorts: dict[str, CohortMix] = Field(default_factory=dict)
-    share_back: Literal["pathway", "model-card"] = "pathway"
+    share_back: Literal["pathway", "model-card", "triage"] = "pathway"
+    triage_threshold: Probability = 0.3
 
     @model_validator(mode="after")
     def _share_back(self) -> FederationSpec:
-        if self.share_back == "pathway" and (self.model != "logistic" or self.data != "synthetic"):
+        if self.share_back != "model-card" and not self.predicts_icu():
             raise ValueError(
-                f"share_back 'pathway' needs model 'logistic' on data 'synthetic' (got model "
-                f"{self.model!r}, data {self.data!r}): only that model predicts an ICU "
-                "transfer; use share_back: model-card"
+                f"share_back {self.share_back!r} needs model 'logistic' on data 'synthetic' "
+                f"or 'twins' (got model {self.model!r}, data {self.data!r}): only that "
+                "model predicts an ICU transfer; use share_back: model-card"
             )
         return self
+
+    def predicts_icu(self) -> bool:
+        """Whether the trained model is an ICU-transfer risk (logistic, own patients)."""
+        return self.model == "logistic" and self.data in ("synthetic", "twins")
 
     def config(self, seed: int) -> FederationConfig:
         """The federation's training configuration (DP calibrated to ``epsilon``)."""
@@ -274,6 +298,8 @@ class SharedModel:
     icu_probability_before, icu_probability_after : float or None
         The entry unit's ICU-transfer probability before and after (None when the
         pathway was not changed).
+    triage_threshold : float or None
+        The risk above which patients go straight to the ICU (``share_back: triage``).
     """
 
     country: str
@@ -282,6 +308,7 @@ class SharedModel:
     version: str
     icu_probability_before: float | None
     icu_probability_after: float | None
+    triage_threshold: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready view."""
@@ -291,6 +318,7 @@ class SharedModel:
             "applied_to_pathway": self.icu_probability_after is not None,
             "icu_probability_before": self.icu_probability_before,
             "icu_probability_after": self.icu_probability_after,
+            "triage_threshold": self.triage_threshold,
         }
 
 
@@ -564,10 +592,13 @@ def share_back(
 
     With ``share_back: pathway`` each hospital's entry unit sends a share of its patients
     to the ICU equal to the model's mean predicted risk over the hospital's patients (the
-    other exits scaled to keep the row summing to 1); otherwise the world is unchanged and
-    the model is only recorded.
+    other exits scaled to keep the row summing to 1); with ``share_back: triage`` each
+    hospital gets ``triage_threshold`` (its patients with twins above it go straight to
+    the ICU); otherwise the world is unchanged and the model is only recorded.
     """
-    apply = federated.spec.share_back == "pathway"
+    spec = federated.spec
+    apply = spec.share_back == "pathway"
+    threshold = spec.triage_threshold if spec.share_back == "triage" else None
     shared: list[SharedModel] = []
     countries = []
     k = 0
@@ -581,7 +612,7 @@ def share_back(
                 before = float(site.config.pathways[site.entry_unit].get(site.icu_unit, 0.0))
                 after = float(np.mean(1.0 / (1.0 + np.exp(-risk))))
                 site = _with_icu_probability(site, after)
-            if federated.spec.model == "logistic" and federated.spec.data == "synthetic":
+            if spec.predicts_icu():
                 # The hospital's prognosis model: each admitted patient's own risk.
                 theta = np.asarray(federated.result.theta, dtype=float)
                 model = PrognosisModel(
@@ -589,7 +620,7 @@ def share_back(
                     intercept=float(theta[0]),
                     coefficients=tuple(float(v) for v in theta[1:]),
                 )
-                site = site.model_copy(update={"prognosis": model})
+                site = site.model_copy(update={"prognosis": model, "triage_threshold": threshold})
             shared.append(
                 SharedModel(
                     country.name,
@@ -598,6 +629,7 @@ def share_back(
                     federated.provenance.target,
                     before,
                     after,
+                    threshold,
                 )
             )
             hospitals.append(site)
@@ -644,12 +676,18 @@ def _site_data(
                 tables.append(cols)
                 data.append(replace(d, name=f"{country.name}/{site.name}"))
         return tables, data
+    if spec.data == "twins":
+        # Imported here: the season needs the world's patients, which import this module.
+        from healthtwin.scenarios.federated_season import season_patients
+
+        return season_patients(world, spec, streams)
     outcome = "binary" if spec.model == "logistic" else "survival"
     try:
         pooled = load_site_data(spec.data, outcome=outcome)
     except UnknownModelError as err:
         raise UnknownModelError(
-            f"federation.data {spec.data!r}: give 'synthetic' or a shipped data set ({err})"
+            f"federation.data {spec.data!r}: give 'synthetic', 'twins' or a shipped data "
+            f"set ({err})"
         ) from err
     try:
         parts = split_by_case_mix(

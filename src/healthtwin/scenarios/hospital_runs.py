@@ -36,6 +36,14 @@ random streams) with two things a world run needs:
   event loop depends on nothing else, so the replay is the same run (checked: its
   discharges, deaths and patients still in hospital must equal the first run's, else
   :class:`~healthtwin.errors.SolverError`).
+- **Triage by the prognosis model** (``share_back: triage``, :class:`TriageOrders`).
+  With twins and an ICU unit, a patient whose predicted ICU risk is above the threshold
+  is admitted straight to the ICU unit instead of the entry unit (their first visit's
+  unit is the ICU; they queue for a bed when it is full, as every ICU arrival does); the
+  twin then runs its course there (death there, else out by the ICU's rules). Everything
+  else is drawn as without triage (arrivals, routing draws, twins), so the same seed with
+  and without triage differs only through the triaged patients and what they change
+  downstream (bed occupancy, queues, the order of events).
 - **ICU capacity changes** (the national planner's reallocations). The hospital engine has
   no capacity schedule (``hospital/config.py`` holds fixed beds and daily nurse rosters),
   so the run is split at each change day: the hospital is simulated once per capacity with
@@ -76,6 +84,7 @@ from healthtwin.hospital.model import DEATH, CompiledModel, PatientDraws, compil
 
 __all__ = [
     "PatientStays",
+    "TriageOrders",
     "icu_nurses_per_shift",
     "simulate_hospital",
     "summarise_stays",
@@ -109,6 +118,9 @@ class PatientStays:
     died : ndarray of bool, shape (n,)
         Whether the patient's route ends in death (with twins: the twin's prognosis), also
         for patients still in hospital at the end of the run, who die after it.
+    triaged : ndarray of bool, shape (n,) or (0,)
+        Whether the patient was admitted straight to the ICU by triage (empty without
+        :class:`TriageOrders`).
     """
 
     entry_los_hours: FloatArray
@@ -119,6 +131,46 @@ class PatientStays:
     twin_deaths: int
     deterioration_hours: FloatArray = field(default_factory=lambda: np.zeros(0))
     died: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    triaged: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+
+
+@dataclass(frozen=True)
+class TriageOrders:
+    """The prognosis model's risk of each admitted patient and the triage threshold.
+
+    Attributes
+    ----------
+    risk : ndarray, shape (n,)
+        Each admitted patient's predicted ICU risk, in arrival order.
+    threshold : float
+        Patients with ``risk > threshold`` go straight to the ICU (0: everyone with a
+        positive risk; 1: nobody).
+
+    Examples
+    --------
+    >>> TriageOrders(np.array([0.1, 0.6, 0.3]), 0.3).triaged().tolist()
+    [False, True, False]
+    """
+
+    risk: FloatArray
+    threshold: float
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.threshold <= 1.0:
+            raise InvalidInputError(f"triage threshold must be in [0, 1]; got {self.threshold!r}")
+
+    def triaged(self) -> np.ndarray:
+        """Whether each patient goes straight to the ICU, ``(n,)``."""
+        return np.asarray(self.risk, dtype=float) > self.threshold
+
+
+def triage_key(seed: int, replication: int) -> tuple[int, int, int]:
+    """Where a twin cache holds the :class:`TriageOrders` of one hospital replication.
+
+    Twin blocks are kept under ``(seed, replication entropy, block >= 0)``, so the key
+    ``(seed, replication, -1)`` never meets one.
+    """
+    return (seed, replication, -1)
 
 
 @dataclass
@@ -163,6 +215,7 @@ def simulate_hospital(
     icu_beds: Sequence[tuple[int, int]] = (),
     twin_cache: MutableMapping[tuple[int, int, int], Any] | None = None,
     twin_growth: FloatArray | None = None,
+    triage: TriageOrders | None = None,
 ) -> tuple[HospitalRun, PatientStays]:
     """Run one hospital replication on routed admissions (see the module docstring).
 
@@ -186,6 +239,10 @@ def simulate_hospital(
     twin_growth : ndarray, shape (sum(counts_per_day),), optional
         Each admitted patient's twin growth multiplier, in arrival order (their age band
         and covariates, :mod:`~healthtwin.coupling.twin_calibration`); None: 1.
+    triage
+        The prognosis model's orders (with twins and an ICU unit only); None: those the
+        twin cache holds under :func:`triage_key` (put there by
+        :func:`~healthtwin.scenarios.world_patients.prefetch_world_twins`), else none.
 
     Returns
     -------
@@ -214,7 +271,16 @@ def simulate_hospital(
             f"twin_growth needs one multiplier per admitted patient ({int(counts.sum())}); "
             f"got {np.size(twin_growth)}"
         )
-    course = None if twins is None else (twins, twin_growth)
+    if triage is None and twin_cache is not None:
+        triage = twin_cache.get(triage_key(seed, replication))
+    if triage is not None and np.size(triage.risk) != int(counts.sum()):
+        raise InvalidInputError(
+            f"triage needs one risk per admitted patient ({int(counts.sum())}); "
+            f"got {np.size(triage.risk)}"
+        )
+    if twins is None or icu_unit is None:
+        triage = None
+    course = None if twins is None else (twins, twin_growth, triage)
     run, stays = _one(config, counts, entry_unit, icu_unit, seed, replication, course, twin_cache)
     daily = {k: getattr(run, k).copy() for k in _DAILY}
     for day, beds in icu_beds:
@@ -269,7 +335,7 @@ def _one(
     icu_unit: str | None,
     seed: int,
     replication: int,
-    twins: tuple[TwinCourseSettings, FloatArray | None] | None,
+    twins: tuple[TwinCourseSettings, FloatArray | None, TriageOrders | None] | None,
     twin_cache: MutableMapping[tuple[int, int, int], Any] | None = None,
 ) -> tuple[HospitalRun, PatientStays]:
     model = compile_model(config)
@@ -282,10 +348,14 @@ def _one(
     news_total, news_red, twin_deaths = np.zeros(0, np.int64), np.zeros(0, bool), 0
     det_hours = np.full(arrival.size, np.inf)
     reached: np.ndarray | None = None
+    triaged = np.zeros(0, dtype=bool)
     if twins is not None:
-        settings, growth = twins
+        settings, growth, triage = twins
         icu = -1 if icu_unit is None else model.names.index(icu_unit)
         escalate = _escalates(model, draws, icu, settings)
+        if triage is not None:
+            triaged = triage.triaged()
+            draws = _triaged(draws, triaged, icu)
         twin = TwinCourse(
             config,
             settings,
@@ -322,7 +392,14 @@ def _one(
     stays = _stays(model, draws, icu_unit, deteriorated, news_total, news_red, twin_deaths)
     if reached is not None:
         stays = replace(stays, visited_icu=reached)
-    return run, replace(stays, deterioration_hours=det_hours)
+    return run, replace(stays, deterioration_hours=det_hours, triaged=triaged)
+
+
+def _triaged(draws: PatientDraws, triaged: np.ndarray, icu: int) -> PatientDraws:
+    """The draws with the triaged patients' first visit in the ICU unit ``icu``."""
+    path = np.asarray(draws.path, dtype=np.int64).reshape(draws.n, draws.visits + 1).copy()
+    path[np.asarray(triaged, dtype=bool), 0] = icu
+    return replace(draws, path=path.ravel().tolist())
 
 
 def _escalates(
@@ -369,7 +446,7 @@ def _twin_routes(
             u = float(uniforms[p, k])
             if kinds[unit] not in twin_kinds:
                 nxt = model.next_unit(unit, prio, u)
-            elif k == 0 and icu >= 0 and math.isfinite(det):
+            elif k == 0 and icu not in (-1, unit) and math.isfinite(det):
                 nxt = icu
             elif math.isfinite(death):
                 nxt = DEATH  # the twin dies in this unit; the course ends the stay so

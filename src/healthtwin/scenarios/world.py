@@ -212,6 +212,9 @@ class HospitalSite(BaseModel):
     patients: PatientsSpec | None = None
     #: The hospital's ICU-transfer prognosis model (the federation's, when shared back).
     prognosis: PrognosisModel | None = None
+    #: Patients whose ``prognosis`` risk is above this go straight to the ICU (``share_back:
+    #: triage``; needs twins and a cohort, :mod:`~healthtwin.scenarios.world_patients`).
+    triage_threshold: Probability | None = None
 
     @model_validator(mode="after")
     def _units(self) -> HospitalSite:

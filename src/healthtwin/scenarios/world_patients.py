@@ -7,6 +7,13 @@ the twins of a band die at the disease's hospital fatality of that band
 (:mod:`~healthtwin.coupling.twin_calibration`). After the run, each hospital's patients
 are summarised by age band, and a hospital with a prognosis model (shared back by the
 federation) has the model checked on its own admitted patients (:func:`prognosis_check`).
+
+With ``share_back: triage`` the model also acts: each admitted patient's risk (from the
+features of the cohort member they are matched to) is computed with their twins
+(:func:`triage_orders`, in :func:`prefetch_world_twins`) and patients above the
+hospital's ``triage_threshold`` are admitted straight to the ICU
+(:class:`~healthtwin.scenarios.hospital_runs.TriageOrders`); the summary's ``triage``
+block counts them.
 """
 
 from __future__ import annotations
@@ -35,11 +42,17 @@ from healthtwin.coupling.twin_calibration import (
     death_curve,
     hospital_fatality,
 )
+from healthtwin.errors import SolverError
 from healthtwin.population.scenario import Variant
 from healthtwin.population.scenario_build import parameters_for
 from healthtwin.scenarios.ages import AdmittedPatients, age_band_edges
 from healthtwin.scenarios.federated import icu_features
-from healthtwin.scenarios.hospital_runs import PatientStays, summarise_stays
+from healthtwin.scenarios.hospital_runs import (
+    PatientStays,
+    TriageOrders,
+    summarise_stays,
+    triage_key,
+)
 from healthtwin.scenarios.world import CountryWorld, HospitalSite, WorldScenario
 from healthtwin.synthetic.cohort import generate_cohort
 
@@ -50,6 +63,7 @@ __all__ = [
     "patients_summary",
     "prefetch_world_twins",
     "prognosis_check",
+    "triage_orders",
     "twin_growth",
     "twin_settings",
     "world_seed",
@@ -156,7 +170,9 @@ def prefetch_world_twins(
 
     ``ages`` is ``(reps, days, A, H)``: the admissions so far. The twins are those the
     hospital runs of :func:`~healthtwin.scenarios.run.run_world` create (same seeds,
-    course streams and growth).
+    course streams and growth). A hospital that triages by its prognosis model also
+    gets each replicate's :func:`triage_orders` in the cache (under
+    :func:`~healthtwin.scenarios.hospital_runs.triage_key`), where its runs read them.
     """
     by_settings: dict[TwinCourseSettings, list[tuple[int, int, FloatArray]]] = {}
     for h, site in enumerate(country.hospitals):
@@ -164,7 +180,11 @@ def prefetch_world_twins(
         if spec is None or spec.course != "twins":
             continue
         seed = world_seed(streams, f"world/{country.name}/hospital/{site.name}")
+        columns = _triage_columns(country, streams, site, admitted[h] if admitted else None)
         for rep in range(ages.shape[0]):
+            if columns is not None:
+                orders = triage_orders(site, admitted[h], columns, rep, ages[rep, :, :, h])
+                cache[triage_key(seed, rep)] = orders
             growth = twin_growth(country, admitted, rep, h, ages[rep, :, :, h])
             if growth is None or not growth.size:
                 continue
@@ -173,6 +193,55 @@ def prefetch_world_twins(
             courses.append((seed, replication_entropy(course_rng), growth))
     for settings, courses in by_settings.items():
         prefetch_twins(settings, courses, cache)
+
+
+def triage_orders(
+    site: HospitalSite,
+    patients: AdmittedPatients | None,
+    columns: Mapping[str, Any],
+    rep: int,
+    by_day_band: IntArray,
+) -> TriageOrders:
+    """Replicate ``rep``'s triage: each admitted patient's risk from their matched member.
+
+    ``columns`` are the hospital cohort's columns (:data:`ICU_COLUMNS` at least) and
+    ``by_day_band`` ``(days, A)`` the admissions; the patients are matched as their twins
+    are (:meth:`~healthtwin.scenarios.ages.AdmittedPatients.match`).
+    """
+    if site.prognosis is None or site.triage_threshold is None or patients is None:
+        raise SolverError(
+            f"hospital {site.name!r} has no prognosis model, triage threshold or cohort to "
+            "triage with; share the model back with share_back: triage first"
+        )
+    _, members = patients.match(rep, by_day_band)
+    if members is None:
+        raise SolverError(f"hospital {site.name!r}: triage needs a cohort (cohort_size > 0)")
+    x = icu_features(*(np.asarray(columns[k], dtype=np.float64)[members] for k in ICU_COLUMNS))
+    return TriageOrders(site.prognosis.predict(x), site.triage_threshold)
+
+
+def _triage_columns(
+    country: CountryWorld,
+    streams: RandomStreams,
+    site: HospitalSite,
+    patients: AdmittedPatients | None,
+) -> Mapping[str, Any] | None:
+    """The hospital cohort's columns when it triages by its model (None otherwise)."""
+    spec = country.patients_of(site)
+    if (
+        site.prognosis is None
+        or site.triage_threshold is None
+        or spec is None
+        or patients is None
+        or patients.member_ages is None
+    ):
+        return None
+    cohort = generate_cohort(
+        spec.cohort_spec(),
+        spec.cohort_size,
+        seed=world_seed(streams, f"world/{country.name}/cohort/{site.name}"),
+    )
+    return cohort.columns
 
 
 def patients_summary(
@@ -233,6 +302,8 @@ def patients_summary(
                 summary["prognosis_check"] = prognosis_check(
                     site, cohort.columns, [m for _, m in matched], stays
                 )
+                if site.triage_threshold is not None and spec.course == "twins":
+                    summary["triage"] = _triage_summary(site, stays)
         out.append(summary)
     return tuple(out)
 
@@ -267,6 +338,27 @@ def prognosis_check(
         "observed_icu_share": float(y.mean()) if y.size else None,
         "brier": float(np.mean((p - y) ** 2)) if p.size else None,
         "auroc": auroc(p, y),
+    }
+
+
+def _triage_summary(site: HospitalSite, stays: list[PatientStays]) -> dict[str, Any]:
+    """Patients triaged straight to the ICU, pooled over replicates."""
+    if any(s.triaged.size != s.died.size for s in stays) and site.icu_unit is not None:
+        raise SolverError(
+            f"hospital {site.name!r} triages by its prognosis model, but its runs were not "
+            "given the triage orders (prefetch_world_twins puts them in the twin cache "
+            "the runs read); run the hospitals after prefetching their twins"
+        )
+    triaged = np.concatenate([s.triaged for s in stays]) if stays else np.zeros(0, bool)
+    icu = np.concatenate([s.visited_icu for s in stays]) if stays else np.zeros(0, bool)
+    died = np.concatenate([s.died for s in stays]) if stays else np.zeros(0, bool)
+    return {
+        "threshold": site.triage_threshold,
+        "patients": int(triaged.size),
+        "triaged": int(triaged.sum()),
+        "triaged_share": float(triaged.mean()) if triaged.size else None,
+        "triaged_reached_icu": int((triaged & icu).sum()) if icu.size == triaged.size else None,
+        "triaged_deaths": int((triaged & died).sum()) if died.size == triaged.size else None,
     }
 
 
