@@ -229,15 +229,19 @@ def grade_command(
     output = output_for(json_output, quiet)
     found: Debrief | None = None
     if debrief:
-        with output.progress(text["debrief_progress"].format(count=draws)) as bar:
+        # The debrief counts its replays; its first report sets the bar's total.
+        with output.progress(text["debrief_progress"].format(count=draws), total=0) as bar:
+
+            def replayed(done: int, total: int) -> None:
+                bar.update(done, total)
+                bar.describe(text["debrief_variant"].format(done=done, total=total))
+
             found = run_debrief(
                 the_case,
                 record,
                 shifts=tuple(shift or (-10.0,)),
                 n_draws=draws,
-                progress=lambda done, total: bar.describe(
-                    text["debrief_variant"].format(done=done, total=total)
-                ),
+                progress=replayed,
             )
         rendered = [loc.render(m, culture) for m in found.messages]
         lines += ["", text["debrief_report_heading"], *rendered]

@@ -36,7 +36,9 @@ def demo_command(
         float, typer.Option(help="Total epsilon of DP-FedAvg (site-level); 0 turns DP off.")
     ] = 0.0,
     clip_norm: Annotated[float, typer.Option(help="DP clip norm of a site's update.")] = 0.5,
-    dataset: Annotated[str, typer.Option(help="Shipped survival data set to split.")] = "whas500",
+    dataset: Annotated[
+        str, typer.Option("--data", "--dataset", help="Shipped survival data set to split.")
+    ] = "whas500",
     split: Annotated[str, typer.Option(help="iid or case-mix.")] = "iid",
     strategy: Annotated[str, typer.Option(help="fedavg or fedprox.")] = "fedavg",
     secure_aggregation: Annotated[
@@ -88,10 +90,13 @@ def demo_command(
         task = f"{task} (in process)"
     else:
         output.say(f"starting a SuperLink and {sites} SuperNodes on 127.0.0.1 (TLS, node auth)")
-    with output.progress(task):
+    # In process the rounds are counted; a deployed run's rounds happen in the
+    # SuperLink's process and come back only at the end: a spinner there.
+    with output.progress(f"{task} (rounds)", total=rounds if in_process else None) as bar:
         trained = train_demo(
-            nodes, run_config, in_process=in_process, timeout_s=120.0 + 60.0 * rounds
-        )
+            nodes, run_config, in_process=in_process, timeout_s=120.0 + 60.0 * rounds,
+            on_round=bar.update,
+        )  # fmt: skip
     seconds = trained.seconds
     lines = list(trained.round_lines)
     if secure_aggregation:
@@ -142,10 +147,10 @@ def _boosting_demo(
         task = f"{task} (in process)"
     else:
         output.say(f"starting a SuperLink and {sites} SuperNodes on 127.0.0.1 (TLS, node auth)")
-    with output.progress(task):
+    with output.progress(f"{task} (trees)", total=trees if in_process else None) as bar:
         boosted = train_boosting_demo(
             nodes, run_config, dataset=dataset, in_process=in_process,
-            timeout_s=120.0 + 30.0 * trees,
+            timeout_s=120.0 + 30.0 * trees, on_tree=bar.update,
         )  # fmt: skip
     scores, epsilon = boosted.scores, boosted.epsilon
     lines = list(boosted.tree_lines)

@@ -207,7 +207,9 @@ def verify_audit(
 
 @governance_app.command("fairness")
 def fairness(
-    dataset: Annotated[str, typer.Option(help="A shipped clinical data set (e.g. whas500).")],
+    dataset: Annotated[
+        str, typer.Option("--data", "--dataset", help="A shipped clinical data set (e.g. whas500).")
+    ],
     out: Annotated[Path, typer.Option(help="Report: .md or .json.")],
     model: Annotated[
         str,
@@ -232,7 +234,7 @@ def fairness(
 
     \b
     Example:
-      healthtwin governance fairness --dataset whas500 --model cox \\
+      healthtwin governance fairness --data whas500 --model cox \\
           --by gender,age --out fairness.md
     """
     from healthtwin.scenarios.model_fairness import model_fairness

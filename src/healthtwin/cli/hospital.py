@@ -18,7 +18,9 @@ hospital_app = typer.Typer(
 
 @hospital_app.command("simulate")
 def simulate_command(
-    config: Annotated[Path | None, typer.Option(help="Hospital YAML file.")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--scenario", "--config", help="Hospital YAML file.")
+    ] = None,
     days: Annotated[float, typer.Option(help="Days measured per replication.")] = 90.0,
     replicates: Annotated[int, typer.Option(help="Independent replications.")] = 20,
     warmup_days: Annotated[float, typer.Option(help="Warm-up days discarded first.")] = 0.0,
@@ -47,7 +49,7 @@ def simulate_command(
 
     \b
     Example:
-      healthtwin hospital simulate --config hospital.yaml --days 90 \\
+      healthtwin hospital simulate --scenario hospital.yaml --days 90 \\
           --replicates 20 --out hospital/
       healthtwin hospital simulate --mmc 9,1,10 --hours 100000
     """
@@ -59,7 +61,7 @@ def simulate_command(
         ignored = [
             flag
             for flag, given in (
-                ("--config", config is not None),
+                ("--scenario", config is not None),
                 ("--twins", twins),
                 ("--engine", engine != "fast"),
                 ("--days", days != 90.0),
@@ -75,7 +77,10 @@ def simulate_command(
         _mmc(mmc, hours, replications, seed, output, out)
         return
     if config is None:
-        raise InvalidInputError("give --config hospital.yaml (or --mmc 9,1,10 for M/M/c)")
+        raise InvalidInputError(
+            "give --scenario hospital.yaml (or its older spelling --config; or --mmc 9,1,10 "
+            "for M/M/c)"
+        )
     if engine not in ("fast", "simpy"):
         raise InvalidInputError(f"--engine must be 'fast' or 'simpy', got {engine!r}")
     from healthtwin.scenarios.hospital_reports import (
@@ -155,7 +160,7 @@ def _mmc(
 
 @hospital_app.command("plan")
 def plan(
-    config: Annotated[Path, typer.Option(help="Hospital YAML file.")],
+    config: Annotated[Path, typer.Option("--scenario", "--config", help="Hospital YAML file.")],
     target: Annotated[
         str, typer.Option(help="Targets, e.g. 'ed_4h_breach<0.05' (comma-separated for several).")
     ],
@@ -175,7 +180,7 @@ def plan(
 
     \b
     Example:
-      healthtwin hospital plan --config hospital.yaml \\
+      healthtwin hospital plan --scenario hospital.yaml \\
           --target 'ed_4h_breach<0.05' --out plan/
     """
     from rich.table import Table as _Table
@@ -189,11 +194,13 @@ def plan(
         max_replicates, max_replications, 40, name="--max-replicates", old="--max-replications"
     )
     output = output_for(json_output, quiet)
-    with output.progress(f"searching plans for {target}"):
+    # The total is the replications planned so far: it grows when a candidate needs
+    # another stage or the search widens, and is set by the first report.
+    with output.progress(f"searching plans for {target} (replications)", total=0) as bar:
         result = plan_hospital_capacity(
             config, target, days=days, warmup_days=warmup_days,
             replications=replications, max_replications=max_replications,
-            confidence=confidence, seed=seed,
+            confidence=confidence, seed=seed, on_progress=bar.update,
         )  # fmt: skip
     metrics = [t.metric for t in result.targets]
     table = _Table(title=f"Candidate plans for {', '.join(map(str, result.targets))}")

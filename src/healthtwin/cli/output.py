@@ -113,8 +113,12 @@ class ProgressTask:
         if self._progress is not None:
             self._progress.advance(self._task, steps)
 
-    def update(self, completed: float) -> None:
+    def update(self, completed: float, total: float | None = None) -> None:
         """Set how much of :attr:`total` is done (a callback for runs that count units).
+
+        ``total``, when given, replaces the bar's total: a run whose work grows as it
+        learns (a plan search adding replications) reports ``(done, total so far)``, so
+        both ``Callable[[int], None]`` and ``Callable[[int, int], None]`` callbacks fit.
 
         Examples
         --------
@@ -122,10 +126,15 @@ class ProgressTask:
         >>> task.update(3)
         >>> task.completed, task.total
         (3.0, 4)
+        >>> task.update(5, 8)
+        >>> task.completed, task.total
+        (5.0, 8)
         """
         self.completed = float(completed)
+        if total is not None:
+            self.total = total
         if self._progress is not None:
-            self._progress.update(self._task, completed=completed)
+            self._progress.update(self._task, completed=completed, total=self.total)
 
     def describe(self, description: str) -> None:
         """Change the text beside the bar (e.g. the item now running)."""

@@ -157,7 +157,8 @@ def simulate(
             "--scenario": scenario is not None,
         },
     )
-    with output.progress(f"simulating {model} for {hours:g} h"):
+    # Counted in simulated minutes, of the whole cohort at once.
+    with output.progress(f"simulating {model} (minutes)", total=round(hours * 60)) as bar:
         run = simulate_glucose(
             model,
             patient,
@@ -170,6 +171,7 @@ def simulate(
             pump=pump,
             cgm=sensor,
             seed=seed,
+            on_progress=bar.update,
         )
     _report(run, out, plot, output)
 

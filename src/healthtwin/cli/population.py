@@ -23,7 +23,12 @@ population_app = typer.Typer(help="Population health and epidemics.", no_args_is
 @population_app.command("rt")
 def rt(
     incidence: Annotated[
-        Path, typer.Option(help="CSV with a column I (or local and imported), optional dates.")
+        Path,
+        typer.Option(
+            "--data",
+            "--incidence",
+            help="CSV with a column I (or local and imported), optional dates.",
+        ),
     ],
     out: Annotated[Path, typer.Option(help="Output CSV (EpiEstim's columns).")],
     si_mean: Annotated[float | None, typer.Option(help="Mean serial interval, days (> 1).")] = None,
@@ -35,6 +40,10 @@ def rt(
     window: Annotated[int, typer.Option(help="Days per sliding window.")] = 7,
     prior_mean: Annotated[float, typer.Option(help="Mean of the gamma prior on R.")] = 5.0,
     prior_sd: Annotated[float, typer.Option(help="Sd of the gamma prior on R.")] = 5.0,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="Also write an HTML report: incidence and Rt with its intervals."),
+    ] = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -42,8 +51,8 @@ def rt(
 
     \b
     Example:
-      healthtwin population rt --incidence flu.csv --si-mean 2.6 --si-sd 1.5 \\
-          --out rt.csv
+      healthtwin population rt --data flu.csv --si-mean 2.6 --si-sd 1.5 \\
+          --out rt.csv --report rt.html
     """
     from healthtwin.scenarios.epidemic_runs import estimate_rt_file
 
@@ -58,9 +67,19 @@ def rt(
         prior_mean=prior_mean,
         prior_sd=prior_sd,
     )
+    document: dict[str, object] = {"windows": windows, "out": out, "report": report}
+    if report is not None:
+        from healthtwin.scenarios.rt_report import rt_report_file
+
+        # Estimated again from the same file and options: the page shows the CSV's numbers.
+        latest = rt_report_file(
+            incidence, report, si_mean=si_mean, si_sd=si_sd, si_distr=weights, window=window,
+            prior_mean=prior_mean, prior_sd=prior_sd,
+        )  # fmt: skip
+        document["latest"] = latest
     output_for(json_output, quiet).result(
-        {"windows": windows, "out": out},
-        f"wrote {windows} windows to {out}",
+        document,
+        f"wrote {windows} windows to {out}" + ("" if report is None else f" and {report}"),
     )
 
 
@@ -282,7 +301,9 @@ def chronic(
     from healthtwin.scenarios.chronic_runs import project_prevention_programme
 
     output = output_for(json_output, quiet)
-    with output.progress(f"ageing {people} people x {replicates} replicates over {years} years"):
+    with output.progress(
+        f"ageing {people} people x {replicates} replicates (years, both arms)", total=2 * years
+    ) as bar:
         summary = project_prevention_programme(
             out,
             people=people,
@@ -293,6 +314,7 @@ def chronic(
             cost=cost,
             replicates=replicates,
             seed=seed,
+            on_progress=bar.update,
         )
     averted = summary["effect_q05_q50_q95"]["cases_averted"]
     output.result(
@@ -309,8 +331,9 @@ def _plan_vaccine(
 
     if daily_doses is None or daily_doses <= 0:
         raise InvalidInputError("--resource vaccine_doses needs --total DOSES_PER_DAY (> 0)")
-    with output.progress("optimizing the vaccine allocation"):
-        report = plan_vaccine(scenario, daily_doses, out)
+    # Counted in candidate allocations simulated; the first report sets the total.
+    with output.progress("optimizing the vaccine allocation (ensembles)", total=0) as bar:
+        report = plan_vaccine(scenario, daily_doses, out, on_progress=bar.update)
     output.result(
         {**report, "out": out},
         f"vaccine doses: {report['objective']} {report['pro_rata']:.1f} (pro rata) -> "

@@ -28,7 +28,10 @@ prognosis_app = typer.Typer(help="Risk prediction and disease progression.", no_
 @prognosis_app.command("train")
 def train(
     dataset: Annotated[
-        str, typer.Option(help="A data set: survival (gbsg2, whas500...) or diabetes.")
+        str,
+        typer.Option(
+            "--data", "--dataset", help="A data set: survival (gbsg2, whas500...) or diabetes."
+        ),
     ],
     out: Annotated[Path, typer.Option(help="Folder for the model, its card and baseline.")],
     model: Annotated[
@@ -45,6 +48,10 @@ def train(
         float | None, typer.Option(help="Horizon of the fairness report (default: median time).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="Also write an HTML report: ROC, calibration, AUC over time."),
+    ] = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -52,8 +59,8 @@ def train(
 
     \b
     Example:
-      healthtwin prognosis train --dataset whas500 --model cox \\
-          --replicates 20 --out model/
+      healthtwin prognosis train --data whas500 --model cox \\
+          --replicates 20 --out model/ --report model.html
     """
     if replicates < 2 or folds < 2:
         raise InvalidInputError(f"--replicates and --folds must be >= 2, got {replicates}, {folds}")
@@ -77,13 +84,48 @@ def train(
                 seed=seed,
                 reporter=_BarReporter(bar, 3),
             )
+    if report is not None:
+        with output.progress("held-out evidence for the report"):
+            _write_report(data, model, trained, report, folds=folds, horizon=horizon, seed=seed)
     output.result(
-        {"model": trained.path, "sha256": trained.sha256, "metrics": trained.metrics},
+        {
+            "model": trained.path,
+            "sha256": trained.sha256,
+            "metrics": trained.metrics,
+            "report": report,
+        },
         f"wrote {trained.path} (sha256 {trained.sha256[:12]}...) and its card",
         *(f"{k}: {v:.3f}" for k, v in trained.metrics.items()),
         *(_fairness_table(report) for report in trained.fairness),
         err=True,
     )
+
+
+def _write_report(
+    data: Any,
+    model: str,
+    trained: TrainedModel,
+    path: Path,
+    *,
+    folds: int,
+    horizon: float | None,
+    seed: int,
+) -> None:
+    from healthtwin.scenarios.prognosis_report import (
+        progression_evidence,
+        survival_evidence,
+        write_progression_report,
+        write_survival_report,
+    )
+
+    title = f"{model} on {data.name}"
+    if data.kind == "regression":
+        held_out = progression_evidence(data, trained.path, seed=seed)
+        write_progression_report(trained.metrics, held_out, path, title=title)
+        return
+    # The same folds and seed as training: the page shows the card's held-out numbers.
+    evidence = survival_evidence(data, model, folds=folds, horizon=horizon, seed=seed)
+    write_survival_report(trained.metrics, evidence, path, title=title, time_unit=data.time_unit)
 
 
 @dataclass
@@ -125,7 +167,10 @@ def _fairness_table(report: Any) -> Any:
 @prognosis_app.command("predict")
 def predict(
     model: Annotated[Path, typer.Option(help="Folder written by prognosis train.")],
-    input: Annotated[Path, typer.Option(help="CSV of patients, the model's feature columns.")],
+    input: Annotated[
+        Path,
+        typer.Option("--data", "--input", help="CSV of patients, the model's feature columns."),
+    ],
     out: Annotated[Path, typer.Option(help="CSV of predictions to write.")],
     times: Annotated[str, typer.Option(help="Times for survival probabilities.")] = "365,730,1825",
     top: Annotated[int, typer.Option(help="Explanations per patient.")] = 3,
@@ -136,7 +181,7 @@ def predict(
 
     \b
     Example:
-      healthtwin prognosis predict --model model/ --input patients.csv \\
+      healthtwin prognosis predict --model model/ --data patients.csv \\
           --out predictions.csv
     """
     try:

@@ -39,7 +39,10 @@ def recommend_command(
         typer.Option(help="Candidate boluses, U (default: 0 and 0.5-1.5 x carbs / CR)."),
     ] = None,
     observations: Annotated[
-        Path | None, typer.Option(help="CGM so far (t_min, glucose_mg_dl): sync first.")
+        Path | None,
+        typer.Option(
+            "--data", "--observations", help="CGM so far (t_min, glucose_mg_dl): sync first."
+        ),
     ] = None,
     meals: Annotated[Path | None, typer.Option(help="Meals so far: t_min, carbs_g.")] = None,
     insulin: Annotated[Path | None, typer.Option(help="Insulin so far.")] = None,
@@ -74,7 +77,7 @@ def recommend_command(
     \b
     Example:
       healthtwin patient recommend --patient adolescent#001 --meal 60 \\
-          --observations cgm.csv --out recommendation.json
+          --data cgm.csv --out recommendation.json
     """
     output = output_for(json_output, quiet)
     if members < 8 or not 0 < hours <= 24 or meal < 0 or not 0 <= max_tbr <= 100:
@@ -96,8 +99,10 @@ def recommend_command(
         seed=seed,
     )
     doses = list(plan.doses_u)
-    with output.progress(f"forecasting {len(doses)} bolus plans x {members} members"):
-        rec = plan.run()
+    with output.progress(
+        f"forecasting bolus plans ({members} members each)", total=len(doses)
+    ) as bar:
+        rec = plan.run(on_progress=bar.update)
     lines: list[object] = [rec.explain()]
     document: dict[str, object] = {**rec.to_dict(), "out": out, "recommendation_id": None}
     if database is not None:

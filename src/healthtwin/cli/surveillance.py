@@ -22,7 +22,10 @@ def detect_command(
         str, typer.Option(help="farrington-flexible, farrington, ears-c1/c2/c3, cusum.")
     ],
     input: Annotated[
-        Path, typer.Option("--input", help="CSV: t, date (ISO Monday), observed[, year, week].")
+        Path,
+        typer.Option(
+            "--data", "--input", help="CSV: t, date (ISO Monday), observed[, year, week]."
+        ),
     ],
     range_: Annotated[str, typer.Option("--range", help="Weeks to monitor, FIRST:LAST in t.")],
     out: Annotated[Path, typer.Option(help="Output CSV.")],
@@ -49,6 +52,10 @@ def detect_command(
     h: Annotated[float | None, typer.Option("--h", help="CUSUM decision interval.")] = None,
     m: Annotated[float | None, typer.Option("--m", help="CUSUM in-control mean.")] = None,
     trans: Annotated[str | None, typer.Option(help="CUSUM transform.")] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="Also write an HTML report: counts, threshold and alarms over time."),
+    ] = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -57,7 +64,8 @@ def detect_command(
     \b
     Example:
       healthtwin surveillance detect --method farrington-flexible \\
-          --input salmonella.csv --range 373:528 --out alarms.csv
+          --data salmonella.csv --range 373:528 --out alarms.csv \\
+          --report alarms.html
     """
     from healthtwin.scenarios.surveillance_runs import detect_file
 
@@ -72,9 +80,15 @@ def detect_command(
     }  # fmt: skip
     control = {key: value for key, value in given.items() if value is not None}
     weeks, alarms = detect_file(input, out, method=method, range_t=_range(range_), control=control)
+    if report is not None:
+        from healthtwin.scenarios.detection_report import detection_report_file
+
+        # Run again on the same file and options (deterministic): the page shows the CSV.
+        detection_report_file(input, report, method=method, range_t=_range(range_), control=control)
     output_for(json_output, quiet).result(
-        {"method": method, "weeks": weeks, "alarms": alarms, "out": out},
-        f"wrote {weeks} weeks ({alarms} alarms) to {out}",
+        {"method": method, "weeks": weeks, "alarms": alarms, "out": out, "report": report},
+        f"wrote {weeks} weeks ({alarms} alarms) to {out}"
+        + ("" if report is None else f" and {report}"),
     )
 
 
@@ -190,7 +204,9 @@ def monitor_command(
     input: Annotated[
         Path,
         typer.Option(
-            "--input", help="Long CSV: country, disease, syndrome, date (ISO Monday), observed."
+            "--data",
+            "--input",
+            help="Long CSV: country, disease, syndrome, date (ISO Monday), observed.",
         ),
     ],
     out: Annotated[Path, typer.Option(help="Alarms as JSON.")],
@@ -199,6 +215,10 @@ def monitor_command(
         Path | None, typer.Option(help='JSON {"FR": ["BE", "DE"], ...} of bordering countries.')
     ] = None,
     lookback_weeks: Annotated[int, typer.Option(help="Latest weeks evaluated per series.")] = 4,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="Also write an HTML report: alarms over time, thresholds, ranking."),
+    ] = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -206,8 +226,8 @@ def monitor_command(
 
     \b
     Example:
-      healthtwin surveillance monitor --input weekly_counts.csv \\
-          --neighbours borders.json --out alarms.json
+      healthtwin surveillance monitor --data weekly_counts.csv \\
+          --neighbours borders.json --out alarms.json --report alarms.html
     """
     import csv
     import json
@@ -240,11 +260,18 @@ def monitor_command(
         series.setdefault(key, []).append((row["date"], value))
     output = output_for(json_output, quiet)
     with output.progress(f"monitoring {len(series)} series"):
-        report = monitor_weekly_series(
+        ranked = monitor_weekly_series(
             series, method=method, neighbours=borders, lookback_weeks=lookback_weeks
         )
-    out.write_text(report.to_json(), encoding="utf-8")
+    out.write_text(ranked.to_json(), encoding="utf-8")
+    if report is not None:
+        from healthtwin.scenarios.monitor_report import monitor_histories, write_monitor_report
+
+        histories = monitor_histories(series, method=method, lookback_weeks=lookback_weeks)
+        write_monitor_report(ranked, histories, report, title=input.name)
     output.result(
-        {"series": len(series), "out": out, "report": json.loads(report.to_json())},
-        f"monitored {len(series)} series; wrote {out}",
-    )
+        {"series": len(series), "out": out, "report": json.loads(ranked.to_json()),
+         "html_report": report},
+        f"monitored {len(series)} series; wrote {out}"
+        + ("" if report is None else f" and {report}"),
+    )  # fmt: skip

@@ -25,7 +25,9 @@ def sync(
     observations: Annotated[
         Path,
         typer.Option(
-            help="CSV: t_min and one or more output columns (CGM glucose_mg_dl, labs, BIS...)."
+            "--data",
+            "--observations",
+            help="CSV: t_min and one or more output columns (CGM glucose_mg_dl, labs, BIS...).",
         ),
     ],
     out: Annotated[Path, typer.Option(help="CSV to write, one row per reading.")] = Path(
@@ -66,6 +68,10 @@ def sync(
     sensor_sd: Annotated[float, typer.Option(help="CGM noise SD, mg/dL (> 0).")] = 8.0,
     prior_cv: Annotated[float, typer.Option(help="Prior CV of estimated parameters.")] = 0.3,
     seed: Annotated[int, typer.Option(help="Root seed.")] = 0,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="Also write an HTML report: state, forecast bands, parameters."),
+    ] = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -73,8 +79,8 @@ def sync(
 
     \b
     Example:
-      healthtwin patient sync --observations cgm.csv --meals meals.csv \\
-          --estimate si,egp --out posterior.csv
+      healthtwin patient sync --data cgm.csv --meals meals.csv \\
+          --estimate si,egp --out posterior.csv --report sync.html
     """
     output = output_for(json_output, quiet)
     if members < 8:
@@ -105,9 +111,8 @@ def sync(
     series, observed = prepared.series, list(prepared.observed)
     with output.progress(f"assimilating {series.times.size} readings ({members} members)"):
         synced = prepared.run(wanted, members=members, prior_cv=prior_cv, horizons=ahead, seed=seed)
-    report = synced.report
     out.parent.mkdir(parents=True, exist_ok=True)
-    report.write_csv(out, "min")
+    synced.report.write_csv(out, "min")
     lines = [
         f"wrote {out} ({series.times.size} readings of {', '.join(observed)}, {members} members)"
     ]
@@ -118,6 +123,11 @@ def sync(
             f"{name} ({synced.parameters[j]}): {e['p50'] / nominal:.3f}x the prior "
             f"(90 % interval {e['p5'] / nominal:.3f}-{e['p95'] / nominal:.3f})"
         )
+    if report is not None:
+        from healthtwin.scenarios.sync_report import write_sync_report
+
+        write_sync_report(synced, report, title=observations.name, time_unit="min")
+        lines.append(f"wrote {report}")
     document = {"readings": series.times.size, "observed": observed, "members": members,
-                "parameters": estimates, "out": out}  # fmt: skip
+                "parameters": estimates, "out": out, "report": report}  # fmt: skip
     output.result(document, *lines, err=True)

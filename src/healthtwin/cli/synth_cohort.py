@@ -18,7 +18,7 @@ __all__ = ["cohort", "impute", "register"]
 
 
 def cohort(
-    spec: Annotated[Path, typer.Option("--spec", help="YAML cohort specification")],
+    spec: Annotated[Path, typer.Option("--scenario", "--spec", help="YAML cohort specification")],
     out: Annotated[Path, typer.Option("--out", help="output table (.csv or .parquet)")],
     n: Annotated[int, typer.Option("--n", min=1, help="members in the cohort")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="root random seed")] = 0,
@@ -43,15 +43,23 @@ def cohort(
 
     \b
     Example:
-      healthtwin synth cohort --spec cohort.yaml --n 1000 --out cohort.parquet
-      healthtwin synth cohort --spec cohort.yaml --country Japan --out japan.csv
+      healthtwin synth cohort --scenario cohort.yaml --n 1000 --out cohort.parquet
+      healthtwin synth cohort --scenario cohort.yaml --country Japan \\
+          --out japan.csv
     """
-    from healthtwin.scenarios.synthetic_cohorts import generate_virtual_cohort, load_cohort
+    from healthtwin.scenarios.synthetic_cohorts import (
+        COHORT_STAGES,
+        generate_virtual_cohort,
+        load_cohort,
+    )
 
     output = output_for(json_output, quiet)
     cohort_spec = load_cohort(spec, country=country, year=year)
-    with output.progress(f"generating {n} members ({n * oversample} candidates)"):
-        result = generate_virtual_cohort(cohort_spec, n, seed=seed, oversample=oversample)
+    task = f"generating {n} members from {n * oversample} candidates (stages)"
+    with output.progress(task, total=COHORT_STAGES) as bar:
+        result = generate_virtual_cohort(
+            cohort_spec, n, seed=seed, oversample=oversample, on_progress=bar.update
+        )
     result.write(out)
     report = out.with_name(out.stem + "_validation.txt")
     report.write_text(result.report_text() + "\n", encoding="utf-8")
@@ -88,9 +96,14 @@ def impute(
         raise InvalidInputError(f"--method must be 'bayes' or 'gbm', got {method!r}")
     frame = read_numeric_table(data)
     output = output_for(json_output, quiet)
-    with output.progress(f"imputing {m} copies ({method})"):
+    with output.progress(f"imputing copies ({method})", total=m) as bar:
         imputed = impute_table(
-            frame, out, m=m, method="gbm" if method == "gbm" else "bayes", seed=seed
+            frame,
+            out,
+            m=m,
+            method="gbm" if method == "gbm" else "bayes",
+            seed=seed,
+            on_copy=bar.update,
         )
     output.result(
         {"imputed_cells": imputed, "m": m, "method": method, "out": out},

@@ -11,7 +11,7 @@ relied on. It is advice: nothing is applied unless the policy says so
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,6 +147,7 @@ def recommend(
     reference: str | None = None,
     level: float = 0.9,
     auto_apply: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> Recommendation:
     """Recommend the best feasible plan for ``twin`` (see the module docstring).
 
@@ -160,13 +161,17 @@ def recommend(
     auto_apply
         Apply the chosen plan to the twin's standing inputs (only where a configuration
         allows automatic action; the default is advice only).
+    on_progress
+        Called with ``(plans forecast, plans)`` after each plan's ensemble forecast. The
+        forecasts are then made one plan at a time, as :meth:`Twin.what_if` makes them
+        (each from the twin's own forecast stream), so the result is the same.
     """
     if not plans:
         raise InvalidInputError("recommend needs at least one candidate plan")
     reference = reference or next(iter(plans))
     if reference not in plans:
         raise InvalidInputError(f"reference plan {reference!r} is not among {list(plans)}")
-    forecasts = twin.what_if(plans, horizon, dt_out=dt_out)
+    forecasts = _what_if(twin, plans, horizon, dt_out, on_progress)
     summaries = forecasts.summary(objective.outcome, level)
     held = {c.name: forecasts.outcomes(c.outcome) for c in constraints}
     assessments = []
@@ -215,3 +220,20 @@ def recommend(
         forecasts,
         applied,
     )
+
+
+def _what_if(
+    twin: Twin[Any],
+    plans: Mapping[str, Inputs],
+    horizon: float,
+    dt_out: float,
+    on_progress: Callable[[int, int], None] | None,
+) -> WhatIf:
+    """``twin.what_if(plans)``, plan by plan when someone watches the progress."""
+    if on_progress is None:
+        return twin.what_if(plans, horizon, dt_out=dt_out)
+    forecasts = {}
+    for done, (name, plan) in enumerate(plans.items(), start=1):
+        forecasts[name] = twin.forecast(horizon, plan, dt_out=dt_out, name=name)
+        on_progress(done, len(plans))
+    return WhatIf(forecasts)

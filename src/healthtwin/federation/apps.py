@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -469,8 +469,16 @@ def run_server(grid: Grid, context: Context) -> None:
         Path(path).write_text(json.dumps(payload, indent=1))
 
 
-def serve_rounds(grid: Grid, run_config: Mapping[str, Scalar]) -> FederationResult:
-    """The server's loop over rounds (module docstring); returns the result."""
+def serve_rounds(
+    grid: Grid,
+    run_config: Mapping[str, Scalar],
+    on_round: Callable[[int, int], None] | None = None,
+) -> FederationResult:
+    """The server's loop over rounds (module docstring); returns the result.
+
+    ``on_round`` is called with ``(rounds done, rounds)`` after each round's evaluation;
+    it only observes.
+    """
     config = config_from_run(run_config)
     timeout = float(run_config.get("timeout-s", 120.0))
     rng = np.random.default_rng(config.seed)
@@ -529,6 +537,8 @@ def serve_rounds(grid: Grid, run_config: Mapping[str, Scalar]) -> FederationResu
                 time.perf_counter() - start,
             )
         )
+        if on_round is not None:
+            on_round(number, config.rounds)
     return FederationResult(theta, tuple(records))
 
 

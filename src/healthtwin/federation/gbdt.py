@@ -822,6 +822,7 @@ def boost(
     *,
     secure: bool = False,
     extra_mechanisms: int = 0,
+    on_tree: Callable[[int, int], None] | None = None,
 ) -> BoostingResult:
     """The server's loop: grow ``n_trees`` trees level by level from the sites' histograms.
 
@@ -842,6 +843,8 @@ def boost(
     extra_mechanisms : int
         Gaussian mechanisms spent before training with the same ``sigma`` (``1`` after
         a noisy :func:`sketch_bins`); they count in the noise and the epsilon.
+    on_tree : callable, optional
+        Called with ``(trees grown, n_trees)`` after each tree; it only observes.
 
     Returns
     -------
@@ -893,6 +896,8 @@ def boost(
             )
             depth += 1
         trees.append(grower.tree())
+        if on_tree is not None:
+            on_tree(len(trees), config.n_trees)
     spent = len(levels) + extra_mechanisms
     epsilon = gaussian_epsilon(sigma, spent, config.dp_delta) if sigma > 0.0 else 0.0
     return BoostingResult(GradientBoostedTrees(bins, tuple(trees)), tuple(levels), epsilon, sigma)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -266,8 +266,14 @@ def boosting_config_from_run(run_config: Mapping[str, Scalar]) -> BoostingConfig
     )
 
 
-def serve_boosting(grid: Grid, run_config: Mapping[str, Scalar]) -> BoostingResult:
+def serve_boosting(
+    grid: Grid,
+    run_config: Mapping[str, Scalar],
+    on_tree: Callable[[int, int], None] | None = None,
+) -> BoostingResult:
     """The server's side: describe, agree on bins, grow the trees (module docstring).
+
+    ``on_tree`` is called with ``(trees grown, trees)`` after each tree.
 
     Raises
     ------
@@ -313,7 +319,7 @@ def serve_boosting(grid: Grid, run_config: Mapping[str, Scalar]) -> BoostingResu
     ready = _send(grid, list(answered), "gbdt_setup", setup, "setup", timeout)
     members = [n for n in answered if n in ready and not ready[n].has_error()]
     transport = grid_transport(grid, members, timeout)
-    return boost(transport, bins, config, rng, extra_mechanisms=extra)
+    return boost(transport, bins, config, rng, extra_mechanisms=extra, on_tree=on_tree)
 
 
 def _wait(grid: Grid, wanted: int, timeout_s: float) -> list[int]:
@@ -338,8 +344,12 @@ def run_boosting(grid: Grid, context: Context) -> None:
         Path(path).write_text(json.dumps(payload, indent=1))
 
 
-def run_boosting_in_grid(grid: InProcessGrid, run_config: Mapping[str, Scalar]) -> BoostingResult:
-    """Run the ServerApp's loop on an in-process grid.
+def run_boosting_in_grid(
+    grid: InProcessGrid,
+    run_config: Mapping[str, Scalar],
+    on_tree: Callable[[int, int], None] | None = None,
+) -> BoostingResult:
+    """Run the ServerApp's loop on an in-process grid (``on_tree``: trees grown, trees).
 
     Examples
     --------
@@ -351,4 +361,4 @@ def run_boosting_in_grid(grid: InProcessGrid, run_config: Mapping[str, Scalar]) 
     (3, ('node-1', 'node-2'))
     """
     with server_identity(grid.run.run_id):
-        return serve_boosting(grid, run_config)
+        return serve_boosting(grid, run_config, on_tree)

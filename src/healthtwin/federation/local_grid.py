@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from healthtwin.federation._flower import (
@@ -131,8 +131,12 @@ def _task_identity(run_id: int) -> Iterator[None]:
         TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id = saved
 
 
-def run_in_grid(grid: InProcessGrid, run_config: Mapping[str, Scalar]) -> FederationResult:
-    """Run the ServerApp's loop on an in-process grid.
+def run_in_grid(
+    grid: InProcessGrid,
+    run_config: Mapping[str, Scalar],
+    on_round: Callable[[int, int], None] | None = None,
+) -> FederationResult:
+    """Run the ServerApp's loop on an in-process grid (``on_round``: rounds done, rounds).
 
     Examples
     --------
@@ -145,4 +149,4 @@ def run_in_grid(grid: InProcessGrid, run_config: Mapping[str, Scalar]) -> Federa
     from healthtwin.federation.apps import serve_rounds
 
     with _task_identity(grid.run.run_id):
-        return serve_rounds(grid, run_config)
+        return serve_rounds(grid, run_config, on_round)

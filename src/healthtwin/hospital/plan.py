@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -259,6 +259,7 @@ def plan_capacity(
     max_cost_per_day: float | None = None,
     bottleneck_p_wait: float = 0.01,
     simulator: Simulator | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> PlanResult:
     """The cheapest bed/staff plan meeting ``target``, with its uncertainty.
 
@@ -293,6 +294,12 @@ def plan_capacity(
         (``waited_fraction.<unit>``) and grows when the search widens.
     simulator
         The simulation to use (default :func:`healthtwin.hospital.simulate.simulate`).
+    on_progress
+        Called after each candidate's batch of replications with ``(replications
+        simulated, replications planned so far)``. The plan grows as the search learns:
+        each round adds its candidates x ``replications``, and a candidate still
+        undecided adds its next stage before running it. Observing only; the result is
+        the same with or without it.
 
     Returns
     -------
@@ -325,13 +332,23 @@ def plan_capacity(
     run: Simulator = simulator if simulator is not None else simulate
     metrics = list(dict.fromkeys(t.metric for t in targets))
     waited: dict[str, dict[str, float]] = {}
+    # Replications done and planned, and this round's first-stage batches still to run:
+    # those are planned when the round starts, later stages only when they are asked for.
+    count = [0, 0, 0]
 
     def evaluate(
         candidate: Candidate[HospitalConfig], n: int, stage_seed: int
     ) -> dict[str, FloatArray]:
+        if count[2] > 0:
+            count[2] -= 1
+        else:
+            count[1] += n
         result = run(
             candidate.plan, days=days, replications=n, seed=stage_seed, warmup_days=warmup_days
         )
+        count[0] += n
+        if on_progress is not None:
+            on_progress(count[0], count[1])
         unknown = [m for m in metrics if m not in result.metrics]
         if unknown:
             raise InvalidInputError(
@@ -362,9 +379,15 @@ def plan_capacity(
         if max_cost_per_day is not None:
             candidates = [c for c in candidates if c.cost <= max_cost_per_day]
         if not candidates:
-            reason = (f"round {round_ + 1}: every wider plan costs more than "
-                      f"max_cost_per_day={max_cost_per_day:g}")  # fmt: skip
+            reason = (
+                f"round {round_ + 1}: every wider plan costs more than "
+                f"max_cost_per_day={max_cost_per_day:g}"
+                if max_cost_per_day is not None
+                else f"round {round_ + 1}: every wider plan was tried already"
+            )
             break
+        count[1] += len(candidates) * replications
+        count[2] = len(candidates)
         selection = select_plan(
             candidates,
             evaluate,
@@ -381,7 +404,8 @@ def plan_capacity(
             if rounds > 1:
                 reason = f"no plan qualified in max_rounds={max_rounds} rounds of candidates"
             break
-        largest = max(selection.table, key=lambda r: (r.cost, r.name))
+        # Beds break ties of cost (a hospital without costs), never the name's spelling.
+        largest = max(selection.table, key=lambda r: (r.cost, sum(tried[r.name].values()), r.name))
         grow = [u for u, f in waited[largest.name].items() if f > bottleneck_p_wait]
         if not grow:
             shown = ", ".join(f"{m} {largest.metrics[m].mean:.3g}" for m in metrics)

@@ -20,7 +20,7 @@ so :meth:`ChronicProjection.compare` measures the programme, not the noise.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -270,6 +270,7 @@ def project_prevalence(
     seed: int = 0,
     start_year: int = 0,
     steps_per_year: int = 1,
+    on_year: Callable[[int], None] | None = None,
 ) -> ChronicProjection:
     """Age a population for ``years`` and record stages, cases and deaths by year.
 
@@ -292,6 +293,9 @@ def project_prevalence(
         Calendar year of the first row.
     steps_per_year
         Steps per year (hazards are held at the age at each step's start).
+    on_year
+        Called with the number of years projected (all replicates) at each year's end;
+        it only observes.
 
     Returns
     -------
@@ -326,6 +330,8 @@ def project_prevalence(
         sim.step(start_year + step / steps_per_year, step // steps_per_year, 1 / steps_per_year)
         if (step + 1) % steps_per_year == 0:
             sim.record_year_end(step // steps_per_year)
+            if on_year is not None:
+                on_year(step // steps_per_year + 1)
     return ChronicProjection(
         calendar_years=np.arange(start_year, start_year + int(years), dtype=np.int64),
         band_labels=rates.band_labels,
@@ -477,11 +483,13 @@ def project_t2d_programme(
     replicates: int = 10,
     seed: int = 0,
     age_pyramid: AgePyramid | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[ChronicProjection, ChronicProjection, ProgrammeComparison]:
     """Baseline and programme projections with the published US rates (for the CLI).
 
     The population defaults to US adults 18-99 with a flat pyramid by 5-year band
     (replace it with :meth:`AgePyramid.from_geography` for a real region).
+    ``on_progress`` is called with ``(years projected, 2 x years)`` over both arms.
 
     Returns
     -------
@@ -506,6 +514,12 @@ def project_t2d_programme(
         rate_ratio=rate_ratio,
         cost_per_participant=cost_per_participant,
     )
+
+    def on_year(offset: int) -> Callable[[int], None] | None:
+        if on_progress is None:
+            return None
+        return lambda done: on_progress(offset + done, 2 * years)
+
     baseline, with_programme = (
         project_prevalence(
             population,
@@ -515,7 +529,8 @@ def project_t2d_programme(
             replicates=replicates,
             seed=seed,
             start_year=start_year,
+            on_year=on_year(offset),
         )
-        for arm in (None, programme)
+        for arm, offset in ((None, 0), (programme, years))
     )
     return baseline, with_programme, with_programme.compare(baseline)

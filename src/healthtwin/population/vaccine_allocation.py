@@ -11,7 +11,7 @@ seeds (common random numbers), so differences are the allocation's, not the nois
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -92,8 +92,15 @@ def allocate_vaccine(
     age_priority: Sequence[str] | None = None,
     search_steps: int = 6,
     step_share: float = 0.25,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> VaccineAllocation:
-    """Choose region shares of ``daily_doses`` that minimise ``objective`` by simulation."""
+    """Choose region shares of ``daily_doses`` that minimise ``objective`` by simulation.
+
+    ``on_progress`` is called with ``(ensembles run, ensembles planned)`` after each
+    simulated candidate: the run without vaccine, one per rule and at most
+    ``search_steps`` search moves; a search that stops early reports its count as the
+    total. It only observes.
+    """
     if daily_doses <= 0:
         raise InvalidInputError(f"daily_doses must be > 0; got {daily_doses}")
     if objective not in ("deaths", "icu_bed_days"):
@@ -101,7 +108,15 @@ def allocate_vaccine(
     base = spec.variant(variant) if variant is not None else spec.variant_list()[0]
     inputs = build_inputs(spec)
     geo = inputs.geography
-    none = run_variant(spec, base, inputs)
+    planned, ran = 1 + len(RULES) + search_steps, [0]
+
+    def counted(result: EpidemicResult) -> EpidemicResult:
+        ran[0] += 1
+        if on_progress is not None:
+            on_progress(ran[0], max(planned, ran[0]))
+        return result
+
+    none = counted(run_variant(spec, base, inputs))
     projected_deaths = none.get("deaths").sum(axis=1).mean(axis=0)
     projected_icu = none.get("icu_occupancy").sum(axis=1).mean(axis=0)
 
@@ -118,7 +133,7 @@ def allocate_vaccine(
         trial = Variant(
             name=f"{base.name}+vaccine", interventions=[*plan, campaign], disease=base.disease
         )
-        return _objective(run_variant(spec, trial, inputs), objective)
+        return _objective(counted(run_variant(spec, trial, inputs)), objective)
 
     candidates: dict[str, FloatArray] = {}
     values: dict[str, FloatArray] = {}
@@ -144,6 +159,8 @@ def allocate_vaccine(
             candidates[f"search {step + 1}"] = proposal
             values[f"search {step + 1}"] = trial_values
             best = f"search {step + 1}"
+    if on_progress is not None and ran[0] < planned:
+        on_progress(ran[0], ran[0])
     reference = values["population"]
     table = {
         name: (float(v.mean()), float(np.std(v - reference, ddof=1) / np.sqrt(v.size)))

@@ -11,6 +11,7 @@ prevalence with its 5-95 % range over replicates, mean incidence and deaths) and
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ def project_prevention_programme(
     cost: float = 0.0,
     replicates: int = 10,
     seed: int = 0,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Project both arms, write the tables into ``out`` (created) and return the summary.
 
@@ -46,6 +48,8 @@ def project_prevention_programme(
         participant.
     replicates, seed
         Replicates on common random numbers and the seed.
+    on_progress
+        ``(years projected, 2 x years)`` over the baseline and programme arms.
 
     Returns
     -------
@@ -73,6 +77,7 @@ def project_prevention_programme(
         cost_per_participant=cost,
         replicates=replicates,
         seed=seed,
+        on_progress=on_progress,
     )
     out.mkdir(parents=True, exist_ok=True)
     with (out / "prevalence.csv").open("w", encoding="utf-8") as handle:

@@ -12,7 +12,7 @@ one pro rata to population, and reports each variant's stress under both.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -148,8 +148,16 @@ def plan_resource(
     return report
 
 
-def plan_vaccine(scenario: PreparedScenario, daily_doses: int, out: Path) -> dict[str, Any]:
+def plan_vaccine(
+    scenario: PreparedScenario,
+    daily_doses: int,
+    out: Path,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
     """Choose region shares of ``daily_doses`` by simulation; write the plan into ``out``.
+
+    ``on_progress`` receives ``(ensembles run, ensembles planned)`` (see
+    :func:`~healthtwin.population.vaccine_allocation.allocate_vaccine`).
 
     Writes ``allocation.csv`` (by region: population, pro rata and optimised shares) and
     ``plan.json`` (the objective under both and every candidate's mean and standard error
@@ -179,7 +187,7 @@ def plan_vaccine(scenario: PreparedScenario, daily_doses: int, out: Path) -> dic
     True
     """
     spec, geography = scenario.spec, scenario.inputs.geography
-    best = allocate_vaccine(spec, daily_doses=float(daily_doses))
+    best = allocate_vaccine(spec, daily_doses=float(daily_doses), on_progress=on_progress)
     fair = rule_shares("population", geography)
     out.mkdir(parents=True, exist_ok=True)
     with (out / "allocation.csv").open("w", encoding="utf-8") as handle:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,7 @@ def train_demo(
     *,
     in_process: bool = False,
     timeout_s: float = 300.0,
+    on_round: Callable[[int, int], None] | None = None,
 ) -> DemoTraining:
     """Train the learning app over ``nodes`` in this process or on a loopback deployment.
 
@@ -109,6 +111,9 @@ def train_demo(
         Run the same apps in one process instead of a SuperLink and SuperNodes.
     timeout_s
         Longest wait for a deployed run.
+    on_round
+        ``(rounds done, rounds)`` after each round, in process only: a deployed run's
+        rounds happen in the SuperLink's process and are read back only at the end.
 
     Returns
     -------
@@ -127,7 +132,7 @@ def train_demo(
     if in_process:
         from healthtwin.federation.local_grid import InProcessGrid, run_in_grid
 
-        result = run_in_grid(InProcessGrid(client_app, nodes), run_config)
+        result = run_in_grid(InProcessGrid(client_app, nodes), run_config, on_round)
         seconds = sum(r.seconds for r in result.rounds)
     else:
         from healthtwin.federation.deployment import LoopbackFederation
@@ -178,6 +183,7 @@ def train_boosting_demo(
     dataset: str,
     in_process: bool = False,
     timeout_s: float = 300.0,
+    on_tree: Callable[[int, int], None] | None = None,
 ) -> BoostingDemo:
     """Boost trees over ``nodes`` (gradient histograms level by level) and score them.
 
@@ -191,6 +197,8 @@ def train_boosting_demo(
         The shipped data set the nodes split (the model is scored on all of it).
     in_process, timeout_s
         As in :func:`train_demo`.
+    on_tree
+        ``(trees grown, trees)`` after each tree, in process only (as ``on_round``).
 
     Examples
     --------
@@ -207,7 +215,7 @@ def train_boosting_demo(
         from healthtwin.federation.gbdt_flower import gbdt_client_app, run_boosting_in_grid
         from healthtwin.federation.local_grid import InProcessGrid
 
-        result = run_boosting_in_grid(InProcessGrid(gbdt_client_app, nodes), run_config)
+        result = run_boosting_in_grid(InProcessGrid(gbdt_client_app, nodes), run_config, on_tree)
         model, epsilon = result.model, result.epsilon
         levels = [dataclasses.asdict(level) for level in result.levels]
     else:

@@ -229,6 +229,7 @@ def plan_hospital_capacity(
     max_replications: int = 40,
     confidence: float = 0.95,
     seed: int = 0,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> PlanResult:
     """The cheapest bed/staff plan for the hospital of a YAML file that meets ``target``.
 
@@ -244,6 +245,9 @@ def plan_hospital_capacity(
         First-stage replications per plan and the budget per plan.
     confidence, seed
         Probability the plan meets the targets, and the root seed.
+    on_progress
+        ``(replications simulated, replications planned so far)`` after each batch
+        (:func:`healthtwin.hospital.plan_capacity`); the result does not depend on it.
 
     Returns
     -------
@@ -265,7 +269,7 @@ def plan_hospital_capacity(
     return plan_capacity(
         load_hospital_config(config), target, days=days, warmup_days=warmup_days,
         replications=replications, max_replications=max_replications,
-        confidence=confidence, seed=seed,
+        confidence=confidence, seed=seed, on_progress=on_progress,
     )  # fmt: skip
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,6 +161,7 @@ def simulate_glucose(
     pump: str | None = None,
     cgm: CGMSensor | None = None,
     seed: int = 0,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> CohortRun:
     """Glucose patients under meals and insulin, every minute.
 
@@ -183,6 +184,9 @@ def simulate_glucose(
         Solver step in minutes (default 1) and ``rk4`` (default) or ``dopri5``.
     cgm, seed
         Optional CGM sensor, and the root seed of its noise.
+    on_progress
+        ``(minutes simulated, minutes in the run)`` each simulated hour (of the whole
+        cohort); the traces are the same with or without it.
 
     Returns
     -------
@@ -214,6 +218,7 @@ def simulate_glucose(
             pump=None if pump is None else InsulinPump(pump_params(pump)),
             cgm=cgm,
             seed=seed,
+            on_progress=on_progress,
         )
     twin_model = _other_model(model, patient, bolus_cr=bolus_cr, pump=pump)
     return simulate_nominal(
@@ -223,6 +228,7 @@ def simulate_glucose(
         basal_u_per_min=basal_u_per_min,
         cgm=cgm,
         seed=seed,
+        on_progress=on_progress,
     )
 
 

@@ -11,7 +11,7 @@ limit with probability 0.9 (:func:`healthtwin.control.recommend.recommend`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,8 +59,11 @@ class MealBolusPlan:
     hours: float
     max_tbr: float
 
-    def run(self) -> Recommendation:
+    def run(self, on_progress: Callable[[int, int], None] | None = None) -> Recommendation:
         """Forecast every candidate and recommend the best admissible one.
+
+        ``on_progress`` is called with ``(plans forecast, plans)`` after each candidate's
+        ensemble forecast; the recommendation is the same with or without it.
 
         Examples
         --------
@@ -92,6 +95,7 @@ class MealBolusPlan:
                 )
             ],
             horizon=self.hours * 60.0,
+            on_progress=on_progress,
         )
 
 

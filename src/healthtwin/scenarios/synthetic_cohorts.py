@@ -12,6 +12,7 @@ table with the imputed-cell flags and the between-imputation variances.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -19,11 +20,12 @@ import numpy as np
 import pandas as pd
 
 from healthtwin.errors import InvalidInputError
-from healthtwin.synthetic.cohort import VirtualCohort, generate_cohort
+from healthtwin.synthetic.cohort import COHORT_STAGES, VirtualCohort, generate_cohort
 from healthtwin.synthetic.cohort_spec import CohortSpec, load_cohort_spec
 from healthtwin.synthetic.imputation import multiple_imputation
 
 __all__ = [
+    "COHORT_STAGES",
     "CohortSpec",
     "VirtualCohort",
     "generate_virtual_cohort",
@@ -61,9 +63,16 @@ def load_cohort(spec: Path, *, country: str | None = None, year: int = 2020) -> 
 
 
 def generate_virtual_cohort(
-    spec: CohortSpec, n: int, *, seed: int = 0, oversample: int = 4
+    spec: CohortSpec,
+    n: int,
+    *,
+    seed: int = 0,
+    oversample: int = 4,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> VirtualCohort:
     """``n`` members matched to the spec's targets from ``n * oversample`` candidates.
+
+    ``on_progress`` receives ``(stages done, stages)`` (:func:`generate_cohort`).
 
     Examples
     --------
@@ -73,7 +82,7 @@ def generate_virtual_cohort(
     >>> generate_virtual_cohort(load_cohort(path), 20, seed=1, oversample=3).n
     20
     """
-    return generate_cohort(spec, n, seed=seed, oversample=oversample)
+    return generate_cohort(spec, n, seed=seed, oversample=oversample, on_progress=on_progress)
 
 
 def read_numeric_table(path: Path) -> pd.DataFrame:
@@ -111,8 +120,11 @@ def impute_table(
     m: int = 5,
     method: Literal["bayes", "gbm"] = "bayes",
     seed: int = 0,
+    on_copy: Callable[[int], None] | None = None,
 ) -> int:
     """Impute ``m`` copies of ``frame``; write their mean, flags and variances.
+
+    ``on_copy`` receives the number of copies completed after each one.
 
     Writes ``out`` (the mean of the completed copies), ``<out>_imputed.csv`` (1 where a
     cell was imputed) and ``<out>_variance.csv`` (between-imputation variance per cell).
@@ -135,7 +147,11 @@ def impute_table(
     0
     """
     result = multiple_imputation(
-        frame.to_numpy(dtype=np.float64), m=m, method=method, rng=np.random.default_rng(seed)
+        frame.to_numpy(dtype=np.float64),
+        m=m,
+        method=method,
+        rng=np.random.default_rng(seed),
+        on_copy=on_copy,
     )
     columns = list(frame.columns)
     pd.DataFrame(result.mean, columns=columns).to_csv(out, index=False)

@@ -20,7 +20,7 @@ validate against the real statistics):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,17 @@ from healthtwin.synthetic.virtual_population import (
     steady_state_ok,
 )
 
-__all__ = ["TargetCheck", "VirtualCohort", "entropy_balance", "generate_cohort", "validate"]
+__all__ = [
+    "COHORT_STAGES",
+    "TargetCheck",
+    "VirtualCohort",
+    "entropy_balance",
+    "generate_cohort",
+    "validate",
+]
+
+#: Stages :func:`generate_cohort` reports: candidates, twins, checks, CGM day, matching.
+COHORT_STAGES = 5
 
 
 @dataclass(frozen=True)
@@ -259,9 +269,19 @@ def _candidates(spec: CohortSpec, size: int, rng: np.random.Generator) -> Demogr
 
 
 def generate_cohort(
-    spec: CohortSpec, n: int, *, seed: int = 0, oversample: int = 4, alpha: float = 0.01
+    spec: CohortSpec,
+    n: int,
+    *,
+    seed: int = 0,
+    oversample: int = 4,
+    alpha: float = 0.01,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> VirtualCohort:
     """Sample, check, match and validate a virtual cohort of ``n`` members.
+
+    ``on_progress`` is called with ``(stages done, COHORT_STAGES)`` after each stage
+    (candidates drawn, physiology twins sampled, twins checked, a CGM day simulated,
+    members matched); it only observes.
 
     Raises
     ------
@@ -279,8 +299,14 @@ def generate_cohort(
     """
     if n < 1 or oversample < 1:
         raise InvalidParameterError(f"need n >= 1 and oversample >= 1, got {n} and {oversample}")
+
+    def stage(done: int) -> None:
+        if on_progress is not None:
+            on_progress(done, COHORT_STAGES)
+
     streams = RandomStreams(seed)
     demo = _candidates(spec, n * oversample, streams.generator("candidates"))
+    stage(1)
     if demo.n < n:
         raise InvalidInputError(
             f"only {demo.n} of {n * oversample} candidates meet the inclusion criteria; "
@@ -290,13 +316,16 @@ def generate_cohort(
     twins = _population(spec).sample(
         demo.body_weight_kg[diab], streams.generator("physiology"), prefix=f"{spec.name}"
     )
+    stage(2)
     ok = steady_state_ok(twins) if twins else np.zeros(0, dtype=bool)
+    stage(3)
     keep = np.ones(demo.n, dtype=bool)
     keep[diab[~ok]] = False
     hba1c = streams.generator("hba1c").normal(5.4, 0.3, demo.n)
     if twins:
         run = simulate_cgm_days(twins, LongitudinalConfig(cgm_days=1), streams)
         hba1c[diab] = adag_hba1c_percent(run.mean_glucose)
+    stage(4)
     twin_of: list[UvaPadovaPatient | None] = [None] * demo.n
     for row, twin in zip(diab, twins, strict=True):
         twin_of[row] = twin
@@ -315,6 +344,7 @@ def generate_cohort(
     weights = entropy_balance(features, goals)
     chosen = _systematic(weights, n, streams.generator("matching"))
     final = {k: np.asarray(v[chosen]) for k, v in cols.items()}
+    stage(5)
     return VirtualCohort(
         columns=final,
         twins=tuple(twin_kept[i] for i in chosen),

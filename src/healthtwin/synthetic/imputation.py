@@ -35,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -115,6 +115,7 @@ def multiple_imputation(
     rng: np.random.Generator,
     max_iter: int = 5,
     donors: int = 5,
+    on_copy: Callable[[int], None] | None = None,
 ) -> ImputationResult:
     """Draw ``m`` completed copies of ``data`` (NaN marks a missing cell).
 
@@ -133,6 +134,8 @@ def multiple_imputation(
         Chained-equation rounds.
     donors
         Donor pool of predictive mean matching (``"gbm"``).
+    on_copy
+        Called with the number of copies completed after each; it only observes.
 
     Raises
     ------
@@ -173,6 +176,8 @@ def multiple_imputation(
             copies.append(imputer.fit_transform(table))
         else:
             copies.append(_gbm_copy(table, mask, imputer_cls, gbm_cls, int(seed), max_iter, donors))
+        if on_copy is not None:
+            on_copy(len(copies))
     completed = np.stack(copies)
     completed[:, ~mask] = table[~mask]
     return ImputationResult(completed, mask)
