@@ -44,9 +44,8 @@ from healthtwin.api.security import (
     AuthenticationError,
     Principal,
     SecurityConfig,
+    VerifiedTokens,
     bearer_token,
-    principal_from_claims,
-    validate_token,
 )
 from healthtwin.errors import InvalidInputError, NotFoundError, TwinError
 from healthtwin.governance.access import AccessController
@@ -177,6 +176,10 @@ class _Call:
         )
 
 
+class _AuditFailedError(Exception):
+    """The audit event could not be written (answered 503, no data leaves)."""
+
+
 class _RefusedError(Exception):
     """A decision refused the request (answered 403)."""
 
@@ -214,6 +217,7 @@ class GovernanceLayer:
         self.consents = consents or ConsentSource(store, config.consents)
         self.policy = config.policy or Policy()
         self.limiter = RateLimiter(config.rate_per_s, config.burst)
+        self.tokens = VerifiedTokens(config)
         self._header = config.purpose_header.lower().encode()
 
     def controller(self) -> AccessController:
@@ -235,7 +239,7 @@ class GovernanceLayer:
             return
         headers = dict(scope.get("headers", []))
         try:
-            principal = self._authenticate(headers)
+            principal, scopes = self._authenticate(headers)
         except AuthenticationError as err:
             await self._unauthenticated(scope, send, err)
             return
@@ -249,19 +253,21 @@ class GovernanceLayer:
             )
             return
         try:
-            await self._governed(scope, receive, send, principal, interaction, headers)
+            call = _Call(principal, scopes, "", interaction, [])
+            await self._governed(scope, receive, send, call, headers)
         except TwinError as err:
             status, body = http_status(err)
             await _answer(send, status, body)
 
-    def _authenticate(self, headers: Mapping[bytes, bytes]) -> Principal:
+    def _authenticate(
+        self, headers: Mapping[bytes, bytes]
+    ) -> tuple[Principal, tuple[SmartScope, ...]]:
         token = bearer_token(headers.get(b"authorization", b"").decode("latin-1") or None)
-        principal = principal_from_claims(validate_token(token, self.config))
+        principal = self.tokens.principal(token)
         try:
-            parse_scopes(principal.scopes)
+            return principal, parse_scopes(principal.scopes)
         except InvalidInputError as err:
             raise AuthenticationError(f"the token's scope claim is malformed: {err}") from err
-        return principal
 
     async def _unauthenticated(self, scope: Scope, send: Send, err: AuthenticationError) -> None:
         client = scope.get("client") or ("unknown", 0)
@@ -319,26 +325,29 @@ class GovernanceLayer:
         scope: Scope,
         receive: Receive,
         send: Send,
-        principal: Principal,
-        interaction: Interaction,
+        call: _Call,
         headers: Mapping[bytes, bytes],
     ) -> None:
+        """Decide, run the request, check its answer and audit it, then answer.
+
+        Work that may touch the store (consents, owners, the audit) runs on a worker
+        thread, in as few hops as the order allows: the decisions before the request (on
+        the event loop when they are policy-only), then the answer's checks and the audit
+        in one hop.
+        """
+        interaction = call.interaction
         raw_body = await read_body(receive) if scope["method"] in ("POST", "PUT", "PATCH") else b""
         params = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         if interaction.kind == "search" and scope["method"] == "POST":
             params += parse_qsl(raw_body.decode("utf-8", errors="replace"), keep_blank_values=True)
-        call = _Call(
-            principal,
-            parse_scopes(principal.scopes),
-            "",
-            interaction,
-            params,
-            _json_or_none(raw_body),
-        )
+        call.params, call.body = params, _json_or_none(raw_body)
         try:
             call.purpose = self._purpose(headers)
             self._check_purpose(call)
-            await run_in_threadpool(self._before, call)
+            if _policy_only(call):
+                self._before(call)
+            else:
+                await run_in_threadpool(self._before, call)
         except _RefusedError as refused:
             call.decision = refused.decision
             await self._finish(send, call, 403, _refusal(refused.decision), [])
@@ -350,20 +359,11 @@ class GovernanceLayer:
         inner_scope = dict(scope)
         inner_scope["headers"] = [
             (k, v) for k, v in scope.get("headers", []) if k != b"x-actor"
-        ] + [(b"x-actor", principal.actor[:255].encode("utf-8", errors="replace"))]
+        ] + [(b"x-actor", call.principal.actor[:255].encode("utf-8", errors="replace"))]
         status, out_headers, body = await _capture(
             self.app, inner_scope, replay_body(raw_body, receive)
         )
-        if status < 300 and interaction.kind in (*_READS, *_BUNDLES):
-            try:
-                body = await run_in_threadpool(self._after, call, body)
-            except _RefusedError as refused:
-                call.decision = refused.decision
-                await self._finish(send, call, 403, _refusal(refused.decision), [])
-                return
-        if status < 300 and _touches_consent(call):
-            self.consents.mark_stale()
-        await self._finish(send, call, status, body, out_headers)
+        await self._finish(send, call, status, body, out_headers, check=True)
 
     def _decide(self, call: _Call, request: AccessRequest, *, consent: bool = True) -> Decision:
         decision = self.controller().decide(request) if consent else self.policy.decide(request)
@@ -475,11 +475,24 @@ class GovernanceLayer:
         return kept, removed
 
     async def _finish(
-        self, send: Send, call: _Call, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+        self,
+        send: Send,
+        call: _Call,
+        status: int,
+        body: bytes,
+        headers: list[tuple[bytes, bytes]],
+        *,
+        check: bool = False,
     ) -> None:
+        """Audit the request (after checking the answer, with ``check``) and answer it.
+
+        If the audit cannot be written the answer is ``503`` and no data leaves.
+        """
         try:
-            await run_in_threadpool(self._audit, call, status)
-        except TwinError:
+            status, body, headers = await run_in_threadpool(
+                self._checked_and_audited, call, status, body, headers, check
+            )
+        except _AuditFailedError:
             _LOG.exception("could not write the audit event; the answer is withheld")
             status, body, headers = (
                 503,
@@ -487,6 +500,30 @@ class GovernanceLayer:
                 [],
             )
         await _answer(send, status, body, headers)
+
+    def _checked_and_audited(
+        self,
+        call: _Call,
+        status: int,
+        body: bytes,
+        headers: list[tuple[bytes, bytes]],
+        check: bool,
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        """On a worker thread: the answer's checks (a refusal becomes ``403``), then the
+        audit event (:class:`_AuditFailedError` if it cannot be written)."""
+        if check and status < 300 and call.interaction.kind in (*_READS, *_BUNDLES):
+            try:
+                body = self._after(call, body)
+            except _RefusedError as refused:
+                call.decision = refused.decision
+                status, body, headers = 403, _refusal(refused.decision), []
+        if check and status < 300 and _touches_consent(call):
+            self.consents.mark_stale()
+        try:
+            self._audit(call, status)
+        except TwinError as err:
+            raise _AuditFailedError(str(err)) from err
+        return status, body, headers
 
     def _audit(self, call: _Call, status: int) -> None:
         decision = call.decision
@@ -522,6 +559,16 @@ class GovernanceLayer:
             patient=f"Patient/{patient}" if patient else None,
             query=query if query.strip() else None,
         )
+
+
+def _policy_only(call: _Call) -> bool:
+    """Whether :meth:`GovernanceLayer._before` decides by the policy alone (no consent, no
+    stored resource: nothing that waits on the store), as for the read of a resource by id
+    other than a Patient, so it may run on the event loop."""
+    it = call.interaction
+    if it.kind in ("transaction", "search", "create", "update", "delete"):
+        return False
+    return not ((it.resource_type or "Patient") == "Patient" and it.resource_id is not None)
 
 
 def _touches_consent(call: _Call) -> bool:

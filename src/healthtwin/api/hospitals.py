@@ -4,7 +4,9 @@ A hospital twin (:mod:`healthtwin.scenarios.hospital_twins`) is a hospital confi
 and today's census (patients in beds by unit). Simulating it forward
 (:mod:`healthtwin.scenarios.hospital_forecast`: occupancy and queue bands per unit and day,
 alerts) runs as a job of :mod:`healthtwin.api.jobs`; this module parses the requests, keeps
-the twins in the application's :class:`HospitalRegistry` and renders the answers.
+the twins in the application's :class:`HospitalRegistry` (kept in the application's store,
+so that twins, their runs and the runs' results are found again after a restart) and
+renders the answers.
 
 Routes under ``/api/v1``: ``POST /hospitals`` (from a config or the ``demo`` preset),
 ``GET /hospitals``, ``GET /hospitals/{id}`` (state: units, beds, census, runs),
@@ -152,8 +154,9 @@ def simulation_work(twin: HospitalTwin, settings: SimulateIn) -> Callable[[JobCo
 
 
 def _registry(request: Request) -> HospitalRegistry:
+    """The application's hospital twins, kept in its store (so that they outlive a restart)."""
     registry: HospitalRegistry = request.app.state.hospitals
-    return registry
+    return registry.attach(request.app.state.store)
 
 
 def _runner(request: Request) -> JobRunner:

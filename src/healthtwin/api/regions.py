@@ -4,7 +4,9 @@
   :mod:`healthtwin.population.scenario`, as JSON) runs in the background as a job of
   one task per variant and replicate (:mod:`healthtwin.scenarios.region_forecast`;
   progress = tasks done; cancellation between tasks); answered ``202`` with the job.
-- ``GET /api/v1/scenarios`` and ``GET /api/v1/scenarios/{job_id}``: status.
+- ``GET /api/v1/scenarios`` (the jobs of this run of the service) and
+  ``GET /api/v1/scenarios/{job_id}``: status (of an earlier run's job too: its result is
+  kept in the store).
 - ``GET /api/v1/scenarios/{job_id}/results`` (also ``/api/v1/regions/{job_id}``): per
   variant, daily quantiles (5, 50, 95 %) of incidence, admissions and ICU occupancy summed
   over regions, ICU capacity, totals, and Rt estimated (Cori et al. 2013) from the median
@@ -104,8 +106,8 @@ def list_scenarios(request: Request) -> dict[str, Any]:
 
 @regions_router.get("/scenarios/{job_id}")
 def scenario_status(request: Request, job_id: str) -> dict[str, Any]:
-    """A scenario job's status and progress."""
-    return _runner(request).get(job_id).to_dict()
+    """A scenario job's status and progress (after a restart, as kept in the store)."""
+    return _runner(request).status(job_id)
 
 
 @regions_router.get("/scenarios/{job_id}/results")

@@ -15,12 +15,18 @@ The claims become a :class:`Principal` (:func:`principal_from_claims`): the acto
 ``scope`` string, the launch ``patient``, and our claims ``roles``, ``organization``,
 ``purpose_of_use`` (the purposes the token may be used for) and ``project``.
 :class:`SecurityConfig` gathers everything the governance layer needs per request.
+:class:`VerifiedTokens` remembers the callers of tokens that validated, so that a client
+sending the same token request after request is not verified again while the token is
+certainly still valid (signature, issuer and audience depend only on the token and the
+configuration; the times are checked on every use).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -42,6 +48,7 @@ __all__ = [
     "SecurityConfig",
     "SecurityMode",
     "VerificationKey",
+    "VerifiedTokens",
     "bearer_token",
     "load_jwks",
     "load_pem_key",
@@ -487,3 +494,91 @@ def validate_token(token: str, config: SecurityConfig) -> dict[str, Any]:
             raise AuthenticationError(f"token refused: {err}") from err
         return claims
     raise AuthenticationError(f"token signature does not verify: {last}") from last
+
+
+class VerifiedTokens:
+    """The callers of tokens that validated, remembered while the tokens are valid.
+
+    A bounded cache in front of :func:`validate_token` and :func:`principal_from_claims`
+    for one (immutable) configuration. A token is answered from memory only while it is
+    certainly valid: not before its ``nbf`` and ``iat`` and before its ``exp``, without the
+    leeway (which only ever widens the window). Anything else (a new token, one near its
+    edges, a refused one) goes through full validation, with its errors: refusals are never
+    remembered.
+
+    Parameters
+    ----------
+    config : SecurityConfig
+        The configuration tokens are validated against.
+    max_tokens : int
+        Most tokens remembered (the oldest is forgotten first).
+    clock : callable
+        Seconds since the epoch (default :func:`time.time`).
+
+    Examples
+    --------
+    >>> secret = b"s" * 32
+    >>> config = SecurityConfig(mode="development", keys=(VerificationKey.hmac(secret),),
+    ...                         issuer="https://idp", audience="healthtwin")
+    >>> token = jwt.encode({"sub": "u", "iss": "https://idp", "aud": "healthtwin",
+    ...                     "exp": 4102444800}, secret, algorithm="HS256")
+    >>> tokens = VerifiedTokens(config)
+    >>> tokens.principal(token) is tokens.principal(token), len(tokens)
+    (True, 1)
+    >>> late = VerifiedTokens(config, clock=lambda: 4102444800.0)  # at exp: validated anew
+    >>> late.principal(token).subject, len(late)
+    ('u', 0)
+    """
+
+    def __init__(
+        self,
+        config: SecurityConfig,
+        *,
+        max_tokens: int = 256,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if max_tokens < 1:
+            raise InvalidParameterError(f"max_tokens must be >= 1, got {max_tokens}")
+        self.config = config
+        self._max = max_tokens
+        self._clock = clock
+        self._entries: dict[str, tuple[float, float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    def principal(self, token: str) -> Principal:
+        """The caller of ``token``; :class:`AuthenticationError` if it does not validate."""
+        now = self._clock()
+        with self._lock:
+            entry = self._entries.get(token)
+        if entry is not None and entry[0] <= now < entry[1]:
+            return entry[2]
+        claims = validate_token(token, self.config)
+        principal = principal_from_claims(claims)
+        window = _validity(claims)
+        if window is not None and window[0] <= now < window[1]:
+            with self._lock:
+                self._entries.pop(token, None)
+                while len(self._entries) >= self._max:
+                    del self._entries[next(iter(self._entries))]
+                self._entries[token] = (*window, principal)
+        return principal
+
+
+def _validity(claims: Mapping[str, Any]) -> tuple[float, float] | None:
+    """When a validated token is certainly valid: ``[max(nbf, iat), exp)``, no leeway."""
+    times = {name: claims.get(name) for name in ("exp", "nbf", "iat")}
+    if not all(
+        v is None or (isinstance(v, int | float) and not isinstance(v, bool))
+        for v in times.values()
+    ):
+        return None
+    if times["exp"] is None:
+        return None
+    start = max(
+        (float(v) for k, v in times.items() if k != "exp" and v is not None), default=float("-inf")
+    )
+    return start, float(times["exp"])
