@@ -124,6 +124,9 @@ def test_a_region_scenario_job_answers_after_a_restart(tmp_path: Path) -> None:
             "kind": "population-scenario",
             "status": "succeeded",
         }
+        # The whole record as it was when finished: progress, finish time and result link.
+        assert status.json() == done
+        assert status.json()["result"] is not None
         for path in (f"/scenarios/{job['id']}/results", f"/regions/{job['id']}"):
             after = client.get(path)
             assert after.status_code == 200, after.text

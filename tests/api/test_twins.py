@@ -419,8 +419,18 @@ def test_a_logged_meal_raises_the_forecast(api: tuple[httpx.Client, Store]) -> N
     ]
 
 
-def test_twin_ids_cannot_take_the_job_result_prefix(api: tuple[httpx.Client, Store]) -> None:
+@pytest.mark.parametrize(
+    ("twin_id", "prefix"),
+    [
+        ("job.job-123", "job."),
+        ("hospital.h1", "hospital."),
+        ("hospital-registry", "hospital-registry"),
+    ],
+)
+def test_twin_ids_cannot_take_the_prefixes_other_records_are_kept_under(
+    api: tuple[httpx.Client, Store], twin_id: str, prefix: str
+) -> None:
     client, _ = api
-    response = client.post("/twins", json={"twin_id": "job.job-123", "members": 8})
+    response = client.post("/twins", json={"twin_id": twin_id, "members": 8})
     assert response.status_code == 400
-    assert "job." in response.json()["detail"]
+    assert prefix in response.json()["detail"]

@@ -248,7 +248,7 @@ def create_app(
     app.state.education = EducationRegistry()
     app.state.jobs = JobRunner(store)
     app.state.alarms = AlarmBoard()
-    app.state.hospitals = HospitalRegistry()
+    app.state.hospitals = HospitalRegistry(store=store)
     app.state.federated_rounds = LiveRounds()
     app.state.stopping = threading.Event()
     dashboard = _dashboard_installed()

@@ -156,7 +156,7 @@ def simulation_work(twin: HospitalTwin, settings: SimulateIn) -> Callable[[JobCo
 def _registry(request: Request) -> HospitalRegistry:
     """The application's hospital twins, kept in its store (so that they outlive a restart)."""
     registry: HospitalRegistry = request.app.state.hospitals
-    return registry.attach(request.app.state.store)
+    return registry
 
 
 def _runner(request: Request) -> JobRunner:

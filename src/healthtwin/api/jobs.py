@@ -201,8 +201,10 @@ class JobRunner:
             output = work(context)
             context.check()
             output = JobOutput(_json_safe(output.summary), output.arrays)
-            self._persist(job, output)
-            self._finish(job, "succeeded", "done", summary=output.summary, progress=1.0)
+            finished = self._persist(job, output)
+            self._finish(
+                job, "succeeded", "done", summary=output.summary, progress=1.0, finished=finished
+            )
         except JobCancelledError as err:
             self._finish(job, "cancelled", str(err))
         except TwinError as err:
@@ -210,15 +212,26 @@ class JobRunner:
         except Exception as err:
             self._finish(job, "failed", "failed", error=f"internal error: {type(err).__name__}")
 
-    def _persist(self, job: Job, output: JobOutput) -> None:
+    def _persist(self, job: Job, output: JobOutput) -> datetime:
+        """Keep the result with the job's record as it is once finished; the finishing time."""
+        finished = datetime.now(UTC)
+        with self._lock:
+            record = job.to_dict() | {
+                "status": "succeeded",
+                "progress": 1.0,
+                "message": "done",
+                "finished": finished.isoformat(),
+                "result": f"/api/v1/jobs/{job.id}/result",
+            }
         self._store.save_twin_state(
             result_key(job.id),
             model=job.kind,
             model_version="1",
             valid_time=datetime.now(UTC),
             arrays={k: np.asarray(v) for k, v in output.arrays.items()},
-            metadata={"job": job.to_dict() | {"status": "succeeded"}, "summary": output.summary},
+            metadata={"job": record, "summary": output.summary},
         )
+        return finished
 
     def _finish(
         self,
@@ -229,10 +242,11 @@ class JobRunner:
         summary: dict[str, Any] | None = None,
         error: str | None = None,
         progress: float | None = None,
+        finished: datetime | None = None,
     ) -> None:
         with self._lock:
             job.status, job.message, job.error = status, message, error
-            job.summary, job.finished = summary, datetime.now(UTC)
+            job.summary, job.finished = summary, finished or datetime.now(UTC)
             if progress is not None:
                 job.progress = progress
             done = self._done[job.id]
@@ -265,8 +279,11 @@ class JobRunner:
         'succeeded'
         >>> first.shutdown()
         >>> later = JobRunner(store)  # the service started again on the same store
-        >>> later.status(job.id)["status"], later.result(job.id)["answer"]
-        ('succeeded', 42)
+        >>> record = later.status(job.id)
+        >>> record["status"], record["progress"], record["result"], later.result(job.id)["answer"]
+        ('succeeded', 1.0, '/api/v1/jobs/...', 42)
+        >>> record == first.get(job.id).to_dict()
+        True
         >>> later.shutdown(); store.close()
         """
         with self._lock:

@@ -66,6 +66,7 @@ from healthtwin.api.twin_sessions import (
 )
 from healthtwin.errors import ConflictError, InvalidInputError, NotFoundError
 from healthtwin.governance.oversight import Recommendation
+from healthtwin.scenarios.hospital_twins import HOSPITAL_INDEX, HOSPITAL_PREFIX
 from healthtwin.scenarios.patient_vitals import (
     MEASURED_RANGES,
     VitalSigns,
@@ -385,7 +386,12 @@ def load_stored_vitals(store: Store, session: PatientTwinSession) -> int:
 def create_twin(request: Request, body: TwinCreate, response: Response) -> dict[str, Any]:
     """Create a patient twin (from a stored FHIR Patient, or from parameters)."""
     store = _store(request)
-    reserved = {RESULT_PREFIX: "job results", EDUCATION_PREFIX: "training sessions"}
+    reserved = {
+        RESULT_PREFIX: "job results",
+        EDUCATION_PREFIX: "training sessions",
+        HOSPITAL_PREFIX: "hospital twins",
+        HOSPITAL_INDEX: "the hospital twins' index",
+    }
     for prefix, kept_for in reserved.items():
         if body.twin_id is not None and body.twin_id.startswith(prefix):
             raise InvalidInputError(
