@@ -133,3 +133,23 @@ def test_demo_boosts_trees_equal_to_the_pooled_fit(
     )
     assert document["metrics"] == pytest.approx(central.evaluate(pooled), abs=1e-12)
     assert reloaded.evaluate(pooled) == pytest.approx(document["metrics"], abs=1e-12)
+
+
+def test_demo_seed_fixes_the_split_and_the_noise(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("flwr", reason="Flower is the 'fed' extra")
+    import json
+
+    def theta(seed: int, name: str) -> list[float]:
+        path = tmp_path / name
+        args = ["federation", "demo", "--sites", "2", "--rounds", "1", "--model", "logistic",
+                "--dp-epsilon", "4.0", "--in-process", "--seed", str(seed), "--json",
+                "--out", str(path)]  # fmt: skip
+        assert _main(args) == 0
+        assert json.loads(capsys.readouterr().out)["seed"] == seed
+        return list(json.loads(path.read_text())["theta"])
+
+    first, again, other = theta(7, "a.json"), theta(7, "b.json"), theta(8, "c.json")
+    assert first == again
+    assert first != other

@@ -57,6 +57,9 @@ def demo_command(
     ] = None,
     trees: Annotated[int, typer.Option(help="gbdt: number of trees.")] = 20,
     max_depth: Annotated[int, typer.Option(help="gbdt: depth of each tree.")] = 3,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the split into sites and of the training's noise.")
+    ] = 0,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -72,18 +75,20 @@ def demo_command(
     """
     output = output_for(json_output, quiet)
     if model == "gbdt":
-        _boosting_demo(output, sites, trees, max_depth, dp_epsilon, dataset, split, in_process, out)
+        _boosting_demo(
+            output, sites, trees, max_depth, dp_epsilon, dataset, split, in_process, out, seed
+        )
         return
     if secure_aggregation and sites < 2:
         raise InvalidInputError("--secure-aggregation needs at least two --sites")
     from healthtwin.scenarios.federation_runs import demo_nodes, train_demo
 
     outcome = "binary" if model == "logistic" else "survival"
-    nodes = demo_nodes(sites, dataset=dataset, split=split, outcome=outcome)
+    nodes = demo_nodes(sites, dataset=dataset, split=split, outcome=outcome, seed=seed)
     run_config: dict[str, bool | float | int | str] = {
         "model": model, "num-rounds": rounds, "strategy": strategy,
         "dp-epsilon": dp_epsilon, "clip-norm": clip_norm,
-        "secure-aggregation": secure_aggregation,
+        "secure-aggregation": secure_aggregation, "seed": seed,
     }  # fmt: skip
     task = f"training {model} over {sites} sites for {rounds} rounds"
     if in_process:
@@ -104,7 +109,7 @@ def demo_command(
     lines.append(f"done in {seconds:.1f} s")
     document = {
         "sites": sites, "model": model, "dp_epsilon": dp_epsilon,
-        "secure_aggregation": secure_aggregation, "seconds": seconds,
+        "secure_aggregation": secure_aggregation, "seconds": seconds, "seed": seed,
         "rounds": trained.rounds,
     }  # fmt: skip
     if out is not None:
@@ -134,13 +139,14 @@ def _boosting_demo(
     split: str,
     in_process: bool,
     out: Path | None,
+    seed: int,
 ) -> None:
     """``demo --model gbdt``: federated histogram boosting over the same sites."""
     from healthtwin.scenarios.federation_runs import demo_nodes, train_boosting_demo
 
-    nodes = demo_nodes(sites, dataset=dataset, split=split, outcome="binary")
+    nodes = demo_nodes(sites, dataset=dataset, split=split, outcome="binary", seed=seed)
     run_config: dict[str, bool | float | int | str] = {
-        "num-trees": trees, "max-depth": max_depth, "dp-epsilon": dp_epsilon,
+        "num-trees": trees, "max-depth": max_depth, "dp-epsilon": dp_epsilon, "seed": seed,
     }  # fmt: skip
     task = f"boosting {trees} trees of depth {max_depth} over {sites} sites"
     if in_process:

@@ -35,7 +35,9 @@ __all__ = [
 Scalar = bool | float | int | str
 
 
-def demo_nodes(sites: int, *, dataset: str, split: str, outcome: str) -> list[dict[str, Scalar]]:
+def demo_nodes(
+    sites: int, *, dataset: str, split: str, outcome: str, seed: int = 0
+) -> list[dict[str, Scalar]]:
     """One Flower node config per site: which part of ``dataset`` it holds.
 
     Parameters
@@ -48,6 +50,8 @@ def demo_nodes(sites: int, *, dataset: str, split: str, outcome: str) -> list[di
         ``"iid"`` or ``"case-mix"``.
     outcome
         ``"survival"`` or ``"binary"``.
+    seed
+        Seed of the split (every site cuts the same sites from it).
 
     Raises
     ------
@@ -56,14 +60,15 @@ def demo_nodes(sites: int, *, dataset: str, split: str, outcome: str) -> list[di
 
     Examples
     --------
-    >>> demo_nodes(2, dataset="whas500", split="iid", outcome="binary")[1]
-    {'dataset': 'whas500', 'site-index': 1, 'n-sites': 2, 'split': 'iid', 'outcome': 'binary'}
+    >>> node = demo_nodes(2, dataset="whas500", split="iid", outcome="binary", seed=3)[1]
+    >>> node["site-index"], node["n-sites"], node["split-seed"]
+    (1, 2, 3)
     """
     if split not in {"iid", "case-mix"}:
         raise InvalidInputError(f"--split {split!r}; choose 'iid' or 'case-mix'")
     return [
         {"dataset": dataset, "site-index": k, "n-sites": sites, "split": split,
-         "outcome": outcome}
+         "outcome": outcome, "split-seed": seed}
         for k in range(sites)
     ]  # fmt: skip
 
