@@ -1,8 +1,10 @@
 """End-to-end wall time and peak memory of the world examples, and how they grow.
 
 Each example scenario of ``examples/`` is run at full size, end to end (epidemic, routing,
-hospital simulation, feedback, nation, monitor), timed twice: ``run_world`` alone and the
-whole ``healthtwin run`` (load, run and ``write_outputs``: tables, figures, report), and
+hospital simulation, feedback, nation, monitor), timed three times: ``run_world`` alone
+(in process) and the whole ``healthtwin run`` (load, run and ``write_outputs``: tables,
+figures, report) in process (``--cluster none``) and on the default LocalCluster (one
+worker per core; its ``summary.json`` must be byte-identical to the in-process one), and
 then the 47-region country is grown along three axes, one at a time (``run_world`` only):
 
 - **regions** (each with its hospital): the first 6, 12, 24 and 47 regions;
@@ -232,22 +234,37 @@ def measure_case(case: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _whole_command(case: dict[str, Any]) -> dict[str, float]:
-    """Wall and CPU seconds of ``healthtwin run EXAMPLE --out TMP`` in this process."""
+def _whole_command(case: dict[str, Any]) -> dict[str, Any]:
+    """Seconds of ``healthtwin run EXAMPLE --out TMP``: in process, then on the default
+    LocalCluster (one worker per core, forked), with the summaries compared."""
+    import os
     import tempfile
 
     from healthtwin.cli import main as cli
+    from healthtwin.scenarios import load_world
+    from healthtwin.scenarios.distributed import default_replicates_per_task, world_tasks
 
     args = ["run", str(ROOT / "examples" / case["example"]), "--quiet"]
     if "days" in case:
         args += ["--days", str(case["days"]), "--replicates", str(case["replicates"])]
-    with tempfile.TemporaryDirectory() as out:
-        start, cpu = time.perf_counter(), time.process_time()
-        code = cli([*args, "--out", out])
-        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-    if code != 0:
-        raise RuntimeError(f"healthtwin {' '.join(args)} exited {code}")
-    return {"command_wall_s": round(wall, 2), "command_cpu_s": round(cpu, 2)}
+    out: dict[str, Any] = {}
+    summaries = []
+    for where, extra in (("", ["--cluster", "none"]), ("_local_cluster", ["--cluster", "local"])):
+        with tempfile.TemporaryDirectory() as folder:
+            start, cpu = time.perf_counter(), time.process_time()
+            code = cli([*args, *extra, "--out", folder])
+            wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+            summaries.append((Path(folder) / "summary.json").read_bytes())
+        if code != 0:
+            raise RuntimeError(f"healthtwin {' '.join(args + extra)} exited {code}")
+        out[f"command_wall_s{where}"] = round(wall, 2)
+        out[f"command_cpu_s{where}"] = round(cpu, 2)  # this process only (not the workers)
+    world = load_world(ROOT / "examples" / case["example"])
+    slots = os.cpu_count() or 1
+    out["local_cluster_workers"] = slots
+    out["local_cluster_tasks"] = len(world_tasks(world, default_replicates_per_task(world, slots)))
+    out["same_summary"] = summaries[0] == summaries[1]
+    return out
 
 
 def _in_child(case: dict[str, Any]) -> dict[str, Any]:

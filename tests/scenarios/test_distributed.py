@@ -69,9 +69,22 @@ def test_an_existing_cluster_gives_the_in_process_numbers(
 ) -> None:
     assert scheduler.startswith("tcp://")
     seen: list[str] = []
-    on_dask = run_world(_world(), cluster=scheduler, progress=seen.append)
+    steps: list[int] = []
+    on_dask = run_world(_world(), cluster=scheduler, progress=seen.append, on_steps=steps.append)
     _same(in_process, on_dask)
+    # Two worker threads, three countries: no slot to spare, so one task per country.
     assert sorted(seen) == sorted(["federation", "Aldoria", "Borduria", "Carpania"])
+    assert steps == [4]
+
+
+def test_chunked_countries_on_an_existing_cluster_give_the_same_numbers(
+    in_process: WorldResult, scheduler: str
+) -> None:
+    seen: list[str] = []
+    on_dask = run_world(_world(), cluster=scheduler, replicates_per_task=1, progress=seen.append)
+    _same(in_process, on_dask)
+    assert len(seen) == 1 + 3 * 2
+    assert "Aldoria replicate 1" in seen
 
 
 def test_a_local_cluster_of_two_workers_gives_the_same_numbers(
@@ -89,6 +102,7 @@ def test_results_come_back_in_task_order_and_errors_travel(scheduler: str) -> No
     with executor_for(scheduler, on_done=done.append) as executor:
         assert isinstance(executor, DaskExecutor)
         assert executor.name == scheduler
+        assert executor.slots == 2
         assert executor.map(pow, [2, 3, 4], [3, 2, 1]) == [8, 9, 4]
         assert sorted(done) == [0, 1, 2]
         with pytest.raises(InvalidInputError, match="cluster 'spark'"):
@@ -99,6 +113,7 @@ def test_in_process_executor_calls_back_after_each_task() -> None:
     done: list[int] = []
     with executor_for(None, on_done=done.append) as executor:
         assert isinstance(executor, InProcessExecutor)
+        assert executor.slots == 1
         assert executor.map(divmod, [7, 9], [2, 4]) == [(3, 1), (2, 1)]
     assert done == [0, 1]
 
@@ -132,3 +147,14 @@ def test_without_distributed_the_error_names_the_extra(monkeypatch: pytest.Monke
         pass
     with executor_for(None) as executor:  # in process needs no Dask
         assert executor.map(abs, [-3]) == [3]
+
+
+def test_local_clusters_one_after_another_keep_dasks_config() -> None:
+    """Forked local workers: the start method is set only while the cluster runs."""
+    dask: Any = require("dask", "dask")
+    for _ in range(2):
+        with executor_for("local", 1) as executor:
+            assert executor.map(abs, [-2]) == [2]
+            assert dask.config.get("distributed.worker.multiprocessing-method") == "fork"
+    assert dask.config.get("distributed.comm.require-encryption") in (None, False)
+    assert dask.config.get("distributed.worker.multiprocessing-method") == "spawn"

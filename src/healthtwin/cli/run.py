@@ -2,21 +2,27 @@
 
 Reads and validates the world scenario (errors name the field and its line), runs it
 through every scale (:func:`healthtwin.scenarios.run_world`) and writes the results and
-the HTML report to ``--out``. ``--cluster local`` runs the countries on a Dask
-``LocalCluster`` (``--workers N`` processes), ``--cluster tcp://host:port`` on an existing
-Dask cluster; the numbers are the in-process run's for the same seed. A progress bar is
-drawn on stderr at a terminal; ``--json`` prints the summary as one JSON document,
-``--quiet`` prints nothing.
+the HTML report to ``--out``. By default the countries (or chunks of their replicates,
+``--replicates-per-task``) run on a Dask ``LocalCluster`` sized to this machine
+(``--workers N``); ``--cluster tcp://host:port`` runs them on an existing Dask cluster and
+``--cluster none`` in this process (also the fallback, with a one-line note, when Dask,
+the extra ``healthtwin[dask]``, is not installed). The numbers are the same wherever they
+run, for the same seed. ``HEALTHTWIN_CLUSTER`` sets the default of ``--cluster``. A
+progress bar is drawn on stderr at a terminal; ``--json`` prints the summary as one JSON
+document, ``--quiet`` prints nothing.
 """
 
 from __future__ import annotations
 
+import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from healthtwin.cli.output import JsonOption, QuietOption, output_for
+from healthtwin.errors import InvalidInputError
 from healthtwin.scenarios import load_world, run_world, write_outputs
 from healthtwin.scenarios.distributed import check_cluster
 from healthtwin.scenarios.world import parse_world
@@ -38,13 +44,23 @@ def run(
         str | None,
         typer.Option(
             "--cluster",
-            help="Run on Dask: 'local' (a LocalCluster here) or a scheduler address "
-            "'tcp://host:port'. Default: in this process.",
+            envvar="HEALTHTWIN_CLUSTER",
+            help="Where the tasks run: 'local' (default: a Dask LocalCluster on this "
+            "machine), a scheduler address 'tcp://host:port', or 'none' (in this process; "
+            "also what happens, with a note, when Dask is not installed).",
         ),
     ] = None,
     workers: Annotated[
         int | None,
-        typer.Option("--workers", help="Workers of --cluster local (default: Dask's choice)."),
+        typer.Option("--workers", help="Workers of the local cluster (default: one per CPU core)."),
+    ] = None,
+    replicates_per_task: Annotated[
+        int | None,
+        typer.Option(
+            "--replicates-per-task",
+            help="Cut each country's run into tasks of this many replicates (default: "
+            "about one task per worker; countries with a national planner stay whole).",
+        ),
     ] = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
@@ -55,10 +71,13 @@ def run(
 
     Example:
         healthtwin run examples/local-to-global.yaml --out results/
-        healthtwin run examples/three-countries.yaml --cluster local --workers 3
+        healthtwin run examples/three-countries.yaml --workers 3
+        healthtwin run examples/city-three-hospitals.yaml --cluster none
+        healthtwin run examples/three-countries.yaml --cluster tcp://10.0.0.5:8786
     """
     output = output_for(json_output, quiet)
-    check_cluster(cluster, workers)
+    where = _where(cluster, workers, output.warn)
+    check_cluster(where, workers)
     world = load_world(scenario)
     update = {
         k: v
@@ -78,7 +97,15 @@ def run(
             bar.describe(f"{world.name}: {step} done")
             bar.advance()
 
-        result = run_world(world, cluster=cluster, workers=workers, progress=advance)
+        result = run_world(
+            world,
+            cluster=where,
+            workers=workers,
+            progress=advance,
+            replicates_per_task=replicates_per_task,
+            # The tasks are known once the cluster says how many workers it has.
+            on_steps=lambda total: bar.update(bar.completed, total),
+        )
         written = write_outputs(result, out)
     summary = result.summary()
     lines = [str(path) for path in written]
@@ -90,3 +117,25 @@ def run(
         metrics = ", ".join(f"{k} {v:.3f}" for k, v in last.items())
         lines.append(f"federated {summary['federation']['model']} model: {metrics}")
     output.result(summary, *lines)
+
+
+def _where(cluster: str | None, workers: int | None, note: Callable[[str], None]) -> str | None:
+    """``--cluster`` as :func:`~healthtwin.scenarios.run_world` takes it (None: in process).
+
+    Nothing given means a LocalCluster, or this process with a note when Dask is not
+    installed; ``local`` asked for explicitly needs Dask (the run then fails naming the
+    extra to install).
+    """
+    if cluster is not None and cluster.strip().lower() == "none":
+        if workers is not None:
+            raise InvalidInputError(
+                f"--workers {workers} only applies to a local cluster; drop it or drop "
+                "--cluster none"
+            )
+        return None
+    if cluster is None:
+        if importlib.util.find_spec("distributed") is None:
+            note("Dask is not installed (pip install 'healthtwin[dask]'): running in this process")
+            return None
+        return "local"
+    return cluster

@@ -1,19 +1,23 @@
 """Where a world's tasks run: in this process, on a local Dask cluster, or on an existing one.
 
-A world run is cut into tasks that share nothing but their inputs (one task per
-country: its epidemic, routing, hospitals and overflow feedback). Every task draws its
-random numbers from streams named after what it simulates
-(:class:`~healthtwin.core.random.RandomStreams`: ``world/<country>/epidemic``,
-``world/<country>/hospital/<name>``...), never from a generator handed from task to task,
-and :meth:`Executor.map` returns results in the order of its inputs whatever order the
+A world run is cut into tasks that share nothing but their inputs: one per country, or
+one per chunk of a country's replicates (its epidemic, routing and hospitals for those
+replicates; :func:`~healthtwin.scenarios.run.world_tasks`). Every task draws its random
+numbers from streams named after what it simulates and which replicate
+(:class:`~healthtwin.core.random.RandomStreams`: ``world/<country>/epidemic`` replicate
+``r``, ``world/<country>/routing/rep<r>``, ``world/<country>/hospital/<name>``
+replication ``r``...), never from a generator handed from task to task, and
+:meth:`Executor.map` returns results in the order of its inputs whatever order the
 workers finish in. So the same seed gives bit-identical results in process, on a
-``LocalCluster`` and on a multi-machine cluster.
+``LocalCluster`` and on a multi-machine cluster, whatever the chunk size.
 
 :func:`executor_for` turns the command line's ``--cluster`` into an executor:
 
 - ``None``: :class:`InProcessExecutor` (no Dask needed);
 - ``"local"``: a ``distributed.LocalCluster`` of ``workers`` single-threaded worker
-  processes on this machine (Dask's choice of how many by default), closed afterwards;
+  processes on this machine (one per core by default), forked from this process where
+  the platform can (they start in under a second, with healthtwin already imported),
+  closed afterwards;
 - ``"tcp://host:port"`` (or ``tls://``): a client of the scheduler at that address (see
   ``docs/scale_out.md`` for starting one on several machines, on Kubernetes or on an HPC
   scheduler); the cluster stays up afterwards.
@@ -23,6 +27,8 @@ Dask is the optional extra ``healthtwin[dask]``, imported only when a cluster is
 
 from __future__ import annotations
 
+import importlib
+import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,13 +36,18 @@ from typing import Any, Protocol, TypeVar
 
 from healthtwin.errors import InvalidInputError
 from healthtwin.population.ensemble import dask_client, import_distributed
+from healthtwin.scenarios.world import CountryWorld, WorldScenario
 
 __all__ = [
+    "CountryTask",
     "DaskExecutor",
     "Executor",
     "InProcessExecutor",
     "check_cluster",
+    "default_replicates_per_task",
     "executor_for",
+    "splittable",
+    "world_tasks",
 ]
 
 R = TypeVar("R")
@@ -50,6 +61,11 @@ class Executor(Protocol):
     @property
     def name(self) -> str:
         """``"in-process"`` or the Dask scheduler's address."""
+        ...
+
+    @property
+    def slots(self) -> int:
+        """How many tasks can run at once (1 in process; the cluster's worker threads)."""
         ...
 
     def map(self, fn: Callable[..., R], *iterables: Iterable[Any]) -> list[R]:
@@ -69,6 +85,7 @@ class InProcessExecutor:
 
     on_done: OnDone | None = None
     name: str = "in-process"
+    slots: int = 1
 
     def map(self, fn: Callable[..., R], *iterables: Iterable[Any]) -> list[R]:
         """Call ``fn`` on each argument tuple in turn (``on_done(i)`` after task ``i``)."""
@@ -95,6 +112,11 @@ class DaskExecutor:
     def name(self) -> str:
         """The scheduler's address."""
         return str(self.client.scheduler.address)
+
+    @property
+    def slots(self) -> int:
+        """Worker threads of the cluster now (at least 1)."""
+        return max(1, sum(int(n) for n in self.client.nthreads().values()))
 
     def map(self, fn: Callable[..., R], *iterables: Iterable[Any]) -> list[R]:
         """Submit one task per argument tuple (``pure=False``: never deduplicated)."""
@@ -178,5 +200,111 @@ def executor_for(
         yield InProcessExecutor(on_done)
         return
     address = None if cluster == "local" else cluster
-    with dask_client(address, workers, processes=processes) as client:
+    with (
+        _worker_start(processes and address is None),
+        dask_client(address, workers, processes=processes) as client,
+    ):
         yield DaskExecutor(client, on_done)
+
+
+@contextmanager
+def _worker_start(local_processes: bool) -> Iterator[None]:
+    """Local worker processes forked from this one where the platform can fork.
+
+    Dask spawns them by default: each fresh interpreter then imports numpy, scipy and
+    healthtwin again, which cost 10-15 s of a 2-core machine before the first task (a
+    forked worker inherits them: under a second). The workers only run tasks, so the
+    usual hazard of forking a threaded process (a lock held by another thread) does not
+    reach them.
+    """
+    if not local_processes or "fork" not in multiprocessing.get_all_start_methods():
+        yield
+        return
+    # distributed first: it adds its defaults to Dask's config, which a ``config.set``
+    # entered before would delete on leaving (with every other ``distributed.*`` key).
+    import_distributed()
+    dask = importlib.import_module("dask")
+    with dask.config.set({"distributed.worker.multiprocessing-method": "fork"}):
+        yield
+
+
+@dataclass(frozen=True)
+class CountryTask:
+    """One task of a world run: replicates ``replicate_ids`` of country ``country``."""
+
+    country: int
+    replicate_ids: tuple[int, ...]
+    label: str
+
+
+def splittable(country: CountryWorld) -> bool:
+    """Whether the country's run can be cut into replicate chunks.
+
+    Every draw of a country's run comes from a stream named after its replicate, except
+    the national planner's: it plans once for all replicates (on the ensemble of their
+    trend forecasts, or of their futures with ``forecast: ensemble``), so a country with
+    a ``national`` section runs as one task.
+    """
+    return country.national is None
+
+
+def world_tasks(world: WorldScenario, replicates_per_task: int | None = None) -> list[CountryTask]:
+    """The tasks of a world run: each country whole, or in chunks of replicates.
+
+    Examples
+    --------
+    >>> from healthtwin.scenarios.world import parse_world
+    >>> ward = {"kind": "ward", "beds": 9, "los_hours": {"dist": "fixed", "mean": 48}}
+    >>> site = {"name": "h", "region": "c", "catchment_share": 1.0, "icu_unit": None, "config": {
+    ...     "units": {"ward": ward}, "pathways": {"ward": {"discharge": 1.0}}}}
+    >>> world = parse_world({"replicates": 5, "countries": [{"name": "X",
+    ...     "geography": {"regions": [{"name": "c", "population": 1000}]},
+    ...     "disease": {"r0": 2.0}, "hospitals": [site]}]})
+    >>> [t.label for t in world_tasks(world, 2)]
+    ['X replicates 0-1', 'X replicates 2-3', 'X replicate 4']
+    >>> [t.label for t in world_tasks(world)]
+    ['X']
+    """
+    out: list[CountryTask] = []
+    reps = world.replicates
+    for k, country in enumerate(world.countries):
+        size = (
+            reps if replicates_per_task is None or not splittable(country) else replicates_per_task
+        )
+        if size >= reps:
+            out.append(CountryTask(k, tuple(range(reps)), country.name))
+            continue
+        for a in range(0, reps, size):
+            ids = tuple(range(a, min(a + size, reps)))
+            span = f"replicate {a}" if len(ids) == 1 else f"replicates {a}-{ids[-1]}"
+            out.append(CountryTask(k, ids, f"{country.name} {span}"))
+    return out
+
+
+def default_replicates_per_task(world: WorldScenario, slots: int) -> int | None:
+    """Replicates per task so that ``slots`` workers get about one task each.
+
+    The splittable countries share the slots the others leave; None (no split) when
+    there are no more slots than countries. Fewer, larger tasks repeat less per-task
+    set-up (the country's inputs, cohorts and twin calibration).
+
+    Examples
+    --------
+    >>> from healthtwin.scenarios.world import parse_world
+    >>> ward = {"kind": "ward", "beds": 9, "los_hours": {"dist": "fixed", "mean": 48}}
+    >>> site = {"name": "h", "region": "c", "catchment_share": 1.0, "icu_unit": None, "config": {
+    ...     "units": {"ward": ward}, "pathways": {"ward": {"discharge": 1.0}}}}
+    >>> world = parse_world({"replicates": 8, "countries": [{"name": "X",
+    ...     "geography": {"regions": [{"name": "c", "population": 1000}]},
+    ...     "disease": {"r0": 2.0}, "hospitals": [site]}]})
+    >>> default_replicates_per_task(world, 2), default_replicates_per_task(world, 3)
+    (4, 3)
+    >>> default_replicates_per_task(world, 1) is None
+    True
+    """
+    split = sum(splittable(c) for c in world.countries)
+    free = slots - (len(world.countries) - split)
+    if split == 0 or free <= split:
+        return None
+    chunks = min(world.replicates, free // split)
+    return -(-world.replicates // chunks)

@@ -43,6 +43,17 @@ reallocated beds. Unmet ICU bed-days (the epidemic's ICU demand above the beds: 
 planner's view) are reported with and without the reallocation (same epidemic: common
 random numbers), next to the hospitals' simulated ICU queue (``icu_queue_days``).
 
+Each country runs as one task, or, on a cluster, as tasks of a few replicates each
+(:func:`world_tasks`): every draw above comes from a stream named after its replicate
+(the epidemic's ``SeedSequence(seed, spawn_key=(r,))``, the routing's
+``world/<country>/routing/rep<r>[/day<d>]``, the hospitals' replication ``r``, the
+patients' ``ages/<hospital>/rep<r>``; twins are integrated each on its own), so a task of
+replicates ``[a, b)`` computes exactly those replicates of the whole run, and the parts
+are merged in replicate order (:func:`~healthtwin.scenarios.world_results.merge_parts`)
+before the pooled numbers (patients' summaries, the prognosis check, overflow deaths) are
+computed. The national planner pools every replicate's forecast into one plan, so a
+country with a ``national`` section is never split (:func:`splittable`).
+
 Then the world: each country's median weekly admissions go to the cross-border monitor
 (:mod:`~healthtwin.coupling.global_monitor`), whose alarms come back per country.
 :func:`~healthtwin.scenarios.outputs.write_outputs` writes ``summary.json``,
@@ -62,7 +73,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -89,7 +100,14 @@ from healthtwin.population.epidemic import simulate_epidemic
 from healthtwin.population.scenario import Variant
 from healthtwin.population.scenario_build import build_inputs, parameters_for, plan_for
 from healthtwin.scenarios.ages import AdmittedPatients
-from healthtwin.scenarios.distributed import check_cluster, executor_for  # W15b
+from healthtwin.scenarios.distributed import (
+    CountryTask,
+    check_cluster,
+    default_replicates_per_task,
+    executor_for,
+    splittable,
+    world_tasks,
+)
 from healthtwin.scenarios.federated import (
     share_back,
     train_federation,
@@ -106,10 +124,27 @@ from healthtwin.scenarios.world_patients import (
     twin_settings,
     world_seed,
 )
-from healthtwin.scenarios.world_results import LEVELS, CountryResult, WorldResult, icu_queues
+from healthtwin.scenarios.world_results import (
+    LEVELS,
+    CountryPart,
+    CountryResult,
+    WorldResult,
+    icu_queues,
+    merge_parts,
+)
 from healthtwin.surveillance.monitor import MonitorConfig
 
-__all__ = ["LEVELS", "CountryResult", "WorldResult", "run", "run_world"]
+__all__ = [
+    "LEVELS",
+    "CountryResult",
+    "CountryTask",
+    "WorldResult",
+    "default_replicates_per_task",
+    "run",
+    "run_world",
+    "splittable",
+    "world_tasks",
+]
 
 Controller = Callable[[Observed], DayControls | None]
 
@@ -120,18 +155,35 @@ def run_world(
     cluster: str | None = None,
     workers: int | None = None,
     progress: Callable[[str], None] | None = None,
+    replicates_per_task: int | None = None,
+    on_steps: Callable[[int], None] | None = None,
 ) -> WorldResult:
     """Run a world scenario end to end (see the module docstring).
 
-    ``cluster`` runs the countries as tasks on Dask (``"local"``: a LocalCluster of
-    ``workers`` processes; ``"tcp://host:port"``: an existing scheduler) with results
-    identical to the in-process run (:mod:`~healthtwin.scenarios.distributed`);
-    ``progress`` is called with the name of each finished step.
+    Parameters
+    ----------
+    world
+        The validated world scenario.
+    cluster
+        None (in this process, the default), ``"local"`` (a Dask LocalCluster of
+        ``workers`` processes) or ``"tcp://host:port"`` (an existing scheduler); results
+        are identical wherever they run (:mod:`~healthtwin.scenarios.distributed`).
+    workers
+        Workers of the local cluster.
+    progress
+        Called with the label of each finished step (``"federation"``, a country's name,
+        or ``"<country> replicates a-b"`` for a chunk).
+    replicates_per_task
+        Cut each country's run into tasks of this many replicates
+        (:func:`world_tasks`). Default: one task per country in process; on a cluster,
+        chunks that give each worker about one task (:func:`default_replicates_per_task`).
+    on_steps
+        Called once, before anything runs, with the number of progress steps.
 
     Raises
     ------
     InvalidInputError
-        A hospital serves a region the country's geography does not have.
+        A hospital serves a region the country's geography does not have; a bad cluster.
 
     Examples
     --------
@@ -149,21 +201,55 @@ def run_world(
     >>> c = result.countries[0]
     >>> bool((c.hospital_admissions().sum(axis=2) == c.epidemic.admissions.sum(axis=2)).all())
     True
+    >>> split = run_world(world, replicates_per_task=1)  # two tasks, the same numbers
+    >>> split.summary() == result.summary()
+    True
     """
     streams = RandomStreams(world.seed)
-    # W15b: federated training first (its model is shared back to the hospitals), then
-    # one task per country, in process or on Dask, gathered in the world's order.
+    # Federated training first (its model is shared back to the hospitals), then the
+    # countries' tasks (whole countries or replicate chunks), in process or on Dask,
+    # merged per country in replicate order.
     check_cluster(cluster, workers)
+    if replicates_per_task is not None and replicates_per_task < 1:
+        raise InvalidInputError(
+            f"replicates_per_task = {replicates_per_task}; give at least 1 (or nothing for "
+            "the default)"
+        )
     federation = None
     if world.federation is not None:
         world, federation = share_back(world, train_federation(world, streams))
         if progress is not None:
             progress("federation")
-    n = len(world.countries)
-    names = [c.name for c in world.countries]
-    done = None if progress is None else (lambda i: progress(names[i]))
+    tasks: list[CountryTask] = []
+    done = None if progress is None else (lambda i: progress(tasks[i].label))
     with executor_for(cluster, workers, on_done=done) as executor:
-        countries = tuple(executor.map(_run_country, [world] * n, world.countries, [streams] * n))
+        size = replicates_per_task
+        if size is None and cluster is not None:
+            size = default_replicates_per_task(world, executor.slots)
+        tasks.extend(world_tasks(world, size))
+        if on_steps is not None:
+            on_steps(len(tasks) + (world.federation is not None))
+        # A split country's cohorts and twin calibration are computed once, here, and
+        # sent to its tasks (a whole country's task computes its own, in parallel).
+        split = {t.country for t in tasks if len(t.replicate_ids) < world.replicates}
+        admitted = {k: _admitted(world, world.countries[k], streams) for k in sorted(split)}
+        parts = executor.map(
+            _run_part,
+            [world] * len(tasks),
+            [world.countries[t.country] for t in tasks],
+            [streams] * len(tasks),
+            [t.replicate_ids for t in tasks],
+            [admitted.get(t.country) for t in tasks],
+        )
+    countries = tuple(
+        _finish_country(
+            world,
+            country,
+            streams,
+            merge_parts([p for t, p in zip(tasks, parts, strict=True) if t.country == k]),
+        )
+        for k, country in enumerate(world.countries)
+    )
     daily = {c.name: np.rint(np.median(c.national("admissions").totals, axis=0)) for c in countries}
     s = world.surveillance
     config = MonitorConfig(
@@ -179,35 +265,40 @@ def run_world(
 run = run_world
 
 
-def _run_country(
-    world: WorldScenario, country: CountryWorld, streams: RandomStreams
-) -> CountryResult:
+def _run_part(
+    world: WorldScenario,
+    country: CountryWorld,
+    streams: RandomStreams,
+    replicate_ids: Sequence[int],
+    admitted: tuple[AdmittedPatients | None, ...] | None = None,
+) -> CountryPart:
+    """Replicates ``replicate_ids`` of one country: epidemic, routing and hospitals.
+
+    ``admitted`` is the country's :func:`_admitted` when already computed.
+    """
+    ids = tuple(int(i) for i in replicate_ids)
+    whole = ids == tuple(range(world.replicates))
     spec = country.population_scenario(world)
     inputs = build_inputs(spec)
     geography = inputs.geography
     variant = Variant(name="baseline")
-    hospital_region = np.array(
-        [_region_index(country, h.region, geography.regions) for h in country.hospitals]
-    )
-    n_regions = geography.n_regions
-    shares = np.zeros((n_regions, len(country.hospitals)))
-    for h, site in enumerate(country.hospitals):
-        shares[hospital_region[h], h] = site.catchment_share
-    catchment = Catchment(geography.regions, tuple(h.name for h in country.hospitals), shares)
-    beds = to_regions(
-        np.array([h.total_beds() for h in country.hospitals]), hospital_region, n_regions
-    )
-    icu_beds = to_regions(
-        np.array([h.icu_beds() for h in country.hospitals]), hospital_region, n_regions
-    )
-    planner = NationalPlanner.of(country, icu_beds, hospital_region)
-    # Twins simulated once per country: the loop's reviews and the final runs share them.
+    hospital_region = _hospital_regions(country, geography.regions)
+    catchment = _catchment(country, geography.regions, hospital_region, geography.n_regions)
+    beds, icu_beds = _beds(country, hospital_region, geography.n_regions)
+    planner = NationalPlanner.of(country, icu_beds, hospital_region) if whole else None
+    if planner is None and country.national is not None:
+        raise InvalidInputError(
+            f"country {country.name!r} has a national planner, which pools every replicate: "
+            f"run it as one task (got replicates {list(ids)})"
+        )
+    # Twins simulated once per part: the loop's reviews and the final runs share them.
     cache: dict[tuple[int, int, int], Any] = {}
-    admitted = admitted_patients(world, country, streams, spec, variant, inputs)
+    if admitted is None:
+        admitted = admitted_patients(world, country, streams, spec, variant, inputs)
     loop = _hospital_loop(
-        world, country, streams, catchment, hospital_region, beds, planner, cache, admitted
+        world, country, streams, catchment, hospital_region, beds, planner, cache, admitted, ids
     )
-    controller = _controller(world, country, spec, variant, inputs, beds, loop)
+    controller = _controller(world, country, spec, variant, inputs, beds, loop, len(ids))
     epidemic = simulate_epidemic(
         geography,
         inputs.contacts,
@@ -219,58 +310,104 @@ def _run_country(
         initial_infected=inputs.initial_infected,
         controller=controller,
         keep_ages=True,
+        replicate_ids=ids,
     )
     if loop is not None:
         # Routed and planned day by day while the epidemic ran (the reviews saw these).
         routed_ages = loop.routed_ages
         changes = loop.icu_changes
     else:
-        # Routed with their age groups (reps, days, R, A, H), so that hospitals know ages.
-        routed_ages = route_admissions(
-            epidemic.get("admissions", by_age=True),
-            catchment,
-            streams.generator(f"world/{country.name}/routing"),
+        # Routed with their age groups (reps, days, R, A, H), so that hospitals know ages;
+        # each replicate from its own stream, so that a chunk routes as the whole run does.
+        by_age = epidemic.get("admissions", by_age=True)
+        routed_ages = np.concatenate(
+            [
+                route_admissions(
+                    by_age[i : i + 1],
+                    catchment,
+                    streams.generator(f"world/{country.name}/routing/rep{rep}"),
+                )
+                for i, rep in enumerate(ids)
+            ]
         )
         if planner is not None:
             planner.plan_all(np.asarray(epidemic.icu_occupancy, dtype=float), world.days)
         changes = icu_changes(
             [h.icu_beds() for h in country.hospitals], [] if planner is None else planner.plans
         )
-    plans = [] if planner is None else planner.plans
-    routed = np.asarray(routed_ages.sum(axis=3), dtype=np.int64)
     admitted_ages = np.asarray(routed_ages.sum(axis=2), dtype=np.int64)  # (reps, days, A, H)
-    schedule = capacity_schedule(
-        np.rint(icu_beds).astype(np.int64), [(p.day, p.after) for p, _ in plans], world.days
-    )
-    per_hospital = routed.sum(axis=2)
-    prefetch_world_twins(country, streams, admitted, admitted_ages, cache)
-    pairs = [
-        [
+    per_hospital = np.asarray(routed_ages.sum(axis=(2, 3)), dtype=np.int64)  # (reps, days, H)
+    prefetch_world_twins(country, streams, admitted, _by_replicate_id(admitted_ages, ids), cache)
+    pairs = tuple(
+        tuple(
             _simulate_site(
                 country,
                 streams,
                 rep,
                 h,
-                per_hospital[rep, :, h],
+                per_hospital[i, :, h],
                 changes[h],
                 cache,
-                twin_growth(country, admitted, rep, h, admitted_ages[rep, :, :, h]),
+                twin_growth(country, admitted, rep, h, admitted_ages[i, :, :, h]),
             )
             for h in range(len(country.hospitals))
-        ]
-        for rep in range(world.replicates)
-    ]
+        )
+        for i, rep in enumerate(ids)
+    )
+    return CountryPart(
+        replicate_ids=ids,
+        epidemic=epidemic,
+        routed_ages=np.asarray(routed_ages, dtype=np.int64),
+        pairs=pairs,
+        reviews=() if loop is None else tuple(loop.reviews),
+        icu_changes=tuple(tuple(c) for c in changes),
+        plans=() if planner is None else tuple(planner.plans),
+        admitted=admitted,
+    )
+
+
+def _admitted(
+    world: WorldScenario, country: CountryWorld, streams: RandomStreams
+) -> tuple[AdmittedPatients | None, ...]:
+    """The country's admitted-patient matching (cohorts, calibrated twin growth)."""
+    spec = country.population_scenario(world)
+    variant = Variant(name="baseline")
+    return admitted_patients(world, country, streams, spec, variant, build_inputs(spec))
+
+
+def _finish_country(
+    world: WorldScenario, country: CountryWorld, streams: RandomStreams, part: CountryPart
+) -> CountryResult:
+    """A country's result from all its replicates (the pooled numbers are computed here)."""
+    if part.replicate_ids != tuple(range(world.replicates)):
+        raise InvalidInputError(
+            f"country {country.name!r}: the merged parts hold replicates "
+            f"{list(part.replicate_ids)}, not 0..{world.replicates - 1}"
+        )
+    epidemic = part.epidemic
+    n_regions = len(epidemic.regions)
+    hospital_region = _hospital_regions(country, epidemic.regions)
+    catchment = _catchment(country, epidemic.regions, hospital_region, n_regions)
+    _, icu_beds = _beds(country, hospital_region, n_regions)
+    plans = list(part.plans)
+    routed = np.asarray(part.routed_ages.sum(axis=3), dtype=np.int64)
+    admitted_ages = np.asarray(part.routed_ages.sum(axis=2), dtype=np.int64)
+    schedule = capacity_schedule(
+        np.rint(icu_beds).astype(np.int64), [(p.day, p.after) for p, _ in plans], world.days
+    )
     o = world.feedback.icu_overflow
-    runs = tuple(tuple(run for run, _ in row) for row in pairs)
+    runs = tuple(tuple(run for run, _ in row) for row in part.pairs)
+    icu_units = tuple(site.icu_unit for site in country.hospitals)
     extra = queue_overflow_deaths(
-        icu_queues(runs, tuple(site.icu_unit for site in country.hospitals)),
+        icu_queues(runs, icu_units),
         p_death_with_care=o.p_death_with_care,
         p_death_without_care=o.p_death_without_care,
         mean_stay_days=o.mean_stay_days,
     )
+    pairs = [list(row) for row in part.pairs]
     return CountryResult(
         name=country.name,
-        epidemic=epidemic,
+        epidemic=part.epidemic,
         hospitals=catchment.hospitals,
         hospital_region=hospital_region,
         routed=routed,
@@ -280,12 +417,69 @@ def _run_country(
         icu_schedule=schedule,
         reallocations=tuple(plan for plan, _ in plans),
         patients=patients_summary(
-            country, streams, admitted, pairs, admitted_ages, geography.age_groups
+            country, streams, part.admitted, pairs, admitted_ages, epidemic.age_groups
         ),
         hospital_overflow_deaths=extra,
-        icu_units=tuple(site.icu_unit for site in country.hospitals),
-        reviews=() if loop is None else tuple(loop.reviews),
+        icu_units=icu_units,
+        reviews=part.reviews,
     )
+
+
+def _hospital_regions(country: CountryWorld, regions: tuple[str, ...]) -> IntArray:
+    return np.array([_region_index(country, h.region, regions) for h in country.hospitals])
+
+
+def _catchment(
+    country: CountryWorld, regions: tuple[str, ...], hospital_region: IntArray, n_regions: int
+) -> Catchment:
+    shares = np.zeros((n_regions, len(country.hospitals)))
+    for h, site in enumerate(country.hospitals):
+        shares[hospital_region[h], h] = site.catchment_share
+    return Catchment(regions, tuple(h.name for h in country.hospitals), shares)
+
+
+def _beds(
+    country: CountryWorld, hospital_region: IntArray, n_regions: int
+) -> tuple[FloatArray, FloatArray]:
+    """Beds (all units) and ICU beds of each region's hospitals, ``(R,)`` each."""
+    beds = to_regions(
+        np.array([h.total_beds() for h in country.hospitals]), hospital_region, n_regions
+    )
+    icu_beds = to_regions(
+        np.array([h.icu_beds() for h in country.hospitals]), hospital_region, n_regions
+    )
+    return beds, icu_beds
+
+
+def _by_replicate_id(ages: IntArray, ids: tuple[int, ...]) -> IntArray:
+    """``ages`` of replicates ``ids`` placed at their ids (no admissions elsewhere).
+
+    :func:`~healthtwin.scenarios.world_patients.prefetch_world_twins` reads replicate
+    ``r`` at index ``r``; the other replicates admit nobody, so it integrates no twin
+    for them.
+    """
+    if ids == tuple(range(len(ids))):
+        return ages
+    out = np.zeros((max(ids) + 1, *ages.shape[1:]), dtype=ages.dtype)
+    out[list(ids)] = ages
+    return out
+
+
+class _ReplicateRouting:
+    """The routing draws of one day, each replicate from its own stream.
+
+    :class:`~healthtwin.scenarios.hospital_loop.HospitalLoop` routes a day's admissions
+    of all its replicates with one generator's ``multinomial``; drawing each replicate's
+    row from ``world/<country>/routing/rep<r>/day<d>`` instead makes a chunk of
+    replicates route as the whole run does.
+    """
+
+    def __init__(self, generators: Sequence[np.random.Generator]) -> None:
+        self.generators = generators
+
+    def multinomial(self, n: IntArray, pvals: FloatArray) -> IntArray:
+        rows = [g.multinomial(n[i], pvals[i]) for i, g in enumerate(self.generators)]
+        return np.asarray(np.stack(rows), dtype=np.int64)
 
 
 def _simulate_site(
@@ -324,8 +518,12 @@ def _hospital_loop(
     planner: NationalPlanner | None,
     cache: dict[tuple[int, int, int], Any],
     admitted: tuple[AdmittedPatients | None, ...],
+    ids: tuple[int, ...],
 ) -> HospitalLoop | None:
-    """The co-simulation of hospitals and epidemic, when the occupancy line watches hospitals."""
+    """The co-simulation of hospitals and epidemic, when the occupancy line watches hospitals.
+
+    The loop's replicate ``i`` is the world's replicate ``ids[i]``.
+    """
     line = world.feedback.occupancy_line
     if line is None or line.source != "hospitals":
         return None
@@ -341,26 +539,33 @@ def _hospital_loop(
 
     reviewed_days = [0]
 
-    def simulate(rep: int, h: int, counts: IntArray, changes: Sequence[tuple[int, int]]) -> Any:
+    def simulate(i: int, h: int, counts: IntArray, changes: Sequence[tuple[int, int]]) -> Any:
         if counts.size != reviewed_days[0]:
             # A new review: every hospital's new twins integrated at once.
             reviewed_days[0] = counts.size
             ages = loop.routed_ages[:, : counts.size].sum(axis=2)
-            prefetch_world_twins(country, streams, admitted, ages, cache)
+            prefetch_world_twins(country, streams, admitted, _by_replicate_id(ages, ids), cache)
         # The patients so far, matched as the whole run matches them (prefix-consistent).
-        by_day_band = loop.routed_ages[rep, : counts.size, :, :, h].sum(axis=1)
-        growth = twin_growth(country, admitted, rep, h, by_day_band)
-        return _simulate_site(country, streams, rep, h, counts, changes, cache, growth)[0]
+        by_day_band = loop.routed_ages[i, : counts.size, :, :, h].sum(axis=1)
+        growth = twin_growth(country, admitted, ids[i], h, by_day_band)
+        return _simulate_site(country, streams, ids[i], h, counts, changes, cache, growth)[0]
+
+    def routing(day: int) -> np.random.Generator:
+        generators = [
+            streams.generator(f"world/{country.name}/routing/rep{rep}/day{day}") for rep in ids
+        ]
+        # Duck-typed: the loop only asks its generator for multinomial draws.
+        return cast(np.random.Generator, _ReplicateRouting(generators))
 
     loop = HospitalLoop(
         catchment,
         hospital_region,
         beds,
         days=world.days,
-        replicates=world.replicates,
+        replicates=len(ids),
         n_ages=inputs.geography.n_ages,
         n_settings=len(inputs.contacts.settings),
-        routing=lambda day: streams.generator(f"world/{country.name}/routing/day{day}"),
+        routing=routing,
         simulate=simulate,
         line=line.line,
         contact_scale=line.contact_scale,
@@ -388,12 +593,13 @@ def _controller(
     inputs: Any,
     beds: FloatArray,
     loop: HospitalLoop | None,
+    reps: int,
 ) -> Controller | None:
     """The country's interventions, occupancy trigger (or hospital loop) and vaccine campaign."""
     parts: list[Controller] = []
     plan = plan_for(spec, variant, inputs)
     if plan.interventions:
-        parts.append(plan.controller(world.replicates))
+        parts.append(plan.controller(reps))
     n_settings = len(inputs.contacts.settings)
     line = world.feedback.occupancy_line
     if loop is not None:

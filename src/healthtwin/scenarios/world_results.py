@@ -3,13 +3,17 @@
 :class:`CountryResult` holds one country's epidemic, its hospitals' runs, the national
 planner's reallocations and the admitted patients' summaries, with the accessors that
 sum them into one source of truth per level (nation = regions = hospitals + community);
-:class:`WorldResult` adds the cross-border monitor and the federation, and its
+a country run cut into replicate chunks (:func:`~healthtwin.scenarios.run.run_world` on
+Dask) leaves one :class:`CountryPart` per chunk, which :func:`merge_parts` stacks back in
+replicate order before the country's result is finished; :class:`WorldResult` adds
+the cross-border monitor and the federation, and its
 :meth:`~WorldResult.summary` is the ``summary.json`` of :mod:`~healthtwin.scenarios.outputs`.
 Built by :func:`~healthtwin.scenarios.run.run_world`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,13 +24,17 @@ from healthtwin.coupling.hospital_region import to_regions
 from healthtwin.coupling.nation import NationalSeries, aggregate
 from healthtwin.coupling.national_allocation import IcuReallocation
 from healthtwin.coupling.region_hospital import HospitalRun
+from healthtwin.errors import InvalidInputError
+from healthtwin.population.ensemble import merge_results
 from healthtwin.population.epidemic import EpidemicResult
+from healthtwin.scenarios.ages import AdmittedPatients
 from healthtwin.scenarios.federated import FederatedWorld
 from healthtwin.scenarios.hospital_loop import Review
+from healthtwin.scenarios.hospital_runs import PatientStays
 from healthtwin.scenarios.world import WorldScenario
 from healthtwin.surveillance.monitor import MonitorReport
 
-__all__ = ["LEVELS", "CountryResult", "WorldResult", "icu_queues"]
+__all__ = ["LEVELS", "CountryPart", "CountryResult", "WorldResult", "icu_queues", "merge_parts"]
 
 #: The quantiles every band of a world run reports.
 LEVELS = (0.05, 0.5, 0.95)
@@ -138,6 +146,88 @@ class CountryResult:
         if name == "deaths":
             return aggregate(self.deaths(), LEVELS)
         return aggregate(self.epidemic.get(name), LEVELS)
+
+
+@dataclass(frozen=True)
+class CountryPart:
+    """What one task of a country's run leaves: some of its replicates, before pooling.
+
+    Everything here is per replicate (the pooled numbers, such as the patients' summaries
+    and the prognosis check, are computed from the merged parts).
+
+    Attributes
+    ----------
+    replicate_ids
+        The replicates, in the order of every leading axis below.
+    epidemic
+        The epidemic of these replicates.
+    routed_ages : ndarray of int, shape (reps, days, R, A, H)
+        Admissions routed to each hospital, by age group.
+    pairs
+        ``pairs[rep][h]``: hospital ``h``'s run and its patients' stays.
+    reviews
+        The hospital loop's reviews (occupancy and regions above the line of these
+        replicates).
+    icu_changes
+        Per hospital, its ICU bed changes ``(day, beds)`` (the same for every replicate).
+    plans
+        The national planner's plans ``(reallocation, beds per hospital)``; only a part
+        holding every replicate has a planner (it pools them).
+    admitted
+        Per hospital, how its patients are matched (deterministic: the same in every part).
+    """
+
+    replicate_ids: tuple[int, ...]
+    epidemic: EpidemicResult
+    routed_ages: IntArray
+    pairs: tuple[tuple[tuple[HospitalRun, PatientStays], ...], ...]
+    reviews: tuple[Review, ...]
+    icu_changes: tuple[tuple[tuple[int, int], ...], ...]
+    plans: tuple[tuple[IcuReallocation, IntArray], ...]
+    admitted: tuple[AdmittedPatients | None, ...]
+
+
+def merge_parts(parts: Sequence[CountryPart]) -> CountryPart:
+    """The parts of one country's run stacked in replicate order, as one unsplit part.
+
+    Raises
+    ------
+    InvalidInputError
+        No parts, the same replicate twice, or a part with a national plan among others
+        (a planner pools every replicate, so its country is never split).
+    """
+    if not parts:
+        raise InvalidInputError("a country's run needs at least one part to merge; got none")
+    if len(parts) == 1:
+        return parts[0]
+    ids = [i for p in parts for i in p.replicate_ids]
+    if len(set(ids)) != len(ids):
+        raise InvalidInputError(f"parts overlap: replicates {sorted(ids)} appear twice")
+    if any(p.plans for p in parts):
+        raise InvalidInputError(
+            "a national planner pools every replicate; its country cannot be split into parts"
+        )
+    order = np.argsort(ids, kind="stable")
+    first = parts[0]
+    pairs = [row for p in parts for row in p.pairs]
+    reviews = tuple(
+        Review(
+            day=r.day,
+            occupancy=np.concatenate([p.reviews[k].occupancy for p in parts])[order],
+            above=np.concatenate([p.reviews[k].above for p in parts])[order],
+        )
+        for k, r in enumerate(first.reviews)
+    )
+    return CountryPart(
+        replicate_ids=tuple(int(ids[i]) for i in order),
+        epidemic=merge_results([p.epidemic for p in parts]),
+        routed_ages=np.concatenate([p.routed_ages for p in parts])[order],
+        pairs=tuple(pairs[i] for i in order),
+        reviews=reviews,
+        icu_changes=first.icu_changes,
+        plans=(),
+        admitted=first.admitted,
+    )
 
 
 def icu_queues(
