@@ -135,7 +135,8 @@ class HospitalLoop:
     days, replicates, n_ages, n_settings
         The epidemic's horizon, replicates, age groups and contact settings.
     routing
-        ``routing(day)``: the generator that splits that day's admissions.
+        ``routing(i, day)``: the generator that splits replicate ``i``'s admissions of that
+        day (one per replicate, so that a chunk of replicates routes as the whole run).
     simulate
         Runs one hospital of one replicate on its admissions per day so far, with ICU
         bed changes ``(day, beds)``.
@@ -161,8 +162,8 @@ class HospitalLoop:
     ...     return simulate_hospital(cfg, counts, entry_unit="ward", icu_unit=None, seed=rep)[0]
     >>> loop = HospitalLoop(Catchment(("c",), ("h",), np.ones((1, 1))), np.array([0]),
     ...     np.array([4.0]), days=4, replicates=1, n_ages=1, n_settings=1,
-    ...     routing=np.random.default_rng, simulate=sim, line=0.5, contact_scale=0.2,
-    ...     review_every_days=2)
+    ...     routing=lambda i, day: np.random.default_rng([i, day]), simulate=sim, line=0.5,
+    ...     contact_scale=0.2, review_every_days=2)
     >>> seen = lambda day, n: Observed(day, {"icu_occupancy": np.zeros((1, 1))},
     ...     np.ones((1, 1)), by_age={"admissions": np.full((1, 1, 1), float(n))})
     >>> [loop(seen(d, n)).contact_scale.ravel().tolist() for d, n in ((0, 3), (1, 1))]
@@ -179,7 +180,7 @@ class HospitalLoop:
     replicates: int
     n_ages: int
     n_settings: int
-    routing: Callable[[int], np.random.Generator]
+    routing: Callable[[int, int], np.random.Generator]
     simulate: SimulateFn
     line: float | None = None
     contact_scale: float = 1.0
@@ -210,8 +211,13 @@ class HospitalLoop:
         if day < 0 or day >= self.days:
             return self._controls()
         admissions = observed.by_age["admissions"]  # (reps, R, A)
-        routed = route_admissions(admissions[:, None], self.catchment, self.routing(day))
-        self.routed_ages[:, day] = routed[:, 0]
+        for i in range(self.replicates):
+            # Each replicate from its own generator: a chunk of replicates routes as the
+            # whole run does.
+            routed = route_admissions(
+                admissions[i : i + 1, None], self.catchment, self.routing(i, day)
+            )
+            self.routed_ages[i, day] = routed[0, 0]
         self._icu_demand[:, day] = observed.get("icu_occupancy")
         following = day + 1
         if self.plan is not None and following in self.plan_days and following < self.days:

@@ -73,7 +73,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -337,7 +337,7 @@ def _run_part(
         )
     admitted_ages = np.asarray(routed_ages.sum(axis=2), dtype=np.int64)  # (reps, days, A, H)
     per_hospital = np.asarray(routed_ages.sum(axis=(2, 3)), dtype=np.int64)  # (reps, days, H)
-    prefetch_world_twins(country, streams, admitted, _by_replicate_id(admitted_ages, ids), cache)
+    prefetch_world_twins(country, streams, admitted, admitted_ages, cache, ids)
     pairs = tuple(
         tuple(
             _simulate_site(
@@ -451,37 +451,6 @@ def _beds(
     return beds, icu_beds
 
 
-def _by_replicate_id(ages: IntArray, ids: tuple[int, ...]) -> IntArray:
-    """``ages`` of replicates ``ids`` placed at their ids (no admissions elsewhere).
-
-    :func:`~healthtwin.scenarios.world_patients.prefetch_world_twins` reads replicate
-    ``r`` at index ``r``; the other replicates admit nobody, so it integrates no twin
-    for them.
-    """
-    if ids == tuple(range(len(ids))):
-        return ages
-    out = np.zeros((max(ids) + 1, *ages.shape[1:]), dtype=ages.dtype)
-    out[list(ids)] = ages
-    return out
-
-
-class _ReplicateRouting:
-    """The routing draws of one day, each replicate from its own stream.
-
-    :class:`~healthtwin.scenarios.hospital_loop.HospitalLoop` routes a day's admissions
-    of all its replicates with one generator's ``multinomial``; drawing each replicate's
-    row from ``world/<country>/routing/rep<r>/day<d>`` instead makes a chunk of
-    replicates route as the whole run does.
-    """
-
-    def __init__(self, generators: Sequence[np.random.Generator]) -> None:
-        self.generators = generators
-
-    def multinomial(self, n: IntArray, pvals: FloatArray) -> IntArray:
-        rows = [g.multinomial(n[i], pvals[i]) for i, g in enumerate(self.generators)]
-        return np.asarray(np.stack(rows), dtype=np.int64)
-
-
 def _simulate_site(
     country: CountryWorld,
     streams: RandomStreams,
@@ -544,18 +513,14 @@ def _hospital_loop(
             # A new review: every hospital's new twins integrated at once.
             reviewed_days[0] = counts.size
             ages = loop.routed_ages[:, : counts.size].sum(axis=2)
-            prefetch_world_twins(country, streams, admitted, _by_replicate_id(ages, ids), cache)
+            prefetch_world_twins(country, streams, admitted, ages, cache, ids)
         # The patients so far, matched as the whole run matches them (prefix-consistent).
         by_day_band = loop.routed_ages[i, : counts.size, :, :, h].sum(axis=1)
         growth = twin_growth(country, admitted, ids[i], h, by_day_band)
         return _simulate_site(country, streams, ids[i], h, counts, changes, cache, growth)[0]
 
-    def routing(day: int) -> np.random.Generator:
-        generators = [
-            streams.generator(f"world/{country.name}/routing/rep{rep}/day{day}") for rep in ids
-        ]
-        # Duck-typed: the loop only asks its generator for multinomial draws.
-        return cast(np.random.Generator, _ReplicateRouting(generators))
+    def routing(i: int, day: int) -> np.random.Generator:
+        return streams.generator(f"world/{country.name}/routing/rep{ids[i]}/day{day}")
 
     loop = HospitalLoop(
         catchment,

@@ -18,7 +18,7 @@ block counts them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -165,10 +165,12 @@ def prefetch_world_twins(
     admitted: tuple[AdmittedPatients | None, ...],
     ages: IntArray,
     cache: dict[tuple[int, int, int], Any],
+    replicate_ids: Sequence[int] | None = None,
 ) -> None:
     """Integrate together the twins every hospital and replicate will ask the cache for.
 
-    ``ages`` is ``(reps, days, A, H)``: the admissions so far. The twins are those the
+    ``ages`` is ``(reps, days, A, H)``: the admissions so far, row ``i`` those of
+    replicate ``replicate_ids[i]`` (default: replicate ``i``). The twins are those the
     hospital runs of :func:`~healthtwin.scenarios.run.run_world` create (same seeds,
     course streams and growth). A hospital that triages by its prognosis model also
     gets each replicate's :func:`triage_orders` in the cache (under
@@ -181,11 +183,12 @@ def prefetch_world_twins(
             continue
         seed = world_seed(streams, f"world/{country.name}/hospital/{site.name}")
         columns = _triage_columns(country, streams, site, admitted[h] if admitted else None)
-        for rep in range(ages.shape[0]):
+        ids = range(ages.shape[0]) if replicate_ids is None else replicate_ids
+        for i, rep in enumerate(ids):
             if columns is not None:
-                orders = triage_orders(site, admitted[h], columns, rep, ages[rep, :, :, h])
+                orders = triage_orders(site, admitted[h], columns, rep, ages[i, :, :, h])
                 cache[triage_key(seed, rep)] = orders
-            growth = twin_growth(country, admitted, rep, h, ages[rep, :, :, h])
+            growth = twin_growth(country, admitted, rep, h, ages[i, :, :, h])
             if growth is None or not growth.size:
                 continue
             course_rng = RandomStreams(seed).generator(f"hospital/rep{rep}/course")
