@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from pathlib import Path
 
 import numpy as np
@@ -62,7 +63,8 @@ def test_weights_are_the_summed_overlap_with_the_workload() -> None:
 
 
 def test_the_whole_budget_is_spent_and_never_more() -> None:
-    aim = AIM(epsilon=2.0, iters=20, final_iters=20)
+    # T = 16 rounds (16 d would be 64): each round is a jax compilation, kept few in tests.
+    aim = AIM(epsilon=2.0, iters=20, final_iters=20, rounds=16)
     fitted, trace = aim.fit_with_trace(_chain_table(600), rng=np.random.default_rng(0))
     assert trace.rho_used[-1] == pytest.approx(aim.rho, rel=1e-9)
     assert max(trace.rho_used) <= aim.rho * (1 + 1e-12)
@@ -83,7 +85,7 @@ def test_the_ledger_is_charged_once_before_measuring_and_refuses_overspend() -> 
         gaussian_delta=1e-9,
     )
     account = BudgetAccount(ledger, "p", "d", "synthetic table")
-    fitted = AIM(epsilon=1.0, account=account, iters=10, final_iters=10).fit(
+    fitted = AIM(epsilon=1.0, account=account, iters=10, final_iters=10, rounds=6).fit(
         _chain_table(400), rng=np.random.default_rng(0)
     )
     (spend,) = ledger.spends()
@@ -105,13 +107,13 @@ def test_the_ledger_is_charged_once_before_measuring_and_refuses_overspend() -> 
 )
 def test_bad_settings_are_refused(settings: dict[str, float]) -> None:
     with pytest.raises(InvalidParameterError):
-        AIM(**settings)  # type: ignore[arg-type]
+        AIM(**settings)
 
 
 def test_a_three_way_workload_finds_what_no_tree_of_pairs_can() -> None:
     """XOR: MST's pairs carry no information; AIM with 3-way marginals recovers the triple."""
     real = _xor_table()
-    aim, trace = AIM(epsilon=20.0, degree=3, iters=50, final_iters=300).fit_with_trace(
+    aim, trace = AIM(epsilon=20.0, degree=3, iters=50, final_iters=300, rounds=9).fit_with_trace(
         real, rng=np.random.default_rng(2)
     )
     assert (0, 1, 2) in trace.cliques
@@ -119,7 +121,10 @@ def test_a_three_way_workload_finds_what_no_tree_of_pairs_can() -> None:
     synthetic = aim.sample(6000, np.random.default_rng(3))
     mst = MST(epsilon=20.0, iters=300).fit(real, rng=np.random.default_rng(2))
     by_mst = mst.sample(6000, np.random.default_rng(3))
-    xor = lambda t: float(((t.a ^ t.b) == t.c).mean())  # noqa: E731
+
+    def xor(t: pd.DataFrame) -> float:
+        return float(((t.a ^ t.b) == t.c).mean())
+
     assert xor(synthetic) > 0.9
     assert xor(by_mst) < 0.6
     assert _tv(real, synthetic, ["a", "b", "c"]) < 0.06
@@ -129,7 +134,9 @@ def test_two_way_marginals_are_close_at_high_epsilon_and_samples_reproducible(
     tmp_path: Path,
 ) -> None:
     real = _chain_table()
-    fitted = AIM(epsilon=30.0, iters=50, final_iters=300).fit(real, rng=np.random.default_rng(0))
+    fitted = AIM(epsilon=30.0, iters=50, final_iters=300, rounds=8).fit(
+        real, rng=np.random.default_rng(0)
+    )
     synthetic = fitted.sample(8000, np.random.default_rng(1))
     for pair in (["a", "b"], ["b", "c"]):
         assert _tv(real, synthetic, pair) < 0.08
@@ -138,3 +145,41 @@ def test_two_way_marginals_are_close_at_high_epsilon_and_samples_reproducible(
     assert loaded.method == "aim"
     again = loaded.sample(500, np.random.default_rng(7))
     pd.testing.assert_frame_equal(again, fitted.sample(500, np.random.default_rng(7)))
+
+
+def test_fewer_rounds_keep_the_accounting_exact_and_report_progress(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """rounds=T sets the split; progress sees the spent share rise to 1; no jax projections."""
+    mbi = import_mbi()
+
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("AIM must score candidates without mbi's variable elimination")
+
+    monkeypatch.setattr(mbi.MarkovRandomField, "project", refuse)
+    seen: list[tuple[float, str]] = []
+    aim = AIM(epsilon=2.0, iters=20, final_iters=20, rounds=6)
+    fitted, trace = aim.fit_with_trace(
+        _chain_table(600), rng=np.random.default_rng(0), progress=lambda f, m: seen.append((f, m))
+    )
+    rho, d = aim.rho, 4
+    # The one-way step costs d / (2 sigma_0^2) = 0.9 rho d / T.
+    assert trace.rho_used[d - 1] == pytest.approx(0.9 * rho * d / 6, rel=1e-12)
+    assert trace.sigmas[0] == pytest.approx(math.sqrt(6 / (2 * 0.9 * rho)))
+    assert trace.rho_used[-1] == pytest.approx(rho, rel=1e-9)
+    assert max(trace.rho_used) <= rho * (1 + 1e-12)
+    privacy = fitted.privacy()
+    assert privacy["budget_rounds_T"] == 6
+    assert privacy["rounds"] == len(trace.cliques) - d
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions)
+    assert fractions[-1] == pytest.approx(1.0)
+    assert [m for _, m in seen] == [f"round {k}" for k in range(len(seen))]
+    assert len(seen) == privacy["rounds"] + 1
+
+
+def test_rounds_must_exceed_the_number_of_columns() -> None:
+    with pytest.raises(InvalidParameterError, match="rounds"):
+        AIM(epsilon=1.0, rounds=1)
+    with pytest.raises(InvalidParameterError, match=r"number of columns \(4\)"):
+        AIM(epsilon=1.0, rounds=4).fit(_chain_table(200), rng=np.random.default_rng(0))

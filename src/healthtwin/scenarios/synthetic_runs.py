@@ -113,6 +113,7 @@ def fit_generator(
     schema: TableSchema | None = None,
     budget: float | None = None,
     seed: int = 0,
+    progress: Callable[[float, str], None] | None = None,
 ) -> dict[str, Any]:
     """Fit a generator on ``table``, save it into the folder ``out`` and say what it spent.
 
@@ -137,6 +138,9 @@ def fit_generator(
         Epsilon budget of the data set in the ledger (default ``epsilon``).
     seed
         Seed of the fit.
+    progress
+        Called with the fraction of the fit done (MST and AIM: of the budget spent) and
+        what is running (``"round k"`` for AIM); the copula reports only its end.
 
     Returns
     -------
@@ -170,6 +174,8 @@ def fit_generator(
     fitted: FittedGenerator
     if method == "copula":
         fitted = GaussianCopula(schema=schema).fit(table, rng=rng)
+        if progress is not None:
+            progress(1.0, "fitted")
     else:
         cap = PrivacyBudget(budget if budget is not None else epsilon, delta)
         book = PrivacyLedger(
@@ -183,7 +189,7 @@ def fit_generator(
         )
         kind = AIM if method == "aim" else MST
         generator = kind(epsilon=epsilon, delta=delta, n_bins=bins, schema=schema, account=account)
-        fitted = generator.fit(table, rng=rng)
+        fitted = generator.fit(table, rng=rng, progress=progress)
     fitted.save(out)
     return fitted.privacy()
 

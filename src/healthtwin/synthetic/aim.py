@@ -21,25 +21,43 @@ marginal, weight 1):
 Budget: the first step costs ``d / (2 sigma_0^2)``; each round costs
 ``1 / (2 sigma^2) + epsilon^2 / 8`` (Gaussian plus exponential mechanism in zCDP, Cesar
 & Rogers 2021), with ``sigma_0 = sqrt(T / (2 alpha rho))`` and
-``epsilon_0 = sqrt(8 (1 - alpha) rho / T)`` for ``T = 16 d`` rounds and ``alpha = 0.9`` as
-in the paper. The total never exceeds ``rho``, which is charged to the governance ledger
-before anything is measured. Rows are drawn by ancestral sampling over the fitted model's
-junction tree with the caller's generator, and binning and the schema are public, exactly
-as for :class:`~healthtwin.synthetic.private_pgm.MST`.
+``epsilon_0 = sqrt(8 (1 - alpha) rho / T)`` for ``T = rounds`` (``16 d`` by default, as
+in the paper; it must exceed ``d``) and ``alpha = 0.9``. The total never exceeds
+``rho``, which is charged to the governance ledger before anything is measured. Rows
+are drawn by ancestral sampling over the fitted model's junction tree with the caller's
+generator, and binning and the schema are public, exactly as for
+:class:`~healthtwin.synthetic.private_pgm.MST`.
 
-Cost: every round scores every candidate against the current model, and private-pgm
-answers a marginal its cliques do not hold by variable elimination compiled by jax for
-that attribute set (about 0.7 s per new set on one core). A profile of 400 rows by 8
-columns at epsilon 1 spent 92 of 131 s compiling; 400 by 16 (whas500) takes about 15
-minutes. The paper's authors warn that AIM "can take many hours"; MST is the fast choice
-for wide tables, AIM the better one when a workload's higher-order marginals matter (see
-``tests/synthetic/test_aim.py``: a 3-way XOR that MST's tree of pairs cannot hold).
+Cost: every round scores every admissible candidate against the current model. The
+candidates' model marginals come from numpy
+(:mod:`~healthtwin.synthetic.junction_marginals`): the fitted potentials are summed once
+to the junction tree's clique tables, and a candidate is a sum inside one clique or a join
+along the tree path between its columns, exact to rounding (3e-15 relative to
+private-pgm's variable elimination on the test models). private-pgm's ``project``, which
+compiled one jax program per attribute set (about 0.7 s each, the machine code piling up
+until LLVM ran out of memory), is no longer called; real counts and junction-tree sizes
+are cached across rounds. What remains is the estimate after each measurement: mirror
+descent over a new clique set is a new jax program (2 to 3 s to compile for whas500's 15
+columns on a shared core; jax's caches are cleared every 8 estimates so compiled code
+does not accumulate). whas500's 250-row training half at epsilon 1 (model cap 0.01 MB, 8
+rounds) now fits in 34 s instead of 330 s, with the same rounds and the same synthetic
+rows, and its 10,000-row fit (25 rounds) in 6 to 7 minutes on a loaded machine, where it
+used to die after 14. In ``benchmarks/results/synthetic.json`` (two shared cores at a
+load of about 12) the 10,000-row fits took 388 s (whas500), 154 s (gbsg2) and 90 s
+(flchain) at epsilon 1, and 566 s and 523 s (gbsg2, flchain) at epsilon 10, where
+whas500's passed the 900 s limit; a round costs 5 to 30 s there. ``rounds`` below ``16 d``
+spends more per measurement and estimates fewer times: at epsilon 10, where ``16 d``
+rounds would mean hundreds of estimates before annealing, the benchmark uses 48. MST
+remains the fast choice for wide tables, AIM the better one when a workload's
+higher-order marginals matter (see ``tests/synthetic/test_aim.py``: a 3-way XOR that
+MST's tree of pairs cannot hold).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +66,7 @@ import pandas as pd
 
 from healthtwin.errors import InvalidParameterError
 from healthtwin.governance.privacy_budget import BudgetAccount, PrivacyCost
+from healthtwin.synthetic.junction_marginals import JunctionMarginals, junction_marginals_of
 from healthtwin.synthetic.private_pgm import (
     FittedMarginalModel,
     discretise,
@@ -60,7 +79,11 @@ from healthtwin.synthetic.tabular import FloatArray, TableSchema
 __all__ = ["AIM", "AimTrace", "workload_weights"]
 
 Clique = tuple[int, ...]
+#: A progress callback: the fraction of the budget spent so far, and what is running.
+Progress = Callable[[float, str], None]
 _ALPHA = 0.9
+#: Clear jax's compiled programs after this many estimates (each new clique set compiles).
+_CLEAR_EVERY = 8
 
 
 def workload_weights(n_columns: int, degree: int) -> dict[Clique, float]:
@@ -115,13 +138,16 @@ class AIM:
         Mirror-descent iterations of each round's (warm-started) estimate.
     final_iters : int
         Iterations of the last estimate, from which rows are drawn.
+    rounds : int or None
+        ``T`` of the budget split (must exceed the number of columns): None is the
+        paper's ``16 d``; fewer rounds spend more per measurement and estimate fewer times.
 
     Examples
     --------
     >>> rng = np.random.default_rng(0)
     >>> a = rng.integers(0, 3, 400)
     >>> table = pd.DataFrame({"a": a, "b": (a + rng.integers(0, 2, 400)) % 3})
-    >>> fitted = AIM(epsilon=50.0, iters=50, final_iters=200).fit(table, rng=rng)
+    >>> fitted = AIM(epsilon=50.0, iters=50, final_iters=200, rounds=8).fit(table, rng=rng)
     >>> synthetic = fitted.sample(2000, rng)
     >>> bool(((synthetic.b - synthetic.a) % 3 <= 1).mean() > 0.9)
     True
@@ -136,9 +162,14 @@ class AIM:
     max_model_size_mb: float = 80.0
     iters: int = 100
     final_iters: int = 1000
+    rounds: int | None = None
 
     def __post_init__(self) -> None:
         rho_from_epsilon(self.epsilon, self.delta)
+        if self.rounds is not None and self.rounds < 2:
+            raise InvalidParameterError(
+                f"rounds must be None (16 d) or more than the number of columns, got {self.rounds}"
+            )
         if self.n_bins < 2 or self.iters < 1 or self.final_iters < 1 or self.degree < 1:
             raise InvalidParameterError(
                 "n_bins must be >= 2, iters and final_iters >= 1 and degree >= 1, got "
@@ -154,21 +185,36 @@ class AIM:
         """The zCDP budget of the fit."""
         return rho_from_epsilon(self.epsilon, self.delta)
 
-    def fit(self, table: pd.DataFrame, *, rng: np.random.Generator) -> FittedMarginalModel:
+    def fit(
+        self,
+        table: pd.DataFrame,
+        *,
+        rng: np.random.Generator,
+        progress: Progress | None = None,
+    ) -> FittedMarginalModel:
         """Measure adaptively, estimate, and return a sampler; charges the ledger first.
+
+        ``progress``, if given, is called after every round with the fraction of ``rho``
+        spent and ``"round k"``.
 
         Raises
         ------
+        InvalidParameterError
+            ``rounds`` not above the number of columns.
         ConsentError
             The ledger refuses the spend (nothing is measured).
         MissingDependencyError
             ``mbi`` is not installed.
         """
-        fitted, _ = self.fit_with_trace(table, rng=rng)
+        fitted, _ = self.fit_with_trace(table, rng=rng, progress=progress)
         return fitted
 
     def fit_with_trace(
-        self, table: pd.DataFrame, *, rng: np.random.Generator
+        self,
+        table: pd.DataFrame,
+        *,
+        rng: np.random.Generator,
+        progress: Progress | None = None,
     ) -> tuple[FittedMarginalModel, AimTrace]:
         """:meth:`fit`, also returning what was measured round by round."""
         public = self.schema is not None
@@ -176,6 +222,12 @@ class AIM:
         codes, edges = discretise(schema, schema.encode(table), self.n_bins)
         sizes = [e.size - 1 for e in edges]
         mbi = import_mbi()
+        rounds = self.rounds if self.rounds is not None else 16 * len(sizes)
+        if rounds <= len(sizes) and len(sizes) > 1:
+            raise InvalidParameterError(
+                f"rounds must exceed the number of columns ({len(sizes)}): the one-way "
+                f"measurements alone cost 0.9 rho d / rounds; got {rounds}; None gives 16 d"
+            )
         spend = None
         if self.account is not None:
             spend = self.account.charge(
@@ -183,8 +235,8 @@ class AIM:
                 "AIM (McKenna et al. 2022)",
                 {"epsilon": self.epsilon, "delta": self.delta, "n_rows": int(codes.shape[0])},
             )
-        run = _Run(mbi, codes, sizes, self, rng)
-        model, trace = run.execute()
+        run = _Run(mbi, codes, sizes, self, rng, progress)
+        marginals, trace = run.execute(rounds)
         privacy = {
             "mechanism": "AIM (McKenna, Mullins, Sheldon & Miklau 2022), zCDP",
             "epsilon": self.epsilon,
@@ -193,15 +245,18 @@ class AIM:
             "rho_spent": trace.rho_used[-1],
             "workload": f"all {min(self.degree, len(sizes))}-way marginals",
             "rounds": len(trace.cliques) - len(sizes),
+            "budget_rounds_T": rounds,
             "neighbouring": "add/remove one row (one row per patient)",
             "public": "schema and equal-width bins"
             + ("" if public else " (INFERRED FROM THE DATA: outside the guarantee)"),
             "ledger_sequence": None if spend is None else spend.sequence,
         }
-        cliques, tables = run.junction_tables(model)
+        # Maximal cliques in junction-tree preorder: each meets the columns already drawn
+        # exactly in its separator with its parent, so drawing clique by clique is exact.
         fitted = FittedMarginalModel(
-            method="aim", schema=schema, edges=tuple(edges), cliques=cliques,
-            tables=tables, privacy_statement=privacy,
+            method="aim", schema=schema, edges=tuple(edges), cliques=marginals.cliques,
+            tables=tuple(np.clip(t, 0, None) for t in marginals.tables),
+            privacy_statement=privacy,
         )  # fmt: skip
         return fitted, trace
 
@@ -216,8 +271,10 @@ class _Run:
         sizes: list[int],
         settings: AIM,
         rng: np.random.Generator,
+        progress: Progress | None,
     ) -> None:
         self.mbi, self.codes, self.sizes, self.s, self.rng = mbi, codes, sizes, settings, rng
+        self.progress = progress
         self.names = [str(i) for i in range(len(sizes))]
         self.domain = mbi.Domain(self.names, sizes)
         self.weights = workload_weights(len(sizes), settings.degree)
@@ -225,37 +282,74 @@ class _Run:
         self.cliques: list[Clique] = []
         self.sigmas: list[float] = []
         self.used: list[float] = []
+        self.counts: dict[Clique, FloatArray] = {}
+        self.sizes_mb: dict[frozenset[tuple[int, int]], float] = {}
+        self.estimates = 0
 
     def _attrs(self, clique: Clique) -> tuple[str, ...]:
         return tuple(self.names[i] for i in clique)
 
+    def _counts(self, clique: Clique) -> FloatArray:
+        """Real counts of a clique, cached: the data never change within a fit."""
+        if clique not in self.counts:
+            self.counts[clique] = marginal_counts(self.codes, clique, self.sizes)
+        return self.counts[clique]
+
     def _measure(self, clique: Clique, sigma: float, rho_used: float) -> None:
-        x = marginal_counts(self.codes, clique, self.sizes)
+        x = self._counts(clique)
         y = x + self.rng.normal(0.0, sigma, x.size)
         self.measurements.append(self.mbi.LinearMeasurement(y, self._attrs(clique), stddev=sigma))
         self.cliques.append(clique)
         self.sigmas.append(sigma)
         self.used.append(rho_used)
 
-    def _estimate(self, iters: int, warm: Any = None) -> Any:
-        return self.mbi.estimation.MirrorDescent().estimate(
+    def _tree(self) -> tuple[list[Clique], list[tuple[int, int]]]:
+        """The junction tree of the measured cliques: maximal cliques in preorder, edges."""
+        jt = self.mbi.junction_tree
+        tree, _ = jt.make_junction_tree(self.domain, [self._attrs(c) for c in self.cliques])
+        order = list(jt.maximal_cliques(tree))
+        where = {c: k for k, c in enumerate(order)}
+        edges = [(where[a], where[b]) for a, b in tree.edges()]
+        return [tuple(int(a) for a in c) for c in order], edges
+
+    def _estimate(self, iters: int, warm: Any = None) -> tuple[Any, JunctionMarginals]:
+        self.estimates += 1
+        if self.estimates % _CLEAR_EVERY == 0:
+            # Every estimate with a new clique set is a new jax program; their machine code
+            # would otherwise pile up for the whole fit (LLVM runs out of memory).
+            import jax
+
+            jax.clear_caches()  # type: ignore[no-untyped-call]
+        model = self.mbi.estimation.MirrorDescent().estimate(
             self.domain, self.measurements, iters=iters, warm_start=warm
         )
+        potentials = model.potentials
+        logs = [
+            (
+                tuple(int(a) for a in potentials[c].domain.attributes),
+                np.asarray(potentials[c].values, dtype=float),
+            )
+            for c in potentials.cliques
+        ]
+        cliques, edges = self._tree()
+        return model, junction_marginals_of(logs, self.sizes, cliques, edges, float(model.total))
 
-    def _marginal(self, model: Any, clique: Clique) -> FloatArray:
-        return np.asarray(model.project(self._attrs(clique)).datavector(False), dtype=float).ravel()
+    def _report(self, rho_used: float, message: str) -> None:
+        if self.progress is not None:
+            self.progress(min(rho_used / self.s.rho, 1.0), message)
 
-    def execute(self) -> tuple[Any, AimTrace]:
+    def execute(self, rounds: int) -> tuple[JunctionMarginals, AimTrace]:
         rho, d = self.s.rho, len(self.sizes)
-        rounds = 16 * d
         sigma = math.sqrt(rounds / (2 * _ALPHA * rho))
         epsilon = math.sqrt(8 * (1 - _ALPHA) * rho / rounds)
         rho_used = 0.0
         for j in range(d):
             rho_used += 1 / (2 * sigma**2)
             self._measure((j,), sigma, rho_used)
-        model = self._estimate(self.s.iters)
+        model, marginals = self._estimate(self.s.iters)
+        self._report(rho_used, "round 0")
         last = False
+        k = 0
         while not last and d > 1:
             remaining = rho - rho_used
             if remaining < 2 * (1 / (2 * sigma**2) + epsilon**2 / 8):
@@ -263,58 +357,49 @@ class _Run:
                 epsilon = math.sqrt(8 * (1 - _ALPHA) * remaining)
                 last = True
             rho_used += 1 / (2 * sigma**2) + epsilon**2 / 8
-            clique = self._select(model, epsilon, sigma, rho_used / rho)
-            before = self._marginal(model, clique)
+            clique = self._select(marginals, epsilon, sigma, rho_used / rho)
+            before = marginals.marginal(clique).ravel()
             self._measure(clique, sigma, rho_used)
-            model = self._estimate(self.s.iters, warm=model)
-            after = self._marginal(model, clique)
+            model, marginals = self._estimate(self.s.iters, warm=model)
+            after = marginals.marginal(clique).ravel()
             n_cells = int(np.prod([self.sizes[i] for i in clique]))
             if np.abs(after - before).sum() <= sigma * math.sqrt(2 / math.pi) * n_cells:
                 sigma, epsilon = sigma / 2, epsilon * 2
-        model = self._estimate(self.s.final_iters, warm=model)
+            k += 1
+            self._report(rho_used, f"round {k}")
+        _, marginals = self._estimate(self.s.final_iters, warm=model)
         trace = AimTrace(tuple(self.cliques), tuple(self.sigmas), tuple(self.used))
-        return model, trace
+        return marginals, trace
 
-    def _select(self, model: Any, epsilon: float, sigma: float, share: float) -> Clique:
-        limit = self.s.max_model_size_mb * share
-        measured = [self._attrs(c) for c in self.cliques]
-        candidates = [
-            r
-            for r in self.weights
-            if self.mbi.junction_tree.hypothetical_model_size(
-                self.domain, [*measured, self._attrs(r)]
+    def _size_mb(self, graph: frozenset[tuple[int, int]], clique: Clique) -> float:
+        """Junction-tree size (MB) of the measured cliques plus ``clique``, cached.
+
+        mbi's greedy elimination, hence the tree, depends only on the graph the cliques
+        draw (their column pairs), so sizes are cached by that graph across rounds.
+        """
+        key = graph | frozenset(itertools.combinations(clique, 2))
+        if key not in self.sizes_mb:
+            cliques = [self._attrs(c) for c in self.cliques] + [self._attrs(clique)]
+            self.sizes_mb[key] = float(
+                self.mbi.junction_tree.hypothetical_model_size(self.domain, cliques)
             )
-            <= limit
-            or r in self.cliques
-        ]
+        return self.sizes_mb[key]
+
+    def _admissible(self, limit: float) -> list[Clique]:
+        """Candidates whose measurement keeps the junction tree under ``limit`` megabytes."""
+        graph = frozenset(pair for c in self.cliques for pair in itertools.combinations(c, 2))
+        return [r for r in self.weights if r in self.cliques or self._size_mb(graph, r) <= limit]
+
+    def _select(
+        self, marginals: JunctionMarginals, epsilon: float, sigma: float, share: float
+    ) -> Clique:
+        candidates = self._admissible(self.s.max_model_size_mb * share)
         scores = np.empty(len(candidates))
         for k, r in enumerate(candidates):
             n_cells = int(np.prod([self.sizes[i] for i in r]))
-            error = np.abs(
-                marginal_counts(self.codes, r, self.sizes) - self._marginal(model, r)
-            ).sum()
+            error = np.abs(self._counts(r) - marginals.marginal(r).ravel()).sum()
             scores[k] = self.weights[r] * (error - math.sqrt(2 / math.pi) * sigma * n_cells)
         sensitivity = max(self.weights[r] for r in candidates)
         logits = 0.5 * epsilon / sensitivity * (scores - scores.max())
         p = np.exp(logits)
         return candidates[int(self.rng.choice(len(candidates), p=p / p.sum()))]
-
-    def junction_tables(self, model: Any) -> tuple[tuple[Clique, ...], tuple[FloatArray, ...]]:
-        """The model's maximal cliques in junction-tree preorder and their marginal tables.
-
-        In preorder each clique meets the columns already drawn exactly in its separator
-        with its parent, so drawing clique by clique from the conditionals is exact.
-        """
-        jt = self.mbi.junction_tree
-        tree, _ = jt.make_junction_tree(self.domain, [self._attrs(c) for c in self.cliques])
-        order = [tuple(int(a) for a in c) for c in jt.maximal_cliques(tree)]
-        covered = {i for c in order for i in c}
-        order += [(j,) for j in range(len(self.sizes)) if j not in covered]
-        tables = []
-        for c in order:
-            factor = model.project(self._attrs(c))
-            table = np.asarray(factor.datavector(False), dtype=float).reshape(
-                [self.sizes[i] for i in c]
-            )
-            tables.append(np.clip(table, 0, None))
-        return tuple(order), tuple(tables)

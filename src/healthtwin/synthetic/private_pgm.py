@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,8 @@ __all__ = [
 ]
 
 IntArray = NDArray[np.int64]
+#: A progress callback: the fraction of the budget spent so far, and what is running.
+Progress = Callable[[float, str], None]
 DP_EXTRA = "pip install 'healthtwin[synth]' (mbi, which brings jax)"
 
 
@@ -190,8 +192,18 @@ class MST:
         """The zCDP budget of the fit."""
         return rho_from_epsilon(self.epsilon, self.delta)
 
-    def fit(self, table: pd.DataFrame, *, rng: np.random.Generator) -> FittedMarginalModel:
+    def fit(
+        self,
+        table: pd.DataFrame,
+        *,
+        rng: np.random.Generator,
+        progress: Progress | None = None,
+    ) -> FittedMarginalModel:
         """Measure, select, measure and estimate; charges the ledger first.
+
+        ``progress``, if given, is called after each of the three steps with the fraction
+        of ``rho`` spent (1/3, 2/3, 1) and the step's name, and once more before the
+        estimate (``"estimating"``).
 
         Raises
         ------
@@ -212,7 +224,9 @@ class MST:
                 "MST (McKenna et al. 2021)",
                 {"epsilon": self.epsilon, "delta": self.delta, "n_rows": int(codes.shape[0])},
             )
-        tree, measurements = _mst_measurements(codes, sizes, self.rho, rng)
+        tree, measurements = _mst_measurements(codes, sizes, self.rho, rng, progress)
+        if progress is not None:
+            progress(1.0, "estimating")
         names = [str(i) for i in range(len(sizes))]
         domain = mbi.Domain(names, sizes)
         linear = [
@@ -253,8 +267,16 @@ def import_mbi() -> Any:
 
 
 def _mst_measurements(
-    codes: IntArray, sizes: list[int], rho: float, rng: np.random.Generator
+    codes: IntArray,
+    sizes: list[int],
+    rho: float,
+    rng: np.random.Generator,
+    progress: Progress | None = None,
 ) -> tuple[list[tuple[int, int]], list[tuple[tuple[int, ...], FloatArray, float]]]:
+    def report(fraction: float, step: str) -> None:
+        if progress is not None:
+            progress(fraction, step)
+
     n_columns = len(sizes)
     if n_columns == 1:
         std = math.sqrt(1 / (2 * rho))
@@ -269,6 +291,7 @@ def _mst_measurements(
         y = x + rng.normal(0.0, std_one, x.size)
         measurements.append(((j,), y, std_one))
         marginals.append(np.clip(y, 0, None) / max(np.clip(y, 0, None).sum(), 1e-12))
+    report(1 / 3, "step 1 of 3: one-way marginals")
     total = max(float(np.mean([m[1].sum() for m in measurements])), 1.0)
     errors = {
         (a, b): float(
@@ -280,10 +303,12 @@ def _mst_measurements(
         for a, b in itertools.combinations(range(n_columns), 2)
     }
     tree = _select_tree(errors, n_columns, math.sqrt(8 * (rho / 3) / (n_columns - 1)), rng)
+    report(2 / 3, "step 2 of 3: tree of pairs selected")
     std_two = sigma * math.sqrt(n_columns - 1)
     for a, b in tree:
         x = marginal_counts(codes, (a, b), sizes)
         measurements.append(((a, b), x + rng.normal(0.0, std_two, x.size), std_two))
+    report(1.0, "step 3 of 3: two-way marginals")
     return tree, measurements
 
 
