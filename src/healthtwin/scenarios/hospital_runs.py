@@ -164,15 +164,6 @@ class TriageOrders:
         return np.asarray(self.risk, dtype=float) > self.threshold
 
 
-def triage_key(seed: int, replication: int) -> tuple[int, int, int]:
-    """Where a twin cache holds the :class:`TriageOrders` of one hospital replication.
-
-    Twin blocks are kept under ``(seed, replication entropy, block >= 0)``, so the key
-    ``(seed, replication, -1)`` never meets one.
-    """
-    return (seed, replication, -1)
-
-
 @dataclass
 class _Visit:
     unit: str
@@ -240,9 +231,8 @@ def simulate_hospital(
         Each admitted patient's twin growth multiplier, in arrival order (their age band
         and covariates, :mod:`~healthtwin.coupling.twin_calibration`); None: 1.
     triage
-        The prognosis model's orders (with twins and an ICU unit only); None: those the
-        twin cache holds under :func:`triage_key` (put there by
-        :func:`~healthtwin.scenarios.world_patients.prefetch_world_twins`), else none.
+        The prognosis model's orders (with twins and an ICU unit only; see
+        :func:`~healthtwin.scenarios.world_patients.hospital_triage`); None: no triage.
 
     Returns
     -------
@@ -271,8 +261,6 @@ def simulate_hospital(
             f"twin_growth needs one multiplier per admitted patient ({int(counts.sum())}); "
             f"got {np.size(twin_growth)}"
         )
-    if triage is None and twin_cache is not None:
-        triage = twin_cache.get(triage_key(seed, replication))
     if triage is not None and np.size(triage.risk) != int(counts.sum()):
         raise InvalidInputError(
             f"triage needs one risk per admitted patient ({int(counts.sum())}); "

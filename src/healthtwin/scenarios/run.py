@@ -113,13 +113,15 @@ from healthtwin.scenarios.federated import (
     train_federation,
 )
 from healthtwin.scenarios.hospital_loop import HospitalLoop
-from healthtwin.scenarios.hospital_runs import PatientStays, simulate_hospital
+from healthtwin.scenarios.hospital_runs import PatientStays, TriageOrders, simulate_hospital
 from healthtwin.scenarios.national_planner import NationalPlanner, icu_changes
 from healthtwin.scenarios.world import CountryWorld, WorldScenario
 from healthtwin.scenarios.world_patients import (
     admitted_patients,
+    hospital_triage,
     patients_summary,
     prefetch_world_twins,
+    triage_columns,
     twin_growth,
     twin_settings,
     world_seed,
@@ -338,6 +340,7 @@ def _run_part(
     admitted_ages = np.asarray(routed_ages.sum(axis=2), dtype=np.int64)  # (reps, days, A, H)
     per_hospital = np.asarray(routed_ages.sum(axis=(2, 3)), dtype=np.int64)  # (reps, days, H)
     prefetch_world_twins(country, streams, admitted, admitted_ages, cache, ids)
+    triaging = triage_columns(country, streams, admitted)
     pairs = tuple(
         tuple(
             _simulate_site(
@@ -349,6 +352,7 @@ def _run_part(
                 changes[h],
                 cache,
                 twin_growth(country, admitted, rep, h, admitted_ages[i, :, :, h]),
+                hospital_triage(country, admitted, triaging, rep, h, admitted_ages[i, :, :, h]),
             )
             for h in range(len(country.hospitals))
         )
@@ -460,6 +464,7 @@ def _simulate_site(
     changes: Sequence[tuple[int, int]],
     twin_cache: dict[tuple[int, int, int], Any] | None = None,
     twin_growth: FloatArray | None = None,
+    triage: TriageOrders | None = None,
 ) -> tuple[HospitalRun, PatientStays]:
     """Hospital ``h`` of replicate ``rep`` on its admissions per day (``counts``)."""
     site = country.hospitals[h]
@@ -474,6 +479,7 @@ def _simulate_site(
         icu_beds=[(d, b) for d, b in changes if d < counts.size],
         twin_cache=twin_cache,
         twin_growth=twin_growth,
+        triage=triage,
     )
 
 
@@ -507,6 +513,7 @@ def _hospital_loop(
     inputs = build_inputs(spec)
 
     reviewed_days = [0]
+    triaging = triage_columns(country, streams, admitted)
 
     def simulate(i: int, h: int, counts: IntArray, changes: Sequence[tuple[int, int]]) -> Any:
         if counts.size != reviewed_days[0]:
@@ -517,7 +524,10 @@ def _hospital_loop(
         # The patients so far, matched as the whole run matches them (prefix-consistent).
         by_day_band = loop.routed_ages[i, : counts.size, :, :, h].sum(axis=1)
         growth = twin_growth(country, admitted, ids[i], h, by_day_band)
-        return _simulate_site(country, streams, ids[i], h, counts, changes, cache, growth)[0]
+        triage = hospital_triage(country, admitted, triaging, ids[i], h, by_day_band)
+        return _simulate_site(country, streams, ids[i], h, counts, changes, cache, growth, triage)[
+            0
+        ]
 
     def routing(i: int, day: int) -> np.random.Generator:
         return streams.generator(f"world/{country.name}/routing/rep{ids[i]}/day{day}")

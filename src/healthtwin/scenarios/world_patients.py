@@ -10,7 +10,7 @@ federation) has the model checked on its own admitted patients (:func:`prognosis
 
 With ``share_back: triage`` the model also acts: each admitted patient's risk (from the
 features of the cohort member they are matched to) is computed with their twins
-(:func:`triage_orders`, in :func:`prefetch_world_twins`) and patients above the
+(:func:`hospital_triage`, given to each hospital run) and patients above the
 hospital's ``triage_threshold`` are admitted straight to the ICU
 (:class:`~healthtwin.scenarios.hospital_runs.TriageOrders`); the summary's ``triage``
 block counts them.
@@ -51,7 +51,6 @@ from healthtwin.scenarios.hospital_runs import (
     PatientStays,
     TriageOrders,
     summarise_stays,
-    triage_key,
 )
 from healthtwin.scenarios.world import CountryWorld, HospitalSite, WorldScenario
 from healthtwin.synthetic.cohort import generate_cohort
@@ -60,9 +59,11 @@ __all__ = [
     "ICU_COLUMNS",
     "admitted_patients",
     "auroc",
+    "hospital_triage",
     "patients_summary",
     "prefetch_world_twins",
     "prognosis_check",
+    "triage_columns",
     "triage_orders",
     "twin_growth",
     "twin_settings",
@@ -172,9 +173,7 @@ def prefetch_world_twins(
     ``ages`` is ``(reps, days, A, H)``: the admissions so far, row ``i`` those of
     replicate ``replicate_ids[i]`` (default: replicate ``i``). The twins are those the
     hospital runs of :func:`~healthtwin.scenarios.run.run_world` create (same seeds,
-    course streams and growth). A hospital that triages by its prognosis model also
-    gets each replicate's :func:`triage_orders` in the cache (under
-    :func:`~healthtwin.scenarios.hospital_runs.triage_key`), where its runs read them.
+    course streams and growth).
     """
     by_settings: dict[TwinCourseSettings, list[tuple[int, int, FloatArray]]] = {}
     for h, site in enumerate(country.hospitals):
@@ -182,12 +181,8 @@ def prefetch_world_twins(
         if spec is None or spec.course != "twins":
             continue
         seed = world_seed(streams, f"world/{country.name}/hospital/{site.name}")
-        columns = _triage_columns(country, streams, site, admitted[h] if admitted else None)
         ids = range(ages.shape[0]) if replicate_ids is None else replicate_ids
         for i, rep in enumerate(ids):
-            if columns is not None:
-                orders = triage_orders(site, admitted[h], columns, rep, ages[i, :, :, h])
-                cache[triage_key(seed, rep)] = orders
             growth = twin_growth(country, admitted, rep, h, ages[i, :, :, h])
             if growth is None or not growth.size:
                 continue
@@ -223,13 +218,42 @@ def triage_orders(
     return TriageOrders(site.prognosis.predict(x), site.triage_threshold)
 
 
+def triage_columns(
+    country: CountryWorld,
+    streams: RandomStreams,
+    admitted: tuple[AdmittedPatients | None, ...],
+) -> tuple[Mapping[str, Any] | None, ...]:
+    """Per hospital, its cohort's columns when it triages by its model (None otherwise)."""
+    return tuple(
+        _triage_columns(country, streams, site, admitted[h] if admitted else None)
+        for h, site in enumerate(country.hospitals)
+    )
+
+
+def hospital_triage(
+    country: CountryWorld,
+    admitted: tuple[AdmittedPatients | None, ...],
+    columns: tuple[Mapping[str, Any] | None, ...],
+    rep: int,
+    h: int,
+    by_day_band: IntArray,
+) -> TriageOrders | None:
+    """Hospital ``h``'s triage orders in replicate ``rep`` (None: it does not triage).
+
+    ``columns`` is :func:`triage_columns`; ``by_day_band`` ``(days, A)`` the admissions.
+    """
+    mine = columns[h]
+    if mine is None:
+        return None
+    return triage_orders(country.hospitals[h], admitted[h], mine, rep, by_day_band)
+
+
 def _triage_columns(
     country: CountryWorld,
     streams: RandomStreams,
     site: HospitalSite,
     patients: AdmittedPatients | None,
 ) -> Mapping[str, Any] | None:
-    """The hospital cohort's columns when it triages by its model (None otherwise)."""
     spec = country.patients_of(site)
     if (
         site.prognosis is None
@@ -349,8 +373,7 @@ def _triage_summary(site: HospitalSite, stays: list[PatientStays]) -> dict[str, 
     if any(s.triaged.size != s.died.size for s in stays) and site.icu_unit is not None:
         raise SolverError(
             f"hospital {site.name!r} triages by its prognosis model, but its runs were not "
-            "given the triage orders (prefetch_world_twins puts them in the twin cache "
-            "the runs read); run the hospitals after prefetching their twins"
+            "given the triage orders; pass each run its hospital_triage(...)"
         )
     triaged = np.concatenate([s.triaged for s in stays]) if stays else np.zeros(0, bool)
     icu = np.concatenate([s.visited_icu for s in stays]) if stays else np.zeros(0, bool)
