@@ -17,7 +17,7 @@ import pytest
 from tests.api.v1_server import running
 
 from healthtwin.api.jobs import JobContext, JobOutput, JobRunner, result_key
-from healthtwin.errors import ConflictError, InvalidInputError, NotFoundError
+from healthtwin.errors import ConflictError, InvalidInputError
 from healthtwin.store import Store, open_store
 
 SCENARIO: dict[str, Any] = {
@@ -96,7 +96,9 @@ def test_a_scenario_runs_in_the_background_and_its_result_is_kept(
         assert restarted.result(job["id"])["variants"]["baseline"] == base
     finally:
         restarted.shutdown()
-    [snapshot] = store.twin_state_history(result_key(job["id"]))
+    # The queued record first, then the finished one with the result's arrays.
+    snapshot = store.twin_state_history(result_key(job["id"]))[-1]
+    assert snapshot.metadata["job"]["status"] == "succeeded"
     assert snapshot.arrays["baseline.incidence"].shape == (4, 40)
 
 
@@ -112,8 +114,11 @@ def test_a_cancelled_scenario_stops_and_leaves_no_result(api: tuple[httpx.Client
     refused = client.get(f"/jobs/{job['id']}/result")
     assert refused.status_code == 409
     assert refused.headers["content-type"].startswith("application/problem+json")
-    with pytest.raises(NotFoundError):
-        store.twin_state_history(result_key(job["id"]))
+    # Its final record is kept (it is listed after a restart), without a result.
+    kept = store.twin_state_history(result_key(job["id"]))[-1]
+    assert kept.metadata["job"]["status"] == "cancelled"
+    assert "summary" not in kept.metadata
+    assert not kept.arrays
     assert client.post(f"/jobs/{job['id']}/cancel").status_code == 409
 
 

@@ -425,6 +425,7 @@ def test_a_logged_meal_raises_the_forecast(api: tuple[httpx.Client, Store]) -> N
         ("job.job-123", "job."),
         ("hospital.h1", "hospital."),
         ("hospital-registry", "hospital-registry"),
+        ("alarms.board", "alarms.board"),
     ],
 )
 def test_twin_ids_cannot_take_the_prefixes_other_records_are_kept_under(

@@ -10,6 +10,9 @@ An :class:`~healthtwin.scenarios.alarm_board.AlarmBoard` (one per application,
   schema ``healthtwin.surveillance.monitor/1``) plus ``series``, every monitored
   ``(country, disease, syndrome)``, so that a board can show the quiet ones too; an empty
   board answers no alarms.
+
+The board is kept in the application's store (:meth:`AlarmBoard.attach`, on the first
+request that uses it), so a restarted service answers the same alarms.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from healthtwin.api.schemas import success
+from healthtwin.api.schemas.alarms import AlarmsBody, SeriesAdded, WeekAdded
 from healthtwin.scenarios.alarm_board import AlarmBoard, SeriesKey
 
 __all__ = ["AlarmBoard", "SeriesIn", "WeekIn", "alarms_router"]
@@ -57,11 +62,16 @@ class WeekIn(BaseModel):
 
 
 def _board(request: Request) -> AlarmBoard:
+    """The application's board, kept in its store (attached, and replayed, on first use)."""
     board: AlarmBoard = request.app.state.alarms
-    return board
+    return board.attach(request.app.state.store)
 
 
-@alarms_router.post("/alarms/series", status_code=201)
+@alarms_router.post(
+    "/alarms/series",
+    status_code=201,
+    responses={**success(201, SeriesAdded, "The series now monitored.")},
+)
 def add_series(request: Request, body: SeriesIn) -> dict[str, Any]:
     """Monitor a new weekly series."""
     key = SeriesKey(body.country, body.disease, body.syndrome)
@@ -70,7 +80,11 @@ def add_series(request: Request, body: SeriesIn) -> dict[str, Any]:
     return {"country": key.country, "disease": key.disease, "syndrome": key.syndrome}
 
 
-@alarms_router.post("/alarms/weeks", status_code=201)
+@alarms_router.post(
+    "/alarms/weeks",
+    status_code=201,
+    responses={**success(201, WeekAdded, "The week appended.")},
+)
 def append_week(request: Request, body: WeekIn) -> dict[str, Any]:
     """Append one week of counts."""
     counts = {SeriesKey(c.country, c.disease, c.syndrome): c.count for c in body.counts}
@@ -78,7 +92,10 @@ def append_week(request: Request, body: WeekIn) -> dict[str, Any]:
     return {"week": body.week, "n_series": len(counts)}
 
 
-@alarms_router.get("/alarms")
+@alarms_router.get(
+    "/alarms",
+    responses={**success(200, AlarmsBody, "The latest week's ranked alarms.")},
+)
 def alarms(request: Request) -> dict[str, Any]:
     """The latest week's ranked alarms with their evidence."""
     return _board(request).report()

@@ -30,6 +30,7 @@ from healthtwin.api.world_runs import WORLD_JOB_KIND, world_work
 from healthtwin.errors import NotFoundError
 from healthtwin.interop.records import Coding, ObservationRecord
 from healthtwin.scenarios import demo_world
+from healthtwin.scenarios.alarm_board import AlarmBoard
 from healthtwin.scenarios.demo_world import (
     DEMO_COUNTRIES,
     DEMO_FORECAST,
@@ -108,7 +109,9 @@ def load_demo(state: Any, store: Store, *, now: datetime | None = None) -> Demo:
     store: Patients and vital signs already there are kept, and the CGM readings an earlier
     load stored for a demo twin (ids ``twin-<patient>-cgm-...``) are replaced by the fresh
     ones, so each demo patient always holds one three-hour record. Twins are made afresh
-    with ids ``twin-<patient>``.
+    with ids ``twin-<patient>``. The alarm board and the demo hospital are kept in the
+    store (the hospital by ``state.hospitals``' store): a later load keeps them and
+    forecasts the hospital again, and a restart without the demo still finds them.
     """
     now = now or datetime.now(UTC)
     start = now - timedelta(hours=3)
@@ -148,7 +151,7 @@ def load_demo(state: Any, store: Store, *, now: datetime | None = None) -> Demo:
         actor="Device/healthtwin-demo",
         description="demo: two regions, 60 days x 6 replicates",
     )
-    fill_demo_alarms(state.alarms)
+    _demo_alarms(state, store)
     hospital_job = _demo_hospital(state, runner)
     world = demo_world_run()
     world_job = runner.submit(
@@ -161,8 +164,19 @@ def load_demo(state: Any, store: Store, *, now: datetime | None = None) -> Demo:
     return Demo(tuple(twin_ids), job, DEMO_HOSPITAL_ID, hospital_job, world_job)
 
 
+def _demo_alarms(state: Any, store: Store) -> None:
+    """Fill the alarm board, kept in ``store``, unless an earlier load kept one there."""
+    board: AlarmBoard = state.alarms.attach(store)
+    if board.n_series == 0:
+        fill_demo_alarms(board)
+
+
 def _demo_hospital(state: Any, runner: JobRunner) -> Job:
-    twin = state.hospitals.add(demo_hospital_twin())
+    """Forecast the demo hospital, made now or kept by an earlier load (the registry's store)."""
+    try:
+        twin = state.hospitals.get(DEMO_HOSPITAL_ID)
+    except NotFoundError:
+        twin = state.hospitals.add(demo_hospital_twin())
     settings = SimulateIn(
         days=DEMO_FORECAST.days, replications=DEMO_FORECAST.replications, seed=DEMO_FORECAST.seed
     )

@@ -43,8 +43,18 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from healthtwin.api.jobs import Job, JobContext, JobOutput, JobRunner, Work
-from healthtwin.api.openapi_doc import PROBLEM_JSON
+from healthtwin.api.openapi_doc import PROBLEM_JSON, problems
 from healthtwin.api.outcome import http_status
+from healthtwin.api.schemas import success
+from healthtwin.api.schemas.education import (
+    CaseList,
+    DebriefJob,
+    DebriefStatus,
+    SessionEnded,
+    SessionMoved,
+    SessionReport,
+    SessionState,
+)
 from healthtwin.education.case import Case, case_ids
 from healthtwin.education.culture import CultureProfile
 from healthtwin.education.debrief_runs import (
@@ -291,14 +301,21 @@ def _submit_debrief(
 LocaleQuery = Annotated[str | None, Query(min_length=2, max_length=20)]
 
 
-@education_router.get("/cases")
+@education_router.get(
+    "/cases",
+    responses={**success(200, CaseList, "The training cases on offer.")},
+)
 def list_cases(request: Request, locale: Annotated[str, Query(max_length=20)] = "en") -> Any:
     """The shipped training cases, titles and summaries in the learner's language."""
     registry = _registry(request)
     return case_list([registry.case(c) for c in case_ids()], registry.localizer(locale, None))
 
 
-@education_router.post("/sessions", status_code=201)
+@education_router.post(
+    "/sessions",
+    status_code=201,
+    responses={**success(201, SessionState, "The session started."), **problems(409)},
+)
 def start_session(request: Request, body: SessionCreate, response: Response) -> Any:
     """Start a case for one learner; answer its state (opening narrative included)."""
     registry = _registry(request)
@@ -314,7 +331,10 @@ def start_session(request: Request, body: SessionCreate, response: Response) -> 
         return session_state(session, registry.view_of(session))
 
 
-@education_router.get("/sessions/{session_id}")
+@education_router.get(
+    "/sessions/{session_id}",
+    responses={**success(200, SessionState, "The session now.")},
+)
 def get_session(request: Request, session_id: str, locale: LocaleQuery = None) -> Any:
     """The session now, rendered in its locale (or ``?locale=``)."""
     registry = _registry(request)
@@ -323,7 +343,10 @@ def get_session(request: Request, session_id: str, locale: LocaleQuery = None) -
         return session_state(session, registry.view_of(session, locale))
 
 
-@education_router.post("/sessions/{session_id}/actions")
+@education_router.post(
+    "/sessions/{session_id}/actions",
+    responses={**success(200, SessionMoved, "The session after the action."), **problems(409)},
+)
 def take_action(
     request: Request, session_id: str, body: ActionIn, locale: LocaleQuery = None
 ) -> Any:
@@ -336,7 +359,10 @@ def take_action(
     return _moved(request, session_id, locale, act)
 
 
-@education_router.post("/sessions/{session_id}/requests")
+@education_router.post(
+    "/sessions/{session_id}/requests",
+    responses={**success(200, SessionMoved, "The session after the request."), **problems(409)},
+)
 def request_information(
     request: Request, session_id: str, body: RequestIn, locale: LocaleQuery = None
 ) -> Any:
@@ -344,13 +370,22 @@ def request_information(
     return _moved(request, session_id, locale, lambda e, _: e.request(body.info_id))
 
 
-@education_router.post("/sessions/{session_id}/advance")
+@education_router.post(
+    "/sessions/{session_id}/advance",
+    responses={**success(200, SessionMoved, "The session after the time passed."), **problems(409)},
+)
 def advance(request: Request, session_id: str, body: AdvanceIn, locale: LocaleQuery = None) -> Any:
     """Let ``minutes`` of twin time pass at once (capped at the case's end)."""
     return _moved(request, session_id, locale, lambda e, _: e.advance(body.minutes))
 
 
-@education_router.post("/sessions/{session_id}/end")
+@education_router.post(
+    "/sessions/{session_id}/end",
+    responses={
+        **success(200, SessionEnded, "The score report and final state."),
+        **success(202, SessionEnded, "The report; the debrief runs as a job (debrief_job)."),
+    },
+)
 def end_session(
     request: Request,
     session_id: str,
@@ -384,7 +419,11 @@ def end_session(
     return {**doc, "state": state}
 
 
-@education_router.post("/sessions/{session_id}/debrief", status_code=202)
+@education_router.post(
+    "/sessions/{session_id}/debrief",
+    status_code=202,
+    responses={**success(202, DebriefJob, "The debrief job, queued."), **problems(409)},
+)
 def debrief_session(
     request: Request,
     session_id: str,
@@ -399,7 +438,10 @@ def debrief_session(
     return _job_view(job, location)
 
 
-@education_router.get("/debriefs/{job_id}")
+@education_router.get(
+    "/debriefs/{job_id}",
+    responses={**success(200, DebriefStatus, "The debrief job (and the debrief once done).")},
+)
 def get_debrief(request: Request, job_id: str) -> Any:
     """A debrief job: status and progress; with the debrief once it has succeeded."""
     runner = _jobs(request)
@@ -417,7 +459,11 @@ def get_debrief(request: Request, job_id: str) -> Any:
     return doc
 
 
-@education_router.post("/debriefs/{job_id}/cancel", status_code=202)
+@education_router.post(
+    "/debriefs/{job_id}/cancel",
+    status_code=202,
+    responses={**success(202, DebriefJob, "Cancellation asked for."), **problems(409)},
+)
 def cancel_debrief(request: Request, job_id: str) -> Any:
     """Ask a debrief job to stop at its next variant."""
     runner = _jobs(request)
@@ -435,7 +481,10 @@ def _stored_debrief(runner: JobRunner, job_id: str) -> dict[str, Any]:
     return {k: result[k] for k in ("session_id", "locale", "debrief")}
 
 
-@education_router.get("/sessions/{session_id}/report")
+@education_router.get(
+    "/sessions/{session_id}/report",
+    responses={**success(200, SessionReport, "The score report, graded again."), **problems(409)},
+)
 def get_report(
     request: Request,
     session_id: str,

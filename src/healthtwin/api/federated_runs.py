@@ -27,6 +27,13 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from healthtwin.api.jobs import JobContext, JobOutput, JobRunner
+from healthtwin.api.openapi_doc import problems
+from healthtwin.api.schemas import success
+from healthtwin.api.schemas.federated import (
+    FederatedRunList,
+    FederatedRunResults,
+    FederatedRunStatus,
+)
 from healthtwin.errors import NotFoundError
 from healthtwin.scenarios.federated_jobs import (
     MAX_PATIENT_ROUNDS,
@@ -138,13 +145,18 @@ def _live(request: Request) -> LiveRounds:
 
 
 def _status(request: Request, job_id: str) -> dict[str, Any]:
-    job = _runner(request).get(job_id)
-    if job.kind != KIND:
+    # From memory, else (after a restart) as kept in the store.
+    record = _runner(request).status(job_id)
+    if record.get("kind") != KIND:
         raise NotFoundError(f"job {job_id[:80]!r} is not a federated run; see /api/v1/jobs")
-    return job.to_dict() | {"rounds": _live(request).rounds(job_id)}
+    return record | {"rounds": _live(request).rounds(job_id)}
 
 
-@federated_runs_router.post("/federated-runs", status_code=202)
+@federated_runs_router.post(
+    "/federated-runs",
+    status_code=202,
+    responses={**success(202, FederatedRunStatus, "The run's job, queued.")},
+)
 def submit_federated_run(request: Request, body: FederatedRunIn) -> dict[str, Any]:
     """Start a federated training run over synthetic sites (``202`` with the job)."""
     log = RoundLog()
@@ -161,7 +173,10 @@ def submit_federated_run(request: Request, body: FederatedRunIn) -> dict[str, An
     return job.to_dict() | {"rounds": []}
 
 
-@federated_runs_router.get("/federated-runs")
+@federated_runs_router.get(
+    "/federated-runs",
+    responses={**success(200, FederatedRunList, "Federated runs, newest first.")},
+)
 def list_federated_runs(request: Request) -> dict[str, Any]:
     """Federated runs, newest first."""
     live = _live(request)
@@ -173,13 +188,19 @@ def list_federated_runs(request: Request) -> dict[str, Any]:
     return {"federated_runs": runs}
 
 
-@federated_runs_router.get("/federated-runs/{job_id}")
+@federated_runs_router.get(
+    "/federated-runs/{job_id}",
+    responses={**success(200, FederatedRunStatus, "The run's status and rounds.")},
+)
 def federated_run_status(request: Request, job_id: str) -> dict[str, Any]:
     """A federated run's status, progress and the rounds finished so far."""
     return _status(request, job_id)
 
 
-@federated_runs_router.get("/federated-runs/{job_id}/results")
+@federated_runs_router.get(
+    "/federated-runs/{job_id}/results",
+    responses={**success(200, FederatedRunResults, "The run's results."), **problems(409)},
+)
 def federated_run_results(request: Request, job_id: str) -> dict[str, Any]:
     """The run's rounds, final model, central reference and privacy spent (``409`` before)."""
     _status(request, job_id)

@@ -21,6 +21,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from healthtwin.api.schemas import success
+from healthtwin.api.schemas.governance import AuditTrail, ConsentStates, ModelCards
 from healthtwin.errors import InvalidInputError
 from healthtwin.governance.consent import compile_consent, resource_patient
 from healthtwin.governance.model_registry import load_cards
@@ -98,7 +100,10 @@ def model_cards() -> list[dict[str, Any]]:
     return out
 
 
-@governance_router.get("/audit")
+@governance_router.get(
+    "/audit",
+    responses={**success(200, AuditTrail, "The audit trail, newest first.")},
+)
 def get_audit(
     request: Request,
     hours: Annotated[float, Query(gt=0, le=24 * 365)] = 24.0,
@@ -110,7 +115,10 @@ def get_audit(
     return {"events": audit_trail(store, hours=hours, limit=limit, patient=patient)}
 
 
-@governance_router.get("/cards")
+@governance_router.get(
+    "/cards",
+    responses={**success(200, ModelCards, "The model cards.")},
+)
 def get_cards() -> dict[str, Any]:
     """The model cards with their credibility risk levels."""
     return {"cards": model_cards()}
@@ -202,7 +210,10 @@ def _period(provision: Mapping[str, Any]) -> list[str | None]:
     return [period.get("start"), period.get("end")]
 
 
-@governance_router.get("/consents")
+@governance_router.get(
+    "/consents",
+    responses={**success(200, ConsentStates, "The consent state per patient.")},
+)
 def get_consents(request: Request) -> dict[str, Any]:
     """The consent state per patient: Consents on file and opt-outs of secondary use."""
     store: Store = request.app.state.store

@@ -26,6 +26,14 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from healthtwin.api.jobs import JobContext, JobOutput, JobRunner
+from healthtwin.api.openapi_doc import problems
+from healthtwin.api.schemas import success
+from healthtwin.api.schemas.hospitals import (
+    HospitalList,
+    HospitalResults,
+    HospitalRun,
+    HospitalState,
+)
 from healthtwin.errors import ConflictError, InvalidInputError, NotFoundError
 from healthtwin.scenarios.hospital_forecast import (
     MAX_REPLICATION_DAYS,
@@ -172,21 +180,31 @@ def _checked(hospital_id: str) -> str:
     return hospital_id
 
 
-@hospitals_router.post("/hospitals", status_code=201)
+@hospitals_router.post(
+    "/hospitals",
+    status_code=201,
+    responses={**success(201, HospitalState, "The hospital twin created."), **problems(409)},
+)
 def create_hospital(request: Request, body: HospitalIn) -> dict[str, Any]:
     """Create a hospital twin from a config or the ``demo`` preset, with today's census."""
     twin = _registry(request).add(make_twin(body))
     return twin.to_dict([])
 
 
-@hospitals_router.get("/hospitals")
+@hospitals_router.get(
+    "/hospitals",
+    responses={**success(200, HospitalList, "Every hospital twin.")},
+)
 def list_hospitals(request: Request) -> dict[str, Any]:
     """Every hospital twin with its units and census."""
     registry = _registry(request)
     return {"hospitals": [t.to_dict(registry.runs(t.hospital_id)) for t in registry.all()]}
 
 
-@hospitals_router.get("/hospitals/{hospital_id}")
+@hospitals_router.get(
+    "/hospitals/{hospital_id}",
+    responses={**success(200, HospitalState, "The hospital twin's state.")},
+)
 def hospital_state(request: Request, hospital_id: str) -> dict[str, Any]:
     """A hospital twin's state: units, beds, census by unit and its simulation runs."""
     registry = _registry(request)
@@ -194,7 +212,11 @@ def hospital_state(request: Request, hospital_id: str) -> dict[str, Any]:
     return twin.to_dict(registry.runs(twin.hospital_id))
 
 
-@hospitals_router.post("/hospitals/{hospital_id}/simulate", status_code=202)
+@hospitals_router.post(
+    "/hospitals/{hospital_id}/simulate",
+    status_code=202,
+    responses={**success(202, HospitalRun, "The forecast job, queued.")},
+)
 def simulate_hospital(request: Request, hospital_id: str, body: SimulateIn) -> dict[str, Any]:
     """Simulate the hospital forward in the background (``202`` with the job)."""
     registry = _registry(request)
@@ -213,7 +235,10 @@ def simulate_hospital(request: Request, hospital_id: str, body: SimulateIn) -> d
     return job.to_dict() | {"hospital_id": twin.hospital_id}
 
 
-@hospitals_router.get("/hospitals/{hospital_id}/results")
+@hospitals_router.get(
+    "/hospitals/{hospital_id}/results",
+    responses={**success(200, HospitalResults, "The run's forecast."), **problems(409)},
+)
 def hospital_results(request: Request, hospital_id: str, job: str | None = None) -> dict[str, Any]:
     """The latest (or the named) run's forecast; ``409`` until it has succeeded."""
     registry = _registry(request)

@@ -3,12 +3,23 @@
 FastAPI's generated document would promise a ``422 HTTPValidationError`` the service never
 sends (invalid input is a ``400`` RFC 9457 problem) and say nothing of the governance layer.
 :func:`v1_responses` is the shared ``responses=`` every ``/api/v1`` router is included with
-(a ``Problem`` schema under ``application/problem+json`` for 400, 404, 409, 413, 429, every
-other status as ``default``, and 401/403 when security is on); declaring ``default`` also
-keeps FastAPI from adding its 422. :func:`describe_v1` then finishes the document: the
-``Problem`` component, the HTTP bearer security scheme on every ``/api/v1`` operation, and
-the purpose-of-use header (``X-Purpose-Of-Use`` unless configured otherwise; required when
-the service has no default purpose).
+(a ``Problem`` schema under ``application/problem+json`` for 400 and 429, every other
+status as ``default``, and 401/403 when security is on); declaring ``default`` also keeps
+FastAPI from adding its 422. The statuses only some operations can answer are declared
+where they can happen: ``409`` by the routes whose state can conflict (``responses=``
+:func:`problems` ``(409)``: an id taken, a decision already made, a result asked for before
+its job succeeded), and, by :func:`describe_v1`, ``404`` on every operation with a path
+id and ``413`` on every operation that takes a body (a route whose body names a resource
+that may not exist declares its own ``404``). :func:`describe_v1` also finishes the
+document: the ``Problem`` component, the HTTP bearer security scheme on every ``/api/v1``
+operation, and the purpose-of-use header (``X-Purpose-Of-Use`` unless configured
+otherwise; required when the service has no default purpose).
+
+Success bodies are declared by each route (``responses=`` :func:`~healthtwin.api.schemas.success`
+with a model of :mod:`healthtwin.api.schemas`); the handlers' answers are not re-validated,
+so the document describes the bodies without changing them. :func:`describe_v1` keeps only
+the model's ``$ref`` as the schema of such a body (FastAPI would merge it with the untyped
+object of the handler's ``dict[str, Any]`` annotation).
 
 The FHIR facade's operations (``/fhir``) are described too: FastAPI would declare a
 ``422 HTTPValidationError`` there as well, but an invalid request is a ``400``
@@ -34,6 +45,7 @@ __all__ = [
     "SINGLE",
     "describe_v1",
     "json_pointer",
+    "problems",
     "request_error",
     "single_or_batch",
     "v1_responses",
@@ -125,20 +137,42 @@ _BODY_STATUSES = frozenset({"413", "422"})
 _CHANGE_STATUSES = frozenset({"409", "412"})
 
 
+#: Statuses only some ``/api/v1`` operations can answer (see :func:`problems`).
+_WHERE_THEY_CAN = frozenset({404, 409, 413})
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Problem-details responses for ``statuses`` (for a route's ``responses=``).
+
+    Examples
+    --------
+    >>> answer = problems(409)
+    >>> list(answer), answer[409]["content"][PROBLEM_JSON]["schema"]
+    ([409], {'$ref': '#/components/schemas/Problem'})
+    """
+    return {
+        status: {"description": _STATUSES[status], "content": {PROBLEM_JSON: {"schema": _REF}}}
+        for status in statuses
+    }
+
+
 def v1_responses(secured: bool) -> dict[int | str, dict[str, Any]]:
-    """The error responses of every ``/api/v1`` operation (401/403 only when ``secured``).
+    """The error responses every ``/api/v1`` operation can answer (401/403 when ``secured``).
+
+    ``404``, ``409`` and ``413`` are declared only where they can happen (:func:`problems`,
+    :func:`describe_v1`).
 
     Examples
     --------
     >>> sorted(map(str, v1_responses(secured=True)))
-    ['400', '401', '403', '404', '409', '413', '429', 'default']
+    ['400', '401', '403', '429', 'default']
     >>> 401 in v1_responses(secured=False)
     False
     """
     return {
         status: {"description": text, "content": {PROBLEM_JSON: {"schema": _REF}}}
         for status, text in _STATUSES.items()
-        if secured or status not in (401, 403)
+        if status not in _WHERE_THEY_CAN and (secured or status not in (401, 403))
     }
 
 
@@ -261,7 +295,7 @@ def describe_v1(
         if not (path == "/api/v1" or path.startswith("/api/v1/")):
             continue
         for operation in operations.values():
-            operation.get("responses", {}).pop("422", None)
+            _declare_v1(path, operation)
             if not secured:
                 continue
             operation["security"] = [{"bearer": []}]
@@ -279,6 +313,26 @@ def describe_v1(
                 )
     _drop_unused(components.get("schemas", {}), spec)
     return spec
+
+
+def _declare_v1(path: str, operation: dict[str, Any]) -> None:
+    """Statuses by what an operation has (a path id: 404, a body: 413); success bodies."""
+    responses = operation.setdefault("responses", {})
+    responses.pop("422", None)
+    added = []
+    if "{" in path:
+        added.append(404)
+    if "requestBody" in operation:
+        added.append(413)
+    for status, response in problems(*added).items():
+        responses.setdefault(str(status), response)
+    for status, response in responses.items():
+        if not str(status).startswith("2"):
+            continue
+        for media in response.get("content", {}).values():
+            schema = media.get("schema", {})
+            if "$ref" in schema:
+                media["schema"] = {"$ref": schema["$ref"]}
 
 
 def _describe_fhir(spec: dict[str, Any], *, secured: bool) -> None:

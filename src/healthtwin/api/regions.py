@@ -27,6 +27,10 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from healthtwin.api.jobs import JobContext, JobOutput, JobRunner
+from healthtwin.api.openapi_doc import problems
+from healthtwin.api.schemas import success
+from healthtwin.api.schemas.jobs import JobRecord
+from healthtwin.api.schemas.scenarios import ScenarioList, ScenarioResults
 from healthtwin.scenarios.region_forecast import (
     MAX_RUN_DAYS,
     MAX_TASKS,
@@ -82,7 +86,11 @@ def _runner(request: Request) -> JobRunner:
     return runner
 
 
-@regions_router.post("/scenarios", status_code=202)
+@regions_router.post(
+    "/scenarios",
+    status_code=202,
+    responses={**success(202, JobRecord, "The scenario's job, queued.")},
+)
 def submit_scenario(request: Request, body: ScenarioIn) -> dict[str, Any]:
     """Validate a population scenario and run its ensemble in the background."""
     spec = parse_region_scenario(body.scenario, source="request body")
@@ -97,21 +105,33 @@ def submit_scenario(request: Request, body: ScenarioIn) -> dict[str, Any]:
     return job.to_dict()
 
 
-@regions_router.get("/scenarios")
+@regions_router.get(
+    "/scenarios",
+    responses={**success(200, ScenarioList, "Scenario jobs, newest first.")},
+)
 def list_scenarios(request: Request) -> dict[str, Any]:
     """Scenario jobs, newest first."""
     jobs = [j.to_dict() for j in _runner(request).jobs() if j.kind == "population-scenario"]
     return {"scenarios": jobs}
 
 
-@regions_router.get("/scenarios/{job_id}")
+@regions_router.get(
+    "/scenarios/{job_id}",
+    responses={**success(200, JobRecord, "The scenario job's status.")},
+)
 def scenario_status(request: Request, job_id: str) -> dict[str, Any]:
     """A scenario job's status and progress (after a restart, as kept in the store)."""
     return _runner(request).status(job_id)
 
 
-@regions_router.get("/scenarios/{job_id}/results")
-@regions_router.get("/regions/{job_id}")
+@regions_router.get(
+    "/scenarios/{job_id}/results",
+    responses={**success(200, ScenarioResults, "The summary by variant."), **problems(409)},
+)
+@regions_router.get(
+    "/regions/{job_id}",
+    responses={**success(200, ScenarioResults, "The summary by variant."), **problems(409)},
+)
 def scenario_results(request: Request, job_id: str) -> dict[str, Any]:
     """The scenario's summary by variant (``409`` until the job has succeeded)."""
     return _runner(request).result(job_id)

@@ -44,8 +44,9 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from collections.abc import AsyncIterator, Callable, Container
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -54,7 +55,21 @@ from pydantic import BaseModel, ConfigDict, Field, Tag
 
 from healthtwin.api.education import RECORD_PREFIX as EDUCATION_PREFIX
 from healthtwin.api.jobs import RESULT_PREFIX
-from healthtwin.api.openapi_doc import BATCH, SINGLE, single_or_batch
+from healthtwin.api.openapi_doc import BATCH, SINGLE, problems, single_or_batch
+from healthtwin.api.schemas import success
+from healthtwin.api.schemas.twins import (
+    ForecastBody,
+    News2Body,
+    ObservationsAdded,
+    RecommendationBody,
+    RecommendationList,
+    TwinEventAdded,
+    TwinList,
+    TwinState,
+    VitalsAdded,
+    VitalsList,
+    WhatIfBody,
+)
 from healthtwin.api.twin_sessions import (
     CGM_GLUCOSE,
     MAX_GAP_MIN,
@@ -66,6 +81,7 @@ from healthtwin.api.twin_sessions import (
 )
 from healthtwin.errors import ConflictError, InvalidInputError, NotFoundError
 from healthtwin.governance.oversight import Recommendation
+from healthtwin.scenarios.alarm_board import ALARM_BOARD_KEY
 from healthtwin.scenarios.hospital_twins import HOSPITAL_INDEX, HOSPITAL_PREFIX
 from healthtwin.scenarios.patient_vitals import (
     MEASURED_RANGES,
@@ -382,7 +398,11 @@ def load_stored_vitals(store: Store, session: PatientTwinSession) -> int:
     return len(sets)
 
 
-@twins_router.post("/twins", status_code=201)
+@twins_router.post(
+    "/twins",
+    status_code=201,
+    responses={**success(201, TwinState, "The twin created, as it stands."), **problems(404, 409)},
+)
 def create_twin(request: Request, body: TwinCreate, response: Response) -> dict[str, Any]:
     """Create a patient twin (from a stored FHIR Patient, or from parameters)."""
     store = _store(request)
@@ -391,6 +411,7 @@ def create_twin(request: Request, body: TwinCreate, response: Response) -> dict[
         EDUCATION_PREFIX: "training sessions",
         HOSPITAL_PREFIX: "hospital twins",
         HOSPITAL_INDEX: "the hospital twins' index",
+        ALARM_BOARD_KEY: "the alarm board",
     }
     for prefix, kept_for in reserved.items():
         if body.twin_id is not None and body.twin_id.startswith(prefix):
@@ -433,34 +454,93 @@ def create_twin(request: Request, body: TwinCreate, response: Response) -> dict[
     return session.state()
 
 
-@twins_router.get("/twins")
+@twins_router.get(
+    "/twins",
+    responses={**success(200, TwinList, "The live twins the caller may read.")},
+)
 def list_twins(request: Request) -> dict[str, Any]:
-    """The live twins the caller may read (id, patient, readings, time).
+    """The twins the caller may read (id, patient, readings, time), by id.
 
-    Under governance a twin is listed only if reading it would be allowed (the same
-    decision as ``GET /twins/{id}``: purpose, policy, the patient's consents).
+    The twins in memory and those kept in the store by an earlier run of the service (not
+    re-created until used: their row is their latest snapshot's). Under governance a twin
+    is listed only if reading it would be allowed (the same decision as
+    ``GET /twins/{id}``: purpose, policy, the patient's consents).
     """
     may_read: Callable[[str], bool] = getattr(request.state, "may_read_patient", _anyone)
+    live = {s.twin_id: _twin_row(s) for s in _registry(request).sessions()}
+    rows = live | {r["twin_id"]: r for r in kept_twin_rows(_store(request), skip=live)}
+    return {"twins": [rows[k] for k in sorted(rows) if may_read(rows[k]["patient_id"])]}
+
+
+def _twin_row(session: PatientTwinSession) -> dict[str, Any]:
     return {
-        "twins": [
-            {
-                "twin_id": s.twin_id,
-                "patient_id": s.patient_id,
-                "profile": s.profile,
-                "n_readings": len(s.readings),
-                "t_min": s.twin.t,
-            }
-            for s in _registry(request).sessions()
-            if may_read(s.patient_id)
-        ]
+        "twin_id": session.twin_id,
+        "patient_id": session.patient_id,
+        "profile": session.profile,
+        "n_readings": len(session.readings),
+        "t_min": session.twin.t,
     }
+
+
+#: Twin-state ids that are not patient twins (jobs, training sessions, hospitals, alarms).
+_NOT_PATIENT_TWINS = (
+    RESULT_PREFIX,
+    EDUCATION_PREFIX,
+    HOSPITAL_PREFIX,
+    HOSPITAL_INDEX,
+    ALARM_BOARD_KEY,
+)
+#: A time after every valid time: a twin's latest snapshot is the one valid "as of" it.
+_END_OF_TIME = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def kept_twin_rows(store: Store, *, skip: Container[str] = ()) -> list[dict[str, Any]]:
+    """The list rows of the patient twins kept in ``store`` (ids in ``skip`` left out), by id.
+
+    Each row is read from the twin's latest snapshot (:func:`snapshot`), without
+    re-creating the twin.
+
+    Examples
+    --------
+    >>> from healthtwin.store import open_store
+    >>> with open_store("sqlite://") as store:
+    ...     s = PatientTwinSession.create("k1", members=8)
+    ...     _ = ingest(store, s, [GlucoseReading(5.0, 150.0), GlucoseReading(10.0, 155.0)])
+    ...     rows, skipped = kept_twin_rows(store), kept_twin_rows(store, skip={"k1"})
+    >>> rows == [_twin_row(s)], skipped
+    (True, [])
+    """
+    rows = []
+    for twin_id in store.twin_state_ids():
+        if twin_id in skip or twin_id.startswith(_NOT_PATIENT_TWINS):
+            continue
+        latest = store.twin_state_as_of(twin_id, _END_OF_TIME)
+        meta = latest.metadata
+        definition = meta.get("definition")
+        if latest.model != MODEL or not isinstance(definition, dict):
+            continue
+        start = datetime.fromisoformat(definition["start"])
+        rows.append(
+            {
+                "twin_id": twin_id,
+                "patient_id": str(meta["patient_id"]),
+                "profile": str(definition["profile"]),
+                "n_readings": int(meta["n_readings"]),
+                "t_min": (latest.valid_time - start).total_seconds() / 60.0,
+            }
+        )
+    return rows
 
 
 def _anyone(patient_id: str) -> bool:
     return True
 
 
-@twins_router.post("/twins/{twin_id}/observations", status_code=201)
+@twins_router.post(
+    "/twins/{twin_id}/observations",
+    status_code=201,
+    responses={**success(201, ObservationsAdded, "Readings assimilated and stored.")},
+)
 def post_observations(
     request: Request,
     twin_id: str,
@@ -501,7 +581,11 @@ def _t_min(
     )
 
 
-@twins_router.post("/twins/{twin_id}/events", status_code=201)
+@twins_router.post(
+    "/twins/{twin_id}/events",
+    status_code=201,
+    responses={**success(201, TwinEventAdded, "The meal or bolus logged.")},
+)
 def post_event(request: Request, twin_id: str, body: EventIn) -> dict[str, Any]:
     """Log a meal and/or bolus that was given; later forecasts and readings account for it."""
     session = _registry(request).get(twin_id)
@@ -510,14 +594,23 @@ def post_event(request: Request, twin_id: str, body: EventIn) -> dict[str, Any]:
     return {"twin_id": twin_id, "events": len(session.events), "version": session.version}
 
 
-@twins_router.get("/twins/{twin_id}")
-@twins_router.get("/twins/{twin_id}/state")
+@twins_router.get(
+    "/twins/{twin_id}",
+    responses={**success(200, TwinState, "The twin now.")},
+)
+@twins_router.get(
+    "/twins/{twin_id}/state",
+    responses={**success(200, TwinState, "The twin now.")},
+)
 def get_state(request: Request, twin_id: str) -> dict[str, Any]:
     """The twin now: glucose quantiles, parameter estimates, readings and events."""
     return _registry(request).get(twin_id).state()
 
 
-@twins_router.get("/twins/{twin_id}/forecast")
+@twins_router.get(
+    "/twins/{twin_id}/forecast",
+    responses={**success(200, ForecastBody, "The glucose forecast.")},
+)
 def get_forecast(
     request: Request,
     twin_id: str,
@@ -536,14 +629,21 @@ def get_forecast(
     return _registry(request).get(twin_id).forecast(horizon_min, dt_min, levels, key=key)
 
 
-@twins_router.post("/twins/{twin_id}/what-if")
+@twins_router.post(
+    "/twins/{twin_id}/what-if",
+    responses={**success(200, WhatIfBody, "Forecasts under each plan.")},
+)
 def what_if(request: Request, twin_id: str, body: WhatIfIn) -> dict[str, Any]:
     """Forecasts under each plan with common random numbers and their time in range."""
     plans = {name: (p.meal_g, p.bolus_u) for name, p in body.plans.items()}
     return _registry(request).get(twin_id).what_if(plans, body.horizon_min, body.dt_min)
 
 
-@twins_router.post("/twins/{twin_id}/recommendations", status_code=201)
+@twins_router.post(
+    "/twins/{twin_id}/recommendations",
+    status_code=201,
+    responses={**success(201, RecommendationBody, "The recommendation proposed.")},
+)
 def propose_recommendation(request: Request, twin_id: str, body: RecommendIn) -> dict[str, Any]:
     """Recommend a meal bolus and record it as a proposal awaiting a clinician."""
     session = _registry(request).get(twin_id)
@@ -585,7 +685,10 @@ def propose_recommendation(request: Request, twin_id: str, body: RecommendIn) ->
     return _recommendation(made)
 
 
-@twins_router.get("/twins/{twin_id}/recommendations")
+@twins_router.get(
+    "/twins/{twin_id}/recommendations",
+    responses={**success(200, RecommendationList, "The twin's recommendations.")},
+)
 def list_recommendations(request: Request, twin_id: str) -> dict[str, Any]:
     """The twin's recommendations, oldest first, with their status.
 
@@ -599,13 +702,22 @@ def list_recommendations(request: Request, twin_id: str) -> dict[str, Any]:
     }
 
 
-@twins_router.get("/recommendations/{recommendation_id}")
+@twins_router.get(
+    "/recommendations/{recommendation_id}",
+    responses={**success(200, RecommendationBody, "The recommendation.")},
+)
 def get_recommendation(request: Request, recommendation_id: str) -> dict[str, Any]:
     """One recommendation as it stands."""
     return _recommendation(_store(request).oversight().recommendation(recommendation_id))
 
 
-@twins_router.post("/recommendations/{recommendation_id}/accept")
+@twins_router.post(
+    "/recommendations/{recommendation_id}/accept",
+    responses={
+        **success(200, RecommendationBody, "The recommendation, accepted."),
+        **problems(409),
+    },
+)
 def accept_recommendation(
     request: Request, recommendation_id: str, body: DecisionIn | None = None
 ) -> dict[str, Any]:
@@ -628,7 +740,13 @@ def accept_recommendation(
     return _recommendation(decided)
 
 
-@twins_router.post("/recommendations/{recommendation_id}/override")
+@twins_router.post(
+    "/recommendations/{recommendation_id}/override",
+    responses={
+        **success(200, RecommendationBody, "The recommendation, overridden."),
+        **problems(409),
+    },
+)
 def override_recommendation(
     request: Request, recommendation_id: str, body: DecisionIn
 ) -> dict[str, Any]:
@@ -723,7 +841,11 @@ def record_vitals(store: Store, session: PatientTwinSession, sets: list[VitalSig
     return len(sets)
 
 
-@twins_router.post("/twins/{twin_id}/vitals", status_code=201)
+@twins_router.post(
+    "/twins/{twin_id}/vitals",
+    status_code=201,
+    responses={**success(201, VitalsAdded, "Sets scored and stored; the latest NEWS2.")},
+)
 def post_vitals(
     request: Request,
     twin_id: str,
@@ -759,7 +881,10 @@ def _vitals_row(session: PatientTwinSession, item: VitalsIn) -> dict[str, Any]:
     return row
 
 
-@twins_router.get("/twins/{twin_id}/vitals")
+@twins_router.get(
+    "/twins/{twin_id}/vitals",
+    responses={**success(200, VitalsList, "Every vital-signs set with its NEWS2.")},
+)
 def get_vitals(request: Request, twin_id: str) -> dict[str, Any]:
     """Every vital-signs set posted to the twin, in time order, each with its NEWS2."""
     session = _registry(request).get(twin_id)
@@ -774,7 +899,10 @@ def get_vitals(request: Request, twin_id: str) -> dict[str, Any]:
         }
 
 
-@twins_router.get("/twins/{twin_id}/news2")
+@twins_router.get(
+    "/twins/{twin_id}/news2",
+    responses={**success(200, News2Body, "NEWS2 of the latest stored vital signs.")},
+)
 def get_news2(request: Request, twin_id: str) -> dict[str, Any]:
     """NEWS2 from the patient's latest vital signs, when they are on file."""
     session = _registry(request).get(twin_id)
@@ -821,38 +949,27 @@ async def stream(
 ) -> EventStreamResponse:
     """Server-sent events: ``reading`` per new reading (with the forecast median) and
     ``vitals`` per new vital-signs set (with its NEWS2)."""
-    session = _registry(request).get(twin_id)
+    # The twin's lock (held while a reading is assimilated and saved) and its re-creation
+    # after a restart are waited for in worker threads, never on the event loop, so one
+    # stream cannot hold up the server's other requests.
+    session = await asyncio.to_thread(_registry(request).get, twin_id)
     stopping: threading.Event = request.app.state.stopping
 
     async def events() -> AsyncIterator[str]:
-        seen, seen_sets, n_events = len(session.readings), len(session.vitals), len(session.events)
-        version = session.version
+        cursor = await asyncio.to_thread(_StreamCursor.at, session)
         deadline = time.monotonic() + max_s
-        hello = {"twin_id": twin_id, "n_readings": seen, "n_vitals": seen_sets}
+        hello = {"twin_id": twin_id, "n_readings": cursor.seen, "n_vitals": cursor.seen_sets}
         yield f"event: hello\ndata: {json.dumps(hello)}\n\n"
         while time.monotonic() < deadline and not stopping.is_set():
             if await request.is_disconnected():
                 return
-            if session.version != version:
-                with session.lock:
-                    new = session.readings[seen:]
-                    sets = [
-                        {
-                            "twin_id": twin_id,
-                            "vitals": {**v.as_dict(), "time": session.when(v.t_min).isoformat()},
-                            "news2": n,
-                        }
-                        for v, n in zip(
-                            session.vitals[seen_sets:], session.news2[seen_sets:], strict=True
-                        )
-                    ]
-                    glucose_changed = bool(new) or len(session.events) != n_events or not sets
-                    seen, seen_sets = len(session.readings), len(session.vitals)
-                    n_events, version = len(session.events), session.version
-                for payload in sets:
+            if session.version != cursor.version:
+                news = await asyncio.to_thread(_stream_news, session, twin_id, cursor)
+                cursor = news.cursor
+                for payload in news.sets:
                     yield f"event: vitals\ndata: {json.dumps(payload)}\n\n"
-                if glucose_changed:
-                    yield await _reading_event(session, twin_id, new)
+                if news.glucose_changed:
+                    yield await _reading_event(session, twin_id, news.readings)
             await asyncio.sleep(poll_s)
 
     return EventStreamResponse(
@@ -860,6 +977,52 @@ async def stream(
         media_type="text/event-stream",
         headers={"X-Accel-Buffering": "no"},
     )
+
+
+@dataclass(frozen=True)
+class _StreamCursor:
+    """How much of a twin a stream has sent: readings, vital-signs sets, events, version."""
+
+    seen: int
+    seen_sets: int
+    n_events: int
+    version: int
+
+    @classmethod
+    def at(cls, session: PatientTwinSession) -> _StreamCursor:
+        """Where the twin is now (takes its lock: call it in a worker thread)."""
+        with session.lock:
+            return cls(
+                len(session.readings), len(session.vitals), len(session.events), session.version
+            )
+
+
+@dataclass(frozen=True)
+class _StreamNews:
+    """What changed since a cursor: new readings, vital-signs payloads, the next cursor."""
+
+    readings: list[GlucoseReading]
+    sets: list[dict[str, Any]]
+    glucose_changed: bool
+    cursor: _StreamCursor
+
+
+def _stream_news(session: PatientTwinSession, twin_id: str, cursor: _StreamCursor) -> _StreamNews:
+    """The twin's changes since ``cursor`` (takes its lock: call it in a worker thread)."""
+    with session.lock:
+        new = session.readings[cursor.seen :]
+        sets = [
+            {
+                "twin_id": twin_id,
+                "vitals": {**v.as_dict(), "time": session.when(v.t_min).isoformat()},
+                "news2": n,
+            }
+            for v, n in zip(
+                session.vitals[cursor.seen_sets :], session.news2[cursor.seen_sets :], strict=True
+            )
+        ]
+        glucose_changed = bool(new) or len(session.events) != cursor.n_events or not sets
+        return _StreamNews(new, sets, glucose_changed, _StreamCursor.at(session))
 
 
 async def _reading_event(

@@ -24,6 +24,10 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from healthtwin.api.jobs import JobContext, JobOutput, JobRunner, Work
+from healthtwin.api.openapi_doc import problems
+from healthtwin.api.schemas import success
+from healthtwin.api.schemas.jobs import JobRecord
+from healthtwin.api.schemas.scenarios import WorldList, WorldResults
 from healthtwin.scenarios.world_jobs import WorldRun, plan_world_run
 
 __all__ = ["WORLD_JOB_KIND", "WorldIn", "world_runs_router", "world_work"]
@@ -56,7 +60,11 @@ def _runner(request: Request) -> JobRunner:
     return runner
 
 
-@world_runs_router.post("/worlds", status_code=202)
+@world_runs_router.post(
+    "/worlds",
+    status_code=202,
+    responses={**success(202, JobRecord, "The world run's job, queued.")},
+)
 def submit_world(request: Request, body: WorldIn) -> dict[str, Any]:
     """Validate a world scenario and run it end to end in the background."""
     plan = plan_world_run(body.world, seed=body.seed, replicates=body.replicates, days=body.days)
@@ -74,20 +82,29 @@ def submit_world(request: Request, body: WorldIn) -> dict[str, Any]:
     return job.to_dict()
 
 
-@world_runs_router.get("/worlds")
+@world_runs_router.get(
+    "/worlds",
+    responses={**success(200, WorldList, "World runs, newest first.")},
+)
 def list_worlds(request: Request) -> dict[str, Any]:
     """World runs, newest first."""
     jobs = [j.to_dict() for j in _runner(request).jobs() if j.kind == WORLD_JOB_KIND]
     return {"worlds": jobs}
 
 
-@world_runs_router.get("/worlds/{job_id}")
+@world_runs_router.get(
+    "/worlds/{job_id}",
+    responses={**success(200, JobRecord, "The world run's status.")},
+)
 def world_status(request: Request, job_id: str) -> dict[str, Any]:
     """A world run's status and progress (also after a restart, from the store)."""
     return _runner(request).status(job_id)
 
 
-@world_runs_router.get("/worlds/{job_id}/results")
+@world_runs_router.get(
+    "/worlds/{job_id}/results",
+    responses={**success(200, WorldResults, "The world's results."), **problems(409)},
+)
 def world_results(request: Request, job_id: str) -> dict[str, Any]:
     """The world's summary, monitor report and national bands (``409`` until done)."""
     return _runner(request).result(job_id)

@@ -395,6 +395,25 @@ class Store:
         with self._session(f"reading the state history of twin {twin_id}") as s:
             return twin_states.twin_state_history(s, twin_id)
 
+    def twin_state_ids(self, prefix: str = "") -> list[str]:
+        """Ids of the twins with saved states that start with ``prefix``, sorted.
+
+        See :func:`~healthtwin.store.twin_states.twin_state_ids`.
+
+        Examples
+        --------
+        >>> from datetime import UTC, datetime
+        >>> store = open_store("sqlite://")
+        >>> for twin_id in ("job.b", "job.a", "JOB.c", "twin-1", "job.a"):
+        ...     _ = store.save_twin_state(twin_id, model="m", model_version="1",
+        ...                               valid_time=datetime(2024, 1, 1, tzinfo=UTC), arrays={})
+        >>> store.twin_state_ids("job."), store.twin_state_ids()
+        (['job.a', 'job.b'], ['JOB.c', 'job.a', 'job.b', 'twin-1'])
+        >>> store.close()
+        """
+        with self._session("listing the ids of saved twin states") as s:
+            return twin_states.twin_state_ids(s, prefix)
+
     # -- audit -------------------------------------------------------------------------
 
     def record_audit(

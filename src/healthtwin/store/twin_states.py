@@ -36,6 +36,7 @@ __all__ = [
     "save_twin_state",
     "twin_state_as_of",
     "twin_state_history",
+    "twin_state_ids",
 ]
 
 _NAME = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
@@ -198,6 +199,28 @@ def twin_state_history(session: Session, twin_id: str) -> list[TwinStateSnapshot
     if not rows:
         raise NotFoundError(f"no state was ever saved for twin {twin_id!r}")
     return [_snapshot(row) for row in rows]
+
+
+def twin_state_ids(session: Session, prefix: str = "") -> list[str]:
+    """The ids of the twins with at least one saved state that start with ``prefix``, sorted.
+
+    The match is exact and case-sensitive on every backend (SQLite's ``LIKE`` ignores
+    case, so its answer is filtered again).
+
+    Raises
+    ------
+    InvalidInputError
+        If ``prefix`` is not a string of at most 64 characters.
+    """
+    if not isinstance(prefix, str) or len(prefix) > 64:
+        raise InvalidInputError(
+            f"a twin id prefix must be a string of at most 64 characters, got {prefix!r}"
+        )
+    query = select(TwinStateRow.twin_id).distinct()
+    if prefix:
+        query = query.where(TwinStateRow.twin_id.startswith(prefix, autoescape=True))
+    found = session.scalars(query).all()
+    return sorted(i for i in found if i.startswith(prefix))
 
 
 def _snapshot(row: TwinStateRow) -> TwinStateSnapshot:

@@ -422,7 +422,7 @@
       document.getElementById("job-progress").value = status.progress;
       document.getElementById("job-message").textContent = status.status + ": " + status.message;
       if (status.status === "succeeded") { return show(await api("/scenarios/" + job + "/results")); }
-      if (status.status === "failed" || status.status === "cancelled") { say("The run " + status.status + ": " + (status.error || status.message)); return null; }
+      if (status.status === "failed" || status.status === "cancelled" || status.status === "interrupted") { say("The run " + status.status + ": " + (status.error || status.message)); return null; }
       setTimeout(function () { poll().catch(function (err) { say(err.message); }); }, 1000);
       return null;
     }
@@ -540,7 +540,7 @@
       document.getElementById("run-progress").value = status.progress;
       document.getElementById("run-message").textContent = status.status + ": " + status.message;
       if (status.status === "succeeded") { return show(await api("/hospitals/" + encodeURIComponent(hospital) + "/results?job=" + encodeURIComponent(job))); }
-      if (status.status === "failed" || status.status === "cancelled") { say("The forecast " + status.status + ": " + (status.error || status.message)); return null; }
+      if (status.status === "failed" || status.status === "cancelled" || status.status === "interrupted") { say("The forecast " + status.status + ": " + (status.error || status.message)); return null; }
       setTimeout(function () { follow(job).catch(function (err) { say(err.message); }); }, 1000);
       return null;
     }

@@ -324,7 +324,7 @@
             report.debrief = job.debrief;
             body.dataset.debriefJob = "succeeded";
             showReport(report);
-          } else if (job.status === "failed" || job.status === "cancelled") {
+          } else if (job.status === "failed" || job.status === "cancelled" || job.status === "interrupted") {
             body.dataset.debriefJob = job.status;
             say(text("debrief_stopped", { status: job.status, detail: job.error || "" }));
           } else {
