@@ -40,6 +40,17 @@ FULL = os.environ.get("HEALTHTWIN_FULL_TESTS") == "1"
 sys.modules.setdefault("numpy.linalg.linalg", numpy.linalg)
 
 
+@pytest.fixture(autouse=True)
+def _healthtwin_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """A fresh ``HEALTHTWIN_HOME`` per test: the shared privacy ledger lives there, and a
+    test must neither spend the user's budget nor inherit another test's spends."""
+    home = tmp_path_factory.mktemp("healthtwin-home")
+    monkeypatch.setenv("HEALTHTWIN_HOME", str(home))
+    return home
+
+
 def require(module: str, extra: str) -> ModuleType:
     """Import ``module`` or skip (fail under HEALTHTWIN_FULL_TESTS=1) naming the extra."""
     try:

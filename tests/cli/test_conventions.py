@@ -56,7 +56,7 @@ WRITES_FILES = {
     "population plan", "population chronic", "surveillance detect", "surveillance evaluate",
     "surveillance monitor", "governance cards", "governance fairness", "federation project",
     "synth cohort", "synth impute", "synth fit", "synth sample", "synth report", "run",
-    "educate play",
+    "educate play", "synth trial", "synth pooled-predict", "synth schema",
 }  # fmt: skip
 #: Spellings of an output location that would compete with ``--out``.
 OUTPUT_SYNONYMS = {"--output", "--outdir", "--out-dir", "--output-dir", "--dest", "--to"}

@@ -68,6 +68,9 @@ MAIN_INPUT: dict[str, str | None] = {
     "synth impute": "--data",
     "synth report": None,  # two inputs of equal rank: --real and --synthetic
     "synth sample": None,
+    "synth trial": "--data",  # the cohort file
+    "synth schema": "--data",
+    "synth pooled-predict": "--data",  # the folder of imputed copies
 }
 
 #: Rows whose convention name is still to come (none: every command has it).

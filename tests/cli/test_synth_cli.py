@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,9 @@ from tests.conftest import require
 
 from healthtwin.cli import main
 from healthtwin.cli import synth as synth_cli
+from healthtwin.cli.output import ProgressTask
+from healthtwin.scenarios.synthetic_runs import dataset_key, default_ledger
+from healthtwin.synthetic.private_pgm import rho_from_epsilon
 
 
 @pytest.fixture(scope="module")
@@ -73,34 +78,56 @@ def test_mst_fit_records_the_spend_and_refuses_a_second_one(tables: tuple[Path, 
     args = ["synth", "fit", "--data", str(real), "--method", "mst", "--epsilon", "1.0",
             "--ledger", str(ledger), "--out", str(model)]  # fmt: skip
     assert main(args) == 0
-    (line,) = ledger.read_text().splitlines()
-    spend = json.loads(line)
-    assert float(spend["epsilon"]) == pytest.approx(1.0)
-    assert spend["dataset"] == "real"
+    budget, spend = (json.loads(line) for line in ledger.read_text().splitlines())
+    assert budget["record"] == "budget"  # the first fit fixes the budget: its epsilon
+    assert float(budget["epsilon"]) == 1.0
+    assert float(spend["rho"]) == pytest.approx(rho_from_epsilon(1.0, 1e-9))
+    assert spend["dataset"] == dataset_key(real)
     saved = json.loads((model / "generator.json").read_text())
     assert saved["method"] == "mst"
     assert saved["settings"]["privacy"]["epsilon"] == 1.0
     assert main(args) == 2
-    assert len(ledger.read_text().splitlines()) == 1
+    assert len(ledger.read_text().splitlines()) == 2
     assert main(["synth", "sample", "--model", str(model), "--n", "20",
                  "--out", str(tmp_path / "s")]) == 0  # fmt: skip
 
 
+def _record_bar(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Every ``bar.update`` the command makes (the bar itself still runs)."""
+    seen: list[float] = []
+    update = ProgressTask.update
+
+    def spy(self: ProgressTask, completed: float) -> None:
+        seen.append(completed)
+        update(self, completed)
+
+    monkeypatch.setattr(ProgressTask, "update", spy)
+    return seen
+
+
 def test_the_issue_command_line_fits_aim_and_charges_the_ledger(
-    tables: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+    tables: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
     require("jax", "synth")
     real, _ = tables
     model = tmp_path / "model"
     capsys.readouterr()
     args = ["synth", "fit", "--data", str(real), "--method", "aim", "--epsilon", "1.0",
             "--out", str(model)]  # fmt: skip
+    seen = _record_bar(monkeypatch)
     assert main([*args, "--json"]) == 0
-    privacy = json.loads(capsys.readouterr().out)["privacy"]
+    captured = capsys.readouterr()
+    privacy = json.loads(captured.out)["privacy"]  # stdout is one JSON document
+    assert "round" not in captured.err  # no bar is drawn for --json
+    # The bar follows the share of the budget spent, round by round, up to all of it.
+    assert len(seen) == privacy["rounds"] + 1
+    assert seen == sorted(seen)
+    assert seen[-1] == pytest.approx(1.0)
     assert privacy["epsilon"] == 1.0
     assert privacy["rho_spent"] <= privacy["rho"] + 1e-12
-    (line,) = (model / "privacy_ledger.jsonl").read_text().splitlines()
-    assert json.loads(line)["query"] == "AIM synthetic table"
+    _, line = default_ledger().read_text().splitlines()  # the shared ledger
+    assert json.loads(line)["query"] == "AIM synthetic table of real.csv"
     assert json.loads((model / "generator.json").read_text())["method"] == "aim"
     assert main(["synth", "sample", "--model", str(model), "--n", "50",
                  "--out", str(tmp_path / "s")]) == 0  # fmt: skip
@@ -198,3 +225,24 @@ def test_report_without_holdout_warns_and_lists_what_is_missing(
     assert {"utility", "dcr", "membership"} <= set(summary["missing"])
     assert summary["discriminator_real"] == "training"
     assert "Incomplete report: no holdout" in page.read_text()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_mst_fit_draws_a_bar_of_its_steps_at_a_terminal(
+    tables: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require("jax", "synth")
+    real, _ = tables
+    screen = _Terminal()
+    monkeypatch.setattr(sys, "stderr", screen)
+    seen = _record_bar(monkeypatch)
+    assert main(["synth", "fit", "--data", str(real), "--method", "mst",
+                 "--out", str(tmp_path / "model")]) == 0  # fmt: skip
+    assert seen == pytest.approx([1 / 3, 2 / 3, 1.0, 1.0])
+    shown = screen.getvalue()
+    assert "fitting mst on 200 rows" in shown
+    assert "estimating" in shown  # the last step's name replaces the description

@@ -20,7 +20,12 @@ from healthtwin.synthetic.longitudinal import (
     generate_patients,
 )
 from healthtwin.synthetic.omop_output import (
+    _TYPE_FOR,
     CDM_SOURCE_COLUMNS,
+    SYNTHETIC_ADMINISTRATION_TYPE,
+    SYNTHETIC_PRESCRIPTION_TYPE,
+    SYNTHETIC_RECORD_TYPE,
+    SYNTHETIC_SOURCE_PREFIX,
     SyntheticOmopWriter,
     write_synthetic_omop,
 )
@@ -99,6 +104,16 @@ def test_tables_read_back_into_the_records(
 
         assert sorted(map(key, got.observations)) == sorted(map(key, p.data.observations))
         assert len(got.encounters) == len(p.data.encounters)
+        # The synthetic marks are undone on reading: visit classes, drug kinds and codes.
+        assert sorted(e.class_code for e in got.encounters) == sorted(
+            e.class_code for e in p.data.encounters
+        )
+        assert sorted((m.kind, m.medication.code) for m in got.medications) == sorted(
+            (m.kind, m.medication.code) for m in p.data.medications
+        )
+        assert sorted(c.code.code for c in got.conditions) == sorted(
+            c.code.code for c in p.data.conditions
+        )
 
 
 def test_unmarked_ids_are_refused(patients: tuple[SyntheticPatient, ...], tmp_path: Path) -> None:
@@ -126,10 +141,23 @@ def test_chunks_write_the_same_files_as_one_export(
     for name in files:
         assert (parts / name).read_bytes() == (whole / name).read_bytes(), name
     assert writer.report() == report
-    # The CDM tables are exactly what the interop layer's one-shot export writes.
+    # The CDM tables are what the interop layer's one-shot export writes, but for the
+    # synthetic marks (local Type Concepts, ``synthetic-`` event source values).
     export_omop_csv([p.data for p in patients], plain)
+    back = {str(v): str(k) for k, v in _TYPE_FOR.items()}
     for path in plain.glob("*.csv"):
-        assert (whole / path.name).read_bytes() == path.read_bytes(), path.name
+        unmarked = [
+            {
+                k: back.get(v, v)
+                if k.endswith("_type_concept_id")
+                else v.removeprefix(SYNTHETIC_SOURCE_PREFIX)
+                if k.endswith("_source_value") and k != "person_source_value"
+                else v
+                for k, v in row.items()
+            }
+            for row in _rows(whole, path.stem)
+        ]
+        assert unmarked == _rows(plain, path.stem), path.name
 
 
 def test_a_patient_written_by_an_earlier_chunk_is_refused(
@@ -141,3 +169,33 @@ def test_a_patient_written_by_an_earlier_chunk_is_refused(
             writer.add(patients[1:3])
     assert writer.report().rows["person"] == 2
     assert len(_rows(tmp_path, "person")) == 2
+
+
+def test_no_row_claims_ehr_origin_and_event_source_values_say_synthetic(
+    patients: tuple[SyntheticPatient, ...], tmp_path: Path
+) -> None:
+    write_synthetic_omop(patients, tmp_path)
+    local = {SYNTHETIC_RECORD_TYPE, SYNTHETIC_PRESCRIPTION_TYPE, SYNTHETIC_ADMINISTRATION_TYPE}
+    assert min(local) > 2_000_000_000  # OHDSI's range for locally defined concepts
+    seen: set[int] = set()
+    for table in ("visit_occurrence", "condition_occurrence", "drug_exposure", "measurement",
+                  "observation_period", "death"):  # fmt: skip
+        rows = _rows(tmp_path, table)
+        assert rows, table
+        for row in rows:
+            types = {int(v) for k, v in row.items() if k.endswith("_type_concept_id")}
+            assert types, table
+            assert types <= local, (table, types)
+            seen |= types
+            event = {"visit_occurrence": "visit", "condition_occurrence": "condition",
+                     "drug_exposure": "drug", "measurement": "measurement"}.get(table)  # fmt: skip
+            if event is not None:
+                assert row[f"{event}_source_value"].startswith("synthetic-"), row
+                assert len(row[f"{event}_source_value"]) <= 50
+    assert {"32817", "32818", "32838"}.isdisjoint(
+        v for t in ("measurement", "drug_exposure", "visit_occurrence")
+        for r in _rows(tmp_path, t) for v in r.values()
+    )  # fmt: skip
+    assert seen == local  # prescriptions and administrations keep distinct types
+    (source,) = _rows(tmp_path, "cdm_source")
+    assert str(SYNTHETIC_RECORD_TYPE) in source["source_description"]

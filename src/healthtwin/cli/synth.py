@@ -57,6 +57,7 @@ synth_app = typer.Typer(
 register(synth_app)
 
 METHODS = ("mst", "aim", "copula")
+DP_METHODS = ("mst", "aim")
 FORMATS = ("csv", "fhir", "omop")
 LEDGER_FILE = "privacy_ledger.jsonl"
 #: Patients simulated and written at a time by ``synth sample --format fhir|omop``.
@@ -74,16 +75,33 @@ def fit(
     ] = "mst",
     epsilon: Annotated[float, typer.Option(help="DP epsilon of the fit (mst, aim).")] = 1.0,
     delta: Annotated[float, typer.Option(help="DP delta of the fit (mst, aim).")] = 1e-9,
-    bins: Annotated[int, typer.Option(help="Public equal-width bins per numeric column.")] = 10,
+    bins: Annotated[
+        int, typer.Option(help="Public equal-width bins per numeric column without schema bins.")
+    ] = 10,
     schema: Annotated[
         Path | None,
-        typer.Option(help="Public column metadata (JSON of TableSchema.to_dict); else inferred."),
+        typer.Option(
+            help="Public schema (YAML from `synth schema`, or JSON); else inferred from the "
+            "data, outside the DP guarantee (a warning says so)."
+        ),
     ] = None,
     ledger: Annotated[
-        Path | None, typer.Option(help=f"Privacy ledger (JSON lines); default OUT/{LEDGER_FILE}.")
+        Path | None,
+        typer.Option(
+            help=f"Privacy ledger (JSON lines); default $HEALTHTWIN_HOME/{LEDGER_FILE} "
+            "(~/.healthtwin), shared by every fit."
+        ),
     ] = None,
     budget: Annotated[
-        float | None, typer.Option(help="Epsilon budget of the data set in the ledger.")
+        float | None,
+        typer.Option(
+            help="Epsilon budget of the data set, fixed in the ledger by its first DP fit "
+            "(default: that fit's epsilon); later fits spend within it and cannot change it."
+        ),
+    ] = None,
+    budget_delta: Annotated[
+        float | None,
+        typer.Option(help="Delta of the data set's budget (default: the first fit's --delta)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     json_output: JsonOption = False,
@@ -91,27 +109,84 @@ def fit(
 ) -> None:
     """Fit a generator on a real table; MST and AIM charge the privacy ledger first.
 
+    The ledger keys the data set by the SHA-256 of the file (a renamed copy is the same
+    data set) and adds up the fits' zCDP rho against the data set's budget, which its
+    first DP fit records: a fit that does not fit in what remains is refused (exit 2),
+    and so is a different --budget later.
+
     \b
     Example:
       healthtwin synth fit --data real.csv --method aim --epsilon 1.0 --out model/
     """
-    from healthtwin.scenarios.synthetic_runs import fit_generator, read_table, read_table_schema
+    from healthtwin.scenarios.synthetic_runs import (
+        dataset_key,
+        fit_generator,
+        fit_warnings,
+        read_table,
+        read_table_schema,
+    )
 
     if method not in METHODS:
         raise UnknownModelError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     table = read_table(data)
     public = None if schema is None else read_table_schema(schema)
-    out.mkdir(parents=True, exist_ok=True)
     output = output_for(json_output, quiet)
-    with output.progress(f"fitting {method} on {len(table)} rows"):
+    warnings = fit_warnings(method, public)
+    for text in warnings:
+        output.warn(text)
+    key = dataset_key(data) if method in DP_METHODS else data.name
+    out.mkdir(parents=True, exist_ok=True)
+    description = f"fitting {method} on {len(table)} rows"
+    with output.progress(description, total=1.0) as bar:
+
+        def advance(fraction: float, step: str) -> None:
+            # MST and AIM report the share of the budget spent, and the step or round.
+            bar.update(fraction)
+            bar.describe(f"{description}: {step}")
+
         privacy = fit_generator(
-            table, out, method=method, dataset=data.stem, ledger=ledger or out / LEDGER_FILE,
-            epsilon=epsilon, delta=delta, bins=bins, schema=public, budget=budget, seed=seed,
+            table, out, method=method, dataset=key, ledger=ledger, epsilon=epsilon,
+            delta=delta, bins=bins, schema=public, budget=budget, budget_delta=budget_delta,
+            label=data.name, seed=seed, progress=advance,
         )  # fmt: skip
     output.result(
-        {"method": method, "out": out, "privacy": privacy},
+        {"method": method, "out": out, "privacy": privacy, "warnings": list(warnings)},
         f"fitted {method} on {len(table)} rows of {data}; wrote {out}",
         f"privacy: {json.dumps(privacy, default=str)}",
+    )
+
+
+@synth_app.command("schema")
+def schema(
+    data: Annotated[Path, typer.Option(help="The real table (CSV) to draft the schema from.")],
+    out: Annotated[Path, typer.Option(help="The schema template to write (YAML).")],
+    bins: Annotated[int, typer.Option(help="Bins per numeric column in the template.")] = 10,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Write an editable public schema template (YAML) for `synth fit --schema`.
+
+    Column kinds, categories, bounds and bins (n with scale linear or log, or explicit
+    edges) are filled in from the data as a draft; its bounds must be replaced by public
+    knowledge before a differentially private fit (the file's header says so). Skewed,
+    positive columns get log-scale bins.
+
+    \b
+    Example:
+      healthtwin synth schema --data real.csv --out schema.yaml
+    """
+    from healthtwin.scenarios.synthetic_runs import read_table, write_schema_template
+
+    output = output_for(json_output, quiet)
+    drafted = write_schema_template(read_table(data), out, n_bins=bins, source=data.name)
+    output.warn(
+        f"the bounds in {out} come from {data}: replace them with public knowledge before a DP fit"
+    )
+    log = [c.name for c in drafted.columns if c.bins is not None and str(c.bins.scale) == "log"]
+    output.result(
+        {"out": out, "columns": list(drafted.names), "log_scale": log},
+        f"wrote {out}: {len(drafted.columns)} columns"
+        + (f", log-scale bins for {', '.join(log)}" if log else ""),
     )
 
 
@@ -125,25 +200,36 @@ def sample(
         int, typer.Option(help="fhir/omop: days of simulated records per patient.")
     ] = 30,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            help="fhir/omop: the table's columns for the simulator, e.g. "
+            "age_years=age,female=gender,bmi_kg_m2=bmi,diabetes=dm."
+        ),
+    ] = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """Sample ``n`` rows; fhir/omop simulate each patient's records from the sampled table.
 
-    fhir and omop need the columns age_years, sex, bmi_kg_m2 and diabetes. Patients are
-    simulated and written 250 at a time: fhir writes FHIR Bulk Data NDJSON files
-    (Patient.ndjson, Observation.ndjson...; also bundle.json when n <= 500), omop the
-    OMOP CDM 5.4 CSV tables.
+    fhir and omop read age_years, bmi_kg_m2, sex (F/M) or female (yes/no, 1/0), and
+    optionally diabetes and hypertension (yes/no, true/false, 1/0; none when absent) and
+    height_m; --columns maps them to the table's own names. HbA1c comes from each
+    diabetic's twin, not from a table column. Patients are simulated and written 250 at a
+    time: fhir writes FHIR Bulk Data NDJSON files (Patient.ndjson, Observation.ndjson...;
+    also bundle.json when n <= 500), omop the OMOP CDM 5.4 CSV tables.
 
     \b
     Example:
       healthtwin synth sample --model model/ --n 10000 --format fhir \\
-          --out synthetic/
+          --columns age_years=age,female=gender,bmi_kg_m2=bmi --out synthetic/
     """
+    from healthtwin.scenarios.synthetic_cohorts import parse_column_map, patient_table
     from healthtwin.scenarios.synthetic_runs import sample_generator, write_patient_records
 
     if format not in FORMATS:
         raise UnknownModelError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    mapping = parse_column_map(columns)
     output = output_for(json_output, quiet)
     table = sample_generator(model, n, seed=seed)
     out.mkdir(parents=True, exist_ok=True)
@@ -152,6 +238,10 @@ def sample(
         output.result({"format": format, "n": n, "out": out / "synthetic.csv"},
                       str(out / "synthetic.csv"))  # fmt: skip
         return
+    mapped = patient_table(table, mapping)
+    for note in mapped.notes:
+        output.warn(note)
+    table = mapped.table
     description = f"simulating {follow_up_days:g} days of records for {len(table)} patients"
     with output.progress(description, total=len(table)) as bar:
         written = write_patient_records(

@@ -24,6 +24,11 @@ so ten releases at ``epsilon = 0.1`` spend exactly ``1.0``. Spends persist throu
 the database store can implement the same two methods later. Check and record happen
 under one lock per ledger, so threads of one process cannot both take the last bit of
 budget; processes sharing a file need the database store.
+
+A budget can itself be recorded in the store as a custodian's decision
+(:class:`BudgetRecord`, one ``"record": "budget"`` line of the JSON-lines file):
+:func:`fix_budget` records it the first time and afterwards returns the recorded budget,
+refusing any other, so that a budget cannot be raised by asking again.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ from healthtwin.errors import ConsentError, InvalidInputError, InvalidParameterE
 
 __all__ = [
     "BudgetAccount",
+    "BudgetRecord",
+    "BudgetStore",
     "Composition",
     "JsonLinesLedgerStore",
     "LedgerStore",
@@ -52,6 +59,7 @@ __all__ = [
     "PrivacyLedger",
     "Spend",
     "Spent",
+    "fix_budget",
     "total_epsilon",
     "zcdp_to_epsilon",
 ]
@@ -205,6 +213,69 @@ class Spend:
             ) from err
 
 
+_BUDGET_RECORD = "budget"
+
+
+@dataclass(frozen=True)
+class BudgetRecord:
+    """A budget fixed by a data custodian for one dataset or project, as recorded.
+
+    Examples
+    --------
+    >>> record = BudgetRecord(dt.datetime(2026, 1, 1, tzinfo=dt.UTC), "dataset", "d",
+    ...                       PrivacyBudget(1.5, 1e-9), label="real.csv")
+    >>> BudgetRecord.from_json(record.to_json()) == record
+    True
+    """
+
+    time: dt.datetime
+    kind: str
+    name: str
+    budget: PrivacyBudget
+    label: str = ""
+
+    def to_json(self) -> str:
+        """One line of JSON, marked ``"record": "budget"`` (spends have no such key)."""
+        record = {
+            "record": _BUDGET_RECORD,
+            "time": self.time.isoformat(),
+            "kind": self.kind,
+            "name": self.name,
+            "label": self.label,
+            "epsilon": repr(float(self.budget.epsilon)),
+            "delta": repr(float(self.budget.delta)),
+        }
+        return json.dumps(record, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, line: str) -> BudgetRecord:
+        """Read a line written by :meth:`to_json`."""
+        try:
+            record = json.loads(line)
+            if record.get("record") != _BUDGET_RECORD:
+                raise KeyError("record")
+            return cls(
+                time=dt.datetime.fromisoformat(record["time"]),
+                kind=record["kind"],
+                name=record["name"],
+                budget=PrivacyBudget(float(record["epsilon"]), float(record["delta"])),
+                label=record.get("label", ""),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
+            raise InvalidInputError(
+                f"not a budget record: {line[:200]!r} ({err}); budget lines are written by "
+                "BudgetRecord.to_json"
+            ) from err
+
+
+def _is_budget_line(line: str) -> bool:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and record.get("record") == _BUDGET_RECORD
+
+
 class LedgerStore(Protocol):
     """Where spends persist: append one, read all back in order."""
 
@@ -215,11 +286,22 @@ class LedgerStore(Protocol):
         """Every spend recorded so far, oldest first."""
 
 
+class BudgetStore(Protocol):
+    """Where recorded budgets persist (see :func:`fix_budget`)."""
+
+    def append_budget(self, record: BudgetRecord) -> None:
+        """Persist one budget record."""
+
+    def budgets(self) -> tuple[BudgetRecord, ...]:
+        """Every budget record so far, oldest first."""
+
+
 @dataclass
 class MemoryLedgerStore:
     """A ledger store in memory (tests, short sessions)."""
 
     spends: list[Spend] = field(default_factory=list)
+    budget_records: list[BudgetRecord] = field(default_factory=list)
 
     def append(self, spend: Spend) -> None:
         """Keep the spend."""
@@ -228,6 +310,14 @@ class MemoryLedgerStore:
     def load(self) -> Iterator[Spend]:
         """The kept spends."""
         return iter(list(self.spends))
+
+    def append_budget(self, record: BudgetRecord) -> None:
+        """Keep the budget record."""
+        self.budget_records.append(record)
+
+    def budgets(self) -> tuple[BudgetRecord, ...]:
+        """The kept budget records."""
+        return tuple(self.budget_records)
 
 
 @dataclass(frozen=True)
@@ -238,17 +328,33 @@ class JsonLinesLedgerStore:
 
     def append(self, spend: Spend) -> None:
         """Append one line and flush it."""
+        self._write(spend.to_json())
+
+    def _write(self, line: str) -> None:
         with Path(self.path).open("a", encoding="utf-8") as handle:
-            handle.write(spend.to_json() + "\n")
+            handle.write(line + "\n")
             handle.flush()
 
-    def load(self) -> Iterator[Spend]:
-        """Read every line; a missing file is an empty ledger."""
+    def _lines(self) -> list[str]:
         path = Path(self.path)
         if not path.exists():
-            return iter(())
-        lines = path.read_text(encoding="utf-8").splitlines()
-        return iter([Spend.from_json(line) for line in lines if line.strip()])
+            return []
+        return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    def load(self) -> Iterator[Spend]:
+        """Read every spend line (budget records are skipped); a missing file is empty."""
+        lines = self._lines()
+        return iter([Spend.from_json(line) for line in lines if not _is_budget_line(line)])
+
+    def append_budget(self, record: BudgetRecord) -> None:
+        """Append one budget record and flush it."""
+        self._write(record.to_json())
+
+    def budgets(self) -> tuple[BudgetRecord, ...]:
+        """Every budget record of the file, oldest first."""
+        return tuple(
+            BudgetRecord.from_json(line) for line in self._lines() if _is_budget_line(line)
+        )
 
 
 @dataclass(frozen=True)
@@ -360,8 +466,8 @@ class PrivacyLedger:
             if rho + price[2] > limit:
                 return (
                     f"privacy budget of {kind} {name!r} exceeded: spent rho={rho} of {limit} "
-                    f"(epsilon {budget.epsilon}, delta {budget.delta} in zCDP), this release "
-                    f"needs rho={price[2]}"
+                    f"(epsilon {budget.epsilon}, delta {budget.delta} in zCDP), remaining "
+                    f"rho={max(limit - rho, _ZERO)}, this release needs rho={price[2]}"
                 )
             return None
         if epsilon + price[0] > _decimal(budget.epsilon) or delta + price[1] > _decimal(
@@ -477,6 +583,65 @@ class BudgetAccount:
             mechanism=mechanism,
             parameters=parameters,
         )
+
+
+def fix_budget(
+    store: BudgetStore,
+    kind: str,
+    name: str,
+    *,
+    epsilon: float | None,
+    delta: float | None,
+    default: PrivacyBudget,
+    label: str = "",
+) -> PrivacyBudget:
+    """The budget recorded for ``kind`` ``name``, recording it the first time.
+
+    The first call records ``(epsilon, delta)`` (each ``None`` taken from ``default``) as
+    the custodian's decision; later calls return the recorded budget, and refuse an
+    ``epsilon`` or ``delta`` that differs from it, so a budget is never raised by asking
+    again (``None`` accepts the recorded value).
+
+    Raises
+    ------
+    ConsentError
+        ``epsilon`` or ``delta`` differs from the recorded budget.
+
+    Examples
+    --------
+    >>> store = MemoryLedgerStore()
+    >>> fix_budget(store, "dataset", "d", epsilon=1.5, delta=None,
+    ...            default=PrivacyBudget(1.0, 1e-9))
+    PrivacyBudget(epsilon=1.5, delta=1e-09)
+    >>> fix_budget(store, "dataset", "d", epsilon=None, delta=None,
+    ...            default=PrivacyBudget(1.0, 1e-9))
+    PrivacyBudget(epsilon=1.5, delta=1e-09)
+    >>> fix_budget(store, "dataset", "d", epsilon=3.0, delta=None,
+    ...            default=PrivacyBudget(1.0, 1e-9))
+    Traceback (most recent call last):
+    ...
+    healthtwin.errors.ConsentError: the privacy budget of dataset 'd' was fixed at ...
+    """
+    recorded = [r for r in store.budgets() if r.kind == kind and r.name == name]
+    if not recorded:
+        budget = PrivacyBudget(
+            default.epsilon if epsilon is None else epsilon,
+            default.delta if delta is None else delta,
+        )
+        store.append_budget(BudgetRecord(dt.datetime.now(dt.UTC), kind, name, budget, label))
+        return budget
+    first = recorded[0]
+    asked = (first.budget.epsilon if epsilon is None else epsilon,
+             first.budget.delta if delta is None else delta)  # fmt: skip
+    if asked != (first.budget.epsilon, first.budget.delta):
+        shown = f" ({first.label})" if first.label else ""
+        raise ConsentError(
+            f"the privacy budget of {kind} {name!r}{shown} was fixed at epsilon "
+            f"{first.budget.epsilon}, delta {first.budget.delta} on {first.time:%Y-%m-%d %H:%M} "
+            f"UTC; got epsilon {asked[0]}, delta {asked[1]}. A recorded budget cannot be "
+            "changed: omit the budget to spend within the recorded one"
+        )
+    return first.budget
 
 
 def total_epsilon(spends: Iterable[Spend]) -> Decimal:

@@ -12,13 +12,27 @@ chunk ``c`` simulates rows ``chunk_patients * c ...`` with the seed that
 on the chunk size. :func:`score_synthetic` measures fidelity, utility and privacy
 (:func:`healthtwin.synthetic.evaluation.evaluate`) and :func:`write_synthetic_report`
 writes them as HTML and JSON.
+
+The privacy ledger: by default one file shared by every fit,
+``$HEALTHTWIN_HOME/privacy_ledger.jsonl`` (:func:`default_ledger`; ``~/.healthtwin`` without
+the variable), so a new output folder does not start a new budget. A data set is keyed by
+the SHA-256 of its file's bytes (:func:`dataset_key`), so a renamed copy is the same data
+set; the file name is kept as a readable label. Fits compose in zCDP (rhos add up), and a
+data set's budget is fixed by its first DP fit and recorded in the ledger
+(:func:`~healthtwin.governance.privacy_budget.fix_budget`): later fits spend within it and
+cannot raise it. :func:`write_schema_template` writes an editable public schema (YAML) whose
+bounds and bins the data custodian replaces with public knowledge; :func:`fit_warnings`
+says when a DP fit would infer its schema from the data instead.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,12 +40,20 @@ import numpy as np
 import pandas as pd
 
 from healthtwin.core.random import RandomStreams
-from healthtwin.errors import InvalidInputError, UnknownModelError
+from healthtwin.errors import (
+    ConsentError,
+    InvalidInputError,
+    InvalidParameterError,
+    UnknownModelError,
+)
 from healthtwin.governance.privacy_budget import (
     BudgetAccount,
+    Composition,
     JsonLinesLedgerStore,
     PrivacyBudget,
+    PrivacyCost,
     PrivacyLedger,
+    fix_budget,
 )
 from healthtwin.synthetic.demographics import demographics_from_table
 from healthtwin.synthetic.evaluation import EvaluationReport, evaluate, write_report
@@ -40,22 +62,114 @@ from healthtwin.synthetic.longitudinal import (
     SyntheticPatient,
     generate_patients,
 )
-from healthtwin.synthetic.tabular import FittedGenerator, TableSchema, load_generator
+from healthtwin.synthetic.tabular import (
+    ColumnKind,
+    FittedGenerator,
+    TableSchema,
+    load_generator,
+    schema_template,
+)
 
 __all__ = [
     "GENERATORS",
+    "LEDGER_FILE",
     "EvaluationReport",
+    "dataset_key",
+    "default_ledger",
     "fit_generator",
+    "fit_warnings",
     "read_table",
     "read_table_schema",
     "sample_generator",
     "score_synthetic",
     "write_patient_records",
+    "write_schema_template",
     "write_synthetic_report",
 ]
 
 #: The generators :func:`fit_generator` fits: differentially private MST and AIM, and copula.
 GENERATORS: tuple[str, ...] = ("mst", "aim", "copula")
+#: The differentially private ones, which charge the privacy ledger.
+DP_GENERATORS: tuple[str, ...] = ("mst", "aim")
+#: The shared ledger's file name inside ``$HEALTHTWIN_HOME``.
+LEDGER_FILE = "privacy_ledger.jsonl"
+#: The project every synthesis of a data set is charged to (one per data set).
+_PROJECT = "synthetic-data"
+_SCHEMA_HEADER = """\
+# Public schema for `healthtwin synth fit --schema` (differentially private MST and AIM).
+#
+# Bounds, categories and bins MUST come from public knowledge (clinical reference ranges,
+# code lists, the data dictionary), NOT from the data: the DP guarantee covers only what
+# the fit measures, and treats this file as public. The values below were filled in from
+# {source} as a starting point: replace every bound with a public one before a DP fit.
+#
+# kind: categorical (categories), integer, continuous or date (lower/upper; dates as
+# YYYY-MM-DD). bins, per numeric column: `n` bins with `scale: linear` (equal widths) or
+# `scale: log` (equal ratios; for skewed, positive values such as lab results; lower > 0),
+# or explicit `edges: [e0, e1, ...]` (strictly increasing).
+"""
+
+
+def default_ledger() -> Path:
+    """The privacy ledger shared by every fit: ``$HEALTHTWIN_HOME/privacy_ledger.jsonl``.
+
+    ``HEALTHTWIN_HOME`` defaults to ``~/.healthtwin``; the variable is read at each call.
+
+    Examples
+    --------
+    >>> default_ledger().name
+    'privacy_ledger.jsonl'
+    """
+    home = os.environ.get("HEALTHTWIN_HOME", "").strip()
+    return Path(home or "~/.healthtwin").expanduser() / LEDGER_FILE
+
+
+def dataset_key(path: Path) -> str:
+    """The ledger's key of a data file: ``sha256:`` and the hex digest of its bytes.
+
+    A renamed or moved copy has the same key, so it shares the budget.
+
+    Raises
+    ------
+    InvalidInputError
+        If the file cannot be read.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> file = Path(tempfile.mkdtemp()) / "real.csv"
+    >>> _ = file.write_bytes(b"age\\n61\\n")
+    >>> dataset_key(file)[:15]
+    'sha256:7f88252d'
+    """
+    digest = hashlib.sha256()
+    try:
+        with Path(path).open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as err:
+        raise InvalidInputError(f"cannot read {path} to key it in the ledger: {err}") from err
+    return f"sha256:{digest.hexdigest()}"
+
+
+def fit_warnings(method: str, schema: TableSchema | None) -> tuple[str, ...]:
+    """What a fit should warn about: a DP fit whose schema would be inferred from the data.
+
+    Examples
+    --------
+    >>> fit_warnings("copula", None)
+    ()
+    >>> fit_warnings("mst", None)[0][:60]
+    'no --schema: the bounds and categories of a DP fit are infer'
+    """
+    if method not in DP_GENERATORS or schema is not None:
+        return ()
+    return (
+        "no --schema: the bounds and categories of a DP fit are inferred from the data, "
+        "which is outside the differential-privacy guarantee; write a template with "
+        "`healthtwin synth schema`, replace its bounds with public knowledge and pass it "
+        "with --schema",
+    )
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -80,7 +194,7 @@ def read_table(path: Path) -> pd.DataFrame:
 
 
 def read_table_schema(path: Path) -> TableSchema:
-    """Read public column metadata (JSON of ``TableSchema.to_dict``).
+    """Read public column metadata: YAML (``synth schema``) or JSON of ``TableSchema.to_dict``.
 
     Raises
     ------
@@ -94,10 +208,52 @@ def read_table_schema(path: Path) -> TableSchema:
     ...
     healthtwin.errors.InvalidInputError: cannot read the schema no/such.json: ...
     """
+    import yaml
+
     try:
-        return TableSchema.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError) as err:
+        text = path.read_text(encoding="utf-8")
+        record = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        return TableSchema.from_dict(record)
+    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as err:
         raise InvalidInputError(f"cannot read the schema {path}: {err}") from err
+
+
+def write_schema_template(
+    table: pd.DataFrame, path: Path, *, n_bins: int = 10, source: str = "the data"
+) -> TableSchema:
+    """Write an editable public schema (YAML) for ``table`` to ``path``; return it.
+
+    Kinds, categories, bounds and bins come from
+    :func:`~healthtwin.synthetic.tabular.schema_template` (log-scale bins for skewed
+    positive columns); a comment at the top says that the bounds must be replaced by public
+    knowledge before a DP fit. :func:`read_table_schema` reads the file back.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "schema.yaml"
+    >>> table = pd.DataFrame({"age": [61, 70, 55], "sex": ["F", "M", "F"]})
+    >>> _ = write_schema_template(table, path)
+    >>> read_table_schema(path).names
+    ('age', 'sex')
+    """
+    import yaml
+
+    schema = schema_template(table, n_bins=n_bins)
+    record = schema.to_dict()
+    for spec, column in zip(schema.columns, record["columns"], strict=True):
+        if spec.kind is ColumnKind.CATEGORICAL:
+            del column["lower"], column["upper"]
+            continue
+        del column["categories"]
+        if spec.kind is ColumnKind.DATE:
+            for bound in ("lower", "upper"):
+                day = np.datetime64("1970-01-01", "D") + round(float(column[bound]))
+                column[bound] = str(day)
+    body = yaml.safe_dump(record, sort_keys=False, default_flow_style=None, allow_unicode=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(_SCHEMA_HEADER.format(source=source) + body, encoding="utf-8")
+    return schema
 
 
 def fit_generator(
@@ -106,12 +262,14 @@ def fit_generator(
     *,
     method: str,
     dataset: str,
-    ledger: Path,
+    ledger: Path | None = None,
     epsilon: float = 1.0,
     delta: float = 1e-9,
     bins: int = 10,
     schema: TableSchema | None = None,
     budget: float | None = None,
+    budget_delta: float | None = None,
+    label: str = "",
     seed: int = 0,
     progress: Callable[[float, str], None] | None = None,
 ) -> dict[str, Any]:
@@ -127,15 +285,20 @@ def fit_generator(
         ``"mst"`` or ``"aim"`` (differentially private; the fit is charged to the ledger
         before it runs), or ``"copula"``.
     dataset
-        The data set's name in the ledger.
+        The data set's key in the ledger (:func:`dataset_key` of its file).
     ledger
-        Privacy ledger (JSON lines).
+        Privacy ledger (JSON lines); ``None`` is the shared :func:`default_ledger`.
     epsilon, delta, bins
-        DP budget of the fit and public equal-width bins per numeric column.
+        DP guarantee of the fit, and public equal-width bins per numeric column whose
+        schema gives no bins of its own.
     schema
-        Public column metadata; ``None`` infers it.
-    budget
-        Epsilon budget of the data set in the ledger (default ``epsilon``).
+        Public column metadata; ``None`` infers it (see :func:`fit_warnings`).
+    budget, budget_delta
+        The data set's ``(epsilon, delta)`` budget. The first DP fit of a data set records
+        it in the ledger (``None``: this fit's ``epsilon`` and ``delta``); later fits spend
+        within the recorded budget, and giving a different one is refused.
+    label
+        A readable name of the data set (its file name) for the ledger's records.
     seed
         Seed of the fit.
     progress
@@ -151,6 +314,9 @@ def fit_generator(
     ------
     UnknownModelError
         If the method is none of :data:`GENERATORS`.
+    ConsentError
+        The data set's recorded budget differs from ``budget``/``budget_delta``, or the
+        fit does not fit in what remains of it (nothing is fitted or charged).
 
     Examples
     --------
@@ -177,21 +343,58 @@ def fit_generator(
         if progress is not None:
             progress(1.0, "fitted")
     else:
-        cap = PrivacyBudget(budget if budget is not None else epsilon, delta)
-        book = PrivacyLedger(
-            JsonLinesLedgerStore(ledger),
-            project_budgets={"synthetic-data": cap},
-            dataset_budgets={dataset: cap},
-            gaussian_delta=delta,
-        )
-        account = BudgetAccount(
-            book, "synthetic-data", dataset, f"{method.upper()} synthetic table"
-        )
         kind = AIM if method == "aim" else MST
-        generator = kind(epsilon=epsilon, delta=delta, n_bins=bins, schema=schema, account=account)
-        fitted = generator.fit(table, rng=rng, progress=progress)
+        generator = kind(epsilon=epsilon, delta=delta, n_bins=bins, schema=schema)
+        account = _account(
+            ledger or default_ledger(), dataset, label, method, PrivacyBudget(epsilon, delta),
+            budget, budget_delta, generator.rho,
+        )  # fmt: skip
+        fitted = replace(generator, account=account).fit(table, rng=rng, progress=progress)
     fitted.save(out)
     return fitted.privacy()
+
+
+def _account(
+    path: Path,
+    dataset: str,
+    label: str,
+    method: str,
+    fit: PrivacyBudget,
+    budget: float | None,
+    budget_delta: float | None,
+    rho: float,
+) -> BudgetAccount:
+    """The ledger account of a DP fit, its budget fixed, checked to hold the fit's ``rho``."""
+    if budget_delta is not None and not 0 < budget_delta < 1:
+        raise InvalidParameterError(
+            f"the budget's delta must be in (0, 1) for zCDP accounting, got {budget_delta!r}; "
+            "e.g. 1e-9"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store = JsonLinesLedgerStore(path)
+    shown = f"{label} ({dataset})" if label else dataset
+    cap = fix_budget(
+        store, "dataset", dataset, epsilon=budget, delta=budget_delta, default=fit, label=label
+    )
+    project = f"{_PROJECT}/{dataset}"
+    book = PrivacyLedger(
+        store,
+        project_budgets={project: cap},
+        dataset_budgets={dataset: cap},
+        composition=Composition.ZCDP,
+    )
+    try:
+        book.check(project, dataset, PrivacyCost(rho=rho))
+    except ConsentError as err:
+        spent = book.spent(dataset=dataset)
+        raise ConsentError(
+            f"data set {shown}: this {method.upper()} fit at epsilon {fit.epsilon}, delta "
+            f"{fit.delta} (rho={rho:.6g}) does not fit in its budget (epsilon {cap.epsilon}, "
+            f"delta {cap.delta}), which has spent epsilon {float(spent.epsilon):.6g} "
+            f"(rho={float(spent.rho):.6g}) in {path}. {err}"
+        ) from err
+    query = f"{method.upper()} synthetic table" + (f" of {label}" if label else "")
+    return BudgetAccount(book, project, dataset, query)
 
 
 def sample_generator(model: Path, n: int, *, seed: int = 0) -> pd.DataFrame:

@@ -109,11 +109,18 @@ def workload_weights(n_columns: int, degree: int) -> dict[Clique, float]:
 
 @dataclass(frozen=True)
 class AimTrace:
-    """What AIM measured: per round the clique, its noise scale and the budget used so far."""
+    """What AIM measured: per measurement the clique, its noise scale and the budget used.
+
+    ``selection_epsilons`` holds the exponential mechanism's epsilon that chose each
+    measurement (0.0 for the first step's one-way marginals, which are not selected), so
+    that the spend can be recomputed from the trace alone:
+    ``sum(1 / (2 sigma**2)) + sum(epsilon**2 / 8)``.
+    """
 
     cliques: tuple[Clique, ...]
     sigmas: tuple[float, ...]
     rho_used: tuple[float, ...]
+    selection_epsilons: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -247,7 +254,7 @@ class AIM:
             "rounds": len(trace.cliques) - len(sizes),
             "budget_rounds_T": rounds,
             "neighbouring": "add/remove one row (one row per patient)",
-            "public": "schema and equal-width bins"
+            "public": "schema and bins (the schema's, else equal-width)"
             + ("" if public else " (INFERRED FROM THE DATA: outside the guarantee)"),
             "ledger_sequence": None if spend is None else spend.sequence,
         }
@@ -282,6 +289,7 @@ class _Run:
         self.cliques: list[Clique] = []
         self.sigmas: list[float] = []
         self.used: list[float] = []
+        self.epsilons: list[float] = []
         self.counts: dict[Clique, FloatArray] = {}
         self.sizes_mb: dict[frozenset[tuple[int, int]], float] = {}
         self.estimates = 0
@@ -295,13 +303,14 @@ class _Run:
             self.counts[clique] = marginal_counts(self.codes, clique, self.sizes)
         return self.counts[clique]
 
-    def _measure(self, clique: Clique, sigma: float, rho_used: float) -> None:
+    def _measure(self, clique: Clique, sigma: float, rho_used: float, epsilon: float = 0.0) -> None:
         x = self._counts(clique)
         y = x + self.rng.normal(0.0, sigma, x.size)
         self.measurements.append(self.mbi.LinearMeasurement(y, self._attrs(clique), stddev=sigma))
         self.cliques.append(clique)
         self.sigmas.append(sigma)
         self.used.append(rho_used)
+        self.epsilons.append(epsilon)
 
     def _tree(self) -> tuple[list[Clique], list[tuple[int, int]]]:
         """The junction tree of the measured cliques: maximal cliques in preorder, edges."""
@@ -359,7 +368,7 @@ class _Run:
             rho_used += 1 / (2 * sigma**2) + epsilon**2 / 8
             clique = self._select(marginals, epsilon, sigma, rho_used / rho)
             before = marginals.marginal(clique).ravel()
-            self._measure(clique, sigma, rho_used)
+            self._measure(clique, sigma, rho_used, epsilon)
             model, marginals = self._estimate(self.s.iters, warm=model)
             after = marginals.marginal(clique).ravel()
             n_cells = int(np.prod([self.sizes[i] for i in clique]))
@@ -368,7 +377,9 @@ class _Run:
             k += 1
             self._report(rho_used, f"round {k}")
         _, marginals = self._estimate(self.s.final_iters, warm=model)
-        trace = AimTrace(tuple(self.cliques), tuple(self.sigmas), tuple(self.used))
+        trace = AimTrace(
+            tuple(self.cliques), tuple(self.sigmas), tuple(self.used), tuple(self.epsilons)
+        )
         return marginals, trace
 
     def _size_mb(self, graph: frozenset[tuple[int, int]], clique: Clique) -> float:

@@ -11,7 +11,12 @@ chained equations (van Buuren & Groothuis-Oudshoorn, J Stat Softw 45(3), 2011):
   prediction (Little 1988; as miceforest does), so that draws carry the residual spread.
 
 Every imputed cell is flagged (``ImputationResult.mask``) and carries its between-copy
-variance. Estimates computed on each copy are pooled by Rubin's rules (Rubin 1987;
+variance. Discrete columns (binary or coded categories, found by
+:func:`discrete_columns` or given) are rounded in every copy to the nearest observed level
+(Bernaards, Belin & Schafer, Stat Med 26:1368, 2007, on rounding normal-model draws), and
+the one completed table a caller may want (:attr:`ImputationResult.point`) takes their
+per-cell mode over the copies, never a mean: a sex coded 1/2 stays 1 or 2, not 1.4.
+Estimates computed on each copy are pooled by Rubin's rules (Rubin 1987;
 Barnard & Rubin 1999 degrees of freedom) in :func:`pool_rubin`; a model's predictions on
 the imputed records, by
 :func:`~healthtwin.synthetic.imputed_predictions.predict_over_imputations`, so that the
@@ -54,6 +59,7 @@ __all__ = [
     "CgmGapFill",
     "ImputationResult",
     "PooledEstimate",
+    "discrete_columns",
     "fill_cgm_gaps",
     "multiple_imputation",
     "pool_rubin",
@@ -72,10 +78,27 @@ class ImputationResult:
         The completed copies, shape ``(m, n, p)``.
     mask
         Which cells were imputed, shape ``(n, p)``.
+    discrete
+        Which columns hold levels (binary, coded categories), shape ``(p,)``; None: none.
     """
 
     completed: FloatArray
     mask: BoolArray
+    discrete: BoolArray | None = None
+
+    @property
+    def point(self) -> FloatArray:
+        """One completed table ``(n, p)``: the mean over copies for continuous columns, the
+        per-cell mode for discrete ones (ties go to the earliest copy's value)."""
+        point = self.mean
+        if self.discrete is None:
+            return point
+        for col in np.flatnonzero(self.discrete):
+            values = self.completed[:, :, col]  # (m, n)
+            counts = (values[:, None, :] == values[None, :, :]).sum(axis=1)  # (m, n)
+            first_mode = counts.argmax(axis=0)
+            point[:, col] = values[first_mode, np.arange(values.shape[1])]
+        return point
 
     @property
     def mean(self) -> FloatArray:
@@ -107,6 +130,33 @@ def _sklearn() -> Any:
     return impute.IterativeImputer, ensemble.GradientBoostingRegressor
 
 
+def discrete_columns(data: npt.ArrayLike, *, max_levels: int = 10) -> BoolArray:
+    """Columns ``(p,)`` whose observed values are whole numbers with at most ``max_levels``
+    distinct values (binary flags, coded categories).
+
+    Examples
+    --------
+    >>> table = np.array([[1.0, 0.5, 2.0], [2.0, 1.7, np.nan], [1.0, 2.2, 3.0]])
+    >>> discrete_columns(table).tolist()
+    [True, False, True]
+    """
+    table = np.asarray(data, dtype=np.float64)
+    found = np.zeros(table.shape[1], dtype=bool)
+    for col in range(table.shape[1]):
+        seen = table[~np.isnan(table[:, col]), col]
+        found[col] = bool(
+            seen.size and np.all(seen == np.round(seen)) and np.unique(seen).size <= max_levels
+        )
+    return found
+
+
+def _round_to_levels(copy: FloatArray, table: FloatArray, mask: BoolArray, col: int) -> None:
+    levels = np.unique(table[~mask[:, col], col])
+    rows = np.flatnonzero(mask[:, col])
+    nearest = np.abs(copy[rows, col][:, None] - levels[None, :]).argmin(axis=1)
+    copy[rows, col] = levels[nearest]
+
+
 def multiple_imputation(
     data: npt.ArrayLike,
     *,
@@ -115,6 +165,7 @@ def multiple_imputation(
     rng: np.random.Generator,
     max_iter: int = 5,
     donors: int = 5,
+    discrete: npt.ArrayLike | None = None,
     on_copy: Callable[[int], None] | None = None,
 ) -> ImputationResult:
     """Draw ``m`` completed copies of ``data`` (NaN marks a missing cell).
@@ -134,6 +185,9 @@ def multiple_imputation(
         Chained-equation rounds.
     donors
         Donor pool of predictive mean matching (``"gbm"``).
+    discrete
+        Boolean ``(p,)``: columns of levels, rounded in every copy to the nearest observed
+        level (e.g. ``discrete_columns(data)``); None treats every column as continuous.
     on_copy
         Called with the number of copies completed after each; it only observes.
 
@@ -165,6 +219,11 @@ def multiple_imputation(
         raise InvalidParameterError(f"multiple imputation needs m >= 2 copies, got {m}")
     if method not in ("bayes", "gbm"):
         raise InvalidParameterError(f"method must be 'bayes' or 'gbm', got {method!r}")
+    levels = np.zeros(table.shape[1], dtype=bool) if discrete is None else np.asarray(discrete)
+    if levels.shape != (table.shape[1],) or levels.dtype != bool:
+        raise InvalidInputError(
+            f"discrete must be {table.shape[1]} booleans (one per column), got {levels!r}"
+        )
     imputer_cls, gbm_cls = _sklearn()
     seeds = rng.integers(0, 2**31 - 1, size=m)
     copies = []
@@ -176,11 +235,13 @@ def multiple_imputation(
             copies.append(imputer.fit_transform(table))
         else:
             copies.append(_gbm_copy(table, mask, imputer_cls, gbm_cls, int(seed), max_iter, donors))
+        for col in np.flatnonzero(levels & mask.any(axis=0)):
+            _round_to_levels(copies[-1], table, mask, int(col))
         if on_copy is not None:
             on_copy(len(copies))
     completed = np.stack(copies)
     completed[:, ~mask] = table[~mask]
-    return ImputationResult(completed, mask)
+    return ImputationResult(completed, mask, None if discrete is None else levels)
 
 
 def _gbm_copy(

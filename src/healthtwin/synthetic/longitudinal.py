@@ -16,6 +16,10 @@ changing one layer leaves the others as they were):
    the ADAG relation (Nathan et al., Diabetes Care 31:1473, 2008):
    ``HbA1c % = (mean glucose mg/dL + 46.7) / 28.7``.
 
+Ages given in completed years (whole numbers, as tables hold them) are spread over the
+year: birth falls on a day drawn uniformly within ``[age, age + 1)`` years before the start
+(stream ``birthdays``), not on the start's day and month.
+
 Death follows a Gompertz hazard ``exp(a + b * age)`` per year (``a = -10.5``, ``b = 0.09``,
 doubled for diabetics): a plain, uncalibrated choice, documented as such. Records stop
 at death. :func:`consistency_issues` checks the tables: referential integrity, every
@@ -323,6 +327,7 @@ def generate_patients(
     streams = RandomStreams(seed)
     n = demographics.n
     death = _death_days(demographics, streams.generator("death"), config.follow_up_days)
+    exact_age = _exact_ages(demographics.age_years, streams.generator("birthdays"))
     diabetic = np.flatnonzero(demographics.diabetes)
     twins = population.sample(
         demographics.body_weight_kg[diabetic], streams.generator("physiology"), prefix="twin"
@@ -334,7 +339,7 @@ def generate_patients(
         row = int(np.searchsorted(diabetic, i))
         k = row if row < diabetic.size and diabetic[row] == i else None
         pid = f"{id_prefix}{start_index + i:05d}"
-        builder = _RecordBuilder(pid, demographics, i, config, death[i])
+        builder = _RecordBuilder(pid, demographics, i, config, death[i], float(exact_age[i]))
         builder.conditions(obs_rng)
         mean_interval = (
             config.visit_interval_days_diabetes
@@ -354,6 +359,18 @@ def generate_patients(
     return tuple(out)
 
 
+def _exact_ages(age_years: FloatArray, rng: np.random.Generator) -> FloatArray:
+    """Ages in completed years (a table's 63) made exact: ``age + U(0, 1)``.
+
+    A whole age would put every birthday on the start's day and month; such a patient was
+    born on a day drawn uniformly over the year of ages ``[age, age + 1)``. Fractional ages
+    are kept. Shape ``(n,)``; one draw per patient from the ``birthdays`` stream.
+    """
+    fraction = rng.random(age_years.size)
+    whole = age_years == np.floor(age_years)
+    return np.asarray(np.where(whole, np.minimum(age_years + fraction, 120.0), age_years))
+
+
 def _years_before(moment: datetime, years: float) -> datetime:
     return moment - timedelta(days=365.25 * years)
 
@@ -366,11 +383,17 @@ class _RecordBuilder:
     """The records of one patient, laid out over the follow-up and cut at death."""
 
     def __init__(
-        self, pid: str, demo: Demographics, i: int, config: LongitudinalConfig, death_day: float
+        self,
+        pid: str,
+        demo: Demographics,
+        i: int,
+        config: LongitudinalConfig,
+        death_day: float,
+        exact_age: float,
     ) -> None:
         self.pid, self.config = pid, config
         self.start = config.start
-        self.age = float(demo.age_years[i])
+        self.age = exact_age
         self.female = bool(demo.female[i])
         self.diabetic, self.hypertensive = bool(demo.diabetes[i]), bool(demo.hypertension[i])
         self.death = None if not np.isfinite(death_day) else self.start + timedelta(days=death_day)

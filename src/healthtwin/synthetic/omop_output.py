@@ -6,8 +6,28 @@ of their own, so the mark is carried twice: every ``person_source_value`` holds 
 synthetic patient id (``synthetic-00042``), and a ``cdm_source.csv`` file (the CDM 5.4
 table that describes a whole data set) says in ``source_description`` that the data are
 synthetic and how they were made. A deceased patient's death is in ``death.csv`` (CDM 5.4
-``death`` table: ``person_id``, ``death_date``, ``death_datetime``, ``death_type_concept_id``
-32817 "EHR").
+``death`` table: ``person_id``, ``death_date``, ``death_datetime``, ``death_type_concept_id``).
+
+No row claims to come from an EHR. The interop layer writes Type Concept 32817 "EHR"
+(32838 "EHR prescription", 32818 "EHR administration" for drugs); here every
+``*_type_concept_id`` is replaced by a local concept instead: OMOP has no standard Type
+Concept for simulated data, and the OHDSI convention for custom concepts (Themis working
+group, "Custom concepts", OMOP CDM documentation, 2023) reserves ``concept_id`` values above
+2,000,000,000 for concepts defined locally, with ``standard_concept`` NULL:
+
+==============  =============================================================
+concept_id      meaning (domain "Type Concept", vocabulary "healthtwin")
+==============  =============================================================
+2000000001      Synthetic record (simulated by healthtwin; replaces 32817 EHR)
+2000000002      Synthetic prescription (replaces 32838 EHR prescription)
+2000000003      Synthetic administration (replaces 32818 EHR administration)
+==============  =============================================================
+
+The table is repeated in ``cdm_source.source_description``. The event rows' own
+``visit_source_value``, ``condition_source_value``, ``drug_source_value`` and
+``measurement_source_value`` start with ``synthetic-`` (cut to the CDM's 50 characters);
+modifiers (units, routes, values) keep their plain text. Network studies should exclude
+the local concepts, which is the point: these rows are not observations of anyone.
 
 A large run is written chunk by chunk with :class:`SyntheticOmopWriter`: each
 :meth:`~SyntheticOmopWriter.add` appends a chunk's rows to the CSV files, ids continuing
@@ -35,9 +55,27 @@ from healthtwin.interop.omop import (
 from healthtwin.interop.omop.csvfiles import write_table
 from healthtwin.interop.omop.rows import RowBuilder
 from healthtwin.interop.omop.selection import select_patients
+from healthtwin.interop.omop.vocabulary import (
+    SYNTHETIC_ADMINISTRATION_TYPE,
+    SYNTHETIC_PRESCRIPTION_TYPE,
+    SYNTHETIC_RECORD_TYPE,
+    SYNTHETIC_SOURCE_PREFIX,
+    TYPE_EHR,
+    TYPE_EHR_ADMINISTRATION,
+    TYPE_EHR_PRESCRIPTION,
+)
 from healthtwin.synthetic.longitudinal import SyntheticPatient
 
-__all__ = ["CDM_SOURCE_COLUMNS", "DEATH_COLUMNS", "SyntheticOmopWriter", "write_synthetic_omop"]
+__all__ = [
+    "CDM_SOURCE_COLUMNS",
+    "DEATH_COLUMNS",
+    "SYNTHETIC_ADMINISTRATION_TYPE",
+    "SYNTHETIC_PRESCRIPTION_TYPE",
+    "SYNTHETIC_RECORD_TYPE",
+    "SYNTHETIC_SOURCE_PREFIX",
+    "SyntheticOmopWriter",
+    "write_synthetic_omop",
+]
 
 CDM_SOURCE_COLUMNS = (
     "cdm_source_name",
@@ -61,9 +99,21 @@ DEATH_COLUMNS = (
     "cause_source_value",
     "cause_source_concept_id",
 )
-#: OMOP concept of CDM version 5.4 and of the EHR record type.
+#: OMOP concept of CDM version 5.4.
 _CDM_54 = 756265
-_TYPE_EHR = 32817
+#: The interop layer's EHR Type Concepts and the local concept that replaces each.
+_TYPE_FOR = {
+    TYPE_EHR: SYNTHETIC_RECORD_TYPE,
+    TYPE_EHR_PRESCRIPTION: SYNTHETIC_PRESCRIPTION_TYPE,
+    TYPE_EHR_ADMINISTRATION: SYNTHETIC_ADMINISTRATION_TYPE,
+}
+_MARKED_SOURCE_VALUES = (
+    "visit_source_value",
+    "condition_source_value",
+    "drug_source_value",
+    "measurement_source_value",
+)
+_SOURCE_VALUE_LENGTH = 50
 _WRITTEN = (*CDM_TABLES, SOURCE_RECORD)
 
 
@@ -136,6 +186,7 @@ class SyntheticOmopWriter:
         for data in selection.patients:
             self._builder.add_patient(data)
         rows, self._builder.rows = self._builder.rows, {}
+        rows = {table: [_mark(row) for row in table_rows] for table, table_rows in rows.items()}
         with tempfile.TemporaryDirectory(dir=self.folder, prefix=".chunk-") as scratch:
             for table in _WRITTEN:
                 if rows.get(table):
@@ -177,7 +228,10 @@ def _source(description: str) -> dict[str, str]:
         "cdm_holder": "healthtwin",
         "source_description": (
             "SYNTHETIC DATA: simulated patients (healthtwin.synthetic.longitudinal), not "
-            "records of real people. " + description
+            "records of real people. Local Type Concepts (custom concept ids > 2,000,000,000): "
+            f"{SYNTHETIC_RECORD_TYPE} synthetic record, {SYNTHETIC_PRESCRIPTION_TYPE} synthetic "
+            f"prescription, {SYNTHETIC_ADMINISTRATION_TYPE} synthetic administration; event "
+            f"source values start with '{SYNTHETIC_SOURCE_PREFIX}'. " + description
         ).strip(),
         "cdm_etl_reference": "healthtwin.synthetic.omop_output",
         "source_release_date": today,
@@ -186,6 +240,19 @@ def _source(description: str) -> dict[str, str]:
         "cdm_version_concept_id": str(_CDM_54),
         "vocabulary_version": "healthtwin subset",
     }
+
+
+def _mark(row: dict[str, object]) -> dict[str, object]:
+    """``row`` with local synthetic Type Concepts and ``synthetic-`` event source values."""
+    marked = dict(row)
+    for column, value in row.items():
+        if column.endswith("_type_concept_id") and isinstance(value, int):
+            marked[column] = _TYPE_FOR.get(value, value)
+    for column in _MARKED_SOURCE_VALUES:
+        value = row.get(column)
+        if value is not None and not str(value).startswith(SYNTHETIC_SOURCE_PREFIX):
+            marked[column] = (SYNTHETIC_SOURCE_PREFIX + str(value))[:_SOURCE_VALUE_LENGTH]
+    return marked
 
 
 def _deaths(patients: Sequence[SyntheticPatient], builder: RowBuilder) -> list[dict[str, str]]:
@@ -197,7 +264,7 @@ def _deaths(patients: Sequence[SyntheticPatient], builder: RowBuilder) -> list[d
                     "person_id": str(builder.person_ids[p.data.patient.id]),
                     "death_date": p.deceased.date().isoformat(),
                     "death_datetime": p.deceased.replace(tzinfo=None).isoformat(sep=" "),
-                    "death_type_concept_id": str(_TYPE_EHR),
+                    "death_type_concept_id": str(SYNTHETIC_RECORD_TYPE),
                 }
             )
     return deaths

@@ -41,6 +41,7 @@ from numpy.typing import NDArray
 from healthtwin.errors import InvalidInputError, InvalidParameterError
 from healthtwin.governance.privacy_budget import BudgetAccount, PrivacyCost
 from healthtwin.synthetic.tabular import (
+    BinScale,
     ColumnKind,
     ColumnSpec,
     FloatArray,
@@ -55,6 +56,7 @@ __all__ = [
     "MST",
     "FittedMarginalModel",
     "bin_edges",
+    "column_edges",
     "discretise",
     "import_mbi",
     "marginal_counts",
@@ -108,10 +110,56 @@ def bin_edges(spec: ColumnSpec, n_bins: int) -> FloatArray:
     return np.linspace(lower, upper, n_bins + 1)
 
 
+def _log_edges(spec: ColumnSpec, n_bins: int) -> FloatArray:
+    """``n_bins`` bins of equal ratio between the bounds (integers: one per value if fewer)."""
+    lower, upper = float(spec.lower or 0.0), float(spec.upper or 0.0)
+    if spec.kind is ColumnKind.INTEGER or spec.kind is ColumnKind.DATE:
+        if round(upper - lower) + 1 <= n_bins:
+            return bin_edges(spec, n_bins)
+        lower, upper = lower - 0.5, upper + 0.5
+    if upper <= lower:
+        upper = lower * 2.0
+    return np.geomspace(lower, upper, n_bins + 1)
+
+
+def column_edges(spec: ColumnSpec, n_bins: int) -> FloatArray:
+    """Public edges of a non-categorical column: its schema's bins, else ``n_bins`` equal widths.
+
+    Examples
+    --------
+    >>> from healthtwin.synthetic.tabular import BinSpec
+    >>> spec = ColumnSpec("kappa", ColumnKind.CONTINUOUS, lower=0.1, upper=100.0,
+    ...                   bins=BinSpec(n=3, scale="log"))
+    >>> column_edges(spec, 10).round(6).tolist()
+    [0.1, 1.0, 10.0, 100.0]
+    """
+    bins = spec.bins
+    if bins is None:
+        return bin_edges(spec, n_bins)
+    if bins.edges:
+        return np.asarray(bins.edges, dtype=np.float64)
+    n = n_bins if bins.n is None else int(bins.n)
+    return _log_edges(spec, n) if bins.scale is BinScale.LOG else bin_edges(spec, n)
+
+
 def discretise(
     schema: TableSchema, matrix: FloatArray, n_bins: int
 ) -> tuple[IntArray, list[FloatArray]]:
-    """Bin codes of an encoded table, shape ``(n, d)``, and each column's public edges."""
+    """Bin codes of an encoded table, shape ``(n, d)``, and each column's public edges.
+
+    A column's edges are its schema's bins (:class:`~healthtwin.synthetic.tabular.BinSpec`:
+    ``n`` linear or log-scale bins, or explicit edges), else ``n_bins`` equal-width bins
+    between its bounds; values outside the edges fall into the first or last bin.
+
+    Examples
+    --------
+    >>> from healthtwin.synthetic.tabular import BinSpec
+    >>> schema = TableSchema((ColumnSpec("x", ColumnKind.CONTINUOUS, lower=0.0, upper=10.0,
+    ...                                  bins=BinSpec(edges=(0.0, 1.0, 10.0))),))
+    >>> codes, edges = discretise(schema, np.array([[0.5], [3.0], [12.0]]), 4)
+    >>> codes.ravel().tolist(), edges[0].tolist()
+    ([0, 1, 1], [0.0, 1.0, 10.0])
+    """
     codes = np.empty(matrix.shape, dtype=np.int64)
     edges: list[FloatArray] = []
     for j, spec in enumerate(schema.columns):
@@ -119,7 +167,7 @@ def discretise(
             codes[:, j] = matrix[:, j].astype(np.int64)
             edges.append(np.arange(len(spec.categories) + 1, dtype=float) - 0.5)
             continue
-        cut = bin_edges(spec, n_bins)
+        cut = column_edges(spec, n_bins)
         codes[:, j] = np.clip(np.searchsorted(cut, matrix[:, j], side="right") - 1, 0, cut.size - 2)
         edges.append(cut)
     return codes, edges
@@ -247,7 +295,7 @@ class MST:
             "delta": self.delta,
             "rho": self.rho,
             "neighbouring": "add/remove one row (one row per patient)",
-            "public": "schema and equal-width bins"
+            "public": "schema and bins (the schema's, else equal-width)"
             + ("" if public else " (INFERRED FROM THE DATA: outside the guarantee)"),
             "ledger_sequence": None if spend is None else spend.sequence,
         }

@@ -3,13 +3,20 @@
 A generator is fitted on a table (a :class:`pandas.DataFrame`, one row per patient) and
 returns a fitted generator that samples new tables with the same columns. Every column has
 a :class:`ColumnSpec`: its kind (categorical, continuous, integer, date), its categories or
-its bounds. Generators work on the numeric encoding of :meth:`TableSchema.encode` (category
+its bounds, and for a numeric column optionally its :class:`BinSpec` (how many bins,
+linear or log scale, or explicit edges) for the generators that discretise (MST, AIM;
+skewed lab values want log-scale bins, as equal-width bins put nearly every row in the
+first one). Generators work on the numeric encoding of :meth:`TableSchema.encode` (category
 codes, dates as days since 1970-01-01) and decode samples back with
 :meth:`TableSchema.decode`, which rounds integers and clips every value into its bounds.
 
 Fitted generators are saved without pickle: ``generator.json`` (method, schema, settings,
 privacy statement) and ``arrays.npz`` (read with ``allow_pickle=False``); :func:`load_generator`
 reads either kind back through an explicit registry of methods.
+
+:func:`schema_template` fills a schema from the data as an editable starting point (its
+bounds are then a disclosure: a differentially private fit needs them replaced by public
+knowledge).
 """
 
 from __future__ import annotations
@@ -38,6 +45,8 @@ from healthtwin.errors import (
 
 __all__ = [
     "SYNTH_EXTRA",
+    "BinScale",
+    "BinSpec",
     "ColumnKind",
     "ColumnSpec",
     "FittedGenerator",
@@ -47,6 +56,7 @@ __all__ = [
     "load_generator",
     "read_saved",
     "require",
+    "schema_template",
     "write_saved",
 ]
 
@@ -82,11 +92,95 @@ class ColumnKind(StrEnum):
     DATE = "date"
 
 
+class BinScale(StrEnum):
+    """How ``n`` bins split a numeric column's bounds: equal widths or equal ratios."""
+
+    LINEAR = "linear"
+    LOG = "log"
+
+
+@dataclass(frozen=True)
+class BinSpec:
+    """Public bins of one numeric column: ``n`` bins on a ``scale``, or explicit ``edges``.
+
+    ``n=None`` takes the generator's ``n_bins``. Explicit edges must be strictly increasing;
+    values outside them fall into the first or last bin.
+
+    Examples
+    --------
+    >>> BinSpec.from_dict({"n": 12, "scale": "log"})
+    BinSpec(n=12, scale=<BinScale.LOG: 'log'>, edges=())
+    >>> BinSpec.from_dict({"edges": [0, 1, 2, 5]}).to_dict()
+    {'edges': [0.0, 1.0, 2.0, 5.0]}
+    >>> BinSpec(edges=(1.0, 1.0))
+    Traceback (most recent call last):
+    ...
+    healthtwin.errors.InvalidParameterError: bin edges must be at least two finite, ...
+    """
+
+    n: int | None = None
+    scale: BinScale = BinScale.LINEAR
+    edges: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scale", BinScale(self.scale))
+        object.__setattr__(self, "edges", tuple(float(e) for e in self.edges))
+        if self.edges:
+            cut = np.asarray(self.edges)
+            if cut.size < 2 or not np.all(np.isfinite(cut)) or np.any(np.diff(cut) <= 0):
+                raise InvalidParameterError(
+                    "bin edges must be at least two finite, strictly increasing numbers, got "
+                    f"{list(self.edges)}"
+                )
+            if self.n is not None and self.n != cut.size - 1:
+                raise InvalidParameterError(
+                    f"n={self.n} disagrees with the {cut.size - 1} bins of the edges; give one"
+                )
+        elif self.n is not None and (isinstance(self.n, bool) or not int(self.n) == self.n >= 2):
+            raise InvalidParameterError(
+                f"the number of bins must be an integer >= 2, got {self.n!r}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON/YAML-ready dict: ``{"edges": [...]}`` or ``{"n": ..., "scale": ...}``."""
+        if self.edges:
+            return {"edges": list(self.edges)}
+        record: dict[str, Any] = {} if self.n is None else {"n": int(self.n)}
+        record["scale"] = str(self.scale)
+        return record
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any] | int) -> BinSpec:
+        """Read :meth:`to_dict` output (a bare integer is ``n`` linear bins)."""
+        if isinstance(record, int) and not isinstance(record, bool):
+            return cls(n=record)
+        if not isinstance(record, Mapping):
+            raise InvalidParameterError(
+                f"bins must be a mapping (n and scale, or edges) or an integer, got {record!r}"
+            )
+        unknown = set(record) - {"n", "scale", "edges"}
+        if unknown:
+            raise InvalidParameterError(
+                f"unknown keys {sorted(unknown)} in bins {dict(record)}; use n and scale "
+                "(linear or log), or edges"
+            )
+        try:
+            scale = BinScale(record.get("scale", "linear"))
+        except ValueError as err:
+            raise InvalidParameterError(
+                f"bin scale must be linear or log, got {record.get('scale')!r}"
+            ) from err
+        n = record.get("n")
+        edges = tuple(record.get("edges") or ())
+        return cls(n=None if n is None else int(n), scale=scale, edges=edges)
+
+
 @dataclass(frozen=True)
 class ColumnSpec:
-    """One column: name, kind, categories (categorical) or bounds (the others).
+    """One column: name, kind, categories (categorical) or bounds and bins (the others).
 
-    Bounds of a date column are days since 1970-01-01.
+    Bounds of a date column are days since 1970-01-01 (:meth:`from_dict` also reads ISO
+    dates). ``bins=None`` leaves the binning to the generator (equal widths).
 
     Examples
     --------
@@ -103,6 +197,7 @@ class ColumnSpec:
     categories: tuple[str, ...] = ()
     lower: float | None = None
     upper: float | None = None
+    bins: BinSpec | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", ColumnKind(self.kind))
@@ -111,6 +206,10 @@ class ColumnSpec:
                 raise InvalidParameterError(
                     f"categorical column {self.name!r} needs at least one category and no "
                     f"duplicates, got {self.categories!r}"
+                )
+            if self.bins is not None:
+                raise InvalidParameterError(
+                    f"categorical column {self.name!r} has one bin per category; drop its bins"
                 )
             return
         if self.lower is None or self.upper is None:
@@ -125,27 +224,49 @@ class ColumnSpec:
                 f"column {self.name!r}: bounds must be finite with lower <= upper, got "
                 f"({self.lower}, {self.upper})"
             )
+        log = self.bins is not None and not self.bins.edges and self.bins.scale is BinScale.LOG
+        if log and not self.lower > 0:
+            raise InvalidParameterError(
+                f"column {self.name!r}: log-scale bins need a lower bound > 0, got "
+                f"{self.lower}; raise the bound or give explicit edges"
+            )
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {
+        """A JSON-ready dict (``bins`` only when set)."""
+        record: dict[str, Any] = {
             "name": self.name,
             "kind": str(self.kind),
             "categories": list(self.categories),
             "lower": self.lower,
             "upper": self.upper,
         }
+        if self.bins is not None:
+            record["bins"] = self.bins.to_dict()
+        return record
 
     @classmethod
     def from_dict(cls, record: Mapping[str, Any]) -> ColumnSpec:
-        """Read :meth:`to_dict` output."""
+        """Read :meth:`to_dict` output (date bounds may also be ISO dates)."""
+        kind = ColumnKind(record["kind"])
+        bins = record.get("bins")
         return cls(
             name=str(record["name"]),
-            kind=ColumnKind(record["kind"]),
-            categories=tuple(str(c) for c in record.get("categories", ())),
-            lower=record.get("lower"),
-            upper=record.get("upper"),
+            kind=kind,
+            categories=tuple(str(c) for c in record.get("categories") or ()),
+            lower=_bound(record.get("lower"), kind),
+            upper=_bound(record.get("upper"), kind),
+            bins=None if bins is None else BinSpec.from_dict(bins),
         )
+
+
+def _bound(value: Any, kind: ColumnKind) -> float | None:
+    """A bound as a float; a date column's ISO date as days since 1970-01-01."""
+    if value is None:
+        return None
+    if kind is ColumnKind.DATE and isinstance(value, str | dt.date):
+        day = np.datetime64(str(value)[:10], "D")
+        return float((day - _EPOCH) / np.timedelta64(1, "D"))
+    return float(value)
 
 
 def _infer_column(name: str, values: pd.Series, max_categories: int) -> ColumnSpec:
@@ -279,6 +400,47 @@ class TableSchema:
     def from_dict(cls, record: Mapping[str, Any]) -> TableSchema:
         """Read :meth:`to_dict` output."""
         return cls(tuple(ColumnSpec.from_dict(c) for c in record["columns"]))
+
+
+def schema_template(table: pd.DataFrame, *, n_bins: int = 10) -> TableSchema:
+    """An editable schema filled in from ``table``, with bins for every numeric column.
+
+    Kinds, categories and bounds are those of :meth:`TableSchema.infer`; a numeric column
+    gets ``n_bins`` log-scale bins when its values are all positive and equal-width bins
+    would put more than half of them into one bin (skewed lab values), else linear bins.
+    Everything here comes from the data: it is a template to replace with public knowledge
+    before a differentially private fit, not a public schema.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"kappa": [0.5, 0.8, 1.0, 1.1, 1.3, 25.0],
+    ...                       "age": [50, 60, 70, 55, 65, 80]})
+    >>> [str(c.bins.scale) for c in schema_template(table).columns]
+    ['log', 'linear']
+    """
+    inferred = TableSchema.infer(table)
+    columns = []
+    for spec in inferred.columns:
+        if spec.kind is ColumnKind.CATEGORICAL:
+            columns.append(spec)
+            continue
+        scale = BinScale.LINEAR
+        if spec.kind is not ColumnKind.DATE and (spec.lower or 0.0) > 0:
+            values = table[spec.name].to_numpy(dtype=np.float64)
+            cut = np.linspace(float(spec.lower or 0.0), float(spec.upper or 0.0), n_bins + 1)
+            bins = np.clip(np.searchsorted(cut, values, side="right") - 1, 0, n_bins - 1)
+            if np.bincount(bins, minlength=n_bins).max() > 0.5 * values.size:
+                scale = BinScale.LOG
+        columns.append(
+            ColumnSpec(
+                spec.name,
+                spec.kind,
+                lower=spec.lower,
+                upper=spec.upper,
+                bins=BinSpec(n=n_bins, scale=scale),
+            )
+        )
+    return TableSchema(tuple(columns))
 
 
 def _check_complete(table: pd.DataFrame) -> None:

@@ -27,6 +27,8 @@ from healthtwin.interop.codes import LOINC, VITALS_BY_CODE
 from healthtwin.interop.omop.tables import SOURCE_RECORD
 from healthtwin.interop.omop.vocabulary import (
     GENDER_CONCEPTS,
+    SYNTHETIC_PRESCRIPTION_TYPE,
+    SYNTHETIC_SOURCE_PREFIX,
     TYPE_EHR_PRESCRIPTION,
     UNMAPPED_SYSTEM,
     VISIT_CONCEPTS,
@@ -82,6 +84,10 @@ def _end(moment: object, day: object, start: object) -> datetime | None:
     return None
 
 
+#: Type Concepts of a drug ordered (an EHR's, and synthetic records').
+_PRESCRIPTION_TYPES = (TYPE_EHR_PRESCRIPTION, SYNTHETIC_PRESCRIPTION_TYPE)
+
+
 class _Reader:
     def __init__(self, tables: Mapping[str, Sequence[Row]], vocabulary: OmopVocabulary) -> None:
         self.tables = tables
@@ -107,7 +113,8 @@ class _Reader:
         if known is not None:
             return known
         if source:
-            return Coding(system=UNMAPPED_SYSTEM, code=str(source))
+            code = str(source).removeprefix(SYNTHETIC_SOURCE_PREFIX)
+            return Coding(system=UNMAPPED_SYSTEM, code=code)
         return Coding(system=OMOP_CONCEPT_SYSTEM, code=str(_int(concept_id) or 0))
 
     def encounter_of(self, row: Row, where: str) -> str | None:
@@ -147,6 +154,8 @@ class _Reader:
         key = int(cast(int, row["visit_occurrence_id"]))
         start = row.get("visit_start_date")
         class_code = _str(row.get("visit_source_value"))
+        if class_code is not None:
+            class_code = class_code.removeprefix(SYNTHETIC_SOURCE_PREFIX)
         if class_code is None:
             class_code = _CLASS_BY_VISIT.get(_int(row.get("visit_concept_id")) or 0, "UNK")
         record = EncounterRecord(
@@ -188,7 +197,7 @@ class _Reader:
             id=self.record_id("drug_exposure", key),
             patient_id=patient_id,
             kind="request"
-            if row.get("drug_type_concept_id") == TYPE_EHR_PRESCRIPTION
+            if row.get("drug_type_concept_id") in _PRESCRIPTION_TYPES
             else "administration",
             medication=self.coding(
                 "drug_exposure", key, row.get("drug_concept_id"), row.get("drug_source_value")

@@ -45,6 +45,14 @@ TYPE_EHR = 32817
 TYPE_EHR_ADMINISTRATION = 32818
 #: Type Concept "EHR prescription": a drug ordered (MedicationRequest).
 TYPE_EHR_PRESCRIPTION = 32838
+#: Local Type Concepts of synthetic records (OHDSI custom concepts: ids above
+#: 2,000,000,000 are reserved for locally defined concepts): record, prescription,
+#: administration; written by :mod:`healthtwin.synthetic.omop_output`.
+SYNTHETIC_RECORD_TYPE = 2_000_000_001
+SYNTHETIC_PRESCRIPTION_TYPE = 2_000_000_002
+SYNTHETIC_ADMINISTRATION_TYPE = 2_000_000_003
+#: Prefix of a synthetic event row's ``*_source_value``.
+SYNTHETIC_SOURCE_PREFIX = "synthetic-"
 #: Our gender codes (FHIR AdministrativeGender) with a standard OMOP Gender concept.
 GENDER_CONCEPTS: Mapping[str, int] = {"male": 8507, "female": 8532}
 #: v3 ActCode encounter classes with a standard OMOP Visit concept (FHIR-to-OMOP IG).
