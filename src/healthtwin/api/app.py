@@ -39,7 +39,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 
@@ -116,15 +116,22 @@ def _problem_details(status: int, body: dict[str, Any], error: Exception) -> JSO
     return JSONResponse(problem, status_code=status, media_type=PROBLEM_JSON)
 
 
-async def _problem(request: Request, error: Exception) -> JSONResponse:
+async def _problem(request: Request, error: Exception) -> Response:
     """Any error as an OperationOutcome response (the one exception handler).
 
     Under ``/api/v1`` the same error is answered as RFC 9457 problem details, and an
     invalid body is a ``400`` (the FHIR facade's ``422`` for a resource that parses but
-    breaks a rule, such as a vital sign out of range, is not part of the twin API).
+    breaks a rule, such as a vital sign out of range, is not part of the twin API). Under
+    ``/dashboard`` a person reads it: a small HTML page with the same status.
     """
     response = await _outcome_response(request, error)
     path = request.url.path
+    if (path == "/dashboard" or path.startswith("/dashboard/")) and _dashboard_installed():
+        from healthtwin.dashboard.pages import error_page
+
+        issues = json.loads(bytes(response.body)).get("issue") or [{}]
+        message = "; ".join(str(i.get("diagnostics", "")) for i in issues) or "error"
+        return error_page(request, response.status_code, message)
     if path == V1_PREFIX or path.startswith(V1_PREFIX + "/"):
         body = json.loads(bytes(response.body))
         status = 400 if response.status_code == 422 else response.status_code
@@ -247,7 +254,7 @@ def create_app(
     app.state.twins = TwinRegistry(restore=restorer(store))
     app.state.education = EducationRegistry()
     app.state.jobs = JobRunner(store)
-    app.state.alarms = AlarmBoard()
+    app.state.alarms = AlarmBoard(store=store)
     app.state.hospitals = HospitalRegistry(store=store)
     app.state.federated_rounds = LiveRounds()
     app.state.stopping = threading.Event()

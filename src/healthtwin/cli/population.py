@@ -156,7 +156,7 @@ def simulate(
     names = variant_names(prepared.spec, variant)
     out.mkdir(parents=True, exist_ok=True)
     output = output_for(json_output, quiet)
-    results = _run_variants(prepared.spec, names, scheduler, address, workers, output)
+    results = _simulate_variants(prepared.spec, names, scheduler, address, workers, output)
     rows, summary = write_projection(prepared, results, out, plot=plot)
     if plot:
         _projection_report(out, prepared.spec.name, summary)
@@ -165,6 +165,31 @@ def simulate(
         f"wrote {rows} rows for {len(results)} variant(s) to {out / 'daily.csv'}"
         + (f" and {out / 'report.html'}" if plot else ""),
     )
+
+
+def _simulate_variants(
+    spec: PopulationScenario,
+    names: list[str],
+    scheduler: str,
+    address: str | None,
+    workers: int | None,
+    output: Output,
+) -> dict[str, EpidemicResult]:
+    """Every variant's ensemble, with a bar counting variant x replicate runs."""
+    from healthtwin.scenarios.epidemic_runs import run_variants
+
+    if scheduler not in ("local", "dask"):
+        raise InvalidInputError(f"--scheduler {scheduler!r}: choose local or dask")
+    # Replicates are seeded by id, so running them in batches (to count them) keeps the
+    # variants on common random numbers and gives the same numbers.
+    with output.progress(
+        f"simulating {len(names)} variant(s) x {spec.replicates} replicates ({scheduler})",
+        total=len(names) * spec.replicates,
+    ) as bar:
+        return run_variants(
+            spec, names, scheduler=scheduler, address=address, workers=workers,
+            on_progress=bar.update,
+        )  # fmt: skip
 
 
 def _projection_report(out: Path, title: str, summary: dict[str, object]) -> None:

@@ -16,6 +16,7 @@ from healthtwin.scenarios.prognosis_runs import (
     TrainedModel,
     load_prognosis_dataset,
     predict_patients,
+    survival_fits,
     train_progression,
     train_survival,
 )
@@ -68,11 +69,12 @@ def train(
     data = load_prognosis_dataset(dataset)
     trained: TrainedModel
     if data.kind == "regression":
-        with output.progress(f"fitting {model} on {data.name}"):
-            trained = train_progression(data, model, out, seed=seed)
+        with output.progress(f"fitting {model} on {data.name} (stages)", total=3) as bar:
+            trained = train_progression(data, model, out, seed=seed, on_progress=bar.update)
     else:
         chosen = None if groups is None else [c.strip() for c in groups.split(",") if c.strip()]
-        with output.progress(f"training {model} on {data.name}", total=3) as bar:
+        fits = survival_fits(replicates, folds)
+        with output.progress(f"training {model} on {data.name} (model fits)", total=fits) as bar:
             trained = train_survival(
                 data,
                 model,
@@ -82,7 +84,8 @@ def train(
                 groups=chosen,
                 horizon=horizon,
                 seed=seed,
-                reporter=_BarReporter(bar, 3),
+                reporter=_StageText(bar),
+                on_progress=bar.update,
             )
     if report is not None:
         with output.progress("held-out evidence for the report"):
@@ -129,19 +132,15 @@ def _write_report(
 
 
 @dataclass
-class _BarReporter:
-    """Moves a progress bar of ``total`` steps as a scenario reports its stages."""
+class _StageText:
+    """Shows the stage a scenario reports beside the bar (the fits move the bar)."""
 
     bar: ProgressTask
-    total: float
 
     def check(self) -> None:
         """A command line run is stopped by Ctrl-C, not between stages."""
 
     def progress(self, fraction: float, message: str = "") -> None:
-        steps = fraction * self.total - self.bar.completed
-        if steps > 0:
-            self.bar.advance(steps)
         if message:
             self.bar.describe(message)
 

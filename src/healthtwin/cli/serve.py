@@ -5,12 +5,22 @@ Two modes, never mixed: ``--production`` needs the authorisation server's keys
 ``--policy``; ``--dev`` (the default on a loopback address) signs a demo token with a
 locally generated key and prints it, clearly marked. A non-loopback address needs one of
 the two flags explicitly. ``--demo`` loads a synthetic demo dataset
-(:mod:`healthtwin.api.demo`); the dashboard's address is printed with the development token
-in its fragment (``#token=...``, which browsers never send to the server).
+(:mod:`healthtwin.api.demo`); without ``--database`` it goes to a temporary SQLite file that
+is deleted when the server stops (so the demo never mixes with a real store), and the
+command says so. The port (1-65535) is bound before anything is printed: a port in use is
+a clear error (exit 2), never a printed address that does not answer. The dashboard's
+address is printed with the development token in its fragment (``#token=...``, which
+browsers never send to the server).
 """
 
 from __future__ import annotations
 
+import signal
+import socket
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -21,7 +31,7 @@ from healthtwin.errors import InvalidParameterError, MissingDependencyError
 if TYPE_CHECKING:
     from healthtwin.api.security import SecurityConfig
 
-__all__ = ["dashboard_address", "security_from_options", "serve"]
+__all__ = ["bind_port", "dashboard_address", "security_from_options", "serve"]
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -97,10 +107,13 @@ def security_from_options(
 
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     database: Annotated[
         str | None,
-        typer.Option(help="Database URL (default: $HEALTHTWIN_DATABASE_URL or a SQLite file)."),
+        typer.Option(
+            help="Database URL (default: $HEALTHTWIN_DATABASE_URL or a SQLite file; with "
+            "--demo a temporary SQLite file deleted when the server stops)."
+        ),
     ] = None,
     production: Annotated[
         bool, typer.Option("--production", help="Production mode: real keys, no /docs.")
@@ -169,22 +182,89 @@ def serve(
     )
     if demo and production:
         raise InvalidParameterError("--demo loads synthetic data: use it without --production")
-    base_url = f"http://{host}:{port}/fhir"
-    if token is not None:
-        typer.echo(dev_banner(token, base_url), err=True)
-    store = open_store(database)
-    app = create_app(
-        store,
-        base_url=base_url,
-        security=config,
-        provenance_key=_provenance_key(provenance_key, development=token is not None),
-    )
-    if demo:
-        from healthtwin.api.demo import load_demo
+    with ExitStack() as stack:
+        listening = stack.enter_context(bind_port(host, port))
+        base_url = f"http://{host}:{port}/fhir"
+        if token is not None:
+            typer.echo(dev_banner(token, base_url), err=True)
+        if demo and database is None:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="healthtwin-")))
+            database = f"sqlite:///{folder / 'demo.sqlite'}"
+            typer.echo(
+                f"Demo data: a temporary SQLite file, {folder / 'demo.sqlite'}, deleted when "
+                "the server stops (give --database URL to keep it).",
+                err=True,
+            )
+        store = stack.enter_context(open_store(database))
+        app = create_app(
+            store,
+            base_url=base_url,
+            security=config,
+            provenance_key=_provenance_key(provenance_key, development=token is not None),
+        )
+        if demo:
+            from healthtwin.api.demo import load_demo
 
-        load_demo(app.state, store)
-    typer.echo(dashboard_address(host, port, token))
-    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
+            load_demo(app.state, store)
+        typer.echo(dashboard_address(host, port, token))
+        server = uvicorn.Server(uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=5))
+        stack.enter_context(_sigterm_unwinds())
+        server.run(sockets=[listening])
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """Let SIGTERM end the command by unwinding (temporary demo data is then deleted).
+
+    uvicorn stops gracefully on SIGTERM and then raises the signal again; with the
+    default action the process would die before any cleanup ran.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def unwind(number: int, frame: Any) -> None:
+        raise SystemExit(128 + number)
+
+    previous = signal.signal(signal.SIGTERM, unwind)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def bind_port(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``, bound now (before any address is printed).
+
+    Raises
+    ------
+    InvalidParameterError
+        If the port is taken or the address cannot be used (exit 2 on the command line).
+
+    Examples
+    --------
+    >>> with bind_port("127.0.0.1", 0) as first:
+    ...     taken = first.getsockname()[1]
+    ...     bind_port("127.0.0.1", taken)
+    Traceback (most recent call last):
+    ...
+    healthtwin.errors.InvalidParameterError: cannot listen on 127.0.0.1:... is the port ...
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        # As uvicorn does: a port left in TIME_WAIT by a stopped server is free again.
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind((host, port))
+        listening.listen(2048)
+    except OSError as err:
+        listening.close()
+        raise InvalidParameterError(
+            f"cannot listen on {host}:{port} ({err.strerror or err}): is the port already in "
+            "use (another healthtwin serve?); stop it or choose another --port"
+        ) from err
+    listening.set_inheritable(True)
+    return listening
 
 
 def dashboard_address(host: str, port: int, token: str | None) -> str:

@@ -259,10 +259,11 @@ def monitor_command(
             ) from err
         series.setdefault(key, []).append((row["date"], value))
     output = output_for(json_output, quiet)
-    with output.progress(f"monitoring {len(series)} series"):
+    with output.progress(f"monitoring {len(series)} series", total=len(series)) as bar:
         ranked = monitor_weekly_series(
-            series, method=method, neighbours=borders, lookback_weeks=lookback_weeks
-        )
+            series, method=method, neighbours=borders, lookback_weeks=lookback_weeks,
+            on_progress=bar.update,
+        )  # fmt: skip
     out.write_text(ranked.to_json(), encoding="utf-8")
     if report is not None:
         from healthtwin.scenarios.monitor_report import monitor_histories, write_monitor_report

@@ -109,8 +109,14 @@ def sync(
         sensor_sd=sensor_sd,
     )
     series, observed = prepared.series, list(prepared.observed)
-    with output.progress(f"assimilating {series.times.size} readings ({members} members)"):
-        synced = prepared.run(wanted, members=members, prior_cv=prior_cv, horizons=ahead, seed=seed)
+    with output.progress(
+        f"assimilating {series.times.size} readings ({members} members)",
+        total=series.times.size,
+    ) as bar:
+        synced = prepared.run(
+            wanted, members=members, prior_cv=prior_cv, horizons=ahead, seed=seed,
+            on_progress=bar.update,
+        )  # fmt: skip
     out.parent.mkdir(parents=True, exist_ok=True)
     synced.report.write_csv(out, "min")
     lines = [

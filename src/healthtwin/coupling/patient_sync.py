@@ -10,7 +10,7 @@ reading.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,7 @@ __all__ = [
     "SyncedTwin",
     "TwinRecipe",
     "sync_twin",
+    "synchronise_counted",
 ]
 
 #: UVA/Padova names users estimate -> (parameter, lower, upper bound).
@@ -111,8 +112,13 @@ def sync_twin(
     prior_cv: float = 0.3,
     horizons: Sequence[float] = (30.0, 60.0, 120.0),
     seed: int = 0,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> SyncedTwin:
     """Build the twin from ``recipe`` and assimilate ``series`` (columns ``observed``).
+
+    ``on_progress``, when given, is called with ``(readings assimilated, readings)``
+    after each reading; the readings then go through the filter one at a time, in the
+    same order and with the same random stream, so the result does not change.
 
     Raises
     ------
@@ -151,8 +157,71 @@ def sync_twin(
         assimilator=EnsembleKalmanFilter(view, inflation=1.01, rtps=0.5),
     )
     obs = OutputObservation(model, list(observed), list(noise_sd))
-    report = synchronise(
-        twin, series, obs, parameter_columns=columns, parameter_names=params, horizons=horizons
-    )
+    report = synchronise_counted(
+        twin, series, obs, parameter_columns=columns, parameter_names=params,
+        horizons=horizons, on_progress=on_progress,
+    )  # fmt: skip
     nominal = tuple(float(reference.theta[0, c]) for c in columns)
     return SyncedTwin(twin, report, tuple(estimate), tuple(params), nominal)
+
+
+def synchronise_counted(
+    twin: Twin[Any],
+    series: ObservationSeries,
+    obs: Any,
+    *,
+    parameter_columns: Sequence[int] = (),
+    parameter_names: Sequence[str] = (),
+    horizons: Sequence[float] = (30.0, 60.0, 120.0),
+    on_progress: Callable[[int, int], None] | None = None,
+) -> SyncReport:
+    """:func:`~healthtwin.assimilation.synchronise`, telling ``on_progress`` after each reading.
+
+    Without a callback this is one call of ``synchronise``. With one, each reading is
+    synchronised on its own and the reports are joined: the twin sees the same readings in
+    the same order and draws the same random numbers, so the report is the same.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from healthtwin.assimilation import ObservationSeries
+    >>> from healthtwin.core import Twin
+    >>> from types import SimpleNamespace
+    >>> class Still:
+    ...     def advance(self, state, t0, t1, inputs, rng): return state
+    >>> class Reading:
+    ...     outputs = ("x",)
+    ...     def predict(self, state): return state.theta
+    >>> twin = Twin(Still(), SimpleNamespace(theta=np.zeros((4, 1))), 0.0, seed=0)
+    >>> seen = []
+    >>> report = synchronise_counted(
+    ...     twin, ObservationSeries(np.array([1.0, 2.0]), np.array([3.0, 4.0])), Reading(),
+    ...     horizons=(), on_progress=lambda done, total: seen.append((done, total)))
+    >>> seen, report.filtered.shape
+    ([(1, 2), (2, 2)], (2, 1, 4))
+    """
+    options: dict[str, Any] = {
+        "parameter_columns": parameter_columns,
+        "parameter_names": parameter_names,
+        "horizons": horizons,
+    }
+    if on_progress is None:
+        return synchronise(twin, series, obs, **options)
+    total = int(series.times.size)
+    parts = []
+    for i in range(total):
+        reading = ObservationSeries(series.times[i : i + 1], series.values[i : i + 1])
+        parts.append(synchronise(twin, reading, obs, **options))
+        on_progress(i + 1, total)
+    first = parts[0]
+    return SyncReport(
+        series.times,
+        series.values,
+        first.outputs,
+        np.concatenate([p.filtered for p in parts]),
+        np.concatenate([p.parameters for p in parts]),
+        first.parameter_names,
+        np.concatenate([p.forecasts for p in parts]),
+        first.horizons,
+        np.concatenate([p.used for p in parts]),
+    )

@@ -2,18 +2,23 @@
 
 :data:`dashboard_router` serves the HTML views (Jinja2, autoescaped) and the static files
 (``app.js``, ``dashboard.css`` and ``plotly.min.js`` read from the installed ``plotly``
-package). :class:`DashboardHeaders` gives pages under ``/dashboard`` a Content-Security-
-Policy that lets them load their own scripts and styles (and nothing from elsewhere);
-the API's responses keep their stricter policy. Jinja2 and plotly are the optional extra
+package; ``GET`` and ``HEAD``, with an ``ETag``). :class:`DashboardHeaders` gives pages
+under ``/dashboard`` a Content-Security-Policy that lets them load their own scripts and
+styles (and nothing from elsewhere), and lets browsers keep the static files for a day
+(:data:`STATIC_CACHE`); pages and the API keep ``Cache-Control: no-store`` and the API
+its stricter policy. Errors under ``/dashboard`` are answered for a person, as a small
+HTML page (:func:`error_page`), not as FHIR JSON. Jinja2 and plotly are the optional extra
 ``healthtwin[dashboard]``, imported when a page is first served.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import re
 from dataclasses import dataclass
 from functools import cache
+from http import HTTPStatus
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -27,9 +32,11 @@ __all__ = [
     "DASHBOARD_CSP",
     "NAVIGATION",
     "PREFIX",
+    "STATIC_CACHE",
     "DashboardHeaders",
     "NavItem",
     "dashboard_router",
+    "error_page",
     "plotly_js_path",
 ]
 
@@ -48,6 +55,9 @@ _STATIC = {
     "worlds.js": "text/javascript",
 }
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+#: Static files hold no data and change only with the package: browsers keep them a day.
+STATIC_CACHE = "public, max-age=86400"
+_STATIC_PREFIX = PREFIX + "/static/"
 
 dashboard_router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
@@ -79,7 +89,9 @@ Send = Any
 class DashboardHeaders:
     """ASGI middleware: the dashboard's Content-Security-Policy on pages under ``/dashboard``.
 
-    Put it outside any middleware that sets the API's policy, so it has the last word.
+    Successful answers for static files (``/dashboard/static/*``) get
+    :data:`STATIC_CACHE` instead of ``no-store``. Put it outside any middleware that sets
+    the API's policy or ``Cache-Control``, so it has the last word.
     """
 
     def __init__(self, app: Any) -> None:
@@ -91,14 +103,17 @@ class DashboardHeaders:
             await self.app(scope, receive, send)
             return
 
+        static = path.startswith(_STATIC_PREFIX)
+
         async def send_with_policy(message: Any) -> None:
             if message["type"] == "http.response.start":
-                kept = [
-                    (k, v)
-                    for k, v in message.get("headers", [])
-                    if k.lower() != b"content-security-policy"
-                ]
-                message["headers"] = [*kept, (b"content-security-policy", DASHBOARD_CSP.encode())]
+                cached = static and message.get("status") in (200, 304)
+                replaced = {b"content-security-policy", *([b"cache-control"] if cached else [])}
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in replaced]
+                added = [(b"content-security-policy", DASHBOARD_CSP.encode())]
+                if cached:
+                    added.append((b"cache-control", STATIC_CACHE.encode()))
+                message["headers"] = [*kept, *added]
             await send(message)
 
         await self.app(scope, receive, send_with_policy)
@@ -161,10 +176,10 @@ def render(template: str, **context: Any) -> str:
     return rendered
 
 
-def _page(request: Request, template: str, **context: Any) -> HTMLResponse:
-    security = getattr(request.app.state, "security", None)
-    header = getattr(security, "purpose_header", "X-Purpose-Of-Use")
-    return HTMLResponse(render(template, purpose_header=header, **context))
+def _page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    state = getattr(request.scope.get("app"), "state", None)
+    header = getattr(getattr(state, "security", None), "purpose_header", "X-Purpose-Of-Use")
+    return HTMLResponse(render(template, purpose_header=header, **context), status_code=status)
 
 
 def _checked(value: str, what: str) -> str:
@@ -246,12 +261,56 @@ def governance(request: Request) -> HTMLResponse:
     return _page(request, "governance.html", title="Governance", active="governance")
 
 
-@dashboard_router.get("/static/{name}")
-def static(name: str) -> Response:
-    """The dashboard's script and style sheet, and Plotly.js from the plotly package."""
+@dashboard_router.api_route("/static/{name}", methods=["GET", "HEAD"])
+def static(request: Request, name: str) -> Response:
+    """The dashboard's script and style sheet, and Plotly.js from the plotly package.
+
+    Each answer carries an ``ETag``; a request whose ``If-None-Match`` holds it gets
+    ``304 Not Modified`` and no body.
+    """
     if name == "plotly.min.js":
-        return FileResponse(plotly_js_path(), media_type="text/javascript")
+        path = plotly_js_path()
+        stat = path.stat()
+        tag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+        if _fresh(request, tag):
+            return Response(status_code=304, headers={"ETag": tag})
+        return FileResponse(path, media_type="text/javascript", headers={"ETag": tag})
     if name not in _STATIC:
         raise NotFoundError(f"no dashboard file {name[:80]!r}")
-    text = (resources.files("healthtwin.dashboard") / "static" / name).read_text(encoding="utf-8")
-    return Response(text, media_type=_STATIC[name])
+    text = _static_text(name)
+    tag = f'"{hashlib.sha256(text.encode()).hexdigest()[:32]}"'
+    if _fresh(request, tag):
+        return Response(status_code=304, headers={"ETag": tag})
+    return Response(text, media_type=_STATIC[name], headers={"ETag": tag})
+
+
+@cache
+def _static_text(name: str) -> str:
+    return (resources.files("healthtwin.dashboard") / "static" / name).read_text(encoding="utf-8")
+
+
+def _fresh(request: Request, tag: str) -> bool:
+    """Whether the browser's copy (``If-None-Match``) is the current one."""
+    asked = request.headers.get("if-none-match", "")
+    return tag in {t.strip().removeprefix("W/") for t in asked.split(",")}
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    """An error under ``/dashboard`` as a small, accessible HTML page (status kept).
+
+    ``message`` is escaped (the page may repeat what was asked, such as an id).
+
+    Examples
+    --------
+    >>> from starlette.requests import Request
+    >>> request = Request({"type": "http", "method": "GET", "path": "/dashboard/x",
+    ...                    "headers": [], "query_string": b""})
+    >>> page = error_page(request, 404, "no page <b>x</b>")
+    >>> page.status_code, "no page &lt;b&gt;x&lt;/b&gt;" in page.body.decode()
+    (404, True)
+    """
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    return _page(
+        request, "error.html", status, title=f"{status} {phrase}", active="", code=status,
+        phrase=phrase, message=message,
+    )  # fmt: skip

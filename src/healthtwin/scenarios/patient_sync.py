@@ -13,7 +13,7 @@ ensemble Kalman filter over the readings (:func:`prepare_sync`, then :meth:`Sync
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -339,8 +339,12 @@ class SyncRun:
         prior_cv: float = 0.3,
         horizons: Sequence[float] = (30.0, 60.0, 120.0),
         seed: int = 0,
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> SyncedTwin:
         """Assimilate every reading: filtered outputs, parameters and forecasts per reading.
+
+        ``on_progress`` is called with ``(readings assimilated, readings)`` after each
+        reading; the result is the same with or without it.
 
         Raises
         ------
@@ -358,6 +362,7 @@ class SyncRun:
             prior_cv=prior_cv,
             horizons=list(horizons),
             seed=seed,
+            on_progress=on_progress,
         )
 
 

@@ -13,7 +13,7 @@ progression with its interval) and each patient's top explanations.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ __all__ = [
     "TrainedModel",
     "load_prognosis_dataset",
     "predict_patients",
+    "survival_fits",
     "train_progression",
     "train_survival",
 ]
@@ -92,6 +93,7 @@ def train_survival(
     horizon: float | None = None,
     seed: int = 0,
     reporter: Reporter | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> TrainedModel:
     """Fit, cross-validate and save a survival model with its card.
 
@@ -113,6 +115,11 @@ def train_survival(
         Seed of the folds and bootstrap.
     reporter
         Told when each of the three stages starts.
+    on_progress
+        Called with ``(model fits done, model fits)`` as each stage ends: ``folds`` fits
+        of the cross-validation, the full-data model and ``replicates`` refits, and
+        ``folds`` out-of-fold fits for calibration and fairness (``2 * folds +
+        replicates + 1`` in all; :func:`survival_fits`).
 
     Raises
     ------
@@ -130,13 +137,18 @@ def train_survival(
     cv = cross_validate_survival(
         model, data.features, time, event, n_splits=folds, n_repeats=1, random_state=seed
     )
+    count = on_progress or _ignore
+    total = survival_fits(replicates, folds)
+    count(folds, total)
     report.progress(1 / 3, f"fitting {model} and {replicates} bootstrap refits")
     fitted = BootstrapSurvival(model, replicates=replicates, seed=seed).fit(
         data.features, time, event
     )
+    count(folds + replicates + 1, total)
     report.progress(2 / 3, "out-of-fold calibration and fairness")
     metrics = {f"cv_{k}": float(v["mean"]) for k, v in cv.summary().items()}
     reports, calibration = _fairness(model, data, time, event, groups, horizon, folds, seed)
+    count(total, total)
     report.progress(1.0)
     metrics[f"calibration_mae_at_{calibration.horizon:g}"] = float(calibration.mean_absolute_error)
     for subgroup in reports:
@@ -161,10 +173,33 @@ def train_survival(
     return TrainedModel(saved.path, saved.sha256, metrics, tuple(reports))
 
 
-def train_progression(data: Any, model: str, out: Path, *, seed: int = 0) -> TrainedModel:
+def survival_fits(replicates: int, folds: int) -> int:
+    """Model fits of :func:`train_survival`: cross-validation, bootstrap, out-of-fold.
+
+    Examples
+    --------
+    >>> survival_fits(20, 5)
+    31
+    """
+    return 2 * folds + replicates + 1
+
+
+def _ignore(done: int, total: int) -> None:
+    """No progress callback: nothing to tell."""
+
+
+def train_progression(
+    data: Any,
+    model: str,
+    out: Path,
+    *,
+    seed: int = 0,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> TrainedModel:
     """Fit a progression model, calibrate its conformal intervals, score them held out.
 
-    Patients are split 60/20/20 (fit, calibrate, test) at random.
+    Patients are split 60/20/20 (fit, calibrate, test) at random. ``on_progress`` is
+    called with ``(stages done, 3)`` after the fit, the calibration and the held-out test.
 
     Raises
     ------
@@ -185,10 +220,14 @@ def train_progression(data: Any, model: str, out: Path, *, seed: int = 0) -> Tra
     )
     frame, y = data.features, np.asarray(data.y)
     fitted = ProgressionModel(model, categorical=data.categorical, random_state=seed)
+    count = on_progress or _ignore
     fitted.fit(frame.iloc[fit_rows], y[fit_rows])
+    count(1, 3)
     fitted.calibrate(frame.iloc[cal_rows], y[cal_rows])
+    count(2, 3)
     held = fitted.predict_interval(frame.iloc[test_rows], alpha=0.1)
     errors = np.abs(fitted.predict(frame.iloc[test_rows]) - y[test_rows])
+    count(3, 3)
     metrics = {
         "holdout_mae": float(errors.mean()),
         "holdout_coverage_90": float(np.mean(held.covers(y[test_rows]))),

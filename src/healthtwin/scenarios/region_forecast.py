@@ -121,17 +121,9 @@ class RegionEnsemble:
         >>> out.summary["regions"], out.arrays["baseline.incidence"].shape
         (['a'], (2, 20))
         """
-        parts: dict[str, list[EpidemicResult]] = {}
-        for number, task in enumerate(self.tasks):
-            reporter.check()
-            parts.setdefault(task.variant, []).append(run_task(self.spec, task))
-            reporter.progress(
-                (number + 1) / len(self.tasks),
-                f"{task.variant}: replicate {task.replicate_ids[0]}",
-            )
+        parts = self.results(reporter)
         summaries, arrays = {}, {}
-        for name, results in parts.items():
-            merged = merge_results(results)
+        for name, merged in parts.items():
             summaries[name] = summarise_variant(self.spec, name, merged)
             for quantity in ("incidence", "icu_occupancy"):
                 arrays[f"{_slug(name)}.{quantity}"] = merged.get(quantity).sum(axis=2)
@@ -140,10 +132,36 @@ class RegionEnsemble:
             "scenario": self.spec.name,
             "days": self.spec.days,
             "replicates": self.spec.replicates,
-            "regions": list(next(iter(parts.values()))[0].regions) if parts else [],
+            "regions": list(next(iter(parts.values())).regions) if parts else [],
             "variants": summaries,
         }
         return RunOutput(summary, arrays)
+
+    def results(self, reporter: Reporter) -> dict[str, EpidemicResult]:
+        """Run every task in order and merge each variant's replicates (no summary).
+
+        ``reporter.progress`` is told after each task (the share of tasks done) and
+        ``reporter.check`` before each. Replicates are seeded by their id, never by the
+        task that runs them, so the results equal those of one call per variant.
+
+        Examples
+        --------
+        >>> from healthtwin.scenarios.reporting import SilentReporter
+        >>> spec = parse_region_scenario({"days": 5, "replicates": 2, "disease": {"r0": 2},
+        ...     "geography": {"regions": [{"name": "a", "population": 1e4}]},
+        ...     "initial_infected": {"a": 10}})
+        >>> plan_region_ensemble(spec).results(SilentReporter())["baseline"].replicate_ids
+        (0, 1)
+        """
+        parts: dict[str, list[EpidemicResult]] = {}
+        for number, task in enumerate(self.tasks):
+            reporter.check()
+            parts.setdefault(task.variant, []).append(run_task(self.spec, task))
+            reporter.progress(
+                (number + 1) / len(self.tasks),
+                f"{task.variant}: replicate {task.replicate_ids[0]}",
+            )
+        return {name: merge_results(results) for name, results in parts.items()}
 
 
 def plan_region_ensemble(

@@ -13,14 +13,20 @@ probability of detection and timeliness over its 42 scenarios.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from healthtwin.errors import InvalidInputError
 from healthtwin.surveillance import detect, read_series_csv
-from healthtwin.surveillance.detect import METHODS
+from healthtwin.surveillance.detect import METHODS, detect_matrix
 from healthtwin.surveillance.evaluation import EvaluationResult, evaluate_detectors
 from healthtwin.surveillance.monitor import (
     CrossBorderMonitor,
+    FullDetection,
     MonitorConfig,
     MonitorReport,
     SeriesKey,
@@ -149,6 +155,7 @@ def monitor_weekly_series(
     method: str = "farrington-flexible",
     neighbours: Mapping[str, Sequence[str]] | None = None,
     lookback_weeks: int = 4,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> MonitorReport:
     """Rank the latest week's alarms over many weekly series, with their evidence.
 
@@ -163,6 +170,9 @@ def monitor_weekly_series(
         Country -> bordering countries (alarms in neighbours are evidence).
     lookback_weeks
         Latest weeks evaluated per series.
+    on_progress
+        Called with ``(series evaluated, series)``; the detector then runs one series at
+        a time (each series' bounds depend on that series alone, so the report is the same).
 
     Returns
     -------
@@ -184,7 +194,8 @@ def monitor_weekly_series(
             method=method,
             neighbours={} if neighbours is None else neighbours,
             lookback_weeks=lookback_weeks,
-        )
+        ),
+        detector=None if on_progress is None else _SeriesCounter(on_progress, len(series)),
     )
     for (country, disease, syndrome), points in series.items():
         ordered = sorted(points)
@@ -194,3 +205,51 @@ def monitor_weekly_series(
             start=ordered[0][0],
         )
     return monitor.evaluate()
+
+
+@dataclass(frozen=True)
+class _Stacked:
+    """Detections of single series stacked into ``(n_series, n_monitored)`` arrays."""
+
+    expected: NDArray[np.float64]
+    upperbound: NDArray[np.float64]
+    alarm: NDArray[np.bool_]
+    defined: NDArray[np.bool_]
+    score: NDArray[np.float64]
+    reason: NDArray[np.str_]
+
+
+@dataclass
+class _SeriesCounter:
+    """The monitor's detector, run one series at a time and counting the series done."""
+
+    on_progress: Callable[[int, int], None]
+    total: int
+    done: int = 0
+
+    def __call__(
+        self,
+        observed: ArrayLike,
+        *,
+        method: str,
+        monitored: ArrayLike,
+        dates: ArrayLike | None = None,
+        control: Mapping[str, object] | None = None,
+    ) -> FullDetection:
+        rows = np.atleast_2d(np.asarray(observed, dtype=np.float64))
+        found: list[Any] = []
+        for row in rows:
+            found.append(
+                detect_matrix(
+                    row[None, :], method=method, monitored=monitored, dates=dates,
+                    control=control,
+                )
+            )  # fmt: skip
+            self.done += 1
+            self.on_progress(self.done, self.total)
+        return _Stacked(
+            *(np.concatenate([np.asarray(getattr(f, name)) for f in found]) for name in _FIELDS)
+        )
+
+
+_FIELDS = ("expected", "upperbound", "alarm", "defined", "score", "reason")
