@@ -182,8 +182,9 @@ def run_variants(
         Called with ``(replicate runs done, variants x replicates)``. In this process the
         ensemble then runs as up to :data:`COUNTED_STEPS` tasks per variant of at least
         :data:`MIN_COUNTED_BATCH` replicates (:meth:`RegionEnsemble.results`; smaller
-        batches would cost the vectorised speed); on Dask each finished future counts its replicates. Replicates are seeded
-        by id, so the results are the same with or without it.
+        batches would cost the vectorised speed); on Dask each finished future counts its
+        replicates. Replicates are seeded by id, so the results are the same with or
+        without it.
 
     Returns
     -------
