@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from healthtwin.cli import main
-from healthtwin.scenarios import WorldResult, WorldScenario, load_world, run_world
+from healthtwin.scenarios import WorldResult, WorldScenario, load_world, run_world, write_outputs
+from healthtwin.scenarios.world_results import ReplicateBand
 
 DeathsCheck = Callable[[WorldResult], None]
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "local-to-global.yaml"
@@ -83,6 +84,45 @@ def test_every_scale_reports(result: WorldResult) -> None:
     assert result.monitor.n_series == 2
 
 
+def test_the_outputs_show_waiting_regions_patients_and_the_links(
+    result: WorldResult, tmp_path: Path
+) -> None:
+    names = {p.name for p in write_outputs(result, tmp_path)}
+    assert {"regions.csv", "patients.csv", "hospital_totals.csv", "report.html"} <= names
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    band = ReplicateBand(2)
+    assert summary["interval"]["label"] == "range of 2 replicates"
+    for c in result.countries:
+        s = summary["countries"][c.name]
+        # Two replicates: medians are means, so the regions' add up to the nation's.
+        regions = s["regions"].values()
+        assert sum(r["infections"][1] for r in regions) == pytest.approx(s["infections"][1])
+        assert all(0 <= r["attack_rate"][0] <= r["attack_rate"][2] <= 1 for r in regions)
+        ward = np.zeros(2)
+        for h, name in enumerate(c.hospitals):
+            runs = [row[h] for row in c.hospital_runs]
+            per_rep = np.array([r.queue_days[:, r.units.index("ward")].sum() for r in runs])
+            assert s["hospitals"][name]["queue_days"]["ward"] == pytest.approx(band.of(per_rep))
+            ward += per_rep
+        assert s["ward_queue_days"] == pytest.approx(band.of(ward))
+        # Beds move between hospitals, none are created.
+        moved = [h["icu_beds_moved"] for h in s["hospitals"].values()]
+        assert sum(moved) == 0
+        assert s["beds_moved"] == sum(r["moved"] for r in s["reallocations"])
+        assert s["icu_admissions"] is not None
+    # Ruritania's campaign starts on day 30; Syldavia has none.
+    assert all(
+        r["vaccine_doses"][0] > 0 for r in summary["countries"]["Ruritania"]["regions"].values()
+    )
+    assert all(
+        r["vaccine_doses"] is None for r in summary["countries"]["Syldavia"]["regions"].values()
+    )
+    page = (tmp_path / "report.html").read_text()
+    assert "Links between scales" in page
+    assert summary["federation"]["version"] in page
+    assert page.count("<figure>") == 4 * len(result.countries)
+
+
 def test_the_command_line_runs_it_and_reports_as_json(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -92,3 +132,57 @@ def test_the_command_line_runs_it_and_reports_as_json(
     document = json.loads(capsys.readouterr().out)
     assert set(document["countries"]) == {"Ruritania", "Syldavia"}
     assert {p.name for p in tmp_path.iterdir()} >= {"summary.json", "report.html"}
+
+
+def test_the_shared_model_acts_on_the_hospitals_or_says_why_not(result: WorldResult) -> None:
+    summary = result.summary()
+    assert result.world.federation is not None
+    assert result.world.federation.share_back == "triage"
+    triaged = 0
+    for name, block in summary["countries"].items():
+        for hospital, h in block["hospitals"].items():
+            card = h["prognosis_model"]
+            assert card["reason"], (name, hospital)
+            # Every hospital here has an ICU, twins and a cohort: triage, never the pathway.
+            assert card["applied"] == "triage", (name, hospital)
+            assert not card["applied_to_pathway"]
+            triage = h["patients"]["triage"]
+            assert 0 <= triage["triaged"] <= triage["patients"]
+            triaged += triage["triaged"]
+    assert triaged > 0
+
+
+def test_triage_changes_the_hospitals_numbers() -> None:
+    # Issue 15: with share_back: pathway the model was recorded but the twins routed every
+    # patient, so the outputs were byte-identical without it. Triage must change them.
+    world = _small().model_copy(update={"days": 28, "replicates": 1})
+    assert world.federation is not None
+    card = world.federation.model_copy(update={"share_back": "model-card"})
+    runs = [run_world(w) for w in (world, world.model_copy(update={"federation": card}))]
+    icu = [
+        [
+            run.unit_occupancy(site.icu_unit or "icu").sum()
+            for c, country in zip(r.countries, r.world.countries, strict=True)
+            for run, site in zip(c.hospital_runs[0], country.hospitals, strict=True)
+        ]
+        for r in runs
+    ]
+    assert icu[0] != icu[1]
+    recorded = runs[1].summary()["countries"]["Ruritania"]["hospitals"]
+    assert all(h["prognosis_model"]["applied"] == "recorded-only" for h in recorded.values())
+
+
+def test_in_hospital_fatality_rises_with_age(result: WorldResult) -> None:
+    # Pooled over the world's hospitals (the small run admits few children).
+    patients = np.zeros(3)
+    deaths = np.zeros(3)
+    for block in result.summary()["countries"].values():
+        for h in block["hospitals"].values():
+            for b, band in enumerate(h["patients"]["by_age_band"].values()):
+                patients[b] += band["patients"]
+                deaths[b] += band["deaths"]
+    assert (patients > 10).all()
+    fatality = deaths / patients
+    assert fatality[0] < 0.05  # children: illustrative 0.9 %
+    assert fatality[0] < fatality[1] < fatality[2]
+    assert fatality[2] > 0.12  # over-65s: illustrative 21.8 %

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from healthtwin.scenarios.federated import (
     synthetic_patients,
     train_federation,
 )
+from healthtwin.scenarios.world import PatientsSpec
 
 FEATURE_COLUMNS = ("age_years", "female", "bmi_kg_m2", "diabetes", "hypertension")
 UNIT = {"los_hours": {"dist": "exponential", "mean": 100}}
@@ -249,4 +251,40 @@ def test_the_world_run_checks_the_model_on_its_admitted_patients() -> None:
     assert 0.0 < check["mean_predicted_icu"] < 1.0
     assert check["observed_icu_share"] == pytest.approx(block["icu_transfer_share"])
     assert 0.0 <= check["brier"] <= 1.0
+    assert result.federation is not None
     assert check["version"] == result.federation.provenance.target
+
+
+def test_each_hospital_is_told_what_the_model_changed_there(trained: FederatedWorld) -> None:
+    # Hospitals without twins: the pathway takes the model (share_back: pathway) ...
+    world = _world()
+    _, shared = share_back(world, trained)
+    assert {s.applied for s in shared.shared} == {"pathway"}
+    assert all(s.as_dict()["applied_to_pathway"] for s in shared.shared)
+    # ... hospitals whose twins route the patients keep their pathway and say why ...
+    twins = world.model_copy(
+        update={
+            "countries": [
+                c.model_copy(update={"patients": PatientsSpec(course="twins")})
+                for c in world.countries
+            ]
+        }
+    )
+    same, recorded = share_back(twins, trained)
+    for site, before, s in zip(
+        (h for c in same.countries for h in c.hospitals),
+        (h for c in twins.countries for h in c.hospitals),
+        recorded.shared,
+        strict=True,
+    ):
+        assert s.applied == "recorded-only"
+        assert "twins" in s.reason
+        assert not s.as_dict()["applied_to_pathway"]
+        assert site.config.pathways == before.config.pathways
+    # ... and triage without twins and a cohort cannot act, and says so.
+    assert world.federation is not None
+    spec = world.federation.model_copy(update={"share_back": "triage"})
+    triage = world.model_copy(update={"federation": spec})
+    _, untriaged = share_back(triage, replace(trained, spec=spec))
+    assert {s.applied for s in untriaged.shared} == {"recorded-only"}
+    assert all("cohort" in s.reason for s in untriaged.shared)

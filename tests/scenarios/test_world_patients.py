@@ -115,7 +115,7 @@ def test_twin_stays_exceed_usual_stays_within_a_99_percent_interval() -> None:
 def test_the_report_shows_the_twins(twins: WorldResult, tmp_path: Path) -> None:
     write_outputs(twins, tmp_path)
     page = (tmp_path / "report.html").read_text()
-    assert "twin icu need share" in page
+    assert "Share whose twin predicted ICU need" in page
     assert "National ICU planner" not in page
     assert (
         json.loads((tmp_path / "summary.json").read_text())["countries"]["X"]["hospitals"]["h"][

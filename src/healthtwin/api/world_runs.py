@@ -6,10 +6,11 @@
   (:mod:`healthtwin.scenarios.world_jobs`: progress after each country and the
   federation, cancellation between them); answered ``202`` with the job.
 - ``GET /api/v1/worlds`` and ``GET /api/v1/worlds/{job_id}``: status.
-- ``GET /api/v1/worlds/{job_id}/results``: the world's summary (key numbers with 5, 50
-  and 95 % quantiles per country and hospital), the cross-border monitor's report and each
-  country's national daily series as bands; ``409`` until the job has succeeded. The result
-  is kept in the store with the job.
+- ``GET /api/v1/worlds/{job_id}/results``: the world's summary (key numbers with their
+  median and band per country and hospital: the range of fewer than 20 replicates, else
+  the 5-95 % interval; ``summary["interval"]`` says which), the cross-border monitor's
+  report and each country's national daily series as bands; ``409`` until the job has
+  succeeded. The result is kept in the store with the job.
 
 Fields that name files are refused, and a run larger than
 :data:`~healthtwin.scenarios.world_jobs.MAX_WORLD_WORK` replicate-day-regions is refused

@@ -109,9 +109,12 @@ def run(
         written = write_outputs(result, out)
     summary = result.summary()
     lines = [str(path) for path in written]
+    for warning in summary["warnings"]:
+        output.warn(warning)
+    band = summary["interval"]["label"]  # the range of few replicates, or a 90 % interval
     for name, country in summary["countries"].items():
         q = country["admissions"]
-        lines.append(f"{name}: admissions {q[1]:.0f} [{q[0]:.0f}, {q[2]:.0f}] (median [5 %, 95 %])")
+        lines.append(f"{name}: admissions {q[1]:.0f} [{q[0]:.0f}, {q[2]:.0f}] (median [{band}])")
     if "federation" in summary:
         last = summary["federation"]["rounds"][-1]["metrics"]
         metrics = ", ".join(f"{k} {v:.3f}" for k, v in last.items())

@@ -45,7 +45,10 @@ patients have twins and a cohort (the risk is the matched member's;
 :func:`~healthtwin.scenarios.world_patients.prefetch_world_twins`); the pathways are
 left alone. With ``share_back: model-card`` (always so for the Cox model or a shipped
 data set, whose outcome is not an ICU transfer) the pathways are left alone and the
-model is recorded in each hospital's results only. The logistic model on ``synthetic``
+model is recorded in each hospital's results only. Each hospital's record says what the
+model did there (``applied``: ``pathway``, ``triage`` or ``recorded-only``, with a
+``reason``): ``pathway`` only in hospitals with an ICU and without twins, ``triage`` only
+in hospitals with an ICU whose patients have twins and a cohort. The logistic model on ``synthetic``
 or ``twins`` data becomes each hospital's prognosis model (``HospitalSite.prognosis``).
 
 Every random draw comes from a stream named ``world/federation/<country>/<hospital>``
@@ -90,7 +93,7 @@ from healthtwin.store import open_store
 from healthtwin.synthetic.demographics import sample_demographics
 
 if TYPE_CHECKING:
-    from healthtwin.scenarios.world import HospitalSite, WorldScenario
+    from healthtwin.scenarios.world import CountryWorld, HospitalSite, WorldScenario
 
 __all__ = [
     "FEATURES",
@@ -300,6 +303,11 @@ class SharedModel:
         pathway was not changed).
     triage_threshold : float or None
         The risk above which patients go straight to the ICU (``share_back: triage``).
+    applied : {"pathway", "triage", "recorded-only"}
+        What the model changed in this hospital's run: its entry unit's ICU-transfer
+        probability, the admission unit of its patients above the threshold, or nothing.
+    reason : str
+        Why, in words (for ``recorded-only``: what would make it act).
     """
 
     country: str
@@ -309,13 +317,17 @@ class SharedModel:
     icu_probability_before: float | None
     icu_probability_after: float | None
     triage_threshold: float | None = None
+    applied: Literal["pathway", "triage", "recorded-only"] = "recorded-only"
+    reason: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready view."""
         return {
             "model": self.model,
             "version": self.version,
-            "applied_to_pathway": self.icu_probability_after is not None,
+            "applied": self.applied,
+            "reason": self.reason,
+            "applied_to_pathway": self.applied == "pathway",
             "icu_probability_before": self.icu_probability_before,
             "icu_probability_after": self.icu_probability_after,
             "triage_threshold": self.triage_threshold,
@@ -597,8 +609,6 @@ def share_back(
     the ICU); otherwise the world is unchanged and the model is only recorded.
     """
     spec = federated.spec
-    apply = spec.share_back == "pathway"
-    threshold = spec.triage_threshold if spec.share_back == "triage" else None
     shared: list[SharedModel] = []
     countries = []
     k = 0
@@ -607,11 +617,14 @@ def share_back(
         for site in country.hospitals:
             risk = federated.risk[k]
             k += 1
+            applied, reason = _how_applied(spec, country, site)
             before = after = None
-            if apply and site.icu_unit is not None:
+            if applied == "pathway":
+                assert site.icu_unit is not None
                 before = float(site.config.pathways[site.entry_unit].get(site.icu_unit, 0.0))
                 after = float(np.mean(1.0 / (1.0 + np.exp(-risk))))
                 site = _with_icu_probability(site, after)
+            threshold = spec.triage_threshold if spec.share_back == "triage" else None
             if spec.predicts_icu():
                 # The hospital's prognosis model: each admitted patient's own risk.
                 theta = np.asarray(federated.result.theta, dtype=float)
@@ -630,12 +643,42 @@ def share_back(
                     before,
                     after,
                     threshold,
+                    applied,
+                    reason,
                 )
             )
             hospitals.append(site)
         countries.append(country.model_copy(update={"hospitals": hospitals}))
     return world.model_copy(update={"countries": countries}), replace(
         federated, shared=tuple(shared)
+    )
+
+
+def _how_applied(
+    spec: FederationSpec, country: CountryWorld, site: HospitalSite
+) -> tuple[Literal["pathway", "triage", "recorded-only"], str]:
+    """What the shared model will change in this hospital's run, and why (or why not)."""
+    patients = country.patients_of(site)
+    twins = patients is not None and patients.course == "twins"
+    if spec.share_back == "model-card":
+        return "recorded-only", "share_back: model-card records the model only"
+    if site.icu_unit is None:
+        return "recorded-only", "the hospital has no ICU unit to send patients to"
+    if spec.share_back == "pathway":
+        if twins:
+            return "recorded-only", (
+                "its patients have twins, whose deterioration decides who goes to the ICU, "
+                "so the pathway's ICU probability is not used; share_back: triage acts on them"
+            )
+        return "pathway", "the entry unit's ICU-transfer probability is the model's mean risk"
+    if not twins or patients is None or patients.cohort_size == 0:
+        return "recorded-only", (
+            "triage needs patients with twins and a cohort (patients: {course: twins, "
+            "cohort_size: > 0}); use share_back: pathway for hospitals without twins"
+        )
+    return "triage", (
+        f"patients whose predicted risk is above {spec.triage_threshold:g} are admitted "
+        "straight to the ICU"
     )
 
 

@@ -6,6 +6,14 @@ replicate's demand so far on its recent trend, or the run's own future as an ora
 and splits each region's beds between its hospitals in proportion to their beds
 (:func:`~healthtwin.coupling.national_allocation.split_to_hospitals`). The hospitals'
 ICUs follow from the plan's day for the rest of the run (:func:`icu_changes`).
+
+The plan is only as good as its forecast. The default trend forecast (each replicate's
+ICU demand so far, extrapolated) can move beds before the wave reaches a region: in the
+main job (``examples/local-to-global.yaml``) it moves 5 of the capital's 10 ICU beds on
+day 35, and the unmet ICU bed-days rise from 124 to 247.5; in a 42-day run of
+``examples/country-47-regions.yaml`` from 69 to 86, where the run's own future
+(``forecast: ensemble``, an oracle) cuts them to 0. The summary reports both numbers,
+with and without the reallocation, so a planner sees when moving beds did not help.
 """
 
 from __future__ import annotations

@@ -12,7 +12,27 @@ cohort; a country's ``national:`` section (:class:`NationalSpec`) has the nation
 planner reallocate ICU beds across its regions at given days.
 :func:`load_world` reports every broken rule with its field path *and* its line in the
 file (``world.yaml:12: countries.0.hospitals.1.catchment_share: ...``), found from the
-YAML node tree (``yaml.compose`` keeps each node's position).
+YAML node tree (``yaml.compose`` keeps each node's position): a rule about one hospital
+(its region, its catchment share, its name) is reported at that hospital's line, a value
+out of range is echoed (``got 1.7``), and an unknown key names the mapping it was found
+in, the keys allowed there, the nearest one (``replicats``: did you mean
+``replicates``?) and, when it belongs to an enclosing mapping, says to check its
+indentation.
+
+One world at every scale: unless a country's ``disease:`` sets ``icu_fraction`` (and
+``icu_stay_days``), the epidemic takes them from the country's hospitals
+(:meth:`CountryWorld.epidemic_disease`): each hospital's pathways imply the share of its
+admitted patients who reach its ICU and their ICU days
+(:func:`~healthtwin.coupling.pathway_outcomes.pathway_outcomes`), pooled over the
+hospitals by their expected share of admissions (catchment share x region population).
+The epidemic's ICU compartment (peak ICU demand, unmet ICU bed-days, the national
+planner's forecast) then expects the ICU bed-days the hospitals' pathways give. With
+patient twins the ICU transfers are the twins' deteriorations; the pathway is still the
+rule (the twins' ICU share is not known before they are integrated). Deaths are checked
+the same way: :func:`world_warnings` names each hospital whose pathway-implied fatality
+differs from the disease's hospital fatality (admission-weighted over ages) by more than
+a factor 1.5 (hospitals whose patients have calibrated twins die at the disease's
+fatality and are not checked).
 
 Examples
 --------
@@ -43,6 +63,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 import yaml
 from pydantic import (
     AfterValidator,
@@ -57,7 +78,14 @@ from pydantic import (
 
 from healthtwin.core.yaml_lines import line_of, validation_issue
 from healthtwin.coupling.hospital_course import TwinCourseSettings
-from healthtwin.errors import InvalidInputError, ResourceValidationError
+from healthtwin.coupling.pathway_outcomes import pathway_outcomes, pooled_icu
+from healthtwin.coupling.twin_calibration import hospital_fatality
+from healthtwin.errors import (
+    InvalidInputError,
+    InvalidParameterError,
+    ResourceValidationError,
+    ShapeError,
+)
 from healthtwin.hospital.config import HospitalConfig
 from healthtwin.population.epidemic_parameters import EpidemicParameters
 from healthtwin.population.scenario import (
@@ -68,6 +96,7 @@ from healthtwin.population.scenario import (
     PopulationScenario,
 )
 from healthtwin.scenarios.federated import FederationSpec, PrognosisModel
+from healthtwin.scenarios.world_errors import explained_error, rule_at
 from healthtwin.synthetic.cohort_spec import CohortSpec
 
 __all__ = [
@@ -81,6 +110,7 @@ __all__ = [
     "WorldScenario",
     "load_world",
     "parse_world",
+    "world_warnings",
 ]
 
 _STRICT = ConfigDict(frozen=True, extra="forbid")
@@ -102,6 +132,8 @@ def _disease_key(key: str) -> str:
 
 
 DiseaseKey = Annotated[str, AfterValidator(_disease_key)]
+#: Pathway-implied and disease fatality may differ by this factor before a warning.
+FATALITY_FACTOR = 1.5
 
 
 class TwinSpec(BaseModel):
@@ -275,31 +307,127 @@ class CountryWorld(BaseModel):
     @model_validator(mode="after")
     def _catchments(self) -> CountryWorld:
         names = [h.name for h in self.hospitals]
-        if len(set(names)) != len(names):
-            raise ValueError(f"hospital names must be unique in a country; got {names}")
+        for j, name in enumerate(names):
+            if name in names[:j]:
+                raise rule_at(
+                    f"hospital name {name!r} is used twice in the country; give each hospital "
+                    "a unique name",
+                    "hospitals", j, "name",
+                )  # fmt: skip
         listed = (
             None if self.geography.regions is None else {r.name for r in self.geography.regions}
         )
         shares: dict[str, float] = {}
-        for h in self.hospitals:
+        first: dict[str, int] = {}
+        for j, h in enumerate(self.hospitals):
             if listed is not None and h.region not in listed:
-                raise ValueError(
+                raise rule_at(
                     f"hospital {h.name!r} serves region {h.region!r}, which is not one of the "
-                    f"regions {sorted(listed)}"
-                )
+                    f"regions {sorted(listed)[:10]}; give one of them",
+                    "hospitals", j, "region",
+                )  # fmt: skip
             shares[h.region] = shares.get(h.region, 0.0) + h.catchment_share
+            first.setdefault(h.region, j)
         for region, total in shares.items():
             if not math.isclose(total, 1.0, abs_tol=1e-9):
-                raise ValueError(
+                raise rule_at(
                     f"catchment shares of region {region!r} sum to {total:g}; the shares of "
-                    "its hospitals must sum to 1"
-                )
+                    "its hospitals must sum to 1",
+                    "hospitals", first[region], "catchment_share",
+                )  # fmt: skip
         if listed is not None and set(shares) != listed:
             raise ValueError(
                 f"regions {sorted(listed - set(shares))} have no hospital; give each region "
                 "at least one hospital"
             )
         return self
+
+    def admission_weights(self) -> list[float]:
+        """Each hospital's expected share of the admissions: catchment x region population.
+
+        Without listed regions (a data-package geography) the catchment share alone.
+        """
+        people = {r.name: float(np.sum(r.population)) for r in (self.geography.regions or [])}
+        return [h.catchment_share * people.get(h.region, 1.0) for h in self.hospitals]
+
+    def epidemic_disease(self) -> dict[str, Any]:
+        """``disease:`` with ``icu_fraction``/``icu_stay_days`` from the hospitals when unset.
+
+        See the module docstring (one world at every scale).
+
+        Examples
+        --------
+        >>> unit = {"los_hours": {"dist": "fixed", "mean": 240}}
+        >>> country = CountryWorld.model_validate({"name": "X",
+        ...     "geography": {"regions": [{"name": "c", "population": 1000}]},
+        ...     "hospitals": [{"name": "h", "region": "c", "catchment_share": 1.0,
+        ...         "config": {"units": {"ward": {"kind": "ward", "beds": 9, **unit},
+        ...                              "icu": {"kind": "icu", "beds": 2, **unit}},
+        ...                    "pathways": {"ward": {"icu": 0.12, "discharge": 0.88},
+        ...                                 "icu": {"discharge": 1.0}}}}]})
+        >>> country.epidemic_disease()
+        {'icu_fraction': 0.12, 'icu_stay_days': 10.0}
+        """
+        disease = dict(self.disease)
+        if "icu_fraction" in disease and "icu_stay_days" in disease:
+            return disease
+        outcomes = [pathway_outcomes(h.config, h.entry_unit, h.icu_unit) for h in self.hospitals]
+        share, stay_days = pooled_icu(outcomes, self.admission_weights())
+        if "icu_fraction" not in disease:
+            disease["icu_fraction"] = round(share, 6)
+        if "icu_stay_days" not in disease and stay_days is not None:
+            disease["icu_stay_days"] = round(stay_days, 6)
+        return disease
+
+    def fatality_warnings(self, factor: float = FATALITY_FACTOR) -> list[str]:
+        """Hospitals whose pathways' fatality is ``factor``-fold off the disease's.
+
+        The disease's hospital fatality is :func:`~healthtwin.coupling.twin_calibration.
+        hospital_fatality` of :meth:`epidemic_disease`, averaged over ages by the expected
+        admissions (age share x symptomatic x hospitalised x susceptibility).
+        """
+        expected = self._disease_fatality()
+        if expected is None:
+            return []
+        out = []
+        for site in self.hospitals:
+            spec = self.patients_of(site)
+            if spec is not None and spec.course == "twins" and spec.twin.calibrate:
+                continue
+            implied = pathway_outcomes(site.config, site.entry_unit, site.icu_unit).fatality
+            low, high = sorted((implied, expected))
+            if high > factor * low and high - low > 0.005:
+                out.append(
+                    f"country {self.name!r}, hospital {site.name!r}: its pathways imply an "
+                    f"in-hospital fatality of {implied:.1%}, the disease's hospital fatality "
+                    f"is {expected:.1%} ((1 - icu_fraction) x ward_death_fraction + "
+                    "icu_fraction x icu_death_fraction, weighted by admissions over ages), so "
+                    "the hospitals' deaths and epidemic_deaths will disagree; change the "
+                    "'death' shares of its pathways or the disease's death fractions so they "
+                    "agree (or give its patients calibrated twins: patients: {course: twins})"
+                )
+        return out
+
+    def _disease_fatality(self) -> float | None:
+        disease = self.epidemic_disease()
+        if "r0" not in disease and "beta" not in disease:
+            disease["r0"] = 1.0  # transmission does not matter here
+        groups = self.geography.age_groups
+        lengths = [len(v) for v in disease.values() if isinstance(v, list)]
+        n_ages = len(groups) if groups else max(lengths, default=1)
+        shares = np.asarray(self.geography.age_shares or np.ones(n_ages), dtype=float)
+        try:
+            p = EpidemicParameters(**disease)
+            weights = shares * np.prod(
+                [p.age_values(k, n_ages) for k in
+                 ("symptomatic_fraction", "hospitalised_fraction", "susceptibility")], axis=0,
+            )  # fmt: skip
+            fatality = hospital_fatality(p, n_ages)
+        except (InvalidParameterError, ShapeError, TypeError, ValueError):
+            return None  # reported by the epidemic's own validation
+        if weights.sum() <= 0:
+            return None
+        return float(weights @ fatality / weights.sum())
 
     def population_scenario(self, world: WorldScenario) -> PopulationScenario:
         """This country as a population scenario (days, replicates and seed of the world)."""
@@ -312,7 +440,7 @@ class CountryWorld(BaseModel):
             geography=self.geography,
             contacts=self.contacts,
             mobility=self.mobility,
-            disease=self.disease,
+            disease=self.epidemic_disease(),
             initial_infected=self.initial_infected,
             interventions=self.interventions,
             base_dir=world.base_dir,
@@ -426,10 +554,34 @@ def parse_world(
     try:
         return WorldScenario.model_validate(dict(data))
     except ValidationError as err:
-        issues = tuple(validation_issue(e, root) for e in err.errors())
+        errors = [explained_error(e, WorldScenario) for e in err.errors()]
+        issues = tuple(validation_issue(e, root) for e in errors)
         text = "; ".join(f"{i.path}: {i.message}" if i.path else i.message for i in issues)
-        where = f"{source}:{line_of(root, err.errors()[0]['loc'])}" if root else source
+        where = f"{source}:{line_of(root, errors[0]['loc'])}" if root else source
         raise ResourceValidationError(f"{where}: invalid world scenario: {text}", issues) from err
+
+
+def world_warnings(world: WorldScenario) -> tuple[str, ...]:
+    """What in a valid world makes its scales disagree (see the module docstring).
+
+    Each hospital whose pathway-implied fatality is more than :data:`FATALITY_FACTOR`
+    times off the disease's hospital fatality, with both numbers and how to fix it.
+
+    Examples
+    --------
+    >>> unit = {"los_hours": {"dist": "exponential", "mean": 100}}
+    >>> world = parse_world({"countries": [{"name": "X",
+    ...     "geography": {"regions": [{"name": "c", "population": 1000}]},
+    ...     "disease": {"r0": 2.0, "ward_death_fraction": 0.2, "icu_death_fraction": 0.5},
+    ...     "hospitals": [{"name": "h", "region": "c", "catchment_share": 1.0,
+    ...         "config": {"units": {"ward": {"kind": "ward", "beds": 9, **unit},
+    ...                              "icu": {"kind": "icu", "beds": 2, **unit}},
+    ...                    "pathways": {"ward": {"icu": 0.1, "discharge": 0.88, "death": 0.02},
+    ...                                 "icu": {"discharge": 0.9, "death": 0.1}}}}]}]})
+    >>> print(world_warnings(world)[0][:80])
+    country 'X', hospital 'h': its pathways imply an in-hospital fatality of 3.0%, t
+    """
+    return tuple(w for country in world.countries for w in country.fatality_warnings())
 
 
 def load_world(path: str | Path) -> WorldScenario:

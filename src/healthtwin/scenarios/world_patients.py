@@ -285,7 +285,10 @@ def patients_summary(
     (:mod:`~healthtwin.scenarios.ages`; ``admitted_ages`` is ``(reps, days, A, H)``), or to
     member ``p mod size`` when the age groups have no numeric bands. ``by_age_band``
     gives each band's patients, the deaths their routes end in (with twins, the twins'
-    prognosis, also after the run's end) and the twins' growth factor.
+    prognosis, also after the run's end), the share whose route reached the ICU, their
+    mean stay in the unit they entered (hours), those triaged straight to the ICU (None
+    without triage) and the twins' growth factor; ``icu_admissions_per_replicate`` counts
+    the patients whose route reached the ICU in each replicate.
     """
     edges = age_band_edges(age_groups)
     out: list[dict[str, Any] | None] = []
@@ -298,11 +301,19 @@ def patients_summary(
         summary: dict[str, Any] = dict(summarise_stays([row[h][1] for row in pairs], spec.course))
         matched = [patients.match(rep, admitted_ages[rep, :, :, h]) for rep in range(len(pairs))]
         bands = np.concatenate([b for b, _ in matched])
-        died = np.concatenate([row[h][1].died for row in pairs])
+        stays = [row[h][1] for row in pairs]
+        died = np.concatenate([s.died for s in stays])
+        icu = np.concatenate([s.visited_icu for s in stays])
+        los = np.concatenate([s.entry_los_hours for s in stays])
+        triaged = np.concatenate([s.triaged for s in stays])
+        summary["icu_admissions_per_replicate"] = [int(s.visited_icu.sum()) for s in stays]
         summary["by_age_band"] = {
             label: {
                 "patients": int((bands == b).sum()),
                 "deaths": int(died[bands == b].sum()) if died.size == bands.size else None,
+                "icu_share": _share(icu, bands == b),
+                "mean_entry_los_hours": _share(los, bands == b),
+                "triaged": int(triaged[bands == b].sum()) if triaged.size == bands.size else None,
                 "twin_growth_factor": float(patients.age_factor[b]),
             }
             for b, label in enumerate(age_groups)
@@ -333,6 +344,13 @@ def patients_summary(
                     summary["triage"] = _triage_summary(site, stays)
         out.append(summary)
     return tuple(out)
+
+
+def _share(values: npt.NDArray[Any], mask: npt.NDArray[np.bool_]) -> float | None:
+    """Mean of ``values[mask]`` (None when empty or not one value per patient)."""
+    if values.size != mask.size or not mask.any():
+        return None
+    return float(np.asarray(values[mask], dtype=float).mean())
 
 
 def prognosis_check(

@@ -24,19 +24,31 @@ from healthtwin.coupling.hospital_region import to_regions
 from healthtwin.coupling.nation import NationalSeries, aggregate
 from healthtwin.coupling.national_allocation import IcuReallocation
 from healthtwin.coupling.region_hospital import HospitalRun
-from healthtwin.errors import InvalidInputError
+from healthtwin.errors import InvalidInputError, ShapeError
 from healthtwin.population.ensemble import merge_results
 from healthtwin.population.epidemic import EpidemicResult
 from healthtwin.scenarios.ages import AdmittedPatients
 from healthtwin.scenarios.federated import FederatedWorld
 from healthtwin.scenarios.hospital_loop import Review
 from healthtwin.scenarios.hospital_runs import PatientStays
-from healthtwin.scenarios.world import WorldScenario
+from healthtwin.scenarios.world import CountryWorld, HospitalSite, WorldScenario, world_warnings
 from healthtwin.surveillance.monitor import MonitorReport
 
-__all__ = ["LEVELS", "CountryPart", "CountryResult", "WorldResult", "icu_queues", "merge_parts"]
+__all__ = [
+    "LEVELS",
+    "QUANTILE_MIN_REPLICATES",
+    "CountryPart",
+    "CountryResult",
+    "ReplicateBand",
+    "WorldResult",
+    "growth_at_horizon",
+    "icu_queues",
+    "merge_parts",
+    "population",
+    "waiting",
+]
 
-#: The quantiles every band of a world run reports.
+#: The quantiles of a band over at least :data:`QUANTILE_MIN_REPLICATES` replicates.
 LEVELS = (0.05, 0.5, 0.95)
 
 
@@ -261,69 +273,272 @@ class WorldResult:
     federation: FederatedWorld | None = None
 
     def summary(self) -> dict[str, Any]:
-        """Key numbers with 5 %, 50 % and 95 % quantiles over replicates (JSON values)."""
+        """Key numbers with their bands over replicates (JSON values).
+
+        Every band is ``[low, median, high]``: the range of the replicates below
+        :data:`QUANTILE_MIN_REPLICATES` of them, else their 5 % and 95 % quantiles
+        (``interval`` says which, :class:`ReplicateBand`). Cumulative totals run to day
+        ``totals_to_day``.
+        """
+        band = ReplicateBand(self.world.replicates)
         out: dict[str, Any] = {
             "scenario": self.world.name,
             "seed": self.world.seed,
             "days": self.world.days,
             "replicates": self.world.replicates,
-            "quantile_levels": list(LEVELS),
+            "quantile_levels": list(band.levels),
+            "interval": band.as_dict(),
+            "totals_to_day": self.world.days,
             "alarming_countries": sorted(self.alarms),
+            # Scales that disagree (e.g. a hospital's fatality far from the disease's).
+            "warnings": list(world_warnings(self.world)),
             "countries": {},
         }
+        sites = {c.name: c for c in self.world.countries}
         for c in self.countries:
-            hospitals: dict[str, dict[str, Any]] = {}
-            admitted = c.hospital_admissions().sum(axis=1)
-            died = c.hospital_deaths().sum(axis=1)
-            overflow = np.asarray(c.hospital_overflow_deaths).sum(axis=1)
-            queued = c.icu_queue_days().sum(axis=1)
-            for h, name in enumerate(c.hospitals):
-                runs = [runs[h] for runs in c.hospital_runs]
-                peak = c.hospital_occupancy()[:, :, h].max(axis=1)
-                hospitals[name] = {
-                    "admissions": _q(admitted[:, h]),
-                    "peak_occupancy": _q(peak),
-                    "deaths": _q(died[:, h]),
-                    "overflow_deaths": _q(overflow[:, h]),
-                    "discharges": _q(
-                        np.array([r.discharges_per_day.sum() for r in runs], dtype=float)
-                    ),
-                    "icu_queue_days": _q(queued[:, h]),
-                }
-                if c.patients and c.patients[h] is not None:
-                    hospitals[name]["patients"] = c.patients[h]
-            out["countries"][c.name] = {
-                "admissions": _q(c.national("admissions").cumulative()),
-                "deaths": _q(c.national("deaths").cumulative()),
-                "hospital_deaths": _q(died.sum(axis=1)),
-                "overflow_deaths": _q(c.overflow_deaths.sum(axis=(1, 2))),
-                "community_deaths": _q(c.community_deaths().sum(axis=(1, 2))),
-                "epidemic_deaths": _q(c.epidemic.deaths.sum(axis=(1, 2))),
-                "icu_queue_days": _q(queued.sum(axis=1)),
-                "peak_icu_demand": _q(c.national("icu_occupancy").totals.max(axis=1)),
-                "icu_beds": float(c.icu_beds.sum()),
-                "unmet_icu_bed_days": _q(c.unmet_icu_bed_days()),
-                "unmet_icu_bed_days_without_reallocation": _q(
-                    c.unmet_icu_bed_days(reallocated=False)
-                ),
-                "reallocations": [
-                    {"day": r.day, "moved": r.moved, "after": r.after.tolist()}
-                    for r in c.reallocations
-                ],
-                "occupancy_reviews": [
-                    {
-                        "day": r.day,
-                        "share_of_replicates_above": dict(
-                            zip(c.epidemic.regions, r.above.mean(axis=0).tolist(), strict=True)
-                        ),
-                    }
-                    for r in c.reviews
-                ],
-                "hospitals": hospitals,
-            }
+            out["countries"][c.name] = _country_summary(c, sites.get(c.name), band)
         # W15b: the federation, and the model each hospital received.
         return out if self.federation is None else self.federation.annotate(out)
 
 
-def _q(values: FloatArray) -> list[float]:
-    return [float(v) for v in np.quantile(np.asarray(values, dtype=float), LEVELS)]
+#: Replicates from which a band is the 5-95 % quantiles; with fewer it is their range.
+QUANTILE_MIN_REPLICATES = 20
+
+
+@dataclass(frozen=True)
+class ReplicateBand:
+    """How the spread of a number over ``replicates`` replicates is reported and labelled.
+
+    Below :data:`QUANTILE_MIN_REPLICATES` replicates the 5 % and 95 % quantiles would only
+    interpolate between the extreme values, so the band is the range (min, max); from
+    that many on it is the 5-95 % quantiles. The summary, the CSV headers and the report
+    all take their levels, column names and label from here.
+
+    Examples
+    --------
+    >>> few = ReplicateBand(4)
+    >>> few.label, few.columns, few.of(np.array([3.0, 1.0, 2.0, 10.0]))
+    ('range of 4 replicates', ('min', 'median', 'max'), [1.0, 2.5, 10.0])
+    >>> ReplicateBand(20).label, ReplicateBand(20).columns
+    ('90 % interval of 20 replicates', ('q0.05', 'median', 'q0.95'))
+    """
+
+    replicates: int
+
+    def __post_init__(self) -> None:
+        if self.replicates < 1:
+            raise InvalidInputError(f"a band needs at least one replicate; got {self.replicates}")
+
+    @property
+    def is_range(self) -> bool:
+        """Whether the band is the range of the replicates (too few for quantiles)."""
+        return self.replicates < QUANTILE_MIN_REPLICATES
+
+    @property
+    def levels(self) -> tuple[float, float, float]:
+        """Quantile levels of ``[low, median, high]`` (0 and 1: the range)."""
+        return (0.0, 0.5, 1.0) if self.is_range else (LEVELS[0], LEVELS[1], LEVELS[2])
+
+    @property
+    def columns(self) -> tuple[str, str, str]:
+        """Column names of ``[low, median, high]`` in tables."""
+        return ("min", "median", "max") if self.is_range else ("q0.05", "median", "q0.95")
+
+    @property
+    def label(self) -> str:
+        """What ``[low, high]`` is, in words."""
+        n = self.replicates
+        if self.is_range:
+            return f"range of {n} replicate{'' if n == 1 else 's'}"
+        return f"90 % interval of {n} replicates"
+
+    def of(self, values: FloatArray) -> list[float]:
+        """``[low, median, high]`` of one value per replicate, ``(replicates,)``."""
+        v = np.asarray(values, dtype=float)
+        if v.shape != (self.replicates,):
+            raise ShapeError(
+                f"a band needs one value per replicate ({self.replicates},); got {v.shape}"
+            )
+        return [float(x) for x in np.quantile(v, self.levels)]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The band's description as JSON values."""
+        return {
+            "kind": "range" if self.is_range else "quantiles",
+            "levels": list(self.levels),
+            "columns": list(self.columns),
+            "replicates": self.replicates,
+            "label": self.label,
+        }
+
+
+def waiting(c: CountryResult, sites: Sequence[HospitalSite] | None, unit: str) -> FloatArray:
+    """Patients waiting for a bed (mean over each day), ``(reps, days, H)``.
+
+    ``unit`` is ``"icu"`` (each hospital's ICU unit) or ``"ward"`` (every other unit).
+    """
+    if unit == "icu":
+        return c.icu_queue_days()
+    icu = c.icu_units or tuple(s.icu_unit for s in sites or ())
+
+    def rest(run: HospitalRun, mine: str | None) -> FloatArray:
+        keep = [k for k, u in enumerate(run.units) if u != mine]
+        return np.asarray(run.queue_days[:, keep].sum(axis=1))
+
+    return np.stack(
+        [
+            np.stack([rest(r, u) for r, u in zip(row, icu, strict=True)], -1)
+            for row in c.hospital_runs
+        ]
+    )
+
+
+def _country_summary(
+    c: CountryResult, country: CountryWorld | None, band: ReplicateBand
+) -> dict[str, Any]:
+    sites = tuple(country.hospitals) if country is not None else None
+    died = c.hospital_deaths().sum(axis=1)
+    ward_wait, icu_wait = waiting(c, sites, "ward").sum(axis=1), c.icu_queue_days().sum(axis=1)
+    infections = np.asarray(c.epidemic.incidence, dtype=float).sum(axis=(1, 2))
+    hospitals = _hospitals_summary(c, sites, band)
+    icu_adm = [
+        None if not c.patients or p is None else p.get("icu_admissions_per_replicate")
+        for p in (c.patients or (None,) * len(c.hospitals))
+    ]
+    return {
+        "infections": band.of(infections),
+        "attack_rate": band.of(infections / float(population(c).sum())),
+        "admissions": band.of(c.national("admissions").cumulative()),
+        # Hospitals' ICU admissions (their patients' routes), when every hospital records them.
+        "icu_admissions": (
+            band.of(np.sum([a for a in icu_adm if a is not None], axis=0))
+            if all(a is not None for a in icu_adm)
+            else None
+        ),
+        "deaths": band.of(c.national("deaths").cumulative()),
+        "hospital_deaths": band.of(died.sum(axis=1)),
+        "overflow_deaths": band.of(c.overflow_deaths.sum(axis=(1, 2))),
+        "community_deaths": band.of(c.community_deaths().sum(axis=(1, 2))),
+        "epidemic_deaths": band.of(c.epidemic.deaths.sum(axis=(1, 2))),
+        "ward_queue_days": band.of(ward_wait.sum(axis=1)),
+        "icu_queue_days": band.of(icu_wait.sum(axis=1)),
+        "peak_icu_demand": band.of(c.national("icu_occupancy").totals.max(axis=1)),
+        "icu_beds": float(c.icu_beds.sum()),
+        "beds_moved": int(sum(r.moved for r in c.reallocations)),
+        "unmet_icu_bed_days": band.of(c.unmet_icu_bed_days()),
+        "unmet_icu_bed_days_without_reallocation": band.of(c.unmet_icu_bed_days(reallocated=False)),
+        "growth_at_horizon": growth_at_horizon(np.asarray(c.epidemic.incidence), band),
+        "reallocations": [
+            {"day": r.day, "moved": r.moved, "after": r.after.tolist()} for r in c.reallocations
+        ],
+        "occupancy_reviews": [
+            {
+                "day": r.day,
+                "share_of_replicates_above": dict(
+                    zip(c.epidemic.regions, r.above.mean(axis=0).tolist(), strict=True)
+                ),
+            }
+            for r in c.reviews
+        ],
+        "regions": _regions_summary(c, band),
+        "hospitals": hospitals,
+    }
+
+
+def population(c: CountryResult) -> FloatArray:
+    """People per region, ``(R,)`` (every compartment and age group at the end)."""
+    return np.asarray(np.asarray(c.epidemic.final_state[0], dtype=float).sum(axis=(0, 2)))
+
+
+def _regions_summary(c: CountryResult, band: ReplicateBand) -> dict[str, dict[str, Any]]:
+    people = population(c)
+    infected = np.asarray(c.epidemic.incidence, dtype=float).sum(axis=1)  # (reps, R)
+    admissions = np.asarray(c.epidemic.admissions, dtype=float)
+    icu = np.asarray(c.epidemic.icu_occupancy, dtype=float)
+    doses = np.asarray(c.epidemic.vaccinated, dtype=float)[:, -1]
+    out: dict[str, dict[str, Any]] = {}
+    for r, name in enumerate(c.epidemic.regions):
+        out[name] = {
+            "population": float(people[r]),
+            "infections": band.of(infected[:, r]),
+            "attack_rate": band.of(infected[:, r] / people[r]),
+            "admissions": band.of(admissions[:, :, r].sum(axis=1)),
+            "peak_admissions_day": band.of(admissions[:, :, r].argmax(axis=1).astype(float)),
+            "peak_icu_demand": band.of(icu[:, :, r].max(axis=1)),
+            "vaccine_doses": band.of(doses[:, r]) if doses.any() else None,
+            "hospitals": [h for h, k in zip(c.hospitals, c.hospital_region, strict=True) if k == r],
+        }
+    return out
+
+
+def _hospitals_summary(
+    c: CountryResult, sites: Sequence[HospitalSite] | None, band: ReplicateBand
+) -> dict[str, dict[str, Any]]:
+    admitted = c.hospital_admissions().sum(axis=1)
+    died = c.hospital_deaths().sum(axis=1)
+    overflow = np.asarray(c.hospital_overflow_deaths).sum(axis=1)
+    queued = c.icu_queue_days().sum(axis=1)
+    occupancy = c.hospital_occupancy()
+    out: dict[str, dict[str, Any]] = {}
+    for h, name in enumerate(c.hospitals):
+        runs = [row[h] for row in c.hospital_runs]
+        units = runs[0].units
+        waited = np.stack([r.queue_days for r in runs])  # (reps, days, U)
+        mine: dict[str, Any] = {
+            "admissions": band.of(admitted[:, h]),
+            "peak_occupancy": band.of(occupancy[:, :, h].max(axis=1)),
+            "deaths": band.of(died[:, h]),
+            "overflow_deaths": band.of(overflow[:, h]),
+            "discharges": band.of(np.array([r.discharges_per_day.sum() for r in runs], float)),
+            "icu_queue_days": band.of(queued[:, h]),
+            "queue_days": {u: band.of(waited[:, :, k].sum(axis=1)) for k, u in enumerate(units)},
+            "peak_waiting": {u: band.of(waited[:, :, k].max(axis=1)) for k, u in enumerate(units)},
+        }
+        if sites is not None:
+            site = sites[h]
+            mine["catchment"] = {"region": site.region, "share": site.catchment_share}
+            mine["beds"] = {u: spec.beds for u, spec in site.config.units.items()}
+            after = runs[0].beds[units.index(site.icu_unit)] if site.icu_unit in units else 0
+            mine["icu_beds_moved"] = int(after) - site.icu_beds()
+        patients = c.patients[h] if c.patients else None
+        if patients is not None:
+            mine["patients"] = patients
+            per_rep = patients.get("icu_admissions_per_replicate")
+            if per_rep is not None and len(per_rep) == band.replicates:
+                mine["icu_admissions"] = band.of(np.asarray(per_rep, dtype=float))
+        out[name] = mine
+    return out
+
+
+def growth_at_horizon(incidence: FloatArray, band: ReplicateBand) -> dict[str, Any] | None:
+    """Whether the epidemic still grows at the horizon: last week's infections vs the one before.
+
+    ``incidence`` is ``(reps, days, R)``; None when the run is shorter than two weeks.
+
+    Examples
+    --------
+    >>> x = np.zeros((2, 14, 1)); x[:, 7:] = 2.0; x[:, :7] = 1.0; x[1, 7:] = 0.5
+    >>> g = growth_at_horizon(x, ReplicateBand(2))
+    >>> g["share_of_replicates_growing"]
+    0.5
+    >>> g["note"].startswith("still growing at day 14 in 1 of 2 replicates")
+    True
+    """
+    days = np.asarray(incidence).shape[1]
+    if days < 14:
+        return None
+    weekly = np.asarray(incidence, dtype=float).sum(axis=2)
+    last, before = weekly[:, -7:].sum(axis=1), weekly[:, -14:-7].sum(axis=1)
+    growing = int((last > before).sum())
+    return {
+        "infections_last_week": band.of(last),
+        "infections_week_before": band.of(before),
+        "share_of_replicates_growing": growing / band.replicates,
+        "note": (
+            f"still growing at day {days} in {growing} of {band.replicates} replicates "
+            "(last week's new infections above the week before's)"
+            if growing
+            else f"no longer growing at day {days} in any of the {band.replicates} replicates "
+            "(last week's new infections at or below the week before's)"
+        ),
+    }

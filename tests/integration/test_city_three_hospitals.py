@@ -1,4 +1,8 @@
-"""The city example at small size, end to end: cross-scale invariants and determinism."""
+"""The city example (``examples/city-three-hospitals.yaml``) at small size, end to end.
+
+Cross-scale invariants, determinism and the outputs. The README's main job,
+``examples/local-to-global.yaml``, is tested in ``test_main_job.py``.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import pytest
 
 from healthtwin.cli import main
 from healthtwin.scenarios import WorldResult, WorldScenario, load_world, run_world, write_outputs
+from healthtwin.scenarios.world_results import ReplicateBand
 
 DeathsCheck = Callable[[WorldResult], None]
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "city-three-hospitals.yaml"
@@ -59,8 +64,16 @@ def test_totals_agree_at_every_level(result: WorldResult) -> None:
     np.testing.assert_array_equal(region, nation)
     summary = result.summary()["countries"][c.name]
     assert summary["admissions"][1] == pytest.approx(np.median(nation.sum(axis=1)))
-    per_hospital = sum(h["admissions"][1] for h in summary["hospitals"].values())
-    assert per_hospital >= 0
+    # Each hospital's band is that of its own per-replicate totals, which add up, replicate
+    # by replicate, to the nation's.
+    per_hospital = c.hospital_admissions().sum(axis=1)  # (reps, H)
+    np.testing.assert_array_equal(per_hospital.sum(axis=1), nation.sum(axis=1))
+    band = ReplicateBand(result.world.replicates)
+    for h, name in enumerate(c.hospitals):
+        assert summary["hospitals"][name]["admissions"] == band.of(per_hospital[:, h])
+    # With two replicates the median is their mean, which adds up over hospitals.
+    medians = sum(h["admissions"][1] for h in summary["hospitals"].values())
+    assert medians == pytest.approx(summary["admissions"][1])
     assert result.monitor.n_series == 1
 
 
@@ -75,10 +88,13 @@ def test_same_seed_same_results(result: WorldResult) -> None:
 def test_outputs_and_report(result: WorldResult, tmp_path: Path) -> None:
     written = write_outputs(result, tmp_path)
     names = {p.name for p in written}
-    assert names == {"summary.json", "monitor.json", "national.csv", "hospitals.csv", "report.html"}
+    assert names == {"summary.json", "monitor.json", "national.csv", "regions.csv",
+                     "hospitals.csv", "hospital_totals.csv", "report.html"}  # fmt: skip
     page = (tmp_path / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 3
+    # Regions, hospitals' occupancy, their waiting and the nation's ICU demand.
+    assert page.count("data:image/png;base64,") == 4
     assert "http" not in page
+    assert "range of 2 replicates" in page
     assert json.loads((tmp_path / "summary.json").read_text())["seed"] == result.world.seed
 
 
