@@ -16,9 +16,7 @@ import json
 import math
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import click
 import pytest
@@ -381,22 +379,6 @@ SMALL_HOSPITAL = (
     "arrivals:\n  - {unit: ed, rate_per_hour: [0.4]}\n"
     "pathways:\n  ed: {ward: 0.6, discharge: 0.4}\n  ward: {discharge: 1.0}\n"
 )
-
-
-@pytest.fixture
-def bars(monkeypatch: pytest.MonkeyPatch) -> list[ProgressTask]:
-    """Every progress bar a command opens, with its total and how far it got."""
-    opened: list[ProgressTask] = []
-    original = Output.progress
-
-    @contextmanager
-    def recording(self: Output, description: str, total: float | None = None) -> Any:
-        with original(self, description, total) as bar:
-            opened.append(bar)
-            yield bar
-
-    monkeypatch.setattr(Output, "progress", recording)
-    return opened
 
 
 def test_hospital_simulate_counts_replications_on_its_bar(

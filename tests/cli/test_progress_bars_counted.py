@@ -10,39 +10,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 from tests.conftest import require
 from typer.testing import CliRunner
 
 from healthtwin.cli.app import app
-from healthtwin.cli.output import Output, ProgressTask
+from healthtwin.cli.output import ProgressTask
 
 runner = CliRunner()
 SCENARIO = Path(__file__).resolve().parents[1] / "data" / "population" / "two_wave.yaml"
-
-
-@pytest.fixture
-def bars(monkeypatch: pytest.MonkeyPatch) -> list[ProgressTask]:
-    """Every progress bar a command opens, with its total and how far it got."""
-    opened: list[ProgressTask] = []
-    original = Output.progress
-
-    @contextmanager
-    def recording(
-        self: Output, description: str, total: float | None = None
-    ) -> Iterator[ProgressTask]:
-        with original(self, description, total) as bar:
-            opened.append(bar)
-            yield bar
-
-    monkeypatch.setattr(Output, "progress", recording)
-    return opened
 
 
 def _json(args: list[str]) -> dict[str, Any]:

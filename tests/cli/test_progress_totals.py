@@ -8,8 +8,6 @@ result as the uncounted one.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,27 +16,9 @@ import yaml
 from typer.testing import CliRunner
 
 from healthtwin.cli.app import app
-from healthtwin.cli.output import Output, ProgressTask
+from healthtwin.cli.output import ProgressTask
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def bars(monkeypatch: pytest.MonkeyPatch) -> list[ProgressTask]:
-    """Every progress bar a command opens, with its total and how far it got."""
-    opened: list[ProgressTask] = []
-    original = Output.progress
-
-    @contextmanager
-    def recording(
-        self: Output, description: str, total: float | None = None
-    ) -> Iterator[ProgressTask]:
-        with original(self, description, total) as bar:
-            opened.append(bar)
-            yield bar
-
-    monkeypatch.setattr(Output, "progress", recording)
-    return opened
 
 
 def _json(args: list[str]) -> dict[str, Any]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,7 @@ from tests.conftest import require
 import healthtwin.cli.run as cli_run
 import healthtwin.scenarios.run as run_module
 from healthtwin.cli import main
-from healthtwin.cli.output import Output, ProgressTask
+from healthtwin.cli.output import ProgressTask
 from healthtwin.scenarios.distributed import executor_for
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "city-three-hospitals.yaml"
@@ -47,23 +45,6 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     monkeypatch.setattr(run_module, "executor_for", partial(executor_for, processes=False))
     monkeypatch.delenv("HEALTHTWIN_CLUSTER", raising=False)
     return seen
-
-
-@pytest.fixture
-def bars(monkeypatch: pytest.MonkeyPatch) -> list[ProgressTask]:
-    opened: list[ProgressTask] = []
-    original = Output.progress
-
-    @contextmanager
-    def recording(
-        self: Output, description: str, total: float | None = None
-    ) -> Iterator[ProgressTask]:
-        with original(self, description, total) as bar:
-            opened.append(bar)
-            yield bar
-
-    monkeypatch.setattr(Output, "progress", recording)
-    return opened
 
 
 def _summary(out: Path) -> bytes:
