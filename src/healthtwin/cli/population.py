@@ -268,7 +268,7 @@ def plan(
     if total is None:
         total = default_total(prepared, resource)
     names = variant_names(prepared.spec)
-    results = _run_variants(prepared.spec, names, scheduler, address, workers, output)
+    results = _simulate_variants(prepared.spec, names, scheduler, address, workers, output)
     report = plan_resource(
         prepared, results, out, resource=resource, total=total,
         objective="cvar" if objective == "cvar" else "expected", alpha=alpha,
@@ -279,25 +279,6 @@ def plan(
         f"{resource}: expected unmet people-days {unmet['pro_rata']:.1f} (pro rata) -> "
         f"{unmet['optimized']:.1f} (optimized); wrote {out / 'allocation.csv'}",
     )
-
-
-def _run_variants(
-    spec: PopulationScenario,
-    names: list[str],
-    scheduler: str,
-    address: str | None,
-    workers: int | None,
-    output: Output,
-) -> dict[str, EpidemicResult]:
-    from healthtwin.scenarios.epidemic_runs import run_variants
-
-    if scheduler not in ("local", "dask"):
-        raise InvalidInputError(f"--scheduler {scheduler!r}: choose local or dask")
-    # One ensemble call keeps the variants on common random numbers: a spinner, not a bar.
-    with output.progress(
-        f"simulating {len(names)} variant(s) x {spec.replicates} replicates ({scheduler})"
-    ):
-        return run_variants(spec, names, scheduler=scheduler, address=address, workers=workers)
 
 
 @population_app.command("chronic")
