@@ -72,6 +72,15 @@ def test_the_worlds_view_shows_the_run_by_country(page: Any, site: Site, shots: 
     assert shown == f"{east[1]:.0f} [{east[0]:.0f}, {east[2]:.0f}]"
     for k in range(2):
         assert plot_traces(page, f"country-plot-{k}") >= 3
+    # two replicates: the bands are their range, and the view says so (not "90 %")
+    label = site.results["series"]["East"]["band"]["label"]
+    assert label == site.results["summary"]["interval"]["label"] == "range of 2 replicates"
+    assert page.locator("#series-band").inner_text() == label
+    assert page.locator("#key-band").inner_text() == label
+    band_trace = page.evaluate("() => document.getElementById('country-plot-0').data[1].name")
+    assert band_trace == f"admissions ({label})"
+    assert label in (page.locator("#country-plot-0").get_attribute("aria-label") or "")
+    assert "90 %" not in page.locator("#countries-section").inner_text()
     assert_labelled(page)
     page.screenshot(path=str(shots / "worlds.png"), full_page=True)
     # the run's own page marks it as the one shown

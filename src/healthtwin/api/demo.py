@@ -24,8 +24,6 @@ from typing import Any
 from healthtwin.api.hospitals import SimulateIn, simulation_work
 from healthtwin.api.jobs import Job, JobRunner
 from healthtwin.api.regions import scenario_work
-from healthtwin.api.twin_sessions import CGM_GLUCOSE, GlucoseReading, PatientTwinSession
-from healthtwin.api.twins import ingest, load_stored_vitals
 from healthtwin.api.world_runs import WORLD_JOB_KIND, world_work
 from healthtwin.errors import NotFoundError
 from healthtwin.interop.records import Coding, ObservationRecord
@@ -41,6 +39,8 @@ from healthtwin.scenarios.demo_world import (
     demo_world_run,
     fill_demo_alarms,
 )
+from healthtwin.scenarios.patient_session import CGM_GLUCOSE, GlucoseReading, PatientTwinSession
+from healthtwin.scenarios.twin_store import ingest, load_stored_vitals
 from healthtwin.store import Store
 
 __all__ = [

@@ -42,6 +42,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from healthtwin.api.actors import request_actor
 from healthtwin.api.jobs import Job, JobContext, JobOutput, JobRunner, Work
 from healthtwin.api.openapi_doc import PROBLEM_JSON, problems
 from healthtwin.api.outcome import http_status
@@ -286,11 +287,10 @@ def _submit_debrief(
         shifts=body.shifts,
         n_draws=body.n_draws,
     )
-    actor = (request.headers.get("x-actor") or "anonymous").strip()[:255] or "anonymous"
     job = _jobs(request).submit(
         DEBRIEF_JOB_KIND,
         work,
-        actor=actor,
+        actor=request_actor(request),
         description=f"debrief of training session {session_id}: {twin_min:g} twin minutes",
     )
     return job, _DEBRIEFS.format(job.id)

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from healthtwin.api.actors import request_actor
 from healthtwin.api.jobs import JobContext, JobOutput, JobRunner
 from healthtwin.api.openapi_doc import problems
 from healthtwin.api.schemas import success
@@ -161,12 +162,11 @@ def submit_federated_run(request: Request, body: FederatedRunIn) -> dict[str, An
     """Start a federated training run over synthetic sites (``202`` with the job)."""
     log = RoundLog()
     work = federated_work(body, log)
-    actor = (request.headers.get("x-actor") or "anonymous").strip()[:255] or "anonymous"
     dp = f", DP epsilon {body.dp_epsilon:g}" if body.dp_epsilon > 0 else ""
     job = _runner(request).submit(
         KIND,
         work,
-        actor=actor,
+        actor=request_actor(request),
         description=f"{body.model}: {body.sites} sites x {body.rounds} rounds{dp}",
     )
     _live(request).attach(job.id, log)

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from healthtwin.api import service
+from healthtwin.api.actors import request_actor
 from healthtwin.api.capability import capability_statement
 from healthtwin.api.checks import check_type
 from healthtwin.api.everything import everything
@@ -40,10 +41,6 @@ fhir_router = APIRouter(prefix="/fhir")
 def _store(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
-
-
-def _actor(request: Request) -> str:
-    return (request.headers.get("x-actor") or "anonymous").strip()[:255] or "anonymous"
 
 
 def _base(request: Request) -> str:
@@ -98,7 +95,9 @@ async def transaction(request: Request) -> Response:
         raise ResourceValidationError(
             message, (ValidationIssue("resourceType", message, "not-supported"),)
         )
-    result = await run_in_threadpool(process_bundle, _store(request), body, actor=_actor(request))
+    result = await run_in_threadpool(
+        process_bundle, _store(request), body, actor=request_actor(request)
+    )
     return _fhir(result)
 
 
@@ -179,7 +178,7 @@ async def create(request: Request, resource_type: str) -> Response:
     check_type(resource_type)
     body = await read_body(request)
     stored = await run_in_threadpool(
-        service.create_resource, _store(request), resource_type, body, actor=_actor(request)
+        service.create_resource, _store(request), resource_type, body, actor=request_actor(request)
     )
     return _fhir(stored, 201, _version_headers(request, stored))
 
@@ -195,7 +194,7 @@ async def update(request: Request, resource_type: str, resource_id: str) -> Resp
             resource_type,
             resource_id,
             body,
-            actor=_actor(request),
+            actor=request_actor(request),
             if_match=request.headers.get("if-match"),
         )
     )
@@ -210,7 +209,7 @@ async def delete(request: Request, resource_type: str, resource_id: str) -> Resp
             _store(request),
             resource_type,
             resource_id,
-            actor=_actor(request),
+            actor=request_actor(request),
             if_match=request.headers.get("if-match"),
         )
     )

@@ -25,6 +25,7 @@ import numpy as np
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from healthtwin.api.actors import request_actor
 from healthtwin.api.jobs import JobContext, JobOutput, JobRunner
 from healthtwin.api.openapi_doc import problems
 from healthtwin.api.schemas import success
@@ -222,11 +223,10 @@ def simulate_hospital(request: Request, hospital_id: str, body: SimulateIn) -> d
     registry = _registry(request)
     twin = registry.get(_checked(hospital_id))
     work = simulation_work(twin, body)
-    actor = (request.headers.get("x-actor") or "anonymous").strip()[:255] or "anonymous"
     job = _runner(request).submit(
         "hospital-forecast",
         work,
-        actor=actor,
+        actor=request_actor(request),
         description=(
             f"hospital {twin.hospital_id}: {body.days} days x {body.replications} replications"
         ),

@@ -34,6 +34,7 @@ import numpy.typing as npt
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from healthtwin.api.actors import request_actor
 from healthtwin.api.openapi_doc import problems
 from healthtwin.api.schemas import success
 from healthtwin.api.schemas.jobs import JobList, JobRecord, JobResult
@@ -596,10 +597,6 @@ def _runner(request: Request) -> JobRunner:
     return runner
 
 
-def _actor(request: Request) -> str:
-    return (request.headers.get("x-actor") or "anonymous").strip()[:255] or "anonymous"
-
-
 @jobs_router.get(
     "/jobs",
     responses={**success(200, JobList, "Every job, newest first.")},
@@ -648,7 +645,7 @@ def submit_cohort_evaluation(request: Request, body: CohortEvaluationJobIn) -> d
     job = _runner(request).submit(
         "cohort-evaluation",
         work,
-        actor=_actor(request),
+        actor=request_actor(request),
         description=(
             f"cohort evaluation: {', '.join(body.controllers)} on {len(body.patients)} patients"
         ),
@@ -667,7 +664,7 @@ def submit_hospital(request: Request, body: HospitalJobIn) -> dict[str, Any]:
     job = _runner(request).submit(
         "hospital",
         work,
-        actor=_actor(request),
+        actor=request_actor(request),
         description=f"hospital: {body.replications} replications of {body.days:g} days",
     )
     return job.to_dict()

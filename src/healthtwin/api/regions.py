@@ -26,6 +26,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from healthtwin.api.actors import request_actor
 from healthtwin.api.jobs import JobContext, JobOutput, JobRunner
 from healthtwin.api.openapi_doc import problems
 from healthtwin.api.schemas import success
@@ -95,11 +96,10 @@ def submit_scenario(request: Request, body: ScenarioIn) -> dict[str, Any]:
     """Validate a population scenario and run its ensemble in the background."""
     spec = parse_region_scenario(body.scenario, source="request body")
     work = scenario_work(spec, body.variants)
-    actor = (request.headers.get("x-actor") or "anonymous").strip()[:255] or "anonymous"
     job = _runner(request).submit(
         "population-scenario",
         work,
-        actor=actor,
+        actor=request_actor(request),
         description=f"scenario {spec.name}: {spec.days} days x {spec.replicates} replicates",
     )
     return job.to_dict()

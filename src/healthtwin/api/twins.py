@@ -33,8 +33,12 @@ Routes under ``/api/v1`` (JSON in and out; errors are RFC 9457 problem details):
   with the updated forecast median, and one ``vitals`` event per new vital-signs set
   with its NEWS2, for live views.
 
-The twin's logic lives in :mod:`healthtwin.scenarios.patient_session`; this module only
-adapts HTTP requests to it.
+The twin's logic lives in :mod:`healthtwin.scenarios.patient_session`, its storage (ingest,
+snapshots, restore after a restart, the kept twins' list) in
+:mod:`healthtwin.scenarios.twin_store`, its advice's proposals and decisions in
+:mod:`healthtwin.scenarios.twin_decisions` and what its live views are sent in
+:mod:`healthtwin.scenarios.twin_stream`; this module only adapts HTTP requests to them
+(and re-exports the store functions for the modules that import them from here).
 """
 
 from __future__ import annotations
@@ -45,14 +49,14 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Container
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, Tag
+from pydantic import Tag
 
+from healthtwin.api.actors import request_actor
 from healthtwin.api.education import RECORD_PREFIX as EDUCATION_PREFIX
 from healthtwin.api.jobs import RESULT_PREFIX
 from healthtwin.api.openapi_doc import BATCH, SINGLE, problems, single_or_batch
@@ -70,9 +74,19 @@ from healthtwin.api.schemas.twins import (
     VitalsList,
     WhatIfBody,
 )
+from healthtwin.api.twin_requests import (
+    DecisionIn,
+    EventIn,
+    ObservationBatch,
+    ObservationIn,
+    OverrideValue,
+    RecommendIn,
+    TwinCreate,
+    VitalsBatch,
+    VitalsIn,
+    WhatIfIn,
+)
 from healthtwin.api.twin_sessions import (
-    CGM_GLUCOSE,
-    MAX_GAP_MIN,
     MODEL,
     MODEL_VERSION,
     GlucoseReading,
@@ -83,12 +97,29 @@ from healthtwin.errors import ConflictError, InvalidInputError, NotFoundError
 from healthtwin.governance.oversight import Recommendation
 from healthtwin.scenarios.alarm_board import ALARM_BOARD_KEY
 from healthtwin.scenarios.hospital_twins import HOSPITAL_INDEX, HOSPITAL_PREFIX
-from healthtwin.scenarios.patient_vitals import (
-    MEASURED_RANGES,
-    VitalSigns,
-    latest_news2,
-    stored_vital_signs,
-    vital_signs_from_rows,
+from healthtwin.scenarios.patient_vitals import latest_news2, vital_signs_from_rows
+from healthtwin.scenarios.twin_decisions import (
+    apply_decision,
+    bolus_proposal,
+    deciding_twin,
+    proposer,
+)
+from healthtwin.scenarios.twin_store import (
+    ingest,
+    load_stored_vitals,
+    open_patient_twin,
+    record_vitals,
+    restore,
+    restorer,
+    snapshot,
+    twin_row,
+)
+from healthtwin.scenarios.twin_store import kept_twin_rows as store_kept_twin_rows
+from healthtwin.scenarios.twin_stream import (
+    StreamCursor,
+    reading_payload,
+    stream_news,
+    vitals_listing,
 )
 from healthtwin.store import Store
 
@@ -101,6 +132,7 @@ __all__ = [
     "VitalsBatch",
     "VitalsIn",
     "ingest",
+    "kept_twin_rows",
     "load_stored_vitals",
     "record_vitals",
     "restore",
@@ -112,142 +144,15 @@ __all__ = [
 twins_router = APIRouter(prefix="/api/v1", tags=["twins"])
 #: Who proposes the twin's recommendations (the oversight record's ``proposed_by``).
 RECOMMENDER = "Device/healthtwin-bolus-advisor"
-_ID_PATTERN = r"^[A-Za-z0-9\-.]{1,64}$"
-_STRICT = ConfigDict(extra="forbid")
-
-
-class TwinCreate(BaseModel):
-    """A new patient twin."""
-
-    model_config = _STRICT
-    twin_id: str | None = Field(default=None, pattern=_ID_PATTERN)
-    patient_id: str | None = Field(
-        default=None, pattern=_ID_PATTERN, description="A FHIR Patient id in the store."
-    )
-    profile: str = Field(
-        default="nominal-adult",
-        description="Virtual patient of the prior (nominal-adult, adult#001...).",
-    )
-    members: int = Field(default=32, ge=8, le=128)
-    seed: int = Field(default=0, ge=0)
-    start: datetime | None = Field(
-        default=None,
-        description="UTC time of t_min = 0; default: the patient's first stored CGM reading "
-        "(so its whole stored history is assimilated), or now when there is none.",
-    )
-    sensor_sd_mg_dl: float = Field(default=8.0, gt=0, le=100)
-
-
-class ObservationIn(BaseModel):
-    """One CGM reading: ``t_min`` (minutes after the twin's start) or ``time`` (ISO 8601)."""
-
-    model_config = _STRICT
-    t_min: float | None = Field(default=None, ge=0)
-    time: datetime | None = None
-    glucose_mg_dl: float = Field(ge=10, le=1000)
-
-
-class ObservationBatch(BaseModel):
-    """Several readings at once (applied in time order)."""
-
-    model_config = _STRICT
-    observations: list[ObservationIn] = Field(min_length=1, max_length=2000)
-
-
-def _measured(name: str, description: str) -> Any:
-    """A measured vital sign: its range documented here, checked in the scenarios layer.
-
-    The check is not pydantic's, so that a value out of range is answered with the field,
-    the value and the range together (one ``400`` error per bad field).
-    """
-    low, high, inclusive, unit = MEASURED_RANGES[name]
-    bound: dict[str, Any] = {"minimum" if inclusive else "exclusiveMinimum": low, "maximum": high}
-    interval = f"{'[' if inclusive else '('}{low:g}, {high:g}] {unit}"
-    return Field(description=f"{description}; allowed {interval}.", json_schema_extra=bound)
-
-
-class VitalsIn(BaseModel):
-    """One vital-signs set (NEWS2 chart): ``t_min`` or ``time``, and every measurement."""
-
-    model_config = _STRICT
-    t_min: float | None = Field(default=None, ge=0)
-    time: datetime | None = None
-    respiratory_rate_per_min: float = _measured("respiratory_rate_per_min", "Breaths per min")
-    spo2_percent: float = _measured("spo2_percent", "SpO2 by pulse oximetry (%)")
-    spo2_scale: int = Field(
-        default=1,
-        description="NEWS2 SpO2 scale: 1, or 2 for hypercapnic respiratory failure "
-        "(prescribed target 88-92 %).",
-        json_schema_extra={"enum": [1, 2]},
-    )
-    on_oxygen: bool = Field(default=False, description="Supplemental oxygen (else air).")
-    temperature_c: float = _measured("temperature_c", "Body temperature (degrees C)")
-    systolic_bp_mm_hg: float = _measured("systolic_bp_mm_hg", "Systolic blood pressure (mmHg)")
-    heart_rate_per_min: float = _measured("heart_rate_per_min", "Heart rate (beats per min)")
-    consciousness: str = Field(
-        max_length=20,
-        description="ACVPU: A (alert), C (new confusion), V (voice), P (pain), "
-        "U (unresponsive); a word is accepted too.",
-    )
-
-
-class VitalsBatch(BaseModel):
-    """Several vital-signs sets at once."""
-
-    model_config = _STRICT
-    observations: list[VitalsIn] = Field(min_length=1, max_length=2000)
-
-
-class PlanIn(BaseModel):
-    """A plan given now: carbohydrates eaten and insulin bolus."""
-
-    model_config = _STRICT
-    meal_g: float = Field(default=0.0, ge=0, le=300)
-    bolus_u: float = Field(default=0.0, ge=0, le=30)
-
-
-class EventIn(PlanIn):
-    """A meal and/or bolus that happened (minutes after the twin's start)."""
-
-    t_min: float = Field(ge=0)
-
-
-class WhatIfIn(BaseModel):
-    """Plans to compare (common random numbers)."""
-
-    model_config = _STRICT
-    plans: dict[str, PlanIn] = Field(min_length=1, max_length=6)
-    horizon_min: float = Field(default=240.0, gt=0, le=720)
-    dt_min: float = Field(default=5.0, ge=1, le=60)
-
-
-class RecommendIn(BaseModel):
-    """Ask for a meal bolus."""
-
-    model_config = _STRICT
-    meal_g: float = Field(default=60.0, ge=0, le=300)
-    boluses: list[Annotated[float, Field(ge=0, le=30)]] | None = Field(default=None, max_length=6)
-    horizon_min: float = Field(default=360.0, gt=0, le=720)
-    max_tbr_percent: float = Field(default=4.0, ge=0, le=100)
-
-
-class OverrideValue(PlanIn):
-    """What a clinician gives instead: the bounds of :class:`PlanIn`, and when (optional)."""
-
-    t_min: float | None = Field(default=None, ge=0, description="Minutes after the start.")
-
-
-class DecisionIn(BaseModel):
-    """A clinician's decision on a recommendation (an override needs reason and value).
-
-    ``value`` is checked against the bounds of :class:`PlanIn` (``meal_g`` 0-300 g,
-    ``bolus_u`` 0-30 U) before anything is recorded: a value out of bounds is a ``400``
-    problem naming the field, and the recommendation stays as it was.
-    """
-
-    model_config = _STRICT
-    reason: str | None = Field(default=None, max_length=2000)
-    value: OverrideValue | None = None
+#: Twin-state id prefixes the service keeps for other things (a patient twin may not use
+#: them, and they are not listed as patient twins).
+_RESERVED = {
+    RESULT_PREFIX: "job results",
+    EDUCATION_PREFIX: "training sessions",
+    HOSPITAL_PREFIX: "hospital twins",
+    HOSPITAL_INDEX: "the hospital twins' index",
+    ALARM_BOARD_KEY: "the alarm board",
+}
 
 
 def _registry(request: Request) -> TwinRegistry:
@@ -260,144 +165,6 @@ def _store(request: Request) -> Store:
     return store
 
 
-def _actor(request: Request) -> str:
-    return (request.headers.get("x-actor") or "anonymous").strip()[:255] or "anonymous"
-
-
-def ingest(store: Store, session: PatientTwinSession, readings: list[GlucoseReading]) -> int:
-    """Assimilate ``readings`` and store them (with a state snapshot) under the twin's lock.
-
-    Examples
-    --------
-    >>> from healthtwin.store import open_store
-    >>> with open_store("sqlite://") as store:
-    ...     s = PatientTwinSession.create("d1", members=8)
-    ...     ingest(store, s, [GlucoseReading(5.0, 150.0)]), len(store.observations("d1"))
-    (1, 1)
-    """
-    with session.lock:
-        records = session.assimilate(readings)
-        store.add_observations(records)
-        snapshot(store, session)
-    return len(records)
-
-
-def snapshot(store: Store, session: PatientTwinSession) -> None:
-    """Save the twin's state with what re-creates it after a restart (:func:`restore`).
-
-    The metadata hold the twin's definition (:meth:`PatientTwinSession.definition`) and
-    its events (meals and boluses given); readings and vital signs are on file already.
-    """
-    with session.lock:
-        state = session.twin.state
-        definition = session.definition()
-        store.save_twin_state(
-            session.twin_id,
-            model=MODEL,
-            model_version=MODEL_VERSION,
-            valid_time=session.when(session.twin.t),
-            arrays={"x": state.x, "theta": state.theta},
-            metadata={
-                "patient_id": session.patient_id,
-                "n_readings": len(session.readings),
-                "definition": {**definition, "start": session.start.isoformat()},
-                "events": [dict(e) for e in session.events],
-            },
-        )
-
-
-def restore(store: Store, twin_id: str) -> PatientTwinSession | None:
-    """Re-create twin ``twin_id`` from the store (after a restart); ``None`` if not on file.
-
-    The twin is made again from its saved definition, given its logged meals and boluses,
-    and corrected with its patient's CGM readings since its start, then given the
-    vital-signs sets on file: the state it had, up to the ensemble's random draws, which
-    are seeded. (A patient with several twins gives each all its readings since its start.)
-
-    Examples
-    --------
-    >>> from healthtwin.store import open_store
-    >>> with open_store("sqlite://") as store:
-    ...     s = PatientTwinSession.create("d4", members=8)
-    ...     _ = ingest(store, s, [GlucoseReading(5.0, 150.0), GlucoseReading(10.0, 160.0)])
-    ...     again = restore(store, "d4")
-    ...     missing = restore(store, "nobody")
-    >>> again.twin.t, len(again.readings), bool(again.twin.state.x.sum() == s.twin.state.x.sum())
-    (10.0, 2, True)
-    >>> missing is None
-    True
-    """
-    kept = _definitions(store, twin_id)
-    if not kept:
-        return None
-    latest = kept[-1]
-    definition = dict(latest["definition"])
-    definition["start"] = datetime.fromisoformat(definition["start"])
-    session = PatientTwinSession.create(**definition)
-    for event in latest.get("events", []):
-        session.apply_plan(
-            float(event["t_min"]),
-            float(event["meal_g"]),
-            float(event["bolus_u"]),
-            str(event.get("source", "")),
-        )
-    found = store.observations(session.patient_id, CGM_GLUCOSE, start=session.start)
-    readings = [
-        GlucoseReading(session.minutes(o.effective), o.value) for o in found if o.value is not None
-    ]
-    if readings:
-        session.assimilate(readings)
-    load_stored_vitals(store, session)
-    return session
-
-
-def _definitions(store: Store, twin_id: str) -> list[dict[str, Any]]:
-    """The metadata of the twin's snapshots that define it, oldest recorded first."""
-    try:
-        history = store.twin_state_history(twin_id)
-    except NotFoundError:
-        return []
-    kept = sorted((h for h in history if "definition" in h.metadata), key=lambda h: h.recorded_time)
-    return [dict(h.metadata) for h in kept]
-
-
-def restorer(store: Store) -> Callable[[str], PatientTwinSession | None]:
-    """:func:`restore` over ``store``, for :class:`~healthtwin.api.twin_sessions.TwinRegistry`."""
-
-    def restore_from_store(twin_id: str) -> PatientTwinSession | None:
-        return restore(store, twin_id)
-
-    return restore_from_store
-
-
-def load_stored_vitals(store: Store, session: PatientTwinSession) -> int:
-    """Give ``session`` its patient's complete vital-signs sets on file since its start.
-
-    They are scored (NEWS2) and kept like posted sets, but not stored again; a set more
-    than :data:`MAX_GAP_MIN` ahead of the twin is left out. Answers how many were taken.
-
-    Examples
-    --------
-    >>> from healthtwin.store import open_store
-    >>> v = VitalSigns(5.0, respiratory_rate_per_min=22, spo2_percent=95, systolic_bp_mm_hg=105,
-    ...                heart_rate_per_min=96, temperature_c=38.3, consciousness="A")
-    >>> with open_store("sqlite://") as store:
-    ...     first = PatientTwinSession.create("d3", members=8)
-    ...     _ = record_vitals(store, first, [v])
-    ...     again = PatientTwinSession.create("d3", members=8, start=first.start)
-    ...     taken, stored = load_stored_vitals(store, again), len(store.observations("d3"))
-    >>> taken, again.news2[-1]["total"], stored
-    (1, 6, 8)
-    """
-    with session.lock:
-        limit = session.twin.t + MAX_GAP_MIN
-        found = stored_vital_signs(store, session.patient_id, session.minutes, since=session.start)
-        sets = [v for v in found if v.t_min <= limit]
-        if sets:
-            session.record_vitals(sets)  # the records are on file already
-    return len(sets)
-
-
 @twins_router.post(
     "/twins",
     status_code=201,
@@ -406,48 +173,23 @@ def load_stored_vitals(store: Store, session: PatientTwinSession) -> int:
 def create_twin(request: Request, body: TwinCreate, response: Response) -> dict[str, Any]:
     """Create a patient twin (from a stored FHIR Patient, or from parameters)."""
     store = _store(request)
-    reserved = {
-        RESULT_PREFIX: "job results",
-        EDUCATION_PREFIX: "training sessions",
-        HOSPITAL_PREFIX: "hospital twins",
-        HOSPITAL_INDEX: "the hospital twins' index",
-        ALARM_BOARD_KEY: "the alarm board",
-    }
-    for prefix, kept_for in reserved.items():
+    for prefix, kept_for in _RESERVED.items():
         if body.twin_id is not None and body.twin_id.startswith(prefix):
             raise InvalidInputError(
                 f"twin ids may not start with {prefix!r} (kept for {kept_for}); "
                 f"got {body.twin_id!r}"
             )
-    start = body.start
-    if body.patient_id is not None:
-        store.read("Patient", body.patient_id)  # NotFoundError -> 404
-        if start is None:
-            first = store.observations(body.patient_id, CGM_GLUCOSE, limit=1)
-            start = first[0].effective if first else None
     twin_id = body.twin_id or f"twin-{uuid.uuid4().hex[:12]}"
-    if _definitions(store, twin_id):
-        # A twin of an earlier run of the service (it is re-created on first use).
-        raise ConflictError(f"twin {twin_id!r} already exists; choose another id or omit it")
-    session = PatientTwinSession.create(
+    session = open_patient_twin(
+        store,
         twin_id,
         patient_id=body.patient_id,
         profile=body.profile,
         members=body.members,
         seed=body.seed,
-        start=start,
+        start=body.start,
         sensor_sd_mg_dl=body.sensor_sd_mg_dl,
     )
-    if body.patient_id is not None:
-        found = store.observations(body.patient_id, CGM_GLUCOSE, start=session.start)
-        stored = [
-            GlucoseReading(session.minutes(o.effective), o.value)
-            for o in found
-            if o.value is not None
-        ]
-        if stored:
-            session.assimilate(stored)
-        load_stored_vitals(store, session)
     _registry(request).add(session)
     snapshot(store, session)
     response.headers["Location"] = f"/api/v1/twins/{twin_id}"
@@ -467,69 +209,18 @@ def list_twins(request: Request) -> dict[str, Any]:
     ``GET /twins/{id}``: purpose, policy, the patient's consents).
     """
     may_read: Callable[[str], bool] = getattr(request.state, "may_read_patient", _anyone)
-    live = {s.twin_id: _twin_row(s) for s in _registry(request).sessions()}
+    live = {s.twin_id: twin_row(s) for s in _registry(request).sessions()}
     rows = live | {r["twin_id"]: r for r in kept_twin_rows(_store(request), skip=live)}
     return {"twins": [rows[k] for k in sorted(rows) if may_read(rows[k]["patient_id"])]}
 
 
-def _twin_row(session: PatientTwinSession) -> dict[str, Any]:
-    return {
-        "twin_id": session.twin_id,
-        "patient_id": session.patient_id,
-        "profile": session.profile,
-        "n_readings": len(session.readings),
-        "t_min": session.twin.t,
-    }
-
-
-#: Twin-state ids that are not patient twins (jobs, training sessions, hospitals, alarms).
-_NOT_PATIENT_TWINS = (
-    RESULT_PREFIX,
-    EDUCATION_PREFIX,
-    HOSPITAL_PREFIX,
-    HOSPITAL_INDEX,
-    ALARM_BOARD_KEY,
-)
-#: A time after every valid time: a twin's latest snapshot is the one valid "as of" it.
-_END_OF_TIME = datetime(9999, 12, 31, tzinfo=UTC)
-
-
 def kept_twin_rows(store: Store, *, skip: Container[str] = ()) -> list[dict[str, Any]]:
-    """The list rows of the patient twins kept in ``store`` (ids in ``skip`` left out), by id.
+    """The patient twins kept in ``store`` (ids in ``skip`` left out), by id.
 
-    Each row is read from the twin's latest snapshot (:func:`snapshot`), without
-    re-creating the twin.
-
-    Examples
-    --------
-    >>> from healthtwin.store import open_store
-    >>> with open_store("sqlite://") as store:
-    ...     s = PatientTwinSession.create("k1", members=8)
-    ...     _ = ingest(store, s, [GlucoseReading(5.0, 150.0), GlucoseReading(10.0, 155.0)])
-    ...     rows, skipped = kept_twin_rows(store), kept_twin_rows(store, skip={"k1"})
-    >>> rows == [_twin_row(s)], skipped
-    (True, [])
+    :func:`healthtwin.scenarios.twin_store.kept_twin_rows` without the states the service
+    keeps for other things (jobs, training sessions, hospitals, the alarm board).
     """
-    rows = []
-    for twin_id in store.twin_state_ids():
-        if twin_id in skip or twin_id.startswith(_NOT_PATIENT_TWINS):
-            continue
-        latest = store.twin_state_as_of(twin_id, _END_OF_TIME)
-        meta = latest.metadata
-        definition = meta.get("definition")
-        if latest.model != MODEL or not isinstance(definition, dict):
-            continue
-        start = datetime.fromisoformat(definition["start"])
-        rows.append(
-            {
-                "twin_id": twin_id,
-                "patient_id": str(meta["patient_id"]),
-                "profile": str(definition["profile"]),
-                "n_readings": int(meta["n_readings"]),
-                "t_min": (latest.valid_time - start).total_seconds() / 60.0,
-            }
-        )
-    return rows
+    return store_kept_twin_rows(store, skip=skip, reserved=tuple(_RESERVED))
 
 
 def _anyone(patient_id: str) -> bool:
@@ -589,7 +280,7 @@ def _t_min(
 def post_event(request: Request, twin_id: str, body: EventIn) -> dict[str, Any]:
     """Log a meal and/or bolus that was given; later forecasts and readings account for it."""
     session = _registry(request).get(twin_id)
-    session.apply_plan(body.t_min, body.meal_g, body.bolus_u, f"logged by {_actor(request)}")
+    session.apply_plan(body.t_min, body.meal_g, body.bolus_u, f"logged by {request_actor(request)}")
     snapshot(_store(request), session)
     return {"twin_id": twin_id, "events": len(session.events), "version": session.version}
 
@@ -653,23 +344,6 @@ def propose_recommendation(request: Request, twin_id: str, body: RecommendIn) ->
         horizon_min=body.horizon_min,
         max_tbr_percent=body.max_tbr_percent,
     )
-    if advice.chosen is None:
-        value: dict[str, Any] = {"plan": None, "status": advice.status}
-    else:
-        meal, bolus = named[advice.chosen]
-        value = {"plan": advice.chosen, "meal_g": meal, "bolus_u": bolus, "t_min": session.twin.t}
-    # The proposing twin (a patient may have several): decisions are applied to it.
-    value["twin"] = f"Device/{twin_id}"
-    value["explanation"] = advice.explain()
-    value["assessments"] = [
-        {
-            "plan": a.plan,
-            "time_in_range_percent": a.objective.mean,
-            "feasible": a.feasible,
-            "constraints": a.constraint_probability,
-        }
-        for a in advice.assessments
-    ]
     made = (
         _store(request)
         .oversight()
@@ -677,7 +351,7 @@ def propose_recommendation(request: Request, twin_id: str, body: RecommendIn) ->
             f"rec-{uuid.uuid4().hex[:16]}",
             model=MODEL,
             model_version=MODEL_VERSION,
-            value=json.loads(json.dumps(value, default=float)),
+            value=bolus_proposal(session, advice, named),
             proposed_by=RECOMMENDER,
             patient=f"Patient/{session.patient_id}",
         )
@@ -698,7 +372,7 @@ def list_recommendations(request: Request, twin_id: str) -> dict[str, Any]:
     board = _store(request).oversight()
     found = board.recommendations(patient=f"Patient/{session.patient_id}")
     return {
-        "recommendations": [_recommendation(r) for r in found if _proposer(r) in (twin_id, None)]
+        "recommendations": [_recommendation(r) for r in found if proposer(r) in (twin_id, None)]
     }
 
 
@@ -734,7 +408,7 @@ def accept_recommendation(
             "override it with a value ({'bolus_u': ...}) and a reason instead"
         )
     decided = board.accept(
-        recommendation_id, actor=_actor(request), reason=body.reason if body else None
+        recommendation_id, actor=request_actor(request), reason=body.reason if body else None
     )
     _apply(request, decided, decided.value)
     return _recommendation(decided)
@@ -762,53 +436,34 @@ def override_recommendation(
     decided = (
         _store(request)
         .oversight()
-        .override(recommendation_id, actor=_actor(request), reason=body.reason, value=value)
+        .override(recommendation_id, actor=request_actor(request), reason=body.reason, value=value)
     )
     _apply(request, decided, {**decided.value, **value})
     return _recommendation(decided)
 
 
-def _proposer(r: Recommendation) -> str | None:
-    """The id of the twin that proposed ``r`` (``None`` for a record without one)."""
-    twin = r.value.get("twin")
-    return twin.removeprefix("Device/") if isinstance(twin, str) else None
-
-
 def _apply(request: Request, decided: Recommendation, value: dict[str, Any]) -> None:
-    """Apply the decided plan to the twin that proposed it (if it is live).
-
-    A record without its twin (made before twins were recorded) is applied only when its
-    patient has exactly one twin: with several, which one proposed it is unknown.
-    """
-    if value.get("bolus_u") is None:
-        return
+    """Apply the decided plan to the twin that proposed it (if it is live)."""
     registry = _registry(request)
-    twin_id = _proposer(decided)
-    if twin_id is None:
-        patient = (decided.patient or "").removeprefix("Patient/")
-        owned = [s for s in registry.sessions() if s.patient_id == patient]
-        if len(owned) != 1:
-            return
-        session = owned[0]
-    else:
+    session = deciding_twin(decided, _live(registry), registry.sessions())
+    if session is not None:
+        apply_decision(_store(request), session, decided, value)
+
+
+def _live(registry: TwinRegistry) -> Callable[[str], PatientTwinSession | None]:
+    def find(twin_id: str) -> PatientTwinSession | None:
         try:
-            session = registry.get(twin_id)
+            return registry.get(twin_id)
         except NotFoundError:
-            return
-    t_min = float(value.get("t_min", session.twin.t))
-    session.apply_plan(
-        max(t_min, 0.0),
-        float(value.get("meal_g", 0.0)),
-        float(value["bolus_u"]),
-        f"GuidanceResponse/{decided.id} ({decided.status})",
-    )
-    snapshot(_store(request), session)
+            return None
+
+    return find
 
 
 def _recommendation(r: Recommendation) -> dict[str, Any]:
     return {
         "id": r.id,
-        "twin_id": _proposer(r),
+        "twin_id": proposer(r),
         "patient": r.patient,
         "model": r.model,
         "model_version": r.model_version,
@@ -821,24 +476,6 @@ def _recommendation(r: Recommendation) -> dict[str, Any]:
         "reason": r.reason,
         "override_value": r.override_value,
     }
-
-
-def record_vitals(store: Store, session: PatientTwinSession, sets: list[VitalSigns]) -> int:
-    """Score and keep ``sets`` and store them as Observations, under the twin's lock.
-
-    Examples
-    --------
-    >>> from healthtwin.store import open_store
-    >>> v = VitalSigns(5.0, respiratory_rate_per_min=18, spo2_percent=97, systolic_bp_mm_hg=120,
-    ...                heart_rate_per_min=80, temperature_c=37.0, consciousness="A")
-    >>> with open_store("sqlite://") as store:
-    ...     s = PatientTwinSession.create("d2", members=8)
-    ...     record_vitals(store, s, [v]), len(store.observations("d2"))
-    (1, 8)
-    """
-    with session.lock:
-        store.add_observations(session.record_vitals(sets))
-    return len(sets)
 
 
 @twins_router.post(
@@ -887,16 +524,7 @@ def _vitals_row(session: PatientTwinSession, item: VitalsIn) -> dict[str, Any]:
 )
 def get_vitals(request: Request, twin_id: str) -> dict[str, Any]:
     """Every vital-signs set posted to the twin, in time order, each with its NEWS2."""
-    session = _registry(request).get(twin_id)
-    with session.lock:
-        pairs = sorted(zip(session.vitals, session.news2, strict=True), key=lambda p: p[0].t_min)
-        return {
-            "twin_id": twin_id,
-            "vitals": [
-                {**v.as_dict(), "time": session.when(v.t_min).isoformat(), "news2": n}
-                for v, n in pairs
-            ],
-        }
+    return vitals_listing(_registry(request).get(twin_id))
 
 
 @twins_router.get(
@@ -956,7 +584,7 @@ async def stream(
     stopping: threading.Event = request.app.state.stopping
 
     async def events() -> AsyncIterator[str]:
-        cursor = await asyncio.to_thread(_StreamCursor.at, session)
+        cursor = await asyncio.to_thread(StreamCursor.at, session)
         deadline = time.monotonic() + max_s
         hello = {"twin_id": twin_id, "n_readings": cursor.seen, "n_vitals": cursor.seen_sets}
         yield f"event: hello\ndata: {json.dumps(hello)}\n\n"
@@ -964,12 +592,13 @@ async def stream(
             if await request.is_disconnected():
                 return
             if session.version != cursor.version:
-                news = await asyncio.to_thread(_stream_news, session, twin_id, cursor)
+                news = await asyncio.to_thread(stream_news, session, cursor)
                 cursor = news.cursor
                 for payload in news.sets:
                     yield f"event: vitals\ndata: {json.dumps(payload)}\n\n"
                 if news.glucose_changed:
-                    yield await _reading_event(session, twin_id, news.readings)
+                    payload = await asyncio.to_thread(reading_payload, session, news.readings)
+                    yield f"event: reading\ndata: {json.dumps(payload)}\n\n"
             await asyncio.sleep(poll_s)
 
     return EventStreamResponse(
@@ -977,61 +606,3 @@ async def stream(
         media_type="text/event-stream",
         headers={"X-Accel-Buffering": "no"},
     )
-
-
-@dataclass(frozen=True)
-class _StreamCursor:
-    """How much of a twin a stream has sent: readings, vital-signs sets, events, version."""
-
-    seen: int
-    seen_sets: int
-    n_events: int
-    version: int
-
-    @classmethod
-    def at(cls, session: PatientTwinSession) -> _StreamCursor:
-        """Where the twin is now (takes its lock: call it in a worker thread)."""
-        with session.lock:
-            return cls(
-                len(session.readings), len(session.vitals), len(session.events), session.version
-            )
-
-
-@dataclass(frozen=True)
-class _StreamNews:
-    """What changed since a cursor: new readings, vital-signs payloads, the next cursor."""
-
-    readings: list[GlucoseReading]
-    sets: list[dict[str, Any]]
-    glucose_changed: bool
-    cursor: _StreamCursor
-
-
-def _stream_news(session: PatientTwinSession, twin_id: str, cursor: _StreamCursor) -> _StreamNews:
-    """The twin's changes since ``cursor`` (takes its lock: call it in a worker thread)."""
-    with session.lock:
-        new = session.readings[cursor.seen :]
-        sets = [
-            {
-                "twin_id": twin_id,
-                "vitals": {**v.as_dict(), "time": session.when(v.t_min).isoformat()},
-                "news2": n,
-            }
-            for v, n in zip(
-                session.vitals[cursor.seen_sets :], session.news2[cursor.seen_sets :], strict=True
-            )
-        ]
-        glucose_changed = bool(new) or len(session.events) != cursor.n_events or not sets
-        return _StreamNews(new, sets, glucose_changed, _StreamCursor.at(session))
-
-
-async def _reading_event(
-    session: PatientTwinSession, twin_id: str, new: list[GlucoseReading]
-) -> str:
-    forecast = await asyncio.to_thread(session.forecast, 120.0, 5.0)
-    payload = {
-        "twin_id": twin_id,
-        "readings": [{"t_min": r.t_min, "glucose_mg_dl": r.glucose_mg_dl} for r in new],
-        "forecast": forecast,
-    }
-    return f"event: reading\ndata: {json.dumps(payload)}\n\n"

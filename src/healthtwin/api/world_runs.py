@@ -24,6 +24,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from healthtwin.api.actors import request_actor
 from healthtwin.api.jobs import JobContext, JobOutput, JobRunner, Work
 from healthtwin.api.openapi_doc import problems
 from healthtwin.api.schemas import success
@@ -69,12 +70,11 @@ def _runner(request: Request) -> JobRunner:
 def submit_world(request: Request, body: WorldIn) -> dict[str, Any]:
     """Validate a world scenario and run it end to end in the background."""
     plan = plan_world_run(body.world, seed=body.seed, replicates=body.replicates, days=body.days)
-    actor = (request.headers.get("x-actor") or "anonymous").strip()[:255] or "anonymous"
     w = plan.world
     job = _runner(request).submit(
         WORLD_JOB_KIND,
         world_work(plan),
-        actor=actor,
+        actor=request_actor(request),
         description=(
             f"world {w.name}: {len(w.countries)} countries, {w.days} days x "
             f"{w.replicates} replicates"

@@ -7,7 +7,9 @@ files) and bounds its size; :meth:`WorldRun.run` runs it end to end
 (:func:`~healthtwin.scenarios.run.run_world`) with progress after each country (and the
 federation) and a stop check between them, and leaves the world's summary (key numbers
 with quantiles at every scale), the cross-border monitor's report and each country's
-national daily series as 5, 50 and 95 % bands.
+national daily series as bands: the median with the range of the replicates, or their
+5-95 % interval from 20 replicates on (:class:`~healthtwin.scenarios.world_results.ReplicateBand`,
+as the summary).
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ import numpy as np
 from healthtwin.errors import InvalidInputError
 from healthtwin.scenarios.region_forecast import refuse_files
 from healthtwin.scenarios.reporting import Reporter, RunOutput
-from healthtwin.scenarios.run import LEVELS, WorldResult, run_world
+from healthtwin.scenarios.run import WorldResult, run_world
 from healthtwin.scenarios.world import WorldScenario, parse_world
+from healthtwin.scenarios.world_results import ReplicateBand
 
 __all__ = ["MAX_WORLD_WORK", "WorldRun", "plan_world_run", "world_series"]
 
@@ -31,6 +34,9 @@ __all__ = ["MAX_WORLD_WORK", "WorldRun", "plan_world_run", "world_series"]
 MAX_WORLD_WORK = 200_000
 #: National series reported per day.
 SERIES = ("admissions", "deaths", "icu_occupancy")
+#: Keys of each series' ``[low, median, high]`` (named for the 5-95 % interval; kept
+#: for a range too, ``"band"`` says which).
+_KEYS = ("q05", "q50", "q95")
 
 
 @dataclass(frozen=True)
@@ -116,21 +122,25 @@ def plan_world_run(
     return WorldRun(world)
 
 
-def world_series(result: WorldResult) -> dict[str, dict[str, dict[str, list[float]]]]:
-    """Each country's national daily series as bands: ``{country: {series: {q05, q50, q95}}}``.
+def world_series(result: WorldResult) -> dict[str, dict[str, Any]]:
+    """Each country's national daily series as bands, and what the bands are.
 
-    ``deaths`` includes the ICU-overflow deaths (one source of truth, see
-    :mod:`~healthtwin.scenarios.run`).
+    The answer is ``{country: {series: {q05, q50, q95}, "band": {...}}}``: ``q50`` is the
+    median over replicates and ``q05``/``q95`` the low and high ends of the band the
+    world's summary uses (:class:`~healthtwin.scenarios.world_results.ReplicateBand`):
+    the minimum and maximum below 20 replicates, else the 5 % and 95 % quantiles. The
+    keys keep their names either way; ``"band"`` (:meth:`ReplicateBand.as_dict`) says
+    which, with its ``label`` for display. ``deaths`` includes the ICU-overflow deaths
+    (one source of truth, see :mod:`~healthtwin.scenarios.run`).
     """
-    out: dict[str, dict[str, dict[str, list[float]]]] = {}
+    band = ReplicateBand(result.world.replicates)
+    out: dict[str, dict[str, Any]] = {}
     for country in result.countries:
-        bands: dict[str, dict[str, list[float]]] = {}
+        bands: dict[str, Any] = {}
         for name in SERIES:
             totals = np.asarray(country.national(name).totals, dtype=float)  # (reps, days)
-            q = np.quantile(totals, LEVELS, axis=0)
-            bands[name] = {
-                f"q{round(100 * level):02d}": row.round(3).tolist()
-                for level, row in zip(LEVELS, q, strict=True)
-            }
+            q = np.quantile(totals, band.levels, axis=0)
+            bands[name] = {key: row.round(3).tolist() for key, row in zip(_KEYS, q, strict=True)}
+        bands["band"] = band.as_dict()
         out[country.name] = bands
     return out

@@ -28,6 +28,9 @@
     return f(q[1]) + " [" + f(q[0]) + ", " + f(q[2]) + "]";
   }
 
+  // The band's words as the run reports them (its replicates decide: a range or 5-95 %).
+  function bandLabel(band) { return band && band.label ? band.label : "band over replicates"; }
+
   function listRuns(runs, chosen) {
     const tbody = document.querySelector("#runs-table tbody");
     tbody.replaceChildren();
@@ -68,6 +71,7 @@
       cell(tr, alarms.has(name) ? "alarm" : "none");
       tbody.appendChild(tr);
     });
+    document.getElementById("key-band").textContent = bandLabel(result.summary.interval);
     document.getElementById("key-section").hidden = false;
   }
 
@@ -75,6 +79,8 @@
     const holder = document.getElementById("country-panels");
     holder.replaceChildren();
     Object.keys(result.series).forEach(function (name, k) {
+      const label = bandLabel(result.series[name].band);
+      document.getElementById("series-band").textContent = label;
       const figure = document.createElement("figure");
       figure.className = "panel";
       const caption = document.createElement("figcaption");
@@ -83,7 +89,7 @@
       plot.id = "country-plot-" + k;
       plot.className = "plot panel-plot";
       plot.setAttribute("role", "img");
-      plot.setAttribute("aria-label", name + ": national admissions, ICU demand and deaths per day, median and 90 % band");
+      plot.setAttribute("aria-label", name + ": national admissions, ICU demand and deaths per day, median and " + label);
       figure.appendChild(caption);
       figure.appendChild(plot);
       holder.appendChild(figure);
@@ -92,7 +98,7 @@
         const b = result.series[name][s.key];
         const days = b.q50.map(function (_, d) { return d; });
         traces.push({ x: days, y: b.q95, mode: "lines", line: { width: 0 }, hoverinfo: "skip", showlegend: false, legendgroup: s.key });
-        traces.push({ x: days, y: b.q05, mode: "lines", line: { width: 0 }, fill: "tonexty", fillcolor: s.fill, name: s.label + " 90 %", legendgroup: s.key });
+        traces.push({ x: days, y: b.q05, mode: "lines", line: { width: 0 }, fill: "tonexty", fillcolor: s.fill, name: s.label + " (" + label + ")", legendgroup: s.key });
         traces.push({ x: days, y: b.q50, mode: "lines", line: { color: s.colour, width: 2 }, name: s.label, legendgroup: s.key });
       });
       Plotly.react(plot.id, traces, {
