@@ -51,6 +51,14 @@ def _healthtwin_home(
     return home
 
 
+@pytest.fixture(autouse=True)
+def _worlds_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``healthtwin run`` in process unless a test asks for a cluster: a LocalCluster per
+    command-line test would cost seconds each (tests/cli/test_run_cluster.py and
+    tests/scenarios/test_distributed.py test the clusters themselves)."""
+    monkeypatch.setenv("HEALTHTWIN_CLUSTER", "none")
+
+
 def require(module: str, extra: str) -> ModuleType:
     """Import ``module`` or skip (fail under HEALTHTWIN_FULL_TESTS=1) naming the extra."""
     try:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import multiprocessing
+import sys
+import types
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -20,6 +23,7 @@ from healthtwin.scenarios.distributed import (
     InProcessExecutor,
     check_cluster,
     executor_for,
+    fork_safe,
 )
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "three-countries.yaml"
@@ -152,9 +156,23 @@ def test_without_distributed_the_error_names_the_extra(monkeypatch: pytest.Monke
 def test_local_clusters_one_after_another_keep_dasks_config() -> None:
     """Forked local workers: the start method is set only while the cluster runs."""
     dask: Any = require("dask", "dask")
+    # Forked where safe; spawned once a threaded runtime (JAX) is loaded in this process.
+    method = "fork" if fork_safe() else "spawn"
     for _ in range(2):
         with executor_for("local", 1) as executor:
             assert executor.map(abs, [-2]) == [2]
-            assert dask.config.get("distributed.worker.multiprocessing-method") == "fork"
+            assert dask.config.get("distributed.worker.multiprocessing-method") == method
     assert dask.config.get("distributed.comm.require-encryption") in (None, False)
     assert dask.config.get("distributed.worker.multiprocessing-method") == "spawn"
+
+
+def test_workers_are_not_forked_from_a_process_with_a_threaded_runtime(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """JAX keeps threads of its own: a process that loaded it spawns its workers."""
+    monkeypatch.setitem(sys.modules, "jax", types.ModuleType("jax"))
+    assert not fork_safe()
+    monkeypatch.delitem(sys.modules, "jax")
+    for name in ("torch", "tensorflow"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    assert fork_safe() == ("fork" in multiprocessing.get_all_start_methods())

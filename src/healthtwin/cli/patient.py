@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -157,8 +158,10 @@ def simulate(
             "--scenario": scenario is not None,
         },
     )
-    # Counted in simulated minutes, of the whole cohort at once.
-    with output.progress(f"simulating {model} (minutes)", total=round(hours * 60)) as bar:
+    # Counted in simulated minutes, of the whole cohort at once (a run length the
+    # simulation will refuse gets no total: its error comes from the check).
+    minutes = round(hours * 60) if math.isfinite(hours * 60) and hours > 0 else None
+    with output.progress(f"simulating {model} (minutes)", total=minutes) as bar:
         run = simulate_glucose(
             model,
             patient,

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ __all__ = [
     "check_cluster",
     "default_replicates_per_task",
     "executor_for",
+    "fork_safe",
     "splittable",
     "world_tasks",
 ]
@@ -215,9 +217,11 @@ def _worker_start(local_processes: bool) -> Iterator[None]:
     healthtwin again, which cost 10-15 s of a 2-core machine before the first task (a
     forked worker inherits them: under a second). The workers only run tasks, so the
     usual hazard of forking a threaded process (a lock held by another thread) does not
-    reach them.
+    reach them, unless this process has loaded a runtime that keeps its own threads (JAX,
+    used by the DP synthesizers, warns at every fork): then they are spawned
+    (:func:`fork_safe`).
     """
-    if not local_processes or "fork" not in multiprocessing.get_all_start_methods():
+    if not local_processes or not fork_safe():
         yield
         return
     # distributed first: it adds its defaults to Dask's config, which a ``config.set``
@@ -226,6 +230,26 @@ def _worker_start(local_processes: bool) -> Iterator[None]:
     dask = importlib.import_module("dask")
     with dask.config.set({"distributed.worker.multiprocessing-method": "fork"}):
         yield
+
+
+#: Modules whose runtimes keep threads of their own, which a forked child must not inherit.
+_THREADED_RUNTIMES = ("jax", "torch", "tensorflow")
+
+
+def fork_safe() -> bool:
+    """Whether local workers may be forked from this process.
+
+    The platform must be able to fork, and no runtime with threads of its own may be
+    loaded (:data:`_THREADED_RUNTIMES`).
+
+    Examples
+    --------
+    >>> isinstance(fork_safe(), bool)
+    True
+    """
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    return not any(name in sys.modules for name in _THREADED_RUNTIMES)
 
 
 @dataclass(frozen=True)
