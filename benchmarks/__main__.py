@@ -17,6 +17,7 @@ from benchmarks.federation import main as federation
 from benchmarks.governance_access import main as governance_access
 from benchmarks.governance_audit_chain import main as governance_audit_chain
 from benchmarks.hospital import main as hospital
+from benchmarks.imputation import main as imputation
 from benchmarks.interop import main as interop
 from benchmarks.pkpd import main as pkpd
 from benchmarks.prognosis import main as prognosis
@@ -47,6 +48,7 @@ ALL = {
     "federated_analytics": federated_analytics,
     "federated_gbdt": federated_gbdt,
     "synthetic": synthetic,
+    "imputation": imputation,
     "world_scaling": world_scaling,
 }
 

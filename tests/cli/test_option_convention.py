@@ -64,6 +64,7 @@ MAIN_INPUT: dict[str, str | None] = {
     "surveillance evaluate": None,
     "surveillance monitor": "--data",
     "synth cohort": "--scenario",
+    "synth fill-gaps": "--data",  # CGM series (CSV or a FHIR Bundle)
     "synth fit": "--data",
     "synth impute": "--data",
     "synth report": None,  # two inputs of equal rank: --real and --synthetic

@@ -11,7 +11,9 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 
 from healthtwin.interop.fhir_bundle import bundle_to_patients, patients_to_bundle
+from healthtwin.interop.fhir_imputed import IMPUTATION_URL
 from healthtwin.interop.records import PatientData, PatientRecord
+from healthtwin.synthetic import CgmGapFill
 from healthtwin.synthetic.demographics import sample_demographics
 from healthtwin.synthetic.fhir_output import (
     IMPUTED_TAG,
@@ -20,7 +22,6 @@ from healthtwin.synthetic.fhir_output import (
     is_flagged_synthetic,
     synthetic_bundle,
 )
-from healthtwin.synthetic.imputation import CgmGapFill
 from healthtwin.synthetic.longitudinal import (
     LongitudinalConfig,
     SyntheticPatient,
@@ -131,9 +132,9 @@ def test_gap_filled_values_are_flagged_and_carry_their_band() -> None:
     for r in raw:
         assert IMPUTED_TAG in r["meta"]["tag"]
         assert r["status"] == "preliminary"
-        levels = sorted(c["code"]["coding"][0]["code"] for c in r["component"])
-        assert levels == ["0.05", "0.95"]
-    assert "variance 140 " in raw[1]["note"][0]["text"]
+        assert r["extension"][0]["url"] == IMPUTATION_URL
+    parts = raw[1]["extension"][0]["extension"]
+    assert [p["valueDecimal"] for p in parts[:4]] == [140.0, 122.0, 161.0, 0.9]
     # A bundle reader never takes them for measurements.
     patient = PatientData(patient=PatientRecord(id="synthetic-1"))
     bundle = patients_to_bundle([patient], check=False)
@@ -141,4 +142,8 @@ def test_gap_filled_values_are_flagged_and_carry_their_band() -> None:
     data["entry"] += [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in raw]
     (back,) = bundle_to_patients(Bundle.model_validate(data))
     assert back.observations == ()
-    assert back.extra["unmapped"] == {"Observation:forecast": 2}
+    assert [o.imputation.variance for o in back.imputed_observations if o.imputation] == [
+        90.0,
+        140.0,
+    ]
+    assert "unmapped" not in back.extra

@@ -8,7 +8,8 @@ import pytest
 from healthtwin.core.inputs import Events, Inputs, Rate
 from healthtwin.errors import InvalidInputError, InvalidParameterError
 from healthtwin.physiology.cgm import cgm_params
-from healthtwin.synthetic.imputation import fill_cgm_gaps, multiple_imputation, pool_rubin
+from healthtwin.synthetic.cgm_gaps import fill_cgm_gaps
+from healthtwin.synthetic.imputation import multiple_imputation, pool_rubin
 from healthtwin.synthetic.virtual_population import VirtualPopulation
 
 
@@ -45,6 +46,19 @@ def test_gbm_draws_are_observed_donor_values() -> None:
     result = multiple_imputation(holed, m=3, method="gbm", rng=np.random.default_rng(3))
     observed = set(holed[~np.isnan(holed[:, 1]), 1].tolist())
     assert set(result.completed[:, result.mask[:, 1], 1].ravel().tolist()) <= observed
+
+
+def test_gbm_imputes_a_sparsely_missing_column_from_its_model_in_every_copy() -> None:
+    # One missing cell: in about a third of the bootstrap resamples it is left out; every
+    # copy must still predict it from the other column, not fall back to the mean.
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=300)
+    table = np.column_stack([x, 10.0 * x + rng.normal(scale=0.1, size=300)])
+    table[0] = [2.5, np.nan]
+    truth = 25.0
+    result = multiple_imputation(table, m=12, method="gbm", rng=np.random.default_rng(6))
+    draws = result.completed[:, 0, 1]
+    assert np.all(np.abs(draws - truth) < np.abs(np.nanmean(table[:, 1]) - truth) / 2)
 
 
 def test_same_generator_seed_gives_the_same_imputations() -> None:

@@ -18,7 +18,7 @@ import pytest
 from healthtwin.core.inputs import Events, Inputs, Rate
 from healthtwin.physiology.cgm import CGMSensor, cgm_params
 from healthtwin.physiology.uva_padova import UvaPadova
-from healthtwin.synthetic.imputation import CgmGapFill, fill_cgm_gaps
+from healthtwin.synthetic.cgm_gaps import CgmGapFill, fill_cgm_gaps
 from healthtwin.synthetic.virtual_population import VirtualPopulation
 
 N_PATIENTS, MEMBERS, MINUTES = 40, 24, 540

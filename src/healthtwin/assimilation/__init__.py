@@ -13,8 +13,11 @@ batch axis: ``n_twins x n_members`` members are updated in one array operation.
 - Bootstrap particle filter (Gordon, Salmond & Smith 1993) with systematic resampling
   (Kitagawa 1996; Carpenter, Clifford & Fearnhead 1999), an effective-sample-size trigger
   (Kong, Liu & Wong 1994) and Liu & West (2001) shrinkage jitter for parameters.
-- The exact Kalman filter for linear-Gaussian systems, the reference the others are tested
-  against.
+- Fixed-lag ensemble Kalman smoother (stochastic EnKS; Evensen & van Leeuwen, MWR 2000)
+  over an augmented state of the view and a window of recorded values, batched over
+  groups: a gap in the readings is filled from data on both sides, with its spread.
+- The exact Kalman filter and Rauch-Tung-Striebel smoother (Rauch, Tung & Striebel 1965)
+  for linear-Gaussian systems, the references the others are tested against.
 - Consistency diagnostics: NIS/NEES (Bar-Shalom, Li & Kirubarajan 2001), rank histograms
   (Anderson 1996; Hamill 2001), spread-skill (Fortin et al. 2014), CRPS (Gneiting &
   Raftery 2007; fair form Ferro 2014).
@@ -41,7 +44,7 @@ from healthtwin.assimilation.diagnostics import (
     spread_skill,
 )
 from healthtwin.assimilation.enkf import EnKFAnalysis, EnsembleKalmanFilter
-from healthtwin.assimilation.kalman import kalman_predict, kalman_update
+from healthtwin.assimilation.kalman import kalman_predict, kalman_update, rts_smoother
 from healthtwin.assimilation.likelihood import CalibrationProblem
 from healthtwin.assimilation.mcmc import (
     PosteriorSamples,
@@ -52,6 +55,11 @@ from healthtwin.assimilation.mcmc import (
 from healthtwin.assimilation.observation import GaussianObservation, OutputObservation
 from healthtwin.assimilation.particle import ParticleAnalysis, ParticleFilter, systematic_resample
 from healthtwin.assimilation.profile import Profile, profile_likelihood
+from healthtwin.assimilation.smoother import (
+    EnsembleKalmanSmoother,
+    SmoothedRun,
+    SmootherAnalysis,
+)
 from healthtwin.assimilation.sync import ObservationSeries, SyncReport, synchronise
 from healthtwin.assimilation.ukf import UKFAnalysis, UnscentedKalmanFilter
 from healthtwin.assimilation.view import StateView, view_for
@@ -60,6 +68,7 @@ __all__ = [
     "CalibrationProblem",
     "EnKFAnalysis",
     "EnsembleKalmanFilter",
+    "EnsembleKalmanSmoother",
     "GaussianObservation",
     "MapFit",
     "ObservationSeries",
@@ -68,6 +77,8 @@ __all__ = [
     "ParticleFilter",
     "PosteriorSamples",
     "Profile",
+    "SmoothedRun",
+    "SmootherAnalysis",
     "StateView",
     "SyncReport",
     "UKFAnalysis",
@@ -87,6 +98,7 @@ __all__ = [
     "nis",
     "profile_likelihood",
     "rank_histogram",
+    "rts_smoother",
     "sample_posterior",
     "spread_skill",
     "synchronise",

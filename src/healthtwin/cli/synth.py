@@ -47,6 +47,7 @@ import typer
 
 from healthtwin.cli.output import JsonOption, QuietOption, output_for
 from healthtwin.cli.synth_cohort import register
+from healthtwin.cli.synth_gaps import register as register_fill_gaps
 from healthtwin.errors import UnknownModelError
 
 synth_app = typer.Typer(
@@ -55,6 +56,7 @@ synth_app = typer.Typer(
     no_args_is_help=True,
 )
 register(synth_app)
+register_fill_gaps(synth_app)
 
 METHODS = ("mst", "aim", "copula")
 DP_METHODS = ("mst", "aim")

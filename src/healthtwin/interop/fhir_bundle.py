@@ -14,6 +14,9 @@ resources of other types are counted in each :class:`PatientData`'s ``extra``:
 - ``extra["unmapped"]``: ``{type: count}`` of resources about this patient that have no
   record (DiagnosticReport, AllergyIntolerance, RiskAssessment...), and of twin outputs
   tagged as forecasts (``"Observation:forecast"``), which are never read as measurements;
+- Observations tagged ``imputed`` (values estimated to fill a gap, also tagged as
+  forecasts; :mod:`healthtwin.interop.fhir_imputed`) are read, with their variance and
+  band, into :attr:`PatientData.imputed_observations`, apart from the measurements;
 - ``extra["shared"]``: ``{type: count}`` of resources about no one patient
   (Practitioner, Organization, Location, Medication...), the same in every patient.
 
@@ -38,6 +41,7 @@ from healthtwin.interop.codes import RXNORM, SNOMED
 from healthtwin.interop.fhir_bundle_index import BundleIndex, IndexedEntry
 from healthtwin.interop.fhir_checks import validate_resource
 from healthtwin.interop.fhir_export import FORECAST_TAG
+from healthtwin.interop.fhir_imputed import is_imputed
 from healthtwin.interop.fhir_json import build_resource
 from healthtwin.interop.fhir_medications import (
     administration_to_record,
@@ -146,6 +150,12 @@ def bundle_to_patients(
                 if patient.id in patients:
                     _duplicate(patient.id, context.path)
                 patients[patient.id] = patient
+            elif (
+                entry.resource_type == "Observation" and is_imputed(resource) and owner is not None
+            ):
+                record = observation_to_record(resource, context)
+                field = "imputed_observations"
+                records.setdefault(record.patient_id, {}).setdefault(field, []).append(record)
             elif _is_forecast(resource) and owner is not None:
                 unmapped.setdefault(owner, Counter())[f"{entry.resource_type}:forecast"] += 1
             elif entry.resource_type in _READERS and owner is not None:
@@ -267,6 +277,7 @@ def _patient_data(
     return PatientData(
         patient=patient,
         observations=tuple(records.get("observations", ())),
+        imputed_observations=tuple(records.get("imputed_observations", ())),
         conditions=tuple(records.get("conditions", ())),
         medications=tuple(records.get("medications", ())),
         encounters=tuple(records.get("encounters", ())),
@@ -293,7 +304,8 @@ def patients_to_bundle(
 ) -> Bundle:
     """Write patients' records as one Bundle.
 
-    Each patient is followed by its encounters, conditions, observations and medications;
+    Each patient is followed by its encounters, conditions, observations (measured, then
+    imputed) and medications;
     fullUrls are :func:`full_url`; references are ``Type/id``. A transaction ``PUT``s every
     resource at ``Type/id``, so loading it twice changes nothing. ``extra`` is not written.
 
@@ -316,6 +328,7 @@ def patients_to_bundle(
         resources += [encounter_from_record(r) for r in data.encounters]
         resources += [condition_from_record(r) for r in data.conditions]
         resources += [observation_from_record(r) for r in data.observations]
+        resources += [observation_from_record(r) for r in data.imputed_observations]
         resources += [medication_from_record(r) for r in data.medications]
         for resource in resources:
             rtype, rid = resource.get_resource_type(), str(resource.id)

@@ -26,7 +26,9 @@ What is read:
   code, else its unit text) or ``valueInteger``; ``effectiveDateTime``, else the start of
   ``effectivePeriod``, else ``effectiveInstant``; the observation-category code; the
   components (a blood-pressure panel 85354-9 carries systolic 8480-6 and diastolic 8462-4
-  there, with no value of its own).
+  there, with no value of its own); an imputed value (tagged ``imputed``) with its
+  :class:`~healthtwin.interop.records.Imputation` from the extension of
+  :mod:`healthtwin.interop.fhir_imputed`, which the writer adds for such a record.
 - Condition: the first coding (SNOMED CT, then ICD-10, then any); clinical status from
   the condition-clinical system (``"unknown"`` when absent; written back as absent);
   onset and abatement from ``*DateTime`` or the start of ``*Period``.
@@ -46,6 +48,12 @@ from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
 
 from healthtwin.interop.codes import ACT_CODE, ICD10, LOINC, OBSERVATION_CATEGORY, SNOMED
+from healthtwin.interop.fhir_imputed import (
+    imputation_extension,
+    imputed_tags,
+    is_imputed,
+    read_imputation,
+)
 from healthtwin.interop.fhir_json import build_resource
 from healthtwin.interop.fhir_read import (
     ReadContext,
@@ -284,6 +292,7 @@ def observation_to_record(
             )
             for i, comp in enumerate(resource.component or ())
         ),
+        imputation=read_imputation(resource, where()) if is_imputed(resource) else None,
     )
 
 
@@ -361,6 +370,9 @@ def observation_json(record: ObservationRecord) -> dict[str, Any]:
             )
             for c in record.components
         ]
+    if record.imputation is not None:
+        data["meta"] = {"tag": imputed_tags()}
+        data["extension"] = [imputation_extension(record.imputation)]
     return data
 
 

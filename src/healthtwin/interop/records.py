@@ -15,6 +15,7 @@ records. Conventions:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -27,6 +28,7 @@ __all__ = [
     "ConditionRecord",
     "EncounterRecord",
     "Identifier",
+    "Imputation",
     "MedicationRecord",
     "ObservationComponent",
     "ObservationRecord",
@@ -116,11 +118,51 @@ class ObservationComponent:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Imputation:
+    """How an estimated value stands in for a missing measurement, and how sure it is.
+
+    ``variance`` (in the observation's unit squared) is the predictive variance of a
+    measurement at that time; ``lower``/``upper`` its band at coverage ``level``;
+    ``method`` names what estimated it (for example ``"healthtwin-cgm-gap-smoother"``).
+
+    Examples
+    --------
+    >>> Imputation(variance=64.0, lower=97.0, upper=123.0, level=0.9).sd
+    8.0
+    """
+
+    variance: float
+    lower: float
+    upper: float
+    level: float
+    method: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("variance", "lower", "upper", "level"):
+            value = _number(getattr(self, name), f"imputation {name}")
+            if value is None or not math.isfinite(value):
+                raise InvalidInputError(f"imputation {name} must be a finite number, got {value}")
+            object.__setattr__(self, name, value)
+        if self.variance < 0 or self.lower > self.upper or not 0.0 < self.level < 1.0:
+            raise InvalidInputError(
+                f"an imputation needs variance >= 0, lower <= upper and a level in (0, 1); "
+                f"got variance={self.variance}, band [{self.lower}, {self.upper}], "
+                f"level={self.level}"
+            )
+
+    @property
+    def sd(self) -> float:
+        """Predictive standard deviation, ``sqrt(variance)``."""
+        return math.sqrt(self.variance)
+
+
+@dataclass(frozen=True, kw_only=True)
 class ObservationRecord:
-    """One measured value at one time (a vital sign, a laboratory result, a CGM reading).
+    """One value at one time (a vital sign, a laboratory result, a CGM reading).
 
     ``value``/``unit`` hold a single quantity; a panel (blood pressure 85354-9) has
-    ``value=None`` and its parts in ``components``.
+    ``value=None`` and its parts in ``components``. A value estimated to fill a gap, not
+    measured, has ``imputation`` (its uncertainty); a measured one has None.
     """
 
     id: str
@@ -133,10 +175,16 @@ class ObservationRecord:
     category: str | None = None
     encounter_id: str | None = None
     components: tuple[ObservationComponent, ...] = ()
+    imputation: Imputation | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "effective", require_utc(self.effective, f"observation {self.id}"))
         object.__setattr__(self, "value", _number(self.value, f"observation {self.id}"))
+
+    @property
+    def imputed(self) -> bool:
+        """Whether the value was estimated to fill a gap rather than measured."""
+        return self.imputation is not None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -216,10 +264,16 @@ class RiskRecord:
 
 @dataclass(frozen=True, kw_only=True)
 class PatientData:
-    """Everything known about one patient, as a bundle maps to it."""
+    """Everything known about one patient, as a bundle maps to it.
+
+    ``observations`` are measurements only; values estimated to fill gaps (each with its
+    :class:`Imputation`) are kept apart in ``imputed_observations``, so that no reader
+    takes an estimate for a measurement by accident.
+    """
 
     patient: PatientRecord
     observations: tuple[ObservationRecord, ...] = ()
+    imputed_observations: tuple[ObservationRecord, ...] = ()
     conditions: tuple[ConditionRecord, ...] = ()
     medications: tuple[MedicationRecord, ...] = ()
     encounters: tuple[EncounterRecord, ...] = ()

@@ -29,11 +29,11 @@ Longitudinal patients (:func:`generate_patients`: demographics, physiology drawn
 virtual population around Dalla Man et al. 2007, CGM with sensor noise and dropouts,
 visits, insulin for diabetics only, death) are written as FHIR Bundles and OMOP tables,
 flagged synthetic (``HTEST``). Gaps are filled by multiple imputation (van Buuren &
-Groothuis-Oudshoorn 2011; Rubin's rules, Rubin 1987) and in CGM series by the twin's
-ensemble smoother (:func:`fill_cgm_gaps`). Virtual cohorts (:func:`generate_cohort`) match
-target statistics by entropy balancing (Hainmueller 2012) and report each target
-(SIMCor-style); :func:`run_trial` compares two treatments on one cohort with common random
-numbers.
+Groothuis-Oudshoorn 2011; Rubin's rules, Rubin 1987) and in CGM series by the twin and the
+assimilation package's fixed-lag ensemble Kalman smoother (:func:`fill_cgm_gaps`). Virtual
+cohorts (:func:`generate_cohort`) match target statistics by entropy balancing
+(Hainmueller 2012) and report each target (SIMCor-style); :func:`run_trial` compares two
+treatments on one cohort with common random numbers.
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ from typing import Any
 # that only samples demographics or cohorts does not.
 _EXPORTS: dict[str, str] = {
     "AIM": "aim",
+    "CgmGapFill": "cgm_gaps",
+    "fill_cgm_gaps": "cgm_gaps",
     "VirtualCohort": "cohort",
     "generate_cohort": "cohort",
     "CohortSpec": "cohort_spec",
@@ -62,7 +64,6 @@ _EXPORTS: dict[str, str] = {
     "contingency_difference": "fidelity",
     "correlation_difference": "fidelity",
     "discriminator_auc": "fidelity",
-    "fill_cgm_gaps": "imputation",
     "multiple_imputation": "imputation",
     "pool_rubin": "imputation",
     "ImputedPrediction": "imputed_predictions",

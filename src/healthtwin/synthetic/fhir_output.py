@@ -21,12 +21,14 @@ about 24 us of CPU per resource against 1.5 ms through one validated Bundle; 10,
 patients of 30 days (1.2 million resources, 936 MB) took 88 s of CPU, simulation
 included, and 320 MiB at most (the table is in :mod:`healthtwin.cli.synth`).
 
-Gap-filled CGM values (:func:`~healthtwin.synthetic.imputation.fill_cgm_gaps`) are written
-by :func:`gap_fill_observations` in the interop layer's forecast encoding (preliminary
-Observations whose value is the central estimate and whose components are the band's
-quantiles, tagged so that readers never take them for measurements), with a second tag
-:data:`IMPUTED_TAG` and the predictive variance in a note, so the uncertainty travels with
-the value into later predictions.
+Gap-filled CGM values (:func:`~healthtwin.synthetic.fill_cgm_gaps`) are written by
+:func:`gap_fill_observations` in the interop layer's imputed encoding
+(:mod:`healthtwin.interop.fhir_imputed`): preliminary Observations whose value is the
+estimate, tagged forecast (so that readers that know nothing of imputation never take
+them for measurements) and :data:`IMPUTED_TAG`, with the predictive variance and band in
+an extension. The Bundle reader maps them back to imputed records
+(``PatientData.imputed_observations``) with the same values, flags and variances, so the
+uncertainty travels with the value into later predictions.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from fhir.resources.R4B.bundle import Bundle
@@ -46,33 +48,40 @@ from healthtwin.errors import InvalidParameterError, ResourceValidationError, Va
 from healthtwin.interop.codes import LOINC, vital
 from healthtwin.interop.fhir_bundle import full_url, patients_to_bundle
 from healthtwin.interop.fhir_checks import validate_resource
-from healthtwin.interop.fhir_export import FORECAST_TAG, forecast_observations
+from healthtwin.interop.fhir_imputed import IMPUTED_TAG as IMPUTED_CODING
 from healthtwin.interop.fhir_json import build_resource, dump_resource, resource_class
 from healthtwin.interop.fhir_records import (
     condition_json,
     encounter_json,
     fhir_instant,
     medication_json,
+    observation_from_record,
     observation_json,
     patient_json,
 )
-from healthtwin.interop.records import Coding
-from healthtwin.synthetic.imputation import CgmGapFill
+from healthtwin.interop.records import Coding, Imputation, ObservationRecord
 from healthtwin.synthetic.longitudinal import SyntheticPatient
 
+if TYPE_CHECKING:
+    from healthtwin.synthetic import CgmGapFill
+
 __all__ = [
+    "GAP_FILL_METHOD",
     "IMPUTED_TAG",
     "NDJSON_TYPES",
     "SYNTHETIC_TAG",
     "SyntheticBundleFile",
     "gap_fill_observations",
+    "gap_fill_records",
     "is_flagged_synthetic",
     "synthetic_bundle",
     "synthetic_resources",
     "write_synthetic_ndjson",
 ]
 #: Tag of a value estimated to fill a gap (healthtwin's output-kind code system).
-IMPUTED_TAG: dict[str, str] = {"system": FORECAST_TAG.system, "code": "imputed"}
+IMPUTED_TAG: dict[str, str] = {"system": IMPUTED_CODING.system, "code": IMPUTED_CODING.code}
+#: ``method`` of the imputations written for gap-filled CGM readings.
+GAP_FILL_METHOD = "healthtwin-cgm-gap-smoother"
 
 #: The coding that marks a resource as synthetic (test health data).
 SYNTHETIC_TAG: dict[str, str] = {
@@ -367,6 +376,13 @@ def gap_fill_observations(
 ) -> list[Observation]:
     """The filled CGM values of one twin (row ``row``) as flagged FHIR Observations.
 
+    One preliminary Observation (LOINC 99504-3, mg/dL) per imputed reading, written from
+    :func:`gap_fill_records` by the interop layer's Observation writer: tagged forecast
+    and :data:`IMPUTED_TAG`, with the predictive variance and band in the
+    :data:`~healthtwin.interop.fhir_imputed.IMPUTATION_URL` extension, so that
+    :func:`~healthtwin.interop.fhir_bundle.bundle_to_patients` reads them back as
+    imputed records with their uncertainty.
+
     Parameters
     ----------
     patient_id
@@ -380,11 +396,12 @@ def gap_fill_observations(
     row
         Which twin of ``fill``.
     model_version
-        Version written on the model Device.
+        Version of the smoother, written in the imputation's ``method``.
 
     Examples
     --------
     >>> from datetime import UTC, datetime
+    >>> from healthtwin.synthetic import CgmGapFill
     >>> fill = CgmGapFill(np.array([[100.0, 110.0]]), np.array([[False, True]]),
     ...     np.array([[100.0, 110.0]]), np.array([[0.0, 64.0]]), np.array([[0.0, 97.0]]),
     ...     np.array([[0.0, 123.0]]), 0.9)
@@ -392,34 +409,61 @@ def gap_fill_observations(
     >>> [t.code for t in obs.meta.tag], float(obs.valueQuantity.value)
     (['forecast', 'imputed'], 110.0)
     """
+    records = gap_fill_records(patient_id, start, fill, t_min, row, model_version=model_version)
+    return [validate_resource(observation_from_record(r)) for r in records]
+
+
+def gap_fill_records(
+    patient_id: str,
+    start: datetime,
+    fill: CgmGapFill,
+    t_min: Sequence[float],
+    row: int = 0,
+    *,
+    model_version: str = "1",
+) -> list[ObservationRecord]:
+    """The filled CGM values of one twin as imputed records (parameters as
+    :func:`gap_fill_observations`).
+
+    Each record's value is the smoothed mean clipped into its band; its
+    :class:`~healthtwin.interop.records.Imputation` holds the predictive variance of a
+    reading, the band at ``fill.level`` and the method
+    ``healthtwin-cgm-gap-smoother/<model_version>``. Ids are ``<patient>-cgm-imputed-<i>``
+    (``i`` the reading's index on the grid).
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime
+    >>> from healthtwin.synthetic import CgmGapFill
+    >>> fill = CgmGapFill(np.array([[100.0, 110.0]]), np.array([[False, True]]),
+    ...     np.array([[100.0, 110.0]]), np.array([[0.0, 64.0]]), np.array([[0.0, 97.0]]),
+    ...     np.array([[0.0, 123.0]]), 0.9)
+    >>> [record] = gap_fill_records("p1", datetime(2025, 1, 1, tzinfo=UTC), fill, [0, 5])
+    >>> record.id, record.imputation.variance, record.imputed
+    ('p1-cgm-imputed-1', 64.0, True)
+    """
     spec = vital("cgm_glucose_mass")
-    where = np.flatnonzero(fill.imputed[row])
-    if where.size == 0:
-        return []
     minutes = np.asarray(t_min, dtype=np.float64)
-    times = [start + timedelta(minutes=float(minutes[i])) for i in where]
-    lower, upper = fill.lower_mg_dl[row, where], fill.upper_mg_dl[row, where]
-    central = np.clip(fill.mean_mg_dl[row, where], lower, upper)
-    tail = round((1.0 - fill.level) / 2.0, 6)
-    written = forecast_observations(
-        patient_id,
-        Coding(system=LOINC, code=spec.code, display=spec.display),
-        spec.unit,
-        times,
-        {tail: lower.tolist(), 0.5: central.tolist(), 1.0 - tail: upper.tolist()},
-        "healthtwin-cgm-gap-smoother",
-        model_version,
-    )
     out = []
-    for obs, i in zip(written, where, strict=True):
-        data = obs.model_dump(mode="json", by_alias=True, exclude_none=True)
-        data["meta"]["tag"].append(dict(IMPUTED_TAG))
-        variance = float(fill.variance_mg_dl2[row, i])
-        data["note"] = [
-            {
-                "text": f"imputed by the twin's ensemble smoother; predictive variance "
-                f"{variance:.6g} mg2/dL2; {fill.level:g} band in components"
-            }
-        ]
-        out.append(validate_resource(build_resource(Observation, data)))
+    for i in np.flatnonzero(fill.imputed[row]):
+        lower, upper = float(fill.lower_mg_dl[row, i]), float(fill.upper_mg_dl[row, i])
+        out.append(
+            ObservationRecord(
+                id=f"{patient_id}-cgm-imputed-{int(i)}",
+                patient_id=patient_id,
+                code=Coding(system=LOINC, code=spec.code, display=spec.display),
+                effective=start + timedelta(minutes=float(minutes[i])),
+                value=float(np.clip(fill.mean_mg_dl[row, i], lower, upper)),
+                unit=spec.unit,
+                status="preliminary",
+                category=spec.category,
+                imputation=Imputation(
+                    variance=float(fill.variance_mg_dl2[row, i]),
+                    lower=lower,
+                    upper=upper,
+                    level=float(fill.level),
+                    method=f"{GAP_FILL_METHOD}/{model_version}",
+                ),
+            )
+        )
     return out

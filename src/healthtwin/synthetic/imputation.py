@@ -1,4 +1,4 @@
-"""Filling gaps: multiple imputation of tables and twin-based filling of CGM gaps.
+"""Filling gaps in tables: multiple imputation (CGM gaps: :mod:`~healthtwin.synthetic.cgm_gaps`).
 
 **Tables.** :func:`multiple_imputation` draws ``m`` completed copies of a numeric table by
 chained equations (van Buuren & Groothuis-Oudshoorn, J Stat Softw 45(3), 2011):
@@ -25,22 +25,13 @@ gaps' uncertainty reaches the prediction's interval.
 Imputation cannot repair data missing not at random: the mechanism must be stated, and
 the masking validation (``tests/validation/test_imputation_masking.py``) covers MCAR and
 MAR only.
-
-**CGM gaps.** :func:`fill_cgm_gaps` runs an ensemble of UVA/Padova twins per patient
-through the record's meals and insulin, assimilating the available readings with a
-stochastic ensemble Kalman smoother over a fixed lag (Evensen & van Leeuwen, MWR 128:1852,
-2000): each update also corrects the members' glucose over the last ``lag_readings``
-sensor samples, so a gap is filled from readings on both sides. The filled values are
-the smoothed ensemble mean; the band is predictive for a sensor reading (members plus
-Breton & Kovatchev sensor noise).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -48,19 +39,13 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from healthtwin.assimilation.view import view_for
-from healthtwin.core.inputs import Events, Inputs, Rate
 from healthtwin.core.types import BoolArray, FloatArray
 from healthtwin.errors import InvalidInputError, InvalidParameterError, MissingDependencyError
-from healthtwin.physiology.cgm import CGMParams, CGMSensor
-from healthtwin.physiology.uva_padova import UvaPadova, UvaPadovaPatient
 
 __all__ = [
-    "CgmGapFill",
     "ImputationResult",
     "PooledEstimate",
     "discrete_columns",
-    "fill_cgm_gaps",
     "multiple_imputation",
     "pool_rubin",
 ]
@@ -259,7 +244,10 @@ def _gbm_copy(
         estimator=gbm_cls(n_estimators=30, max_depth=2, learning_rate=0.2, random_state=seed),
         max_iter=max_iter,
         random_state=seed,
-        skip_complete=True,
+        # Fitted on a bootstrap resample: a column whose few missing cells all fall
+        # outside it would get no model (and keep the column mean) if complete columns
+        # were skipped.
+        skip_complete=False,
     )
     with warnings.catch_warnings():
         # Trees never meet IterativeImputer's tolerance (their fits jump between rounds):
@@ -336,189 +324,3 @@ def pool_rubin(
             df = 1.0 / (1.0 / df + 1.0 / obs)
     half = stats.t.ppf(0.5 + level / 2.0, df) * np.sqrt(t)
     return PooledEstimate(qbar, w, b, t, df, qbar - half, qbar + half)
-
-
-@dataclass(frozen=True)
-class CgmGapFill:
-    """CGM series with gaps filled by the twin, every array ``(n_twins, T)``.
-
-    Attributes
-    ----------
-    filled_mg_dl
-        Readings where present, the smoothed twin estimate where missing.
-    imputed
-        Which entries were filled.
-    mean_mg_dl, variance_mg_dl2
-        Smoothed ensemble mean of sensor glucose and predictive variance of a reading.
-    lower_mg_dl, upper_mg_dl
-        Predictive band of a reading at ``level``.
-    level
-        Nominal coverage of the band.
-    """
-
-    filled_mg_dl: FloatArray
-    imputed: BoolArray
-    mean_mg_dl: FloatArray
-    variance_mg_dl2: FloatArray
-    lower_mg_dl: FloatArray
-    upper_mg_dl: FloatArray
-    level: float
-
-
-def _repeat_inputs(inputs: Inputs, m: int) -> Inputs:
-    """Per-twin input rows repeated for each twin's ``m`` members (shared rows kept)."""
-
-    def rows(values: FloatArray) -> FloatArray:
-        return values if values.shape[0] == 1 else np.repeat(values, m, axis=0)
-
-    return Inputs(
-        rates={k: Rate(r.times, rows(r.values)) for k, r in inputs.rates.items()},
-        events={k: Events(e.times, rows(e.amounts)) for k, e in inputs.events.items()},
-    )
-
-
-def fill_cgm_gaps(
-    t_min: npt.ArrayLike,
-    readings_mg_dl: npt.ArrayLike,
-    inputs: Inputs,
-    members: Sequence[UvaPadovaPatient],
-    *,
-    sensor: CGMParams,
-    rng: np.random.Generator,
-    level: float = 0.9,
-    lag_readings: int = 48,
-    assimilate_every: int = 3,
-    noise_inflation: float = 1.5,
-    noise_draws: int = 8,
-) -> CgmGapFill:
-    """Fill NaN readings of each twin's CGM series with an ensemble Kalman smoother.
-
-    Parameters
-    ----------
-    t_min
-        Reading times in minutes from the start, on the sensor grid, shape ``(T,)``.
-    readings_mg_dl
-        Readings with NaN where missing, shape ``(n_twins, T)``.
-    inputs
-        Meals and insulin of the record (rows per twin, or one shared row), from t = 0.
-    members
-        The ensemble: ``n_twins * m`` virtual patients, twin by twin (e.g. draws of a
-        :class:`~healthtwin.synthetic.virtual_population.VirtualPopulation`).
-    sensor
-        The CGM's error model (its noise SD sets the observation error).
-    rng
-        Source of perturbed observations and of the sensor noise of the band.
-    level
-        Nominal coverage of the predictive band.
-    lag_readings
-        Smoother lag: an update corrects the last ``lag_readings`` samples (make it longer
-        than the longest gap plus a few readings).
-    assimilate_every
-        Assimilate one reading in this many (consecutive CGM errors are correlated:
-        0.89 at 5 min, 0.7 at 15 min).
-    noise_inflation
-        Factor on the sensor noise SD used as observation error (for the correlation the
-        filter ignores).
-    noise_draws
-        Sensor-noise draws per member for the predictive band.
-
-    Raises
-    ------
-    InvalidInputError
-        For mismatched shapes or a member count that is not a whole number per twin.
-    """
-    t = np.asarray(t_min, dtype=np.float64).reshape(-1)
-    y = np.atleast_2d(np.asarray(readings_mg_dl, dtype=np.float64))
-    n_twins, n_t = y.shape
-    if t.size != n_t or n_t < 2 or np.any(np.diff(t) <= 0):
-        raise InvalidInputError(f"t_min must be {n_t} increasing times, got {t.size}")
-    if not members or len(members) % n_twins:
-        raise InvalidInputError(
-            f"{len(members)} members are not a whole number per twin ({n_twins} twins)"
-        )
-    m = len(members) // n_twins
-    if m < 2 or not 0.0 < level < 1.0:
-        raise InvalidParameterError("need >= 2 members per twin and a level in (0, 1)")
-    model = UvaPadova(list(members))
-    state = model.initial_state(len(members), rng)
-    view = view_for(
-        model,
-        states=["plasma_glucose_mg_per_kg", "tissue_glucose_mg_per_kg", "sc_glucose_mg_per_kg"],
-    )
-    shared = _repeat_inputs(inputs, m)
-    vg = state.theta[:, UvaPadova.parameter_index("Vg")]
-    history = np.full((n_twins, m, n_t), np.nan)
-    sd = CGMSensor(sensor).params.noise_sd_mg_dl * noise_inflation
-    if t[0] > 0:
-        state = model.advance(state, 0.0, float(t[0]), shared, rng)
-    for j in range(n_t):
-        if j > 0:
-            state = model.advance(state, float(t[j - 1]), float(t[j]), shared, rng)
-        history[:, :, j] = (state.x[:, 12] / vg).reshape(n_twins, m)
-        if j % assimilate_every == 0:
-            state = _smoother_update(state, view, history, y[:, j], j, lag_readings, sd, vg, rng)
-    return _band(y, history, sensor, rng, level, noise_draws)
-
-
-def _smoother_update(
-    state: Any,
-    view: Any,
-    history: FloatArray,
-    y: FloatArray,
-    j: int,
-    lag: int,
-    sd: float,
-    vg: FloatArray,
-    rng: np.random.Generator,
-) -> Any:
-    """Stochastic EnKS update of the states and the last ``lag`` glucose samples."""
-    n_twins, m, _ = history.shape
-    seen = np.isfinite(y)
-    if not seen.any():
-        return state
-    lo = max(0, j - lag)
-    z = view.pack(state).reshape(n_twins, m, -1)
-    aug = np.concatenate([z, history[:, :, lo : j + 1]], axis=2)
-    h = history[:, :, j]
-    anomalies = aug - aug.mean(axis=1, keepdims=True)
-    h_anom = h - h.mean(axis=1, keepdims=True)
-    var_h = (h_anom**2).sum(axis=1) / (m - 1) + sd**2
-    gain = np.einsum("tmk,tm->tk", anomalies, h_anom) / (m - 1) / var_h[:, None]
-    perturbed = np.where(seen, y, 0.0)[:, None] + rng.normal(0.0, sd, (n_twins, m))
-    innovation = np.where(seen[:, None], perturbed - h, 0.0)
-    aug = aug + gain[:, None, :] * innovation[:, :, None]
-    k = z.shape[2]
-    history[:, :, lo : j + 1] = aug[:, :, k:]
-    new = view.unpack(state, np.maximum(aug[:, :, :k], 1e-3).reshape(n_twins * m, k))
-    # Keep the sensor state consistent with the smoothed sensor glucose.
-    x = np.array(new.x)
-    x[:, 12] = np.maximum(history[:, :, j].reshape(-1), 1.0) * vg
-    return dataclasses.replace(new, x=x)
-
-
-def _band(
-    y: FloatArray,
-    history: FloatArray,
-    sensor: CGMParams,
-    rng: np.random.Generator,
-    level: float,
-    draws: int,
-) -> CgmGapFill:
-    n_twins, m, n_t = history.shape
-    latent = np.clip(history, sensor.min_mg_dl, sensor.max_mg_dl)
-    cgm = CGMSensor(sensor)
-    samples = cgm.measure(np.repeat(latent.reshape(-1, n_t), draws, axis=0), rng)
-    samples = samples.reshape(n_twins, m * draws, n_t)
-    tail = 50.0 * (1.0 - level)
-    lower, upper = np.percentile(samples, [tail, 100.0 - tail], axis=1)
-    mean = latent.mean(axis=1)
-    imputed = ~np.isfinite(y)
-    return CgmGapFill(
-        filled_mg_dl=np.where(imputed, mean, y),
-        imputed=imputed,
-        mean_mg_dl=mean,
-        variance_mg_dl2=samples.var(axis=1, ddof=1),
-        lower_mg_dl=lower,
-        upper_mg_dl=upper,
-        level=level,
-    )
