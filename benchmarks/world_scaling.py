@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -53,9 +54,35 @@ EXAMPLES = (
 AGE_GROUPS = ["0-19", "20-64", "65+"]
 AGE_SHARES = [0.21, 0.59, 0.20]
 PATHWAYS = {
-    "ward": {"icu": 0.12, "discharge": 0.83, "death": 0.05},
-    "icu": {"ward": 0.6, "discharge": 0.1, "death": 0.3},
+    "ward": {"icu": 0.12, "discharge": 0.78, "death": 0.10},
+    "icu": {"ward": 0.5, "discharge": 0.1, "death": 0.4},
 }
+#: How the example file writes :data:`PATHWAYS` (YAML would drop the trailing zero).
+PATHWAYS_YAML = (
+    "{ward: {icu: 0.12, discharge: 0.78, death: 0.10}, "
+    "icu: {ward: 0.5, discharge: 0.1, death: 0.4}}"
+)
+DISEASE = {
+    "r0": 2.2,
+    "hospitalised_fraction": [0.003, 0.012, 0.07],
+    "ward_death_fraction": [0.003, 0.04, 0.18],
+    "icu_death_fraction": [0.05, 0.20, 0.50],
+}
+#: How the example file writes :data:`DISEASE`, with the comment on where it comes from.
+DISEASE_YAML = """\
+  # Severity by age band (0-19, 20-64, 65+), illustrative: shaped like COVID-19
+  # in-hospital fatality by age (ISARIC CCP-UK, Docherty et al. 2020, BMJ 369:m1985;
+  # under 1 % in children: Swann et al. 2020, BMJ 370:m3249), not fitted to any data.
+  # icu_fraction and icu_stay_days are left out: they come from the hospitals' pathways
+  # (12 % of ward patients reach the ICU), so the hospital fatality is 0.88 x ward + 0.12 x
+  # ICU death = 0.9 %, 5.9 % and 21.8 %, and the pathways below (15.7 % overall) match
+  # the admission-weighted mean (about 15-16 %).
+  disease:
+    r0: 2.2
+    hospitalised_fraction: [0.003, 0.012, 0.07]
+    ward_death_fraction: [0.003, 0.04, 0.18]
+    icu_death_fraction: [0.05, 0.20, 0.50]
+"""
 
 
 def _regions(n_regions: int, total_population: float, seed: int) -> list[dict[str, Any]]:
@@ -147,13 +174,13 @@ def country_47(
                     "regions": regions,
                 },
                 "mobility": {"model": "gravity", "commuting_fraction": 0.05},
-                "disease": {"r0": 2.2, "hospitalised_fraction": [0.003, 0.012, 0.07]},
+                "disease": DISEASE,
                 "initial_infected": {r["name"]: 40 for r in big},
                 "hospitals": hospitals,
                 "national": {
-                    "days": [d for d in (28, 49) if d < days],
-                    "objective": "expected",
+                    "days": [d for d in range(28, 85, 7) if d < days],
                     "movable_fraction": 0.5,
+                    "objective": "expected",
                 },
             }
         ],
@@ -173,29 +200,45 @@ HEADER = """\
 # A country of 47 regions (6 million people) planning ICU capacity during a respiratory
 # epidemic that starts in its two largest regions. Each region has one hospital (2.5 ward
 # and 0.6 ICU beds per 10,000 people); regions mix by a gravity model from their centroids;
-# on days 28 and 49 the national planner re-places up to half of every region's ICU beds
-# where the forecast ICU demand is (summary.json reports unmet ICU bed-days with and without
-# the reallocation, on the same epidemic). Regions are synthetic and seeded (no data
+# every week from day 28 the national planner re-places up to half of every region's ICU
+# beds where the next two weeks' forecast ICU demand is (summary.json reports unmet ICU
+# bed-days with and without the reallocation, on the same epidemic). Regions are synthetic and seeded (no data
 # package needed). Regenerate this file with:
 #   python -m benchmarks.world_scaling --write-example examples/country-47-regions.yaml
 # Run it with:  healthtwin run examples/country-47-regions.yaml --out results/
-"""
+"""  # noqa: E501 (the example's header, byte for byte)
 
 
 def write_example(path: Path) -> None:
-    """Write :func:`country_47` as YAML with the header above."""
+    """Write :func:`country_47` as YAML with the header above.
+
+    The disease (with its comment) and the pathways are written as in
+    :data:`DISEASE_YAML` and :data:`PATHWAYS_YAML`, which must read back as
+    :data:`DISEASE` and :data:`PATHWAYS`; ``tests/integration/test_country_47.py``
+    checks that this writes ``examples/country-47-regions.yaml`` byte for byte.
+    """
+    if yaml.safe_load(DISEASE_YAML) != {"disease": DISEASE}:
+        raise ValueError("DISEASE_YAML does not read back as DISEASE: make them agree")
+    if yaml.safe_load(PATHWAYS_YAML) != PATHWAYS:
+        raise ValueError("PATHWAYS_YAML does not read back as PATHWAYS: make them agree")
     world = country_47()
     country = world["countries"][0]
-    hospitals = country.pop("hospitals")
-    national = country.pop("national")
+    tail = {k: country.pop(k) for k in ("disease", "initial_infected", "hospitals", "national")}
     text = yaml.safe_dump(world, sort_keys=False, width=100, default_flow_style=None)
     body, rest = text.split("feedback:", 1)
+
+    def flow(value: Any) -> str:
+        return yaml.safe_dump(value, sort_keys=False, default_flow_style=True, width=10_000).strip()
+
+    pathways = flow(PATHWAYS)
     # One hospital per line: 47 flow mappings read better than 600 lines of blocks.
-    lines = ["  hospitals:"] + [
-        "  - " + yaml.safe_dump(h, sort_keys=False, default_flow_style=True, width=10_000).strip()
-        for h in hospitals
-    ]
-    lines.append("  national: " + yaml.safe_dump(national, default_flow_style=True).strip())
+    lines = [DISEASE_YAML.rstrip("\n")]
+    lines.append("  initial_infected: " + flow(tail["initial_infected"]))
+    lines.append("  hospitals:")
+    lines += ["  - " + flow(h).replace(pathways, PATHWAYS_YAML) for h in tail["hospitals"]]
+    national = yaml.safe_dump(tail["national"], sort_keys=False, default_flow_style=None)
+    lines.append("  national:")
+    lines += ["    " + line for line in national.splitlines()]
     path.write_text(HEADER + body + "\n".join(lines) + "\nfeedback:" + rest, encoding="utf-8")
 
 
@@ -259,6 +302,9 @@ def _whole_command(case: dict[str, Any]) -> dict[str, Any]:
             raise RuntimeError(f"healthtwin {' '.join(args + extra)} exited {code}")
         out[f"command_wall_s{where}"] = round(wall, 2)
         out[f"command_cpu_s{where}"] = round(cpu, 2)  # this process only (not the workers)
+        # The largest ended child process so far: the LocalCluster's workers (0 before).
+        children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        out[f"children_peak_rss_mib{where}"] = round(children, 1)
     world = load_world(ROOT / "examples" / case["example"])
     slots = os.cpu_count() or 1
     out["local_cluster_workers"] = slots
@@ -272,6 +318,7 @@ def _in_child(case: dict[str, Any]) -> dict[str, Any]:
         "import json, sys; from benchmarks.world_scaling import measure_case; "
         "print(json.dumps(measure_case(json.loads(sys.argv[1]))))"
     )
+    load_before = os.getloadavg()[0]
     out = subprocess.run(
         [sys.executable, "-c", code, json.dumps(case)],
         capture_output=True,
@@ -282,6 +329,8 @@ def _in_child(case: dict[str, Any]) -> dict[str, Any]:
     if out.returncode != 0:
         raise RuntimeError(f"case {case} failed:\n{out.stderr[-3000:]}")
     row: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    # 1-minute load average before and after the case (the machine may be shared).
+    row["load_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     print(json.dumps(row), flush=True)
     return row
 
@@ -306,12 +355,19 @@ def run(quick: bool = False, examples_only: bool = False) -> dict[str, Any]:
     ``world_scaling_examples.json`` instead.
     """
     todo = [c for c in cases(quick) if not examples_only or c["axis"] == "example"]
+    started, load_start = time.strftime("%Y-%m-%dT%H:%M:%S%z"), os.getloadavg()
     rows = [_in_child(c) for c in todo]
     growth = _growth(rows)
     result: dict[str, Any] = {
         "benchmark": "world runs end to end: wall time and peak memory",
         "python": platform.python_version(),
         "numpy": np.__version__,
+        "cpus": os.cpu_count(),
+        "started": started,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        # 1-, 5- and 15-minute load averages at the start and the end of the run.
+        "load_average_start": [round(x, 2) for x in load_start],
+        "load_average_end": [round(x, 2) for x in os.getloadavg()],
         "quick": quick,
         "runs": rows,
         "growth": growth,

@@ -29,7 +29,7 @@ def _deaths_add_up(result: WorldResult) -> None:
         reps, days, n_regions = c.epidemic.deaths.shape
         by_region = np.zeros((reps, days, n_regions))
         totals = np.zeros(reps)
-        stitched = country.national is not None and bool(c.reallocations)
+        stitched = country.national is not None and any(c.reallocations)
         for rep, runs in enumerate(c.hospital_runs):
             for h, (run, site) in enumerate(zip(runs, country.hospitals, strict=True)):
                 assert run.arrived == run.discharged + run.died + run.in_hospital

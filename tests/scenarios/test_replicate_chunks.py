@@ -4,8 +4,9 @@ Every draw of a country's run is named after its replicate, so running replicate
 ``[a, b)`` alone reproduces those replicates of the whole run; the parts are merged in
 replicate order and the pooled numbers (patients' summaries, prognosis check) computed
 after the merge. Checked for the hospital loop example (occupancy line, two hospitals
-sharing a region) and for a world of patient twins with a federated prognosis model, in
-process and on a LocalCluster, for chunks of 1, 3 and all replicates.
+sharing a region) and for a world of patient twins with a federated prognosis model and
+national ICU planners (each replicate plans on its own past), in process and on a
+LocalCluster, for chunks of 1, 3 and all replicates.
 """
 
 from __future__ import annotations
@@ -40,10 +41,10 @@ def _city() -> WorldScenario:
 
 
 def _twins() -> WorldScenario:
-    """The main job without national planners (they pool replicates), small."""
+    """The main job, small, its national planners replanning on days 21 and 28."""
     data = load_world(EXAMPLES / "local-to-global.yaml").model_dump()
     for country in data["countries"]:
-        country["national"] = None
+        country["national"]["days"] = [21, 28]
         country["patients"]["cohort_size"] = 60
     data["federation"].update(rounds=2, patients_per_hospital=60)
     data.update(days=35, replicates=4, base_dir=str(EXAMPLES))
@@ -63,6 +64,11 @@ def _same(a: WorldResult, b: WorldResult) -> None:
         np.testing.assert_array_equal(x.hospital_deaths(), y.hospital_deaths())
         np.testing.assert_array_equal(x.icu_queue_days(), y.icu_queue_days())
         np.testing.assert_array_equal(x.deaths(), y.deaths())
+        if x.icu_schedule is not None or y.icu_schedule is not None:
+            np.testing.assert_array_equal(x.icu_schedule, y.icu_schedule)
+        assert [[(p.day, p.after.tolist()) for p in plans] for plans in x.reallocations] == [
+            [(p.day, p.after.tolist()) for p in plans] for plans in y.reallocations
+        ]
         assert [r.day for r in x.reviews] == [r.day for r in y.reviews]
         for r, s in zip(x.reviews, y.reviews, strict=True):
             np.testing.assert_array_equal(r.occupancy, s.occupancy)
@@ -129,15 +135,23 @@ def test_chunks_on_a_local_cluster_are_the_unsplit_run(
     _same(twins, run_world(_twins(), cluster="local", workers=2, replicates_per_task=3))
 
 
-def test_a_country_with_a_national_planner_is_one_task() -> None:
+def test_a_country_with_a_national_planner_splits_like_any_other(twins: WorldResult) -> None:
     world = load_world(EXAMPLES / "local-to-global.yaml")
-    assert [t.label for t in world_tasks(world, 1)] == ["Ruritania", "Syldavia"]
-    assert default_replicates_per_task(world, 16) is None
+    assert [t.label for t in world_tasks(world, 2)] == [
+        "Ruritania replicates 0-1",
+        "Ruritania replicates 2-3",
+        "Syldavia replicates 0-1",
+        "Syldavia replicates 2-3",
+    ]
+    assert default_replicates_per_task(world, 16) == 1
+    assert default_replicates_per_task(world, 2) is None
     city = _city()
     assert [t.replicate_ids for t in world_tasks(city, 3)] == [(0, 1, 2), (3,)]
     assert default_replicates_per_task(city, 2) == 2
-    with pytest.raises(InvalidInputError, match="pools every replicate"):
-        run_module._run_part(world, world.countries[0], run_module.RandomStreams(1), [0])
+    # Not vacuous: the twins world's planners planned, and not alike in every replicate.
+    plans = twins.countries[0].reallocations
+    assert [[p.day for p in row] for row in plans] == [[21, 28]] * 4
+    assert twins.countries[0].icu_schedule is not None
 
 
 def test_merging_refuses_overlaps_and_nothing() -> None:

@@ -183,18 +183,19 @@ def test_the_national_planner_moves_beds_to_demand_and_conserves_them(
     tmp_path: Path, forecast: str, day: int
 ) -> None:
     base = run_world(parse_world(_uneven()))
-    national = {"days": [day], "movable_fraction": 1.0, "forecast": forecast}
+    # Planned to the end of the run (the default looks two weeks ahead).
+    national = {"days": [day], "movable_fraction": 1.0, "forecast": forecast, "horizon_days": None}
     planned = run_world(parse_world(_uneven(**national)))
     c, b = planned.countries[0], base.countries[0]
     np.testing.assert_array_equal(c.epidemic.icu_occupancy, b.epidemic.icu_occupancy)
     assert c.icu_schedule is not None
-    assert (c.icu_schedule.sum(axis=1) == 9).all()
-    assert (c.icu_schedule[:day] == 3).all()
-    (plan,) = c.reallocations
-    assert plan.after[0] > 3
-    assert plan.moved > 0
-    # Pushed down: each hospital's ICU has the region's new beds from the day on.
-    for runs in c.hospital_runs:
+    assert (c.icu_schedule.sum(axis=2) == 9).all()
+    assert (c.icu_schedule[:, :day] == 3).all()
+    for plans, runs in zip(c.reallocations, c.hospital_runs, strict=True):
+        (plan,) = plans
+        assert plan.after[0] > 3
+        assert plan.moved > 0
+        # Pushed down: each hospital's ICU has the region's new beds from the day on.
         held = [int(r.beds[r.units.index("icu")]) for r in runs]
         assert held == plan.after.tolist()
     # Unmet ICU bed-days, common random numbers: reallocation helps and the baseline's
@@ -211,7 +212,7 @@ def test_the_national_planner_moves_beds_to_demand_and_conserves_them(
 
 def test_national_days_must_increase_and_late_ones_are_ignored() -> None:
     late = run_world(parse_world(_uneven(days=[39, 40, 60])))
-    assert [r.day for r in late.countries[0].reallocations] == [39]
+    assert [[r.day for r in plans] for plans in late.countries[0].reallocations] == [[39]] * 2
     with pytest.raises(ResourceValidationError, match="must increase"):
         parse_world(_uneven(days=[12, 5]))
     with pytest.raises(ResourceValidationError, match="course"):
@@ -228,4 +229,5 @@ def test_national_vaccines_are_given_and_cut_admissions() -> None:
     assert (given > 0).all()
     assert (given <= 2000.0 * 40 + 1e-6).all()
     assert c.epidemic.admissions.sum() < b.epidemic.admissions.sum()
-    np.testing.assert_array_equal(c.reallocations[0].after, [3, 3, 3])  # nothing movable
+    for plans in c.reallocations:
+        np.testing.assert_array_equal(plans[0].after, [3, 3, 3])  # nothing movable

@@ -1,4 +1,11 @@
-"""``healthtwin patient evaluate``: closed-loop controllers on a virtual cohort, side by side."""
+"""``healthtwin patient evaluate``: closed-loop controllers on a virtual cohort, side by side.
+
+The runs (tasks of replicates of one scenario x controller pair) go where ``healthtwin
+run``'s do: a Dask ``LocalCluster`` sized to this machine by default (``--workers N``),
+an existing cluster with ``--cluster tcp://host:port``, this process with ``--cluster
+none`` (also the fallback, with a one-line note, when Dask is not installed);
+``HEALTHTWIN_CLUSTER`` sets the default. The numbers are the same wherever they run.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ from rich.table import Table
 from healthtwin.cli.evaluation_report import write_report
 from healthtwin.cli.output import JsonOption, QuietOption, merge_alias, output_for
 from healthtwin.errors import InvalidInputError
+from healthtwin.scenarios.cohort_tasks import resolve_cluster
 from healthtwin.scenarios.controller_evaluation import (
     COHORTS,
     CONTROLLER_NAMES,
@@ -56,6 +64,28 @@ def evaluate(
         Path | None, typer.Option("--csv", help="Also write per-run metrics to this CSV.")
     ] = None,
     seeds: Annotated[int | None, typer.Option("--seeds", hidden=True)] = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            envvar="HEALTHTWIN_CLUSTER",
+            help="Where the runs go: 'local' (default: a Dask LocalCluster on this "
+            "machine), a scheduler address 'tcp://host:port', or 'none' (in this process; "
+            "also what happens, with a note, when Dask is not installed).",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="Workers of the local cluster (default: one per CPU core)."),
+    ] = None,
+    replicates_per_task: Annotated[
+        int | None,
+        typer.Option(
+            "--replicates-per-task",
+            help="Cut each controller x scenario pair into tasks of this many replicates "
+            "(default: about one task per worker).",
+        ),
+    ] = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -65,19 +95,26 @@ def evaluate(
     Example:
       healthtwin patient evaluate --controllers basal-bolus,pid,mpc --days 3 \\
           --replicates 5 --out report.html --csv runs.csv
+      healthtwin patient evaluate --cluster none --patients adult#001
+      healthtwin patient evaluate --cluster tcp://10.0.0.5:8786 --replicates 20
     """
     seeds = merge_alias(replicates, seeds, 5, name="--replicates", old="--seeds")
     if days < 1 or seeds < 1:
         raise InvalidInputError(f"--days and --replicates must be >= 1, got {days} and {seeds}")
     output = output_for(json_output, quiet)
+    where = resolve_cluster(cluster, workers, output.warn)
     chosen = _names(controllers, CONTROLLERS, "controller(s)")
     pool = cohort_patients(cohort)
     names = pool if patients is None else _names(patients, pool, "patient(s)")
     kinds = _names(scenarios, list(SCENARIOS), "scenario(s)")
     with output.progress(
         f"evaluating {', '.join(chosen)} on {len(names)} patients x {seeds} seeds x {days} days"
-    ):
-        evaluation = evaluate_cohort(chosen, names, kinds, days=days, replicates=seeds)
+        " (tasks)"
+    ) as bar:
+        evaluation = evaluate_cohort(
+            chosen, names, kinds, days=days, replicates=seeds, cluster=where, workers=workers,
+            replicates_per_task=replicates_per_task, progress=bar.update,
+        )  # fmt: skip
     out.parent.mkdir(parents=True, exist_ok=True)
     write_report(evaluation, out)
     if metrics_csv is not None:

@@ -5,6 +5,10 @@ glucose and insulin; meals and insulin as inputs), a PK/PD drug twin (measured p
 concentrations and BIS; NONMEM-style dosing as input) and the Smith 2004 circulation twin
 (bedside vitals: heart rate, systolic, diastolic and mean arterial pressure; fluids as
 input).
+
+A gap-filled CGM series (``healthtwin synth fill-gaps`` output) is read as it is: its
+estimates (``imputed`` 1) are assimilated with the sensor's error widened by their
+``variance_mg_dl2``, and the output marks them (``imputed`` column, JSON ``imputed``).
 """
 
 from __future__ import annotations
@@ -27,9 +31,18 @@ def sync(
         typer.Option(
             "--data",
             "--observations",
-            help="CSV: t_min and one or more output columns (CGM glucose_mg_dl, labs, BIS...).",
+            help="CSV: t_min and one or more output columns (CGM glucose_mg_dl, labs, BIS...), "
+            "or the filled CSV of synth fill-gaps (estimates weigh by their variance).",
         ),
     ],
+    patient_id: Annotated[
+        str | None,
+        typer.Option(
+            "--patient-id",
+            help="The patient to sync from a filled CSV that holds several (fill-gaps output); "
+            "not needed for one patient.",
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option(help="CSV to write, one row per reading.")] = Path(
         "posterior.csv"
     ),
@@ -77,10 +90,16 @@ def sync(
 ) -> None:
     """Replay readings into a twin: filtered outputs, parameters, forecasts per reading.
 
+    A filled CGM series (synth fill-gaps output) is assimilated with each estimate's
+    variance added to the sensor's; the output marks the imputed readings.
+
     \b
     Example:
       healthtwin patient sync --data cgm.csv --meals meals.csv \\
           --estimate si,egp --out posterior.csv --report sync.html
+      healthtwin synth fill-gaps --data cgm.csv --out filled.csv
+      healthtwin patient sync --data filled.csv --patient-id p1 \\
+          --out posterior.csv
     """
     output = output_for(json_output, quiet)
     if members < 8:
@@ -107,6 +126,7 @@ def sync(
         fluids=fluids,
         noise=noise,
         sensor_sd=sensor_sd,
+        patient_id=patient_id,
     )
     series, observed = prepared.series, list(prepared.observed)
     with output.progress(
@@ -118,10 +138,18 @@ def sync(
             on_progress=bar.update,
         )  # fmt: skip
     out.parent.mkdir(parents=True, exist_ok=True)
-    synced.report.write_csv(out, "min")
+    imputed = prepared.imputed
+    extra = None if imputed is None else {"imputed": imputed.astype(int)}
+    synced.report.write_csv(out, "min", extra)
+    n_imputed = 0 if imputed is None else int(imputed.sum())
     lines = [
         f"wrote {out} ({series.times.size} readings of {', '.join(observed)}, {members} members)"
     ]
+    if imputed is not None:
+        lines.append(
+            f"patient {prepared.patient_id}: {n_imputed} imputed reading(s) assimilated with "
+            "their variance (column imputed)"
+        )
     estimates = parameter_estimates(synced)
     for j, (name, e) in enumerate(estimates.items()):
         nominal = e["prior"]
@@ -135,5 +163,9 @@ def sync(
         write_sync_report(synced, report, title=observations.name, time_unit="min")
         lines.append(f"wrote {report}")
     document = {"readings": series.times.size, "observed": observed, "members": members,
-                "parameters": estimates, "out": out, "report": report}  # fmt: skip
+                "parameters": estimates, "out": out, "report": report,
+                "imputed": n_imputed}  # fmt: skip
+    if imputed is not None:
+        document["patient_id"] = prepared.patient_id
+        document["imputed_t_min"] = series.times[imputed].tolist()
     output.result(document, *lines, err=True)

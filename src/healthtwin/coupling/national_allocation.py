@@ -85,6 +85,7 @@ def reallocate_icu_beds(
     movable_fraction: float = 1.0,
     objective: Literal["expected", "cvar"] = "expected",
     alpha: float = 0.9,
+    keep_quantile: float | None = None,
 ) -> IcuReallocation:
     """Re-place the national ICU beds over regions from a forecast of demand.
 
@@ -101,6 +102,11 @@ def reallocate_icu_beds(
         stays as a floor.
     objective, alpha
         As in :func:`~healthtwin.population.allocation.allocate`.
+    keep_quantile
+        With a value ``q`` in (0, 1], a region keeps at least the ``q`` quantile over
+        the paths of its peak forecast demand (up to its current beds): beds leave a
+        region only if, with probability ``q`` under the forecast, it will not need them
+        (a guard against an over-confident forecast). None: no such floor.
 
     Returns
     -------
@@ -125,6 +131,11 @@ def reallocate_icu_beds(
     if day < 0:
         raise InvalidParameterError(f"day must be >= 0; got {day}")
     floor = np.ceil(stock * (1.0 - movable_fraction) - 1e-9).astype(np.int64)
+    if keep_quantile is not None:
+        if not 0.0 < keep_quantile <= 1.0:
+            raise InvalidParameterError(f"keep_quantile must be in (0, 1]; got {keep_quantile}")
+        peak = np.quantile(demand.max(axis=1), keep_quantile, axis=0)
+        floor = np.maximum(floor, np.minimum(stock, np.ceil(peak - 1e-9).astype(np.int64)))
     best = allocate(demand, int(stock.sum()), floor=floor, objective=objective, alpha=alpha)
     after = _spare_stays(np.asarray(best.capacity, dtype=np.int64), stock, floor, demand)
     before, _ = unmet_demand(demand, stock)

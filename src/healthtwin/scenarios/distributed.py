@@ -37,7 +37,7 @@ from typing import Any, Protocol, TypeVar
 
 from healthtwin.errors import InvalidInputError
 from healthtwin.population.ensemble import dask_client, import_distributed
-from healthtwin.scenarios.world import CountryWorld, WorldScenario
+from healthtwin.scenarios.world import WorldScenario
 
 __all__ = [
     "CountryTask",
@@ -48,7 +48,6 @@ __all__ = [
     "default_replicates_per_task",
     "executor_for",
     "fork_safe",
-    "splittable",
     "world_tasks",
 ]
 
@@ -261,17 +260,6 @@ class CountryTask:
     label: str
 
 
-def splittable(country: CountryWorld) -> bool:
-    """Whether the country's run can be cut into replicate chunks.
-
-    Every draw of a country's run comes from a stream named after its replicate, except
-    the national planner's: it plans once for all replicates (on the ensemble of their
-    trend forecasts, or of their futures with ``forecast: ensemble``), so a country with
-    a ``national`` section runs as one task.
-    """
-    return country.national is None
-
-
 def world_tasks(world: WorldScenario, replicates_per_task: int | None = None) -> list[CountryTask]:
     """The tasks of a world run: each country whole, or in chunks of replicates.
 
@@ -292,9 +280,7 @@ def world_tasks(world: WorldScenario, replicates_per_task: int | None = None) ->
     out: list[CountryTask] = []
     reps = world.replicates
     for k, country in enumerate(world.countries):
-        size = (
-            reps if replicates_per_task is None or not splittable(country) else replicates_per_task
-        )
+        size = reps if replicates_per_task is None else replicates_per_task
         if size >= reps:
             out.append(CountryTask(k, tuple(range(reps)), country.name))
             continue
@@ -308,8 +294,8 @@ def world_tasks(world: WorldScenario, replicates_per_task: int | None = None) ->
 def default_replicates_per_task(world: WorldScenario, slots: int) -> int | None:
     """Replicates per task so that ``slots`` workers get about one task each.
 
-    The splittable countries share the slots the others leave; None (no split) when
-    there are no more slots than countries. Fewer, larger tasks repeat less per-task
+    The countries share the slots; None (no split) when there are no more slots than
+    countries. Fewer, larger tasks repeat less per-task
     set-up (the country's inputs, cohorts and twin calibration).
 
     Examples
@@ -326,9 +312,8 @@ def default_replicates_per_task(world: WorldScenario, slots: int) -> int | None:
     >>> default_replicates_per_task(world, 1) is None
     True
     """
-    split = sum(splittable(c) for c in world.countries)
-    free = slots - (len(world.countries) - split)
-    if split == 0 or free <= split:
+    countries = len(world.countries)
+    if slots <= countries:
         return None
-    chunks = min(world.replicates, free // split)
+    chunks = min(world.replicates, slots // countries)
     return -(-world.replicates // chunks)

@@ -17,9 +17,11 @@ The hospital runs are *prefix-consistent*: a hospital simulated on the admission
 causal). The occupancy a review saw is therefore the occupancy the results report for
 that day, which :attr:`HospitalLoop.reviews` keeps for checking.
 
-With a national planner, the planner can only know the past: at each planning day it
-plans on :func:`trend_forecast` of each replicate's ICU demand, and the new ICU beds hold
-in the hospitals from that day on (in later reviews and in the results).
+With a national planner, the planner can only know the past: at each planning day each
+replicate's planner forecasts from that replicate's admissions, ICU admissions and ICU
+occupancy so far (:class:`~healthtwin.scenarios.national_planner.NationalPlanner`), and
+the new ICU beds hold in that replicate's hospitals from that day on (in later reviews
+and in the results).
 
 Cost: a review simulates ``replicates x hospitals`` hospital runs over the days so far, so
 a run costs about ``days / (2 x review_every_days)`` times the hospital runs of a run
@@ -28,7 +30,7 @@ without the loop.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,66 +41,14 @@ from healthtwin.coupling.region_hospital import Catchment, HospitalRun, route_ad
 from healthtwin.errors import InvalidParameterError
 from healthtwin.population.controls import DayControls, Observed
 
-__all__ = ["HospitalLoop", "Review", "trend_forecast"]
+__all__ = ["PLAN_OBSERVES", "HospitalLoop", "Review"]
 
 #: ``simulate(rep, h, counts_per_day, icu_changes) -> HospitalRun``
 SimulateFn = Callable[[int, int, IntArray, Sequence[tuple[int, int]]], HospitalRun]
-#: ``plan(day, forecast (reps, days_left, R)) -> ICU beds per hospital from day on``
-PlanFn = Callable[[int, FloatArray], IntArray]
-
-
-def trend_forecast(
-    history: FloatArray,
-    days_ahead: int,
-    *,
-    window_days: int = 7,
-    max_growth_per_day: float = float(np.log(2.0) / 3.0),
-) -> FloatArray:
-    """Project each path's series on its recent log-linear trend.
-
-    The growth rate of each path and region is the slope of ``log(1 + y)`` over the last
-    ``window_days`` days (or what there is), clipped to ``+-max_growth_per_day`` (default:
-    doubling or halving in 3 days at most); the forecast continues ``1 + y`` from the
-    last day at that rate.
-
-    Parameters
-    ----------
-    history : ndarray, shape (S, T, R)
-        The series so far (people) per path, day and region; ``T >= 1``.
-    days_ahead
-        Days to forecast (>= 1).
-
-    Returns
-    -------
-    ndarray, shape (S, days_ahead, R)
-        Forecast values (>= 0) for the days after the last one.
-
-    Examples
-    --------
-    >>> y = (np.exp(0.1 * np.arange(8)) - 1.0)[None, :, None]
-    >>> f = trend_forecast(y, 3)
-    >>> np.allclose(f[0, :, 0], np.exp(0.1 * np.arange(8, 11)) - 1.0)
-    True
-    >>> trend_forecast(np.full((1, 1, 2), 4.0), 2)[0].round(9).tolist()
-    [[4.0, 4.0], [4.0, 4.0]]
-    """
-    y = np.asarray(history, dtype=float)
-    if y.ndim != 3 or y.shape[1] < 1:
-        raise InvalidParameterError(
-            f"history must have shape (paths, days >= 1, regions); got {y.shape}"
-        )
-    if days_ahead < 1 or window_days < 1:
-        raise InvalidParameterError(
-            f"days_ahead and window_days must be >= 1; got {days_ahead} and {window_days}"
-        )
-    log_y = np.log1p(np.maximum(y, 0.0))
-    lag = min(window_days, y.shape[1] - 1)
-    growth = (log_y[:, -1] - log_y[:, -1 - lag]) / lag if lag > 0 else np.zeros_like(log_y[:, -1])
-    growth = np.clip(growth, -max_growth_per_day, max_growth_per_day)
-    steps = np.arange(1, days_ahead + 1, dtype=float)[None, :, None]
-    return np.asarray(
-        np.maximum(np.expm1(log_y[:, -1][:, None, :] + growth[:, None, :] * steps), 0.0)
-    )
+#: ``plan(day, {quantity: (reps, day, R)} seen so far) -> ICU beds (reps, H) from day on``
+PlanFn = Callable[[int, Mapping[str, FloatArray]], IntArray]
+#: The epidemic's quantities a plan sees (per replicate, day and region).
+PLAN_OBSERVES = ("admissions", "icu_admissions", "icu_occupancy")
 
 
 @dataclass(frozen=True)
@@ -147,7 +97,7 @@ class HospitalLoop:
         Days between reviews (the first at the end of day ``review_every_days - 1``).
     plan_days, plan
         Days the national planner replans ICU beds, and the plan itself (given the day
-        and the trend forecast of the epidemic's ICU demand from that day on).
+        and the :data:`PLAN_OBSERVES` series of every replicate before it).
 
     Examples
     --------
@@ -188,9 +138,9 @@ class HospitalLoop:
     plan_days: tuple[int, ...] = ()
     plan: PlanFn | None = None
     routed_ages: IntArray = field(init=False)
-    icu_changes: list[list[tuple[int, int]]] = field(init=False)
+    icu_changes: list[list[list[tuple[int, int]]]] = field(init=False)
     reviews: list[Review] = field(init=False, default_factory=list)
-    _icu_demand: FloatArray = field(init=False, repr=False)
+    _seen: dict[str, FloatArray] = field(init=False, repr=False)
     _above: BoolArray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -201,8 +151,8 @@ class HospitalLoop:
         n_regions, n_hospitals = len(self.catchment.regions), len(self.catchment.hospitals)
         shape = (self.replicates, self.days, n_regions, self.n_ages, n_hospitals)
         self.routed_ages = np.zeros(shape, dtype=np.int64)
-        self.icu_changes = [[] for _ in range(n_hospitals)]
-        self._icu_demand = np.zeros((self.replicates, self.days, n_regions))
+        self.icu_changes = [[[] for _ in range(n_hospitals)] for _ in range(self.replicates)]
+        self._seen = {q: np.zeros((self.replicates, self.days, n_regions)) for q in PLAN_OBSERVES}
         self._above = np.zeros((self.replicates, n_regions), dtype=bool)
 
     def __call__(self, observed: Observed) -> DayControls | None:
@@ -218,14 +168,17 @@ class HospitalLoop:
                 admissions[i : i + 1, None], self.catchment, self.routing(i, day)
             )
             self.routed_ages[i, day] = routed[0, 0]
-        self._icu_demand[:, day] = observed.get("icu_occupancy")
         following = day + 1
+        if self.plan is not None:
+            for q, series in self._seen.items():
+                series[:, day] = observed.get(q)
         if self.plan is not None and following in self.plan_days and following < self.days:
-            forecast = trend_forecast(self._icu_demand[:, :following], self.days - following)
-            for h, beds in enumerate(self.plan(following, forecast)):
-                current = self.icu_changes[h][-1][1] if self.icu_changes[h] else None
-                if current != int(beds):
-                    self.icu_changes[h].append((following, int(beds)))
+            seen = {q: v[:, :following] for q, v in self._seen.items()}
+            for i, row in enumerate(self.plan(following, seen)):
+                for h, beds in enumerate(row):
+                    mine = self.icu_changes[i][h]
+                    if (mine[-1][1] if mine else None) != int(beds):
+                        mine.append((following, int(beds)))
         if self.line is not None and following % self.review_every_days == 0:
             self._review(day)
         return self._controls()
@@ -243,7 +196,7 @@ class HospitalLoop:
             for h in range(n_hospitals):
                 counts = self.admissions(rep, h, day)
                 if counts.any():
-                    run = self.simulate(rep, h, counts, self.icu_changes[h])
+                    run = self.simulate(rep, h, counts, self.icu_changes[rep][h])
                     occupancy[rep, h] = float(run.occupancy[day].sum())
         by_region = to_regions(occupancy, self.hospital_region, len(self.catchment.regions))
         assert self.line is not None

@@ -43,7 +43,10 @@ random streams) with two things a world run needs:
   twin then runs its course there (death there, else out by the ICU's rules). Everything
   else is drawn as without triage (arrivals, routing draws, twins), so the same seed with
   and without triage differs only through the triaged patients and what they change
-  downstream (bed occupancy, queues, the order of events).
+  downstream (bed occupancy, queues, the order of events). Because triage acts on the
+  route, whether a patient reached the ICU is no outcome to check the model against; each
+  patient's twin ICU need as if untriaged is recorded instead
+  (:attr:`PatientStays.needed_icu`, read from the twin before the run).
 - **ICU capacity changes** (the national planner's reallocations). The hospital engine has
   no capacity schedule (``hospital/config.py`` holds fixed beds and daily nurse rosters),
   so the run is split at each change day: the hospital is simulated once per capacity with
@@ -121,6 +124,14 @@ class PatientStays:
     triaged : ndarray of bool, shape (n,) or (0,)
         Whether the patient was admitted straight to the ICU by triage (empty without
         :class:`TriageOrders`).
+    needed_icu : ndarray of bool, shape (n,) or (0,)
+        The twin's ICU need as if nobody were triaged: whether the patient's twin
+        deteriorates within the twins' ``horizon_hours``
+        (:meth:`~healthtwin.coupling.hospital_course.TwinCourse.prognosis`), read from the
+        twin before the run, so neither triage, nor ICU capacity, nor the end of the run
+        changes it (empty without twins). It is the label the federated prognosis model
+        is trained on; where the entry unit escalates to the ICU, an untriaged patient is
+        routed there exactly when it is True.
     """
 
     entry_los_hours: FloatArray
@@ -132,6 +143,7 @@ class PatientStays:
     deterioration_hours: FloatArray = field(default_factory=lambda: np.zeros(0))
     died: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     triaged: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    needed_icu: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
 
 @dataclass(frozen=True)
@@ -336,7 +348,7 @@ def _one(
     news_total, news_red, twin_deaths = np.zeros(0, np.int64), np.zeros(0, bool), 0
     det_hours = np.full(arrival.size, np.inf)
     reached: np.ndarray | None = None
-    triaged = np.zeros(0, dtype=bool)
+    triaged = needed = np.zeros(0, dtype=bool)
     if twins is not None:
         settings, growth, triage = twins
         icu = -1 if icu_unit is None else model.names.index(icu_unit)
@@ -356,6 +368,7 @@ def _one(
         course_rng = streams.generator(f"hospital/rep{replication}/course")
         twin.start(course_rng)
         draws = _twin_routes(model, draws, twin, icu if escalate else -1)
+        needed = _icu_need(twin, arrival.size)
         first = run_fast(model, draws, horizon, 0.0, recorder, course_rng)
         draws = _replayed(model, draws, recorder)
         traj = twin.trajectories(("deteriorate",))
@@ -380,7 +393,16 @@ def _one(
     stays = _stays(model, draws, icu_unit, deteriorated, news_total, news_red, twin_deaths)
     if reached is not None:
         stays = replace(stays, visited_icu=reached)
-    return run, replace(stays, deterioration_hours=det_hours, triaged=triaged)
+    return run, replace(stays, deterioration_hours=det_hours, triaged=triaged, needed_icu=needed)
+
+
+def _icu_need(twin: TwinCourse, n: int) -> np.ndarray:
+    """Whether each of patients ``0..n-1``'s twin deteriorates (its ICU need), ``(n,)``.
+
+    Read from the twins already simulated for the routes (:func:`_twin_routes` asks every
+    patient's prognosis first), so no random stream is drawn from and the run is unchanged.
+    """
+    return np.array([math.isfinite(twin.prognosis(p)[0]) for p in range(n)], dtype=bool)
 
 
 def _triaged(draws: PatientDraws, triaged: np.ndarray, icu: int) -> PatientDraws:

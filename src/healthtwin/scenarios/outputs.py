@@ -402,7 +402,7 @@ def _links_html(s: dict[str, Any]) -> str:
                     html.escape(str(catchment.get("region", "-"))),
                     f"{catchment['share']:.0%}" if "share" in catchment else "-",
                     _fmt(h["admissions"]),
-                    "-" if moved is None else f"{moved:+d}",
+                    "-" if moved is None else _fmt_signed(moved),
                     html.escape(_model_did(h)),
                 ],
             )
@@ -426,21 +426,28 @@ def _model_did(h: dict[str, Any]) -> str:
         return "none"
     patients = h.get("patients") or {}
     version = f"{card.get('model', 'model')} {card.get('version', '')}".strip()
+    check = patients.get("prognosis_check") or {}
+    scored = (
+        f" (AUROC {check['auroc']:.2f} against the twins' ICU need)"
+        if check.get("auroc") is not None and check.get("outcome") == "twin_icu_need"
+        else ""
+    )
     if "triage" in patients:
         t = patients["triage"]
-        return f"{version}: triaged {t['triaged']} of {t['patients']} patients to the ICU"
+        return f"{version}: triaged {t['triaged']} of {t['patients']} patients to the ICU{scored}"
     if card.get("applied_to_pathway") and patients.get("course") != "twins":
         return f"{version}: set the ward-to-ICU probability to {card['icu_probability_after']:.3f}"
-    return f"{version}: recorded and checked on the admitted patients"
+    return f"{version}: recorded and checked on the admitted patients{scored}"
 
 
 def _national_html(s: dict[str, Any]) -> str:
     """The national planner's reallocations and unmet ICU bed-days with and without them."""
     if not s["reallocations"]:
         return ""
-    moves = ", ".join(f"day {r['day']}: {r['moved']} beds" for r in s["reallocations"])
+    moves = ", ".join(f"day {r['day']}: {_fmt(r['moved'])} beds" for r in s["reallocations"])
     return (
-        f"<h3>National ICU planner</h3><p>Reallocations: {html.escape(moves)}.</p><table>"
+        "<h3>National ICU planner</h3><p>Each replicate's planner plans on its own past; "
+        f"beds moved (median [band] over replicates): {html.escape(moves)}.</p><table>"
         f"<tr><th scope='row'>Unmet ICU bed-days</th><td>{_fmt(s['unmet_icu_bed_days'])}</td></tr>"
         "<tr><th scope='row'>without the reallocations</th>"
         f"<td>{_fmt(s['unmet_icu_bed_days_without_reallocation'])}</td></tr></table>"
@@ -539,6 +546,12 @@ def _monitor_html(result: WorldResult) -> str:
     )
 
 
+def _fmt_signed(q: list[float]) -> str:
+    """A band of signed whole numbers, ``+median [low, high]`` (one number when all equal)."""
+    low, mid, high = (round(x) for x in q)
+    return f"{mid:+d}" if low == high else f"{mid:+d} [{low:+d}, {high:+d}]"
+
+
 def _fmt(q: list[float], *, percent: bool = False) -> str:
     if percent:
         return f"{q[1]:.1%} [{q[0]:.1%}, {q[2]:.1%}]"
@@ -626,7 +639,7 @@ def _plot_waiting(ax: Any, c: CountryResult) -> None:
 
 def _plot_nation(ax: Any, c: CountryResult) -> None:
     _draw_band(ax, c.national("icu_occupancy").totals, "ICU demand")
-    for i, plan in enumerate(c.reallocations):
+    for i, plan in enumerate(c.reallocations[0] if c.reallocations else ()):
         # Beds are conserved nationally: the national line stays, they move between regions.
         ax.axvline(plan.day, color="grey", linestyle=":", label="reallocation" if i == 0 else None)
     ax.axhline(float(c.icu_beds.sum()), color="k", linestyle="--", label="ICU beds")

@@ -8,6 +8,10 @@ This module reads and checks them (errors name the file, line and column), build
 :class:`~healthtwin.coupling.patient_sync.TwinRecipe` of one of three kinds of twin (a
 UVA/Padova glucose twin, a PK/PD drug twin, the Smith 2004 circulation twin) and runs the
 ensemble Kalman filter over the readings (:func:`prepare_sync`, then :meth:`SyncRun.run`).
+
+A gap-filled CGM series (``synth fill-gaps`` output, :mod:`healthtwin.scenarios.imputed_readings`)
+is read with its flags: estimates are assimilated with the sensor's error widened by their
+variance, measurements as any reading.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import numpy as np
 
 from healthtwin.assimilation import ObservationSeries
 from healthtwin.core import Events, Inputs, Rate
-from healthtwin.core.types import FloatArray
+from healthtwin.core.types import BoolArray, FloatArray
 from healthtwin.coupling.patient_sync import (
     CIRCULATION_ESTIMABLE,
     DEFAULT_NOISE,
@@ -323,13 +327,21 @@ class SyncRun:
     observed
         The model outputs read, one per column of ``series.values``.
     noise_sd
-        Reading noise SD of each observed output, in its unit.
+        Reading noise SD of each observed output, in its unit (a measured reading's; an
+        imputed one's is widened in ``series.noise_sd``).
+    imputed
+        Which readings are estimates, ``(n_readings,)``, for a filled series; ``None``
+        for readings that are all measured.
+    patient_id
+        The patient read from a filled series, ``None`` otherwise.
     """
 
     recipe: TwinRecipe
     series: ObservationSeries
     observed: tuple[str, ...]
     noise_sd: tuple[float, ...]
+    imputed: BoolArray | None = None
+    patient_id: str | None = None
 
     def run(
         self,
@@ -344,7 +356,10 @@ class SyncRun:
         """Assimilate every reading: filtered outputs, parameters and forecasts per reading.
 
         ``on_progress`` is called with ``(readings assimilated, readings)`` after each
-        reading; the result is the same with or without it.
+        reading; the result is the same with or without it. (Readings with their own
+        noise SDs, as a filled series', are assimilated in one pass and counted once at
+        the end, since the per-reading pass of
+        :func:`~healthtwin.coupling.patient_sync.synchronise_counted` drops those SDs.)
 
         Raises
         ------
@@ -352,7 +367,8 @@ class SyncRun:
             For fewer than 8 members, a non-positive prior CV, or a parameter that this twin
             cannot estimate (the estimable ones are listed).
         """
-        return sync_twin(
+        per_reading = self.series.noise_sd is not None
+        synced = sync_twin(
             self.recipe,
             self.series,
             list(self.observed),
@@ -362,8 +378,12 @@ class SyncRun:
             prior_cv=prior_cv,
             horizons=list(horizons),
             seed=seed,
-            on_progress=on_progress,
+            on_progress=None if per_reading else on_progress,
         )
+        if per_reading and on_progress is not None:
+            total = int(self.series.times.size)
+            on_progress(total, total)
+        return synced
 
 
 def prepare_sync(
@@ -378,13 +398,16 @@ def prepare_sync(
     fluids: Path | None = None,
     noise: str | None = None,
     sensor_sd: float = 8.0,
+    patient_id: str | None = None,
 ) -> SyncRun:
     """Read and check a patient's files and build the twin they will be replayed into.
 
     Parameters
     ----------
     observations
-        CSV: ``t_min`` and one or more output columns.
+        CSV: ``t_min`` and one or more output columns; or a filled CGM series (``synth
+        fill-gaps`` output, with ``imputed`` and ``variance_mg_dl2``), whose estimates are
+        assimilated with ``sqrt(sensor_sd^2 + variance)``.
     model
         ``uva-padova``, ``cvs-smith`` or a drug model (:data:`DRUG_MODELS`).
     patient
@@ -401,12 +424,16 @@ def prepare_sync(
         Reading noise SDs, ``"plasma_mg_l=0.3,bis=5"`` (defaults for monitored outputs).
     sensor_sd
         CGM noise SD, mg/dL.
+    patient_id
+        The patient of a filled series that holds several.
 
     Raises
     ------
     InvalidInputError
         For a missing or malformed file, an input that does not belong to ``model``, a
-        reading column that is not a model output, or a reading without a noise SD.
+        reading column that is not a model output, a reading without a noise SD, or a
+        filled series that is not sound (see
+        :func:`~healthtwin.scenarios.imputed_readings.read_filled_readings`).
 
     Examples
     --------
@@ -418,9 +445,44 @@ def prepare_sync(
     (('glucose_mg_dl',), (8.0,), [0.0, 5.0])
     """
     recipe = twin_recipe(model, patient, meals, insulin, covariates, dosing, fluids)
+    if _is_filled(observations):
+        return _filled_run(observations, recipe, noise, sensor_sd, patient_id)
+    if patient_id is not None:
+        raise InvalidInputError(
+            f"--patient-id picks a patient of a filled series (synth fill-gaps output); "
+            f"{observations} is a reading file without imputed/variance_mg_dl2 columns"
+        )
     series, observed = read_observations(observations, tuple(recipe.model.outputs))
     sds = noise_sds(noise, observed, sensor_sd, dict(recipe.model.outputs))
     return SyncRun(recipe, series, tuple(observed), tuple(sds))
+
+
+def _is_filled(path: Path) -> bool:
+    from healthtwin.scenarios.imputed_readings import is_filled_header
+
+    if not path.is_file():
+        return False  # read_observations says so
+    with path.open(newline="") as fh:
+        return is_filled_header(next(csv.reader(fh), []))
+
+
+def _filled_run(
+    path: Path, recipe: TwinRecipe, noise: str | None, sensor_sd: float, patient_id: str | None
+) -> SyncRun:
+    from healthtwin.scenarios.imputed_readings import read_filled_readings
+
+    outputs = dict(recipe.model.outputs)
+    if "glucose_mg_dl" not in outputs:
+        raise InvalidInputError(
+            f"{path} is a filled CGM series: it goes into --model uva-padova, not a twin "
+            "without CGM glucose"
+        )
+    observed = ["glucose_mg_dl"]
+    [sd] = noise_sds(noise, observed, sensor_sd, outputs)
+    readings = read_filled_readings(path, sensor_sd_mg_dl=sd, patient_id=patient_id)
+    return SyncRun(
+        recipe, readings.series, tuple(observed), (sd,), readings.imputed, readings.patient_id
+    )
 
 
 def parameter_estimates(synced: SyncedTwin) -> dict[str, dict[str, float]]:

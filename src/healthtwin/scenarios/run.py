@@ -35,9 +35,10 @@ hospital and replicate under the world's seed, so the same seed gives the same n
 
 With a ``patients:`` section a hospital's admitted patients carry twins whose course
 drives their stays (:mod:`~healthtwin.scenarios.hospital_runs`); with a ``national:``
-section the national planner reallocates ICU beds at given days from a forecast of ICU
-demand (by default each replicate's demand so far on its recent trend; ``forecast:
-ensemble`` is the run's own future, an oracle for comparison), pushed down to the
+section each replicate's national planner reallocates ICU beds at given days from a
+forecast of ICU demand (by default from that replicate's admissions, ICU admissions and
+ICU occupancy so far, :mod:`~healthtwin.population.icu_forecast`; ``forecast:
+ensemble`` is the replicate's own future, an oracle for comparison), pushed down to the
 hospitals' ICUs for the rest of the run, so the ICU queues of step 3 are those of the
 reallocated beds. Unmet ICU bed-days (the epidemic's ICU demand above the beds: the
 planner's view) are reported with and without the reallocation (same epidemic: common
@@ -47,12 +48,12 @@ Each country runs as one task, or, on a cluster, as tasks of a few replicates ea
 (:func:`world_tasks`): every draw above comes from a stream named after its replicate
 (the epidemic's ``SeedSequence(seed, spawn_key=(r,))``, the routing's
 ``world/<country>/routing/rep<r>[/day<d>]``, the hospitals' replication ``r``, the
-patients' ``ages/<hospital>/rep<r>``; twins are integrated each on its own), so a task of
+patients' ``ages/<hospital>/rep<r>``, the planner's forecast
+``world/<country>/planner/rep<r>/day<d>``; twins are integrated each on its own), so a task of
 replicates ``[a, b)`` computes exactly those replicates of the whole run, and the parts
 are merged in replicate order (:func:`~healthtwin.scenarios.world_results.merge_parts`)
 before the pooled numbers (patients' summaries, the prognosis check, overflow deaths) are
-computed. The national planner pools every replicate's forecast into one plan, so a
-country with a ``national`` section is never split (:func:`splittable`).
+computed.
 
 Then the world: each country's median weekly admissions go to the cross-border monitor
 (:mod:`~healthtwin.coupling.global_monitor`), whose alarms come back per country.
@@ -105,14 +106,13 @@ from healthtwin.scenarios.distributed import (
     check_cluster,
     default_replicates_per_task,
     executor_for,
-    splittable,
     world_tasks,
 )
 from healthtwin.scenarios.federated import (
     share_back,
     train_federation,
 )
-from healthtwin.scenarios.hospital_loop import HospitalLoop
+from healthtwin.scenarios.hospital_loop import PLAN_OBSERVES, HospitalLoop
 from healthtwin.scenarios.hospital_runs import PatientStays, TriageOrders, simulate_hospital
 from healthtwin.scenarios.national_planner import NationalPlanner, icu_changes
 from healthtwin.scenarios.world import CountryWorld, WorldScenario
@@ -144,7 +144,6 @@ __all__ = [
     "default_replicates_per_task",
     "run",
     "run_world",
-    "splittable",
     "world_tasks",
 ]
 
@@ -279,7 +278,6 @@ def _run_part(
     ``admitted`` is the country's :func:`_admitted` when already computed.
     """
     ids = tuple(int(i) for i in replicate_ids)
-    whole = ids == tuple(range(world.replicates))
     spec = country.population_scenario(world)
     inputs = build_inputs(spec)
     geography = inputs.geography
@@ -287,12 +285,7 @@ def _run_part(
     hospital_region = _hospital_regions(country, geography.regions)
     catchment = _catchment(country, geography.regions, hospital_region, geography.n_regions)
     beds, icu_beds = _beds(country, hospital_region, geography.n_regions)
-    planner = NationalPlanner.of(country, icu_beds, hospital_region) if whole else None
-    if planner is None and country.national is not None:
-        raise InvalidInputError(
-            f"country {country.name!r} has a national planner, which pools every replicate: "
-            f"run it as one task (got replicates {list(ids)})"
-        )
+    planner = _planner(world, country, streams, spec, variant, icu_beds, hospital_region, ids)
     # Twins simulated once per part: the loop's reviews and the final runs share them.
     cache: dict[tuple[int, int, int], Any] = {}
     if admitted is None:
@@ -333,10 +326,11 @@ def _run_part(
             ]
         )
         if planner is not None:
-            planner.plan_all(np.asarray(epidemic.icu_occupancy, dtype=float), world.days)
-        changes = icu_changes(
-            [h.icu_beds() for h in country.hospitals], [] if planner is None else planner.plans
-        )
+            planner.plan_all({q: epidemic.get(q) for q in PLAN_OBSERVES})
+        start = [h.icu_beds() for h in country.hospitals]
+        changes = [
+            icu_changes(start, [] if planner is None else planner.plans[i]) for i in range(len(ids))
+        ]
     admitted_ages = np.asarray(routed_ages.sum(axis=2), dtype=np.int64)  # (reps, days, A, H)
     per_hospital = np.asarray(routed_ages.sum(axis=(2, 3)), dtype=np.int64)  # (reps, days, H)
     prefetch_world_twins(country, streams, admitted, admitted_ages, cache, ids)
@@ -349,7 +343,7 @@ def _run_part(
                 rep,
                 h,
                 per_hospital[i, :, h],
-                changes[h],
+                changes[i][h],
                 cache,
                 twin_growth(country, admitted, rep, h, admitted_ages[i, :, :, h]),
                 hospital_triage(country, admitted, triaging, rep, h, admitted_ages[i, :, :, h]),
@@ -364,9 +358,39 @@ def _run_part(
         routed_ages=np.asarray(routed_ages, dtype=np.int64),
         pairs=pairs,
         reviews=() if loop is None else tuple(loop.reviews),
-        icu_changes=tuple(tuple(c) for c in changes),
-        plans=() if planner is None else tuple(planner.plans),
+        icu_changes=tuple(tuple(tuple(c) for c in row) for row in changes),
+        plans=tuple(() for _ in ids) if planner is None else tuple(map(tuple, planner.plans)),
         admitted=admitted,
+    )
+
+
+def _planner(
+    world: WorldScenario,
+    country: CountryWorld,
+    streams: RandomStreams,
+    spec: Any,
+    variant: Variant,
+    icu_beds: FloatArray,
+    hospital_region: IntArray,
+    ids: tuple[int, ...],
+) -> NationalPlanner | None:
+    """Each replicate's national ICU planner, with a forecast stream per replicate and day."""
+    if country.national is None:
+        return None
+    params = parameters_for(spec, variant)
+
+    def planner_streams(i: int, day: int) -> np.random.Generator:
+        return streams.generator(f"world/{country.name}/planner/rep{ids[i]}/day{day}")
+
+    return NationalPlanner.of(
+        country,
+        icu_beds,
+        hospital_region,
+        replicates=len(ids),
+        days=world.days,
+        icu_stay_days=float(params.icu_stay_days),
+        icu_share=float(np.mean(params.icu_fraction)),
+        streams=planner_streams,
     )
 
 
@@ -393,11 +417,15 @@ def _finish_country(
     hospital_region = _hospital_regions(country, epidemic.regions)
     catchment = _catchment(country, epidemic.regions, hospital_region, n_regions)
     _, icu_beds = _beds(country, hospital_region, n_regions)
-    plans = list(part.plans)
     routed = np.asarray(part.routed_ages.sum(axis=3), dtype=np.int64)
     admitted_ages = np.asarray(part.routed_ages.sum(axis=2), dtype=np.int64)
-    schedule = capacity_schedule(
-        np.rint(icu_beds).astype(np.int64), [(p.day, p.after) for p, _ in plans], world.days
+    schedule = np.stack(
+        [
+            capacity_schedule(
+                np.rint(icu_beds).astype(np.int64), [(p.day, p.after) for p, _ in plans], world.days
+            )
+            for plans in part.plans
+        ]
     )
     o = world.feedback.icu_overflow
     runs = tuple(tuple(run for run, _ in row) for row in part.pairs)
@@ -419,7 +447,7 @@ def _finish_country(
         icu_beds=icu_beds,
         overflow_deaths=to_regions(extra, hospital_region, n_regions),
         icu_schedule=schedule,
-        reallocations=tuple(plan for plan, _ in plans),
+        reallocations=tuple(tuple(plan for plan, _ in plans) for plans in part.plans),
         patients=patients_summary(
             country, streams, part.admitted, pairs, admitted_ages, epidemic.age_groups
         ),
@@ -546,7 +574,7 @@ def _hospital_loop(
         contact_scale=line.contact_scale,
         review_every_days=line.review_every_days,
         plan_days=() if planner is None else tuple(planner.spec.days),
-        plan=None if planner is None else planner.plan_on_trend,
+        plan=None if planner is None else planner.plan,
     )
     return loop
 

@@ -198,18 +198,20 @@ class PatientsSpec(BaseModel):
 class NationalSpec(BaseModel):
     """The national ICU planner: reallocates the country's ICU beds at ``days``.
 
-    At each day the forecast (the replicates' ICU demand over the rest of the run) goes to
+    Each replicate has its own planner, which knows only that replicate's past. At each
+    day its forecast of ICU demand over the rest of the run goes to
     :func:`~healthtwin.coupling.national_allocation.reallocate_icu_beds`; the regions'
     new beds are shared over their hospitals and hold until the next day of the list.
     Beds move staffed: an ICU with a nursing roster gets the nurses its new beds need on
     every shift (:func:`~healthtwin.scenarios.hospital_runs.with_icu_beds`).
-    The forecast (``forecast``) is ``trend`` (the default: each replicate's ICU demand so
-    far projected on its last week's log-linear trend,
-    :func:`~healthtwin.scenarios.hospital_loop.trend_forecast`; the planner knows only
-    the past) or ``ensemble`` (the run's own replicates over the rest of the run: an
-    oracle, for comparison; not available when the hospitals are simulated together with
-    the epidemic, since their future is not known yet). Days at or after the horizon are ignored, so
-    a run shortened with ``--days`` still runs. With ``vaccine_daily_doses``, the nation offers
+    The forecast (``forecast``) is ``trend`` (the default:
+    :func:`~healthtwin.population.icu_forecast.forecast_icu_demand`, ``forecast_paths``
+    paths from the admissions, ICU admissions and ICU occupancy seen before the day, each
+    region's growth pooled towards the nation's) or ``ensemble`` (the replicate's own
+    future ICU demand: an oracle, for comparison; not available when the hospitals are
+    simulated together with the epidemic, since their future is not known yet). Days at or
+    after the horizon are ignored, so a run shortened with ``--days`` still runs.
+    With ``vaccine_daily_doses``, the nation offers
     that many first doses a day from ``vaccine_start_day``, shared over regions by
     population and, from each planning day on, by the new infections the nation saw
     the day before (:class:`~healthtwin.coupling.national_allocation.VaccineCampaign`).
@@ -221,6 +223,9 @@ class NationalSpec(BaseModel):
     alpha: Annotated[float, Field(gt=0, lt=1)] = 0.9
     movable_fraction: Probability = 0.5
     forecast: Literal["trend", "ensemble"] = "trend"
+    forecast_paths: int = Field(default=200, ge=1, le=10_000)
+    horizon_days: int | None = Field(default=14, ge=1)
+    keep_quantile: Annotated[float, Field(gt=0, le=1)] | None = None
     vaccine_daily_doses: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     vaccine_start_day: int = Field(default=0, ge=0)
 

@@ -13,7 +13,10 @@ features of the cohort member they are matched to) is computed with their twins
 (:func:`hospital_triage`, given to each hospital run) and patients above the
 hospital's ``triage_threshold`` are admitted straight to the ICU
 (:class:`~healthtwin.scenarios.hospital_runs.TriageOrders`); the summary's ``triage``
-block counts them.
+block counts them. Since triage then decides who reaches the ICU, :func:`prognosis_check`
+scores the model against each patient's twin ICU need as if untriaged
+(:attr:`~healthtwin.scenarios.hospital_runs.PatientStays.needed_icu`), and keeps the
+figures against the observed route, triage's own effect included, under their own names.
 """
 
 from __future__ import annotations
@@ -361,29 +364,99 @@ def prognosis_check(
 ) -> dict[str, Any]:
     """The hospital's prognosis model on its own admitted patients, checked against them.
 
-    Each admitted patient's ICU-transfer risk comes from the features of the cohort member
-    they were matched to; their simulated stay says whether they reached the ICU. Reported:
-    patients, mean predicted risk against the observed ICU share (calibration in the
-    large), Brier score and AUROC (discrimination), pooled over replicates.
+    Each admitted patient's ICU risk comes from the features of the cohort member they
+    were matched to. The outcome it is checked against (``outcome``) is the twin's ICU
+    need as if the patient were not triaged (:attr:`PatientStays.needed_icu
+    <healthtwin.scenarios.hospital_runs.PatientStays>`: the twin deteriorates, the label
+    the model is trained on); without twins, whether the stay reached the ICU. Both are
+    free of the model's own action: with ``share_back: triage`` the patients above the
+    threshold are admitted to the ICU, so whether a stay *reached* the ICU partly repeats
+    the model's own prediction and checking against it flatters the model.
+
+    Returns
+    -------
+    dict
+        Pooled over replicates: ``patients``; ``mean_predicted_icu`` against
+        ``outcome_share`` (calibration in the large), ``brier`` and ``auroc``
+        (discrimination) against ``outcome``; ``needed_icu_share`` (None without twins);
+        the same against the observed route, ``observed_icu_share``,
+        ``brier_observed_route`` and ``auroc_observed_route``, with
+        ``observed_route_includes_triage`` saying whether triage made part of it; and
+        ``untriaged``: these figures on the patients triage left alone (all of them
+        without triage; their risks stop at the threshold).
+
+    Examples
+    --------
+    Four patients, risk rising with age; triage sends the two oldest to the ICU, but the
+    twins of the second and the fourth are the ones that need it:
+
+    >>> from types import SimpleNamespace
+    >>> from healthtwin.scenarios.federated import PrognosisModel
+    >>> model = PrognosisModel(version="urn:x", intercept=-2.0, coefficients=(1, 0, 0, 0, 0))
+    >>> columns = {"age_years": np.array([30.0, 50.0, 70.0, 90.0]), "female": np.zeros(4),
+    ...            "bmi_kg_m2": np.full(4, 26.0), "diabetes": np.zeros(4),
+    ...            "hypertension": np.zeros(4)}
+    >>> sent = np.array([False, False, True, True])
+    >>> stays = PatientStays(np.full(4, 24.0), sent, np.zeros(4, bool), np.zeros(0, int),
+    ...                      np.zeros(0, bool), 0, triaged=sent,
+    ...                      needed_icu=np.array([False, True, False, True]))
+    >>> check = prognosis_check(SimpleNamespace(prognosis=model), columns, [np.arange(4)],
+    ...                         [stays])
+    >>> check["outcome"], check["auroc"], check["auroc_observed_route"]
+    ('twin_icu_need', 0.75, 1.0)
+    >>> check["observed_route_includes_triage"], check["untriaged"]["patients"]
+    (True, 2)
     """
     assert site.prognosis is not None
-    risk, reached = [], []
+    risk: list[FloatArray] = []
+    route: list[npt.NDArray[np.bool_]] = []
+    triaged: list[npt.NDArray[np.bool_]] = []
+    need: list[npt.NDArray[np.bool_] | None] = []
     for chosen, stay in zip(members, stays, strict=True):
-        if chosen is None or chosen.size != stay.visited_icu.size:
+        n = stay.visited_icu.size
+        if chosen is None or chosen.size != n:
             continue
         x = icu_features(*(np.asarray(columns[k])[chosen] for k in ICU_COLUMNS))
         risk.append(site.prognosis.predict(x))
-        reached.append(np.asarray(stay.visited_icu, dtype=bool))
+        route.append(np.asarray(stay.visited_icu, dtype=bool))
+        need.append(np.asarray(stay.needed_icu, dtype=bool) if stay.needed_icu.size == n else None)
+        triaged.append(stay.triaged if stay.triaged.size == n else np.zeros(n, dtype=bool))
     p = np.concatenate(risk) if risk else np.zeros(0)
-    y = np.concatenate(reached) if reached else np.zeros(0, dtype=bool)
+    observed = np.concatenate(route) if route else np.zeros(0, dtype=bool)
+    known = [a for a in need if a is not None]
+    needed = np.concatenate(known) if need and len(known) == len(need) else None
+    outcome = observed if needed is None else needed
+    acted = np.concatenate(triaged).astype(bool) if triaged else np.zeros(0, dtype=bool)
+    left = ~acted
+    untriaged = _check_scores(p[left], outcome[left], observed[left])
     return {
         "version": site.prognosis.version,
-        "patients": int(p.size),
-        "mean_predicted_icu": float(p.mean()) if p.size else None,
-        "observed_icu_share": float(y.mean()) if y.size else None,
-        "brier": float(np.mean((p - y) ** 2)) if p.size else None,
-        "auroc": auroc(p, y),
+        "outcome": "observed_route" if needed is None else "twin_icu_need",
+        **_check_scores(p, outcome, observed),
+        "needed_icu_share": _mean(needed) if needed is not None else None,
+        "observed_route_includes_triage": bool(acted.any()),
+        "untriaged": untriaged,
     }
+
+
+def _check_scores(
+    p: FloatArray, outcome: npt.NDArray[np.bool_], observed: npt.NDArray[np.bool_]
+) -> dict[str, Any]:
+    """Calibration in the large, Brier and AUROC of risks ``p`` against both outcomes."""
+    return {
+        "patients": int(p.size),
+        "mean_predicted_icu": _mean(p),
+        "outcome_share": _mean(outcome),
+        "brier": _mean((p - outcome) ** 2),
+        "auroc": auroc(p, outcome),
+        "observed_icu_share": _mean(observed),
+        "brier_observed_route": _mean((p - observed) ** 2),
+        "auroc_observed_route": auroc(p, observed),
+    }
+
+
+def _mean(values: npt.NDArray[Any]) -> float | None:
+    return float(np.mean(values)) if values.size else None
 
 
 def _triage_summary(site: HospitalSite, stays: list[PatientStays]) -> dict[str, Any]:

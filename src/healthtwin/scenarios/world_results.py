@@ -75,10 +75,10 @@ class CountryResult:
     overflow_deaths : ndarray, shape (reps, days, R)
         Deaths attributable to ICU overflow: the stress-test rule on the hospitals'
         simulated ICU queues, summed over each region's hospitals.
-    icu_schedule : ndarray of int, shape (days, R)
-        ICU beds per day and region after the national planner's reallocations.
+    icu_schedule : ndarray of int, shape (reps, days, R)
+        ICU beds per replicate, day and region after the national planner's reallocations.
     reallocations
-        The national planner's reallocations, in day order.
+        ``reallocations[rep]``: that replicate's planner's reallocations, in day order.
     patients
         Per hospital, its admitted patients' summary
         (:func:`~healthtwin.scenarios.hospital_runs.summarise_stays`, plus the admitted
@@ -101,7 +101,7 @@ class CountryResult:
     icu_beds: FloatArray
     overflow_deaths: FloatArray
     icu_schedule: IntArray | None = None
-    reallocations: tuple[IcuReallocation, ...] = ()
+    reallocations: tuple[tuple[IcuReallocation, ...], ...] = ()
     patients: tuple[dict[str, Any] | None, ...] = ()
     hospital_overflow_deaths: FloatArray | None = None
     icu_units: tuple[str | None, ...] = ()
@@ -181,10 +181,10 @@ class CountryPart:
         The hospital loop's reviews (occupancy and regions above the line of these
         replicates).
     icu_changes
-        Per hospital, its ICU bed changes ``(day, beds)`` (the same for every replicate).
+        ``icu_changes[rep][h]``: hospital ``h``'s ICU bed changes ``(day, beds)``.
     plans
-        The national planner's plans ``(reallocation, beds per hospital)``; only a part
-        holding every replicate has a planner (it pools them).
+        ``plans[rep]``: that replicate's planner's plans ``(reallocation, beds per
+        hospital)`` in day order (empty without a planner).
     admitted
         Per hospital, how its patients are matched (deterministic: the same in every part).
     """
@@ -194,8 +194,8 @@ class CountryPart:
     routed_ages: IntArray
     pairs: tuple[tuple[tuple[HospitalRun, PatientStays], ...], ...]
     reviews: tuple[Review, ...]
-    icu_changes: tuple[tuple[tuple[int, int], ...], ...]
-    plans: tuple[tuple[IcuReallocation, IntArray], ...]
+    icu_changes: tuple[tuple[tuple[tuple[int, int], ...], ...], ...]
+    plans: tuple[tuple[tuple[IcuReallocation, IntArray], ...], ...]
     admitted: tuple[AdmittedPatients | None, ...]
 
 
@@ -205,8 +205,7 @@ def merge_parts(parts: Sequence[CountryPart]) -> CountryPart:
     Raises
     ------
     InvalidInputError
-        No parts, the same replicate twice, or a part with a national plan among others
-        (a planner pools every replicate, so its country is never split).
+        No parts, or the same replicate twice.
     """
     if not parts:
         raise InvalidInputError("a country's run needs at least one part to merge; got none")
@@ -215,10 +214,6 @@ def merge_parts(parts: Sequence[CountryPart]) -> CountryPart:
     ids = [i for p in parts for i in p.replicate_ids]
     if len(set(ids)) != len(ids):
         raise InvalidInputError(f"parts overlap: replicates {sorted(ids)} appear twice")
-    if any(p.plans for p in parts):
-        raise InvalidInputError(
-            "a national planner pools every replicate; its country cannot be split into parts"
-        )
     order = np.argsort(ids, kind="stable")
     first = parts[0]
     pairs = [row for p in parts for row in p.pairs]
@@ -236,10 +231,15 @@ def merge_parts(parts: Sequence[CountryPart]) -> CountryPart:
         routed_ages=np.concatenate([p.routed_ages for p in parts])[order],
         pairs=tuple(pairs[i] for i in order),
         reviews=reviews,
-        icu_changes=first.icu_changes,
-        plans=(),
+        icu_changes=tuple(_rows(parts, "icu_changes")[i] for i in order),
+        plans=tuple(_rows(parts, "plans")[i] for i in order),
         admitted=first.admitted,
     )
+
+
+def _rows(parts: Sequence[CountryPart], name: str) -> list[Any]:
+    """The per-replicate rows of attribute ``name`` of every part, in the parts' order."""
+    return [row for p in parts for row in getattr(p, name)]
 
 
 def icu_queues(
@@ -393,6 +393,24 @@ def waiting(c: CountryResult, sites: Sequence[HospitalSite] | None, unit: str) -
     )
 
 
+def _reallocations(c: CountryResult, moved: FloatArray, band: ReplicateBand) -> list[Any]:
+    """Each planning day: beds moved (band over replicates) and the regions' beds after."""
+    if not c.reallocations or not c.reallocations[0]:
+        return []
+    out = []
+    for k, first in enumerate(c.reallocations[0]):
+        after = np.stack([plans[k].after for plans in c.reallocations])
+        out.append(
+            {
+                "day": first.day,
+                "moved": band.of(moved[:, k]),
+                "after": np.median(after, axis=0).tolist(),
+                "after_by_replicate": after.tolist(),
+            }
+        )
+    return out
+
+
 def _country_summary(
     c: CountryResult, country: CountryWorld | None, band: ReplicateBand
 ) -> dict[str, Any]:
@@ -401,6 +419,8 @@ def _country_summary(
     ward_wait, icu_wait = waiting(c, sites, "ward").sum(axis=1), c.icu_queue_days().sum(axis=1)
     infections = np.asarray(c.epidemic.incidence, dtype=float).sum(axis=(1, 2))
     hospitals = _hospitals_summary(c, sites, band)
+    moved = np.array([[r.moved for r in plans] for plans in c.reallocations], dtype=float)
+    moved = moved.reshape(len(c.hospital_runs), -1)
     icu_adm = [
         None if not c.patients or p is None else p.get("icu_admissions_per_replicate")
         for p in (c.patients or (None,) * len(c.hospitals))
@@ -424,13 +444,11 @@ def _country_summary(
         "icu_queue_days": band.of(icu_wait.sum(axis=1)),
         "peak_icu_demand": band.of(c.national("icu_occupancy").totals.max(axis=1)),
         "icu_beds": float(c.icu_beds.sum()),
-        "beds_moved": int(sum(r.moved for r in c.reallocations)),
+        "beds_moved": band.of(moved.sum(axis=1)),
         "unmet_icu_bed_days": band.of(c.unmet_icu_bed_days()),
         "unmet_icu_bed_days_without_reallocation": band.of(c.unmet_icu_bed_days(reallocated=False)),
         "growth_at_horizon": growth_at_horizon(np.asarray(c.epidemic.incidence), band),
-        "reallocations": [
-            {"day": r.day, "moved": r.moved, "after": r.after.tolist()} for r in c.reallocations
-        ],
+        "reallocations": _reallocations(c, moved, band),
         "occupancy_reviews": [
             {
                 "day": r.day,
@@ -498,8 +516,10 @@ def _hospitals_summary(
             site = sites[h]
             mine["catchment"] = {"region": site.region, "share": site.catchment_share}
             mine["beds"] = {u: spec.beds for u, spec in site.config.units.items()}
-            after = runs[0].beds[units.index(site.icu_unit)] if site.icu_unit in units else 0
-            mine["icu_beds_moved"] = int(after) - site.icu_beds()
+            # ICU beds at the end of each replicate's run, after its planner's moves.
+            k = units.index(site.icu_unit) if site.icu_unit in units else None
+            after = np.array([0.0 if k is None else float(r.beds[k]) for r in runs])
+            mine["icu_beds_moved"] = band.of(after - site.icu_beds())
         patients = c.patients[h] if c.patients else None
         if patients is not None:
             mine["patients"] = patients
