@@ -17,6 +17,11 @@ Every case runs in a fresh Python process, so that its peak resident memory
 (``resource.getrusage(RUSAGE_SELF).ru_maxrss``, which includes the interpreter and its
 imports, about 0.23 GB) is its own; wall and CPU time are measured around ``run_world``
 only (CPU time is the steadier figure on a shared machine; the run is single-threaded).
+The JSON records the date, the load average at the start and end of the run and the
+1-minute load before and after each case (``load_1min``), and for the examples the
+largest ended child's peak memory after each command (``children_peak_rss_mib``: 0 in
+process, the largest LocalCluster worker after the cluster run; forked workers start
+with this process's pages).
 There is no peer for a linked world run (no open system does this); the comparison the
 issue asks for is the growth itself, reported as time per region, hospital or twin.
 

@@ -116,6 +116,20 @@ def test_workers_without_a_local_cluster_is_a_clear_error(
     assert "--workers 2 only applies to a local cluster" in capsys.readouterr().err
 
 
+def test_a_scheduler_that_does_not_answer_is_a_clear_error(
+    world: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dask: Any = require("dask", "dask")
+    require("distributed", "dask")
+    args = ["run", str(world), "--out", str(tmp_path / "out"), "--cluster", "tcp://127.0.0.1:9"]
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "no Dask scheduler answers at cluster 'tcp://127.0.0.1:9'" in err
+    assert "--cluster none" in err
+    assert not (tmp_path / "out" / "summary.json").exists()
+
+
 def test_help_says_how_to_run_in_process() -> None:
     from typer.testing import CliRunner
 

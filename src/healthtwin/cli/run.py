@@ -14,17 +14,14 @@ document, ``--quiet`` prints nothing.
 
 from __future__ import annotations
 
-import importlib.util
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from healthtwin.cli.output import JsonOption, QuietOption, output_for
-from healthtwin.errors import InvalidInputError
 from healthtwin.scenarios import load_world, run_world, write_outputs
-from healthtwin.scenarios.distributed import check_cluster
+from healthtwin.scenarios.distributed import check_cluster, resolve_cluster
 from healthtwin.scenarios.world import parse_world
 
 __all__ = ["run"]
@@ -76,7 +73,7 @@ def run(
         healthtwin run examples/three-countries.yaml --cluster tcp://10.0.0.5:8786
     """
     output = output_for(json_output, quiet)
-    where = _where(cluster, workers, output.warn)
+    where = resolve_cluster(cluster, workers, output.warn)
     check_cluster(where, workers)
     world = load_world(scenario)
     update = {
@@ -120,25 +117,3 @@ def run(
         metrics = ", ".join(f"{k} {v:.3f}" for k, v in last.items())
         lines.append(f"federated {summary['federation']['model']} model: {metrics}")
     output.result(summary, *lines)
-
-
-def _where(cluster: str | None, workers: int | None, note: Callable[[str], None]) -> str | None:
-    """``--cluster`` as :func:`~healthtwin.scenarios.run_world` takes it (None: in process).
-
-    Nothing given means a LocalCluster, or this process with a note when Dask is not
-    installed; ``local`` asked for explicitly needs Dask (the run then fails naming the
-    extra to install).
-    """
-    if cluster is not None and cluster.strip().lower() == "none":
-        if workers is not None:
-            raise InvalidInputError(
-                f"--workers {workers} only applies to a local cluster; drop it or drop "
-                "--cluster none"
-            )
-        return None
-    if cluster is None:
-        if importlib.util.find_spec("distributed") is None:
-            note("Dask is not installed (pip install 'healthtwin[dask]'): running in this process")
-            return None
-        return "local"
-    return cluster

@@ -86,6 +86,7 @@ def reallocate_icu_beds(
     objective: Literal["expected", "cvar"] = "expected",
     alpha: float = 0.9,
     keep_quantile: float | None = None,
+    min_gain_per_bed: float = 0.0,
 ) -> IcuReallocation:
     """Re-place the national ICU beds over regions from a forecast of demand.
 
@@ -107,6 +108,10 @@ def reallocate_icu_beds(
         the paths of its peak forecast demand (up to its current beds): beds leave a
         region only if, with probability ``q`` under the forecast, it will not need them
         (a guard against an over-confident forecast). None: no such floor.
+    min_gain_per_bed
+        Move beds only if the forecast's expected unmet bed-days fall by at least this
+        much per bed moved (>= 0; moving beds has a cost the objective does not see);
+        otherwise every region keeps its beds.
 
     Returns
     -------
@@ -140,6 +145,11 @@ def reallocate_icu_beds(
     after = _spare_stays(np.asarray(best.capacity, dtype=np.int64), stock, floor, demand)
     before, _ = unmet_demand(demand, stock)
     per_path, _ = unmet_demand(demand, after)
+    if min_gain_per_bed < 0:
+        raise InvalidParameterError(f"min_gain_per_bed must be >= 0; got {min_gain_per_bed}")
+    moved = int(np.abs(after - stock).sum() // 2)
+    if moved and before.mean() - per_path.mean() < min_gain_per_bed * moved:
+        after, per_path = stock.copy(), before
     return IcuReallocation(
         day=int(day),
         before=stock,

@@ -19,17 +19,15 @@ numbers in process, on a local cluster and on a multi-machine cluster, for every
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 from healthtwin.errors import InvalidInputError
-from healthtwin.scenarios.distributed import Executor, check_cluster, executor_for
+from healthtwin.scenarios.distributed import executor_for, resolve_cluster
 
 __all__ = [
     "CohortTask",
-    "cohort_executor",
     "default_units_per_task",
     "plan_cohort_tasks",
     "resolve_cluster",
@@ -143,86 +141,6 @@ def default_units_per_task(
     return -(-units_per_group // chunks)
 
 
-def resolve_cluster(
-    cluster: str | None, workers: int | None, note: Callable[[str], None]
-) -> str | None:
-    """A command line's ``--cluster`` as :func:`run_cohort_tasks` takes it (None: here).
-
-    The same policy as ``healthtwin run``: nothing given means a ``LocalCluster``, or this
-    process with a note when Dask (the extra ``healthtwin[dask]``) is not installed;
-    ``none`` means this process; ``local`` asked for explicitly needs Dask.
-
-    Raises
-    ------
-    InvalidInputError
-        ``workers`` given with ``none``.
-
-    Examples
-    --------
-    >>> resolve_cluster("none", None, print) is None
-    True
-    >>> resolve_cluster("tcp://10.0.0.5:8786", None, print)
-    'tcp://10.0.0.5:8786'
-    """
-    import importlib.util
-
-    if cluster is not None and cluster.strip().lower() == "none":
-        if workers is not None:
-            raise InvalidInputError(
-                f"--workers {workers} only applies to a local cluster; drop it or drop "
-                "--cluster none"
-            )
-        return None
-    if cluster is None:
-        if importlib.util.find_spec("distributed") is None:
-            note("Dask is not installed (pip install 'healthtwin[dask]'): running in this process")
-            return None
-        return "local"
-    return cluster
-
-
-@contextmanager
-def cohort_executor(
-    cluster: str | None,
-    workers: int | None = None,
-    *,
-    on_done: Callable[[int], None] | None = None,
-    processes: bool = True,
-) -> Iterator[Executor]:
-    """:func:`~healthtwin.scenarios.distributed.executor_for`, with a scheduler that does
-    not answer reported as a bad ``--cluster`` (not as an unreadable file).
-
-    Raises
-    ------
-    InvalidInputError
-        An unknown cluster, ``workers`` with anything but ``"local"``, or no scheduler
-        answering at the address given.
-    MissingDependencyError
-        A cluster is asked for and ``distributed`` is not installed.
-
-    Examples
-    --------
-    >>> with cohort_executor(None) as ex:
-    ...     ex.map(abs, [-4])
-    [4]
-    """
-    check_cluster(cluster, workers)
-    with ExitStack() as stack:
-        try:
-            executor = stack.enter_context(
-                executor_for(cluster, workers, on_done=on_done, processes=processes)
-            )
-        except OSError as err:  # TimeoutError included: nothing listens, or too slowly
-            if cluster in (None, "local"):
-                raise
-            raise InvalidInputError(
-                f"no Dask scheduler answers at cluster {cluster!r} ({err}); check the "
-                "address and that the scheduler is running, or give --cluster local (a "
-                "cluster on this machine) or --cluster none (this process)"
-            ) from err
-        yield executor
-
-
 def run_cohort_tasks(
     run_task: Callable[[CohortTask], R],
     group_labels: Sequence[str],
@@ -247,7 +165,7 @@ def run_cohort_tasks(
         The tasks (:func:`plan_cohort_tasks`); ``units_per_task`` None: about one task
         per worker (:func:`default_units_per_task`).
     cluster, workers, processes
-        Where they run (:func:`cohort_executor`).
+        Where they run (:func:`~healthtwin.scenarios.distributed.executor_for`).
     progress
         ``(tasks done, tasks)``: once when the tasks are known, then after each task.
 
@@ -278,7 +196,7 @@ def run_cohort_tasks(
         if progress is not None:
             progress(count["done"], count["total"])
 
-    with cohort_executor(cluster, workers, on_done=done, processes=processes) as executor:
+    with executor_for(cluster, workers, on_done=done, processes=processes) as executor:
         size = units_per_task
         if size is None:
             n_split = len(group_labels) if splittable is None else sum(map(bool, splittable))

@@ -28,10 +28,11 @@ Dask is the optional extra ``healthtwin[dask]``, imported only when a cluster is
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import multiprocessing
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -48,6 +49,7 @@ __all__ = [
     "default_replicates_per_task",
     "executor_for",
     "fork_safe",
+    "resolve_cluster",
     "world_tasks",
 ]
 
@@ -162,6 +164,42 @@ def check_cluster(cluster: str | None, workers: int | None = None) -> None:
             raise InvalidInputError(f"workers = {workers}; give at least 1 worker")
 
 
+def resolve_cluster(
+    cluster: str | None, workers: int | None, note: Callable[[str], None]
+) -> str | None:
+    """A command line's ``--cluster`` as :func:`executor_for` takes it (None: here).
+
+    The same policy as ``healthtwin run``: nothing given means a ``LocalCluster``, or this
+    process with a note when Dask (the extra ``healthtwin[dask]``) is not installed;
+    ``none`` means this process; ``local`` asked for explicitly needs Dask.
+
+    Raises
+    ------
+    InvalidInputError
+        ``workers`` given with ``none``.
+
+    Examples
+    --------
+    >>> resolve_cluster("none", None, print) is None
+    True
+    >>> resolve_cluster("tcp://10.0.0.5:8786", None, print)
+    'tcp://10.0.0.5:8786'
+    """
+    if cluster is not None and cluster.strip().lower() == "none":
+        if workers is not None:
+            raise InvalidInputError(
+                f"--workers {workers} only applies to a local cluster; drop it or drop "
+                "--cluster none"
+            )
+        return None
+    if cluster is None:
+        if importlib.util.find_spec("distributed") is None:
+            note("Dask is not installed (pip install 'healthtwin[dask]'): running in this process")
+            return None
+        return "local"
+    return cluster
+
+
 @contextmanager
 def executor_for(
     cluster: str | None = None,
@@ -186,7 +224,7 @@ def executor_for(
     Raises
     ------
     InvalidInputError
-        See :func:`check_cluster`.
+        See :func:`check_cluster`; or no scheduler answers at the address given.
     MissingDependencyError
         A cluster is asked for and ``distributed`` is not installed.
 
@@ -201,10 +239,18 @@ def executor_for(
         yield InProcessExecutor(on_done)
         return
     address = None if cluster == "local" else cluster
-    with (
-        _worker_start(processes and address is None),
-        dask_client(address, workers, processes=processes) as client,
-    ):
+    with ExitStack() as stack:
+        stack.enter_context(_worker_start(processes and address is None))
+        try:
+            client = stack.enter_context(dask_client(address, workers, processes=processes))
+        except OSError as err:  # TimeoutError included: nothing listens, or too slowly
+            if address is None:
+                raise
+            raise InvalidInputError(
+                f"no Dask scheduler answers at cluster {cluster!r} ({err}); check the "
+                "address and that the scheduler is running, or give --cluster local (a "
+                "cluster on this machine) or --cluster none (this process)"
+            ) from err
         yield DaskExecutor(client, on_done)
 
 

@@ -185,6 +185,7 @@ class NationalPlanner:
                 objective=self.spec.objective,
                 alpha=self.spec.alpha,
                 keep_quantile=self.spec.keep_quantile,
+                min_gain_per_bed=self.spec.min_gain_per_bed,
             )
             after = beds.copy()
             after[self.held] = plan.after

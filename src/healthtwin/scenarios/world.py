@@ -226,6 +226,7 @@ class NationalSpec(BaseModel):
     forecast_paths: int = Field(default=200, ge=1, le=10_000)
     horizon_days: int | None = Field(default=14, ge=1)
     keep_quantile: Annotated[float, Field(gt=0, le=1)] | None = None
+    min_gain_per_bed: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 1.0
     vaccine_daily_doses: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     vaccine_start_day: int = Field(default=0, ge=0)
 
