@@ -17,7 +17,14 @@ import typer
 from rich.table import Table
 
 from healthtwin.cli.evaluation_report import write_report
-from healthtwin.cli.output import JsonOption, QuietOption, merge_alias, output_for
+from healthtwin.cli.output import (
+    ClusterOption,
+    JsonOption,
+    QuietOption,
+    WorkersOption,
+    merge_alias,
+    output_for,
+)
 from healthtwin.errors import InvalidInputError
 from healthtwin.scenarios.cohort_tasks import resolve_cluster
 from healthtwin.scenarios.controller_evaluation import (
@@ -64,20 +71,8 @@ def evaluate(
         Path | None, typer.Option("--csv", help="Also write per-run metrics to this CSV.")
     ] = None,
     seeds: Annotated[int | None, typer.Option("--seeds", hidden=True)] = None,
-    cluster: Annotated[
-        str | None,
-        typer.Option(
-            "--cluster",
-            envvar="HEALTHTWIN_CLUSTER",
-            help="Where the runs go: 'local' (default: a Dask LocalCluster on this "
-            "machine), a scheduler address 'tcp://host:port', or 'none' (in this process; "
-            "also what happens, with a note, when Dask is not installed).",
-        ),
-    ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option("--workers", help="Workers of the local cluster (default: one per CPU core)."),
-    ] = None,
+    cluster: ClusterOption = None,
+    workers: WorkersOption = None,
     replicates_per_task: Annotated[
         int | None,
         typer.Option(

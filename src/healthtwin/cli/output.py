@@ -61,6 +61,20 @@ JsonOption = Annotated[
 QuietOption = Annotated[
     bool, typer.Option("--quiet", help="Print nothing but errors (exit codes unchanged).")
 ]
+ClusterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        envvar="HEALTHTWIN_CLUSTER",
+        help="Where the tasks run: 'local' (default: a Dask LocalCluster on this "
+        "machine), a scheduler address 'tcp://host:port', or 'none' (in this process; "
+        "also what happens, with a note, when Dask is not installed).",
+    ),
+]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option("--workers", help="Workers of the local cluster (default: one per CPU core)."),
+]
 
 
 class OutputMode(StrEnum):

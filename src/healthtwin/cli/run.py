@@ -19,7 +19,7 @@ from typing import Annotated
 
 import typer
 
-from healthtwin.cli.output import JsonOption, QuietOption, output_for
+from healthtwin.cli.output import ClusterOption, JsonOption, QuietOption, WorkersOption, output_for
 from healthtwin.scenarios import load_world, run_world, write_outputs
 from healthtwin.scenarios.distributed import check_cluster, resolve_cluster
 from healthtwin.scenarios.world import parse_world
@@ -37,26 +37,14 @@ def run(
         int | None, typer.Option("--replicates", help="Override the number of replicates.")
     ] = None,
     days: Annotated[int | None, typer.Option("--days", help="Override the horizon.")] = None,
-    cluster: Annotated[
-        str | None,
-        typer.Option(
-            "--cluster",
-            envvar="HEALTHTWIN_CLUSTER",
-            help="Where the tasks run: 'local' (default: a Dask LocalCluster on this "
-            "machine), a scheduler address 'tcp://host:port', or 'none' (in this process; "
-            "also what happens, with a note, when Dask is not installed).",
-        ),
-    ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option("--workers", help="Workers of the local cluster (default: one per CPU core)."),
-    ] = None,
+    cluster: ClusterOption = None,
+    workers: WorkersOption = None,
     replicates_per_task: Annotated[
         int | None,
         typer.Option(
             "--replicates-per-task",
             help="Cut each country's run into tasks of this many replicates (default: "
-            "about one task per worker; countries with a national planner stay whole).",
+            "about one task per worker).",
         ),
     ] = None,
     json_output: JsonOption = False,
