@@ -59,6 +59,33 @@ def test_beds_nobody_needs_stay_where_they_are() -> None:
     assert plan.unmet_after == 0.0
 
 
+def test_a_plan_that_saves_too_little_per_bed_moved_is_not_carried_out() -> None:
+    beds = np.array([4, 10, 6])
+    demand = np.zeros((2, 10, 3))
+    demand[:, :, 0] = 5.0  # one more bed in region 0 saves 10 bed-days
+    plan = reallocate_icu_beds(demand, beds, day=1)
+    assert plan.after.tolist() == [5, 9, 6]
+    assert plan.unmet_before - plan.unmet_after == pytest.approx(10.0)
+    # 10 bed-days for 1 bed: carried out under a threshold of 10, not above it.
+    assert reallocate_icu_beds(demand, beds, day=1, min_gain_per_bed=10.0).moved == 1
+    held = reallocate_icu_beds(demand, beds, day=1, min_gain_per_bed=10.5)
+    np.testing.assert_array_equal(held.after, beds)
+    assert held.moved == 0
+    assert held.unmet_after == held.unmet_before == pytest.approx(10.0)
+    with pytest.raises(InvalidParameterError, match="min_gain_per_bed"):
+        reallocate_icu_beds(demand, beds, day=1, min_gain_per_bed=-1.0)
+
+
+def test_the_scenario_planner_moves_only_for_a_bed_day_per_bed_by_default() -> None:
+    from healthtwin.scenarios.world import NationalSpec
+
+    spec = NationalSpec.model_validate({"days": [10]})
+    assert spec.min_gain_per_bed == 1.0
+    assert spec.horizon_days == 14
+    with pytest.raises(ValueError, match="min_gain_per_bed"):
+        NationalSpec.model_validate({"days": [10], "min_gain_per_bed": -0.5})
+
+
 def test_cvar_objective_also_conserves() -> None:
     beds = np.array([3, 3, 3])
     plan = reallocate_icu_beds(_demand()[:6, :5], beds, day=0, objective="cvar", alpha=0.8)

@@ -29,14 +29,13 @@ def _deaths_add_up(result: WorldResult) -> None:
         reps, days, n_regions = c.epidemic.deaths.shape
         by_region = np.zeros((reps, days, n_regions))
         totals = np.zeros(reps)
-        stitched = country.national is not None and any(c.reallocations)
         for rep, runs in enumerate(c.hospital_runs):
             for h, (run, site) in enumerate(zip(runs, country.hospitals, strict=True)):
                 assert run.arrived == run.discharged + run.died + run.in_hospital
-                if not stitched:
-                    # The day-by-day runs add up to the whole run's totals.
-                    assert run.deaths_per_day.sum() == run.died
-                    assert run.discharges_per_day.sum() == run.discharged
+                # The day-by-day runs add up to the whole run's totals, ICU beds moved
+                # by the national planner or not.
+                assert run.deaths_per_day.sum() == run.died
+                assert run.discharges_per_day.sum() == run.discharged
                 icu = run.units.index(site.icu_unit) if site.icu_unit else None
                 queue = np.zeros(days) if icu is None else run.queue_days[:, icu]
                 daily = run.deaths_per_day + excess_per_day * queue

@@ -41,10 +41,14 @@ def _city() -> WorldScenario:
 
 
 def _twins() -> WorldScenario:
-    """The main job, small, its national planners replanning on days 21 and 28."""
+    """The main job, small, its national planners replanning on days 21 and 28.
+
+    Every bed may move and any saving is worth a move, so that the planners do move beds
+    in this short run (in some replicates, not in others).
+    """
     data = load_world(EXAMPLES / "local-to-global.yaml").model_dump()
     for country in data["countries"]:
-        country["national"]["days"] = [21, 28]
+        country["national"].update(days=[21, 28], movable_fraction=1.0, min_gain_per_bed=0.0)
         country["patients"]["cohort_size"] = 60
     data["federation"].update(rounds=2, patients_per_hospital=60)
     data.update(days=35, replicates=4, base_dir=str(EXAMPLES))
@@ -148,10 +152,16 @@ def test_a_country_with_a_national_planner_splits_like_any_other(twins: WorldRes
     city = _city()
     assert [t.replicate_ids for t in world_tasks(city, 3)] == [(0, 1, 2), (3,)]
     assert default_replicates_per_task(city, 2) == 2
-    # Not vacuous: the twins world's planners planned, and not alike in every replicate.
+    # Not vacuous: the twins world's planners planned and moved beds, not alike in every
+    # replicate (each plans on its own past).
     plans = twins.countries[0].reallocations
     assert [[p.day for p in row] for row in plans] == [[21, 28]] * 4
-    assert twins.countries[0].icu_schedule is not None
+    moved = [sum(p.moved for p in row) for row in plans]
+    assert max(moved) > 0
+    assert len(set(moved)) > 1
+    schedule = twins.countries[0].icu_schedule
+    assert schedule is not None
+    assert any((schedule[i] != schedule[0]).any() for i in range(1, 4))
 
 
 def test_merging_refuses_overlaps_and_nothing() -> None:

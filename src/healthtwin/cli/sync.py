@@ -20,7 +20,12 @@ import typer
 
 from healthtwin.cli.output import JsonOption, QuietOption, output_for
 from healthtwin.errors import InvalidInputError
-from healthtwin.scenarios.patient_sync import DRUG_MODELS, parameter_estimates, prepare_sync
+from healthtwin.scenarios.patient_sync import (
+    DRUG_MODELS,
+    parameter_estimates,
+    prepare_sync,
+    tracking_warning,
+)
 
 PKPD_MODELS = DRUG_MODELS
 
@@ -150,6 +155,9 @@ def sync(
             f"patient {prepared.patient_id}: {n_imputed} imputed reading(s) assimilated with "
             "their variance (column imputed)"
         )
+    narrow = tracking_warning(synced.report, prepared.noise_sd)
+    if narrow is not None:
+        output.warn(narrow)
     estimates = parameter_estimates(synced)
     for j, (name, e) in enumerate(estimates.items()):
         nominal = e["prior"]

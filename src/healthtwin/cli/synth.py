@@ -48,7 +48,7 @@ import typer
 from healthtwin.cli.output import JsonOption, QuietOption, output_for
 from healthtwin.cli.synth_cohort import register
 from healthtwin.cli.synth_gaps import register as register_fill_gaps
-from healthtwin.errors import UnknownModelError
+from healthtwin.errors import InvalidInputError, UnknownModelError
 
 synth_app = typer.Typer(
     help="Synthetic patients: fit a generator, sample, and report fidelity/utility/privacy; "
@@ -269,6 +269,20 @@ def report(
         Path | None, typer.Option(help="The generator's folder: its schema and privacy.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    time: Annotated[
+        str | None,
+        typer.Option(
+            "--time",
+            help="Follow-up column of a censored event target: utility becomes the IPCW "
+            "AUROC of the event by --horizon, with Harrell's C.",
+        ),
+    ] = None,
+    horizon: Annotated[
+        float | None,
+        typer.Option(
+            "--horizon", help="Horizon in the --time column's unit (default: median follow-up)."
+        ),
+    ] = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -277,16 +291,22 @@ def report(
     Utility (train on synthetic, test on real) and the privacy attacks need --holdout, real
     rows the generator never saw; without it the report lists them as not computed (a
     split of --real would not do: the generator saw all of it) and a warning says so. A
-    target with two values (0/1, yes/no) is scored by AUROC, others by R squared.
+    target with two values (0/1, yes/no) is scored by AUROC, others by R squared. For a
+    censored outcome give its follow-up column (--time): the event flag within follow-up
+    would count a patient censored early as a non-event.
 
     \b
     Example:
       healthtwin synth report --real real.csv --synthetic synth.csv \\
           --out report.html
+      healthtwin synth report --real train.csv --synthetic synth.csv \\
+          --holdout test.csv --target died --time lenfol --out report.html
     """
     from healthtwin.scenarios.synthetic_runs import score_synthetic, write_synthetic_report
 
     output = output_for(json_output, quiet)
+    if horizon is not None and time is None:
+        raise InvalidInputError("--horizon needs --time, the follow-up column it is counted in")
     if holdout is None:
         output.warn(
             "no --holdout: the report has no utility and no privacy section, and its "
@@ -295,7 +315,14 @@ def report(
         )
     with output.progress("scoring fidelity, utility and privacy"):
         result = score_synthetic(
-            real, synthetic, holdout=holdout, target=target, model=model, seed=seed
+            real,
+            synthetic,
+            holdout=holdout,
+            target=target,
+            model=model,
+            seed=seed,
+            time=time,
+            horizon=horizon,
         )
     write_synthetic_report(result, out)
     output.result(

@@ -30,6 +30,7 @@ from healthtwin.hospital.engine_fast import run_fast
 from healthtwin.hospital.model import (
     DISCHARGE,
     MAX_VISITS,
+    CapacityChange,
     CompiledModel,
     PatientDraws,
     compile_model,
@@ -265,15 +266,23 @@ def simulate_routed(
     return run_by_day(model, draws, counts)
 
 
-def run_by_day(model: CompiledModel, draws: PatientDraws, counts: IntArray) -> HospitalRun:
+def run_by_day(
+    model: CompiledModel,
+    draws: PatientDraws,
+    counts: IntArray,
+    capacity_changes: tuple[CapacityChange, ...] = (),
+) -> HospitalRun:
     """Run the fast engine on ``draws`` over ``days = counts.size`` days, measured daily.
 
     The event loop is the same up to any horizon, so the run of the patients who arrived
     by the end of day ``d``, warmed up to its start, measures day ``d`` alone (occupancy,
     waiting), and its cumulative deaths and discharges give the day's by difference.
+    ``capacity_changes`` (:func:`~healthtwin.hospital.engine_fast.run_fast`) hold in every
+    one of those runs, so the days add up to the whole run with them.
     """
     days = counts.size
-    totals = run_fast(model, draws, days * HOURS_PER_DAY)
+    changes = capacity_changes
+    totals = run_fast(model, draws, days * HOURS_PER_DAY, capacity_changes=changes)
     beds = np.asarray(model.beds, dtype=np.int64)
     occupancy = np.zeros((days, beds.size))
     queue_days = np.zeros((days, beds.size))
@@ -282,7 +291,14 @@ def run_by_day(model: CompiledModel, draws: PatientDraws, counts: IntArray) -> H
     for d in range(days):
         upto = replace(draws, arrival_hours=draws.arrival_hours[: int(arrived_by[d])])
         waited = [0.0] * beds.size
-        day = run_fast(model, upto, (d + 1) * HOURS_PER_DAY, d * HOURS_PER_DAY, queue_hours=waited)
+        day = run_fast(
+            model,
+            upto,
+            (d + 1) * HOURS_PER_DAY,
+            d * HOURS_PER_DAY,
+            queue_hours=waited,
+            capacity_changes=changes,
+        )
         occupancy[d] = [
             day[f"occupancy.{u}"] if b else 0.0 for u, b in zip(model.names, beds, strict=True)
         ]

@@ -13,6 +13,12 @@ per-event calls on the common path (a patient who finds a bed free), and the rar
 of freed beds walked with an explicit stack in the order of the recursive definition
 (``leave -> admit the head of the queue -> that patient leaves its blocked bed -> ...``),
 so that results equal the SimPy engine's to rounding.
+
+Capacity may change during a run (``capacity_changes``: a unit's beds, and its staffed
+beds per hour of the day, from a given time on, as the national planner moves ICU beds).
+A unit that shrinks below its occupancy keeps its patients and admits nobody until a bed
+is free under the new capacity; one that grows admits from its queue at once. No patient
+is moved or lost, so arrivals, discharges, deaths and the patients still inside add up.
 """
 
 from __future__ import annotations
@@ -22,13 +28,14 @@ import math
 
 import numpy as np
 
+from healthtwin.errors import InvalidParameterError
 from healthtwin.hospital.course import ClinicalCourse
-from healthtwin.hospital.model import DEATH, CompiledModel, PatientDraws
+from healthtwin.hospital.model import DEATH, CapacityChange, CompiledModel, PatientDraws
 from healthtwin.hospital.tally import CourseHook, Tally
 
 __all__ = ["next_discharge_time", "run_fast"]
 
-_END, _HOME, _SHIFT, _WARM = 0, 1, 2, 3
+_END, _HOME, _SHIFT, _WARM, _CAPACITY = 0, 1, 2, 3, 4
 
 
 def next_discharge_time(now: float, window: tuple[float, float] | None) -> float:
@@ -57,12 +64,15 @@ def run_fast(
     course_rng: np.random.Generator | None = None,
     *,
     queue_hours: list[float] | None = None,
+    capacity_changes: tuple[CapacityChange, ...] = (),
 ) -> dict[str, float]:
     """Simulate one replication; returns its metrics.
 
     ``queue_hours`` (one number per unit), when given, is increased by the people-hours
     spent waiting in each unit's bed queue over ``[warmup_hours, horizon_hours]`` (a
     patient blocked in the previous unit counts as waiting; the metrics are unchanged).
+    ``capacity_changes`` change a unit's capacity from their time on (module docstring);
+    occupancy is still reported as a share of the model's own beds.
     """
     tally = Tally(model)
     occ, area, last = tally.occ, tally.area, tally.last
@@ -80,7 +90,8 @@ def run_fast(
     obs = hook.obs if hook else draws.observations
     prio, origin, arrival = draws.priority, draws.origin_hours, draws.arrival_hours
     is_ed, interval, uses_window = model.is_ed, model.obs_interval, model.uses_window
-    cap_by_hour = model.cap_by_hour
+    cap_by_hour = list(model.cap_by_hour)
+    beds_now = list(model.beds)
     window = model.config.discharge_hours
     t4, t12 = model.config.ed_targets_hours
     n = draws.n
@@ -119,6 +130,14 @@ def run_fast(
     if staffed:
         s += 1
         push(heap, (1.0, s, SHIFT, -1))
+    for c, change in enumerate(capacity_changes):
+        if (change.by_hour is None) != (cap_by_hour[change.unit] is None):
+            raise InvalidParameterError(
+                f"a capacity change of unit {model.names[change.unit]!r} must keep it "
+                f"{'staffed' if cap_by_hour[change.unit] is not None else 'unstaffed'}"
+            )
+        s += 1
+        push(heap, (change.hours, s, _CAPACITY, c))
     div, max_queue, threshold = model.diversion_unit, model.max_queue, model.boarding_threshold
     i = mark_arrived = draws.n_census
     next_arrival = arrival[i] if i < n else math.inf
@@ -257,6 +276,13 @@ def run_fast(
             drain = staffed
             s += 1
             push(heap, (now + 1.0, s, SHIFT, -1))
+        elif kind == _CAPACITY:
+            change = capacity_changes[p]
+            u = change.unit
+            beds_now[u], cap_by_hour[u] = change.beds, change.by_hour
+            by_hour = cap_by_hour[u]
+            cap[u] = beds_now[u] if by_hour is None else by_hour[hour]
+            drain = (u,)
         else:
             tally.reset(now)
             sys_area, sys_last = 0.0, now

@@ -19,7 +19,16 @@ from healthtwin.hospital.arrivals import elective_times, thinned_arrivals
 from healthtwin.hospital.census import Census
 from healthtwin.hospital.config import HospitalConfig
 
-__all__ = ["DEATH", "DISCHARGE", "CompiledModel", "PatientDraws", "compile_model", "draw_patients"]
+__all__ = [
+    "DEATH",
+    "DISCHARGE",
+    "CapacityChange",
+    "CompiledModel",
+    "PatientDraws",
+    "capacity_change",
+    "compile_model",
+    "draw_patients",
+]
 
 DISCHARGE = -1
 DEATH = -2
@@ -106,6 +115,39 @@ def compile_model(config: HospitalConfig) -> CompiledModel:
             s.nurses for u in units if u.staff is not None for s in u.staff.shifts
         ),
     )
+
+
+@dataclass(frozen=True)
+class CapacityChange:
+    """A unit's capacity from ``hours`` on: its beds and, if staffed, usable beds by hour.
+
+    Built from a changed configuration by :func:`capacity_change`.
+    """
+
+    hours: float
+    unit: int
+    beds: int
+    by_hour: tuple[int, ...] | None
+
+
+def capacity_change(hours: float, unit: str, config: HospitalConfig) -> CapacityChange:
+    """The capacity ``unit`` has in ``config``, as a change at ``hours`` of another run.
+
+    Examples
+    --------
+    >>> cfg = HospitalConfig.model_validate({
+    ...     "units": {"icu": {"kind": "icu", "beds": 4, "los_hours": {"dist": "fixed", "mean": 9}}},
+    ...     "pathways": {"icu": {"discharge": 1.0}}})
+    >>> capacity_change(48.0, "icu", cfg.with_capacity("icu", beds=6))
+    CapacityChange(hours=48.0, unit=0, beds=6, by_hour=None)
+    """
+    if not hours >= 0:
+        raise InvalidInputError(f"a capacity change needs a time >= 0 hours; got {hours}")
+    model = compile_model(config)
+    if unit not in model.names:
+        raise InvalidInputError(f"no unit {unit!r} to change; units are {list(model.names)}")
+    u = model.names.index(unit)
+    return CapacityChange(float(hours), u, model.beds[u], model.cap_by_hour[u])
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ module turns those series into forecast paths of ICU occupancy, the input of
    occupancy too). Occupancy is counted at the end of each day, as the epidemic reports it.
 
 The forecast is checked for calibration against the epidemic model's own future in
-``tests/validation/test_icu_forecast_calibration.py``.
+``tests/validation/test_icu_planner.py`` (90 % bands cover 0.88-0.95 a week ahead).
 
 Examples
 --------

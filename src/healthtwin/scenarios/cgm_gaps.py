@@ -59,6 +59,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from healthtwin.core.inputs import Events, Inputs, Rate
 from healthtwin.core.random import RandomStreams
@@ -385,6 +386,34 @@ def _inputs(events: PatientEvents | None, origin: float, basal_u_per_min: float)
     return Inputs(rates=rates, events=found)
 
 
+#: The smoother's lag at least (4 hours of 5-minute readings).
+MIN_LAG_READINGS = 48
+
+
+def smoother_lag(glucose_mg_dl: npt.ArrayLike) -> int:
+    """Readings the smoother reaches back: the longest gap plus an hour, at least 4 hours.
+
+    A reading after a gap must correct the whole gap, so the lag is longer than the
+    longest run of missing readings (plus 12 readings, an hour at 5 minutes).
+
+    Examples
+    --------
+    >>> y = np.full(200, 100.0)
+    >>> y[10:20] = np.nan
+    >>> smoother_lag(y)
+    48
+    >>> y[50:130] = np.nan
+    >>> smoother_lag(y)
+    92
+    """
+    missing = ~np.isfinite(np.asarray(glucose_mg_dl, dtype=float))
+    longest = run = 0
+    for gap in missing:
+        run = run + 1 if gap else 0
+        longest = max(longest, run)
+    return max(MIN_LAG_READINGS, longest + 12)
+
+
 def fill_series(
     series: Sequence[CgmSeries],
     events: Mapping[str, PatientEvents] | None = None,
@@ -445,6 +474,7 @@ def fill_series(
             sensor=params,
             rng=streams.generator(f"fill/{one.patient_id}"),
             level=level,
+            lag_readings=smoother_lag(one.glucose_mg_dl),
         )
         out.append(_filled(one, fill, level))
         if on_patient is not None:

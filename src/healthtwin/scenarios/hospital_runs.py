@@ -47,17 +47,13 @@ random streams) with two things a world run needs:
   route, whether a patient reached the ICU is no outcome to check the model against; each
   patient's twin ICU need as if untriaged is recorded instead
   (:attr:`PatientStays.needed_icu`, read from the twin before the run).
-- **ICU capacity changes** (the national planner's reallocations). The hospital engine has
-  no capacity schedule (``hospital/config.py`` holds fixed beds and daily nurse rosters),
-  so the run is split at each change day: the hospital is simulated once per capacity with
-  the same seed (common random numbers: the same patients), and day ``d`` of the result
-  is day ``d`` of the run whose capacity held on ``d`` (occupancy, deaths, discharges
-  and queues alike). Patient totals (``arrived``, ``died``, ...) are those of the last
-  capacity's run, so with changes the daily deaths need not sum to ``died``; the world's
-  death totals use the daily series. The stitch ignores the queue a capacity change
-  leaves behind (the run with the new capacity had it from day 0): an approximation,
-  documented in
-  ``docs/scaling.md``.
+- **ICU capacity changes** (the national planner's reallocations) happen inside the one
+  run, at the start of their day
+  (:class:`~healthtwin.hospital.model.CapacityChange` events of the fast engine): an ICU
+  that loses beds keeps its patients and admits nobody until a bed is free under its new
+  capacity, one that gains beds admits from its queue at once. Patients are neither moved
+  nor lost, so the daily deaths and discharges add up to the run's totals.
+  ``HospitalRun.beds`` holds the beds at the end of the run.
 """
 
 from __future__ import annotations
@@ -83,7 +79,14 @@ from healthtwin.errors import InvalidInputError, SolverError
 from healthtwin.hospital.config import HospitalConfig
 from healthtwin.hospital.course import ClinicalCourse, EventKind, Patient
 from healthtwin.hospital.engine_fast import run_fast
-from healthtwin.hospital.model import DEATH, CompiledModel, PatientDraws, compile_model
+from healthtwin.hospital.model import (
+    DEATH,
+    CapacityChange,
+    CompiledModel,
+    PatientDraws,
+    capacity_change,
+    compile_model,
+)
 
 __all__ = [
     "PatientStays",
@@ -281,15 +284,20 @@ def simulate_hospital(
     if twins is None or icu_unit is None:
         triage = None
     course = None if twins is None else (twins, twin_growth, triage)
-    run, stays = _one(config, counts, entry_unit, icu_unit, seed, replication, course, twin_cache)
-    daily = {k: getattr(run, k).copy() for k in _DAILY}
-    for day, beds in icu_beds:
-        # Same seed, new capacity: the same patients; days from ``day`` on come from it.
-        cfg = with_icu_beds(config, str(icu_unit), beds)
-        run, stays = _one(cfg, counts, entry_unit, icu_unit, seed, replication, course, twin_cache)
-        for k, series in daily.items():
-            series[day:] = getattr(run, k)[day:]
-    return replace(run, **daily), stays
+    changes = tuple(
+        capacity_change(
+            float(day) * HOURS_PER_DAY, str(icu_unit), with_icu_beds(config, str(icu_unit), beds)
+        )
+        for day, beds in icu_beds
+    )
+    run, stays = _one(
+        config, counts, entry_unit, icu_unit, seed, replication, course, twin_cache, changes
+    )
+    if changes:
+        beds_now = np.array(run.beds, dtype=np.int64)
+        beds_now[changes[-1].unit] = changes[-1].beds
+        run = replace(run, beds=beds_now)
+    return run, stays
 
 
 def icu_nurses_per_shift(config: HospitalConfig, icu_unit: str, beds: int) -> int | None:
@@ -324,10 +332,6 @@ def with_icu_beds(config: HospitalConfig, icu_unit: str, beds: int) -> HospitalC
     )
 
 
-#: The daily series of a HospitalRun that are stitched across capacity changes.
-_DAILY = ("occupancy", "deaths_per_day", "discharges_per_day", "queue_days")
-
-
 def _one(
     config: HospitalConfig,
     counts: IntArray,
@@ -337,6 +341,7 @@ def _one(
     replication: int,
     twins: tuple[TwinCourseSettings, FloatArray | None, TriageOrders | None] | None,
     twin_cache: MutableMapping[tuple[int, int, int], Any] | None = None,
+    changes: tuple[CapacityChange, ...] = (),
 ) -> tuple[HospitalRun, PatientStays]:
     model = compile_model(config)
     streams = RandomStreams(seed)
@@ -369,7 +374,7 @@ def _one(
         twin.start(course_rng)
         draws = _twin_routes(model, draws, twin, icu if escalate else -1)
         needed = _icu_need(twin, arrival.size)
-        first = run_fast(model, draws, horizon, 0.0, recorder, course_rng)
+        first = run_fast(model, draws, horizon, 0.0, recorder, course_rng, capacity_changes=changes)
         draws = _replayed(model, draws, recorder)
         traj = twin.trajectories(("deteriorate",))
         det_ids = traj.event_patient % 2**32
@@ -381,7 +386,7 @@ def _one(
         reached = np.zeros(arrival.size, dtype=bool)
         for p, visits in recorder.visits.items():
             reached[p] = icu_unit is not None and any(v.unit == icu_unit for v in visits)
-    run = _daily(model, draws, counts)
+    run = run_by_day(model, draws, counts, changes)
     if first is not None:
         again = (run.discharged, run.died, run.in_hospital)
         before = tuple(int(first[f"patients.{k}"]) for k in ("discharged", "died", "in_system"))
@@ -508,10 +513,6 @@ def _replayed(model: CompiledModel, draws: PatientDraws, recorder: _Recorder) ->
                 nxt = -1
             path[p * (k_max + 1) + k + 1] = nxt
     return replace(draws, los_hours=los, path=path)
-
-
-def _daily(model: CompiledModel, draws: PatientDraws, counts: IntArray) -> HospitalRun:
-    return run_by_day(model, draws, counts)
 
 
 def _stays(

@@ -3,8 +3,8 @@
 Each replicate is one possible world, and its planner knows only that world's past. At
 each planning day the nation reallocates ICU beds between regions
 (:func:`~healthtwin.coupling.national_allocation.reallocate_icu_beds`) from a forecast
-of ICU demand over the rest of the run, and splits each region's beds between its
-hospitals in proportion to their beds
+of ICU demand over the next ``horizon_days`` (two weeks by default), and splits each
+region's beds between its hospitals in proportion to their beds
 (:func:`~healthtwin.coupling.national_allocation.split_to_hospitals`). The hospitals'
 ICUs follow from the plan's day for the rest of the run (:func:`icu_changes`).
 

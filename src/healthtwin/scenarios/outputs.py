@@ -451,6 +451,11 @@ def _national_html(s: dict[str, Any]) -> str:
         f"<tr><th scope='row'>Unmet ICU bed-days</th><td>{_fmt(s['unmet_icu_bed_days'])}</td></tr>"
         "<tr><th scope='row'>without the reallocations</th>"
         f"<td>{_fmt(s['unmet_icu_bed_days_without_reallocation'])}</td></tr></table>"
+        "<p class='note'>Unmet ICU bed-days are the planner's own measure: the epidemic's "
+        "ICU demand above each region's beds, day by day, on the same epidemic with and "
+        "without the moves. The hospitals' simulated ICU queues (waiting for an ICU bed, in "
+        "the key numbers) also depend on how their patients flow between units, and are "
+        "what the overflow deaths come from.</p>"
     )
 
 

@@ -56,6 +56,7 @@ __all__ = [
     "prepare_sync",
     "read_columns",
     "read_observations",
+    "tracking_warning",
     "twin_recipe",
 ]
 
@@ -257,6 +258,43 @@ def twin_recipe(
         f"patient sync supports --model uva-padova, cvs-smith and {', '.join(PKPD_MODELS)}, "
         f"not {model}"
     )
+
+
+def tracking_warning(report: Any, noise_sd: Sequence[float]) -> str | None:
+    """A warning when the twin's ensemble is too narrow to follow its readings, else None.
+
+    When the posterior band of an output stays narrower than twice its reading noise SD
+    while the readings sit further than three noise SDs from the twin (root mean square),
+    the filter's gain is near zero: the readings are "assimilated" but hardly move the
+    twin (typically a glucose twin at steady basal with one estimated parameter, whose
+    members all predict the same glucose until a meal).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> filtered = np.zeros((5, 1, 4)); filtered[:, 0, :3] = [149.0, 150.0, 151.0]
+    >>> narrow = SimpleNamespace(observed=np.full((5, 1), 96.0), filtered=filtered,
+    ...                          outputs=("glucose_mg_dl",))
+    >>> tracking_warning(narrow, [8.0]).startswith("glucose_mg_dl: the twin")
+    True
+    """
+    observed = np.asarray(report.observed, dtype=float)
+    filtered = np.asarray(report.filtered, dtype=float)
+    out = []
+    for j, name in enumerate(report.outputs):
+        seen = np.isfinite(observed[:, j])
+        if seen.sum() < 3:
+            continue
+        miss = float(np.sqrt(np.mean((observed[seen, j] - filtered[seen, j, 1]) ** 2)))
+        width = float(np.median(filtered[seen, j, 2] - filtered[seen, j, 0]))
+        sd = float(noise_sd[j])
+        if miss > 3.0 * sd and width < 2.0 * sd:
+            out.append(
+                f"{name}: the twin stays {miss:.3g} from the readings (root mean square) with "
+                f"a 90 % band only {width:.3g} wide, so the readings barely move it; estimate "
+                "more parameters (e.g. --estimate si,egp) or widen --prior-cv"
+            )
+    return "; ".join(out) or None
 
 
 def noise_sds(

@@ -512,6 +512,8 @@ def score_synthetic(
     target: str | None = None,
     model: Path | None = None,
     seed: int = 0,
+    time: str | None = None,
+    horizon: float | None = None,
 ) -> EvaluationReport:
     """Fidelity, utility and privacy of the synthetic table against the real one.
 
@@ -527,6 +529,10 @@ def score_synthetic(
         The generator's folder: its schema and privacy statement join the report.
     seed
         Seed of the classifiers and attacks.
+    time, horizon
+        The follow-up column of a censored event ``target`` and the horizon (default: the
+        real table's median follow-up): utility is then the IPCW AUROC of the event by
+        the horizon, with Harrell's C (:func:`~healthtwin.synthetic.evaluate`).
 
     Examples
     --------
@@ -550,6 +556,8 @@ def score_synthetic(
         target=target,
         schema=None if fitted is None else fitted.schema,
         privacy=None if fitted is None else fitted.privacy(),
+        time=time,
+        horizon=horizon,
     )
 
 

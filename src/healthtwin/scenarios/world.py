@@ -199,7 +199,8 @@ class NationalSpec(BaseModel):
     """The national ICU planner: reallocates the country's ICU beds at ``days``.
 
     Each replicate has its own planner, which knows only that replicate's past. At each
-    day its forecast of ICU demand over the rest of the run goes to
+    day its forecast of ICU demand over the next ``horizon_days`` (None: the rest of the
+    run) goes to
     :func:`~healthtwin.coupling.national_allocation.reallocate_icu_beds`; the regions'
     new beds are shared over their hospitals and hold until the next day of the list.
     Beds move staffed: an ICU with a nursing roster gets the nurses its new beds need on
@@ -209,12 +210,15 @@ class NationalSpec(BaseModel):
     paths from the admissions, ICU admissions and ICU occupancy seen before the day, each
     region's growth pooled towards the nation's) or ``ensemble`` (the replicate's own
     future ICU demand: an oracle, for comparison; not available when the hospitals are
-    simulated together with the epidemic, since their future is not known yet). Days at or
-    after the horizon are ignored, so a run shortened with ``--days`` still runs.
-    With ``vaccine_daily_doses``, the nation offers
-    that many first doses a day from ``vaccine_start_day``, shared over regions by
-    population and, from each planning day on, by the new infections the nation saw
-    the day before (:class:`~healthtwin.coupling.national_allocation.VaccineCampaign`).
+    simulated together with the epidemic, since their future is not known yet). A plan is
+    carried out only if it saves at least ``min_gain_per_bed`` expected bed-days per bed
+    moved; ``keep_quantile`` keeps in each region that quantile of its peak forecast
+    demand (``docs/national_planner.md``). Days at or after the run's horizon are ignored,
+    so a run shortened with ``--days`` still runs. With ``vaccine_daily_doses``, the
+    nation offers that many first doses a day from ``vaccine_start_day``, shared over
+    regions by population and, from each planning day on, by the new infections the
+    nation saw the day before
+    (:class:`~healthtwin.coupling.national_allocation.VaccineCampaign`).
     """
 
     model_config = _STRICT

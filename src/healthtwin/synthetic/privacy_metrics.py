@@ -128,12 +128,19 @@ def distance_to_closest_record(
 
 @dataclass(frozen=True)
 class MembershipInference:
-    """The distance-based attack's AUROC and advantage (max TPR - FPR)."""
+    """The distance-based attack's AUROC and advantage (max TPR - FPR).
+
+    ``null_advantage_95`` is what chance alone reaches: the 95th percentile of the
+    advantage when members and non-members are alike (the one-sided two-sample
+    Kolmogorov-Smirnov bound ``sqrt(ln(20) / 2 * (n + m) / (n m))``). An advantage below
+    it is no evidence of leakage.
+    """
 
     auc: float
     advantage: float
     n_members: int
     n_non_members: int
+    null_advantage_95: float = float("nan")
 
 
 def membership_inference(
@@ -172,4 +179,5 @@ def membership_inference(
     # Only thresholds between distinct scores are realisable.
     last_of_tie = np.append(sorted_scores[1:] != sorted_scores[:-1], True)
     advantage = float(max(0.0, np.max((tpr - fpr)[last_of_tie])))
-    return MembershipInference(roc_auc(labels, scores), advantage, n, n)
+    null = float(np.sqrt(np.log(20.0) / 2.0 * 2.0 / n)) if n else float("nan")
+    return MembershipInference(roc_auc(labels, scores), advantage, n, n, null)
