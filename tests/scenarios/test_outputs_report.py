@@ -14,6 +14,7 @@ import pytest
 from tests.scenarios.test_world_results_summary import small_world
 
 from healthtwin.scenarios import WorldResult, parse_world, run_world, write_outputs
+from healthtwin.scenarios import outputs as outputs_module
 from healthtwin.scenarios.outputs import KEY_NUMBERS
 
 
@@ -136,7 +137,11 @@ def test_the_report_shows_waiting_links_regions_and_the_monitor_as_tables(
     hospitals = next(t for t in page.tables.values() if t and "waiting person-days by unit" in t[0])
     summary = result.summary()["countries"]["X"]["hospitals"]
     ward = summary["ha"]["queue_days"]["ward"]
+    assert ward[1] > 0  # person-days: one decimal
     assert f"ward: {ward[1]:.1f} [{ward[0]:.1f}, {ward[2]:.1f}] (4 beds)" in hospitals[1][6]
+    # Whole counts print without decimals.
+    assert outputs_module._fmt([104482.0, 104500.0, 105000.0]) == "104500 [104482, 105000]"
+    assert outputs_module._fmt([1.0, 2.5, 3.0]) == "2.5 [1.0, 3.0]"
     assert "_" not in " ".join(cell for t in page.tables.values() for row in t for cell in row[:1])
 
 

@@ -558,8 +558,11 @@ def _fmt_signed(q: list[float]) -> str:
 
 
 def _fmt(q: list[float], *, percent: bool = False) -> str:
+    """``median [low, high]``: percentages, whole counts without decimals, else one."""
     if percent:
         return f"{q[1]:.1%} [{q[0]:.1%}, {q[2]:.1%}]"
+    if all(float(x).is_integer() for x in q):
+        return f"{q[1]:.0f} [{q[0]:.0f}, {q[2]:.0f}]"
     return f"{q[1]:.1f} [{q[0]:.1f}, {q[2]:.1f}]"
 
 
