@@ -21,7 +21,7 @@ import numpy as np
 from scipy import stats
 
 from healthtwin.core.types import FloatArray
-from healthtwin.synthetic.cohort_spec import CohortSpec, MeanSd
+from healthtwin.synthetic.cohort_spec import AgePyramid, CohortSpec, MeanSd
 
 __all__ = ["HeldOutCheck", "TargetCheck", "held_out_checks", "validate"]
 
@@ -102,8 +102,9 @@ def _quantile_checks(
     *,
     source: FloatArray | None = None,
     normal: MeanSd | None = None,
+    pyramid: AgePyramid | None = None,
 ) -> list[HeldOutCheck]:
-    """Centiles of ``x`` against the source's (or the normal's), each with its band.
+    """Centiles of ``x`` against the source's (or the pyramid's, or the normal's).
 
     The band is the expected quantile function at ``p -/+ z se(p)``, ``se(p)`` the binomial
     standard error of a proportion over the cohort (and the source, when given).
@@ -115,6 +116,11 @@ def _quantile_checks(
         probs = np.clip(np.array([p - half, p, p + half]), 1e-6, 1.0 - 1e-6)
         if source is not None:
             lo, mid, hi = np.quantile(source, probs)
+        elif pyramid is not None:
+            # Uniform within each bin: the quantile interpolates the cumulative shares.
+            w = np.asarray(pyramid.weights, dtype=float)
+            cum = np.concatenate([[0.0], np.cumsum(w) / w.sum()])
+            lo, mid, hi = np.interp(probs, cum, np.asarray(pyramid.edges, dtype=float))
         else:
             assert normal is not None  # one of the two is given by the caller
             lo, mid, hi = stats.norm.ppf(probs, normal.mean, normal.sd)
@@ -124,6 +130,25 @@ def _quantile_checks(
                          bool(lo <= got <= hi))
         )  # fmt: skip
     return checks
+
+
+def _pyramid_matches(pyramid: AgePyramid | None, target: MeanSd | None) -> bool:
+    """Whether ages follow ``pyramid`` itself: no age target, or the pyramid's own moments.
+
+    A region's cohort (``regional_spec``) targets its pyramid's mean and SD, so matching
+    keeps the pyramid's shape; a spec whose age target differs reshapes it, and its
+    centiles are compared with the target's normal instead.
+    """
+    if pyramid is None:
+        return False
+    if target is None:
+        return True
+    w = np.asarray(pyramid.weights, dtype=float) / float(np.sum(pyramid.weights))
+    a, b = np.asarray(pyramid.edges[:-1], dtype=float), np.asarray(pyramid.edges[1:], dtype=float)
+    mid = (a + b) / 2.0
+    mean = float(w @ mid)
+    sd = float(np.sqrt(w @ ((b - a) ** 2 / 12.0 + mid**2) - mean**2))
+    return abs(mean - target.mean) <= 0.05 * sd and abs(sd - target.sd) <= 0.05 * sd
 
 
 def held_out_checks(
@@ -151,7 +176,7 @@ def held_out_checks(
 
     Examples
     --------
-    >>> from healthtwin.synthetic.cohort_spec import CohortSpec, MeanSd
+    >>> from healthtwin.synthetic.cohort_spec import AgePyramid, CohortSpec, MeanSd
     >>> spec = CohortSpec.model_validate(
     ...     {"name": "demo", "targets": {"age_years": {"mean": 50, "sd": 10}}})
     >>> ages = np.random.default_rng(0).normal(50, 10, 400)
@@ -173,6 +198,11 @@ def held_out_checks(
             source = np.asarray(ref[name], dtype=np.float64)
             checks += _quantile_checks(
                 f"{name} (vs reference)", cols[name], n_eff, z, source=source[np.isfinite(source)]
+            )
+        elif name == "age_years" and _pyramid_matches(spec.age_pyramid, target):
+            # Ages were drawn from the pyramid (a region's), not from a normal curve.
+            checks += _quantile_checks(
+                f"{name} (vs pyramid)", cols[name], n_eff, z, pyramid=spec.age_pyramid
             )
         elif target is not None:
             checks += _quantile_checks(name, cols[name], n_eff, z, normal=target)

@@ -133,6 +133,8 @@ def evaluate(
     schema: TableSchema | None = None,
     privacy: dict[str, Any] | None = None,
     plots: bool = True,
+    time: str | None = None,
+    horizon: float | None = None,
 ) -> EvaluationReport:
     """Fidelity, utility (TSTR vs TRTR on ``target``) and privacy of a synthetic table.
 
@@ -156,6 +158,11 @@ def evaluate(
         The generator's privacy statement (mechanism, epsilon, delta), copied as is.
     plots : bool
         Draw the report's figures (matplotlib).
+    time, horizon : str or None, float or None
+        The follow-up column of a censored ``target`` and the horizon (default: the
+        median follow-up of ``real``): utility becomes the IPCW AUROC of the event by
+        the horizon, with Harrell's C beside it
+        (:func:`~healthtwin.synthetic.utility.train_synthetic_test_real`).
 
     Examples
     --------
@@ -174,7 +181,10 @@ def evaluate(
     if holdout is not None:
         missing = {}
         name = target or schema.names[-1]
-        utility = asdict(train_synthetic_test_real(real, synthetic, holdout, name, schema, rng=rng))
+        result = train_synthetic_test_real(
+            real, synthetic, holdout, name, schema, rng=rng, time=time, horizon=horizon
+        )
+        utility = asdict(result)
         utility["ratio"] = float(utility["tstr"] / utility["trtr"]) if utility["trtr"] else None
         dcr = asdict(distance_to_closest_record(synthetic, real, holdout, schema))
         membership = asdict(membership_inference(synthetic, real, holdout, schema, rng=rng))
