@@ -7,7 +7,9 @@ seeds and the number of rows to draw), fits AIM on the table, samples, and write
 job asks for them, the rows (``FOLDER/synthetic.pkl``).
 
 ``round_s_median`` is the median wall time of one round (selection and estimate), from
-AIM's progress callback.
+AIM's progress callback. After every round the worker also rewrites
+``FOLDER/progress.json`` (``rounds`` done, ``elapsed_s``, ``budget_fraction`` spent), so a
+child killed at its time limit still tells how far it got.
 
 AIM used to compile one jax variable elimination per candidate marginal, and a second
 whas500 fit in one process died with "LLVM compilation error: Cannot allocate memory"
@@ -39,6 +41,9 @@ def run(folder: Path) -> None:
 
     def tick(fraction: float, step: str) -> None:
         ticks.append(time.perf_counter())
+        progress = {"rounds": len(ticks) - 2, "elapsed_s": round(ticks[-1] - start, 2),
+                    "budget_fraction": round(fraction, 4)}  # fmt: skip
+        (folder / "progress.json").write_text(json.dumps(progress))
 
     fitted = settings.fit(job["table"], rng=np.random.default_rng(job["fit_seed"]), progress=tick)
     fit_s = time.perf_counter() - start

@@ -42,10 +42,10 @@ columns on a shared core; jax's caches are cleared every 8 estimates so compiled
 does not accumulate). whas500's 250-row training half at epsilon 1 (model cap 0.01 MB, 8
 rounds) now fits in 34 s instead of 330 s, with the same rounds and the same synthetic
 rows, and its 10,000-row fit (25 rounds) in 6 to 7 minutes on a loaded machine, where it
-used to die after 14. In ``benchmarks/results/synthetic.json`` (two shared cores at a
-load of about 12) the 10,000-row fits took 388 s (whas500), 154 s (gbsg2) and 90 s
-(flchain) at epsilon 1, and 566 s and 523 s (gbsg2, flchain) at epsilon 10, where
-whas500's passed the 900 s limit; a round costs 5 to 30 s there. ``rounds`` below ``16 d``
+used to die after 14. Alone, whas500's 10,000-row fit at epsilon 10 takes 549 s (33
+rounds); in ``benchmarks/results/synthetic.json``, with four AIM fits and three data-set
+processes sharing two cores, the 10,000-row fits took 466-1,264 s at epsilon 1 and
+770-1,537 s at epsilon 10 (``docs/synthetic.md``, section Benchmark). ``rounds`` below ``16 d``
 spends more per measurement and estimates fewer times: at epsilon 10, where ``16 d``
 rounds would mean hundreds of estimates before annealing, the benchmark uses 48. MST
 remains the fast choice for wide tables, AIM the better one when a workload's
