@@ -184,7 +184,7 @@ def _evaluation_report(result: EvaluationResult, path: Path, replicates: int) ->
     axes[0].set_ylabel("false positive rate")
     axes[1].set_ylabel("probability of detection")
     axes[1].set_xlabel("Noufaily scenario")
-    axes[0].legend(fontsize=8, ncol=3)
+    axes[0].legend(fontsize=8, ncol=3, loc="upper left")
     fig.tight_layout()
     metrics = list(next(iter(summary.values())))
     rows = [[m, *(f"{v[k]:.3f}" for k in metrics)] for m, v in summary.items()]

@@ -47,7 +47,7 @@ def _figure(evaluation: Evaluation, scenario: str) -> str | None:
     ax.axhspan(70, 180, color="green", alpha=0.06)
     ax.set_xlabel("time (h)")
     ax.set_ylabel("plasma glucose (mg/dL)")
-    ax.legend(fontsize=8, ncol=len(evaluation.controllers))
+    ax.legend(fontsize=8, ncol=len(evaluation.controllers), loc="upper left")
     ax.set_title(f"{scenario}: median and 10-90 % of patient-runs")
     fig.tight_layout()
     buffer = io.BytesIO()

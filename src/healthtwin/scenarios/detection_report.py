@@ -106,7 +106,7 @@ def _figure(table: DetectionTable) -> str:
                marker="v", s=30, label="alarm")  # fmt: skip
     ax.set_xlabel("week" if series.date is None else "week (Monday)")
     ax.set_ylabel("count per week")
-    ax.legend(fontsize=8, ncol=4)
+    ax.legend(fontsize=8, ncol=4, loc="upper left")
     fig.tight_layout()
     return html_figure(
         fig,

@@ -237,7 +237,7 @@ def _panels(report: MonitorReport, histories: Sequence[SeriesHistory]) -> str:
         ax.set_title(_name(h.key), fontsize=9)
         ax.tick_params(labelsize=7)
         ax.tick_params(axis="x", labelrotation=30)
-    axes[0].legend(fontsize=7)
+    axes[0].legend(fontsize=7, loc="upper left")
     for ax in axes[len(shown) :]:
         ax.set_visible(False)
     fig.tight_layout()

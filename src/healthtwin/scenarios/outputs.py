@@ -584,7 +584,7 @@ def _figure(draw: Callable[[Any], None], title: str, ylabel: str) -> str:
         ax.set_xlabel("day of the run")
         ax.set_ylabel(ylabel)
         ax.set_ylim(bottom=0)  # every quantity drawn is a count of people
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper left")
         fig.tight_layout()
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=80)

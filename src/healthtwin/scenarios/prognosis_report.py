@@ -281,7 +281,7 @@ def write_progression_report(
     ax.plot([low, high], [low, high], color="#999", lw=0.8, ls="--")
     ax.set_xlabel("observed outcome")
     ax.set_ylabel("predicted (90 % interval)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     figure = html_figure(
         fig,
@@ -343,7 +343,7 @@ def _auc_over_time(evidence: SurvivalEvidence, time_unit: str) -> str:
     ax.axhline(0.5, color="#999", lw=0.8, ls="--")
     ax.set_xlabel(f"time ({time_unit})")
     ax.set_ylabel("time-dependent AUC")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     return html_figure(
         fig,

@@ -194,7 +194,7 @@ def _figure(incidence: Incidence, estimate: RtEstimate) -> str:
     if incidence.imported.any():
         top.bar(days, incidence.imported, bottom=incidence.local, color="#f58518",
                 label="imported", width=1.0)  # fmt: skip
-        top.legend(fontsize=8)
+        top.legend(fontsize=8, loc="upper left")
     top.set_ylabel("cases per day")
     q = estimate.quantiles()
     ends = [days[int(t) - 1] for t in estimate.t_end]

@@ -115,7 +115,7 @@ def _output_figure(synced: SyncedTwin, k: int, time_unit: str) -> str:
     state.plot(t, band[:, _P50], color="#1f3d63", lw=1.2, label="median")
     state.set_ylabel(name, fontsize=8)
     state.set_title("assimilated state after each reading", fontsize=9)
-    state.legend(fontsize=7, ncol=4)
+    state.legend(fontsize=7, ncol=4, loc="upper left")
     for i, h in enumerate(report.horizons):
         colour = _COLOURS[i % len(_COLOURS)]
         f = report.forecasts[:, i, k]
@@ -124,7 +124,7 @@ def _output_figure(synced: SyncedTwin, k: int, time_unit: str) -> str:
     ahead.set_ylabel(name, fontsize=8)
     ahead.set_xlabel(f"time ({time_unit})")
     ahead.set_title("forecasts drawn at the time they forecast (median, 90 % band)", fontsize=9)
-    ahead.legend(fontsize=7, ncol=len(report.horizons) + 2)
+    ahead.legend(fontsize=7, ncol=len(report.horizons) + 2, loc="upper left")
     fig.tight_layout()
     return html_figure(
         fig,
@@ -149,7 +149,7 @@ def _parameter_figure(synced: SyncedTwin, time_unit: str) -> str:
     ax.axhline(1.0, color="#999", lw=0.8, ls="--")
     ax.set_ylabel("estimate / prior")
     ax.set_xlabel(f"time ({time_unit})")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     return html_figure(
         fig,

@@ -256,7 +256,7 @@ def _figures(
         ax.set_title(spec.name, fontsize=9)
     for ax in axes[len(shown) :]:
         ax.set_visible(False)
-    axes[0].legend(fontsize=7)
+    axes[0].legend(fontsize=7, loc="upper left")
     figures["marginals (first six columns)"] = _png(fig)
     _, difference, names = correlation_difference(real, synthetic, schema)
     if len(names) >= 2:
