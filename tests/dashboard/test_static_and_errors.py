@@ -6,20 +6,14 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from tests.api.v1_server import running
 from tests.conftest import require
-
-from healthtwin.api.app import create_app
-from healthtwin.store import open_store
 
 
 @pytest.fixture(scope="module")
@@ -28,30 +22,8 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     require("jinja2", "dashboard")
     require("plotly", "dashboard")
     folder: Path = tmp_path_factory.mktemp("dashboard-static")
-    store = open_store(f"sqlite:///{folder / 'store.sqlite'}")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    root = f"http://127.0.0.1:{port}"
-    app = create_app(store, base_url=f"{root}/fhir")
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="critical", lifespan="off", ws="none"
-    )
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not running.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the uvicorn test server did not start within 20 s")
-        time.sleep(0.01)
-    try:
-        with httpx.Client(base_url=root, timeout=30) as served:
-            yield served
-    finally:
-        running.should_exit = True
-        thread.join(10)
-        store.close()
+    with running(folder) as (root, _, _), httpx.Client(base_url=root, timeout=30) as served:
+        yield served
 
 
 @pytest.mark.parametrize("name", ["plotly.min.js", "app.js", "dashboard.css"])

@@ -102,8 +102,11 @@ def test_unknown_entry_unit_is_reported_at_the_hospital(tmp_path: Path) -> None:
 
 
 def test_not_yaml_or_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInputError, match="not valid YAML"):
+    with pytest.raises(InvalidInputError, match="not valid YAML") as info:
         load_world(_write(tmp_path, "days: [1, 2\n"))
+    # The file, line and column of the problem, as an editor reads them.
+    assert str(info.value).startswith(f"{tmp_path}/")
+    assert ".yaml:2:1: not valid YAML: while parsing a flow sequence" in str(info.value)
     with pytest.raises(InvalidInputError, match="does not exist"):
         load_world(tmp_path / "none.yaml")
 

@@ -32,7 +32,8 @@ from healthtwin.population.icu_forecast import forecast_icu_demand
 from healthtwin.population.scenario import Variant
 from healthtwin.population.scenario_build import build_inputs, parameters_for
 from healthtwin.scenarios import run as run_module
-from healthtwin.scenarios.national_planner import OBSERVED_BY_PLANNER, NationalPlanner
+from healthtwin.scenarios.hospital_loop import PLAN_OBSERVES
+from healthtwin.scenarios.national_planner import NationalPlanner
 from healthtwin.scenarios.world import load_world
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -54,7 +55,7 @@ def _epidemic(example: str, replicates: int) -> tuple[Any, Any, dict[str, np.nda
         mobility=inputs.mobility,
         initial_infected=inputs.initial_infected,
     )
-    series = {q: np.asarray(epidemic.get(q), dtype=float) for q in OBSERVED_BY_PLANNER}
+    series = {q: np.asarray(epidemic.get(q), dtype=float) for q in PLAN_OBSERVES}
     return world, country, series, (inputs, params)
 
 
@@ -64,7 +65,7 @@ def test_the_forecast_is_calibrated_a_week_ahead() -> None:
     covered: dict[int, list[np.ndarray]] = {7: [], 14: []}
     for day in (28, 35, 42):
         forecast = forecast_icu_demand(
-            *(series[q][:, :day] for q in OBSERVED_BY_PLANNER),
+            *(series[q][:, :day] for q in PLAN_OBSERVES),
             days_ahead=14,
             icu_stay_days=float(params.icu_stay_days),
             icu_share_prior=float(np.mean(params.icu_fraction)),

@@ -52,6 +52,7 @@ __all__ = [
     "Variant",
     "load_scenario",
     "parse_scenario",
+    "yaml_syntax_error",
 ]
 
 _STRICT = ConfigDict(frozen=True, extra="forbid")
@@ -374,6 +375,25 @@ def parse_scenario(data: Mapping[str, Any], source: str = "scenario") -> Populat
         ) from err
 
 
+def yaml_syntax_error(path: Path, err: yaml.YAMLError) -> InvalidInputError:
+    """A YAML syntax error as ``file:line:column: what is wrong; fix the syntax``.
+
+    Examples
+    --------
+    >>> try:
+    ...     yaml.safe_load("a: 1\\nb: [2, 3\\n")
+    ... except yaml.YAMLError as err:
+    ...     print(str(yaml_syntax_error(Path("s.yaml"), err))[:52])
+    s.yaml:3:1: not valid YAML: while parsing a flow seq
+    """
+    mark = getattr(err, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+    context = getattr(err, "context", None)
+    problem = getattr(err, "problem", None) or str(err)
+    what = f"{context}, {problem}" if context else problem
+    return InvalidInputError(f"{where}: not valid YAML: {what}; fix the syntax")
+
+
 def load_scenario(path: str | Path) -> PopulationScenario:
     """Read and validate a scenario YAML file."""
     p = Path(path)
@@ -382,7 +402,7 @@ def load_scenario(path: str | Path) -> PopulationScenario:
     except FileNotFoundError as err:
         raise InvalidInputError(f"scenario file {p} does not exist") from err
     except yaml.YAMLError as err:
-        raise InvalidInputError(f"{p}: not valid YAML ({err}); fix the syntax") from err
+        raise yaml_syntax_error(p, err) from err
     if not isinstance(data, dict):
         raise InvalidInputError(f"{p}: expected a mapping with at least 'geography'")
     data.setdefault("base_dir", str(p.resolve().parent))

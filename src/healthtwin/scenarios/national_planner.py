@@ -43,12 +43,10 @@ from healthtwin.coupling.national_allocation import (
     split_to_hospitals,
 )
 from healthtwin.population.icu_forecast import forecast_icu_demand
-from healthtwin.scenarios.world import CountryWorld, NationalSpec
+from healthtwin.scenarios.hospital_loop import PLAN_OBSERVES
+from healthtwin.scenarios.world import NationalSpec
 
-__all__ = ["OBSERVED_BY_PLANNER", "NationalPlanner", "icu_changes"]
-
-#: What the planner observes per replicate, day and region (the epidemic's quantities).
-OBSERVED_BY_PLANNER = ("admissions", "icu_admissions", "icu_occupancy")
+__all__ = ["NationalPlanner", "icu_changes"]
 
 #: ``rng(replicate index in the part, day) -> Generator`` for the forecast's paths.
 PlannerStreams = Callable[[int, int], np.random.Generator]
@@ -104,39 +102,10 @@ class NationalPlanner:
         self.weights = np.tile(start, (replicates, 1))
         self.plans: list[list[tuple[IcuReallocation, IntArray]]] = [[] for _ in range(replicates)]
 
-    @classmethod
-    def of(
-        cls,
-        country: CountryWorld,
-        icu_beds: FloatArray,
-        hospital_region: IntArray,
-        *,
-        replicates: int,
-        days: int,
-        icu_stay_days: float,
-        icu_share: float,
-        streams: PlannerStreams,
-    ) -> NationalPlanner | None:
-        """The country's planner (None without a ``national`` section)."""
-        if country.national is None:
-            return None
-        beds = np.array([h.icu_beds() for h in country.hospitals], dtype=np.int64)
-        return cls(
-            country.national,
-            beds,
-            icu_beds,
-            hospital_region,
-            replicates=replicates,
-            days=days,
-            icu_stay_days=icu_stay_days,
-            icu_share=icu_share,
-            streams=streams,
-        )
-
     def plan_all(self, observed: Mapping[str, FloatArray]) -> None:
         """Plan at every planning day before the horizon from a whole run's series.
 
-        ``observed`` holds the epidemic's :data:`OBSERVED_BY_PLANNER` series, each
+        ``observed`` holds the epidemic's :data:`PLAN_OBSERVES` series, each
         ``(reps, days, R)``; the trend forecast reads only the days before each plan.
         """
         for day in (d for d in self.spec.days if d < self.days):
@@ -145,7 +114,7 @@ class NationalPlanner:
                 future = future[:, day : day + self.horizon(day)]
                 self.plan_on_paths(day, future[:, None])
             else:
-                self.plan(day, {k: np.asarray(observed[k])[:, :day] for k in OBSERVED_BY_PLANNER})
+                self.plan(day, {k: np.asarray(observed[k])[:, :day] for k in PLAN_OBSERVES})
 
     def horizon(self, day: int) -> int:
         """Days the plan at ``day`` looks ahead: ``spec.horizon_days``, or to the end."""
@@ -154,7 +123,7 @@ class NationalPlanner:
 
     def plan(self, day: int, seen: Mapping[str, FloatArray]) -> IntArray:
         """Plan at ``day`` on the series seen before it; the hospitals' beds ``(reps, H)``."""
-        adm, icu, occ = (np.asarray(seen[k], dtype=float) for k in OBSERVED_BY_PLANNER)
+        adm, icu, occ = (np.asarray(seen[k], dtype=float) for k in PLAN_OBSERVES)
         paths = np.stack(
             [
                 forecast_icu_demand(

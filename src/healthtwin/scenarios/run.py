@@ -382,8 +382,9 @@ def _planner(
     def planner_streams(i: int, day: int) -> np.random.Generator:
         return streams.generator(f"world/{country.name}/planner/rep{ids[i]}/day{day}")
 
-    return NationalPlanner.of(
-        country,
+    return NationalPlanner(
+        country.national,
+        np.array([h.icu_beds() for h in country.hospitals], dtype=np.int64),
         icu_beds,
         hospital_region,
         replicates=len(ids),

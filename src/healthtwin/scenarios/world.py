@@ -94,6 +94,7 @@ from healthtwin.population.scenario import (
     InterventionSpec,
     MobilitySpec,
     PopulationScenario,
+    yaml_syntax_error,
 )
 from healthtwin.scenarios.federated import FederationSpec, PrognosisModel
 from healthtwin.scenarios.world_errors import explained_error, rule_at
@@ -616,7 +617,7 @@ def load_world(path: str | Path) -> WorldScenario:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise InvalidInputError(f"{p}: not valid YAML ({err}); fix the syntax") from err
+        raise yaml_syntax_error(p, err) from err
     if not isinstance(data, dict) or root is None:
         raise InvalidInputError(f"{p}: expected a mapping with at least 'countries'")
     data.setdefault("base_dir", str(p.resolve().parent))
